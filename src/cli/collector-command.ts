@@ -1,0 +1,27 @@
+/** `gputel collector`: consumes the queue into the store until stopped. */
+import { Command } from 'commander';
+import { startRoleServer } from '../common/role-server.js';
+import { Collector } from '../collector/collector.js';
+import { configFrom, withCommonOptions } from './common-options.js';
+import { openRoleRuntime } from './role-runtime.js';
+
+export function collectorCommand(): Command {
+  return withCommonOptions(new Command('collector'))
+    .description('consume the queue: pivot, register GPUs and hosts, store chunks')
+    .option('--consumer-id <id>', 'name of this collector in the consumer group (default host-pid)')
+    .action(async (options: Record<string, unknown>) => {
+      const config = configFrom(options, { port: 0 });
+      const runtime = await openRoleRuntime(config, 'collector');
+      const collector = new Collector(runtime.kv, runtime.keys, {
+        topic: config.topic,
+        partitions: config.partitions,
+        consumerId: options.consumerId as string | undefined,
+        logger: runtime.logger,
+      });
+      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => collector.readinessChecks() });
+      runtime.onStop(() => server.close());
+      runtime.onStop(() => collector.stop());
+      await collector.start();
+      runtime.logger.info({ partitions: collector.ownedPartitions(), address: server.server.address() }, 'collector consuming');
+    });
+}

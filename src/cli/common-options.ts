@@ -1,0 +1,44 @@
+/**
+ * The options every role shares, and turning parsed flags into a validated
+ * GputelConfig (flags > GPUTEL_* environment > --config YAML > defaults).
+ */
+import type { Command } from 'commander';
+import { loadConfig, type GputelConfig } from '../common/config.js';
+
+/** Adds the shared options. No commander defaults: an absent flag must fall through to env and file. */
+export function withCommonOptions(command: Command): Command {
+  return command
+    .option('--config <file>', 'YAML file of settings (keys as the flag names)')
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: the embedded store)')
+    .option('--data-dir <dir>', 'embedded store folder (default .gputel)')
+    .option('--root <prefix>', 'root key prefix (default /gputel)')
+    .option('--cluster <name>', 'cluster name (default "default")')
+    .option('--topic <name>', 'queue topic (default "telemetry")')
+    .option('--partitions <n>', 'queue partitions (default 16)')
+    .option('--host <address>', 'address to listen on (default 0.0.0.0)')
+    .option('--port <port>', 'port to listen on')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
+    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)');
+}
+
+/** Resolves the configuration of a command from its parsed options. */
+export function configFrom(options: Record<string, unknown>, defaults: Partial<GputelConfig> = {}): GputelConfig {
+  return loadConfig({
+    flags: {
+      etcd: options.etcd,
+      dataDir: options.dataDir,
+      root: options.root,
+      cluster: options.cluster,
+      topic: options.topic,
+      partitions: options.partitions,
+      host: options.host,
+      port: options.port,
+      logLevel: options.logLevel,
+      batchSamples: options.batchSamples,
+      highWatermark: options.highWatermark,
+    },
+    file: options.config as string | undefined,
+    defaults,
+  });
+}

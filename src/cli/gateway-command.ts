@@ -1,0 +1,18 @@
+/** `gputel gateway`: serves the API over the store until stopped. */
+import { Command } from 'commander';
+import { Gateway } from '../gateway/gateway.js';
+import { configFrom, withCommonOptions } from './common-options.js';
+import { openRoleRuntime } from './role-runtime.js';
+
+export function gatewayCommand(): Command {
+  return withCommonOptions(new Command('gateway'))
+    .description('serve the REST API, health and metrics over the store')
+    .action(async (options: Record<string, unknown>) => {
+      const config = configFrom(options);
+      const runtime = await openRoleRuntime(config, 'gateway');
+      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, logger: runtime.logger });
+      runtime.onStop(() => gateway.stop());
+      const url = await gateway.start();
+      runtime.logger.info({ url }, 'gateway listening');
+    });
+}

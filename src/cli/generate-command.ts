@@ -1,0 +1,54 @@
+/** `gputel generate`: writes a realistic DCGM long-format CSV. */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Command } from 'commander';
+import { GputelError } from '../common/gputel-error.js';
+import { generateDcgmCsv } from '../ingest/dcgm-generator.js';
+import { parseTimeParam } from '../gateway/time-param.js';
+import { parseDuration } from './duration.js';
+
+function positiveInteger(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new GputelError('BAD_CONFIG', `${name} "${text}" must be a whole number of at least 1`);
+  return value;
+}
+
+/** Writes a generated file; resolves with the number of rows (header excluded). */
+export async function writeGeneratedFile(
+  path: string,
+  options: { hosts: number; gpusPerHost: number; durationMs: number; intervalMs: number; seed: number; startMs: number },
+): Promise<number> {
+  const out = createWriteStream(path);
+  const { rows } = await generateDcgmCsv(options, async (chunk) => {
+    if (!out.write(chunk)) await once(out, 'drain');
+  });
+  out.end();
+  await once(out, 'finish');
+  return rows;
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('write a realistic DCGM long-format CSV (deterministic with --seed)')
+    .requiredOption('--out <file>', 'file to write')
+    .option('--hosts <n>', 'hosts', '4')
+    .option('--gpus-per-host <n>', 'GPUs per host', '8')
+    .option('--duration <d>', 'time covered, e.g. 1h', '1h')
+    .option('--interval <d>', 'sampling interval, e.g. 10s', '10s')
+    .option('--seed <n>', 'random seed', '1')
+    .option('--start <time>', 'first timestamp: RFC 3339, epoch ms or now-1h style (default: now minus duration)')
+    .action(async (options: Record<string, string>) => {
+      const durationMs = parseDuration(options.duration, '--duration');
+      const startedAt = performance.now();
+      const rows = await writeGeneratedFile(options.out, {
+        hosts: positiveInteger(options.hosts, '--hosts'),
+        gpusPerHost: positiveInteger(options.gpusPerHost, '--gpus-per-host'),
+        durationMs,
+        intervalMs: parseDuration(options.interval, '--interval'),
+        seed: positiveInteger(options.seed, '--seed'),
+        startMs: options.start ? parseTimeParam(options.start, '--start') : Math.floor((Date.now() - durationMs) / 1000) * 1000,
+      });
+      const seconds = (performance.now() - startedAt) / 1000;
+      process.stdout.write(`${options.out}: ${rows} rows in ${seconds.toFixed(2)} s\n`);
+    });
+}

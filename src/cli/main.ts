@@ -1,0 +1,27 @@
+/** The `gputel` command: one binary, a subcommand per role. */
+import { Command } from 'commander';
+import { GputelError, errorMessage } from '../common/gputel-error.js';
+import { collectorCommand } from './collector-command.js';
+import { gatewayCommand } from './gateway-command.js';
+import { generateCommand } from './generate-command.js';
+import { startCommand } from './start-command.js';
+import { streamerCommand } from './streamer-command.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('gputel')
+    .description('GPU telemetry pipeline: DCGM CSV → etcd queue → collectors → store → API')
+    .version('0.1.0')
+    .addCommand(startCommand())
+    .addCommand(streamerCommand())
+    .addCommand(collectorCommand())
+    .addCommand(gatewayCommand())
+    .addCommand(generateCommand());
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    // Errors a user can act on print as one clear message, not a stack.
+    const code = error instanceof GputelError ? error.code : 'INTERNAL';
+    process.stderr.write(`gputel: ${errorMessage(error)}${code === 'INTERNAL' && error instanceof Error && error.stack ? `\n${error.stack}` : ''}\n`);
+    process.exit(2);
+  }
+}

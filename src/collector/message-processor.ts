@@ -1,0 +1,241 @@
+/**
+ * Applies one queued message to the store with an exactly-once effect:
+ *
+ * 1. Chunks (keys carry the message id), GPU/host metadata, the uuid index
+ *    and latest values are written. They are idempotent: a replay writes the
+ *    same keys with the same bytes, so they may be spread over as many
+ *    transactions as etcd's limits force.
+ * 2. One final transaction deletes the message, comparing that it still
+ *    exists, and adds the message's counts to its partition's counters in the
+ *    same step. A replayed message either finds itself deleted (nothing
+ *    counted twice) or is counted exactly once.
+ */
+import { GputelError } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { counter } from '../common/metrics.js';
+import type { KeySpace } from '../kv/key-space.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
+import { decodeMessage } from '../queue/message-codec.js';
+import type { QueuedMessage } from '../queue/queue-consumer.js';
+import { encodeChunk } from '../store/chunk-codec.js';
+import {
+  decodeJson,
+  encodeJson,
+  type GpuMetadata,
+  type HostMetadata,
+  type LatestGpu,
+  type LatestHost,
+  type PartitionStats,
+} from '../store/gpu-records.js';
+import { pivot, type GpuBlock } from './pivot.js';
+
+const samplesStored = counter('gputel_collector_samples_total', 'Metric values stored');
+const recordsStored = counter('gputel_collector_records_total', 'GPU records (one GPU at one timestamp) stored');
+const messagesProcessed = counter('gputel_collector_messages_total', 'Messages applied and deleted');
+
+interface CachedValue<T> {
+  value: T | undefined;
+  modRevision: number;
+}
+
+export class MessageProcessor {
+  // Caches of what this collector last wrote or read, so unchanged metadata
+  // is not rewritten. Only a partition's owner writes a host's keys, so the
+  // cache is only stale after ownership moved, which the stats compare catches.
+  private readonly cache = new Map<string, CachedValue<unknown>>();
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly topic: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Applies the message. Throws BAD_MESSAGE/BAD_KEY (poison: dead-letter it) or retryable store errors. */
+  async process(message: QueuedMessage): Promise<void> {
+    try {
+      await this.apply(message);
+    } catch (error) {
+      // A failed write may have left the cache ahead of the store.
+      this.cache.clear();
+      throw error;
+    }
+  }
+
+  private async apply(message: QueuedMessage): Promise<void> {
+    const batch = decodeMessage(message.value);
+    const blocks = pivot(batch);
+    const cluster = batch.cluster;
+    const writes: TxnOp[] = [];
+    let samples = 0;
+    let records = 0;
+
+    const latestByHost = new Map<string, LatestHost>();
+    for (const block of blocks) {
+      const { hostname } = block.labels;
+      const { timestampsMs } = block.chunk;
+      writes.push({
+        type: 'put',
+        key: this.keys.gpuChunk(cluster, hostname, block.gpuKey, timestampsMs[0], timestampsMs[timestampsMs.length - 1], message.messageId),
+        value: encodeChunk(block.chunk),
+      });
+      samples += block.samples;
+      await this.registerGpu(cluster, block, writes);
+
+      let latest = latestByHost.get(hostname);
+      if (!latest) {
+        const stored = await this.read<LatestHost>(this.keys.latest(cluster, hostname));
+        latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
+        latestByHost.set(hostname, latest);
+      }
+      // A batch boundary can fall between the metrics of one GPU at one
+      // timestamp; that record was already counted with the previous message.
+      const storedBefore = lastSeenBefore(latest.gpus[block.gpuKey], message.messageId);
+      const continued = storedBefore !== undefined && timestampsMs.includes(storedBefore);
+      records += timestampsMs.length - (continued ? 1 : 0);
+      mergeLatest(latest, block, message.messageId, storedBefore);
+    }
+    for (const [hostname, latest] of latestByHost) {
+      this.queueWrite(writes, this.keys.latest(cluster, hostname), latest, true);
+    }
+
+    // Idempotent writes go first, in transactions sized to etcd's limits.
+    const finalRoom = MAX_TXN_OPS - 2;
+    let finalOps: TxnOp[] = [];
+    let pending: TxnOp[] = [];
+    let pendingBytes = 0;
+    for (const op of writes) {
+      const bytes = op.type === 'put' ? op.value.length + op.key.length : 0;
+      if (pending.length === MAX_TXN_OPS || pendingBytes + bytes > MAX_REQUEST_BYTES) {
+        await this.kv.txn({ success: pending });
+        pending = [];
+        pendingBytes = 0;
+      }
+      pending.push(op);
+      pendingBytes += bytes;
+    }
+    if (pending.length <= finalRoom && pendingBytes < MAX_REQUEST_BYTES - 4_096) {
+      finalOps = pending;
+    } else {
+      await this.kv.txn({ success: pending });
+    }
+
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1 });
+  }
+
+  private async commit(cluster: string, message: QueuedMessage, writes: TxnOp[], delta: PartitionStats): Promise<void> {
+    const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stats = await this.read<PartitionStats>(statsKey);
+      const next: PartitionStats = {
+        samples: (stats.value?.samples ?? 0) + delta.samples,
+        records: (stats.value?.records ?? 0) + delta.records,
+        messages: (stats.value?.messages ?? 0) + delta.messages,
+      };
+      const compare: Compare[] = [
+        { key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision },
+        { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision },
+      ];
+      const result = await this.kv.txn({
+        compare,
+        success: [...writes, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
+        failure: [
+          { type: 'range', range: { start: message.key }, options: { countOnly: true } },
+        ],
+      });
+      if (result.succeeded) {
+        this.cache.set(statsKey, { value: next, modRevision: result.revision });
+        for (const op of writes) {
+          if (op.type === 'put' && this.cache.has(op.key)) this.cache.get(op.key)!.modRevision = result.revision;
+        }
+        samplesStored.inc(delta.samples);
+        recordsStored.inc(delta.records);
+        messagesProcessed.inc();
+        return;
+      }
+      this.cache.delete(statsKey);
+      const stillQueued = result.results[0]?.type === 'range' && result.results[0].result.count > 0;
+      if (!stillQueued) {
+        // Another collector applied it (ownership moved mid-message): its effect is already counted.
+        this.logger.info({ messageId: message.messageId, partition: message.partition }, 'message already applied elsewhere');
+        return;
+      }
+    }
+    throw new GputelError('CONFLICT', `partition ${message.partition} counters kept changing under message ${message.messageId}`, { retryable: true });
+  }
+
+  private async registerGpu(cluster: string, block: GpuBlock, writes: TxnOp[]): Promise<void> {
+    const { labels, gpuKey } = block;
+    const firstMs = block.chunk.timestampsMs[0];
+    const metadataKey = this.keys.gpuMetadata(cluster, labels.hostname, gpuKey);
+    const stored = (await this.read<GpuMetadata>(metadataKey)).value;
+    const metadata: GpuMetadata = {
+      gpuKey,
+      uuid: labels.uuid,
+      gpuId: labels.gpuId,
+      hostname: labels.hostname,
+      device: labels.device,
+      modelName: labels.modelName,
+      driverVersion: labels.driverVersion || stored?.driverVersion || '',
+      migInstanceId: labels.migInstanceId,
+      migProfile: labels.migProfile,
+      firstSeenMs: Math.min(firstMs, stored?.firstSeenMs ?? firstMs),
+      metricAliases: { ...stored?.metricAliases, ...block.metricAliases },
+    };
+    this.queueWrite(writes, metadataKey, metadata);
+    this.queueWrite(writes, this.keys.gpuIndex(cluster, gpuKey), metadata);
+
+    const hostKey = this.keys.hostMetadata(cluster, labels.hostname);
+    const host = (await this.read<HostMetadata>(hostKey)).value;
+    this.queueWrite(writes, hostKey, {
+      hostname: labels.hostname,
+      firstSeenMs: Math.min(firstMs, host?.firstSeenMs ?? firstMs),
+    } satisfies HostMetadata);
+  }
+
+  /** Adds a put unless the cached value is already equal (metadata is rewritten only when it changes). */
+  private queueWrite(writes: TxnOp[], key: string, value: unknown, always = false): void {
+    const cached = this.cache.get(key);
+    const bytes = encodeJson(value);
+    if (!always && cached?.value !== undefined && encodeJson(cached.value).equals(bytes)) return;
+    this.cache.set(key, { value, modRevision: cached?.modRevision ?? 0 });
+    // Replace an earlier put of the same key in this message (a host with several GPUs).
+    const earlier = writes.findIndex((op) => op.type === 'put' && op.key === key);
+    if (earlier >= 0) writes.splice(earlier, 1);
+    writes.push({ type: 'put', key, value: bytes });
+  }
+
+  private async read<T>(key: string): Promise<CachedValue<T>> {
+    const cached = this.cache.get(key) as CachedValue<T> | undefined;
+    if (cached) return cached;
+    const stored = await this.kv.get(key);
+    const entry: CachedValue<T> = stored ? { value: decodeJson<T>(stored.value), modRevision: stored.modRevision } : { value: undefined, modRevision: 0 };
+    this.cache.set(key, entry);
+    return entry;
+  }
+}
+
+/**
+ * The newest timestamp stored for a GPU before this message. When the message
+ * is a replay whose latest values were already written, that is the value
+ * the replayed write replaced, kept for exactly this case.
+ */
+function lastSeenBefore(latest: LatestGpu | undefined, messageId: string): number | undefined {
+  if (!latest) return undefined;
+  return latest.messageId === messageId ? latest.previousLastSeenMs : latest.lastSeenMs;
+}
+
+function mergeLatest(latest: LatestHost, block: GpuBlock, messageId: string, storedBefore: number | undefined): void {
+  const { chunk } = block;
+  const last = chunk.timestampsMs.length - 1;
+  const lastMs = chunk.timestampsMs[last];
+  const previous: LatestGpu | undefined = latest.gpus[block.gpuKey];
+  if (previous && previous.lastSeenMs > lastMs) return; // an older message: newest values stay
+  const values: Record<string, number> = previous && previous.lastSeenMs === lastMs ? { ...previous.values } : {};
+  chunk.metrics.forEach((metric, m) => {
+    const value = chunk.columns[m][last];
+    if (!Number.isNaN(value)) values[metric] = value;
+  });
+  const attribution = chunk.attributions[chunk.attributionIndex[last]];
+  latest.gpus[block.gpuKey] = { lastSeenMs: lastMs, values, ...attribution, messageId, previousLastSeenMs: storedBefore };
+}

@@ -1,0 +1,77 @@
+/**
+ * Turns a batch of samples (one per metric per GPU per timestamp) into one
+ * record per GPU per timestamp: a Chunk per GPU series.
+ */
+import type { Attribution, Chunk } from '../store/chunk-codec.js';
+import { gpuKeyOf } from '../store/gpu-records.js';
+import type { GpuLabels, TelemetryBatch } from '../queue/telemetry-batch.js';
+
+export interface GpuBlock {
+  gpuKey: string;
+  /** Labels of the GPU's newest record (attribution can change inside a batch). */
+  labels: GpuLabels;
+  chunk: Chunk;
+  /** Metric values stored: samples, less exact duplicates of (metric, timestamp). */
+  samples: number;
+  /** Aliases seen: canonical DCGM field → source name. */
+  metricAliases: Record<string, string>;
+}
+
+/** Pivots a batch. Blocks come out sorted by gpuKey, metrics sorted by name: the same batch always gives the same chunks. */
+export function pivot(batch: TelemetryBatch): GpuBlock[] {
+  const slotKeys = batch.gpus.map(gpuKeyOf);
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < batch.length; i++) {
+    const key = slotKeys[batch.gpuIndex[i]];
+    let samples = groups.get(key);
+    if (!samples) groups.set(key, (samples = []));
+    samples.push(i);
+  }
+
+  const blocks: GpuBlock[] = [];
+  for (const gpuKey of [...groups.keys()].sort()) {
+    const sampleIndexes = groups.get(gpuKey)!;
+    const timestamps = [...new Set(sampleIndexes.map((i) => batch.timestampMs[i]))].sort((a, b) => a - b);
+    const recordOf = new Map(timestamps.map((t, r) => [t, r]));
+    const metricSlots = [...new Set(sampleIndexes.map((i) => batch.metricIndex[i]))];
+    const metrics = [...new Set(metricSlots.map((m) => batch.metrics[m]))].sort();
+    const columnOf = new Map(metrics.map((name, c) => [name, c]));
+    const columns = metrics.map(() => new Float64Array(timestamps.length).fill(NaN));
+    const attributions: Attribution[] = [];
+    const attributionSlot = new Map<string, number>();
+    const attributionIndex = new Uint32Array(timestamps.length);
+    const metricAliases: Record<string, string> = {};
+    let samples = 0;
+    let newest = sampleIndexes[0];
+
+    for (const i of sampleIndexes) {
+      const record = recordOf.get(batch.timestampMs[i])!;
+      const metricSlot = batch.metricIndex[i];
+      const column = columns[columnOf.get(batch.metrics[metricSlot])!];
+      if (Number.isNaN(column[record])) samples++;
+      column[record] = batch.value[i];
+      const sourceName = batch.sourceMetricNames[metricSlot];
+      if (sourceName !== '') metricAliases[batch.metrics[metricSlot]] = sourceName;
+
+      const labels = batch.gpus[batch.gpuIndex[i]];
+      const attributionKey = `${labels.container}\u0000${labels.pod}\u0000${labels.namespace}`;
+      let slot = attributionSlot.get(attributionKey);
+      if (slot === undefined) {
+        slot = attributions.length;
+        attributions.push({ container: labels.container, pod: labels.pod, namespace: labels.namespace });
+        attributionSlot.set(attributionKey, slot);
+      }
+      attributionIndex[record] = slot;
+      if (batch.timestampMs[i] >= batch.timestampMs[newest]) newest = i;
+    }
+
+    blocks.push({
+      gpuKey,
+      labels: batch.gpus[batch.gpuIndex[newest]],
+      chunk: { timestampsMs: Float64Array.from(timestamps), metrics, columns, attributions, attributionIndex },
+      samples,
+      metricAliases,
+    });
+  }
+  return blocks;
+}

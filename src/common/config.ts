@@ -1,0 +1,146 @@
+/**
+ * Settings of every role, resolved flags > GPUTEL_* environment > YAML file >
+ * defaults, and validated at start: every bad value is reported, each on a
+ * line naming the setting, where it came from, and what is allowed.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { GputelError } from './gputel-error.js';
+
+export interface GputelConfig {
+  /** etcd client URLs; empty means the embedded store. */
+  etcd: string[];
+  dataDir: string;
+  root: string;
+  cluster: string;
+  topic: string;
+  partitions: number;
+  host: string;
+  port: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Samples per flush of a streamer (one transaction of messages + checkpoint). */
+  batchSamples: number;
+  /** A partition deeper than this many messages makes streamers wait. */
+  highWatermark: number;
+}
+
+type Source = 'flag' | 'environment' | 'config file' | 'default';
+
+interface SettingSpec<T> {
+  flag: string;
+  env: string;
+  defaultValue: T;
+  parse(raw: unknown): Parsed<T>;
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const refuse = <T>(reason: string): Parsed<T> => ({ ok: false, reason });
+
+function integer(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    return Number.isInteger(value) && value >= min && value <= max ? ok(value) : refuse(`must be a whole number from ${min} to ${max}`);
+  };
+}
+
+function text(pattern: RegExp, rule: string) {
+  return (raw: unknown): Parsed<string> => {
+    const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : undefined;
+    return value !== undefined && pattern.test(value) ? ok(value) : refuse(rule);
+  };
+}
+
+function endpoints(raw: unknown): Parsed<string[]> {
+  const list = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (list === undefined) return refuse('must be a comma-separated list of http(s)://host:port URLs');
+  const urls = list.map((s) => s.trim()).filter((s) => s !== '');
+  const badUrl = urls.find((u) => !/^https?:\/\/[^/\s]+:\d+\/?$/.test(u));
+  return badUrl === undefined ? ok(urls) : refuse(`"${badUrl}" is not an http(s)://host:port URL`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
+  etcd: { flag: 'etcd', env: 'GPUTEL_ETCD', defaultValue: [], parse: endpoints },
+  dataDir: { flag: 'data-dir', env: 'GPUTEL_DATA_DIR', defaultValue: '.gputel', parse: text(/^.+$/, 'must be a directory path') },
+  root: { flag: 'root', env: 'GPUTEL_ROOT', defaultValue: '/gputel', parse: text(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, "must start with '/' and use letters, digits, '.', '_', '-', '/'") },
+  cluster: { flag: 'cluster', env: 'GPUTEL_CLUSTER', defaultValue: 'default', parse: text(/^[A-Za-z0-9._-]{1,63}$/, "must be 1-63 letters, digits, '.', '_' or '-'") },
+  topic: { flag: 'topic', env: 'GPUTEL_TOPIC', defaultValue: 'telemetry', parse: text(/^[A-Za-z0-9._-]{1,63}$/, "must be 1-63 letters, digits, '.', '_' or '-'") },
+  partitions: { flag: 'partitions', env: 'GPUTEL_PARTITIONS', defaultValue: 16, parse: integer(1, 1024) },
+  host: { flag: 'host', env: 'GPUTEL_HOST', defaultValue: '0.0.0.0', parse: text(/^[A-Za-z0-9.:[\]-]+$/, 'must be an address to listen on, e.g. 0.0.0.0 or 127.0.0.1') },
+  port: { flag: 'port', env: 'GPUTEL_PORT', defaultValue: 8080, parse: integer(0, 65535) },
+  logLevel: {
+    flag: 'log-level',
+    env: 'GPUTEL_LOG_LEVEL',
+    defaultValue: 'info',
+    parse: (raw) =>
+      LOG_LEVELS.includes(raw as GputelConfig['logLevel']) ? ok(raw as GputelConfig['logLevel']) : refuse(`must be one of ${LOG_LEVELS.join(', ')}`),
+  },
+  batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
+  highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
+};
+
+export interface ConfigSources {
+  /** Values from command-line flags, keyed by setting name; undefined when not given. */
+  flags?: Partial<Record<keyof GputelConfig, unknown>>;
+  env?: NodeJS.ProcessEnv;
+  /** YAML file path (flag --config or GPUTEL_CONFIG). */
+  file?: string;
+  /** Role-specific defaults that replace the global ones (e.g. a streamer's port). */
+  defaults?: Partial<GputelConfig>;
+}
+
+/** Resolves and validates the configuration. Throws BAD_CONFIG listing every bad value. */
+export function loadConfig(sources: ConfigSources = {}): GputelConfig {
+  const env = sources.env ?? process.env;
+  const problems: string[] = [];
+  const filePath = sources.file ?? env.GPUTEL_CONFIG;
+  let fileValues: Record<string, unknown> = {};
+  if (filePath) {
+    try {
+      const parsed: unknown = parseYaml(readFileSync(filePath, 'utf8'));
+      if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+        problems.push(`config file ${filePath} must hold a YAML mapping of setting: value`);
+      } else {
+        fileValues = (parsed ?? {}) as Record<string, unknown>;
+      }
+    } catch (error) {
+      problems.push(`config file ${filePath} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const known = new Set(Object.values(SPECS).map((s) => s.flag));
+    for (const key of Object.keys(fileValues)) {
+      if (!known.has(key)) problems.push(`config file ${filePath}: unknown setting "${key}" (known: ${[...known].join(', ')})`);
+    }
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SPECS) as [keyof GputelConfig, SettingSpec<unknown>][]) {
+    let raw: unknown;
+    let source: Source;
+    if (sources.flags?.[name] !== undefined) {
+      raw = sources.flags[name];
+      source = 'flag';
+    } else if (env[spec.env] !== undefined && env[spec.env] !== '') {
+      raw = env[spec.env];
+      source = 'environment';
+    } else if (fileValues[spec.flag] !== undefined) {
+      raw = fileValues[spec.flag];
+      source = 'config file';
+    } else {
+      config[name] = sources.defaults?.[name] ?? spec.defaultValue;
+      continue;
+    }
+    const parsed = spec.parse(raw);
+    if (parsed.ok) {
+      config[name] = parsed.value;
+    } else {
+      const where = source === 'flag' ? `--${spec.flag}` : source === 'environment' ? spec.env : `${spec.flag} in ${filePath}`;
+      problems.push(`${where} = ${JSON.stringify(raw)}: ${parsed.reason}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new GputelError('BAD_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return config as unknown as GputelConfig;
+}

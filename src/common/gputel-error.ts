@@ -1,0 +1,45 @@
+/**
+ * The one error type gputel throws. Foreign errors (gRPC, etcd, SQLite, fs)
+ * are translated into it once, where they enter, so that callers can decide
+ * on `code` and `retryable` instead of parsing messages.
+ */
+export type ErrorCode =
+  | 'BAD_CONFIG'
+  | 'BAD_INPUT'
+  | 'BAD_REQUEST'
+  | 'BAD_KEY'
+  | 'BAD_MESSAGE'
+  | 'GPU_NOT_FOUND'
+  | 'HOST_NOT_FOUND'
+  | 'NOT_FOUND'
+  | 'KV_UNAVAILABLE'
+  | 'KV_REQUEST_TOO_LARGE'
+  | 'KV_TOO_MANY_OPS'
+  | 'KV_COMPACTED'
+  | 'KV_LEASE_NOT_FOUND'
+  | 'KV_CLOSED'
+  | 'KV_FAILED'
+  | 'CONFLICT'
+  | 'INTERNAL';
+
+export class GputelError extends Error {
+  readonly code: ErrorCode;
+  /** True when the same call may succeed later (the store was unreachable, a compare lost a race). */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GputelError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+export function isRetryable(error: unknown): boolean {
+  return error instanceof GputelError && error.retryable;
+}
+
+/** A printable message for any thrown value. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

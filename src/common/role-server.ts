@@ -1,0 +1,14 @@
+/**
+ * The small HTTP server of the roles that serve no API (streamer, collector):
+ * /healthz, /readyz and /metrics only.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from './logger.js';
+import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.js';
+
+export async function startRoleServer(options: { host: string; port: number; logger: Logger; checks: () => ReadinessCheck[] }): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  registerOpsRoutes(app, options.checks);
+  await app.listen({ host: options.host, port: options.port });
+  return app;
+}

@@ -1,0 +1,39 @@
+/**
+ * The API's error catalogue: every error answer is
+ * `{"error":{"code","message"}}` with a stable code and the status it implies.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { GputelError, type ErrorCode } from '../common/gputel-error.js';
+
+const STATUS_OF: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400,
+  BAD_INPUT: 400,
+  GPU_NOT_FOUND: 404,
+  HOST_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  KV_UNAVAILABLE: 503,
+};
+
+export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+export function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | GputelError, request, reply) => {
+    if (error instanceof GputelError) {
+      const status = STATUS_OF[error.code] ?? 500;
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.code(status).send(errorBody(status === 500 ? 'INTERNAL' : error.code, error.message));
+    }
+    if (error.validation) {
+      // Fastify's message names the part and field, e.g. "querystring/limit must be <= 10000".
+      return reply.code(400).send(errorBody('BAD_REQUEST', error.message));
+    }
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(error.statusCode).send(errorBody('BAD_REQUEST', error.message));
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send(errorBody('INTERNAL', 'internal error; the request id in the logs has the details'));
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}`)));
+}

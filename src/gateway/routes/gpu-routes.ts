@@ -1,0 +1,64 @@
+/** GET /api/v1/gpus and GET /api/v1/gpus/{id}/telemetry. */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { GputelError } from '../../common/gputel-error.js';
+import { readTelemetry } from '../../store/telemetry-reader.js';
+import { gpuView, recordView } from '../api-views.js';
+import type { GatewayContext } from '../gateway-context.js';
+import { parseTimeParam } from '../time-param.js';
+
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 10_000;
+
+const TelemetryQuery = Type.Object({
+  start_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
+  end_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
+});
+
+/** A cursor is the last timestamp served, opaque to clients. */
+function encodeCursor(lastMs: number): string {
+  return Buffer.from(`t:${lastMs}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^t:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
+  return Number(match[1]);
+}
+
+export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
+  app.get('/api/v1/gpus', async () => {
+    const data = context.registry.gpus().map(gpuView);
+    return { data, count: data.length };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { start_time?: string; end_time?: string; limit?: number; cursor?: string } }>(
+    '/api/v1/gpus/:id/telemetry',
+    { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }), querystring: TelemetryQuery } },
+    async (request) => {
+      const { id } = request.params;
+      const gpu = context.registry.findGpu(id);
+      if (!gpu) throw new GputelError('GPU_NOT_FOUND', `no GPU "${id}": use a UUID or hostname:gpu_id from /api/v1/gpus`);
+      const query = request.query;
+      const startMs = query.start_time === undefined ? 0 : parseTimeParam(query.start_time, 'start_time');
+      const endMs = query.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(query.end_time, 'end_time');
+      if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${query.end_time}) is before start_time (${query.start_time})`);
+      const afterMs = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const limit = query.limit ?? DEFAULT_LIMIT;
+      const page = await readTelemetry(context.kv, context.keys, context.cluster, gpu, {
+        startMs: afterMs === undefined ? startMs : Math.max(startMs, afterMs + 1),
+        endMs: Math.min(endMs, 10 ** 13 - 1),
+        limit,
+      });
+      const pageMetrics = [...new Set(page.records.flatMap((r) => [...r.values.keys()]))].sort();
+      const data = page.records.map((record) => recordView(gpu, record, pageMetrics));
+      return {
+        data,
+        count: data.length,
+        next_cursor: page.more && page.lastTimestampMs !== undefined ? encodeCursor(page.lastTimestampMs) : null,
+      };
+    },
+  );
+}

@@ -1,0 +1,18 @@
+/** GET /api/v1/stats: fleet totals, summed from the per-partition counters. */
+import type { FastifyInstance } from 'fastify';
+import { decodeJson, type PartitionStats } from '../../store/gpu-records.js';
+import type { GatewayContext } from '../gateway-context.js';
+
+export function registerStatsRoutes(app: FastifyInstance, context: GatewayContext): void {
+  app.get('/api/v1/stats', async () => {
+    const counters = await context.kv.range({ prefix: context.keys.statsPrefix(context.cluster) });
+    let records = 0;
+    let samples = 0;
+    for (const kv of counters.kvs) {
+      const stats = decodeJson<PartitionStats>(kv.value);
+      records += stats.records;
+      samples += stats.samples;
+    }
+    return { gpus: context.registry.gpus().length, hosts: context.registry.hosts().length, records, samples };
+  });
+}

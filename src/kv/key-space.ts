@@ -1,0 +1,167 @@
+/**
+ * Every key gputel writes is built here, and nowhere else (the design's key
+ * space, ARCHITECTURE.md). Names that come from the outside world (hostnames,
+ * UUIDs, cluster ids, source ids) become key segments only through
+ * `escapeSegment`, so a '/' or a control character can never reach into
+ * another subtree, and all keys stay printable ASCII (string order = byte order).
+ */
+import { GputelError } from '../common/gputel-error.js';
+
+/** Width of a millisecond timestamp in a key: 13 digits lasts until the year 2286. */
+export const TIMESTAMP_KEY_WIDTH = 13;
+const MAX_SEGMENT_CHARS = 256;
+
+// Unreserved characters pass through as they are; every other UTF-8 byte,
+// including '%' itself, becomes %XX. The mapping is one-to-one, so escaped
+// segments of different names never collide.
+const PLAIN_SEGMENT_CHAR = /^[A-Za-z0-9._:@~-]$/;
+const PLAIN_SEGMENT = /^[A-Za-z0-9._:@~-]+$/;
+
+/**
+ * Escapes one name into a key segment. Throws BAD_KEY for an empty name, a
+ * name longer than 256 characters, or the names '.' and '..'.
+ */
+export function escapeSegment(name: string, what = 'name'): string {
+  if (name.length === 0) throw new GputelError('BAD_KEY', `${what} is empty; it cannot name a key`);
+  if (name.length > MAX_SEGMENT_CHARS) {
+    throw new GputelError('BAD_KEY', `${what} "${name.slice(0, 40)}…" is longer than ${MAX_SEGMENT_CHARS} characters`);
+  }
+  if (name === '.' || name === '..') throw new GputelError('BAD_KEY', `${what} "${name}" is not allowed`);
+  if (PLAIN_SEGMENT.test(name)) return name;
+  let escaped = '';
+  for (const char of name) {
+    if (PLAIN_SEGMENT_CHAR.test(char)) {
+      escaped += char;
+    } else {
+      for (const byte of Buffer.from(char, 'utf8')) escaped += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    }
+  }
+  return escaped;
+}
+
+/** Inverse of escapeSegment. */
+export function unescapeSegment(segment: string): string {
+  return segment.includes('%') ? decodeURIComponent(segment) : segment;
+}
+
+/** Fixed-width decimal milliseconds, so that key order is time order. */
+export function timestampSegment(timestampMs: number): string {
+  if (!Number.isInteger(timestampMs) || timestampMs < 0 || timestampMs >= 10 ** TIMESTAMP_KEY_WIDTH) {
+    throw new GputelError('BAD_KEY', `timestamp ${timestampMs} cannot be stored: it must be a whole number of ms between 1970 and 2286`);
+  }
+  return String(timestampMs).padStart(TIMESTAMP_KEY_WIDTH, '0');
+}
+
+/** Start and end times of a chunk, read from its key's last segment. */
+export function chunkTimeRange(chunkKey: string): { startMs: number; endMs: number } {
+  const name = chunkKey.slice(chunkKey.lastIndexOf('/') + 1);
+  return {
+    startMs: Number(name.slice(0, TIMESTAMP_KEY_WIDTH)),
+    endMs: Number(name.slice(TIMESTAMP_KEY_WIDTH + 1, 2 * TIMESTAMP_KEY_WIDTH + 1)),
+  };
+}
+
+/** Fixed-width partition number (up to 9999 partitions). */
+export function partitionSegment(partition: number): string {
+  return String(partition).padStart(4, '0');
+}
+
+/**
+ * The key space under one root prefix. Methods return full keys; methods
+ * named `...Prefix` return a prefix ending in '/', for ranges and watches.
+ */
+export class KeySpace {
+  readonly root: string;
+
+  constructor(root = '/gputel') {
+    if (!/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/.test(root) || root.includes('//')) {
+      throw new GputelError('BAD_CONFIG', `root prefix "${root}" must start with '/', not end with '/', and use only letters, digits, '.', '_', '-' and '/'`);
+    }
+    this.root = root;
+  }
+
+  // ── queue ──────────────────────────────────────────────────────────────
+  topicPrefix(topic: string): string {
+    return `${this.root}/queue/${escapeSegment(topic, 'topic')}/`;
+  }
+  partitionPrefix(topic: string, partition: number): string {
+    return `${this.topicPrefix(topic)}p/${partitionSegment(partition)}/`;
+  }
+  message(topic: string, partition: number, messageId: string): string {
+    return this.partitionPrefix(topic, partition) + messageId;
+  }
+  membersPrefix(topic: string): string {
+    return `${this.topicPrefix(topic)}members/`;
+  }
+  member(topic: string, consumerId: string): string {
+    return this.membersPrefix(topic) + escapeSegment(consumerId, 'consumer id');
+  }
+  ownersPrefix(topic: string): string {
+    return `${this.topicPrefix(topic)}owners/`;
+  }
+  owner(topic: string, partition: number): string {
+    return this.ownersPrefix(topic) + partitionSegment(partition);
+  }
+  deadLetter(topic: string, messageId: string): string {
+    return `${this.topicPrefix(topic)}dlq/${messageId}`;
+  }
+  deadLetterPrefix(topic: string): string {
+    return `${this.topicPrefix(topic)}dlq/`;
+  }
+  checkpoint(topic: string, sourceId: string): string {
+    return `${this.topicPrefix(topic)}checkpoints/${escapeSegment(sourceId, 'source id')}`;
+  }
+
+  // ── clusters ───────────────────────────────────────────────────────────
+  clusterPrefix(cluster: string): string {
+    return `${this.root}/clusters/${escapeSegment(cluster, 'cluster')}/`;
+  }
+  hostsPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}hosts/`;
+  }
+  hostPrefix(cluster: string, hostname: string): string {
+    return `${this.hostsPrefix(cluster)}${escapeSegment(hostname, 'hostname')}/`;
+  }
+  hostMetadata(cluster: string, hostname: string): string {
+    return `${this.hostPrefix(cluster, hostname)}metadata`;
+  }
+  gpuPrefix(cluster: string, hostname: string, gpuKey: string): string {
+    return `${this.hostPrefix(cluster, hostname)}gpus/${escapeSegment(gpuKey, 'GPU id')}/`;
+  }
+  gpuMetadata(cluster: string, hostname: string, gpuKey: string): string {
+    return `${this.gpuPrefix(cluster, hostname, gpuKey)}metadata`;
+  }
+  gpuDataPrefix(cluster: string, hostname: string, gpuKey: string): string {
+    return `${this.gpuPrefix(cluster, hostname, gpuKey)}data/`;
+  }
+  /**
+   * A chunk key: `{start}-{end}-{message-id}`. The start first makes key order
+   * time order; the end lets a reader skip chunks from keys alone; the
+   * message id last makes a replay rewrite the same key.
+   */
+  gpuChunk(cluster: string, hostname: string, gpuKey: string, startMs: number, endMs: number, messageId: string): string {
+    return `${this.gpuDataPrefix(cluster, hostname, gpuKey)}${timestampSegment(startMs)}-${timestampSegment(endMs)}-${messageId}`;
+  }
+  latestPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}latest/`;
+  }
+  latest(cluster: string, hostname: string): string {
+    return this.latestPrefix(cluster) + escapeSegment(hostname, 'hostname');
+  }
+  gpuIndexPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}index/gpus/`;
+  }
+  gpuIndex(cluster: string, gpuKey: string): string {
+    return this.gpuIndexPrefix(cluster) + escapeSegment(gpuKey, 'GPU id');
+  }
+  statsPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}stats/`;
+  }
+  /** Per-partition counters: only the partition's owner writes them, so they never contend. */
+  partitionStats(cluster: string, topic: string, partition: number): string {
+    return `${this.statsPrefix(cluster)}${escapeSegment(topic, 'topic')}-${partitionSegment(partition)}`;
+  }
+  configPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}config/`;
+  }
+}

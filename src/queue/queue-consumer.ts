@@ -1,0 +1,236 @@
+/**
+ * Consumes a topic's partitions. A consumer registers under `members/` with a
+ * lease and claims partitions through leased `owners/` keys, so at most one
+ * live consumer processes a partition at a time and a crashed consumer's
+ * partitions are free again when its lease expires.
+ *
+ * Within a partition messages are handled one at a time in key (= production)
+ * order. The handler makes the message's effect and deletes it in a
+ * transaction that compares that it still exists (see collector), so a replay
+ * after a crash has no double effect. A handler error that is not retryable
+ * moves the message to `dlq/` with the reason, and the partition moves on.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage, GputelError } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { counter, gauge } from '../common/metrics.js';
+import type { KeySpace } from '../kv/key-space.js';
+import type { KvStore, Lease, Watcher } from '../kv/kv-store.js';
+
+const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');
+const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
+const ownedPartitionsGauge = gauge('gputel_collector_owned_partitions', 'Partitions this collector owns');
+
+/** One queued message as handed to a handler. */
+export interface QueuedMessage {
+  partition: number;
+  key: string;
+  messageId: string;
+  modRevision: number;
+  value: Buffer;
+}
+
+export type MessageHandler = (message: QueuedMessage) => Promise<void>;
+
+export interface QueueConsumerOptions {
+  topic: string;
+  partitions: number;
+  consumerId: string;
+  logger: Logger;
+  /** Member and owner lease TTL; a crashed consumer's partitions free up after this. */
+  leaseTtlSeconds?: number;
+  /** Messages fetched per range request. */
+  fetchSize?: number;
+}
+
+const CLAIM_INTERVAL_MS = 2_000;
+const IDLE_POLL_MS = 1_000;
+
+export class QueueConsumer {
+  private lease: Lease | undefined;
+  private readonly owned = new Set<number>();
+  private readonly loops = new Map<number, Promise<void>>();
+  private readonly wakers = new Map<number, () => void>();
+  private watcher: Watcher | undefined;
+  private claimTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopping: Promise<void> | undefined;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly handler: MessageHandler,
+    private readonly options: QueueConsumerOptions,
+  ) {}
+
+  /** Registers the member, claims free partitions and starts consuming. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const partitionsPrefix = `${this.keys.topicPrefix(this.options.topic)}p/`;
+    this.watcher = await this.kv.watch(
+      { prefix: partitionsPrefix },
+      {
+        onEvent: (event) => {
+          if (event.type !== 'put') return;
+          const partition = Number(event.key.slice(partitionsPrefix.length, partitionsPrefix.length + 4));
+          this.wakers.get(partition)?.();
+        },
+        onError: (error) => this.options.logger.warn({ err: error }, 'queue watch ended; falling back to polling'),
+      },
+    );
+    await this.claimPartitions();
+    this.claimTimer = setInterval(() => {
+      this.claimPartitions().catch((error: unknown) => {
+        this.lastError = errorMessage(error);
+        this.options.logger.warn({ err: error }, 'claiming partitions failed; will retry');
+      });
+    }, CLAIM_INTERVAL_MS);
+  }
+
+  /** Partitions this consumer owns now. */
+  ownedPartitions(): number[] {
+    return [...this.owned].sort((a, b) => a - b);
+  }
+
+  /** The last background error, for /readyz; undefined when the last attempt worked. */
+  get problem(): string | undefined {
+    return this.lastError;
+  }
+
+  /** Stops consuming: finishes the message in hand, releases partitions and the member lease. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.claimTimer);
+    for (const wake of this.wakers.values()) wake();
+    await Promise.allSettled(this.loops.values());
+    await this.watcher?.cancel();
+    // Revoking the lease deletes the member and owner keys at once, so the
+    // partitions are free for others without waiting for the TTL.
+    await this.lease?.revoke().catch(() => undefined);
+    this.owned.clear();
+    ownedPartitionsGauge.set(0);
+  }
+
+  private async ensureLease(): Promise<Lease> {
+    if (this.lease) return this.lease;
+    const lease = await this.kv.grantLease(this.options.leaseTtlSeconds ?? 10);
+    lease.onLost((error) => {
+      this.options.logger.error({ err: error }, 'consumer lease lost; releasing every partition and registering again');
+      if (this.lease === lease) this.lease = undefined;
+      this.owned.clear();
+      ownedPartitionsGauge.set(0);
+    });
+    await this.kv.put(
+      this.keys.member(this.options.topic, this.options.consumerId),
+      Buffer.from(JSON.stringify({ consumerId: this.options.consumerId, pid: process.pid, since: new Date().toISOString() })),
+      { lease: lease.id },
+    );
+    this.lease = lease;
+    return lease;
+  }
+
+  /** Claims every partition that has no owner. (Fair sharing among members comes with rebalancing.) */
+  private async claimPartitions(): Promise<void> {
+    if (!this.running) return;
+    const lease = await this.ensureLease();
+    for (let partition = 0; partition < this.options.partitions; partition++) {
+      if (this.owned.has(partition)) continue;
+      const ownerKey = this.keys.owner(this.options.topic, partition);
+      const result = await this.kv.txn({
+        compare: [{ key: ownerKey, target: 'createRevision', operator: '==', operand: 0 }],
+        success: [{ type: 'put', key: ownerKey, value: Buffer.from(this.options.consumerId), lease: lease.id }],
+      });
+      if (result.succeeded) {
+        this.owned.add(partition);
+        if (!this.loops.has(partition)) {
+          this.loops.set(
+            partition,
+            this.consume(partition).finally(() => this.loops.delete(partition)),
+          );
+        }
+      }
+    }
+    ownedPartitionsGauge.set(this.owned.size);
+    this.lastError = undefined;
+  }
+
+  private async consume(partition: number): Promise<void> {
+    const prefix = this.keys.partitionPrefix(this.options.topic, partition);
+    let failures = 0;
+    while (this.running && this.owned.has(partition)) {
+      try {
+        const page = await this.kv.range({ prefix }, { limit: this.options.fetchSize ?? 32 });
+        if (page.kvs.length === 0) {
+          await this.idle(partition);
+          continue;
+        }
+        for (const kv of page.kvs) {
+          if (!this.running || !this.owned.has(partition)) break;
+          await this.handle({ partition, key: kv.key, messageId: kv.key.slice(prefix.length), modRevision: kv.modRevision, value: kv.value });
+        }
+        failures = 0;
+        this.lastError = undefined;
+      } catch (error) {
+        failures++;
+        this.lastError = errorMessage(error);
+        const delayMs = Math.min(5_000, 100 * 2 ** failures);
+        this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  private async handle(message: QueuedMessage): Promise<void> {
+    try {
+      await this.handler(message);
+    } catch (error) {
+      if (error instanceof GputelError && error.retryable) {
+        handlerRetries.inc();
+        throw error; // the partition loop backs off and fetches the message again
+      }
+      await this.deadLetter(message, error);
+    }
+  }
+
+  private async deadLetter(message: QueuedMessage, error: unknown): Promise<void> {
+    const reason = errorMessage(error);
+    const record = {
+      messageId: message.messageId,
+      partition: message.partition,
+      reason,
+      failedAt: new Date().toISOString(),
+      consumerId: this.options.consumerId,
+      value: message.value.toString('base64'),
+    };
+    await this.kv.txn({
+      compare: [{ key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision }],
+      success: [
+        { type: 'put', key: this.keys.deadLetter(this.options.topic, message.messageId), value: Buffer.from(JSON.stringify(record)) },
+        { type: 'delete', range: { start: message.key } },
+      ],
+    });
+    deadLettered.inc();
+    this.options.logger.error({ messageId: message.messageId, partition: message.partition, reason }, 'message moved to the dead-letter queue');
+  }
+
+  private idle(partition: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, IDLE_POLL_MS);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakers.set(partition, () => {
+        this.wakers.delete(partition);
+        done();
+      });
+    });
+  }
+}

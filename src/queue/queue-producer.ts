@@ -1,0 +1,166 @@
+/**
+ * Puts batches on the queue. Every commit writes the messages of one flush
+ * AND the source checkpoint in one transaction that compares the previous
+ * checkpoint, so a retry after an unknown outcome is idempotent and a
+ * restarted producer resumes exactly where the last commit ended.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../common/logger.js';
+import { GputelError } from '../common/gputel-error.js';
+import { counter, gauge } from '../common/metrics.js';
+import type { KeySpace } from '../kv/key-space.js';
+import { timestampSegment } from '../kv/key-space.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type KvStore, type TxnOp } from '../kv/kv-store.js';
+import { encodeMessage } from './message-codec.js';
+import { fnv1a } from './partitioner.js';
+import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './source-checkpoint.js';
+import type { TelemetryBatch } from './telemetry-batch.js';
+
+const messagesCommitted = counter('gputel_streamer_messages_total', 'Messages committed to the queue');
+const samplesCommitted = counter('gputel_streamer_samples_total', 'Samples committed to the queue');
+const commitRetries = counter('gputel_streamer_commit_retries_total', 'Commits retried after a retryable store error');
+const backpressureWaiting = gauge('gputel_streamer_backpressure', '1 while the producer waits for a partition below its high watermark');
+const backpressureSeconds = counter('gputel_streamer_backpressure_seconds_total', 'Time spent waiting on backpressure');
+
+export interface QueueProducerOptions {
+  topic: string;
+  partitions: number;
+  highWatermark: number;
+  sourceId: string;
+  location: string;
+  logger: Logger;
+  /** How long retryable store errors are retried before a commit fails. */
+  retryForMs?: number;
+}
+
+export class QueueProducer {
+  private checkpoint: SourceCheckpoint;
+  private checkpointRevision = 0;
+  private lastIdMs = 0;
+  private readonly sourceTag: string;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly options: QueueProducerOptions,
+  ) {
+    this.checkpoint = emptyCheckpoint(options.sourceId, options.location);
+    this.sourceTag = fnv1a(options.sourceId).toString(16).padStart(8, '0');
+  }
+
+  /** Reads the stored checkpoint of the source; resolves to the state a new commit continues from. */
+  async resume(): Promise<SourceCheckpoint> {
+    const key = this.keys.checkpoint(this.options.topic, this.options.sourceId);
+    const stored = await this.kv.get(key);
+    if (stored) {
+      this.checkpoint = decodeCheckpoint(stored.value, key);
+      this.checkpointRevision = stored.modRevision;
+    }
+    return { ...this.checkpoint };
+  }
+
+  get committed(): SourceCheckpoint {
+    return { ...this.checkpoint };
+  }
+
+  /**
+   * Commits the batches (one message per partition) with the new source
+   * position. Waits while a partition is over the high watermark. Throws
+   * CONFLICT when another producer advanced the same source's checkpoint.
+   */
+  async commit(
+    batches: Map<number, TelemetryBatch>,
+    position: { byteOffset: number; nextLineNumber: number; rowsRead: number; rowsRejected: number },
+  ): Promise<void> {
+    const partitions = [...batches.keys()].sort((a, b) => a - b);
+    if (partitions.length + 1 > MAX_TXN_OPS) {
+      throw new GputelError('INTERNAL', `a flush touching ${partitions.length} partitions cannot fit one transaction`);
+    }
+    await this.waitForCapacity(partitions);
+
+    const next: SourceCheckpoint = {
+      ...this.checkpoint,
+      ...position,
+      sequence: this.checkpoint.sequence + 1,
+      messages: this.checkpoint.messages + partitions.length,
+      updatedAt: new Date().toISOString(),
+    };
+    const ops: TxnOp[] = [];
+    let bytes = 0;
+    let samples = 0;
+    const idMs = this.nextIdMs();
+    partitions.forEach((partition, i) => {
+      const batch = batches.get(partition)!;
+      const value = encodeMessage(batch);
+      bytes += value.length;
+      samples += batch.length;
+      const messageId = `${timestampSegment(idMs)}-${this.sourceTag}-${String(this.checkpoint.messages + i).padStart(12, '0')}`;
+      ops.push({ type: 'put', key: this.keys.message(this.options.topic, partition, messageId), value });
+    });
+    const checkpointKey = this.keys.checkpoint(this.options.topic, this.options.sourceId);
+    ops.push({ type: 'put', key: checkpointKey, value: encodeCheckpoint(next) });
+    if (bytes > MAX_REQUEST_BYTES) {
+      throw new GputelError('INTERNAL', `a flush of ${bytes} bytes is over the ${MAX_REQUEST_BYTES}-byte request limit; lower --batch-samples`);
+    }
+
+    const deadline = Date.now() + (this.options.retryForMs ?? 60_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.kv.txn({
+          compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }],
+          success: ops,
+        });
+        if (result.succeeded) {
+          this.checkpointRevision = result.revision;
+          break;
+        }
+        // The compare failed: either an earlier attempt of THIS commit went
+        // through (unknown outcome), or another producer owns the source.
+        const stored = await this.kv.get(checkpointKey);
+        const storedCheckpoint = stored ? decodeCheckpoint(stored.value, checkpointKey) : undefined;
+        if (stored && storedCheckpoint?.sequence === next.sequence && storedCheckpoint.byteOffset === next.byteOffset) {
+          this.checkpointRevision = stored.modRevision;
+          break;
+        }
+        throw new GputelError(
+          'CONFLICT',
+          `source ${this.options.sourceId} was advanced by another streamer (checkpoint sequence ${storedCheckpoint?.sequence ?? 'deleted'}, expected ${this.checkpoint.sequence}); run one streamer per source`,
+        );
+      } catch (error) {
+        if (!(error instanceof GputelError && error.retryable) || Date.now() > deadline) throw error;
+        commitRetries.inc();
+        const delayMs = Math.min(2_000, 50 * 2 ** attempt);
+        this.options.logger.warn({ err: error, attempt, delayMs }, 'queue commit failed; retrying');
+        await sleep(delayMs);
+      }
+    }
+    this.checkpoint = next;
+    messagesCommitted.inc(partitions.length);
+    samplesCommitted.inc(samples);
+  }
+
+  /** Message ids start with a millisecond clock that never goes backwards within this producer. */
+  private nextIdMs(): number {
+    this.lastIdMs = Math.max(Date.now(), this.lastIdMs);
+    return this.lastIdMs;
+  }
+
+  private async waitForCapacity(partitions: number[]): Promise<void> {
+    const started = Date.now();
+    for (let waitMs = 20; ; waitMs = Math.min(waitMs * 2, 1_000)) {
+      const depths = await this.kv.txn({
+        success: partitions.map((p) => ({
+          type: 'range' as const,
+          range: { prefix: this.keys.partitionPrefix(this.options.topic, p) },
+          options: { countOnly: true },
+        })),
+      });
+      const full = depths.results.some((r) => r.type === 'range' && r.result.count >= this.options.highWatermark);
+      if (!full) break;
+      backpressureWaiting.set(1);
+      await sleep(waitMs);
+    }
+    if (Date.now() > started) backpressureSeconds.inc((Date.now() - started) / 1000);
+    backpressureWaiting.set(0);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * How far a source has been committed to the queue. Written in the same
+ * transaction as the messages it covers, so that after any crash or
+ * unknown outcome the queue and the checkpoint agree.
+ */
+import { GputelError } from '../common/gputel-error.js';
+
+export interface SourceCheckpoint {
+  sourceId: string;
+  /** What the source reads (a file path, a URL); informational. */
+  location: string;
+  /** Bytes of the source fully handled: a resume point at a line boundary. */
+  byteOffset: number;
+  /** Line number of the line at byteOffset. */
+  nextLineNumber: number;
+  /** Number of commits made so far; the next commit is sequence + 1. */
+  sequence: number;
+  /** Number of messages committed so far; also the id counter of the next message. */
+  messages: number;
+  rowsRead: number;
+  rowsRejected: number;
+  updatedAt: string;
+}
+
+export function emptyCheckpoint(sourceId: string, location: string): SourceCheckpoint {
+  return {
+    sourceId,
+    location,
+    byteOffset: 0,
+    nextLineNumber: 1,
+    sequence: 0,
+    messages: 0,
+    rowsRead: 0,
+    rowsRejected: 0,
+    updatedAt: new Date(0).toISOString(),
+  };
+}
+
+export function encodeCheckpoint(checkpoint: SourceCheckpoint): Buffer {
+  return Buffer.from(JSON.stringify(checkpoint));
+}
+
+/** Parses a stored checkpoint; throws BAD_MESSAGE naming the key when it is not one. */
+export function decodeCheckpoint(bytes: Buffer, key: string): SourceCheckpoint {
+  let parsed: Partial<SourceCheckpoint>;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as Partial<SourceCheckpoint>;
+  } catch {
+    throw new GputelError('BAD_MESSAGE', `checkpoint at ${key} is not JSON; delete the key to start the source over`);
+  }
+  const numbers = ['byteOffset', 'nextLineNumber', 'sequence', 'messages', 'rowsRead', 'rowsRejected'] as const;
+  for (const field of numbers) {
+    if (!Number.isInteger(parsed[field]) || (parsed[field] as number) < 0) {
+      throw new GputelError('BAD_MESSAGE', `checkpoint at ${key} has no valid ${field}; delete the key to start the source over`);
+    }
+  }
+  return parsed as SourceCheckpoint;
+}

@@ -1,0 +1,149 @@
+/**
+ * The GPUs and hosts of a cluster, held in memory and followed through watch
+ * on the uuid index and the latest values, so that listing never scans the
+ * data prefix and every gateway sees what collectors register within
+ * milliseconds.
+ */
+import type { Logger } from '../common/logger.js';
+import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
+import type { KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
+import { decodeJson, type GpuMetadata, type LatestGpu, type LatestHost } from './gpu-records.js';
+
+/** A GPU is stale when its newest sample is this far behind the newest sample of its cluster. */
+export const STALE_AFTER_MS = 5 * 60_000;
+
+export interface GpuEntry extends GpuMetadata {
+  lastSeenMs: number;
+  status: 'active' | 'stale';
+  latest: LatestGpu | undefined;
+}
+
+export interface HostEntry {
+  hostname: string;
+  gpuCount: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+export class Registry {
+  private readonly gpuByKey = new Map<string, GpuMetadata>();
+  private readonly latestByHost = new Map<string, LatestHost>();
+  private watchers: Watcher[] = [];
+  private stopping: Promise<void> | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly cluster: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads the registry and starts following it. */
+  async start(): Promise<void> {
+    const indexPrefix = this.keys.gpuIndexPrefix(this.cluster);
+    const latestPrefix = this.keys.latestPrefix(this.cluster);
+    const [index, latest] = await Promise.all([this.kv.range({ prefix: indexPrefix }), this.kv.range({ prefix: latestPrefix })]);
+    for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
+    for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
+    const fromRevision = Math.min(index.revision, latest.revision) + 1;
+    const onError = (error: Error): void => {
+      this.failure = error;
+      this.logger.error({ err: error }, 'registry watch ended; the registry is no longer current');
+    };
+    this.watchers = await Promise.all([
+      this.kv.watch({ prefix: indexPrefix }, { fromRevision, onEvent: (e) => this.applyIndex(e, indexPrefix), onError }),
+      this.kv.watch({ prefix: latestPrefix }, { fromRevision, onEvent: (e) => this.applyLatest(e, latestPrefix), onError }),
+    ]);
+  }
+
+  /** Safe before start and twice. */
+  stop(): Promise<void> {
+    this.stopping ??= Promise.all(this.watchers.map((w) => w.cancel())).then(() => undefined);
+    return this.stopping;
+  }
+
+  /** Throws when the registry stopped following the store. */
+  check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Every GPU, sorted by hostname, then gpu_id numerically, then MIG instance. */
+  gpus(): GpuEntry[] {
+    const newestMs = this.newestSampleMs();
+    return [...this.gpuByKey.values()]
+      .map((gpu) => {
+        const latest = this.latestByHost.get(gpu.hostname)?.gpus[gpu.gpuKey];
+        const lastSeenMs = latest?.lastSeenMs ?? gpu.firstSeenMs;
+        return { ...gpu, lastSeenMs, latest, status: newestMs - lastSeenMs > STALE_AFTER_MS ? ('stale' as const) : ('active' as const) };
+      })
+      .sort(
+        (a, b) =>
+          (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0) ||
+          a.gpuId - b.gpuId ||
+          a.migInstanceId.localeCompare(b.migInstanceId, 'en', { numeric: true }),
+      );
+  }
+
+  /** Every host, sorted by hostname. */
+  hosts(): HostEntry[] {
+    const hosts = new Map<string, HostEntry>();
+    for (const gpu of this.gpus()) {
+      const host = hosts.get(gpu.hostname);
+      if (!host) {
+        hosts.set(gpu.hostname, { hostname: gpu.hostname, gpuCount: 1, firstSeenMs: gpu.firstSeenMs, lastSeenMs: gpu.lastSeenMs });
+      } else {
+        host.gpuCount++;
+        host.firstSeenMs = Math.min(host.firstSeenMs, gpu.firstSeenMs);
+        host.lastSeenMs = Math.max(host.lastSeenMs, gpu.lastSeenMs);
+      }
+    }
+    return [...hosts.values()];
+  }
+
+  /** Finds a GPU by gpuKey, UUID, or `hostname:gpu_id`. */
+  findGpu(id: string): GpuEntry | undefined {
+    const gpus = this.gpus();
+    const byKey = gpus.find((g) => g.gpuKey === id) ?? gpus.find((g) => g.uuid === id);
+    if (byKey) return byKey;
+    const colon = id.lastIndexOf(':');
+    if (colon <= 0) return undefined;
+    const hostname = id.slice(0, colon);
+    const gpuId = Number(id.slice(colon + 1));
+    return gpus.find((g) => g.hostname === hostname && g.gpuId === gpuId);
+  }
+
+  private newestSampleMs(): number {
+    let newest = 0;
+    for (const host of this.latestByHost.values()) {
+      for (const gpu of Object.values(host.gpus)) newest = Math.max(newest, gpu.lastSeenMs);
+    }
+    return newest;
+  }
+
+  private applyIndex(event: WatchEvent, prefix: string): void {
+    const gpuKey = unescapeSegment(event.key.slice(prefix.length));
+    if (event.type === 'delete') {
+      this.gpuByKey.delete(gpuKey);
+      return;
+    }
+    try {
+      this.gpuByKey.set(gpuKey, decodeJson<GpuMetadata>(event.value));
+    } catch (error) {
+      this.logger.warn({ err: error, key: event.key }, 'unreadable GPU index entry skipped');
+    }
+  }
+
+  private applyLatest(event: WatchEvent, prefix: string): void {
+    const hostname = unescapeSegment(event.key.slice(prefix.length));
+    if (event.type === 'delete') {
+      this.latestByHost.delete(hostname);
+      return;
+    }
+    try {
+      this.latestByHost.set(hostname, decodeJson<LatestHost>(event.value));
+    } catch (error) {
+      this.logger.warn({ err: error, key: event.key }, 'unreadable latest values skipped');
+    }
+  }
+}

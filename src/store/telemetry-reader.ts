@@ -1,0 +1,89 @@
+/**
+ * Reads one GPU's records for a time range out of its chunks, merging the
+ * chunks of different messages into one record per timestamp.
+ */
+import { chunkTimeRange, timestampSegment, type KeySpace } from '../kv/key-space.js';
+import type { KvStore } from '../kv/kv-store.js';
+import { decodeChunk, type Attribution } from './chunk-codec.js';
+import type { GpuMetadata } from './gpu-records.js';
+
+/** One GPU at one timestamp: every metric sampled then. */
+export interface StoredRecord {
+  timestampMs: number;
+  values: Map<string, number>;
+  attribution: Attribution;
+}
+
+export interface TelemetryQuery {
+  /** Inclusive bounds, epoch ms. */
+  startMs: number;
+  endMs: number;
+  limit: number;
+}
+
+export interface TelemetryPage {
+  records: StoredRecord[];
+  /** Set when more records follow in the range: continue with startMs = this + 1. */
+  lastTimestampMs: number | undefined;
+  more: boolean;
+}
+
+/** Chunk values fetched per request while reading. */
+const CHUNKS_PER_FETCH = 64;
+
+/**
+ * Returns up to `limit` records with startMs <= time <= endMs, ascending.
+ * Reads chunk keys first (cheap), then only as many chunk values as the
+ * page needs: a chunk starting after the page's last record cannot change it.
+ */
+export async function readTelemetry(kv: KvStore, keys: KeySpace, cluster: string, gpu: GpuMetadata, query: TelemetryQuery): Promise<TelemetryPage> {
+  const { startMs, endMs, limit } = query;
+  const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
+  if (endMs < startMs) return { records: [], lastTimestampMs: undefined, more: false };
+  const upper = endMs + 1 < 10 ** 13 ? prefix + timestampSegment(endMs + 1) : prefix + '~';
+  const chunkKeys = (await kv.range({ start: prefix, end: upper }, { keysOnly: true })).kvs
+    .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
+    .filter((chunk) => chunk.endMs >= startMs);
+
+  const records = new Map<number, StoredRecord>();
+  let fetched = 0;
+  while (fetched < chunkKeys.length) {
+    const page = chunkKeys.slice(fetched, fetched + CHUNKS_PER_FETCH);
+    const wanted = new Set(page.map((c) => c.key));
+    const values = await kv.range({ start: page[0].key, end: page[page.length - 1].key + '\0' });
+    for (const stored of values.kvs) {
+      if (!wanted.has(stored.key)) continue;
+      mergeChunk(records, decodeChunk(stored.value, stored.key), startMs, endMs);
+    }
+    fetched += page.length;
+    // Records before the next unread chunk's start are final: stop once they fill the page.
+    const nextStart = fetched < chunkKeys.length ? chunkKeys[fetched].startMs : Infinity;
+    let final = 0;
+    for (const t of records.keys()) if (t < nextStart) final++;
+    if (final > limit) break;
+  }
+
+  const sorted = [...records.values()].sort((a, b) => a.timestampMs - b.timestampMs);
+  const more = sorted.length > limit;
+  const pageRecords = sorted.slice(0, limit);
+  return { records: pageRecords, lastTimestampMs: pageRecords.at(-1)?.timestampMs, more };
+}
+
+function mergeChunk(records: Map<number, StoredRecord>, chunk: ReturnType<typeof decodeChunk>, startMs: number, endMs: number): void {
+  const { timestampsMs, metrics, columns } = chunk;
+  for (let r = 0; r < timestampsMs.length; r++) {
+    const t = timestampsMs[r];
+    if (t < startMs || t > endMs) continue;
+    let record = records.get(t);
+    if (!record) {
+      record = { timestampMs: t, values: new Map(), attribution: chunk.attributions[chunk.attributionIndex[r]] };
+      records.set(t, record);
+    } else {
+      record.attribution = chunk.attributions[chunk.attributionIndex[r]];
+    }
+    for (let m = 0; m < metrics.length; m++) {
+      const value = columns[m][r];
+      if (!Number.isNaN(value)) record.values.set(metrics[m], value);
+    }
+  }
+}

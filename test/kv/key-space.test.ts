@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { chunkTimeRange, escapeSegment, KeySpace, timestampSegment, unescapeSegment } from '../../src/kv/key-space.js';
+
+describe('key space', () => {
+  const keys = new KeySpace('/gputel');
+
+  it('keeps ordinary hostnames and UUIDs readable', () => {
+    assert.equal(keys.gpuMetadata('default', 'gpu-node-07', 'GPU-0a1b2c3d-1111'), '/gputel/clusters/default/hosts/gpu-node-07/gpus/GPU-0a1b2c3d-1111/metadata');
+  });
+
+  it('escapes a slash so a hostname cannot reach into another subtree', () => {
+    const key = keys.hostMetadata('default', '../../queue/telemetry/p/0000/x');
+    assert.equal(key, '/gputel/clusters/default/hosts/..%2F..%2Fqueue%2Ftelemetry%2Fp%2F0000%2Fx/metadata');
+    assert.ok(key.startsWith(keys.hostsPrefix('default')));
+    assert.equal(key.split('/').length, keys.hostMetadata('default', 'plain').split('/').length);
+  });
+
+  it('escapes control characters, spaces, percent signs and non-ASCII to printable ASCII', () => {
+    assert.equal(escapeSegment('a\nb c%d'), 'a%0Ab%20c%25d');
+    assert.equal(escapeSegment('nœud'), 'n%C5%93ud');
+  });
+
+  it('refuses empty, dot and over-long names with BAD_KEY', () => {
+    for (const name of ['', '.', '..', 'x'.repeat(257)]) {
+      assert.throws(() => escapeSegment(name, 'hostname'), { code: 'BAD_KEY' });
+    }
+  });
+
+  it('round-trips any name and keeps every escaped segment inside one segment (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 100, unit: 'binary' }), (name) => {
+        fc.pre(name !== '.' && name !== '..');
+        const segment = escapeSegment(name);
+        assert.equal(unescapeSegment(segment), name);
+        assert.ok(/^[\x21-\x7e]+$/.test(segment), 'printable ASCII');
+        assert.ok(!segment.includes('/'));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('maps distinct names to distinct segments (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), (a, b) => {
+        fc.pre(a !== b && ![a, b].includes('.') && ![a, b].includes('..'));
+        assert.notEqual(escapeSegment(a), escapeSegment(b));
+      }),
+    );
+  });
+
+  it('writes timestamps fixed-width so key order is time order', () => {
+    assert.equal(timestampSegment(5), '0000000000005');
+    assert.ok(timestampSegment(999) < timestampSegment(1000));
+    assert.throws(() => timestampSegment(-1), { code: 'BAD_KEY' });
+    assert.throws(() => timestampSegment(1.5), { code: 'BAD_KEY' });
+  });
+
+  it('reads a chunk time range back from its key', () => {
+    const key = keys.gpuChunk('default', 'h', 'GPU-1', 1_700_000_000_000, 1_700_000_060_000, '0001700000000000-abcd-000000000001');
+    assert.deepEqual(chunkTimeRange(key), { startMs: 1_700_000_000_000, endMs: 1_700_000_060_000 });
+  });
+
+  it('refuses a root prefix that is not an absolute key path', () => {
+    for (const root of ['gputel', '/gputel/', '/a//b', '/a b']) assert.throws(() => new KeySpace(root), { code: 'BAD_CONFIG' });
+  });
+});

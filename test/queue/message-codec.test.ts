@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pack } from 'msgpackr';
+import { decodeMessage, encodeMessage } from '../../src/queue/message-codec.js';
+import { TelemetryBatchBuilder, type GpuLabels } from '../../src/queue/telemetry-batch.js';
+
+const GPU: GpuLabels = {
+  hostname: 'gpu-node-01',
+  uuid: 'GPU-1',
+  gpuId: 0,
+  device: 'nvidia0',
+  modelName: 'NVIDIA H100 80GB HBM3',
+  driverVersion: '535.129.03',
+  container: '',
+  pod: '',
+  namespace: '',
+  migInstanceId: '',
+  migProfile: '',
+};
+
+function sampleBatch(samples: number) {
+  const builder = new TelemetryBatchBuilder('default', 'file-x', 2);
+  const gpu = builder.gpuSlot('a', () => GPU);
+  const temp = builder.metricSlot('DCGM_FI_DEV_GPU_TEMP', 'dcgm_gpu_temp');
+  const power = builder.metricSlot('DCGM_FI_DEV_POWER_USAGE');
+  for (let i = 0; i < samples; i++) builder.add(gpu, i % 2 ? temp : power, 1_700_000_000_000 + 1000 * i, i * 1.25);
+  return builder.take();
+}
+
+describe('message codec', () => {
+  it('round-trips a batch exactly, dictionaries and every sample', () => {
+    const batch = sampleBatch(1000);
+    const decoded = decodeMessage(encodeMessage(batch));
+    assert.deepEqual(decoded.gpus, [GPU]);
+    assert.deepEqual(decoded.metrics, ['DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE']);
+    assert.deepEqual(decoded.sourceMetricNames, ['dcgm_gpu_temp', '']);
+    assert.equal(decoded.length, 1000);
+    assert.deepEqual([...decoded.value], [...batch.value]);
+    assert.deepEqual([...decoded.timestampMs], [...batch.timestampMs]);
+    assert.deepEqual([...decoded.metricIndex], [...batch.metricIndex]);
+  });
+
+  it('takes about 24 bytes a sample', () => {
+    const bytes = encodeMessage(sampleBatch(10_000)).length;
+    assert.ok(bytes < 10_000 * 25, `${bytes} bytes`);
+  });
+
+  it('refuses bytes that are not a message with BAD_MESSAGE', () => {
+    for (const bytes of [Buffer.from('garbage'), pack({ a: 1 }), pack([2, 'x']), pack([1, 'c', 's', [], [], [], Buffer.alloc(3), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)])]) {
+      assert.throws(() => decodeMessage(bytes), { code: 'BAD_MESSAGE' });
+    }
+  });
+
+  it('refuses a sample that points outside the dictionaries', () => {
+    const encoded = encodeMessage(sampleBatch(2));
+    const tampered = pack([1, 'default', 's', [Object.values(GPU)], ['m'], [''], Buffer.from(new Uint32Array([5]).buffer), Buffer.from(new Uint32Array([0]).buffer), Buffer.from(new Float64Array([1]).buffer), Buffer.from(new Float64Array([1]).buffer)]);
+    assert.ok(encoded.length > 0);
+    assert.throws(() => decodeMessage(tampered), /names gpu 5 of 1/);
+  });
+});

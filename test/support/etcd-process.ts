@@ -1,0 +1,214 @@
+/**
+ * Test harness: a REAL single-member etcd on loopback ports with a fresh
+ * temporary data dir. Every process it starts is stopped by its pid, by
+ * `stop()` or, if a test run dies first, when this process exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, closeSync, openSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { GputelError } from '../../src/common/gputel-error.js';
+
+export interface EtcdProcess {
+  /** Client URLs, e.g. ['http://127.0.0.1:40123']. */
+  endpoints: string[];
+  /** The temporary directory holding etcd's data (`data/`) and its log (`etcd.log`). */
+  dataDir: string;
+  /** Pid of the running etcd (changes on restart). */
+  readonly pid: number;
+  /** Stops etcd (SIGTERM, then SIGKILL after 5 s) and removes the data dir. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Stops etcd and starts it again on the same ports and data; resolves when it answers. */
+  restart(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 15_000;
+const READY_POLL_MS = 50;
+const STOP_GRACE_MS = 5_000;
+const INSTALL_HINT = 'install it with `apt-get install -y etcd-server`';
+
+/** Pids this process started and has not yet seen exit, killed as a last resort when it exits or is signalled. */
+const running = new Set<number>();
+let lastResortInstalled = false;
+
+function killAllStarted(): void {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function installLastResort(): void {
+  if (lastResortInstalled) return;
+  lastResortInstalled = true;
+  process.once('exit', killAllStarted);
+  // A test run interrupted by a signal never reaches 'exit': kill our etcds,
+  // then let the signal take its default course (the handler is gone by then).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllStarted();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it for a
+ * listener on port 0, which is then closed). Another process may take it
+ * before the caller binds it; on loopback in tests that is rare enough.
+ */
+export async function findFreePort(): Promise<number> {
+  const [port] = await findFreePorts(1);
+  return port;
+}
+
+/** `count` distinct free loopback ports (all listeners are open at once, so they differ). */
+export async function findFreePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+      ports.push((server.address() as net.AddressInfo).port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
+/** The etcd binary: the first `etcd` on PATH, else /usr/bin/etcd. Throws with the install command when there is none. */
+export function findEtcdBinary(): string {
+  const candidates = [...(process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir.length > 0).map((dir) => path.join(dir, 'etcd')), '/usr/bin/etcd'];
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new GputelError('BAD_CONFIG', `etcd is not on PATH nor at /usr/bin/etcd: ${INSTALL_HINT}`);
+}
+
+/**
+ * Starts etcd on two free loopback ports (client, peer) with a fresh temp
+ * data dir, and resolves once its client URL answers /health (at most 15 s).
+ * Throws if the binary is missing (with the install command) or etcd does
+ * not become ready; in that case the process is stopped and the dir removed.
+ * The caller must call `stop()`.
+ */
+export async function startEtcd(): Promise<EtcdProcess> {
+  const binary = findEtcdBinary();
+  installLastResort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gputel-etcd-'));
+  const [clientPort, peerPort] = await findFreePorts(2);
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'test',
+    '--data-dir', path.join(dataDir, 'data'),
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `test=${peerUrl}`,
+    '--initial-cluster-state', 'new',
+    '--logger', 'zap',
+    '--log-level', 'warn',
+  ];
+  let child: ChildProcess | undefined;
+  let stopped = false;
+
+  const launch = async (): Promise<void> => {
+    // etcd's log goes to a file in the data dir: quiet tests, and there to read when one fails.
+    const logFd = openSync(path.join(dataDir, 'etcd.log'), 'a');
+    try {
+      child = spawn(binary, args, { stdio: ['ignore', logFd, logFd] });
+    } finally {
+      closeSync(logFd);
+    }
+    const started = child;
+    if (started.pid === undefined) {
+      throw new GputelError('INTERNAL', `could not start ${binary}: ${await exitReason(started)}`);
+    }
+    running.add(started.pid);
+    started.once('exit', () => running.delete(started.pid!));
+    await waitUntilHealthy(clientUrl, started, dataDir);
+  };
+
+  const kill = async (): Promise<void> => {
+    const current = child;
+    if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
+    current.kill('SIGTERM');
+    const timer = setTimeout(() => current.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await kill();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  try {
+    await launch();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    endpoints: [clientUrl],
+    dataDir,
+    get pid(): number {
+      return child?.pid ?? -1;
+    },
+    stop,
+    async restart(): Promise<void> {
+      if (stopped) throw new GputelError('BAD_REQUEST', 'this etcd was stopped; start a new one');
+      await kill();
+      await launch();
+    },
+  };
+}
+
+async function waitUntilHealthy(clientUrl: string, child: ChildProcess, dataDir: string): Promise<void> {
+  const giveUpAt = Date.now() + READY_TIMEOUT_MS;
+  let lastProblem = 'no answer yet';
+  while (Date.now() < giveUpAt) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new GputelError('INTERNAL', `etcd exited (${child.exitCode ?? child.signalCode}) before it was ready; see ${path.join(dataDir, 'etcd.log')}`);
+    }
+    try {
+      const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+      const body = (await response.json()) as { health?: string };
+      if (response.ok && body.health === 'true') return;
+      lastProblem = `/health answered ${response.status} ${JSON.stringify(body)}`;
+    } catch (error) {
+      lastProblem = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+  throw new GputelError('INTERNAL', `etcd at ${clientUrl} was not ready within ${READY_TIMEOUT_MS} ms (${lastProblem}); see ${path.join(dataDir, 'etcd.log')}`);
+}
+
+function exitReason(child: ChildProcess): Promise<string> {
+  return new Promise((resolve) => {
+    child.once('error', (error) => resolve(error.message));
+    child.once('exit', (code, signal) => resolve(`exited ${code ?? signal}`));
+  });
+}
