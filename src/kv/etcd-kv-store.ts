@@ -340,6 +340,8 @@ export class EtcdKvStore implements KvStore {
     };
     watcher.on('data', (response: IWatchResponse) => this.deliver(state, response));
     watcher.on('connected', (response: IWatchResponse) => {
+      // Set here, not after the await below: a cancel (compaction) can follow in the same tick.
+      state.connected = true;
       state.nextRevision ??= Number(response.header.revision) + 1;
     });
     watcher.on('disconnected', () => {
@@ -358,8 +360,7 @@ export class EtcdKvStore implements KvStore {
       await this.detach(state);
       throw translateEtcdError(error, 'watch', description, this.where);
     }
-    state.connected = true;
-    this.watches.add(state);
+    if (!state.done) this.watches.add(state);
     return { cancel: () => this.cancelWatch(state) };
   }
 

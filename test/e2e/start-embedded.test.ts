@@ -24,10 +24,10 @@ describe('gputel start (embedded store)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(file: string): Promise<{ baseUrl: string; gputel: GputelProcess; dataDir: string }> {
+  async function start(file: string | undefined): Promise<{ baseUrl: string; gputel: GputelProcess; dataDir: string }> {
     const dataDir = mkdtempSync(join(tmpdir(), 'gputel-start-'));
     dirs.push(dataDir);
-    const gputel = runGputel(['start', '--file', file, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir]);
+    const gputel = runGputel(['start', ...(file ? ['--file', file] : []), '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir]);
     processes.push(gputel);
     const [, port] = await gputel.waitForOutput(/API on http:\/\/localhost:(\d+)/);
     return { baseUrl: `http://127.0.0.1:${port}`, gputel, dataDir };
@@ -56,6 +56,19 @@ describe('gputel start (embedded store)', () => {
     for (const line of badLines) assert.ok(reported(line), `line ${line} reported`);
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);
+  });
+
+  it('fills itself with an hour of demo data when given no file', async () => {
+    const { baseUrl, gputel } = await start(undefined);
+    const [, rows] = await gputel.waitForOutput(/generated (\d+) rows of demo data/);
+    await gputel.waitForOutput(/rows read \d+, rows rejected 0/);
+    const stats = await waitForSamples(baseUrl, Number(rows));
+    assert.equal(stats.samples, Number(rows));
+    assert.equal(stats.gpus, 32);
+    assert.equal(stats.hosts, 4);
+    const gpus = await getJson<{ data: { status: string; last_seen: string }[] }>(`${baseUrl}/api/v1/gpus`);
+    assert.ok(gpus.body.data.every((g) => g.status === 'active'));
+    assert.ok(Date.now() - Date.parse(gpus.body.data[0].last_seen) < 5 * 60_000, 'demo data ends about now');
   });
 
   it('answers health, readiness, metrics and the dashboard page', async () => {

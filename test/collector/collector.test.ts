@@ -1,0 +1,113 @@
+/**
+ * The collector's guarantees, with a real streamer and gateway beside it on
+ * the in-memory embedded store: poison messages go to the dead-letter queue
+ * without stopping a partition, replays count nothing twice, MIG instances and
+ * old metric names are kept apart and mapped, a streamer resumes where it
+ * committed.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../src/common/logger.js';
+import { MessageProcessor } from '../../src/collector/message-processor.js';
+import { encodeMessage } from '../../src/queue/message-codec.js';
+import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
+import { assertApiMatches, getJson, waitForSamples } from '../support/api-checks.js';
+import { readOracle } from '../support/csv-oracle.js';
+import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
+
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dcgm-export-sample.csv', import.meta.url));
+const HEADER = readFileSync(FIXTURE, 'utf8').split('\n')[0];
+
+function row(fields: { ts: string; metric: string; gpu: number; uuid: string; host: string; value: string; labels: string }): string {
+  const cells = [fields.ts, fields.metric, String(fields.gpu), `nvidia${fields.gpu}`, fields.uuid, 'NVIDIA A100-SXM4-80GB', fields.host, '', '', '', fields.value, fields.labels];
+  return cells.map((c) => `"${c.replace(/"/g, '""')}"`).join(',');
+}
+
+describe('collector', () => {
+  let pipeline: InProcessPipeline;
+  let dir: string;
+  beforeEach(async () => {
+    pipeline = await startInProcessPipeline();
+    dir = mkdtempSync(join(tmpdir(), 'gputel-collector-'));
+  });
+  afterEach(async () => {
+    await pipeline.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('moves a poison message to the dead-letter queue with the reason and keeps the partition moving', async () => {
+    const { kv, keys } = pipeline;
+    for (let partition = 0; partition < 4; partition++) {
+      await kv.put(keys.message('telemetry', partition, `0000000000000-poison-00000000000${partition}`), Buffer.from('not a message'));
+    }
+    await pipeline.ingest(FIXTURE);
+    const dead = await kv.range({ prefix: keys.deadLetterPrefix('telemetry') });
+    assert.equal(dead.count, 4);
+    const record = JSON.parse(dead.kvs[0].value.toString()) as { reason: string; value: string };
+    assert.match(record.reason, /queued message is malformed/);
+    assert.equal(Buffer.from(record.value, 'base64').toString(), 'not a message');
+    await assertApiMatches(pipeline.baseUrl, readOracle(FIXTURE));
+  });
+
+  it('applies a replayed message once: the second delivery finds it gone and counts nothing', async () => {
+    const { kv, keys } = pipeline;
+    await pipeline.collector.stop();
+    const builder = new TelemetryBatchBuilder('default', 'test');
+    const gpu = builder.gpuSlot('g', () => ({ hostname: 'h1', uuid: 'GPU-r', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
+    builder.add(gpu, builder.metricSlot('DCGM_FI_DEV_GPU_UTIL'), 1_000, 5);
+    const key = keys.message('telemetry', 0, '0000000001000-test-000000000000');
+    await kv.put(key, encodeMessage(builder.take()));
+    const stored = (await kv.get(key))!;
+    const message = { partition: 0, key, messageId: '0000000001000-test-000000000000', modRevision: stored.modRevision, value: stored.value };
+    const processor = new MessageProcessor(kv, keys, 'telemetry', createLogger('silent'));
+    await processor.process(message);
+    await new MessageProcessor(kv, keys, 'telemetry', createLogger('silent')).process(message); // a crashed collector's replay
+    const stats = await kv.range({ prefix: keys.statsPrefix('default') });
+    assert.deepEqual(JSON.parse(stats.kvs[0].value.toString()), { samples: 1, records: 1, messages: 1 });
+    assert.equal((await kv.get(key)), undefined);
+  });
+
+  it('keeps the MIG instances of one GPU apart and maps old metric names', async () => {
+    const file = join(dir, 'mig.csv');
+    const uuid = 'GPU-11111111-2222-3333-4444-555555555555';
+    const lines = [HEADER];
+    for (const [instance, value] of [['1', '10'], ['2', '90']]) {
+      lines.push(row({ ts: '2026-03-02T09:15:00Z', metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 0, uuid, host: 'mig-node', value, labels: `GPU_I_ID="${instance}",GPU_I_PROFILE="3g.40gb",Hostname="mig-node",UUID="${uuid}"` }));
+    }
+    lines.push(row({ ts: '2026-03-02T09:15:00Z', metric: 'dcgm_gpu_temp', gpu: 1, uuid: 'GPU-old', host: 'old-node', value: '44', labels: 'Hostname="old-node"' }));
+    writeFileSync(file, lines.join('\n') + '\n');
+    await pipeline.ingest(file);
+    const gpus = (await getJson<{ data: Record<string, unknown>[] }>(`${pipeline.baseUrl}/api/v1/gpus`)).body.data;
+    const mig = gpus.filter((g) => g.uuid === uuid);
+    assert.deepEqual(mig.map((g) => [g.mig_instance_id, g.mig_profile]), [['1', '3g.40gb'], ['2', '3g.40gb']]);
+    const values = [];
+    for (const instance of mig) {
+      const page = await getJson<{ data: { gpu_utilization: number }[] }>(`${pipeline.baseUrl}/api/v1/gpus/${encodeURIComponent(String(instance.id))}/telemetry`);
+      values.push(page.body.data[0].gpu_utilization);
+    }
+    assert.deepEqual(values, [10, 90]);
+    const old = await getJson<{ data: { temperature: number; metrics: Record<string, number> }[] }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-old/telemetry`);
+    assert.equal(old.body.data[0].temperature, 44);
+    assert.deepEqual(old.body.data[0].metrics, { DCGM_FI_DEV_GPU_TEMP: 44 });
+  });
+
+  it('resumes a file where the last commit ended: rows appended later are the only ones streamed', async () => {
+    const file = join(dir, 'growing.csv');
+    const [header, ...rows] = readFileSync(FIXTURE, 'utf8').trimEnd().split('\n');
+    writeFileSync(file, [header, ...rows.slice(0, 50)].join('\n') + '\n');
+    const first = await pipeline.ingest(file);
+    assert.equal(first.rowsRead, 50);
+    appendFileSync(file, rows.slice(50).join('\n') + '\n');
+    const second = await pipeline.ingest(file);
+    assert.equal(second.rowsRead, 34);
+    assert.ok(second.resumedFromByte > 0);
+    const copy = join(dir, 'copy.csv');
+    copyFileSync(file, copy);
+    await waitForSamples(pipeline.baseUrl, 84);
+    await assertApiMatches(pipeline.baseUrl, readOracle(copy));
+  });
+});

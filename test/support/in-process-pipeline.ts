@@ -1,0 +1,54 @@
+/**
+ * The whole pipeline in this process on an in-memory embedded store, for
+ * tests of one layer with real neighbours (no mocks): stream a file, let the
+ * collector store it, serve it from a gateway on a real loopback port.
+ */
+import { Collector } from '../../src/collector/collector.js';
+import { createLogger } from '../../src/common/logger.js';
+import { Gateway } from '../../src/gateway/gateway.js';
+import { KeySpace } from '../../src/kv/key-space.js';
+import type { KvStore } from '../../src/kv/kv-store.js';
+import { openKvStore } from '../../src/kv/open-kv-store.js';
+import { FileStreamer, type StreamSummary } from '../../src/streamer/file-streamer.js';
+import { waitForSamples } from './api-checks.js';
+
+export interface InProcessPipeline {
+  kv: KvStore;
+  keys: KeySpace;
+  collector: Collector;
+  gateway: Gateway;
+  baseUrl: string;
+  /** Streams a file and waits until every good row is stored. */
+  ingest(file: string, options?: { batchSamples?: number }): Promise<StreamSummary>;
+  stop(): Promise<void>;
+}
+
+export async function startInProcessPipeline(): Promise<InProcessPipeline> {
+  const logger = createLogger('silent');
+  const kv = await openKvStore({ dataDir: ':memory:' });
+  const keys = new KeySpace('/gputel');
+  const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 4, logger });
+  const gateway = new Gateway(kv, keys, { cluster: 'default', host: '127.0.0.1', port: 0, logger });
+  await collector.start();
+  await gateway.start();
+  const baseUrl = `http://127.0.0.1:${gateway.port}`;
+  let storedSamples = 0;
+  return {
+    kv,
+    keys,
+    collector,
+    gateway,
+    baseUrl,
+    async ingest(file, options = {}) {
+      const summary = await new FileStreamer(kv, keys, { file, cluster: 'default', topic: 'telemetry', partitions: 4, batchSamples: options.batchSamples ?? 20_000, highWatermark: 1_000, logger }).run();
+      storedSamples += summary.rowsRead;
+      await waitForSamples(baseUrl, storedSamples);
+      return summary;
+    },
+    async stop() {
+      await gateway.stop();
+      await collector.stop();
+      await kv.close();
+    },
+  };
+}
