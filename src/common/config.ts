@@ -67,7 +67,9 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   root: { flag: 'root', env: 'GPUTEL_ROOT', defaultValue: '/gputel', parse: text(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, "must start with '/' and use letters, digits, '.', '_', '-', '/'") },
   cluster: { flag: 'cluster', env: 'GPUTEL_CLUSTER', defaultValue: 'default', parse: text(/^[A-Za-z0-9._-]{1,63}$/, "must be 1-63 letters, digits, '.', '_' or '-'") },
   topic: { flag: 'topic', env: 'GPUTEL_TOPIC', defaultValue: 'telemetry', parse: text(/^[A-Za-z0-9._-]{1,63}$/, "must be 1-63 letters, digits, '.', '_' or '-'") },
-  partitions: { flag: 'partitions', env: 'GPUTEL_PARTITIONS', defaultValue: 16, parse: integer(1, 1024) },
+  // At most 127: one flush writes a message per partition plus the checkpoint
+  // in ONE transaction, and etcd allows 128 operations per transaction.
+  partitions: { flag: 'partitions', env: 'GPUTEL_PARTITIONS', defaultValue: 16, parse: integer(1, 127) },
   host: { flag: 'host', env: 'GPUTEL_HOST', defaultValue: '0.0.0.0', parse: text(/^[A-Za-z0-9.:[\]-]+$/, 'must be an address to listen on, e.g. 0.0.0.0 or 127.0.0.1') },
   port: { flag: 'port', env: 'GPUTEL_PORT', defaultValue: 8080, parse: integer(0, 65535) },
   logLevel: {

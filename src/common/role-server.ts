@@ -3,12 +3,13 @@
  * /healthz, /readyz and /metrics only.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { listen } from './listen.js';
 import type { Logger } from './logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.js';
 
 export async function startRoleServer(options: { host: string; port: number; logger: Logger; checks: () => ReadinessCheck[] }): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   registerOpsRoutes(app, options.checks);
-  await app.listen({ host: options.host, port: options.port });
+  await listen(app, options.host, options.port);
   return app;
 }

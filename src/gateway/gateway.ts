@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../common/ops-routes.js';
 import { histogram } from '../common/metrics.js';
@@ -73,7 +74,7 @@ export class Gateway {
   /** Loads the registry and starts listening; resolves with the URL served. */
   async start(): Promise<string> {
     await this.registry.start();
-    return this.app.listen({ host: this.options.host, port: this.options.port });
+    return listen(this.app, this.options.host, this.options.port);
   }
 
   /** The port actually bound (useful with port 0). */

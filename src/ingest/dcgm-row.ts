@@ -23,7 +23,7 @@ export interface DcgmRow {
   pod: string;
   namespace: string;
   value: number;
-  /** labels_raw exactly as in the file, inner quotes still doubled. Decode with parseLabelsRaw. */
+  /** labels_raw as between its outer quotes in the file, inner quotes still doubled (`k=""v"",…`); decode with parseLabelsRaw, which also makes the copy to keep (this string is a slice of a ~64 KiB decoded piece). */
   labelsRaw: string;
 }
 

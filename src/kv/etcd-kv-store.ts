@@ -182,6 +182,10 @@ export class EtcdKvStore implements KvStore {
             ? retry(handleType(GRPCUnavailableError), { maxAttempts: options.endpoints.length - 1, backoff: new ConstantBackoff(0) })
             : noop,
       },
+      // grpc-js refuses responses over 4 MiB by default: a range of 10,000
+      // 1 KiB values (10 MB) failed with RESOURCE_EXHAUSTED. etcd itself sends
+      // responses of any size; bounding a range is the caller's job (limit).
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       // A deadline on every unary call: without one a call to a partitioned
       // member waits forever. Streams (watch, lease keep-alive) live on.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
@@ -632,6 +636,9 @@ export function translateEtcdError(
   if (detail.includes('too many requests')) return fail('KV_UNAVAILABLE', 'etcd is overloaded; retry with backoff', true);
   if (detail.includes('database space exceeded')) {
     return fail('KV_FAILED', "etcd's backend quota is full: compact and defragment it, or raise --quota-backend-bytes");
+  }
+  if (detail.includes('Received message larger than max')) {
+    return fail('KV_REQUEST_TOO_LARGE', 'the response was larger than the client accepts; read the range in pages (limit)');
   }
   if (error instanceof GRPCResourceExhastedError || detail.includes('RESOURCE_EXHAUSTED')) {
     return fail('KV_REQUEST_TOO_LARGE', 'the gRPC layer refused a message over ~2 MiB; send smaller requests');

@@ -4,7 +4,7 @@
  * lookup and four array writes.
  */
 import type { DcgmRow } from '../ingest/dcgm-row.js';
-import { driverVersionOf, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
+import { driverVersionOf, findLabelInRaw, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
 import { partitionOf } from '../queue/partitioner.js';
 import { TelemetryBatchBuilder, type GpuLabels, type TelemetryBatch } from '../queue/telemetry-batch.js';
 
@@ -25,7 +25,11 @@ export class BatchAccumulator {
     private readonly partitions: number,
   ) {}
 
-  /** Adds one row; copies what it keeps (the parser reuses its row object). */
+  /**
+   * Adds one row; copies what it keeps (the parser reuses its row object).
+   * Throws BAD_INPUT, before anything is added, when labels_raw of a new GPU
+   * cannot be read.
+   */
   add(row: DcgmRow): void {
     let partition = this.partitionOfHost.get(row.hostname);
     if (partition === undefined) {
@@ -38,7 +42,7 @@ export class BatchAccumulator {
       this.builders.set(partition, builder);
     }
     // MIG instances share a UUID: the instance id (only in labels_raw) is part of the identity.
-    const migInstance = row.labelsRaw.includes('GPU_I_ID') ? (migInstanceOf(parseLabelsRaw(row.labelsRaw))?.instanceId ?? '') : '';
+    const migInstance = row.labelsRaw.includes('GPU_I_ID') ? (findLabelInRaw(row.labelsRaw, 'GPU_I_ID') ?? '') : '';
     const identity =
       row.hostname + SEPARATOR + row.uuid + SEPARATOR + row.gpuId + SEPARATOR + row.device + SEPARATOR + row.modelName +
       SEPARATOR + row.container + SEPARATOR + row.pod + SEPARATOR + row.namespace + SEPARATOR + migInstance;

@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { GputelError } from '../common/gputel-error.js';
+import { errorMessage, GputelError } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
 import { counter } from '../common/metrics.js';
 import { DcgmCsvParser } from '../ingest/dcgm-csv-parser.js';
@@ -125,7 +125,12 @@ export class FileStreamer {
           reject({ lineNumber: row.lineNumber, byteOffset: -1, reason: `${tooLong} is longer than ${MAX_NAME_CHARS} characters` });
           return;
         }
-        accumulator.add(row);
+        try {
+          accumulator.add(row);
+        } catch (error) {
+          reject({ lineNumber: row.lineNumber, byteOffset: -1, reason: errorMessage(error) });
+          return;
+        }
         rowsRead++;
       },
       onReject: reject,

@@ -95,6 +95,18 @@ describe('collector', () => {
     assert.deepEqual(old.body.data[0].metrics, { DCGM_FI_DEV_GPU_TEMP: 44 });
   });
 
+  it('rejects a row whose labels_raw cannot be read, and stores the rest', async () => {
+    const file = join(dir, 'labels.csv');
+    const good = row({ ts: '2026-03-02T09:15:00Z', metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 0, uuid: 'GPU-good', host: 'node-a', value: '7', labels: 'Hostname="node-a"' });
+    const bad = row({ ts: '2026-03-02T09:15:00Z', metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 1, uuid: 'GPU-bad', host: 'node-a', value: '8', labels: 'Hostname="node-a' });
+    writeFileSync(file, [HEADER, good, bad].join('\n') + '\n');
+    const summary = await pipeline.ingest(file);
+    assert.equal(summary.rowsRead, 1);
+    assert.equal(summary.rowsRejected, 1);
+    assert.equal(summary.rejections[0].lineNumber, 3);
+    assert.match(summary.rejections[0].reason, /label/i);
+  });
+
   it('resumes a file where the last commit ended: rows appended later are the only ones streamed', async () => {
     const file = join(dir, 'growing.csv');
     const [header, ...rows] = readFileSync(FIXTURE, 'utf8').trimEnd().split('\n');

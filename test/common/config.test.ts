@@ -32,7 +32,7 @@ describe('configuration', () => {
       () => loadConfig({ flags: { partitions: '0' }, env: { GPUTEL_LOG_LEVEL: 'loud', GPUTEL_ETCD: 'localhost' } }),
       (error: Error & { code?: string }) => {
         assert.equal(error.code, 'BAD_CONFIG');
-        assert.match(error.message, /--partitions = "0": must be a whole number from 1 to 1024/);
+        assert.match(error.message, /--partitions = "0": must be a whole number from 1 to 127/);
         assert.match(error.message, /GPUTEL_LOG_LEVEL = "loud": must be one of/);
         assert.match(error.message, /GPUTEL_ETCD = "localhost": "localhost" is not an http\(s\):\/\/host:port URL/);
         return true;

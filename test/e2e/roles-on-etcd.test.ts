@@ -109,7 +109,7 @@ describe('streamer, collector and gateway processes on etcd', () => {
   it('refuses a bad setting with a message naming it', async () => {
     const result = await stream(['--etcd', etcd.endpoints.join(','), '--partitions', 'many', '--batch-samples', '0'], FIXTURE);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /--partitions = "many": must be a whole number from 1 to 1024/);
+    assert.match(result.stderr, /--partitions = "many": must be a whole number from 1 to 127/);
     assert.match(result.stderr, /--batch-samples = "0": must be a whole number from 1 to 40000/);
   });
 });

@@ -481,6 +481,14 @@ function kvContract(driver: string, backend: Backend): void {
       await store.put(k('just-under'), Buffer.alloc(1_000_000, 3));
     });
 
+    test('a range whose response is larger than 4 MiB is returned whole', async () => {
+      const big = Buffer.alloc(1_000_000, 5);
+      for (let i = 0; i < 6; i++) await store.put(k(`big${i}`), big);
+      const result = await store.range({ prefix });
+      assert.equal(result.kvs.length, 6);
+      assert.ok(result.kvs.every((kv) => kv.value.equals(big)));
+    });
+
     test('ping resolves while the store is up', async () => {
       await store.ping();
     });
@@ -638,6 +646,26 @@ void describe('embedded driver beyond the contract', () => {
       await waitFor(async () => events.length >= 10, 2_000, 'ten events');
       await watcher.cancel();
       assert.equal(events[0].modRevision, current - 9);
+    } finally {
+      await store.close();
+    }
+  });
+
+  void it('trims watch history to its byte bound, so big values are not kept twice for long', async () => {
+    const store = await EmbeddedKvStore.open({ dataDir: ':memory:', historyBytes: 10_000 });
+    try {
+      const first = await store.put('/big', Buffer.alloc(1_000));
+      for (let i = 1; i < 30; i++) await store.put('/big', Buffer.alloc(1_000, i));
+      await assert.rejects(
+        store.watch({ prefix: '/' }, { fromRevision: first.revision, onEvent: () => undefined }),
+        (error: unknown) => error instanceof GputelError && error.code === 'KV_COMPACTED',
+      );
+      const current = await store.revision();
+      const events: WatchEvent[] = [];
+      const watcher = await store.watch({ prefix: '/' }, { fromRevision: current - 4, onEvent: (event) => events.push(event) });
+      await waitFor(async () => events.length >= 5, 2_000, 'five events');
+      await watcher.cancel();
+      assert.equal(events[0].modRevision, current - 4);
     } finally {
       await store.close();
     }

@@ -1,0 +1,123 @@
+/**
+ * Ingest benchmark: how fast DcgmCsvParser reads a DCGM CSV on one core.
+ *
+ * Generates a file of ≥ 1,000,000 rows with the generator into a temporary
+ * directory, then parses it 3 times with parseDcgmCsvFile and prints the
+ * median in rows/s and MB/s, with the ratio to the 450k rows/s that a
+ * specialised parser reached on the reference machine (MEASUREMENTS.md).
+ * `readline` line events over the same file are timed too: the reference
+ * machine did 419k lines/s there, so that figure calibrates this machine.
+ *
+ * Run: npx tsc -p tsconfig.json && node dist/bench/parse-dcgm.js [rows] [readBytes]
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { generateDcgmCsv, countGeneratedRows, GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
+import { parseDcgmCsvFile } from '../src/ingest/dcgm-csv-parser.js';
+
+const REFERENCE_PARSER_ROWS_PER_S = 450_000;
+const REFERENCE_READLINE_LINES_PER_S = 419_000;
+const RUNS = 3;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function format(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+async function writeFile(path: string, rows: number): Promise<{ rows: number; seconds: number }> {
+  const hosts = 8;
+  const gpusPerHost = 8;
+  const intervalMs = 10_000;
+  const ticks = Math.ceil(rows / (hosts * gpusPerHost * GENERATED_METRICS.length));
+  const options = { hosts, gpusPerHost, intervalMs, durationMs: ticks * intervalMs, seed: 42, startMs: Date.UTC(2026, 2, 2, 9, 15) };
+  const out = createWriteStream(path);
+  const started = performance.now();
+  const result = await generateDcgmCsv(options, (chunk) => {
+    if (!out.write(chunk)) return new Promise<void>((resolve) => out.once('drain', resolve));
+  });
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  const seconds = (performance.now() - started) / 1000;
+  if (result.rows !== countGeneratedRows(options)) throw new Error('generator row count mismatch');
+  return { rows: result.rows, seconds };
+}
+
+async function timeParser(path: string, readBytes: number): Promise<{ seconds: number; rows: number }> {
+  let rows = 0;
+  let checksum = 0;
+  const started = performance.now();
+  const result = await parseDcgmCsvFile(
+    path,
+    {
+      onRow(row) {
+        rows++;
+        checksum += row.value;
+      },
+      onReject(rejected) {
+        throw new Error(`unexpected rejection: line ${rejected.lineNumber}: ${rejected.reason}`);
+      },
+    },
+    { highWaterMark: readBytes },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (result.stats.rowsRead !== rows || !Number.isFinite(checksum)) throw new Error('parser count mismatch');
+  return { seconds, rows };
+}
+
+async function timeReadline(path: string): Promise<number> {
+  let lines = 0;
+  const started = performance.now();
+  const reader = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of reader) if (line.length > 0) lines++;
+  return lines / ((performance.now() - started) / 1000);
+}
+
+async function main(): Promise<void> {
+  const wantedRows = Number(process.argv[2] ?? 1_000_000);
+  const readBytes = Number(process.argv[3] ?? 256 * 1024);
+  const dir = await mkdtemp(join(tmpdir(), 'gputel-bench-'));
+  try {
+    const path = join(dir, 'dcgm.csv');
+    const generated = await writeFile(path, wantedRows);
+    const bytes = (await stat(path)).size;
+    console.log(
+      `generated ${format(generated.rows)} rows, ${(bytes / 1e6).toFixed(1)} MB in ${generated.seconds.toFixed(2)} s ` +
+        `(${format(generated.rows / generated.seconds)} rows/s, written to disk)`,
+    );
+
+    // One untimed pass warms the JIT and the page cache.
+    await timeParser(path, readBytes);
+    const times: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const { seconds } = await timeParser(path, readBytes);
+      times.push(seconds);
+      console.log(`  run ${run + 1}: ${format(generated.rows / seconds)} rows/s`);
+    }
+    const seconds = median(times);
+    const rowsPerS = generated.rows / seconds;
+    console.log(
+      `parser (read size ${readBytes / 1024} KiB), median of ${RUNS}: ${format(rowsPerS)} rows/s, ` +
+        `${(bytes / seconds / 1e6).toFixed(0)} MB/s, ${(rowsPerS / REFERENCE_PARSER_ROWS_PER_S).toFixed(2)}× the ` +
+        `${format(REFERENCE_PARSER_ROWS_PER_S)} rows/s reference`,
+    );
+
+    const readlineRates: number[] = [];
+    for (let run = 0; run < RUNS; run++) readlineRates.push(await timeReadline(path));
+    const readlineRate = median(readlineRates);
+    console.log(
+      `readline on the same file: ${format(readlineRate)} lines/s ` +
+        `(${(readlineRate / REFERENCE_READLINE_LINES_PER_S).toFixed(2)}× the reference machine's ` +
+        `${format(REFERENCE_READLINE_LINES_PER_S)}); parser / readline = ${(rowsPerS / readlineRate).toFixed(2)}`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
