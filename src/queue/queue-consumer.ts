@@ -44,6 +44,8 @@ export interface QueueConsumerOptions {
 }
 
 const CLAIM_INTERVAL_MS = 2_000;
+/** Messages are up to ~0.7 MB: fetching a few at a time keeps a response near a few MB. */
+const FETCH_SIZE = 4;
 const IDLE_POLL_MS = 1_000;
 
 export class QueueConsumer {
@@ -166,7 +168,7 @@ export class QueueConsumer {
     let failures = 0;
     while (this.running && this.owned.has(partition)) {
       try {
-        const page = await this.kv.range({ prefix }, { limit: this.options.fetchSize ?? 32 });
+        const page = await this.kv.range({ prefix }, { limit: this.options.fetchSize ?? FETCH_SIZE });
         if (page.kvs.length === 0) {
           await this.idle(partition);
           continue;

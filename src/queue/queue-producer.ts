@@ -146,7 +146,7 @@ export class QueueProducer {
   }
 
   private async waitForCapacity(partitions: number[]): Promise<void> {
-    const started = Date.now();
+    let waitedSince: number | undefined;
     for (let waitMs = 20; ; waitMs = Math.min(waitMs * 2, 1_000)) {
       const depths = await this.kv.txn({
         success: partitions.map((p) => ({
@@ -157,10 +157,16 @@ export class QueueProducer {
       });
       const full = depths.results.some((r) => r.type === 'range' && r.result.count >= this.options.highWatermark);
       if (!full) break;
-      backpressureWaiting.set(1);
+      if (waitedSince === undefined) {
+        waitedSince = Date.now();
+        backpressureWaiting.set(1);
+        this.options.logger.info({ partitions, highWatermark: this.options.highWatermark }, 'a partition is over its high watermark; waiting for collectors');
+      }
       await sleep(waitMs);
     }
-    if (Date.now() > started) backpressureSeconds.inc((Date.now() - started) / 1000);
-    backpressureWaiting.set(0);
+    if (waitedSince !== undefined) {
+      backpressureSeconds.inc((Date.now() - waitedSince) / 1000);
+      backpressureWaiting.set(0);
+    }
   }
 }
