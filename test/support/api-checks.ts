@@ -44,7 +44,7 @@ export async function fetchAllTelemetry(baseUrl: string, id: string, pageSize = 
 }
 
 /** Asserts the API serves exactly the oracle's GPUs, hosts, samples and values. */
-export async function assertApiMatches(baseUrl: string, rows: OracleRow[]): Promise<void> {
+export async function assertApiMatches(baseUrl: string, rows: OracleRow[], options: { pageSize?: number } = {}): Promise<void> {
   const expected = expectedSeries(rows);
   const stats = (await getJson<Record<string, number>>(`${baseUrl}/api/v1/stats`)).body;
   assert.equal(stats.samples, rows.length, 'samples = good rows');
@@ -61,7 +61,7 @@ export async function assertApiMatches(baseUrl: string, rows: OracleRow[]): Prom
   assert.equal(stats.hosts, hostnames.length);
 
   for (const [uuid, byTime] of expected) {
-    const records = await fetchAllTelemetry(baseUrl, uuid);
+    const records = await fetchAllTelemetry(baseUrl, uuid, options.pageSize);
     const times = [...byTime.keys()].sort((a, b) => a - b);
     assert.deepEqual(records.map((r) => Date.parse(r.timestamp)), times, `timestamps of ${uuid}`);
     for (const record of records) {
