@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { startRoleServer } from '../common/role-server.js';
 import { Collector } from '../collector/collector.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function collectorCommand(): Command {
@@ -11,6 +11,7 @@ export function collectorCommand(): Command {
     .option('--consumer-id <id>', 'name of this collector in the consumer group (default host-pid)')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
+      requireEtcd(config, 'collector');
       const runtime = await openRoleRuntime(config, 'collector');
       const collector = new Collector(runtime.kv, runtime.keys, {
         topic: config.topic,
@@ -18,7 +19,7 @@ export function collectorCommand(): Command {
         consumerId: options.consumerId as string | undefined,
         logger: runtime.logger,
       });
-      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => collector.readinessChecks() });
+      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...collector.readinessChecks()] });
       runtime.onStop(() => server.close());
       runtime.onStop(() => collector.stop());
       await collector.start();

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, type GputelConfig } from '../common/config.js';
+import { GputelError } from '../common/gputel-error.js';
 
 /** Adds the shared options. No commander defaults: an absent flag must fall through to env and file. */
 export function withCommonOptions(command: Command): Command {
@@ -15,11 +16,24 @@ export function withCommonOptions(command: Command): Command {
     .option('--cluster <name>', 'cluster name (default "default")')
     .option('--topic <name>', 'queue topic (default "telemetry")')
     .option('--partitions <n>', 'queue partitions (default 16)')
-    .option('--host <address>', 'address to listen on (default 0.0.0.0)')
+    .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
     .option('--port <port>', 'port to listen on')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
     .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)');
+}
+
+/**
+ * The separate roles share their store with other processes, which only etcd
+ * allows: the embedded store belongs to the one process that opened it.
+ */
+export function requireEtcd(config: GputelConfig, role: string): void {
+  if (config.etcd.length === 0) {
+    throw new GputelError(
+      'BAD_CONFIG',
+      `gputel ${role} needs etcd: pass --etcd http://HOST:2379 (or set GPUTEL_ETCD). To run every role in one process on the embedded store, use gputel start`,
+    );
+  }
 }
 
 /** Resolves the configuration of a command from its parsed options. */

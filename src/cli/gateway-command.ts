@@ -1,7 +1,7 @@
 /** `gputel gateway`: serves the API over the store until stopped. */
 import { Command } from 'commander';
 import { Gateway } from '../gateway/gateway.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
@@ -9,6 +9,7 @@ export function gatewayCommand(): Command {
     .description('serve the REST API, health and metrics over the store')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);
+      requireEtcd(config, 'gateway');
       const runtime = await openRoleRuntime(config, 'gateway');
       const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, logger: runtime.logger });
       runtime.onStop(() => gateway.stop());

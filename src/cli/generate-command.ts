@@ -31,13 +31,14 @@ export function generateCommand(): Command {
   return new Command('generate')
     .description('write a realistic DCGM long-format CSV (deterministic with --seed)')
     .requiredOption('--out <file>', 'file to write')
-    .option('--hosts <n>', 'hosts', '4')
-    .option('--gpus-per-host <n>', 'GPUs per host', '8')
-    .option('--duration <d>', 'time covered, e.g. 1h', '1h')
-    .option('--interval <d>', 'sampling interval, e.g. 10s', '10s')
-    .option('--seed <n>', 'random seed', '1')
+    .option('--hosts <n>', 'hosts (default 4)')
+    .option('--gpus-per-host <n>', 'GPUs per host (default 8)')
+    .option('--duration <d>', 'time covered, e.g. 90m (default 1h)')
+    .option('--interval <d>', 'sampling interval (default 10s)')
+    .option('--seed <n>', 'random seed (default 1)')
     .option('--start <time>', 'first timestamp: RFC 3339, epoch ms or now-1h style (default: now minus duration)')
-    .action(async (options: Record<string, string>) => {
+    .action(async (given: Record<string, string>) => {
+      const options: Record<string, string> = { hosts: '4', gpusPerHost: '8', duration: '1h', interval: '10s', seed: '1', ...given };
       const durationMs = parseDuration(options.duration, '--duration');
       const startedAt = performance.now();
       const rows = await writeGeneratedFile(options.out, {

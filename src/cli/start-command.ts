@@ -22,7 +22,8 @@ export function startCommand(): Command {
     .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080)')
     .option('--file <path>', 'DCGM CSV file to ingest (default: generated demo data)')
     .action(async (options: Record<string, unknown>) => {
-      const config = configFrom(options);
+      // All in one process is for a workstation: listen on loopback unless told otherwise.
+      const config = configFrom(options, { host: '127.0.0.1' });
       const runtime = await openRoleRuntime(config, 'start');
       const { kv, keys, logger } = runtime;
       const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, logger });

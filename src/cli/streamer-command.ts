@@ -2,14 +2,16 @@
 import { Command } from 'commander';
 import { startRoleServer } from '../common/role-server.js';
 import { FileStreamer, type StreamSummary } from '../streamer/file-streamer.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 /** One line for people and scripts: what a file stream did. */
 export function formatSummary(summary: StreamSummary): string {
   const rate = Math.round(summary.rowsPerSecond).toLocaleString('en-US');
   const resumed = summary.resumedFromByte > 0 ? `, resumed at byte ${summary.resumedFromByte}` : '';
-  return `${summary.file}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})`;
+  const earlier = summary.sourceRowsRejected - summary.rowsRejected;
+  const rejectedBefore = earlier > 0 ? ` (and ${earlier} in earlier runs of this source)` : '';
+  return `${summary.file}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}${rejectedBefore}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})`;
 }
 
 /** Lines naming the rejected rows, for stderr. */
@@ -24,9 +26,10 @@ export function streamerCommand(): Command {
     .description('stream a DCGM CSV file onto the queue; exits once every row is committed')
     .requiredOption('--file <path>', 'DCGM long-format CSV file')
     .option('--source-id <id>', 'checkpoint name of this source (default: from the file path)')
-    .option('--strict', 'exit 1 when any row was rejected')
+    .option('--strict', 'exit 1 when any row of the file was rejected, in this run or an earlier one')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
+      requireEtcd(config, 'streamer');
       const runtime = await openRoleRuntime(config, 'streamer');
       const streamer = new FileStreamer(runtime.kv, runtime.keys, {
         file: options.file as string,
@@ -46,7 +49,8 @@ export function streamerCommand(): Command {
         for (const line of formatRejections(summary)) process.stderr.write(line + '\n');
         process.stdout.write(formatSummary(summary) + '\n');
         await runtime.stop();
-        process.exitCode = options.strict && summary.rowsRejected > 0 ? 1 : 0;
+        // Judged on the whole source: a rerun that resumes past rejected rows must not turn a failure into success.
+        process.exitCode = options.strict && summary.sourceRowsRejected > 0 ? 1 : 0;
       } catch (error) {
         await runtime.stop();
         throw error;

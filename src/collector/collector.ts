@@ -22,7 +22,7 @@ export class Collector {
   private stopping: Promise<void> | undefined;
 
   constructor(
-    private readonly kv: KvStore,
+    kv: KvStore,
     keys: KeySpace,
     options: CollectorOptions,
   ) {
@@ -53,7 +53,6 @@ export class Collector {
 
   readinessChecks(): ReadinessCheck[] {
     return [
-      { name: `store (${this.kv.driver})`, check: () => this.kv.ping() },
       {
         name: 'queue consumer',
         check: async () => {

@@ -27,6 +27,7 @@ import {
   type LatestHost,
   type PartitionStats,
 } from '../store/gpu-records.js';
+import { readTelemetry } from '../store/telemetry-reader.js';
 import { pivot, type GpuBlock } from './pivot.js';
 
 const samplesStored = counter('gputel_collector_samples_total', 'Metric values stored');
@@ -79,7 +80,6 @@ export class MessageProcessor {
         key: this.keys.gpuChunk(cluster, hostname, block.gpuKey, timestampsMs[0], timestampsMs[timestampsMs.length - 1], message.messageId),
         value: encodeChunk(block.chunk),
       });
-      samples += block.samples;
       await this.registerGpu(cluster, block, writes);
 
       let latest = latestByHost.get(hostname);
@@ -88,12 +88,10 @@ export class MessageProcessor {
         latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
         latestByHost.set(hostname, latest);
       }
-      // A batch boundary can fall between the metrics of one GPU at one
-      // timestamp; that record was already counted with the previous message.
-      const storedBefore = lastSeenBefore(latest.gpus[block.gpuKey], message.messageId);
-      const continued = storedBefore !== undefined && timestampsMs.includes(storedBefore);
-      records += timestampsMs.length - (continued ? 1 : 0);
-      mergeLatest(latest, block, message.messageId, storedBefore);
+      const counts = await this.countNew(cluster, block, latest.gpus[block.gpuKey], message.messageId);
+      samples += counts.samples;
+      records += counts.records;
+      mergeLatest(latest, block);
     }
     for (const [hostname, latest] of latestByHost) {
       this.queueWrite(writes, this.keys.latest(cluster, hostname), latest, true);
@@ -164,6 +162,38 @@ export class MessageProcessor {
     throw new GputelError('CONFLICT', `partition ${message.partition} counters kept changing under message ${message.messageId}`, { retryable: true });
   }
 
+  /**
+   * Samples and records of a block that are not stored yet. Data arriving in
+   * time order starts after the GPU's newest stored sample: all of it is new.
+   * Otherwise (a batch boundary inside one GPU's record, data out of order,
+   * the same samples streamed again from another file, a replay of this very
+   * message) the stored chunks of that time range, less this message's own,
+   * say which values already exist. Counting only new ones keeps `samples`
+   * equal to the values stored, whatever arrives twice.
+   */
+  private async countNew(cluster: string, block: GpuBlock, latest: LatestGpu | undefined, messageId: string): Promise<{ samples: number; records: number }> {
+    const { timestampsMs, metrics, columns } = block.chunk;
+    if (!latest || timestampsMs[0] > latest.lastSeenMs) return { samples: block.samples, records: timestampsMs.length };
+    const stored = await readTelemetry(
+      this.kv,
+      this.keys,
+      cluster,
+      { hostname: block.labels.hostname, gpuKey: block.gpuKey },
+      { startMs: timestampsMs[0], endMs: timestampsMs[timestampsMs.length - 1], limit: Number.MAX_SAFE_INTEGER, excludeMessageId: messageId },
+    );
+    const storedAt = new Map(stored.records.map((record) => [record.timestampMs, record.values]));
+    let samples = 0;
+    let records = 0;
+    for (let r = 0; r < timestampsMs.length; r++) {
+      const values = storedAt.get(timestampsMs[r]);
+      if (!values) records++;
+      for (let m = 0; m < metrics.length; m++) {
+        if (!Number.isNaN(columns[m][r]) && !values?.has(metrics[m])) samples++;
+      }
+    }
+    return { samples, records };
+  }
+
   private async registerGpu(cluster: string, block: GpuBlock, writes: TxnOp[]): Promise<void> {
     const { labels, gpuKey } = block;
     const firstMs = block.chunk.timestampsMs[0];
@@ -215,17 +245,7 @@ export class MessageProcessor {
   }
 }
 
-/**
- * The newest timestamp stored for a GPU before this message. When the message
- * is a replay whose latest values were already written, that is the value
- * the replayed write replaced, kept for exactly this case.
- */
-function lastSeenBefore(latest: LatestGpu | undefined, messageId: string): number | undefined {
-  if (!latest) return undefined;
-  return latest.messageId === messageId ? latest.previousLastSeenMs : latest.lastSeenMs;
-}
-
-function mergeLatest(latest: LatestHost, block: GpuBlock, messageId: string, storedBefore: number | undefined): void {
+function mergeLatest(latest: LatestHost, block: GpuBlock): void {
   const { chunk } = block;
   const last = chunk.timestampsMs.length - 1;
   const lastMs = chunk.timestampsMs[last];
@@ -237,5 +257,5 @@ function mergeLatest(latest: LatestHost, block: GpuBlock, messageId: string, sto
     if (!Number.isNaN(value)) values[metric] = value;
   });
   const attribution = chunk.attributions[chunk.attributionIndex[last]];
-  latest.gpus[block.gpuKey] = { lastSeenMs: lastMs, values, ...attribution, messageId, previousLastSeenMs: storedBefore };
+  latest.gpus[block.gpuKey] = { lastSeenMs: lastMs, values, ...attribution };
 }

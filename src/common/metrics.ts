@@ -6,7 +6,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'gputel_process_' });
+// Standard names (process_*, nodejs_*), so the usual dashboards work unchanged.
+collectDefaultMetrics({ register: metricsRegistry });
 
 function once<T>(name: string, make: () => T): T {
   return (metricsRegistry.getSingleMetric(name) as T | undefined) ?? make();

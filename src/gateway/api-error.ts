@@ -26,8 +26,13 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       return reply.code(status).send(errorBody(status === 500 ? 'INTERNAL' : error.code, error.message));
     }
     if (error.validation) {
-      // Fastify's message names the part and field, e.g. "querystring/limit must be <= 10000".
-      return reply.code(400).send(errorBody('BAD_REQUEST', error.message));
+      const [first] = error.validation;
+      if (first?.keyword === 'additionalProperties') {
+        const unknown = String((first.params as { additionalProperty?: unknown }).additionalProperty);
+        return reply.code(400).send(errorBody('BAD_REQUEST', `unknown parameter "${unknown}"`));
+      }
+      // Fastify says "querystring/limit must be <= 10000": the parameter's name is what a user needs.
+      return reply.code(400).send(errorBody('BAD_REQUEST', error.message.replace(/^(querystring|params|body|headers)\/?/, '').trim()));
     }
     if (error.statusCode !== undefined && error.statusCode < 500) {
       return reply.code(error.statusCode).send(errorBody('BAD_REQUEST', error.message));

@@ -48,6 +48,8 @@ export class Gateway {
       logController: new LogController({ disableRequestLogging: true }),
       requestIdHeader: 'x-request-id',
       genReqId: () => randomUUID(),
+      // Fastify strips unknown properties by default; report them instead.
+      ajv: { customOptions: { removeAdditional: false } },
     });
     const context: GatewayContext = { kv, keys, cluster: options.cluster, registry: this.registry };
     this.app.addHook('onSend', async (request, reply, payload) => {

@@ -84,6 +84,10 @@ export class KeySpace {
   topicPrefix(topic: string): string {
     return `${this.root}/queue/${escapeSegment(topic, 'topic')}/`;
   }
+  /** The topic's settings every role must agree on (its partition count). */
+  topicConfig(topic: string): string {
+    return `${this.topicPrefix(topic)}config`;
+  }
   partitionPrefix(topic: string, partition: number): string {
     return `${this.topicPrefix(topic)}p/${partitionSegment(partition)}/`;
   }

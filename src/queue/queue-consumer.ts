@@ -16,6 +16,7 @@ import type { Logger } from '../common/logger.js';
 import { counter, gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore, Lease, Watcher } from '../kv/kv-store.js';
+import { ensureTopicPartitions } from './topic-config.js';
 
 const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');
 const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
@@ -69,6 +70,7 @@ export class QueueConsumer {
   /** Registers the member, claims free partitions and starts consuming. */
   async start(): Promise<void> {
     if (this.running) return;
+    await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
     this.running = true;
     const partitionsPrefix = `${this.keys.topicPrefix(this.options.topic)}p/`;
     this.watcher = await this.kv.watch(

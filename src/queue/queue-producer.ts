@@ -15,6 +15,7 @@ import { encodeMessage } from './message-codec.js';
 import { fnv1a } from './partitioner.js';
 import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './source-checkpoint.js';
 import type { TelemetryBatch } from './telemetry-batch.js';
+import { ensureTopicPartitions } from './topic-config.js';
 
 const messagesCommitted = counter('gputel_streamer_messages_total', 'Messages committed to the queue');
 const samplesCommitted = counter('gputel_streamer_samples_total', 'Samples committed to the queue');
@@ -50,6 +51,7 @@ export class QueueProducer {
 
   /** Reads the stored checkpoint of the source; resolves to the state a new commit continues from. */
   async resume(): Promise<SourceCheckpoint> {
+    await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
     const key = this.keys.checkpoint(this.options.topic, this.options.sourceId);
     const stored = await this.kv.get(key);
     if (stored) {

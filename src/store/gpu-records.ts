@@ -33,9 +33,6 @@ export interface LatestGpu {
   container: string;
   pod: string;
   namespace: string;
-  /** The message that wrote these values, and the lastSeenMs before it (for exact counts on replay). */
-  messageId: string;
-  previousLastSeenMs: number | undefined;
 }
 
 /** `latest/{host}`: newest values of every GPU of a host, keyed by gpuKey. */

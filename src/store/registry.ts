@@ -109,7 +109,9 @@ export class Registry {
     const colon = id.lastIndexOf(':');
     if (colon <= 0) return undefined;
     const hostname = id.slice(0, colon);
-    const gpuId = Number(id.slice(colon + 1));
+    const index = id.slice(colon + 1);
+    if (!/^\d{1,9}$/.test(index)) return undefined;
+    const gpuId = Number(index);
     return gpus.find((g) => g.hostname === hostname && g.gpuId === gpuId);
   }
 

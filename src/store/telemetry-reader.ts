@@ -19,6 +19,8 @@ export interface TelemetryQuery {
   startMs: number;
   endMs: number;
   limit: number;
+  /** Leave out the chunks of this message (a collector checking what was stored before it). */
+  excludeMessageId?: string;
 }
 
 export interface TelemetryPage {
@@ -36,14 +38,20 @@ const CHUNKS_PER_FETCH = 64;
  * Reads chunk keys first (cheap), then only as many chunk values as the
  * page needs: a chunk starting after the page's last record cannot change it.
  */
-export async function readTelemetry(kv: KvStore, keys: KeySpace, cluster: string, gpu: GpuMetadata, query: TelemetryQuery): Promise<TelemetryPage> {
-  const { startMs, endMs, limit } = query;
+export async function readTelemetry(
+  kv: KvStore,
+  keys: KeySpace,
+  cluster: string,
+  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'>,
+  query: TelemetryQuery,
+): Promise<TelemetryPage> {
+  const { startMs, endMs, limit, excludeMessageId } = query;
   const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
   if (endMs < startMs) return { records: [], lastTimestampMs: undefined, more: false };
   const upper = endMs + 1 < 10 ** 13 ? prefix + timestampSegment(endMs + 1) : prefix + '~';
   const chunkKeys = (await kv.range({ start: prefix, end: upper }, { keysOnly: true })).kvs
     .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
-    .filter((chunk) => chunk.endMs >= startMs);
+    .filter((chunk) => chunk.endMs >= startMs && (excludeMessageId === undefined || !chunk.key.endsWith(`-${excludeMessageId}`)));
 
   const records = new Map<number, StoredRecord>();
   let fetched = 0;

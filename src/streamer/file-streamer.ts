@@ -49,6 +49,8 @@ export interface StreamSummary {
   resumedFromByte: number;
   rowsRead: number;
   rowsRejected: number;
+  /** Rows of this source rejected in all runs, this one included (a resumed run may reject none itself). */
+  sourceRowsRejected: number;
   messages: number;
   seconds: number;
   rowsPerSecond: number;
@@ -174,6 +176,7 @@ export class FileStreamer {
       resumedFromByte: start.byteOffset,
       rowsRead,
       rowsRejected,
+      sourceRowsRejected: producer.committed.rowsRejected,
       messages: producer.committed.messages - start.messages,
       seconds,
       rowsPerSecond: seconds > 0 ? rowsRead / seconds : 0,

@@ -71,6 +71,15 @@ describe('collector', () => {
     assert.equal((await kv.get(key)), undefined);
   });
 
+  it('counts samples streamed twice (another file with the same rows, a batch cut) once', async () => {
+    const copy = join(dir, 'same-rows-other-name.csv');
+    copyFileSync(FIXTURE, copy);
+    await pipeline.ingest(FIXTURE);
+    await pipeline.ingest(copy, { newSamples: 0, batchSamples: 7 });
+    assert.deepEqual((await getJson(`${pipeline.baseUrl}/api/v1/stats`)).body, { gpus: 3, hosts: 2, records: 9, samples: 84 });
+    await assertApiMatches(pipeline.baseUrl, readOracle(FIXTURE));
+  });
+
   it('keeps the MIG instances of one GPU apart and maps old metric names', async () => {
     const file = join(dir, 'mig.csv');
     const uuid = 'GPU-11111111-2222-3333-4444-555555555555';

@@ -99,11 +99,27 @@ describe('streamer, collector and gateway processes on etcd', () => {
     writeFileSync(file, text);
     const result = await stream(common, file, ['--strict']);
     assert.equal(result.code, 1);
+    const rerun = await stream(common, file, ['--strict']);
+    assert.equal(rerun.code, 1, 'a rerun that resumes past the bad rows still fails');
+    assert.match(rerun.stdout, new RegExp(`rows read 0, rows rejected 0 \\(and ${badLines.length} in earlier runs of this source\\)`));
     assert.match(result.stdout, new RegExp(`rows read 84, rows rejected ${badLines.length}`));
     for (const line of badLines) assert.match(result.stderr, new RegExp(`broken\\.csv:${line}: `), `line ${line} reported`);
     const rows = readOracle(file);
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);
+  });
+
+  it('refuses a streamer whose partition count differs from the topic\'s', async () => {
+    const { common } = await startServingRoles();
+    const result = await stream(common, FIXTURE, ['--partitions', '32']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /topic "telemetry" has 16 partitions .* started with --partitions 32: start it with --partitions 16/);
+  });
+
+  it('refuses to run a separate role without etcd', async () => {
+    const result = await stream([], FIXTURE);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /gputel streamer needs etcd: pass --etcd/);
   });
 
   it('refuses a bad setting with a message naming it', async () => {

@@ -120,11 +120,25 @@ describe('REST API', () => {
       ['start_time=yesterday', /start_time/],
       ['end_time=2025-07-18T00:00:00Z&start_time=2025-07-19T00:00:00Z', /before start_time/],
       ['cursor=bogus', /cursor/],
+      ['start=2025-07-18T00:00:00Z', /unknown parameter "start"/],
     ] as const) {
       const { status, body } = await getJson<ErrorBody>(`${api}/gpus/${GPU0}/telemetry?${query}`);
       assert.equal(status, 400, query);
       assert.equal(body.error.code, 'BAD_REQUEST');
       assert.match(body.error.message, pattern);
+    }
+  });
+
+  it('refuses a cursor of another GPU', async () => {
+    const first = await getJson<Page>(`${api}/gpus/${GPU0}/telemetry?limit=1`);
+    const other = await getJson<ErrorBody>(`${api}/gpus/mtv5-dgx1-hgpu-032:0/telemetry?cursor=${first.body.next_cursor}`);
+    assert.equal(other.status, 400);
+    assert.match(other.body.error.message, /another GPU/);
+  });
+
+  it('takes only a plain number after the colon of hostname:gpu_id', async () => {
+    for (const id of ['mtv5-dgx1-hgpu-031:', 'mtv5-dgx1-hgpu-031:0.0', 'mtv5-dgx1-hgpu-031:-0', 'mtv5-dgx1-hgpu-031:1e0', 'mtv5-dgx1-hgpu-031:0x1']) {
+      assert.equal((await getJson(`${api}/gpus/${encodeURIComponent(id)}/telemetry`)).status, 404, id);
     }
   });
 

@@ -10,6 +10,7 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { FileStreamer, type StreamSummary } from '../../src/streamer/file-streamer.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForSamples } from './api-checks.js';
 
 export interface InProcessPipeline {
@@ -18,8 +19,11 @@ export interface InProcessPipeline {
   collector: Collector;
   gateway: Gateway;
   baseUrl: string;
-  /** Streams a file and waits until every good row is stored. */
-  ingest(file: string, options?: { batchSamples?: number }): Promise<StreamSummary>;
+  /**
+   * Streams a file and waits until every good row is stored, or, with
+   * `newSamples`, until the queue is drained and that many samples were added.
+   */
+  ingest(file: string, options?: { batchSamples?: number; newSamples?: number }): Promise<StreamSummary>;
   stop(): Promise<void>;
 }
 
@@ -41,8 +45,10 @@ export async function startInProcessPipeline(): Promise<InProcessPipeline> {
     baseUrl,
     async ingest(file, options = {}) {
       const summary = await new FileStreamer(kv, keys, { file, cluster: 'default', topic: 'telemetry', partitions: 4, batchSamples: options.batchSamples ?? 20_000, highWatermark: 1_000, logger }).run();
-      storedSamples += summary.rowsRead;
+      storedSamples += options.newSamples ?? summary.rowsRead;
       await waitForSamples(baseUrl, storedSamples);
+      const queued = `${keys.topicPrefix('telemetry')}p/`;
+      for (let i = 0; i < 200 && (await kv.range({ prefix: queued }, { countOnly: true })).count > 0; i++) await sleep(25);
       return summary;
     },
     async stop() {

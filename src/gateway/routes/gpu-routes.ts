@@ -10,21 +10,26 @@ import { parseTimeParam } from '../time-param.js';
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 10_000;
 
-const TelemetryQuery = Type.Object({
+const TelemetryQuery = Type.Object(
+  {
   start_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
   end_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })),
   cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
-});
+  },
+  // A misspelt parameter (?start=) must be an error, not a silently wider query.
+  { additionalProperties: false },
+);
 
-/** A cursor is the last timestamp served, opaque to clients. */
-function encodeCursor(lastMs: number): string {
-  return Buffer.from(`t:${lastMs}`).toString('base64url');
+/** A cursor is the GPU and the last timestamp served, opaque to clients. */
+function encodeCursor(gpuKey: string, lastMs: number): string {
+  return Buffer.from(`${lastMs}|${gpuKey}`).toString('base64url');
 }
 
-function decodeCursor(cursor: string): number {
-  const match = /^t:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+function decodeCursor(cursor: string, gpuKey: string): number {
+  const match = /^(\d{1,16})\|(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!match) throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
+  if (match[2] !== gpuKey) throw new GputelError('BAD_REQUEST', `cursor "${cursor}" belongs to another GPU's telemetry`);
   return Number(match[1]);
 }
 
@@ -45,7 +50,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       const startMs = query.start_time === undefined ? 0 : parseTimeParam(query.start_time, 'start_time');
       const endMs = query.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(query.end_time, 'end_time');
       if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${query.end_time}) is before start_time (${query.start_time})`);
-      const afterMs = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const afterMs = query.cursor === undefined ? undefined : decodeCursor(query.cursor, gpu.gpuKey);
       const limit = query.limit ?? DEFAULT_LIMIT;
       const page = await readTelemetry(context.kv, context.keys, context.cluster, gpu, {
         startMs: afterMs === undefined ? startMs : Math.max(startMs, afterMs + 1),
@@ -57,7 +62,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       return {
         data,
         count: data.length,
-        next_cursor: page.more && page.lastTimestampMs !== undefined ? encodeCursor(page.lastTimestampMs) : null,
+        next_cursor: page.more && page.lastTimestampMs !== undefined ? encodeCursor(gpu.gpuKey, page.lastTimestampMs) : null,
       };
     },
   );
