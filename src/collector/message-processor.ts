@@ -17,7 +17,7 @@ import type { KeySpace } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
 import { decodeMessage } from '../queue/message-codec.js';
 import type { QueuedMessage } from '../queue/queue-consumer.js';
-import { encodeChunk } from '../store/chunk-codec.js';
+import { encodeChunk, splitChunk } from '../store/chunk-codec.js';
 import {
   decodeJson,
   encodeJson,
@@ -29,6 +29,9 @@ import {
 } from '../store/gpu-records.js';
 import { readTelemetry } from '../store/telemetry-reader.js';
 import { pivot, type GpuBlock } from './pivot.js';
+
+/** A chunk's column bytes stay under this, whatever shape its records take (etcd takes ~1.5 MiB a request). */
+const MAX_CHUNK_BYTES = 256 * 1024;
 
 const samplesStored = counter('gputel_collector_samples_total', 'Metric values stored');
 const recordsStored = counter('gputel_collector_records_total', 'GPU records (one GPU at one timestamp) stored');
@@ -74,12 +77,15 @@ export class MessageProcessor {
     const latestByHost = new Map<string, LatestHost>();
     for (const block of blocks) {
       const { hostname } = block.labels;
-      const { timestampsMs } = block.chunk;
-      writes.push({
-        type: 'put',
-        key: this.keys.gpuChunk(cluster, hostname, block.gpuKey, timestampsMs[0], timestampsMs[timestampsMs.length - 1], message.messageId),
-        value: encodeChunk(block.chunk),
-      });
+      // Parts cover disjoint time ranges, so their keys differ by start time.
+      for (const part of splitChunk(block.chunk, MAX_CHUNK_BYTES)) {
+        const { timestampsMs: partTimes } = part;
+        writes.push({
+          type: 'put',
+          key: this.keys.gpuChunk(cluster, hostname, block.gpuKey, partTimes[0], partTimes[partTimes.length - 1], message.messageId),
+          value: encodeChunk(part),
+        });
+      }
       await this.registerGpu(cluster, block, writes);
 
       let latest = latestByHost.get(hostname);
@@ -104,7 +110,7 @@ export class MessageProcessor {
     let pendingBytes = 0;
     for (const op of writes) {
       const bytes = op.type === 'put' ? op.value.length + op.key.length : 0;
-      if (pending.length === MAX_TXN_OPS || pendingBytes + bytes > MAX_REQUEST_BYTES) {
+      if (pending.length > 0 && (pending.length === MAX_TXN_OPS || pendingBytes + bytes > MAX_REQUEST_BYTES)) {
         await this.kv.txn({ success: pending });
         pending = [];
         pendingBytes = 0;
@@ -213,7 +219,7 @@ export class MessageProcessor {
       metricAliases: { ...stored?.metricAliases, ...block.metricAliases },
     };
     this.queueWrite(writes, metadataKey, metadata);
-    this.queueWrite(writes, this.keys.gpuIndex(cluster, gpuKey), metadata);
+    this.queueWrite(writes, this.keys.gpuIndex(cluster, gpuKey, labels.hostname), metadata);
 
     const hostKey = this.keys.hostMetadata(cluster, labels.hostname);
     const host = (await this.read<HostMetadata>(hostKey)).value;

@@ -3,8 +3,7 @@
  * record per GPU per timestamp: a Chunk per GPU series.
  */
 import type { Attribution, Chunk } from '../store/chunk-codec.js';
-import { gpuKeyOf } from '../store/gpu-records.js';
-import type { GpuLabels, TelemetryBatch } from '../queue/telemetry-batch.js';
+import { gpuKeyOf, type GpuLabels, type TelemetryBatch } from '../queue/telemetry-batch.js';
 
 export interface GpuBlock {
   gpuKey: string;
@@ -17,9 +16,15 @@ export interface GpuBlock {
   metricAliases: Record<string, string>;
 }
 
-/** Pivots a batch. Blocks come out sorted by gpuKey, metrics sorted by name: the same batch always gives the same chunks. */
+/**
+ * Pivots a batch into one block per series: a host's GPU (or MIG instance).
+ * The host is part of the series, so one UUID reported under two hostnames
+ * (an exporter pod renamed, say) keeps both series whole. Blocks come out
+ * sorted by host and gpuKey, metrics by name: the same batch always gives the
+ * same chunks.
+ */
 export function pivot(batch: TelemetryBatch): GpuBlock[] {
-  const slotKeys = batch.gpus.map(gpuKeyOf);
+  const slotKeys = batch.gpus.map((labels) => `${labels.hostname}\u0000${gpuKeyOf(labels)}`);
   const groups = new Map<string, number[]>();
   for (let i = 0; i < batch.length; i++) {
     const key = slotKeys[batch.gpuIndex[i]];
@@ -29,8 +34,9 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
   }
 
   const blocks: GpuBlock[] = [];
-  for (const gpuKey of [...groups.keys()].sort()) {
-    const sampleIndexes = groups.get(gpuKey)!;
+  for (const seriesKey of [...groups.keys()].sort()) {
+    const sampleIndexes = groups.get(seriesKey)!;
+    const gpuKey = gpuKeyOf(batch.gpus[batch.gpuIndex[sampleIndexes[0]]]);
     const timestamps = [...new Set(sampleIndexes.map((i) => batch.timestampMs[i]))].sort((a, b) => a - b);
     const recordOf = new Map(timestamps.map((t, r) => [t, r]));
     const metricSlots = [...new Set(sampleIndexes.map((i) => batch.metricIndex[i]))];

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../common/ops-routes.js';
@@ -13,7 +13,7 @@ import { histogram } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { Registry } from '../store/registry.js';
-import { registerErrorHandlers } from './api-error.js';
+import { errorBody, registerErrorHandlers } from './api-error.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
@@ -50,6 +50,10 @@ export class Gateway {
       genReqId: () => randomUUID(),
       // Fastify strips unknown properties by default; report them instead.
       ajv: { customOptions: { removeAdditional: false } },
+      // A URL Fastify cannot decode (/api/v1/gpus/%) still answers in the API's error shape.
+      frameworkErrors: (error, _request, reply) => {
+        void (reply as FastifyReply).code(400).send(errorBody('BAD_REQUEST', error.message));
+      },
     });
     const context: GatewayContext = { kv, keys, cluster: options.cluster, registry: this.registry };
     this.app.addHook('onSend', async (request, reply, payload) => {

@@ -4,9 +4,9 @@
  * time relative to now (`now`, `now-15m`, `now-1h`, `now-7d`).
  */
 import { GputelError } from '../common/gputel-error.js';
+import { parseRfc3339 } from '../ingest/rfc3339.js';
 
 const RELATIVE = /^now(?:([+-])(\d+)(ms|s|m|h|d|w))?$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** Parses a time parameter to epoch ms; throws BAD_REQUEST naming the parameter. */
@@ -19,10 +19,9 @@ export function parseTimeParam(raw: string, name: string, nowMs = Date.now()): n
     const offset = Number(relative[2]) * UNIT_MS[relative[3]];
     return relative[1] === '-' ? nowMs - offset : nowMs + offset;
   }
-  if (RFC3339.test(text)) {
-    const ms = Date.parse(text.replace(' ', 'T'));
-    if (Number.isFinite(ms)) return ms;
-  }
+  // The strict parser of the ingest side: 2026-02-30 is an error, not 2 March.
+  const ms = parseRfc3339(text);
+  if (Number.isFinite(ms)) return ms;
   throw new GputelError(
     'BAD_REQUEST',
     `${name} "${raw}" is not a time: use RFC 3339 (2026-03-02T09:15:00Z), epoch milliseconds, or now-15m style (units ms, s, m, h, d, w)`,

@@ -112,8 +112,11 @@ export class KeySpace {
   deadLetterPrefix(topic: string): string {
     return `${this.topicPrefix(topic)}dlq/`;
   }
+  checkpointsPrefix(topic: string): string {
+    return `${this.topicPrefix(topic)}checkpoints/`;
+  }
   checkpoint(topic: string, sourceId: string): string {
-    return `${this.topicPrefix(topic)}checkpoints/${escapeSegment(sourceId, 'source id')}`;
+    return this.checkpointsPrefix(topic) + escapeSegment(sourceId, 'source id');
   }
 
   // ── clusters ───────────────────────────────────────────────────────────
@@ -155,8 +158,9 @@ export class KeySpace {
   gpuIndexPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}index/gpus/`;
   }
-  gpuIndex(cluster: string, gpuKey: string): string {
-    return this.gpuIndexPrefix(cluster) + escapeSegment(gpuKey, 'GPU id');
+  /** `index/gpus/{gpu}/{host}`: a UUID's hosts (usually one) are the range under its prefix. */
+  gpuIndex(cluster: string, gpuKey: string, hostname: string): string {
+    return `${this.gpuIndexPrefix(cluster)}${escapeSegment(gpuKey, 'GPU id')}/${escapeSegment(hostname, 'hostname')}`;
   }
   statsPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}stats/`;

@@ -11,7 +11,7 @@
  * moves the message to `dlq/` with the reason, and the partition moves on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, GputelError } from '../common/gputel-error.js';
+import { errorMessage, GputelError, type ErrorCode } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
 import { counter, gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
@@ -45,6 +45,8 @@ export interface QueueConsumerOptions {
 }
 
 const CLAIM_INTERVAL_MS = 2_000;
+/** Errors that say the message itself is bad: the same message fails the same way every time. */
+const POISON_CODES = new Set<ErrorCode>(['BAD_MESSAGE', 'BAD_KEY', 'BAD_INPUT']);
 /** Messages are up to ~0.7 MB: fetching a few at a time keeps a response near a few MB. */
 const FETCH_SIZE = 4;
 const IDLE_POLL_MS = 1_000;
@@ -58,7 +60,8 @@ export class QueueConsumer {
   private claimTimer: NodeJS.Timeout | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
-  private lastError: string | undefined;
+  private claimError: string | undefined;
+  private readonly partitionErrors = new Map<number, string>();
 
   constructor(
     private readonly kv: KvStore,
@@ -72,14 +75,14 @@ export class QueueConsumer {
     if (this.running) return;
     await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
     this.running = true;
-    const partitionsPrefix = `${this.keys.topicPrefix(this.options.topic)}p/`;
+    // Every commit of messages also writes its source's checkpoint, in the same
+    // transaction: watching the small checkpoints (not the ~0.5 MB messages,
+    // which a watch would send a second time) tells idle partitions to look.
     this.watcher = await this.kv.watch(
-      { prefix: partitionsPrefix },
+      { prefix: this.keys.checkpointsPrefix(this.options.topic) },
       {
-        onEvent: (event) => {
-          if (event.type !== 'put') return;
-          const partition = Number(event.key.slice(partitionsPrefix.length, partitionsPrefix.length + 4));
-          this.wakers.get(partition)?.();
+        onEvent: () => {
+          for (const wake of [...this.wakers.values()]) wake();
         },
         onError: (error) => this.options.logger.warn({ err: error }, 'queue watch ended; falling back to polling'),
       },
@@ -87,7 +90,7 @@ export class QueueConsumer {
     await this.claimPartitions();
     this.claimTimer = setInterval(() => {
       this.claimPartitions().catch((error: unknown) => {
-        this.lastError = errorMessage(error);
+        this.claimError = errorMessage(error);
         this.options.logger.warn({ err: error }, 'claiming partitions failed; will retry');
       });
     }, CLAIM_INTERVAL_MS);
@@ -98,9 +101,11 @@ export class QueueConsumer {
     return [...this.owned].sort((a, b) => a - b);
   }
 
-  /** The last background error, for /readyz; undefined when the last attempt worked. */
+  /** What keeps this consumer from making progress, for /readyz; undefined when nothing does. */
   get problem(): string | undefined {
-    return this.lastError;
+    const stuck = [...this.partitionErrors].map(([partition, error]) => `partition ${partition}: ${error}`);
+    const problems = [...(this.claimError ? [`claiming partitions: ${this.claimError}`] : []), ...stuck];
+    return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
   /** Stops consuming: finishes the message in hand, releases partitions and the member lease. Idempotent. */
@@ -162,7 +167,7 @@ export class QueueConsumer {
       }
     }
     ownedPartitionsGauge.set(this.owned.size);
-    this.lastError = undefined;
+    this.claimError = undefined;
   }
 
   private async consume(partition: number): Promise<void> {
@@ -180,22 +185,26 @@ export class QueueConsumer {
           await this.handle({ partition, key: kv.key, messageId: kv.key.slice(prefix.length), modRevision: kv.modRevision, value: kv.value });
         }
         failures = 0;
-        this.lastError = undefined;
+        this.partitionErrors.delete(partition);
       } catch (error) {
         failures++;
-        this.lastError = errorMessage(error);
+        this.partitionErrors.set(partition, errorMessage(error));
         const delayMs = Math.min(5_000, 100 * 2 ** failures);
         this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
         await sleep(delayMs);
       }
     }
+    this.partitionErrors.delete(partition);
   }
 
   private async handle(message: QueuedMessage): Promise<void> {
     try {
       await this.handler(message);
     } catch (error) {
-      if (error instanceof GputelError && error.retryable) {
+      // Only a message that can never be applied is set aside. Anything else
+      // (the store failing, a bug) would set aside good data: retry instead,
+      // and let /readyz show the partition is stuck.
+      if (!(error instanceof GputelError && POISON_CODES.has(error.code))) {
         handlerRetries.inc();
         throw error; // the partition loop backs off and fetches the message again
       }

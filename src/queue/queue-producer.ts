@@ -78,8 +78,6 @@ export class QueueProducer {
     if (partitions.length + 1 > MAX_TXN_OPS) {
       throw new GputelError('INTERNAL', `a flush touching ${partitions.length} partitions cannot fit one transaction`);
     }
-    await this.waitForCapacity(partitions);
-
     const next: SourceCheckpoint = {
       ...this.checkpoint,
       ...position,
@@ -108,6 +106,7 @@ export class QueueProducer {
     const deadline = Date.now() + (this.options.retryForMs ?? 60_000);
     for (let attempt = 0; ; attempt++) {
       try {
+        await this.waitForCapacity(partitions);
         const result = await this.kv.txn({
           compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }],
           success: ops,

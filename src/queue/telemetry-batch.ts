@@ -38,6 +38,11 @@ export interface TelemetryBatch {
 
 const FIELD_SEPARATOR = '\u0000';
 
+/** The id of a GPU series within its host: the UUID, plus the MIG instance when the GPU is split. */
+export function gpuKeyOf(labels: Pick<GpuLabels, 'uuid' | 'migInstanceId'>): string {
+  return labels.migInstanceId === '' ? labels.uuid : `${labels.uuid}:mig${labels.migInstanceId}`;
+}
+
 /**
  * Accumulates samples into a TelemetryBatch without a per-sample object.
  * `add` copies what it needs, so callers may reuse their row objects.
@@ -90,6 +95,11 @@ export class TelemetryBatchBuilder {
       this.metricSlots.set(identity, slot);
     }
     return slot;
+  }
+
+  /** Number of metric names in the dictionary. */
+  get metricCount(): number {
+    return this.metrics.length;
   }
 
   /** Number of GPU identities in the dictionary. */

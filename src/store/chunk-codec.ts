@@ -35,6 +35,29 @@ function bytesOf(array: Float64Array | Uint32Array): Buffer {
   return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
 }
 
+/**
+ * Splits a chunk into parts of at most `maxBytes` encoded column bytes, by
+ * record, so that no single value nears the request limit. Deterministic.
+ */
+export function splitChunk(chunk: Chunk, maxBytes: number): Chunk[] {
+  const bytesPerRecord = 8 + 4 + 8 * chunk.metrics.length;
+  const recordsPerPart = Math.max(1, Math.floor(maxBytes / bytesPerRecord));
+  const records = chunk.timestampsMs.length;
+  if (records <= recordsPerPart) return [chunk];
+  const parts: Chunk[] = [];
+  for (let from = 0; from < records; from += recordsPerPart) {
+    const to = Math.min(records, from + recordsPerPart);
+    parts.push({
+      timestampsMs: chunk.timestampsMs.slice(from, to),
+      metrics: chunk.metrics,
+      columns: chunk.columns.map((column) => column.slice(from, to)),
+      attributions: chunk.attributions,
+      attributionIndex: chunk.attributionIndex.slice(from, to),
+    });
+  }
+  return parts;
+}
+
 /** Encodes a chunk deterministically: the same chunk always gives the same bytes (replays rewrite identical values). */
 export function encodeChunk(chunk: Chunk): Buffer {
   return packr.pack([

@@ -1,9 +1,8 @@
 /**
  * What the store keeps about GPUs and hosts, as JSON values under the keys of
- * key-space.ts. A GPU series is identified by its `gpuKey`: the UUID, plus the
- * MIG instance when the GPU is split, so that instances are never merged.
+ * key-space.ts. A GPU series is its host plus its `gpuKey` (the UUID, and the
+ * MIG instance when the GPU is split, so that instances are never merged).
  */
-import type { GpuLabels } from '../queue/telemetry-batch.js';
 
 /** Registered facts about one GPU series; rewritten only when one of them changes. */
 export interface GpuMetadata {
@@ -46,10 +45,6 @@ export interface PartitionStats {
   samples: number;
   records: number;
   messages: number;
-}
-
-export function gpuKeyOf(labels: Pick<GpuLabels, 'uuid' | 'migInstanceId'>): string {
-  return labels.migInstanceId === '' ? labels.uuid : `${labels.uuid}:mig${labels.migInstanceId}`;
 }
 
 export function encodeJson(value: unknown): Buffer {

@@ -4,6 +4,7 @@
  * data prefix and every gateway sees what collectors register within
  * milliseconds.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.js';
 import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
 import type { KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
@@ -26,11 +27,12 @@ export interface HostEntry {
 }
 
 export class Registry {
-  private readonly gpuByKey = new Map<string, GpuMetadata>();
-  private readonly latestByHost = new Map<string, LatestHost>();
+  private gpuByKey = new Map<string, GpuMetadata>();
+  private latestByHost = new Map<string, LatestHost>();
   private watchers: Watcher[] = [];
   private stopping: Promise<void> | undefined;
   private failure: Error | undefined;
+  private resyncing: Promise<void> | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -44,23 +46,55 @@ export class Registry {
     const indexPrefix = this.keys.gpuIndexPrefix(this.cluster);
     const latestPrefix = this.keys.latestPrefix(this.cluster);
     const [index, latest] = await Promise.all([this.kv.range({ prefix: indexPrefix }), this.kv.range({ prefix: latestPrefix })]);
-    for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
-    for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
+    // Loaded aside and swapped in at once: a reload never shows a half-empty registry.
+    const previous = [this.gpuByKey, this.latestByHost] as const;
+    this.gpuByKey = new Map();
+    this.latestByHost = new Map();
+    try {
+      for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
+      for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
+    } catch (error) {
+      [this.gpuByKey, this.latestByHost] = previous;
+      throw error;
+    }
     const fromRevision = Math.min(index.revision, latest.revision) + 1;
-    const onError = (error: Error): void => {
-      this.failure = error;
-      this.logger.error({ err: error }, 'registry watch ended; the registry is no longer current');
-    };
+    const onError = (error: Error): void => this.watchEnded(error);
     this.watchers = await Promise.all([
       this.kv.watch({ prefix: indexPrefix }, { fromRevision, onEvent: (e) => this.applyIndex(e, indexPrefix), onError }),
       this.kv.watch({ prefix: latestPrefix }, { fromRevision, onEvent: (e) => this.applyLatest(e, latestPrefix), onError }),
     ]);
+    this.failure = undefined;
   }
 
   /** Safe before start and twice. */
   stop(): Promise<void> {
-    this.stopping ??= Promise.all(this.watchers.map((w) => w.cancel())).then(() => undefined);
+    this.stopping ??= (async () => {
+      await this.resyncing;
+      await Promise.all(this.watchers.map((w) => w.cancel()));
+    })();
     return this.stopping;
+  }
+
+  /** A watch can end (history compacted, store restarted): load everything again and follow from there. */
+  private watchEnded(error: Error): void {
+    if (this.stopping || this.resyncing) return;
+    this.failure = error;
+    this.logger.warn({ err: error }, 'registry watch ended; reloading the registry');
+    this.resyncing = (async () => {
+      for (let attempt = 0; !this.stopping; attempt++) {
+        try {
+          await Promise.all(this.watchers.map((w) => w.cancel()));
+          await this.start();
+          this.logger.info('registry reloaded and followed again');
+          return;
+        } catch (reloadError) {
+          this.failure = reloadError instanceof Error ? reloadError : new Error(String(reloadError));
+          await sleep(Math.min(5_000, 200 * 2 ** attempt));
+        }
+      }
+    })().finally(() => {
+      this.resyncing = undefined;
+    });
   }
 
   /** Throws when the registry stopped following the store. */
@@ -101,11 +135,15 @@ export class Registry {
     return [...hosts.values()];
   }
 
-  /** Finds a GPU by gpuKey, UUID, or `hostname:gpu_id`. */
+  /**
+   * Finds a GPU by gpuKey (a MIG instance), UUID, or `hostname:gpu_id`. A UUID
+   * seen under several hostnames gives the series seen most recently.
+   */
   findGpu(id: string): GpuEntry | undefined {
     const gpus = this.gpus();
-    const byKey = gpus.find((g) => g.gpuKey === id) ?? gpus.find((g) => g.uuid === id);
-    if (byKey) return byKey;
+    const byKey = gpus.filter((g) => g.gpuKey === id);
+    const matches = byKey.length > 0 ? byKey : gpus.filter((g) => g.uuid === id);
+    if (matches.length > 0) return matches.reduce((newest, g) => (g.lastSeenMs > newest.lastSeenMs ? g : newest));
     const colon = id.lastIndexOf(':');
     if (colon <= 0) return undefined;
     const hostname = id.slice(0, colon);
@@ -124,13 +162,14 @@ export class Registry {
   }
 
   private applyIndex(event: WatchEvent, prefix: string): void {
-    const gpuKey = unescapeSegment(event.key.slice(prefix.length));
+    // The series of `index/gpus/{gpu}/{host}`: the key's own text identifies it.
+    const series = event.key.slice(prefix.length);
     if (event.type === 'delete') {
-      this.gpuByKey.delete(gpuKey);
+      this.gpuByKey.delete(series);
       return;
     }
     try {
-      this.gpuByKey.set(gpuKey, decodeJson<GpuMetadata>(event.value));
+      this.gpuByKey.set(series, decodeJson<GpuMetadata>(event.value));
     } catch (error) {
       this.logger.warn({ err: error, key: event.key }, 'unreadable GPU index entry skipped');
     }

@@ -57,11 +57,12 @@ export async function readTelemetry(
   let fetched = 0;
   while (fetched < chunkKeys.length) {
     const page = chunkKeys.slice(fetched, fetched + CHUNKS_PER_FETCH);
-    const wanted = new Set(page.map((c) => c.key));
-    const values = await kv.range({ start: page[0].key, end: page[page.length - 1].key + '\0' });
-    for (const stored of values.kvs) {
-      if (!wanted.has(stored.key)) continue;
-      mergeChunk(records, decodeChunk(stored.value, stored.key), startMs, endMs);
+    // Exactly the wanted chunks, in one round trip: a range from the first to
+    // the last would also read every chunk between them that ended too early.
+    const values = await kv.txn({ success: page.map((chunk) => ({ type: 'range' as const, range: { start: chunk.key } })) });
+    for (const result of values.results) {
+      if (result.type !== 'range') continue;
+      for (const stored of result.result.kvs) mergeChunk(records, decodeChunk(stored.value, stored.key), startMs, endMs);
     }
     fetched += page.length;
     // Records before the next unread chunk's start are final: stop once they fill the page.

@@ -5,9 +5,15 @@
  */
 import type { DcgmRow } from '../ingest/dcgm-row.js';
 import { driverVersionOf, findLabelInRaw, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
+import { GputelError } from '../common/gputel-error.js';
+import { escapeSegment, TIMESTAMP_KEY_WIDTH } from '../kv/key-space.js';
 import { partitionOf } from '../queue/partitioner.js';
-import { TelemetryBatchBuilder, type GpuLabels, type TelemetryBatch } from '../queue/telemetry-batch.js';
+import { gpuKeyOf, TelemetryBatchBuilder, type GpuLabels, type TelemetryBatch } from '../queue/telemetry-batch.js';
 
+/** Longest name accepted in a dictionary of a message (hostnames and UUIDs also obey the key-segment limit). */
+const MAX_NAME_CHARS = 256;
+/** Timestamps must fit the 13-digit key segment: before the year 2286. */
+const MAX_TIMESTAMP_MS = 10 ** TIMESTAMP_KEY_WIDTH;
 /** Bytes a sample takes in a message (two u32 indexes and two f64). */
 const SAMPLE_BYTES = 24;
 const SEPARATOR = '\u0000';
@@ -27,10 +33,16 @@ export class BatchAccumulator {
 
   /**
    * Adds one row; copies what it keeps (the parser reuses its row object).
-   * Throws BAD_INPUT, before anything is added, when labels_raw of a new GPU
-   * cannot be read.
+   * Throws BAD_INPUT or BAD_KEY, before anything is added, for a row the
+   * store could not hold: a time outside 1970–2286, a hostname or UUID that
+   * cannot name a key, a metric name over 256 characters, labels_raw of a new
+   * GPU that cannot be read. Refusing the row here keeps one bad row from
+   * poisoning the message that would carry it.
    */
   add(row: DcgmRow): void {
+    if (!(row.timestampMs >= 0 && row.timestampMs < MAX_TIMESTAMP_MS)) {
+      throw new GputelError('BAD_INPUT', `timestamp ${new Date(row.timestampMs).toISOString()} is outside 1970-2286, the range the store's keys hold`);
+    }
     let partition = this.partitionOfHost.get(row.hostname);
     if (partition === undefined) {
       partition = partitionOf(this.cluster, row.hostname, this.partitions);
@@ -48,8 +60,13 @@ export class BatchAccumulator {
       SEPARATOR + row.container + SEPARATOR + row.pod + SEPARATOR + row.namespace + SEPARATOR + migInstance;
     const gpuCountBefore = builder.gpuCount;
     const gpuSlot = builder.gpuSlot(identity, () => labelsOf(row));
-    if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 64;
+    if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 128;
+    const metricCountBefore = builder.metricCount;
+    if (row.metricName.length > MAX_NAME_CHARS || row.sourceMetricName.length > MAX_NAME_CHARS) {
+      throw new GputelError('BAD_INPUT', `metric_name is longer than ${MAX_NAME_CHARS} characters`);
+    }
     const metricSlot = builder.metricSlot(row.metricName, row.sourceMetricName);
+    if (builder.metricCount !== metricCountBefore) this.estimatedBytes += row.metricName.length + row.sourceMetricName.length + 16;
     builder.add(gpuSlot, metricSlot, row.timestampMs, row.value);
     this.samples++;
     this.estimatedBytes += SAMPLE_BYTES;
@@ -67,10 +84,11 @@ export class BatchAccumulator {
   }
 }
 
+/** Labels of a new GPU identity, checked to make valid key segments (escapeSegment throws BAD_KEY otherwise). */
 function labelsOf(row: DcgmRow): GpuLabels {
   const labels = parseLabelsRaw(row.labelsRaw);
   const mig = migInstanceOf(labels);
-  return {
+  const gpu: GpuLabels = {
     hostname: row.hostname,
     uuid: row.uuid,
     gpuId: row.gpuId,
@@ -83,4 +101,10 @@ function labelsOf(row: DcgmRow): GpuLabels {
     migInstanceId: mig?.instanceId ?? '',
     migProfile: mig?.profile ?? '',
   };
+  escapeSegment(gpu.hostname, 'Hostname');
+  escapeSegment(gpuKeyOf(gpu), 'uuid');
+  for (const [name, value] of [['driver version', gpu.driverVersion], ['GPU_I_PROFILE', gpu.migProfile], ['device', gpu.device], ['modelName', gpu.modelName]]) {
+    if (value.length > MAX_NAME_CHARS) throw new GputelError('BAD_INPUT', `${name} is longer than ${MAX_NAME_CHARS} characters`);
+  }
+  return gpu;
 }

@@ -25,8 +25,6 @@ const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows r
 const MAX_FLUSH_BYTES = 700_000;
 const READ_PIECE_BYTES = 256 * 1024;
 const PARSE_SLICE_BYTES = 16 * 1024;
-/** Longest hostname or UUID accepted (a key segment's limit). */
-const MAX_NAME_CHARS = 256;
 /** Rejections kept for the summary; every one is logged regardless. */
 const REJECTIONS_KEPT = 100;
 
@@ -121,12 +119,6 @@ export class FileStreamer {
       startLineNumber: start.nextLineNumber,
       headerSeen: start.byteOffset > 0,
       onRow: (row) => {
-        // Names become key segments downstream; refuse here what a key cannot hold.
-        const tooLong = row.hostname.length > MAX_NAME_CHARS ? 'Hostname' : row.uuid.length > MAX_NAME_CHARS ? 'uuid' : undefined;
-        if (tooLong) {
-          reject({ lineNumber: row.lineNumber, byteOffset: -1, reason: `${tooLong} is longer than ${MAX_NAME_CHARS} characters` });
-          return;
-        }
         try {
           accumulator.add(row);
         } catch (error) {

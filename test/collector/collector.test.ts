@@ -45,7 +45,11 @@ describe('collector', () => {
       await kv.put(keys.message('telemetry', partition, `0000000000000-poison-00000000000${partition}`), Buffer.from('not a message'));
     }
     await pipeline.ingest(FIXTURE);
-    const dead = await kv.range({ prefix: keys.deadLetterPrefix('telemetry') });
+    let dead = await kv.range({ prefix: keys.deadLetterPrefix('telemetry') });
+    for (let i = 0; i < 100 && dead.count < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // idle partitions look again within a second
+      dead = await kv.range({ prefix: keys.deadLetterPrefix('telemetry') });
+    }
     assert.equal(dead.count, 4);
     const record = JSON.parse(dead.kvs[0].value.toString()) as { reason: string; value: string };
     assert.match(record.reason, /queued message is malformed/);
@@ -114,6 +118,58 @@ describe('collector', () => {
     assert.equal(summary.rowsRejected, 1);
     assert.equal(summary.rejections[0].lineNumber, 3);
     assert.match(summary.rejections[0].reason, /label/i);
+  });
+
+  it('keeps one UUID reported under two hostnames as two series, losing neither', async () => {
+    const file = join(dir, 'two-hosts.csv');
+    const lines = [HEADER];
+    for (const [host, value] of [['exporter-pod-a', '10'], ['exporter-pod-b', '20']]) {
+      for (const ts of ['2026-03-02T09:15:00Z', '2026-03-02T09:15:10Z']) {
+        lines.push(row({ ts, metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 0, uuid: 'GPU-same', host, value, labels: `Hostname="${host}"` }));
+      }
+    }
+    writeFileSync(file, lines.join('\n') + '\n');
+    await pipeline.ingest(file);
+    await assertApiMatches(pipeline.baseUrl, readOracle(file).map((r) => ({ ...r, uuid: `${r.uuid}@${r.hostname}` })), { uuidOf: (gpu) => `${gpu.uuid}@${gpu.hostname}`, idOf: (gpu) => `${gpu.hostname}:${gpu.gpu_id}` });
+  });
+
+  it('refuses at the edge, by line, rows whose names or times no key can hold, and stores the rest', async () => {
+    const file = join(dir, 'edges.csv');
+    const ok = { metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 0, uuid: 'GPU-ok', host: 'node-ok', value: '1', labels: '' };
+    writeFileSync(
+      file,
+      [
+        HEADER,
+        row({ ...ok, ts: '2026-03-02T09:15:00Z' }),
+        row({ ...ok, ts: '1960-01-01T00:00:00Z' }),
+        row({ ...ok, ts: '2300-01-01T00:00:00Z' }),
+        row({ ...ok, ts: '2026-03-02T09:15:00Z', host: '..' }),
+        row({ ...ok, ts: '2026-03-02T09:15:00Z', uuid: 'G'.repeat(300) }),
+        row({ ...ok, ts: '2026-03-02T09:15:00Z', metric: 'DCGM_FI_' + 'X'.repeat(600) }),
+        row({ ...ok, ts: '2026-03-02T09:15:10Z', host: 'a/b' }),
+      ].join('\n') + '\n',
+    );
+    const summary = await pipeline.ingest(file, { newSamples: 2 });
+    assert.deepEqual(summary.rejections.map((r) => r.lineNumber), [3, 4, 5, 6, 7]);
+    assert.equal(summary.rowsRead, 2);
+    const hosts = (await getJson<{ data: { hostname: string }[] }>(`${pipeline.baseUrl}/api/v1/hosts`)).body.data.map((h) => h.hostname);
+    assert.deepEqual(hosts, ['a/b', 'node-ok']);
+  });
+
+  it('splits a chunk whose records would be too big for one request, and serves every value', async () => {
+    // Every metric of a GPU at its own millisecond: 16 times the records, each padded with 15 absent values.
+    const file = join(dir, 'ragged.csv');
+    const lines = [HEADER];
+    const metrics = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_SM_CLOCK', 'DCGM_FI_DEV_MEM_CLOCK', 'DCGM_FI_DEV_FB_USED', 'DCGM_FI_DEV_FB_FREE', 'DCGM_FI_DEV_MEM_COPY_UTIL'];
+    const start = Date.parse('2026-03-02T00:00:00Z');
+    for (let t = 0; t < 2_500; t++) {
+      metrics.forEach((metric, m) => {
+        lines.push(row({ ts: new Date(start + t * 1000 + m).toISOString(), metric, gpu: 0, uuid: 'GPU-ragged', host: 'node-r', value: String(t + m / 10), labels: '' }));
+      });
+    }
+    writeFileSync(file, lines.join('\n') + '\n');
+    await pipeline.ingest(file);
+    await assertApiMatches(pipeline.baseUrl, readOracle(file));
   });
 
   it('resumes a file where the last commit ended: rows appended later are the only ones streamed', async () => {

@@ -121,6 +121,7 @@ describe('REST API', () => {
       ['end_time=2025-07-18T00:00:00Z&start_time=2025-07-19T00:00:00Z', /before start_time/],
       ['cursor=bogus', /cursor/],
       ['start=2025-07-18T00:00:00Z', /unknown parameter "start"/],
+      ['start_time=2026-02-30T00:00:00Z', /start_time/],
     ] as const) {
       const { status, body } = await getJson<ErrorBody>(`${api}/gpus/${GPU0}/telemetry?${query}`);
       assert.equal(status, 400, query);
@@ -140,6 +141,12 @@ describe('REST API', () => {
     for (const id of ['mtv5-dgx1-hgpu-031:', 'mtv5-dgx1-hgpu-031:0.0', 'mtv5-dgx1-hgpu-031:-0', 'mtv5-dgx1-hgpu-031:1e0', 'mtv5-dgx1-hgpu-031:0x1']) {
       assert.equal((await getJson(`${api}/gpus/${encodeURIComponent(id)}/telemetry`)).status, 404, id);
     }
+  });
+
+  it('answers an undecodable URL in the error shape', async () => {
+    const { status, body } = await getJson<ErrorBody>(`${api}/gpus/%/telemetry`);
+    assert.equal(status, 400);
+    assert.equal(body.error.code, 'BAD_REQUEST');
   });
 
   it('answers 404 NOT_FOUND in the error shape for an unknown route', async () => {

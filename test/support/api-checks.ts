@@ -43,16 +43,28 @@ export async function fetchAllTelemetry(baseUrl: string, id: string, pageSize = 
   return records;
 }
 
-/** Asserts the API serves exactly the oracle's GPUs, hosts, samples and values. */
-export async function assertApiMatches(baseUrl: string, rows: OracleRow[], options: { pageSize?: number } = {}): Promise<void> {
+type ApiGpu = { uuid: string; hostname: string; gpu_id: number };
+
+/**
+ * Asserts the API serves exactly the oracle's GPUs, hosts, samples and values.
+ * `uuidOf` names a series when a UUID alone does not (one UUID on two hosts),
+ * `idOf` the id to ask its telemetry by.
+ */
+export async function assertApiMatches(
+  baseUrl: string,
+  rows: OracleRow[],
+  options: { pageSize?: number; uuidOf?: (gpu: ApiGpu) => string; idOf?: (gpu: ApiGpu) => string } = {},
+): Promise<void> {
+  const uuidOf = options.uuidOf ?? ((gpu: ApiGpu) => gpu.uuid);
+  const idOf = options.idOf ?? ((gpu: ApiGpu) => gpu.uuid);
   const expected = expectedSeries(rows);
   const stats = (await getJson<Record<string, number>>(`${baseUrl}/api/v1/stats`)).body;
   assert.equal(stats.samples, rows.length, 'samples = good rows');
   const expectedRecords = [...expected.values()].reduce((n, byTime) => n + byTime.size, 0);
   assert.equal(stats.records, expectedRecords, 'records = GPU × timestamp pairs');
 
-  const gpus = (await getJson<{ data: { uuid: string; hostname: string; gpu_id: number }[]; count: number }>(`${baseUrl}/api/v1/gpus`)).body;
-  assert.deepEqual(gpus.data.map((g) => g.uuid).sort(), [...expected.keys()].sort(), 'the GPUs');
+  const gpus = (await getJson<{ data: ApiGpu[]; count: number }>(`${baseUrl}/api/v1/gpus`)).body;
+  assert.deepEqual(gpus.data.map(uuidOf).sort(), [...expected.keys()].sort(), 'the GPUs');
   assert.equal(gpus.count, expected.size);
   const hostnames = [...new Set(rows.map((r) => r.hostname))].sort();
   const hosts = (await getJson<{ data: { hostname: string; gpu_count: number }[] }>(`${baseUrl}/api/v1/hosts`)).body;
@@ -60,8 +72,10 @@ export async function assertApiMatches(baseUrl: string, rows: OracleRow[], optio
   assert.equal(stats.gpus, expected.size);
   assert.equal(stats.hosts, hostnames.length);
 
-  for (const [uuid, byTime] of expected) {
-    const records = await fetchAllTelemetry(baseUrl, uuid, options.pageSize);
+  for (const gpu of gpus.data) {
+    const uuid = uuidOf(gpu);
+    const byTime = expected.get(uuid)!;
+    const records = await fetchAllTelemetry(baseUrl, idOf(gpu), options.pageSize);
     const times = [...byTime.keys()].sort((a, b) => a - b);
     assert.deepEqual(records.map((r) => Date.parse(r.timestamp)), times, `timestamps of ${uuid}`);
     for (const record of records) {
