@@ -27,7 +27,6 @@ import {
   type KeyRange,
   type KeyValue,
   type KvStore,
-  type Lease,
   type RangeOptions,
   type RangeResult,
   type TxnOp,
@@ -38,6 +37,8 @@ import {
   type WatchOptions,
   type Watcher,
 } from './kv-store.js';
+import { LeaseHandle } from './lease-handle.js';
+import { describeRange, firstKeyOf } from './request-description.js';
 
 /** etcd's default `--max-txn-ops`: more compares, or more ops in one branch, fail with KV_TOO_MANY_OPS. */
 export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
@@ -141,30 +142,12 @@ interface LeaseState {
 type Row = unknown[];
 
 /** A lease of the embedded store. `release()` stops keep-alive without revoking, as etcd3's `Lease.release()`. */
-export class EmbeddedLease implements Lease {
-  private lostHandlers: ((error: Error) => void)[] = [];
-  private lostError: Error | undefined;
-  private revoking: Promise<void> | undefined;
-
+export class EmbeddedLease extends LeaseHandle {
   constructor(
-    readonly id: string,
+    id: string,
     private readonly store: EmbeddedKvStore,
-  ) {}
-
-  /** Deletes the lease and its keys (one revision). Safe to call twice, and after the lease was lost. */
-  revoke(): Promise<void> {
-    this.revoking ??= this.store.revokeLease(this);
-    return this.revoking;
-  }
-
-  /** Calls `handler` once when the lease is lost; at once (asynchronously) if it already was. */
-  onLost(handler: (error: Error) => void): void {
-    if (this.lostError !== undefined) {
-      const error = this.lostError;
-      setImmediate(() => handler(error));
-      return;
-    }
-    this.lostHandlers.push(handler);
+  ) {
+    super(id);
   }
 
   /** Stops keeping the lease alive; it expires after its TTL and onLost is not called (the caller let go). */
@@ -172,13 +155,9 @@ export class EmbeddedLease implements Lease {
     this.store.releaseLease(this);
   }
 
-  /** @internal Called by the store when the lease expired while this handle kept it alive. */
-  markLost(error: Error): void {
-    if (this.lostError !== undefined) return;
-    this.lostError = error;
-    const handlers = this.lostHandlers;
-    this.lostHandlers = [];
-    for (const handler of handlers) setImmediate(() => handler(error));
+  /** Deletes the lease and its keys in one revision. */
+  protected revokeOnce(): Promise<void> {
+    return this.store.revokeLease(this);
   }
 }
 
@@ -981,15 +960,4 @@ function leaseNotFound(lease: string, key: string, where: string): GputelError {
   return new GputelError('KV_LEASE_NOT_FOUND', `put of ${key} with lease ${lease} failed: the lease does not exist in ${where} (expired or revoked)`);
 }
 
-function describeRange(range: KeyRange): string {
-  if ('prefix' in range) return `prefix ${range.prefix}`;
-  return range.end === undefined ? range.start : `[${range.start}, ${range.end})`;
-}
 
-function firstKeyOf(request: TxnRequest): string {
-  const compare = request.compare?.[0];
-  if (compare !== undefined) return compare.key;
-  const op = request.success?.[0] ?? request.failure?.[0];
-  if (op === undefined) return '(empty txn)';
-  return op.type === 'put' ? op.key : describeRange(op.range);
-}

@@ -34,7 +34,6 @@ import {
   type KeyRange,
   type KeyValue,
   type KvStore,
-  type Lease,
   type RangeOptions,
   type RangeResult,
   type TxnOp,
@@ -44,6 +43,8 @@ import {
   type WatchOptions,
   type Watcher,
 } from './kv-store.js';
+import { LeaseHandle } from './lease-handle.js';
+import { describeRange, firstKeyOf } from './request-description.js';
 
 export interface EtcdKvStoreOptions {
   /** Client URLs of the etcd members, e.g. `http://127.0.0.1:2379`. */
@@ -70,31 +71,13 @@ const COMPARE_TARGET = { value: 'Value', version: 'Version', createRevision: 'Cr
 const COMPARE_RESULT = { '==': 'Equal', '!=': 'NotEqual', '<': 'Less', '>': 'Greater' } as const;
 
 /** A lease on etcd. `release()` stops keep-alive without revoking (etcd3's `Lease.release()`). */
-export class EtcdLease implements Lease {
-  private lostHandlers: ((error: Error) => void)[] = [];
-  private lostError: Error | undefined;
-  private revoking: Promise<void> | undefined;
-
+export class EtcdLease extends LeaseHandle {
   constructor(
-    readonly id: string,
+    id: string,
     private readonly lease: Etcd3Lease,
     private readonly store: EtcdKvStore,
-  ) {}
-
-  /** Revokes the lease, deleting its keys. Safe to call twice; revoking a lost lease succeeds. */
-  revoke(): Promise<void> {
-    this.revoking ??= this.store.revokeLease(this, this.lease);
-    return this.revoking;
-  }
-
-  /** Calls `handler` once when the lease is lost; at once (asynchronously) if it already was. */
-  onLost(handler: (error: Error) => void): void {
-    if (this.lostError !== undefined) {
-      const error = this.lostError;
-      setImmediate(() => handler(error));
-      return;
-    }
-    this.lostHandlers.push(handler);
+  ) {
+    super(id);
   }
 
   /** Stops keep-alive; etcd expires the lease after its TTL and onLost is not called. */
@@ -103,13 +86,9 @@ export class EtcdLease implements Lease {
     this.store.forgetLease(this);
   }
 
-  /** @internal */
-  markLost(error: Error): void {
-    if (this.lostError !== undefined) return;
-    this.lostError = error;
-    const handlers = this.lostHandlers;
-    this.lostHandlers = [];
-    for (const handler of handlers) handler(error);
+  /** Revokes the lease, deleting its keys; revoking a lost lease succeeds. */
+  protected revokeOnce(): Promise<void> {
+    return this.store.revokeLease(this, this.lease);
   }
 }
 
@@ -735,15 +714,4 @@ function toRequestOp(op: TxnOp): IRequestOp {
   }
 }
 
-function describeRange(range: KeyRange): string {
-  if ('prefix' in range) return `prefix ${range.prefix}`;
-  return range.end === undefined ? range.start : `[${range.start}, ${range.end})`;
-}
 
-function firstKeyOf(request: TxnRequest): string {
-  const compare = request.compare?.[0];
-  if (compare !== undefined) return compare.key;
-  const op = request.success?.[0] ?? request.failure?.[0];
-  if (op === undefined) return '(empty txn)';
-  return op.type === 'put' ? op.key : describeRange(op.range);
-}

@@ -14,14 +14,11 @@
  */
 import { Packr } from 'msgpackr';
 import { GputelError } from '../common/gputel-error.js';
+import { alignedCopy, bytesOf } from '../common/typed-array-bytes.js';
 import type { GpuLabels, TelemetryBatch } from './telemetry-batch.js';
 
 export const MESSAGE_FORMAT_VERSION = 1;
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-
-function bytesOf(array: Uint32Array | Float64Array): Buffer {
-  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-}
 
 /** Encodes a batch. The result shares no memory with the batch. */
 export function encodeMessage(batch: TelemetryBatch): Buffer {
@@ -64,10 +61,7 @@ function column<T extends Uint32Array | Float64Array>(
 ): T {
   if (!(raw instanceof Uint8Array)) throw bad(`column ${name} is not binary`);
   if (raw.byteLength % elementBytes !== 0) throw bad(`column ${name} has ${raw.byteLength} bytes, not a multiple of ${elementBytes}`);
-  // Copy into a fresh, aligned buffer: the decoded slice may sit at any offset.
-  const aligned = new ArrayBuffer(raw.byteLength);
-  new Uint8Array(aligned).set(raw);
-  return make(aligned);
+  return make(alignedCopy(raw));
 }
 
 function text(value: unknown, what: string): string {

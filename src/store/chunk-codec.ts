@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import { GputelError } from '../common/gputel-error.js';
+import { alignedCopy, bytesOf } from '../common/typed-array-bytes.js';
 
 export const CHUNK_FORMAT_RAW = 1;
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -29,10 +30,6 @@ export interface Chunk {
   attributions: Attribution[];
   /** attributionIndex[r] indexes attributions for record r. */
   attributionIndex: Uint32Array;
-}
-
-function bytesOf(array: Float64Array | Uint32Array): Buffer {
-  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
 }
 
 /**
@@ -74,9 +71,7 @@ function aligned(raw: unknown, elementBytes: number, where: string): ArrayBuffer
   if (!(raw instanceof Uint8Array) || raw.byteLength % elementBytes !== 0) {
     throw new GputelError('BAD_MESSAGE', `chunk ${where} is corrupt`);
   }
-  const buffer = new ArrayBuffer(raw.byteLength);
-  new Uint8Array(buffer).set(raw);
-  return buffer;
+  return alignedCopy(raw);
 }
 
 /** Decodes a chunk; throws BAD_MESSAGE naming `where` (the key) when the bytes are not a chunk. */
