@@ -66,7 +66,7 @@ async function embeddedMode(file: string, rows: number, dir: string): Promise<nu
   const seconds = (performance.now() - started) / 1000;
   await collector.stop();
   await kv.close();
-  if (summary.rowsRead !== rows) throw new Error(`streamer read ${summary.rowsRead} of ${rows} rows`);
+  if (summary.goodRows !== rows) throw new Error(`streamer committed ${summary.goodRows} of ${rows} rows`);
   console.log(`embedded  one process, embedded store       : ${rate(rows, seconds)} end to end (${seconds.toFixed(1)} s; streamer done after ${streamedSeconds.toFixed(1)} s)`);
   return rows / seconds;
 }

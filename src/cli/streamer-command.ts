@@ -11,7 +11,7 @@ export function formatSummary(summary: StreamSummary): string {
   const resumed = summary.resumedFromByte > 0 ? `, resumed at byte ${summary.resumedFromByte}` : '';
   const earlier = summary.sourceRowsRejected - summary.rowsRejected;
   const rejectedBefore = earlier > 0 ? ` (and ${earlier} in earlier runs of this source)` : '';
-  return `${summary.file}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}${rejectedBefore}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})`;
+  return `${summary.file}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}${rejectedBefore}, good rows ${summary.goodRows}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})`;
 }
 
 /** Lines naming the rejected rows, for stderr. */

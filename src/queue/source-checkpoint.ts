@@ -17,6 +17,7 @@ export interface SourceCheckpoint {
   sequence: number;
   /** Number of messages committed so far; also the id counter of the next message. */
   messages: number;
+  /** Good rows committed so far (rejected rows are counted apart). */
   rowsRead: number;
   rowsRejected: number;
   updatedAt: string;

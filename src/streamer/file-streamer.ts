@@ -18,7 +18,7 @@ import { fnv1a } from '../queue/partitioner.js';
 import { QueueProducer } from '../queue/queue-producer.js';
 import { BatchAccumulator } from './batch-accumulator.js';
 
-const rowsReadTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources');
+const goodRowsTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources and committed to the queue');
 const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows refused by validation');
 
 /** Flushes stay well under etcd's request limit whatever the batch size. */
@@ -45,8 +45,11 @@ export interface StreamSummary {
   sourceId: string;
   /** Where this run started (0, or the committed offset it resumed from). */
   resumedFromByte: number;
+  /** Data rows read in this run: good and rejected (headers and blank lines are not rows). */
   rowsRead: number;
   rowsRejected: number;
+  /** Rows committed to the queue: rowsRead less rowsRejected. */
+  goodRows: number;
   /** Rows of this source rejected in all runs, this one included (a resumed run may reject none itself). */
   sourceRowsRejected: number;
   messages: number;
@@ -107,7 +110,7 @@ export class FileStreamer {
     const startedAt = performance.now();
     const accumulator = new BatchAccumulator(cluster, sourceId, partitions);
     const rejections: RejectedRow[] = [];
-    let rowsRead = 0;
+    let goodRows = 0;
     let rowsRejected = 0;
     const reject = (rejected: RejectedRow): void => {
       rowsRejected++;
@@ -125,7 +128,7 @@ export class FileStreamer {
           reject({ lineNumber: row.lineNumber, byteOffset: -1, reason: errorMessage(error) });
           return;
         }
-        rowsRead++;
+        goodRows++;
       },
       onReject: reject,
     });
@@ -136,12 +139,12 @@ export class FileStreamer {
       await producer.commit(accumulator.take(), {
         byteOffset: parser.committedOffset,
         nextLineNumber: parser.nextLineNumber,
-        rowsRead: start.rowsRead + rowsRead,
+        rowsRead: start.rowsRead + goodRows,
         rowsRejected: start.rowsRejected + rowsRejected,
       });
-      rowsReadTotal.inc(rowsRead - committedRead);
+      goodRowsTotal.inc(goodRows - committedRead);
       rowsRejectedTotal.inc(rowsRejected - committedRejected);
-      committedRead = rowsRead;
+      committedRead = goodRows;
       committedRejected = rowsRejected;
     };
 
@@ -166,12 +169,13 @@ export class FileStreamer {
       file,
       sourceId,
       resumedFromByte: start.byteOffset,
-      rowsRead,
+      rowsRead: goodRows + rowsRejected,
       rowsRejected,
+      goodRows,
       sourceRowsRejected: producer.committed.rowsRejected,
       messages: producer.committed.messages - start.messages,
       seconds,
-      rowsPerSecond: seconds > 0 ? rowsRead / seconds : 0,
+      rowsPerSecond: seconds > 0 ? (goodRows + rowsRejected) / seconds : 0,
       rejections,
     };
   }

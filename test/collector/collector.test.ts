@@ -114,7 +114,7 @@ describe('collector', () => {
     const bad = row({ ts: '2026-03-02T09:15:00Z', metric: 'DCGM_FI_DEV_GPU_UTIL', gpu: 1, uuid: 'GPU-bad', host: 'node-a', value: '8', labels: 'Hostname="node-a' });
     writeFileSync(file, [HEADER, good, bad].join('\n') + '\n');
     const summary = await pipeline.ingest(file);
-    assert.equal(summary.rowsRead, 1);
+    assert.equal(summary.goodRows, 1);
     assert.equal(summary.rowsRejected, 1);
     assert.equal(summary.rejections[0].lineNumber, 3);
     assert.match(summary.rejections[0].reason, /label/i);
@@ -151,7 +151,7 @@ describe('collector', () => {
     );
     const summary = await pipeline.ingest(file, { newSamples: 2 });
     assert.deepEqual(summary.rejections.map((r) => r.lineNumber), [3, 4, 5, 6, 7]);
-    assert.equal(summary.rowsRead, 2);
+    assert.equal(summary.goodRows, 2);
     const hosts = (await getJson<{ data: { hostname: string }[] }>(`${pipeline.baseUrl}/api/v1/hosts`)).body.data.map((h) => h.hostname);
     assert.deepEqual(hosts, ['a/b', 'node-ok']);
   });
@@ -177,10 +177,10 @@ describe('collector', () => {
     const [header, ...rows] = readFileSync(FIXTURE, 'utf8').trimEnd().split('\n');
     writeFileSync(file, [header, ...rows.slice(0, 50)].join('\n') + '\n');
     const first = await pipeline.ingest(file);
-    assert.equal(first.rowsRead, 50);
+    assert.equal(first.goodRows, 50);
     appendFileSync(file, rows.slice(50).join('\n') + '\n');
     const second = await pipeline.ingest(file);
-    assert.equal(second.rowsRead, 34);
+    assert.equal(second.goodRows, 34);
     assert.ok(second.resumedFromByte > 0);
     const copy = join(dir, 'copy.csv');
     copyFileSync(file, copy);

@@ -59,7 +59,7 @@ describe('streamer, collector and gateway processes on etcd', () => {
     const { baseUrl, common } = await startServingRoles();
     const result = await stream(common, FIXTURE);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /rows read 84, rows rejected 0, messages \d+, [\d,]+ rows\/s/);
+    assert.match(result.stdout, /rows read 84, rows rejected 0, good rows 84, messages \d+, [\d,]+ rows\/s/);
     const rows = readOracle(FIXTURE);
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);
@@ -87,7 +87,7 @@ describe('streamer, collector and gateway processes on etcd', () => {
     await waitForSamples(baseUrl, 84);
     const again = await stream(common, FIXTURE);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /rows read 0, rows rejected 0, messages 0/);
+    assert.match(again.stdout, /rows read 0, rows rejected 0, good rows 0, messages 0/);
     await new Promise((r) => setTimeout(r, 1_000));
     assert.equal((await getJson<{ samples: number }>(`${baseUrl}/api/v1/stats`)).body.samples, 84);
   });
@@ -101,8 +101,8 @@ describe('streamer, collector and gateway processes on etcd', () => {
     assert.equal(result.code, 1);
     const rerun = await stream(common, file, ['--strict']);
     assert.equal(rerun.code, 1, 'a rerun that resumes past the bad rows still fails');
-    assert.match(rerun.stdout, new RegExp(`rows read 0, rows rejected 0 \\(and ${badLines.length} in earlier runs of this source\\)`));
-    assert.match(result.stdout, new RegExp(`rows read 84, rows rejected ${badLines.length}`));
+    assert.match(rerun.stdout, new RegExp(`rows read 0, rows rejected 0 \\(and ${badLines.length} in earlier runs of this source\\), good rows 0`));
+    assert.match(result.stdout, new RegExp(`rows read ${84 + badLines.length}, rows rejected ${badLines.length}, good rows 84,`));
     for (const line of badLines) assert.match(result.stderr, new RegExp(`broken\\.csv:${line}: `), `line ${line} reported`);
     const rows = readOracle(file);
     await waitForSamples(baseUrl, rows.length);

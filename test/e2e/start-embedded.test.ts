@@ -38,7 +38,7 @@ describe('gputel start (embedded store)', () => {
     const { baseUrl, gputel } = await start(FIXTURE);
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);
-    await gputel.waitForOutput(/rows read 84, rows rejected 0/);
+    await gputel.waitForOutput(/rows read 84, rows rejected 0, good rows 84/);
   });
 
   it('stores every good row and reports every broken row by line', async () => {
@@ -50,7 +50,7 @@ describe('gputel start (embedded store)', () => {
     const rows = readOracle(file);
     assert.equal(rows.length, 84, 'the oracle sees only the good rows');
     const { baseUrl, gputel } = await start(file);
-    await gputel.waitForOutput(new RegExp(`rows read 84, rows rejected ${badLines.length}`));
+    await gputel.waitForOutput(new RegExp(`rows read ${84 + badLines.length}, rows rejected ${badLines.length}, good rows 84,`));
     const reported = (line: number): boolean => new RegExp(`broken\\.csv:${line}: `).test(gputel.stderr());
     for (let wait = 0; wait < 50 && !badLines.every(reported); wait++) await sleep(100);
     for (const line of badLines) assert.ok(reported(line), `line ${line} reported`);

@@ -45,7 +45,7 @@ export async function startInProcessPipeline(): Promise<InProcessPipeline> {
     baseUrl,
     async ingest(file, options = {}) {
       const summary = await new FileStreamer(kv, keys, { file, cluster: 'default', topic: 'telemetry', partitions: 4, batchSamples: options.batchSamples ?? 20_000, highWatermark: 1_000, logger }).run();
-      storedSamples += options.newSamples ?? summary.rowsRead;
+      storedSamples += options.newSamples ?? summary.goodRows;
       await waitForSamples(baseUrl, storedSamples);
       const queued = `${keys.topicPrefix('telemetry')}p/`;
       for (let i = 0; i < 200 && (await kv.range({ prefix: queued }, { countOnly: true })).count > 0; i++) await sleep(25);
