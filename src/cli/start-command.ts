@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Collector } from '../collector/collector.js';
-import { errorMessage } from '../common/gputel-error.js';
+import { errorMessage, GputelError } from '../common/gputel-error.js';
 import { Gateway } from '../gateway/gateway.js';
 import { FileStreamer } from '../streamer/file-streamer.js';
 import { configFrom, withCommonOptions } from './common-options.js';
@@ -24,6 +24,9 @@ export function startCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.
       const config = configFrom(options, { host: '127.0.0.1' });
+      if (options.file !== undefined && !existsSync(options.file as string)) {
+        throw new GputelError('BAD_INPUT', `cannot read ${String(options.file)}: no such file`);
+      }
       const runtime = await openRoleRuntime(config, 'start');
       const { kv, keys, logger } = runtime;
       const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, logger });
