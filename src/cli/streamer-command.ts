@@ -42,6 +42,7 @@ export function streamerCommand(): Command {
         logger: runtime.logger,
       });
       const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }] });
+      runtime.logger.info({ address: server.server.address() }, 'streamer health and metrics listening');
       runtime.onStop(() => server.close());
       runtime.onStop(async () => streamer.stop());
       try {
