@@ -39,6 +39,8 @@ const messagesProcessed = counter('gputel_collector_messages_total', 'Messages a
 
 interface CachedValue<T> {
   value: T | undefined;
+  /** The value's JSON as last written or read, to compare without encoding again. */
+  bytes?: Buffer;
   modRevision: number;
 }
 
@@ -70,7 +72,8 @@ export class MessageProcessor {
     const batch = decodeMessage(message.value);
     const blocks = pivot(batch);
     const cluster = batch.cluster;
-    const writes: TxnOp[] = [];
+    // Keyed by key: a later put of the same key in this message (a host with several GPUs) replaces the earlier.
+    const writes = new Map<string, TxnOp>();
     let samples = 0;
     let records = 0;
 
@@ -80,11 +83,8 @@ export class MessageProcessor {
       // Parts cover disjoint time ranges, so their keys differ by start time.
       for (const part of splitChunk(block.chunk, MAX_CHUNK_BYTES)) {
         const { timestampsMs: partTimes } = part;
-        writes.push({
-          type: 'put',
-          key: this.keys.gpuChunk(cluster, hostname, block.gpuKey, partTimes[0], partTimes[partTimes.length - 1], message.messageId),
-          value: encodeChunk(part),
-        });
+        const key = this.keys.gpuChunk(cluster, hostname, block.gpuKey, partTimes[0], partTimes[partTimes.length - 1], message.messageId);
+        writes.set(key, { type: 'put', key, value: encodeChunk(part) });
       }
       await this.registerGpu(cluster, block, writes);
 
@@ -108,7 +108,7 @@ export class MessageProcessor {
     let finalOps: TxnOp[] = [];
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
-    for (const op of writes) {
+    for (const op of writes.values()) {
       const bytes = op.type === 'put' ? op.value.length + op.key.length : 0;
       if (pending.length > 0 && (pending.length === MAX_TXN_OPS || pendingBytes + bytes > MAX_REQUEST_BYTES)) {
         await this.kv.txn({ success: pending });
@@ -200,7 +200,7 @@ export class MessageProcessor {
     return { samples, records };
   }
 
-  private async registerGpu(cluster: string, block: GpuBlock, writes: TxnOp[]): Promise<void> {
+  private async registerGpu(cluster: string, block: GpuBlock, writes: Map<string, TxnOp>): Promise<void> {
     const { labels, gpuKey } = block;
     const firstMs = block.chunk.timestampsMs[0];
     const metadataKey = this.keys.gpuMetadata(cluster, labels.hostname, gpuKey);
@@ -230,22 +230,20 @@ export class MessageProcessor {
   }
 
   /** Adds a put unless the cached value is already equal (metadata is rewritten only when it changes). */
-  private queueWrite(writes: TxnOp[], key: string, value: unknown, always = false): void {
+  private queueWrite(writes: Map<string, TxnOp>, key: string, value: unknown, always = false): void {
     const cached = this.cache.get(key);
     const bytes = encodeJson(value);
-    if (!always && cached?.value !== undefined && encodeJson(cached.value).equals(bytes)) return;
-    this.cache.set(key, { value, modRevision: cached?.modRevision ?? 0 });
-    // Replace an earlier put of the same key in this message (a host with several GPUs).
-    const earlier = writes.findIndex((op) => op.type === 'put' && op.key === key);
-    if (earlier >= 0) writes.splice(earlier, 1);
-    writes.push({ type: 'put', key, value: bytes });
+    if (!always && cached?.value !== undefined && (cached.bytes ?? encodeJson(cached.value)).equals(bytes)) return;
+    this.cache.set(key, { value, bytes, modRevision: cached?.modRevision ?? 0 });
+    writes.delete(key);
+    writes.set(key, { type: 'put', key, value: bytes });
   }
 
   private async read<T>(key: string): Promise<CachedValue<T>> {
     const cached = this.cache.get(key) as CachedValue<T> | undefined;
     if (cached) return cached;
     const stored = await this.kv.get(key);
-    const entry: CachedValue<T> = stored ? { value: decodeJson<T>(stored.value), modRevision: stored.modRevision } : { value: undefined, modRevision: 0 };
+    const entry: CachedValue<T> = stored ? { value: decodeJson<T>(stored.value), bytes: stored.value, modRevision: stored.modRevision } : { value: undefined, modRevision: 0 };
     this.cache.set(key, entry);
     return entry;
   }
