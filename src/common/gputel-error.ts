@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'BAD_KEY'
   | 'BAD_MESSAGE'
+  | 'STORE_CORRUPT'
   | 'GPU_NOT_FOUND'
   | 'HOST_NOT_FOUND'
   | 'NOT_FOUND'

@@ -29,6 +29,8 @@ export interface QueuedMessage {
   messageId: string;
   modRevision: number;
   value: Buffer;
+  /** Revision of this consumer's claim on the partition: writes compare the owner key against it (fencing). */
+  claimRevision: number;
 }
 
 export type MessageHandler = (message: QueuedMessage) => Promise<void>;
@@ -53,7 +55,8 @@ const IDLE_POLL_MS = 1_000;
 
 export class QueueConsumer {
   private lease: Lease | undefined;
-  private readonly owned = new Set<number>();
+  /** Owned partitions and the revision of each claim. */
+  private readonly owned = new Map<number, number>();
   private readonly loops = new Map<number, Promise<void>>();
   private readonly wakers = new Map<number, () => void>();
   private watcher: Watcher | undefined;
@@ -98,7 +101,7 @@ export class QueueConsumer {
 
   /** Partitions this consumer owns now. */
   ownedPartitions(): number[] {
-    return [...this.owned].sort((a, b) => a - b);
+    return [...this.owned.keys()].sort((a, b) => a - b);
   }
 
   /** What keeps this consumer from making progress, for /readyz; undefined when nothing does. */
@@ -157,7 +160,7 @@ export class QueueConsumer {
         success: [{ type: 'put', key: ownerKey, value: Buffer.from(this.options.consumerId), lease: lease.id }],
       });
       if (result.succeeded) {
-        this.owned.add(partition);
+        this.owned.set(partition, result.revision);
         if (!this.loops.has(partition)) {
           this.loops.set(
             partition,
@@ -181,8 +184,9 @@ export class QueueConsumer {
           continue;
         }
         for (const kv of page.kvs) {
-          if (!this.running || !this.owned.has(partition)) break;
-          await this.handle({ partition, key: kv.key, messageId: kv.key.slice(prefix.length), modRevision: kv.modRevision, value: kv.value });
+          const claimRevision = this.owned.get(partition);
+          if (!this.running || claimRevision === undefined) break;
+          await this.handle({ partition, key: kv.key, messageId: kv.key.slice(prefix.length), modRevision: kv.modRevision, value: kv.value, claimRevision });
         }
         failures = 0;
         this.partitionErrors.delete(partition);
@@ -191,10 +195,27 @@ export class QueueConsumer {
         this.partitionErrors.set(partition, errorMessage(error));
         const delayMs = Math.min(5_000, 100 * 2 ** failures);
         this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
+        await this.checkClaim(partition);
         await sleep(delayMs);
       }
     }
     this.partitionErrors.delete(partition);
+  }
+
+  /** After a failure: if the owner key no longer holds this consumer's claim, let the partition go. */
+  private async checkClaim(partition: number): Promise<void> {
+    const claimRevision = this.owned.get(partition);
+    if (claimRevision === undefined) return;
+    try {
+      const owner = await this.kv.get(this.keys.owner(this.options.topic, partition));
+      if (owner?.modRevision !== claimRevision) {
+        this.owned.delete(partition);
+        ownedPartitionsGauge.set(this.owned.size);
+        this.options.logger.warn({ partition }, 'partition claimed by another consumer; letting it go');
+      }
+    } catch {
+      // The store is unreachable: the claim stands until the lease says otherwise.
+    }
   }
 
   private async handle(message: QueuedMessage): Promise<void> {
@@ -223,7 +244,10 @@ export class QueueConsumer {
       value: message.value.toString('base64'),
     };
     await this.kv.txn({
-      compare: [{ key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision }],
+      compare: [
+        { key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision },
+        { key: this.keys.owner(this.options.topic, message.partition), target: 'modRevision', operator: '==', operand: message.claimRevision },
+      ],
       success: [
         { type: 'put', key: this.keys.deadLetter(this.options.topic, message.messageId), value: Buffer.from(JSON.stringify(record)) },
         { type: 'delete', range: { start: message.key } },

@@ -69,21 +69,25 @@ export function encodeChunk(chunk: Chunk): Buffer {
 
 function aligned(raw: unknown, elementBytes: number, where: string): ArrayBuffer {
   if (!(raw instanceof Uint8Array) || raw.byteLength % elementBytes !== 0) {
-    throw new GputelError('BAD_MESSAGE', `chunk ${where} is corrupt`);
+    throw new GputelError('STORE_CORRUPT', `chunk ${where} is corrupt`);
   }
   return alignedCopy(raw);
 }
 
-/** Decodes a chunk; throws BAD_MESSAGE naming `where` (the key) when the bytes are not a chunk. */
+/**
+ * Decodes a chunk; throws STORE_CORRUPT naming `where` (the key) when the
+ * bytes are not a chunk. Not BAD_MESSAGE: a bad stored chunk says nothing
+ * against the message being applied, which must not be dead-lettered for it.
+ */
 export function decodeChunk(bytes: Buffer, where: string): Chunk {
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
   } catch {
-    throw new GputelError('BAD_MESSAGE', `chunk ${where} is not a chunk`);
+    throw new GputelError('STORE_CORRUPT', `chunk ${where} is not a chunk`);
   }
   if (!Array.isArray(raw) || raw[0] !== CHUNK_FORMAT_RAW || raw.length !== 6) {
-    throw new GputelError('BAD_MESSAGE', `chunk ${where} has an unknown format`);
+    throw new GputelError('STORE_CORRUPT', `chunk ${where} has an unknown format`);
   }
   const timestampsMs = new Float64Array(aligned(raw[1], 8, where));
   const metrics = raw[2] as string[];
@@ -91,7 +95,7 @@ export function decodeChunk(bytes: Buffer, where: string): Chunk {
   const attributions = (raw[4] as string[][]).map(([container, pod, namespace]) => ({ container, pod, namespace }));
   const attributionIndex = new Uint32Array(aligned(raw[5], 4, where));
   if (columns.length !== metrics.length || columns.some((c) => c.length !== timestampsMs.length) || attributionIndex.length !== timestampsMs.length) {
-    throw new GputelError('BAD_MESSAGE', `chunk ${where} has columns of different lengths`);
+    throw new GputelError('STORE_CORRUPT', `chunk ${where} has columns of different lengths`);
   }
   return { timestampsMs, metrics, columns, attributions, attributionIndex };
 }

@@ -16,6 +16,11 @@ export interface GpuMetadata {
   migInstanceId: string;
   migProfile: string;
   firstSeenMs: number;
+  /**
+   * The longest time span of any chunk of this GPU: a reader looking for
+   * records from T on need not look at chunks that start before T minus this.
+   */
+  maxChunkSpanMs: number;
   /** Source metric names that differ from the DCGM field they were mapped to (old exporters). */
   metricAliases: Record<string, string>;
 }

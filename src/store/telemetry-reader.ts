@@ -42,14 +42,18 @@ export async function readTelemetry(
   kv: KvStore,
   keys: KeySpace,
   cluster: string,
-  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'>,
+  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number },
   query: TelemetryQuery,
 ): Promise<TelemetryPage> {
   const { startMs, endMs, limit, excludeMessageId } = query;
   const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
   if (endMs < startMs) return { records: [], lastTimestampMs: undefined, more: false };
   const upper = endMs + 1 < 10 ** 13 ? prefix + timestampSegment(endMs + 1) : prefix + '~';
-  const chunkKeys = (await kv.range({ start: prefix, end: upper }, { keysOnly: true })).kvs
+  // No chunk is longer than the GPU's longest span: chunks starting before
+  // startMs minus that cannot reach the range (metadata from before the span
+  // was recorded has none: scan from the beginning).
+  const lower = gpu.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - gpu.maxChunkSpanMs));
+  const chunkKeys = (await kv.range({ start: lower, end: upper }, { keysOnly: true })).kvs
     .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
     .filter((chunk) => chunk.endMs >= startMs && (excludeMessageId === undefined || !chunk.key.endsWith(`-${excludeMessageId}`)));
 

@@ -4,7 +4,7 @@
  * lookup and four array writes.
  */
 import type { DcgmRow } from '../ingest/dcgm-row.js';
-import { driverVersionOf, findLabelInRaw, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
+import { driverVersionOf, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
 import { GputelError } from '../common/gputel-error.js';
 import { escapeSegment, TIMESTAMP_KEY_WIDTH } from '../kv/key-space.js';
 import { partitionOf } from '../queue/partitioner.js';
@@ -21,6 +21,7 @@ const SEPARATOR = '\u0000';
 export class BatchAccumulator {
   private readonly builders = new Map<number, TelemetryBatchBuilder>();
   private readonly partitionOfHost = new Map<string, number>();
+  private readonly parsedLabels = new Map<string, ReadonlyMap<string, string> | Error>();
   samples = 0;
   /** Estimated encoded size of everything pending, to stay under the request limit. */
   estimatedBytes = 0;
@@ -54,12 +55,13 @@ export class BatchAccumulator {
       this.builders.set(partition, builder);
     }
     // MIG instances share a UUID: the instance id (only in labels_raw) is part of the identity.
-    const migInstance = row.labelsRaw.includes('GPU_I_ID') ? (findLabelInRaw(row.labelsRaw, 'GPU_I_ID') ?? '') : '';
+    const labels = this.labelsOf(row.labelsRaw);
+    const migInstance = labels.get('GPU_I_ID') ?? '';
     const identity =
       row.hostname + SEPARATOR + row.uuid + SEPARATOR + row.gpuId + SEPARATOR + row.device + SEPARATOR + row.modelName +
       SEPARATOR + row.container + SEPARATOR + row.pod + SEPARATOR + row.namespace + SEPARATOR + migInstance;
     const gpuCountBefore = builder.gpuCount;
-    const gpuSlot = builder.gpuSlot(identity, () => labelsOf(row));
+    const gpuSlot = builder.gpuSlot(identity, () => gpuLabelsOf(row, labels));
     if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 128;
     const metricCountBefore = builder.metricCount;
     if (row.metricName.length > MAX_NAME_CHARS || row.sourceMetricName.length > MAX_NAME_CHARS) {
@@ -72,8 +74,29 @@ export class BatchAccumulator {
     this.estimatedBytes += SAMPLE_BYTES;
   }
 
+  /**
+   * The labels of a labels_raw text, parsed once per distinct text per batch.
+   * Every row is judged by its own labels_raw (a malformed one throws
+   * BAD_INPUT for each row that has it, whatever the batch size), and the
+   * MIG instance in the identity comes from the same parse as the labels.
+   */
+  private labelsOf(labelsRaw: string): ReadonlyMap<string, string> {
+    let parsed = this.parsedLabels.get(labelsRaw);
+    if (parsed === undefined) {
+      try {
+        parsed = parseLabelsRaw(labelsRaw);
+      } catch (error) {
+        parsed = error instanceof Error ? error : new Error(String(error));
+      }
+      this.parsedLabels.set(labelsRaw, parsed);
+    }
+    if (parsed instanceof Error) throw parsed;
+    return parsed;
+  }
+
   /** Takes every pending batch, keyed by partition, and starts empty. */
   take(): Map<number, TelemetryBatch> {
+    this.parsedLabels.clear();
     const batches = new Map<number, TelemetryBatch>();
     for (const [partition, builder] of this.builders) {
       if (builder.length > 0) batches.set(partition, builder.take());
@@ -85,8 +108,7 @@ export class BatchAccumulator {
 }
 
 /** Labels of a new GPU identity, checked to make valid key segments (escapeSegment throws BAD_KEY otherwise). */
-function labelsOf(row: DcgmRow): GpuLabels {
-  const labels = parseLabelsRaw(row.labelsRaw);
+function gpuLabelsOf(row: DcgmRow, labels: ReadonlyMap<string, string>): GpuLabels {
   const mig = migInstanceOf(labels);
   const gpu: GpuLabels = {
     hostname: row.hostname,

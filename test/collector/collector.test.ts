@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../src/common/logger.js';
 import { MessageProcessor } from '../../src/collector/message-processor.js';
+import type { QueuedMessage } from '../../src/queue/queue-consumer.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { assertApiMatches, getJson, waitForSamples } from '../support/api-checks.js';
@@ -57,22 +57,40 @@ describe('collector', () => {
     await assertApiMatches(pipeline.baseUrl, readOracle(FIXTURE));
   });
 
-  it('applies a replayed message once: the second delivery finds it gone and counts nothing', async () => {
+  /** Stops the pipeline's collector and queues one message on partition 0, claimed by a consumer of the test's own. */
+  async function queueOneMessage(): Promise<{ message: QueuedMessage; ownerKey: string }> {
     const { kv, keys } = pipeline;
     await pipeline.collector.stop();
     const builder = new TelemetryBatchBuilder('default', 'test');
     const gpu = builder.gpuSlot('g', () => ({ hostname: 'h1', uuid: 'GPU-r', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
     builder.add(gpu, builder.metricSlot('DCGM_FI_DEV_GPU_UTIL'), 1_000, 5);
-    const key = keys.message('telemetry', 0, '0000000001000-test-000000000000');
+    const messageId = '0000000001000-test-000000000000';
+    const key = keys.message('telemetry', 0, messageId);
     await kv.put(key, encodeMessage(builder.take()));
+    const ownerKey = keys.owner('telemetry', 0);
+    const claim = await kv.put(ownerKey, Buffer.from('test-consumer'));
     const stored = (await kv.get(key))!;
-    const message = { partition: 0, key, messageId: '0000000001000-test-000000000000', modRevision: stored.modRevision, value: stored.value };
-    const processor = new MessageProcessor(kv, keys, 'telemetry', createLogger('silent'));
-    await processor.process(message);
-    await new MessageProcessor(kv, keys, 'telemetry', createLogger('silent')).process(message); // a crashed collector's replay
+    return { message: { partition: 0, key, messageId, modRevision: stored.modRevision, value: stored.value, claimRevision: claim.revision }, ownerKey };
+  }
+
+  it('applies a replayed message once: the second delivery finds it gone and counts nothing', async () => {
+    const { kv, keys } = pipeline;
+    const { message } = await queueOneMessage();
+    await new MessageProcessor(kv, keys, 'telemetry').process(message);
+    // A crashed collector's replay of the same delivery is refused, and counts nothing.
+    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry').process(message), { code: 'CONFLICT', retryable: true });
     const stats = await kv.range({ prefix: keys.statsPrefix('default') });
     assert.deepEqual(JSON.parse(stats.kvs[0].value.toString()), { samples: 1, records: 1, messages: 1 });
-    assert.equal((await kv.get(key)), undefined);
+    assert.equal(await kv.get(message.key), undefined);
+  });
+
+  it('writes nothing for a collector whose claim on the partition was taken over (fencing)', async () => {
+    const { kv, keys } = pipeline;
+    const { message, ownerKey } = await queueOneMessage();
+    await kv.put(ownerKey, Buffer.from('successor')); // another consumer claimed the partition meanwhile
+    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry').process(message), { code: 'CONFLICT' });
+    assert.equal((await kv.range({ prefix: keys.clusterPrefix('default') }, { countOnly: true })).count, 0, 'nothing written');
+    assert.notEqual(await kv.get(message.key), undefined, 'the message stays for the owner');
   });
 
   it('counts samples streamed twice (another file with the same rows, a batch cut) once', async () => {
