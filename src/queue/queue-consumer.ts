@@ -22,6 +22,16 @@ const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages mo
 const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
 const ownedPartitionsGauge = gauge('gputel_collector_owned_partitions', 'Partitions this collector owns');
 
+/** The partitions a checkpoint's commit wrote to; undefined when the value does not say. */
+function touchedPartitions(checkpoint: Buffer): number[] | undefined {
+  try {
+    const { partitions } = JSON.parse(checkpoint.toString('utf8')) as { partitions?: unknown };
+    return Array.isArray(partitions) && partitions.every((p) => Number.isInteger(p)) ? (partitions as number[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One queued message as handed to a handler. */
 export interface QueuedMessage {
   partition: number;
@@ -84,8 +94,9 @@ export class QueueConsumer {
     this.watcher = await this.kv.watch(
       { prefix: this.keys.checkpointsPrefix(this.options.topic) },
       {
-        onEvent: () => {
-          for (const wake of [...this.wakers.values()]) wake();
+        onEvent: (event) => {
+          if (event.type !== 'put') return;
+          for (const partition of touchedPartitions(event.value) ?? [...this.wakers.keys()]) this.wakers.get(partition)?.();
         },
         onError: (error) => this.options.logger.warn({ err: error }, 'queue watch ended; falling back to polling'),
       },

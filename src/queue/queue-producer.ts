@@ -84,6 +84,7 @@ export class QueueProducer {
       sequence: this.checkpoint.sequence + 1,
       messages: this.checkpoint.messages + partitions.length,
       updatedAt: new Date().toISOString(),
+      partitions,
     };
     const ops: TxnOp[] = [];
     let bytes = 0;

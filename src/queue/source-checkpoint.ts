@@ -21,6 +21,8 @@ export interface SourceCheckpoint {
   rowsRead: number;
   rowsRejected: number;
   updatedAt: string;
+  /** Partitions the last commit wrote messages to: collectors wake exactly those. */
+  partitions: number[];
 }
 
 export function emptyCheckpoint(sourceId: string, location: string): SourceCheckpoint {
@@ -34,6 +36,7 @@ export function emptyCheckpoint(sourceId: string, location: string): SourceCheck
     rowsRead: 0,
     rowsRejected: 0,
     updatedAt: new Date(0).toISOString(),
+    partitions: [],
   };
 }
 

@@ -153,6 +153,11 @@ export class Registry {
     return gpus.find((g) => g.hostname === hostname && g.gpuId === gpuId);
   }
 
+  /** The series of one GPU on one host. */
+  findSeries(hostname: string, gpuKey: string): GpuEntry | undefined {
+    return this.gpus().find((g) => g.hostname === hostname && g.gpuKey === gpuKey);
+  }
+
   private newestSampleMs(): number {
     let newest = 0;
     for (const host of this.latestByHost.values()) {
@@ -164,6 +169,7 @@ export class Registry {
   private applyIndex(event: WatchEvent, prefix: string): void {
     // The series of `index/gpus/{gpu}/{host}`: the key's own text identifies it.
     const series = event.key.slice(prefix.length);
+    if (!series.includes('/')) return; // not {gpu}/{host}: nothing this version wrote
     if (event.type === 'delete') {
       this.gpuByKey.delete(series);
       return;

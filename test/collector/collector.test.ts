@@ -149,6 +149,10 @@ describe('collector', () => {
     writeFileSync(file, lines.join('\n') + '\n');
     await pipeline.ingest(file);
     await assertApiMatches(pipeline.baseUrl, readOracle(file).map((r) => ({ ...r, uuid: `${r.uuid}@${r.hostname}` })), { uuidOf: (gpu) => `${gpu.uuid}@${gpu.hostname}`, idOf: (gpu) => `${gpu.hostname}:${gpu.gpu_id}` });
+    // Paging by the bare UUID stays in the series the first page came from.
+    const first = await getJson<{ data: { hostname: string }[]; next_cursor: string }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-same/telemetry?limit=1`);
+    const second = await getJson<{ data: { hostname: string }[] }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-same/telemetry?limit=1&cursor=${first.body.next_cursor}`);
+    assert.equal(second.body.data[0].hostname, first.body.data[0].hostname);
   });
 
   it('refuses at the edge, by line, rows whose names or times no key can hold, and stores the rest', async () => {

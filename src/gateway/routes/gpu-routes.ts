@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { GputelError } from '../../common/gputel-error.js';
+import type { GpuEntry } from '../../store/registry.js';
 import { readTelemetry } from '../../store/telemetry-reader.js';
 import { gpuView, recordView } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
@@ -21,16 +22,22 @@ const TelemetryQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** A cursor is the GPU and the last timestamp served, opaque to clients. */
-function encodeCursor(gpuKey: string, lastMs: number): string {
-  return Buffer.from(`${lastMs}|${gpuKey}`).toString('base64url');
+/** A cursor is the series (host and GPU) and the last timestamp served, opaque to clients. */
+function encodeCursor(gpu: GpuEntry, lastMs: number): string {
+  return Buffer.from(JSON.stringify([lastMs, gpu.hostname, gpu.gpuKey])).toString('base64url');
 }
 
-function decodeCursor(cursor: string, gpuKey: string): number {
-  const match = /^(\d{1,16})\|(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
-  if (match[2] !== gpuKey) throw new GputelError('BAD_REQUEST', `cursor "${cursor}" belongs to another GPU's telemetry`);
-  return Number(match[1]);
+function decodeCursor(cursor: string): { afterMs: number; hostname: string; gpuKey: string } {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (!Array.isArray(decoded) || !Number.isInteger(decoded[0]) || typeof decoded[1] !== 'string' || typeof decoded[2] !== 'string') {
+    throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
+  }
+  return { afterMs: decoded[0] as number, hostname: decoded[1], gpuKey: decoded[2] };
 }
 
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
@@ -44,13 +51,20 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
     { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }), querystring: TelemetryQuery } },
     async (request) => {
       const { id } = request.params;
-      const gpu = context.registry.findGpu(id);
-      if (!gpu) throw new GputelError('GPU_NOT_FOUND', `no GPU "${id}": use a UUID or hostname:gpu_id from /api/v1/gpus`);
       const query = request.query;
+      let gpu = context.registry.findGpu(id);
+      if (!gpu) throw new GputelError('GPU_NOT_FOUND', `no GPU "${id}": use a UUID or hostname:gpu_id from /api/v1/gpus`);
+      const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      if (cursor) {
+        // Page on through the series the cursor started in, even if a UUID seen
+        // under two hostnames now resolves to the other one.
+        if (cursor.gpuKey !== gpu.gpuKey) throw new GputelError('BAD_REQUEST', `cursor "${query.cursor}" belongs to another GPU's telemetry`);
+        gpu = context.registry.findSeries(cursor.hostname, cursor.gpuKey) ?? gpu;
+      }
       const startMs = query.start_time === undefined ? 0 : parseTimeParam(query.start_time, 'start_time');
       const endMs = query.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(query.end_time, 'end_time');
       if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${query.end_time}) is before start_time (${query.start_time})`);
-      const afterMs = query.cursor === undefined ? undefined : decodeCursor(query.cursor, gpu.gpuKey);
+      const afterMs = cursor?.afterMs;
       const limit = query.limit ?? DEFAULT_LIMIT;
       const page = await readTelemetry(context.kv, context.keys, context.cluster, gpu, {
         startMs: afterMs === undefined ? startMs : Math.max(startMs, afterMs + 1),
@@ -62,7 +76,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       return {
         data,
         count: data.length,
-        next_cursor: page.more && page.lastTimestampMs !== undefined ? encodeCursor(gpu.gpuKey, page.lastTimestampMs) : null,
+        next_cursor: page.more && page.lastTimestampMs !== undefined ? encodeCursor(gpu, page.lastTimestampMs) : null,
       };
     },
   );
