@@ -28,7 +28,7 @@ export class Collector {
   ) {
     const consumerId = options.consumerId ?? `${hostname()}-${process.pid}`;
     const logger = options.logger.child({ role: 'collector', consumerId });
-    const processor = new MessageProcessor(kv, keys, options.topic);
+    const processor = new MessageProcessor(kv, keys, options.topic, logger);
     this.consumer = new QueueConsumer(kv, keys, (message) => processor.process(message), {
       topic: options.topic,
       partitions: options.partitions,

@@ -28,7 +28,8 @@ import {
   type LatestHost,
   type PartitionStats,
 } from '../store/gpu-records.js';
-import { readTelemetry } from '../store/telemetry-reader.js';
+import { readTelemetry, reportUnreadable } from '../store/telemetry-reader.js';
+import type { Logger } from '../common/logger.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { pivot, type GpuBlock } from './pivot.js';
 
@@ -46,6 +47,7 @@ export class MessageProcessor {
     private readonly kv: KvStore,
     private readonly keys: KeySpace,
     private readonly topic: string,
+    private readonly logger: Logger,
   ) {}
 
   /**
@@ -191,6 +193,8 @@ export class MessageProcessor {
       endMs: timestampsMs[timestampsMs.length - 1],
       limit: Number.MAX_SAFE_INTEGER,
       excludeMessageId: messageId,
+      // One unreadable stored chunk must not stall the partition behind it.
+      onUnreadable: (key, error) => reportUnreadable(this.logger, key, error),
     });
     const storedAt = new Map(stored.records.map((record) => [record.timestampMs, record.values]));
     let samples = 0;
@@ -223,7 +227,8 @@ export class MessageProcessor {
       migInstanceId: labels.migInstanceId,
       migProfile: labels.migProfile,
       firstSeenMs: Math.min(firstMs, stored?.firstSeenMs ?? firstMs),
-      maxChunkSpanMs: Math.max(longestSpanMs, stored?.maxChunkSpanMs ?? 0),
+      // Metadata that predates the field knows nothing of the older chunks' spans: keep "scan everything".
+      maxChunkSpanMs: stored && stored.maxChunkSpanMs === undefined ? undefined : Math.max(longestSpanMs, stored?.maxChunkSpanMs ?? 0),
       metricAliases: { ...stored?.metricAliases, ...block.metricAliases },
     };
     cache.queueWrite(writes, metadataKey, metadata);

@@ -172,12 +172,9 @@ export class QueueConsumer {
       });
       if (result.succeeded) {
         this.owned.set(partition, result.revision);
-        if (!this.loops.has(partition)) {
-          this.loops.set(
-            partition,
-            this.consume(partition).finally(() => this.loops.delete(partition)),
-          );
-        }
+        // A loop removes itself in the same step as it sees the partition gone,
+        // so a claim made after that always starts a new one.
+        if (!this.loops.has(partition)) this.loops.set(partition, this.consume(partition));
       }
     }
     ownedPartitionsGauge.set(this.owned.size);
@@ -211,6 +208,7 @@ export class QueueConsumer {
       }
     }
     this.partitionErrors.delete(partition);
+    this.loops.delete(partition);
   }
 
   /** After a failure: if the owner key no longer holds this consumer's claim, let the partition go. */
@@ -254,7 +252,7 @@ export class QueueConsumer {
       consumerId: this.options.consumerId,
       value: message.value.toString('base64'),
     };
-    await this.kv.txn({
+    const result = await this.kv.txn({
       compare: [
         { key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision },
         { key: this.keys.owner(this.options.topic, message.partition), target: 'modRevision', operator: '==', operand: message.claimRevision },
@@ -264,6 +262,9 @@ export class QueueConsumer {
         { type: 'delete', range: { start: message.key } },
       ],
     });
+    if (!result.succeeded) {
+      throw new GputelError('CONFLICT', `message ${message.messageId} or the claim on partition ${message.partition} changed before it could be dead-lettered`, { retryable: true });
+    }
     deadLettered.inc();
     this.options.logger.error({ messageId: message.messageId, partition: message.partition, reason }, 'message moved to the dead-letter queue');
   }

@@ -19,8 +19,9 @@ export interface GpuMetadata {
   /**
    * The longest time span of any chunk of this GPU: a reader looking for
    * records from T on need not look at chunks that start before T minus this.
+   * Absent (metadata written before it was kept): readers scan every chunk.
    */
-  maxChunkSpanMs: number;
+  maxChunkSpanMs?: number;
   /** Source metric names that differ from the DCGM field they were mapped to (old exporters). */
   metricAliases: Record<string, string>;
 }

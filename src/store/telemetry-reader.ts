@@ -4,7 +4,9 @@
  */
 import { chunkTimeRange, timestampSegment, type KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { decodeChunk, type Attribution } from './chunk-codec.js';
+import type { Logger } from '../common/logger.js';
+import { counter } from '../common/metrics.js';
+import { decodeChunk, type Attribution, type Chunk } from './chunk-codec.js';
 import type { GpuMetadata } from './gpu-records.js';
 
 /** One GPU at one timestamp: every metric sampled then. */
@@ -21,6 +23,8 @@ export interface TelemetryQuery {
   limit: number;
   /** Leave out the chunks of this message (a collector checking what was stored before it). */
   excludeMessageId?: string;
+  /** Called for a stored chunk that does not decode, which is then skipped; without it such a chunk throws STORE_CORRUPT. */
+  onUnreadable?: (key: string, error: unknown) => void;
 }
 
 export interface TelemetryPage {
@@ -28,6 +32,17 @@ export interface TelemetryPage {
   /** Set when more records follow in the range: continue with startMs = this + 1. */
   lastTimestampMs: number | undefined;
   more: boolean;
+}
+
+/** Times in chunk keys are 13 digits: nothing is stored at or after this. */
+const MAX_KEY_TIME_MS = 10 ** 13;
+
+const unreadableChunks = counter('gputel_store_unreadable_chunks_total', 'Stored chunks skipped because they do not decode');
+
+/** Logs and counts a stored chunk that does not decode. */
+export function reportUnreadable(logger: Logger, key: string, error: unknown): void {
+  unreadableChunks.inc();
+  logger.error({ key, err: error }, 'stored chunk does not decode; skipped');
 }
 
 /** Chunk values fetched per request while reading. */
@@ -45,10 +60,11 @@ export async function readTelemetry(
   gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number },
   query: TelemetryQuery,
 ): Promise<TelemetryPage> {
-  const { startMs, endMs, limit, excludeMessageId } = query;
+  const { endMs, limit, excludeMessageId } = query;
+  const startMs = Math.floor(query.startMs);
   const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
-  if (endMs < startMs) return { records: [], lastTimestampMs: undefined, more: false };
-  const upper = endMs + 1 < 10 ** 13 ? prefix + timestampSegment(endMs + 1) : prefix + '~';
+  if (endMs < startMs || startMs >= MAX_KEY_TIME_MS) return { records: [], lastTimestampMs: undefined, more: false };
+  const upper = endMs + 1 < MAX_KEY_TIME_MS ? prefix + timestampSegment(Math.floor(endMs) + 1) : prefix + '~';
   // No chunk is longer than the GPU's longest span: chunks starting before
   // startMs minus that cannot reach the range (metadata from before the span
   // was recorded has none: scan from the beginning).
@@ -66,7 +82,17 @@ export async function readTelemetry(
     const values = await kv.txn({ success: page.map((chunk) => ({ type: 'range' as const, range: { start: chunk.key } })) });
     for (const result of values.results) {
       if (result.type !== 'range') continue;
-      for (const stored of result.result.kvs) mergeChunk(records, decodeChunk(stored.value, stored.key), startMs, endMs);
+      for (const stored of result.result.kvs) {
+        let chunk: Chunk;
+        try {
+          chunk = decodeChunk(stored.value, stored.key);
+        } catch (error) {
+          if (!query.onUnreadable) throw error;
+          query.onUnreadable(stored.key, error);
+          continue;
+        }
+        mergeChunk(records, chunk, startMs, endMs);
+      }
     }
     fetched += page.length;
     // Records before the next unread chunk's start are final: stop once they fill the page.

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MessageProcessor } from '../../src/collector/message-processor.js';
+import { createLogger } from '../../src/common/logger.js';
 import type { QueuedMessage } from '../../src/queue/queue-consumer.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
@@ -76,9 +77,9 @@ describe('collector', () => {
   it('applies a replayed message once: the second delivery finds it gone and counts nothing', async () => {
     const { kv, keys } = pipeline;
     const { message } = await queueOneMessage();
-    await new MessageProcessor(kv, keys, 'telemetry').process(message);
+    await new MessageProcessor(kv, keys, 'telemetry', createLogger('silent')).process(message);
     // A crashed collector's replay of the same delivery is refused, and counts nothing.
-    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry').process(message), { code: 'CONFLICT', retryable: true });
+    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry', createLogger('silent')).process(message), { code: 'CONFLICT', retryable: true });
     const stats = await kv.range({ prefix: keys.statsPrefix('default') });
     assert.deepEqual(JSON.parse(stats.kvs[0].value.toString()), { samples: 1, records: 1, messages: 1 });
     assert.equal(await kv.get(message.key), undefined);
@@ -88,7 +89,7 @@ describe('collector', () => {
     const { kv, keys } = pipeline;
     const { message, ownerKey } = await queueOneMessage();
     await kv.put(ownerKey, Buffer.from('successor')); // another consumer claimed the partition meanwhile
-    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry').process(message), { code: 'CONFLICT' });
+    await assert.rejects(new MessageProcessor(kv, keys, 'telemetry', createLogger('silent')).process(message), { code: 'CONFLICT' });
     assert.equal((await kv.range({ prefix: keys.clusterPrefix('default') }, { countOnly: true })).count, 0, 'nothing written');
     assert.notEqual(await kv.get(message.key), undefined, 'the message stays for the owner');
   });
@@ -100,6 +101,21 @@ describe('collector', () => {
     await pipeline.ingest(copy, { newSamples: 0, batchSamples: 7 });
     assert.deepEqual((await getJson(`${pipeline.baseUrl}/api/v1/stats`)).body, { gpus: 3, hosts: 2, records: 9, samples: 84 });
     await assertApiMatches(pipeline.baseUrl, readOracle(FIXTURE));
+  });
+
+  it('skips a stored chunk that does not decode, with a log, instead of stalling the partition or failing queries', async () => {
+    await pipeline.ingest(FIXTURE);
+    const { kv, keys } = pipeline;
+    const gpu0 = 'GPU-5fd4f087-86f3-7a43-b711-4771313afc50';
+    const start = Date.parse('2025-07-18T20:42:34Z');
+    await kv.put(keys.gpuChunk('default', 'mtv5-dgx1-hgpu-031', gpu0, start, start + 20_000, '0000000000001-corrupt-000000000000'), Buffer.from('garbage'));
+    const copy = join(dir, 'again.csv');
+    copyFileSync(FIXTURE, copy);
+    await pipeline.ingest(copy, { newSamples: 0 });
+    assert.deepEqual((await getJson(`${pipeline.baseUrl}/api/v1/stats`)).body, { gpus: 3, hosts: 2, records: 9, samples: 84 });
+    const page = await getJson<{ count: number }>(`${pipeline.baseUrl}/api/v1/gpus/${gpu0}/telemetry`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.count, 3);
   });
 
   it('keeps the MIG instances of one GPU apart and maps old metric names', async () => {

@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { GputelError } from '../../common/gputel-error.js';
 import type { GpuEntry } from '../../store/registry.js';
-import { readTelemetry } from '../../store/telemetry-reader.js';
+import { readTelemetry, reportUnreadable } from '../../store/telemetry-reader.js';
+import { decodeJson, type GpuMetadata } from '../../store/gpu-records.js';
+import type { Logger } from '../../common/logger.js';
 import { gpuView, recordView } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { parseTimeParam } from '../time-param.js';
@@ -59,17 +61,25 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
         // Page on through the series the cursor started in, even if a UUID seen
         // under two hostnames now resolves to the other one.
         if (cursor.gpuKey !== gpu.gpuKey) throw new GputelError('BAD_REQUEST', `cursor "${query.cursor}" belongs to another GPU's telemetry`);
-        gpu = context.registry.findSeries(cursor.hostname, cursor.gpuKey) ?? gpu;
+        const series = context.registry.findSeries(cursor.hostname, cursor.gpuKey);
+        if (!series) throw new GputelError('BAD_REQUEST', `cursor "${query.cursor}" names a series that no longer exists`);
+        gpu = series;
       }
       const startMs = query.start_time === undefined ? 0 : parseTimeParam(query.start_time, 'start_time');
       const endMs = query.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(query.end_time, 'end_time');
       if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${query.end_time}) is before start_time (${query.start_time})`);
       const afterMs = cursor?.afterMs;
       const limit = query.limit ?? DEFAULT_LIMIT;
-      const page = await readTelemetry(context.kv, context.keys, context.cluster, gpu, {
+      // The longest chunk span bounds the key scan. Read it from the store, not
+      // the watch-fed registry: metadata is written no later than the chunks, so
+      // a fresh read covers every chunk the scan can see.
+      const metadata = await context.kv.get(context.keys.gpuMetadata(context.cluster, gpu.hostname, gpu.gpuKey));
+      const maxChunkSpanMs = metadata ? decodeJson<GpuMetadata>(metadata.value).maxChunkSpanMs : undefined;
+      const page = await readTelemetry(context.kv, context.keys, context.cluster, { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs }, {
         startMs: afterMs === undefined ? startMs : Math.max(startMs, afterMs + 1),
         endMs: Math.min(endMs, 10 ** 13 - 1),
         limit,
+        onUnreadable: (key, error) => reportUnreadable(request.log as Logger, key, error),
       });
       const pageMetrics = [...new Set(page.records.flatMap((r) => [...r.values.keys()]))].sort();
       const data = page.records.map((record) => recordView(gpu, record, pageMetrics));
