@@ -30,7 +30,7 @@ export interface DcgmRow {
 /** A row the parser refused, with where and why. */
 export interface RejectedRow {
   lineNumber: number;
-  /** Byte offset of the start of the line in the file. */
+  /** Byte offset of the start of the line in the file; -1 when a row the parser accepted was refused later (the streamer's own checks). */
   byteOffset: number;
   reason: string;
 }

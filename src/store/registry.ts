@@ -33,6 +33,8 @@ export class Registry {
   private stopping: Promise<void> | undefined;
   private failure: Error | undefined;
   private resyncing: Promise<void> | undefined;
+  /** gpus() as last built; dropped on every change. */
+  private view: GpuEntry[] | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -49,12 +51,14 @@ export class Registry {
     // Loaded aside and swapped in at once: a reload never shows a half-empty registry.
     const previous = [this.gpuByKey, this.latestByHost] as const;
     this.gpuByKey = new Map();
+    this.view = undefined;
     this.latestByHost = new Map();
     try {
       for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
       for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
     } catch (error) {
       [this.gpuByKey, this.latestByHost] = previous;
+      this.view = undefined;
       throw error;
     }
     const fromRevision = Math.min(index.revision, latest.revision) + 1;
@@ -103,7 +107,13 @@ export class Registry {
   }
 
   /** Every GPU, sorted by hostname, then gpu_id numerically, then MIG instance. */
-  gpus(): GpuEntry[] {
+  gpus(): readonly GpuEntry[] {
+    // Every lookup and listing reads this; it is rebuilt only after the registry changed.
+    this.view ??= this.buildView();
+    return this.view;
+  }
+
+  private buildView(): GpuEntry[] {
     const newestMs = this.newestSampleMs();
     return [...this.gpuByKey.values()]
       .map((gpu) => {
@@ -172,10 +182,12 @@ export class Registry {
     if (!series.includes('/')) return; // not {gpu}/{host}: nothing this version wrote
     if (event.type === 'delete') {
       this.gpuByKey.delete(series);
+      this.view = undefined;
       return;
     }
     try {
       this.gpuByKey.set(series, decodeJson<GpuMetadata>(event.value));
+      this.view = undefined;
     } catch (error) {
       this.logger.warn({ err: error, key: event.key }, 'unreadable GPU index entry skipped');
     }
@@ -185,10 +197,12 @@ export class Registry {
     const hostname = unescapeSegment(event.key.slice(prefix.length));
     if (event.type === 'delete') {
       this.latestByHost.delete(hostname);
+      this.view = undefined;
       return;
     }
     try {
       this.latestByHost.set(hostname, decodeJson<LatestHost>(event.value));
+      this.view = undefined;
     } catch (error) {
       this.logger.warn({ err: error, key: event.key }, 'unreadable latest values skipped');
     }
