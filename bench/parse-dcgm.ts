@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateDcgmCsv, countGeneratedRows, GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
-import { parseDcgmCsvFile } from '../src/ingest/dcgm-csv-parser.js';
+import { parseDcgmCsvFile } from '../src/ingest/csv-file-source.js';
 
 const REFERENCE_PARSER_ROWS_PER_S = 450_000;
 const REFERENCE_READLINE_LINES_PER_S = 419_000;

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { isAscii, isUtf8 } from 'node:buffer';
 import { GputelError } from '../common/gputel-error.js';
 import { DCGM_CSV_COLUMNS, type DcgmRow, type RejectedRow } from './dcgm-row.js';
 import { canonicalMetricName } from './legacy-metric-names.js';
-import { findLabelInRaw, hostOfInstance } from './labels-raw.js';
+import { quoteInput } from './quote-input.js';
 import { parseRfc3339 } from './rfc3339.js';
 
 /**
@@ -111,18 +110,6 @@ const FAST_NUMBER_MAX_DIGITS = 15;
 
 const HEADER_TEXT = DCGM_CSV_COLUMNS.join(',');
 
-/** Labels of older exporters that carry the Kubernetes attribution, per column. */
-const LEGACY_CONTAINER_LABEL = 'container_name';
-const LEGACY_POD_LABEL = 'pod_name';
-const LEGACY_NAMESPACE_LABEL = 'pod_namespace';
-/**
- * Probes run on a row's labels_raw only when a Kubernetes column is empty.
- * `od_name` is in both `pod_name` and `pod_namespace`; patterns of 7+
- * characters get V8's skipping search: ~50 ns on a 350-character labels_raw
- * where `_name=` took 170 ns (it stops at every `_` of `__name__`, `DCGM_FI_`).
- */
-const LEGACY_CONTAINER_PROBE = 'container_name=';
-const LEGACY_POD_PROBE = 'od_name';
 /** Decoded string pieces stay at or under this size when lines allow (see parsePiece). */
 const DECODE_PIECE_BYTES = 64 * 1024;
 
@@ -134,8 +121,9 @@ interface MetricEntry {
   next: MetricEntry | undefined;
 }
 
+/** A value quoted in a reason: cut, and control characters escaped (a binary file must not reach the terminal raw). */
 function shown(value: string): string {
-  return value.length > SHOWN_VALUE_CHARS ? `${value.slice(0, SHOWN_VALUE_CHARS - 3)}...` : value;
+  return quoteInput(value, SHOWN_VALUE_CHARS);
 }
 
 /** A copy that shares no memory with `text` (V8 slices keep their parent string alive). */
@@ -536,9 +524,9 @@ export class DcgmCsvParser {
       if (!isHeaderLine(text, start, end)) {
         throw new GputelError(
           'BAD_INPUT',
-          `line ${this.lineNumber} (byte offset ${lineOffset}): expected the DCGM CSV header "${HEADER_TEXT}" ` +
-            `but found "${shown(text.slice(start, end))}"; this is not a DCGM long-format export ` +
-            '(when resuming after the header, pass headerSeen)',
+          `line ${this.lineNumber} (byte offset ${lineOffset}) is not the DCGM CSV header: found "${shown(text.slice(start, end))}" ` +
+            `where "${HEADER_TEXT}" was expected. This is not a DCGM long-format export (dcgm-exporter CSV); ` +
+            'check that the file is the right one',
         );
       }
       this.headerSeen = true;
@@ -681,28 +669,6 @@ export class DcgmCsvParser {
     let labelsRaw = text.slice(starts[COL_LABELS], ends[COL_LABELS]);
     if (kinds[COL_LABELS] === KIND_UNQUOTED && labelsRaw.includes('"')) labelsRaw = labelsRaw.replaceAll('"', '""');
 
-    let hostname = this.identityHostname;
-    if (hostname === '') {
-      const instance = findLabelInRaw(labelsRaw, 'instance');
-      const host = instance === undefined ? undefined : hostOfInstance(instance);
-      if (host === undefined) {
-        this.reject('Hostname is empty and labels_raw has no instance label to take the host from', lineOffset, lineBytes);
-        return;
-      }
-      hostname = this.intern(host);
-    }
-
-    let container = this.identityContainer;
-    let pod = this.identityPod;
-    let namespace = this.identityNamespace;
-    if (container === '' && labelsRaw.includes(LEGACY_CONTAINER_PROBE)) {
-      container = this.labelFallback(labelsRaw, LEGACY_CONTAINER_LABEL);
-    }
-    if ((pod === '' || namespace === '') && labelsRaw.includes(LEGACY_POD_PROBE)) {
-      if (pod === '') pod = this.labelFallback(labelsRaw, LEGACY_POD_LABEL);
-      if (namespace === '') namespace = this.labelFallback(labelsRaw, LEGACY_NAMESPACE_LABEL);
-    }
-
     row.lineNumber = this.commitLine(lineBytes);
     row.timestampMs = timestampMs;
     row.metricName = metric.canonical;
@@ -711,10 +677,12 @@ export class DcgmCsvParser {
     row.device = this.identityDevice;
     row.uuid = this.identityUuid;
     row.modelName = this.identityModel;
-    row.hostname = hostname;
-    row.container = container;
-    row.pod = pod;
-    row.namespace = namespace;
+    // Hostname and the Kubernetes columns are as the file has them: the
+    // streamer's shared enrichment (row-enrichment.ts) fills empty ones.
+    row.hostname = this.identityHostname;
+    row.container = this.identityContainer;
+    row.pod = this.identityPod;
+    row.namespace = this.identityNamespace;
     row.value = value;
     row.labelsRaw = labelsRaw;
     this.stats.rowsRead++;
@@ -773,11 +741,6 @@ export class DcgmCsvParser {
     return copy;
   }
 
-  private labelFallback(labelsRaw: string, label: string): string {
-    const value = findLabelInRaw(labelsRaw, label);
-    return value === undefined || value === '' ? '' : this.intern(value);
-  }
-
   /** The entry for a metric name not predicted; undefined when the name is invalid. */
   private lookUpMetric(source: string): MetricEntry | undefined {
     const known = this.metrics.get(source);
@@ -793,77 +756,4 @@ export class DcgmCsvParser {
     this.metrics.set(copy, entry);
     return entry;
   }
-}
-
-/** Options of parseDcgmCsvFile. */
-export interface ParseDcgmCsvFileOptions {
-  /** Byte offset to start reading at (a committedOffset from an earlier run); default 0. */
-  startOffset?: number;
-  /** Line number of the line at startOffset; default 1. */
-  startLineNumber?: number;
-  /** True when startOffset is past the header. */
-  headerSeen?: boolean;
-  /** Bytes per read; default 256 KiB. Larger pieces cost fewer calls, smaller ones less memory. */
-  highWaterMark?: number;
-}
-
-/** What parseDcgmCsvFile read: the counters and where a later run should resume. */
-export interface ParseDcgmCsvFileResult {
-  stats: DcgmCsvParserStats;
-  committedOffset: number;
-  nextLineNumber: number;
-}
-
-/** Read size measured best on the ingest benchmark (64 KiB – 1 MiB were within noise; see bench/parse-dcgm.ts). */
-const DEFAULT_READ_BYTES = 256 * 1024;
-
-/** fs error codes that a later attempt may not hit. */
-const RETRYABLE_FS_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EINTR', 'EIO']);
-
-function translateFsError(error: unknown, path: string): GputelError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'UNKNOWN';
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') {
-    return new GputelError('BAD_INPUT', `cannot read DCGM CSV file ${path}: ${message}`, { cause: error });
-  }
-  return new GputelError('INTERNAL', `reading DCGM CSV file ${path} failed: ${message}`, {
-    cause: error,
-    retryable: RETRYABLE_FS_CODES.has(code),
-  });
-}
-
-/**
- * Streams a DCGM CSV file through a DcgmCsvParser, from `startOffset`, in
- * pieces of `highWaterMark` bytes (never the whole file in memory).
- *
- * Contract: handlers are called as DcgmCsvParser documents (the row object is
- * reused). Resolves at end of file with the parser's stats and resume point.
- * Rejects with GputelError 'BAD_INPUT' when the file cannot be opened or is
- * not a DCGM export (header check), 'INTERNAL' for other read errors
- * (retryable when the cause is transient), or with whatever a handler throws.
- */
-export async function parseDcgmCsvFile(
-  path: string,
-  handlers: { onRow(row: DcgmRow): void; onReject(rejected: RejectedRow): void },
-  options: ParseDcgmCsvFileOptions = {},
-): Promise<ParseDcgmCsvFileResult> {
-  const parser = new DcgmCsvParser({
-    onRow: handlers.onRow,
-    onReject: handlers.onReject,
-    startOffset: options.startOffset ?? 0,
-    startLineNumber: options.startLineNumber ?? 1,
-    headerSeen: options.headerSeen ?? false,
-  });
-  const stream = createReadStream(path, {
-    start: options.startOffset ?? 0,
-    highWaterMark: options.highWaterMark ?? DEFAULT_READ_BYTES,
-  });
-  try {
-    for await (const chunk of stream) parser.push(chunk as Buffer);
-  } catch (error) {
-    if (error instanceof GputelError || (error as NodeJS.ErrnoException | undefined)?.syscall === undefined) throw error;
-    throw translateFsError(error, path);
-  }
-  parser.end();
-  return { stats: { ...parser.stats }, committedOffset: parser.committedOffset, nextLineNumber: parser.nextLineNumber };
 }

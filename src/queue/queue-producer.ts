@@ -4,6 +4,7 @@
  * checkpoint, so a retry after an unknown outcome is idempotent and a
  * restarted producer resumes exactly where the last commit ended.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.js';
 import { GputelError } from '../common/gputel-error.js';
@@ -26,7 +27,10 @@ const backpressureSeconds = counter('gputel_streamer_backpressure_seconds_total'
 export interface QueueProducerOptions {
   topic: string;
   partitions: number;
+  /** A partition this deep (in messages) makes commits to it wait... */
   highWatermark: number;
+  /** ...until every partition of the commit is below this depth (default: half the high watermark). */
+  lowWatermark?: number;
   sourceId: string;
   location: string;
   logger: Logger;
@@ -67,12 +71,22 @@ export class QueueProducer {
 
   /**
    * Commits the batches (one message per partition) with the new source
-   * position. Waits while a partition is over the high watermark. Throws
-   * CONFLICT when another producer advanced the same source's checkpoint.
+   * position. Waits while a partition is over the high watermark (until it is
+   * below the low one). Throws CONFLICT when another producer advanced the
+   * same source's checkpoint, and the signal's reason (an AbortError) when
+   * `signal` aborts a wait: nothing of this commit is then written.
    */
   async commit(
     batches: Map<number, TelemetryBatch>,
-    position: { byteOffset: number; nextLineNumber: number; rowsRead: number; rowsRejected: number },
+    position: {
+      byteOffset: number;
+      nextLineNumber: number;
+      rowsRead: number;
+      rowsRejected: number;
+      /** The source's opaque position (see source-checkpoint.ts). */
+      position?: Readonly<Record<string, unknown>> | null;
+    },
+    signal?: AbortSignal,
   ): Promise<void> {
     const partitions = [...batches.keys()].sort((a, b) => a - b);
     if (partitions.length + 1 > MAX_TXN_OPS) {
@@ -85,6 +99,7 @@ export class QueueProducer {
       messages: this.checkpoint.messages + partitions.length,
       updatedAt: new Date().toISOString(),
       partitions,
+      commitId: randomUUID(),
     };
     const ops: TxnOp[] = [];
     let bytes = 0;
@@ -107,7 +122,8 @@ export class QueueProducer {
     const deadline = Date.now() + (this.options.retryForMs ?? 60_000);
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.waitForCapacity(partitions);
+        signal?.throwIfAborted();
+        await this.waitForCapacity(partitions, signal);
         const result = await this.kv.txn({
           compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }],
           success: ops,
@@ -120,7 +136,7 @@ export class QueueProducer {
         // through (unknown outcome), or another producer owns the source.
         const stored = await this.kv.get(checkpointKey);
         const storedCheckpoint = stored ? decodeCheckpoint(stored.value, checkpointKey) : undefined;
-        if (stored && storedCheckpoint?.sequence === next.sequence && storedCheckpoint.byteOffset === next.byteOffset) {
+        if (stored && storedCheckpoint?.sequence === next.sequence && storedCheckpoint.commitId === next.commitId) {
           this.checkpointRevision = stored.modRevision;
           break;
         }
@@ -133,7 +149,7 @@ export class QueueProducer {
         commitRetries.inc();
         const delayMs = Math.min(2_000, 50 * 2 ** attempt);
         this.options.logger.warn({ err: error, attempt, delayMs }, 'queue commit failed; retrying');
-        await sleep(delayMs);
+        await sleep(delayMs, undefined, { signal });
       }
     }
     this.checkpoint = next;
@@ -147,8 +163,31 @@ export class QueueProducer {
     return this.lastIdMs;
   }
 
-  private async waitForCapacity(partitions: number[]): Promise<void> {
+  /**
+   * Waits while a partition is at the high watermark; once waiting, goes on
+   * only when every partition is under the low watermark, so that a producer
+   * does not wake for each message a collector takes (hysteresis).
+   */
+  private async waitForCapacity(partitions: number[], signal: AbortSignal | undefined): Promise<void> {
     let waitedSince: number | undefined;
+    const { highWatermark } = this.options;
+    const lowWatermark = Math.min(this.options.lowWatermark || Math.ceil(highWatermark / 2), highWatermark);
+    try {
+      await this.waitUntilBelow(partitions, highWatermark, lowWatermark, signal, () => {
+        waitedSince = Date.now();
+        backpressureWaiting.set(1);
+        this.options.logger.info({ partitions, highWatermark, lowWatermark }, 'a partition is at its high watermark; waiting for collectors to bring it under the low watermark');
+      });
+    } finally {
+      if (waitedSince !== undefined) {
+        backpressureSeconds.inc((Date.now() - waitedSince) / 1000);
+        backpressureWaiting.set(0);
+      }
+    }
+  }
+
+  private async waitUntilBelow(partitions: number[], highWatermark: number, lowWatermark: number, signal: AbortSignal | undefined, onWait: () => void): Promise<void> {
+    let limit = highWatermark;
     for (let waitMs = 20; ; waitMs = Math.min(waitMs * 2, 1_000)) {
       const depths = await this.kv.txn({
         success: partitions.map((p) => ({
@@ -157,18 +196,13 @@ export class QueueProducer {
           options: { countOnly: true },
         })),
       });
-      const full = depths.results.some((r) => r.type === 'range' && r.result.count >= this.options.highWatermark);
-      if (!full) break;
-      if (waitedSince === undefined) {
-        waitedSince = Date.now();
-        backpressureWaiting.set(1);
-        this.options.logger.info({ partitions, highWatermark: this.options.highWatermark }, 'a partition is over its high watermark; waiting for collectors');
+      const full = depths.results.some((r) => r.type === 'range' && r.result.count >= limit);
+      if (!full) return;
+      if (limit === highWatermark) {
+        limit = lowWatermark;
+        onWait();
       }
-      await sleep(waitMs);
-    }
-    if (waitedSince !== undefined) {
-      backpressureSeconds.inc((Date.now() - waitedSince) / 1000);
-      backpressureWaiting.set(0);
+      await sleep(waitMs, undefined, { signal });
     }
   }
 }

@@ -23,6 +23,14 @@ export interface SourceCheckpoint {
   updatedAt: string;
   /** Partitions the last commit wrote messages to: collectors wake exactly those. */
   partitions: number[];
+  /**
+   * The source's opaque resume position (JSON), as its last commit left it.
+   * Absent in checkpoints written before sources had positions: those resume
+   * from byteOffset / nextLineNumber, which file positions still carry.
+   */
+  position?: Readonly<Record<string, unknown>> | null;
+  /** A random id per commit: a retry after an unknown outcome recognises its own commit by it. */
+  commitId?: string;
 }
 
 export function emptyCheckpoint(sourceId: string, location: string): SourceCheckpoint {
@@ -58,5 +66,19 @@ export function decodeCheckpoint(bytes: Buffer, key: string): SourceCheckpoint {
       throw new GputelError('BAD_MESSAGE', `checkpoint at ${key} has no valid ${field}; delete the key to start the source over`);
     }
   }
+  if (parsed.position !== undefined && parsed.position !== null && (typeof parsed.position !== 'object' || Array.isArray(parsed.position))) {
+    throw new GputelError('BAD_MESSAGE', `checkpoint at ${key} has a position that is not an object; delete the key to start the source over`);
+  }
   return parsed as SourceCheckpoint;
+}
+
+/**
+ * The position a source resumes from: the stored one, or for a checkpoint
+ * written before positions existed, the file offset it recorded (files read
+ * it as a position without identity). null when nothing was committed.
+ */
+export function resumePositionOf(checkpoint: SourceCheckpoint): Readonly<Record<string, unknown>> | null {
+  if (checkpoint.position !== undefined) return checkpoint.position;
+  if (checkpoint.sequence === 0 && checkpoint.byteOffset === 0) return null;
+  return { byteOffset: checkpoint.byteOffset, nextLineNumber: checkpoint.nextLineNumber };
 }

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { GputelError } from '../../src/common/gputel-error.js';
-import { DcgmCsvParser, parseDcgmCsvFile, type DcgmCsvParserStats } from '../../src/ingest/dcgm-csv-parser.js';
+import { parseDcgmCsvFile } from '../../src/ingest/csv-file-source.js';
+import { DcgmCsvParser, type DcgmCsvParserStats } from '../../src/ingest/dcgm-csv-parser.js';
+import { RowEnrichment } from '../../src/ingest/row-enrichment.js';
 import { generateDcgmCsv } from '../../src/ingest/dcgm-generator.js';
 import { DCGM_CSV_COLUMNS, type DcgmRow, type RejectedRow } from '../../src/ingest/dcgm-row.js';
 import { parseLabelsRaw } from '../../src/ingest/labels-raw.js';
@@ -56,7 +58,14 @@ function parse(
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const rows: DcgmRow[] = [];
   const rejects: RejectedRow[] = [];
-  const parser = new DcgmCsvParser({ onRow: (row) => rows.push({ ...row }), onReject: (r) => rejects.push(r), ...options });
+  // The streamer's shared enrichment runs on every row, as in production (it was part of the parser).
+  const enrichment = new RowEnrichment({ maxClockSkewMs: Infinity });
+  const onRow = (row: DcgmRow): void => {
+    const reason = enrichment.apply(row);
+    if (reason === undefined) rows.push({ ...row });
+    else rejects.push({ lineNumber: row.lineNumber, byteOffset: -1, reason });
+  };
+  const parser = new DcgmCsvParser({ onRow, onReject: (r) => rejects.push(r), ...options });
   let from = 0;
   for (const cut of [...cuts].sort((a, b) => a - b)) {
     parser.push(bytes.subarray(from, cut));
@@ -348,7 +357,12 @@ test('an empty uuid is rejected', () => {
 
 test('an empty Hostname without an instance label is rejected', () => {
   const labels = BASE_FIELDS.labels_raw.replace('instance="gpu-node-07:9400",', '');
-  assert.match(rejectionOf(csvLine({ Hostname: '', labels_raw: labels })).reason, /^Hostname is empty/);
+  // Refused by the shared enrichment after parsing, hence no byte offset (-1).
+  const result = parse(`${HEADER}\n${csvLine({ Hostname: '', labels_raw: labels })}\n`);
+  assert.equal(result.rows.length, 0);
+  const rejected = only(result.rejects);
+  assert.equal(rejected.lineNumber, 2);
+  assert.match(rejected.reason, /^Hostname is empty/);
 });
 
 test('a value that is not a finite number is rejected with the value', () => {
@@ -481,7 +495,11 @@ test('one-byte pushes give the same result as one push', async () => {
 
 test('committedOffset and nextLineNumber let a new parser resume exactly where the first stopped', async () => {
   const input = Buffer.concat([await awkwardInput(), Buffer.from('\n')]);
-  const all = parse(input);
+  // Rows as the parser hands them out (without the streamer's enrichment).
+  const all = { rows: [] as DcgmRow[], rejects: [] as RejectedRow[] };
+  const whole = new DcgmCsvParser({ onRow: (row) => all.rows.push({ ...row }), onReject: (r) => all.rejects.push(r) });
+  whole.push(input);
+  whole.end();
   fc.assert(
     fc.property(fc.integer({ min: 0, max: input.length }), (stopAt) => {
       const rows: DcgmRow[] = [];
@@ -529,7 +547,7 @@ test('parseDcgmCsvFile resumes from a committed offset in a file', async () => {
     const resumed = await parseDcgmCsvFile(
       path,
       { onRow: (r) => rest.push({ ...r }), onReject: () => assert.fail() },
-      { startOffset: checkpoint.offset, startLineNumber: checkpoint.line, headerSeen: true, highWaterMark: 65536 },
+      { startOffset: checkpoint.offset, startLineNumber: checkpoint.line, highWaterMark: 65536 },
     );
     assert.deepEqual(rest, all.slice(100));
     assert.equal(resumed.committedOffset, whole.committedOffset);

@@ -1,0 +1,376 @@
+/**
+ * A DCGM CSV file (or stdin) as a Source: read once, or tailed with
+ * `follow`. This is the ONE read loop for CSV files: the streamer, the
+ * tests and the benchmark (through parseDcgmCsvFile) all go through it.
+ *
+ * The position it yields is `{ identity, byteOffset, nextLineNumber }`. The
+ * identity (device + inode, size, and a hash of the first 4 KiB) tells, on
+ * resume, whether the file at the path is still the one the checkpoint was
+ * made on: a different file (replaced, rotated, truncated, rewritten in
+ * place) is read from byte 0, with a log line, instead of being resumed in
+ * the middle of a line of another file.
+ *
+ * Following: a partial last line waits for more bytes (it is never rejected
+ * as cut short while the file may grow). At end of file the path is checked:
+ * a new inode there (rotation by rename) ends the old file, once its last
+ * bytes are read, and starts the new one at byte 0; a file shorter than the
+ * position, or whose first bytes changed (truncation, copytruncate), is read
+ * again from byte 0.
+ */
+import { createHash } from 'node:crypto';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GputelError } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { DcgmCsvParser, type DcgmCsvParserStats } from './dcgm-csv-parser.js';
+import type { DcgmRow, RejectedRow } from './dcgm-row.js';
+import type { RowSink, Source, SourcePosition } from './source.js';
+
+/** Bytes of the file's head that its identity hashes. */
+export const IDENTITY_HEAD_BYTES = 4096;
+/** Read size measured best on the ingest benchmark (64 KiB – 1 MiB were within noise; see bench/parse-dcgm.ts). */
+const DEFAULT_READ_BYTES = 256 * 1024;
+/**
+ * Bytes pushed to the parser between two yielded positions: the streamer can
+ * flush within ~30 rows of its batch size, and a yield per 16 KiB costs
+ * nothing measurable next to parsing it.
+ */
+const PARSE_SLICE_BYTES = 16 * 1024;
+const DEFAULT_POLL_MS = 250;
+
+/** What makes a file the same file: compared on resume and while following. */
+// Types, not interfaces: a position must be assignable to the JSON record SourcePosition.
+export type FileIdentity = {
+  device: number;
+  inode: number;
+  /** Size when the identity was taken (informational: a growing file keeps its identity). */
+  size: number;
+  /** How many head bytes were hashed: min(4096, size at the time). */
+  headBytes: number;
+  /** sha256 of those bytes, hex, first 32 characters. */
+  headHash: string;
+};
+
+/** The position a CsvFileSource yields. `identity` is absent in checkpoints made before identities (and for stdin). */
+export type CsvFilePosition = {
+  identity?: FileIdentity;
+  byteOffset: number;
+  nextLineNumber: number;
+};
+
+export interface CsvFileSourceOptions {
+  /** The file; '-' reads stdin (not resumable). */
+  path: string;
+  /** Tail the file: wait for more at its end, and follow rotation and truncation. */
+  follow?: boolean;
+  /** Checkpoint name; default from the path (fileSourceId), 'stdin' for '-'. */
+  sourceId?: string;
+  logger?: Logger;
+  /** Bytes per read (default 256 KiB). */
+  readBytes?: number;
+  /** How often a followed file is checked for growth and rotation (default 250 ms). */
+  pollIntervalMs?: number;
+  /** Lines longer than this are rejected unread (the parser's default 1 MiB). */
+  maxLineBytes?: number;
+  /** What '-' reads (tests); default process.stdin. */
+  stdin?: Readable;
+}
+
+/** A stable source id for a file: readable, and distinct for files of one name in different folders. */
+export function fileSourceId(file: string): string {
+  const path = resolve(file);
+  return `file-${basename(path)}-${fnv1a32(path).toString(16).padStart(8, '0')}`;
+}
+
+/** FNV-1a, 32 bits (the queue's partitioner has its own; ingest must not import the queue). */
+function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** fs error codes that a later attempt may not hit. */
+const RETRYABLE_FS_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EINTR', 'EIO']);
+
+/** An fs error as a GputelError a user can act on: what, where, what to do. */
+export function translateFsError(error: unknown, path: string): GputelError {
+  if (error instanceof GputelError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'UNKNOWN';
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file; check the path',
+    EISDIR: 'it is a directory; pass a DCGM CSV file, or a pattern such as DIR/*.csv',
+    EACCES: 'permission denied; make the file readable by this user',
+    EPERM: 'permission denied; make the file readable by this user',
+    ENOTDIR: 'a part of the path is not a directory; check the path',
+  };
+  const reason = reasons[code];
+  if (reason !== undefined) return new GputelError('BAD_INPUT', `cannot read DCGM CSV file ${path}: ${reason}`, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new GputelError('INTERNAL', `reading DCGM CSV file ${path} failed: ${message}`, {
+    cause: error,
+    retryable: RETRYABLE_FS_CODES.has(code),
+  });
+}
+
+/** Takes a file's identity from an open handle. */
+export async function fileIdentityOf(handle: FileHandle, stats?: Stats): Promise<FileIdentity> {
+  const st = stats ?? (await handle.stat());
+  const headBytes = Math.min(IDENTITY_HEAD_BYTES, st.size);
+  return { device: st.dev, inode: st.ino, size: st.size, headBytes, headHash: await headHashOf(handle, headBytes) };
+}
+
+async function headHashOf(handle: FileHandle, headBytes: number): Promise<string> {
+  const head = Buffer.alloc(headBytes);
+  let read = 0;
+  while (read < headBytes) {
+    const { bytesRead } = await handle.read(head, read, headBytes - read, read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return createHash('sha256').update(head.subarray(0, read)).digest('hex').slice(0, 32);
+}
+
+/**
+ * True when the open file is the one `identity` was taken of and still holds
+ * at least `byteOffset` bytes: same device and inode, and the same first bytes.
+ */
+export async function isSameFile(handle: FileHandle, identity: FileIdentity, byteOffset: number): Promise<boolean> {
+  const st = await handle.stat();
+  if (st.dev !== identity.device || st.ino !== identity.inode || st.size < byteOffset || st.size < identity.headBytes) return false;
+  return (await headHashOf(handle, identity.headBytes)) === identity.headHash;
+}
+
+/** Reads a stored position; throws BAD_MESSAGE naming what is wrong (a checkpoint not made by this source). */
+function positionFrom(from: SourcePosition, where: string): CsvFilePosition | undefined {
+  if (from === null) return undefined;
+  const { byteOffset, nextLineNumber, identity } = from as Partial<CsvFilePosition>;
+  if (!Number.isSafeInteger(byteOffset) || byteOffset! < 0 || !Number.isSafeInteger(nextLineNumber) || nextLineNumber! < 1) {
+    throw new GputelError('BAD_MESSAGE', `the checkpoint of ${where} has no valid byteOffset/nextLineNumber; delete it to stream the file from the start`);
+  }
+  if (identity !== undefined) {
+    const fields = ['device', 'inode', 'size', 'headBytes'] as const;
+    if (fields.some((f) => typeof identity[f] !== 'number') || typeof identity.headHash !== 'string') {
+      throw new GputelError('BAD_MESSAGE', `the checkpoint of ${where} has a malformed file identity; delete it to stream the file from the start`);
+    }
+  }
+  return { identity, byteOffset: byteOffset!, nextLineNumber: nextLineNumber! };
+}
+
+interface OpenFile {
+  handle: FileHandle;
+  identity: FileIdentity;
+  byteOffset: number;
+  nextLineNumber: number;
+}
+
+export class CsvFileSource implements Source {
+  readonly id: string;
+  readonly location: string;
+  readonly resumable: boolean;
+  private readonly readBytes: number;
+  private readonly pollIntervalMs: number;
+  private parser: DcgmCsvParser | undefined;
+
+  constructor(private readonly options: CsvFileSourceOptions) {
+    const stdin = options.path === '-';
+    this.id = options.sourceId ?? (stdin ? 'stdin' : fileSourceId(options.path));
+    this.location = stdin ? 'stdin' : resolve(options.path);
+    this.resumable = !stdin;
+    this.readBytes = options.readBytes ?? DEFAULT_READ_BYTES;
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_MS;
+  }
+
+  /** Counters of the file being read (since it was opened or resumed), for summaries and parseDcgmCsvFile. */
+  get stats(): DcgmCsvParserStats {
+    return { ...(this.parser?.stats ?? { rowsRead: 0, rowsRejected: 0, headerLines: 0, blankLines: 0 }) };
+  }
+
+  /**
+   * Reads from `from` as the Source contract says. Throws GputelError
+   * BAD_INPUT when the file cannot be read or is not a DCGM export, INTERNAL
+   * (retryable when transient) for other read errors.
+   */
+  async *read(from: SourcePosition, sink: RowSink, signal: AbortSignal): AsyncIterable<SourcePosition> {
+    if (this.options.path === '-') {
+      yield* this.readStdin(sink, signal);
+      return;
+    }
+    let file = await this.openAt(positionFrom(from, this.location));
+    const buffer = Buffer.allocUnsafe(this.readBytes);
+    try {
+      for (;;) {
+        const parser = this.newParser(sink, file.byteOffset, file.nextLineNumber);
+        let readAt = file.byteOffset;
+        let rotated = false;
+        let next: OpenFile | undefined;
+        while (next === undefined) {
+          if (signal.aborted) return;
+          const bytesRead = await file.handle.read(buffer, 0, buffer.length, readAt).then(
+            (r) => r.bytesRead,
+            (error: unknown) => {
+              throw translateFsError(error, this.location);
+            },
+          );
+          if (bytesRead > 0) {
+            readAt += bytesRead;
+            for (let at = 0; at < bytesRead; at += PARSE_SLICE_BYTES) {
+              parser.push(buffer.subarray(at, Math.min(at + PARSE_SLICE_BYTES, bytesRead)));
+              yield positionOf(file.identity, parser);
+            }
+            continue;
+          }
+          if (!this.options.follow) {
+            parser.end();
+            yield positionOf(file.identity, parser);
+            return;
+          }
+          if (rotated) {
+            // The old file is read to its end (twice: bytes its writer added
+            // after the rename are not lost); its cut-short last line is final.
+            parser.end();
+            yield positionOf(file.identity, parser);
+            next = await this.openAt(undefined);
+            this.options.logger?.info({ file: this.location, inode: next.identity.inode }, 'the followed file was rotated; reading the new file from byte 0');
+            break;
+          }
+          const change = await this.changeAtPath(file, readAt);
+          if (change === 'rotated') {
+            rotated = true;
+            continue;
+          }
+          if (change === 'rewritten') {
+            next = await this.openAt(undefined);
+            this.options.logger?.info({ file: this.location, byteOffset: readAt }, 'the followed file was truncated or rewritten; reading it again from byte 0');
+            break;
+          }
+          // Idle at the end: the position lets the streamer flush what it holds.
+          yield positionOf(file.identity, parser);
+          await sleep(this.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+        }
+        await file.handle.close();
+        file = next;
+      }
+    } finally {
+      await file.handle.close().catch(() => undefined);
+    }
+  }
+
+  private newParser(sink: RowSink, startOffset: number, startLineNumber: number): DcgmCsvParser {
+    this.parser = new DcgmCsvParser({
+      onRow: (row: DcgmRow) => sink.row(row),
+      onReject: (rejected: RejectedRow) => sink.reject(rejected),
+      startOffset,
+      startLineNumber,
+      headerSeen: startOffset > 0,
+      maxLineBytes: this.options.maxLineBytes,
+    });
+    return this.parser;
+  }
+
+  /** Opens the path and decides where to start: at `position` when it is the same file, else at byte 0. */
+  private async openAt(position: CsvFilePosition | undefined): Promise<OpenFile> {
+    const path = this.location;
+    const handle = await open(path, 'r').catch((error: unknown) => {
+      throw translateFsError(error, path);
+    });
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory()) throw translateFsError(Object.assign(new Error('directory'), { code: 'EISDIR' }), path);
+      if (position === undefined) return { handle, identity: await fileIdentityOf(handle, st), byteOffset: 0, nextLineNumber: 1 };
+      const { identity, byteOffset } = position;
+      const same = identity === undefined ? st.size >= byteOffset : await isSameFile(handle, identity, byteOffset);
+      if (same) {
+        // Keep the recorded head length so that later checks compare like with like.
+        const current = identity === undefined ? await fileIdentityOf(handle, st) : { ...identity, size: st.size };
+        return { handle, identity: current, byteOffset, nextLineNumber: position.nextLineNumber };
+      }
+      this.options.logger?.info(
+        { file: path, committedByteOffset: byteOffset, size: st.size, inode: st.ino, checkpointInode: identity?.inode },
+        'a different file is at this path than the one the checkpoint was made on (replaced, rotated or truncated); reading it from byte 0',
+      );
+      return { handle, identity: await fileIdentityOf(handle, st), byteOffset: 0, nextLineNumber: 1 };
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** What happened at the path of a followed file: nothing, a new file there, or this file cut or rewritten. */
+  private async changeAtPath(file: OpenFile, readAt: number): Promise<'same' | 'rotated' | 'rewritten'> {
+    const atPath = await stat(this.location).catch(() => undefined);
+    // No file at the path (renamed away, the new one not yet created): keep reading the old one.
+    if (atPath === undefined) return 'same';
+    if (atPath.dev !== file.identity.device || atPath.ino !== file.identity.inode) return 'rotated';
+    if (atPath.size < readAt) return 'rewritten';
+    return (await isSameFile(file.handle, file.identity, 0)) ? 'same' : 'rewritten';
+  }
+
+  /** stdin: one pass, positions without identity (nothing to resume). */
+  private async *readStdin(sink: RowSink, signal: AbortSignal): AsyncIterable<SourcePosition> {
+    const input = this.options.stdin ?? process.stdin;
+    const parser = this.newParser(sink, 0, 1);
+    addAbortSignal(signal, input);
+    try {
+      for await (const piece of input) {
+        const bytes = typeof piece === 'string' ? Buffer.from(piece) : (piece as Buffer);
+        for (let at = 0; at < bytes.length; at += PARSE_SLICE_BYTES) {
+          parser.push(bytes.subarray(at, at + PARSE_SLICE_BYTES));
+          yield { byteOffset: parser.committedOffset, nextLineNumber: parser.nextLineNumber };
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof GputelError) throw error;
+      throw translateFsError(error, 'stdin');
+    }
+    parser.end();
+    yield { byteOffset: parser.committedOffset, nextLineNumber: parser.nextLineNumber };
+  }
+}
+
+function positionOf(identity: FileIdentity, parser: DcgmCsvParser): CsvFilePosition {
+  return { identity, byteOffset: parser.committedOffset, nextLineNumber: parser.nextLineNumber };
+}
+
+/** Options of parseDcgmCsvFile. */
+export interface ParseDcgmCsvFileOptions {
+  /** Byte offset to start reading at (a committedOffset from an earlier run); default 0. */
+  startOffset?: number;
+  /** Line number of the line at startOffset; default 1. */
+  startLineNumber?: number;
+  /** Bytes per read; default 256 KiB. Larger pieces cost fewer calls, smaller ones less memory. */
+  highWaterMark?: number;
+}
+
+/** What parseDcgmCsvFile read: the counters and where a later run should resume. */
+export interface ParseDcgmCsvFileResult {
+  stats: DcgmCsvParserStats;
+  committedOffset: number;
+  nextLineNumber: number;
+}
+
+/**
+ * Reads a whole DCGM CSV file through CsvFileSource (the production read
+ * loop), from `startOffset`, never the whole file in memory. Handlers are
+ * called as DcgmCsvParser documents (the row object is reused); rows are not
+ * enriched. Rejects as CsvFileSource.read.
+ */
+export async function parseDcgmCsvFile(
+  path: string,
+  handlers: { onRow(row: DcgmRow): void; onReject(rejected: RejectedRow): void },
+  options: ParseDcgmCsvFileOptions = {},
+): Promise<ParseDcgmCsvFileResult> {
+  const source = new CsvFileSource({ path, readBytes: options.highWaterMark });
+  const from = options.startOffset ? { byteOffset: options.startOffset, nextLineNumber: options.startLineNumber ?? 1 } : null;
+  let last: CsvFilePosition = { byteOffset: options.startOffset ?? 0, nextLineNumber: options.startLineNumber ?? 1 };
+  for await (const position of source.read(from, { row: handlers.onRow, reject: handlers.onReject }, new AbortController().signal)) {
+    last = position as unknown as CsvFilePosition;
+  }
+  return { stats: source.stats, committedOffset: last.byteOffset, nextLineNumber: last.nextLineNumber };
+}
