@@ -22,7 +22,8 @@ import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
 import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
-import { FileStreamer } from '../src/streamer/file-streamer.js';
+import { CsvFileSource } from '../src/ingest/csv-file-source.js';
+import { Streamer } from '../src/streamer/streamer.js';
 import { startEtcd } from '../test/support/etcd-process.js';
 
 const TARGET_ROWS_PER_SECOND = 50_000;
@@ -60,7 +61,9 @@ async function embeddedMode(file: string, rows: number, dir: string): Promise<nu
   const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger });
   await collector.start();
   const started = performance.now();
-  const summary = await new FileStreamer(kv, keys, { file, cluster: 'default', topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, logger }).run();
+  const source = new CsvFileSource({ path: file, logger });
+  const summary = await new Streamer(kv, keys, { source, cluster: 'default', topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, logger }).run();
+  if (summary.failure !== undefined) throw new Error(`streaming failed: ${summary.failure}`);
   const streamedSeconds = (performance.now() - started) / 1000;
   await waitForSamples(kv, keys, rows, 600_000);
   const seconds = (performance.now() - started) / 1000;

@@ -20,7 +20,10 @@ export function withCommonOptions(command: Command): Command {
     .option('--port <port>', 'port to listen on')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
-    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)');
+    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
+    .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
+    .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
+    .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)');
 }
 
 /**
@@ -51,6 +54,9 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       logLevel: options.logLevel,
       batchSamples: options.batchSamples,
       highWatermark: options.highWatermark,
+      lowWatermark: options.lowWatermark,
+      maxClockSkewMs: options.maxClockSkew,
+      maxRate: options.maxRate,
     },
     file: options.config as string | undefined,
     defaults,

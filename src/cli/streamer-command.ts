@@ -1,57 +1,73 @@
-/** `gputel streamer`: streams a DCGM CSV file onto the queue. */
+/** `gputel streamer`: streams sources (DCGM CSV files, stdin) onto the queue. */
 import { Command } from 'commander';
+import { GputelError } from '../common/gputel-error.js';
 import { startRoleServer } from '../common/role-server.js';
-import { FileStreamer, type StreamSummary } from '../streamer/file-streamer.js';
+import { Streamer, type StreamSummary } from '../streamer/streamer.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
+import { buildFileSources, resolveFileSources, runStreamers, streamerOptionsOf, withFileSourceOptions } from './source-options.js';
 
-/** One line for people and scripts: what a file stream did. */
+/** One line for people and scripts: what a stream did (and why it failed, when it did). */
 export function formatSummary(summary: StreamSummary): string {
   const rate = Math.round(summary.rowsPerSecond).toLocaleString('en-US');
   const resumed = summary.resumedFromByte > 0 ? `, resumed at byte ${summary.resumedFromByte}` : '';
   const earlier = summary.sourceRowsRejected - summary.rowsRejected;
   const rejectedBefore = earlier > 0 ? ` (and ${earlier} in earlier runs of this source)` : '';
-  return `${summary.file}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}${rejectedBefore}, good rows ${summary.goodRows}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})`;
+  const failed = summary.failure === undefined ? '' : `; FAILED: ${summary.failure}`;
+  return `${summary.location}: rows read ${summary.rowsRead}, rows rejected ${summary.rowsRejected}${rejectedBefore}, good rows ${summary.goodRows}, messages ${summary.messages}, ${rate} rows/s (${summary.seconds.toFixed(2)} s${resumed})${failed}`;
 }
 
 /** Lines naming the rejected rows, for stderr. */
 export function formatRejections(summary: StreamSummary): string[] {
-  const lines = summary.rejections.map((r) => `${summary.file}:${r.lineNumber}: ${r.reason}`);
+  const lines = summary.rejections.map((r) => `${summary.location}:${r.lineNumber}: ${r.reason}`);
   if (summary.rowsRejected > summary.rejections.length) lines.push(`… and ${summary.rowsRejected - summary.rejections.length} more (all are in the log)`);
   return lines;
 }
 
+/** Prints summaries: rejections and failures on stderr, the summary lines on stdout. */
+export function printSummaries(summaries: StreamSummary[]): void {
+  for (const summary of summaries) {
+    for (const line of formatRejections(summary)) process.stderr.write(line + '\n');
+    if (summary.failure !== undefined) process.stderr.write(`gputel: source ${summary.location} failed: ${summary.failure}\n`);
+    process.stdout.write(formatSummary(summary) + '\n');
+  }
+}
+
 export function streamerCommand(): Command {
-  return withCommonOptions(new Command('streamer'))
-    .description('stream a DCGM CSV file onto the queue; exits once every row is committed')
-    .requiredOption('--file <path>', 'DCGM long-format CSV file')
-    .option('--source-id <id>', 'checkpoint name of this source (default: from the file path)')
-    .option('--strict', 'exit 1 when any row of the file was rejected, in this run or an earlier one')
+  return withFileSourceOptions(withCommonOptions(new Command('streamer')))
+    .description('stream DCGM CSV files (or stdin) onto the queue; exits once every row is committed (with --follow, on SIGTERM)')
+    .option('--strict', 'exit 1 when any row was rejected, in this run or an earlier one of the same source')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
       requireEtcd(config, 'streamer');
+      // Refused before anything starts: a directory, a missing file, a pattern matching nothing.
+      const specs = await resolveFileSources(options);
+      if (specs.length === 0) throw new GputelError('BAD_CONFIG', 'gputel streamer needs a source: pass --file PATH (or - for stdin)');
       const runtime = await openRoleRuntime(config, 'streamer');
-      const streamer = new FileStreamer(runtime.kv, runtime.keys, {
-        file: options.file as string,
-        cluster: config.cluster,
-        topic: config.topic,
-        partitions: config.partitions,
-        batchSamples: config.batchSamples,
-        highWatermark: config.highWatermark,
-        sourceId: options.sourceId as string | undefined,
+      const streamers = buildFileSources(specs, runtime.logger).map(
+        (source) => new Streamer(runtime.kv, runtime.keys, streamerOptionsOf(config, source, runtime.logger)),
+      );
+      const server = await startRoleServer({
+        host: config.host,
+        port: config.port,
         logger: runtime.logger,
+        checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...streamers.map((s) => s.readinessCheck())],
       });
-      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }] });
       runtime.logger.info({ address: server.server.address() }, 'streamer health and metrics listening');
       runtime.onStop(() => server.close());
-      runtime.onStop(async () => streamer.stop());
+      runtime.onStop(async () => {
+        await Promise.all(streamers.map((s) => s.stop()));
+      });
       try {
-        const summary = await streamer.run();
-        for (const line of formatRejections(summary)) process.stderr.write(line + '\n');
-        process.stdout.write(formatSummary(summary) + '\n');
+        const summaries = await runStreamers(streamers, { concurrent: specs.some((s) => s.follow) });
+        printSummaries(summaries);
         await runtime.stop();
+        const failed = summaries.some((s) => s.failure !== undefined);
         // Judged on the whole source: a rerun that resumes past rejected rows must not turn a failure into success.
-        process.exitCode = options.strict && summary.sourceRowsRejected > 0 ? 1 : 0;
+        const rejected = summaries.some((s) => s.sourceRowsRejected > 0);
+        // Settings that cannot work (e.g. a partition count the topic does not have) exit 2, like every configuration error.
+        const misconfigured = summaries.some((s) => s.failureCode === 'BAD_CONFIG');
+        process.exitCode = misconfigured ? 2 : failed || (options.strict && rejected) ? 1 : 0;
       } catch (error) {
         await runtime.stop();
         throw error;

@@ -22,6 +22,12 @@ export interface GputelConfig {
   batchSamples: number;
   /** A partition deeper than this many messages makes streamers wait. */
   highWatermark: number;
+  /** A waiting streamer goes on once its partitions are under this depth; 0 means half the high watermark. */
+  lowWatermark: number;
+  /** Streamers reject rows dated more than this many ms ahead of the wall clock. */
+  maxClockSkewMs: number;
+  /** Rows per second a streamer reads at most, per source; 0 is unlimited. */
+  maxRate: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -59,6 +65,15 @@ function endpoints(raw: unknown): Parsed<string[]> {
   return badUrl === undefined ? ok(urls) : refuse(`"${badUrl}" is not an http(s)://host:port URL`);
 }
 
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as 500ms, 10s, 15m, 1h, 7d, in ms. */
+function duration(raw: unknown): Parsed<number> {
+  const match = typeof raw === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw.trim()) : null;
+  if (!match || Number(match[1]) <= 0) return refuse('must be a positive duration with ms, s, m, h or d (e.g. 30s, 1h)');
+  return ok(Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]));
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -81,6 +96,9 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   },
   batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
+  lowWatermark: { flag: 'low-watermark', env: 'GPUTEL_LOW_WATERMARK', defaultValue: 0, parse: integer(0, 1_000_000) },
+  maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration },
+  maxRate: { flag: 'max-rate', env: 'GPUTEL_MAX_RATE', defaultValue: 0, parse: integer(0, 100_000_000) },
 };
 
 export interface ConfigSources {

@@ -204,6 +204,8 @@ export class CsvFileSource implements Source {
     let file = await this.openAt(positionFrom(from, this.location));
     const buffer = Buffer.allocUnsafe(this.readBytes);
     try {
+      // Where reading starts (it covers no row yet): a different file at the path starts at 0.
+      yield { identity: file.identity, byteOffset: file.byteOffset, nextLineNumber: file.nextLineNumber };
       for (;;) {
         const parser = this.newParser(sink, file.byteOffset, file.nextLineNumber);
         let readAt = file.byteOffset;

@@ -118,6 +118,13 @@ export class KeySpace {
   checkpoint(topic: string, sourceId: string): string {
     return this.checkpointsPrefix(topic) + escapeSegment(sourceId, 'source id');
   }
+  sourceClaimsPrefix(topic: string): string {
+    return `${this.topicPrefix(topic)}sources/`;
+  }
+  /** `sources/{source-id}`: held under a lease by the one streamer reading that source. */
+  sourceClaim(topic: string, sourceId: string): string {
+    return this.sourceClaimsPrefix(topic) + escapeSegment(sourceId, 'source id');
+  }
 
   // ── clusters ───────────────────────────────────────────────────────────
   clusterPrefix(cluster: string): string {

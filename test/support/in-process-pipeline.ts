@@ -9,7 +9,8 @@ import { Gateway } from '../../src/gateway/gateway.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
-import { FileStreamer, type StreamSummary } from '../../src/streamer/file-streamer.js';
+import { CsvFileSource } from '../../src/ingest/csv-file-source.js';
+import { Streamer, type StreamSummary } from '../../src/streamer/streamer.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForSamples } from './api-checks.js';
 
@@ -44,7 +45,9 @@ export async function startInProcessPipeline(): Promise<InProcessPipeline> {
     gateway,
     baseUrl,
     async ingest(file, options = {}) {
-      const summary = await new FileStreamer(kv, keys, { file, cluster: 'default', topic: 'telemetry', partitions: 4, batchSamples: options.batchSamples ?? 20_000, highWatermark: 1_000, logger }).run();
+      const source = new CsvFileSource({ path: file, logger });
+      const summary = await new Streamer(kv, keys, { source, cluster: 'default', topic: 'telemetry', partitions: 4, batchSamples: options.batchSamples ?? 20_000, highWatermark: 1_000, logger }).run();
+      if (summary.failure !== undefined) throw new Error(`streaming ${file} failed: ${summary.failure}`);
       storedSamples += options.newSamples ?? summary.goodRows;
       await waitForSamples(baseUrl, storedSamples);
       const queued = `${keys.topicPrefix('telemetry')}p/`;

@@ -1,0 +1,318 @@
+/**
+ * The streamer role: a Source plus the queue producer. Whatever the source
+ * (a file, stdin, a scrape, nvidia-smi, the simulator), its rows go through
+ * the same steps here: the shared enrichment (row-enrichment.ts), the batch
+ * accumulator, flushes at the positions the source yields (batch size, byte
+ * bound, or a live source's rows waiting `flushIntervalMs`), and one
+ * transaction per flush holding the messages AND the checkpoint with the
+ * source's position. A restart resumes after the last committed flush.
+ *
+ * One streamer per source: the source id is claimed under a lease first
+ * (source-claim.ts). A source that fails (unreadable, not a DCGM export)
+ * ends the run with `failure` in the summary and on `readinessCheck()`.
+ */
+import { errorMessage, GputelError, type ErrorCode } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { counter, gauge } from '../common/metrics.js';
+import type { ReadinessCheck } from '../common/ops-routes.js';
+import type { DcgmRow, RejectedRow } from '../ingest/dcgm-row.js';
+import { RowEnrichment } from '../ingest/row-enrichment.js';
+import type { RowSink, Source, SourcePosition } from '../ingest/source.js';
+import type { KeySpace } from '../kv/key-space.js';
+import type { KvStore } from '../kv/kv-store.js';
+import { QueueProducer } from '../queue/queue-producer.js';
+import { resumePositionOf } from '../queue/source-checkpoint.js';
+import { BatchAccumulator } from './batch-accumulator.js';
+import { SourceClaim } from './source-claim.js';
+import { TokenBucket } from './token-bucket.js';
+
+const goodRowsTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources and committed to the queue');
+const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows refused by validation');
+const sourcesFailed = gauge('gputel_streamer_sources_failed', 'Sources of this process that stopped on an error (see /readyz for which and why)');
+
+/** Flushes stay well under etcd's request limit whatever the batch size. */
+const MAX_FLUSH_BYTES = 700_000;
+/** Rejections kept for the summary; every one is logged regardless. */
+const REJECTIONS_KEPT = 100;
+/** On stop, what is pending is committed if the queue takes it within this time; otherwise it is read again next run. */
+const STOP_FLUSH_MS = 2_000;
+
+export interface StreamerOptions {
+  source: Source;
+  cluster: string;
+  topic: string;
+  partitions: number;
+  batchSamples: number;
+  highWatermark: number;
+  /** Default: half the high watermark. */
+  lowWatermark?: number;
+  /** Rows per second at most (0 or absent: unlimited). */
+  maxRowsPerSecond?: number;
+  /** Rows dated more than this ahead of the wall clock are rejected (default 1 h). */
+  maxClockSkewMs?: number;
+  /** Defaults to the source's id. */
+  sourceId?: string;
+  /** Longest a read row waits for its flush when the batch does not fill (live sources). Default 1 s. */
+  flushIntervalMs?: number;
+  /** Lease TTL of the source claim, in seconds (default 5). */
+  claimTtlSeconds?: number;
+  /** How long a claim held by another streamer is waited for before refusing (default TTL + 2 s). */
+  claimWaitMs?: number;
+  logger: Logger;
+}
+
+export interface StreamSummary {
+  /** What the source reads (a path, 'stdin', URLs). */
+  location: string;
+  sourceId: string;
+  /** False for a source that cannot resume (stdin, live): each run begins anew. */
+  resumable: boolean;
+  /** Byte where this run started in a file (0, or the committed offset it resumed from). */
+  resumedFromByte: number;
+  /** Data rows read in this run: good and rejected (headers and blank lines are not rows). */
+  rowsRead: number;
+  rowsRejected: number;
+  /** Rows committed to the queue: rowsRead less rowsRejected (less rows of a flush a stop abandoned). */
+  goodRows: number;
+  /** Rows of this source rejected in all runs, this one included (a resumed run may reject none itself). */
+  sourceRowsRejected: number;
+  messages: number;
+  seconds: number;
+  rowsPerSecond: number;
+  /** The first rejections of this run, with line numbers and reasons. */
+  rejections: RejectedRow[];
+  /** Why the source stopped, when it failed (unreadable, not a DCGM export, claimed by another streamer…). */
+  failure?: string;
+  /** The error code of the failure (BAD_INPUT: the source; BAD_CONFIG: the settings; CONFLICT: claimed elsewhere…). */
+  failureCode?: ErrorCode;
+}
+
+export type StreamerState = 'idle' | 'running' | 'done' | 'failed' | 'stopped';
+
+export class Streamer {
+  private readonly controller = new AbortController();
+  private running: Promise<StreamSummary> | undefined;
+  private stateNow: StreamerState = 'idle';
+  private failure: string | undefined;
+  private failureCode: ErrorCode | undefined;
+  readonly sourceId: string;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly options: StreamerOptions,
+  ) {
+    this.sourceId = options.sourceId ?? options.source.id;
+  }
+
+  get state(): StreamerState {
+    return this.stateNow;
+  }
+
+  /**
+   * Streams the source until it ends (a file read once), fails, or stop() is
+   * called, and resolves with what it did; never rejects: a failure is in
+   * `summary.failure`. Calling it again returns the same run.
+   */
+  run(): Promise<StreamSummary> {
+    this.running ??= this.runOnce();
+    return this.running;
+  }
+
+  /** Stops a run: aborts the source, a backpressure or rate wait, and a claim wait; resolves when the run has ended. Safe before run and twice. */
+  async stop(): Promise<void> {
+    this.controller.abort(new GputelError('INTERNAL', 'the streamer was stopped'));
+    if (this.running) await this.running;
+    else if (this.stateNow === 'idle') this.stateNow = 'stopped';
+  }
+
+  /** For /readyz: fails, naming the source and the reason, once the source failed. */
+  readinessCheck(): ReadinessCheck {
+    return {
+      name: `source ${this.options.source.location}`,
+      check: async () => {
+        if (this.failure !== undefined) throw new GputelError('BAD_INPUT', this.failure);
+      },
+    };
+  }
+
+  private async runOnce(): Promise<StreamSummary> {
+    const { source, cluster, topic, partitions, batchSamples } = this.options;
+    const sourceId = this.sourceId;
+    const signal = this.controller.signal;
+    const logger = this.options.logger.child({ role: 'streamer', sourceId });
+    const startedAt = performance.now();
+    this.stateNow = 'running';
+
+    const rejections: RejectedRow[] = [];
+    let goodRows = 0;
+    let rowsRejected = 0;
+    let resumedFromByte = 0;
+    let messagesBefore = 0;
+    let producer: QueueProducer | undefined;
+    let claim: SourceClaim | undefined;
+    const summary = (): StreamSummary => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      return {
+        location: source.location,
+        sourceId,
+        resumable: source.resumable,
+        resumedFromByte,
+        rowsRead: goodRows + rowsRejected,
+        rowsRejected,
+        goodRows,
+        sourceRowsRejected: producer ? producer.committed.rowsRejected : rowsRejected,
+        messages: producer ? producer.committed.messages - messagesBefore : 0,
+        seconds,
+        rowsPerSecond: seconds > 0 ? (goodRows + rowsRejected) / seconds : 0,
+        rejections,
+        failure: this.failure,
+        failureCode: this.failureCode,
+      };
+    };
+
+    if (signal.aborted) {
+      // Stopped before its turn (sources streamed in turn): nothing read, nothing claimed.
+      this.stateNow = 'stopped';
+      return summary();
+    }
+    try {
+      claim = await SourceClaim.acquire(this.kv, this.keys, {
+        topic,
+        sourceId,
+        location: source.location,
+        ttlSeconds: this.options.claimTtlSeconds,
+        waitMs: this.options.claimWaitMs,
+        logger,
+        signal,
+      });
+      producer = new QueueProducer(this.kv, this.keys, {
+        topic,
+        partitions,
+        highWatermark: this.options.highWatermark,
+        lowWatermark: this.options.lowWatermark,
+        sourceId,
+        location: source.location,
+        logger,
+      });
+      const start = await producer.resume();
+      messagesBefore = start.messages;
+      const stored = resumePositionOf(start);
+      // A source that cannot resume starts anew; the checkpoint still orders its commits.
+      const from = source.resumable ? stored : null;
+      if (stored !== null && !source.resumable) logger.info({ location: source.location }, 'this source cannot resume: reading it anew');
+
+      const accumulator = new BatchAccumulator(cluster, sourceId, partitions);
+      const enrichment = new RowEnrichment({ maxClockSkewMs: this.options.maxClockSkewMs });
+      const reject = (rejected: RejectedRow): void => {
+        rowsRejected++;
+        if (rejections.length < REJECTIONS_KEPT) rejections.push(rejected);
+        logger.warn({ location: source.location, line: rejected.lineNumber, reason: rejected.reason }, 'row rejected');
+      };
+      const sink: RowSink = {
+        row: (row: DcgmRow) => {
+          const reason = enrichment.apply(row);
+          if (reason !== undefined) {
+            reject({ lineNumber: row.lineNumber, byteOffset: -1, reason });
+            return;
+          }
+          try {
+            accumulator.add(row);
+          } catch (error) {
+            reject({ lineNumber: row.lineNumber, byteOffset: -1, reason: errorMessage(error) });
+            return;
+          }
+          goodRows++;
+        },
+        reject,
+      };
+
+      let committedGood = 0;
+      let committedRejected = 0;
+      let committedPosition = JSON.stringify(from);
+      let pendingSince = 0;
+      const flush = async (position: SourcePosition, flushSignal: AbortSignal): Promise<void> => {
+        const batches = accumulator.take();
+        await producer!.commit(
+          batches,
+          {
+            byteOffset: numberIn(position, 'byteOffset', 0),
+            nextLineNumber: numberIn(position, 'nextLineNumber', 1),
+            rowsRead: start.rowsRead + goodRows,
+            rowsRejected: start.rowsRejected + rowsRejected,
+            position,
+          },
+          flushSignal,
+        );
+        goodRowsTotal.inc(goodRows - committedGood);
+        rowsRejectedTotal.inc(rowsRejected - committedRejected);
+        committedGood = goodRows;
+        committedRejected = rowsRejected;
+        committedPosition = JSON.stringify(position);
+      };
+
+      const bucket = this.options.maxRowsPerSecond ? new TokenBucket(this.options.maxRowsPerSecond) : undefined;
+      const flushIntervalMs = this.options.flushIntervalMs ?? 1_000;
+      let position: SourcePosition = from;
+      let delivered = 0;
+      let first = true;
+      let abandoned = false;
+      try {
+        for await (const next of source.read(from, sink, signal)) {
+          position = next;
+          const deliveredNow = goodRows + rowsRejected;
+          if (first) {
+            first = false;
+            // Where the source really started (it may start a different file over): its first position, if no row came before it.
+            if (deliveredNow === 0) resumedFromByte = numberIn(next, 'byteOffset', 0);
+          }
+          if (deliveredNow > delivered) {
+            if (bucket) await bucket.take(deliveredNow - delivered, signal);
+            if (pendingSince === 0) pendingSince = performance.now();
+            delivered = deliveredNow;
+          }
+          const due = accumulator.samples >= batchSamples || accumulator.estimatedBytes >= MAX_FLUSH_BYTES ||
+            (pendingSince !== 0 && performance.now() - pendingSince >= flushIntervalMs);
+          if (due) {
+            pendingSince = 0;
+            try {
+              await flush(next, signal);
+            } catch (error) {
+              // A flush cut short by stop wrote nothing; nothing after it may be committed either.
+              if (signal.aborted) abandoned = true;
+              throw error;
+            }
+          }
+        }
+      } catch (error) {
+        if (!signal.aborted) throw error;
+      }
+      if (!abandoned && (goodRows + rowsRejected > committedGood + committedRejected || JSON.stringify(position) !== committedPosition)) {
+        await flush(position, signal.aborted ? AbortSignal.timeout(STOP_FLUSH_MS) : signal).catch((error: unknown) => {
+          if (!signal.aborted) throw error;
+          logger.warn({ err: error }, 'the last rows read before stop were not committed; the next run reads them again');
+        });
+      }
+      this.stateNow = signal.aborted ? 'stopped' : 'done';
+    } catch (error) {
+      if (signal.aborted && !(error instanceof GputelError && error.code !== 'INTERNAL')) {
+        this.stateNow = 'stopped';
+      } else {
+        this.failure = errorMessage(error);
+        this.failureCode = error instanceof GputelError ? error.code : 'INTERNAL';
+        this.stateNow = 'failed';
+        sourcesFailed.inc();
+        logger.error({ err: error, location: source.location }, 'the source failed');
+      }
+    } finally {
+      await claim?.release().catch((error: unknown) => logger.warn({ err: error }, 'releasing the source claim failed; it expires with its lease'));
+    }
+    return summary();
+  }
+}
+
+/** A number field of a position, or the fallback (positions are the source's own JSON). */
+function numberIn(position: SourcePosition, field: string, fallback: number): number {
+  const value = position?.[field];
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fallback;
+}

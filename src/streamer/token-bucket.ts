@@ -1,0 +1,33 @@
+/**
+ * `--max-rate`: a token bucket in rows per second. Rows are taken after they
+ * were read (a source delivers them synchronously), so the bucket may go into
+ * debt; the next take waits the debt off. The average rate over any second
+ * is then at most the rate plus one burst.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export class TokenBucket {
+  private tokens: number;
+  private updatedMs: number;
+  private readonly burst: number;
+
+  /** `ratePerSecond` > 0; `burst` defaults to one second's worth (at least 1). */
+  constructor(
+    private readonly ratePerSecond: number,
+    burst?: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.burst = burst ?? Math.max(1, ratePerSecond);
+    this.tokens = this.burst;
+    this.updatedMs = this.now();
+  }
+
+  /** Takes `count` tokens, waiting while in debt. Rejects with the signal's reason when aborted. */
+  async take(count: number, signal?: AbortSignal): Promise<void> {
+    const nowMs = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((nowMs - this.updatedMs) * this.ratePerSecond) / 1000);
+    this.updatedMs = nowMs;
+    this.tokens -= count;
+    if (this.tokens < 0) await sleep((-this.tokens * 1000) / this.ratePerSecond, undefined, { signal });
+  }
+}
