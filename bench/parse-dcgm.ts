@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateDcgmCsv, countGeneratedRows, GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { parseDcgmCsvFile } from '../src/ingest/csv-file-source.js';
+import { RowEnrichment } from '../src/ingest/row-enrichment.js';
 
 const REFERENCE_PARSER_ROWS_PER_S = 450_000;
 const REFERENCE_READLINE_LINES_PER_S = 419_000;
@@ -48,14 +49,17 @@ async function writeFile(path: string, rows: number): Promise<{ rows: number; se
   return { rows: result.rows, seconds };
 }
 
-async function timeParser(path: string, readBytes: number): Promise<{ seconds: number; rows: number }> {
+/** Times the read loop and parser; with `enrich`, also the streamer's shared enrichment step on every row. */
+async function timeParser(path: string, readBytes: number, enrich = false): Promise<{ seconds: number; rows: number }> {
   let rows = 0;
   let checksum = 0;
+  const enrichment = enrich ? new RowEnrichment() : undefined;
   const started = performance.now();
   const result = await parseDcgmCsvFile(
     path,
     {
       onRow(row) {
+        if (enrichment !== undefined && enrichment.apply(row) !== undefined) throw new Error(`unexpected refusal of line ${row.lineNumber}`);
         rows++;
         checksum += row.value;
       },
@@ -105,6 +109,14 @@ async function main(): Promise<void> {
       `parser (read size ${readBytes / 1024} KiB), median of ${RUNS}: ${format(rowsPerS)} rows/s, ` +
         `${(bytes / seconds / 1e6).toFixed(0)} MB/s, ${(rowsPerS / REFERENCE_PARSER_ROWS_PER_S).toFixed(2)}× the ` +
         `${format(REFERENCE_PARSER_ROWS_PER_S)} rows/s reference`,
+    );
+
+    const enrichedTimes: number[] = [];
+    for (let run = 0; run < RUNS; run++) enrichedTimes.push((await timeParser(path, readBytes, true)).seconds);
+    const enrichedSeconds = median(enrichedTimes);
+    console.log(
+      `parser + shared enrichment (what the streamer runs), median of ${RUNS}: ${format(generated.rows / enrichedSeconds)} rows/s ` +
+        `(${((enrichedSeconds / seconds - 1) * 100).toFixed(1)}% over the parser alone)`,
     );
 
     const readlineRates: number[] = [];

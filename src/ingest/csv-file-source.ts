@@ -35,10 +35,10 @@ export const IDENTITY_HEAD_BYTES = 4096;
 const DEFAULT_READ_BYTES = 256 * 1024;
 /**
  * Bytes pushed to the parser between two yielded positions: the streamer can
- * flush within ~30 rows of its batch size, and a yield per 16 KiB costs
- * nothing measurable next to parsing it.
+ * flush within ~150 rows of its batch size. 16 KiB slices measured ~5%
+ * slower end to end than 64 KiB (each push carries a partial line over).
  */
-const PARSE_SLICE_BYTES = 16 * 1024;
+const PARSE_SLICE_BYTES = 64 * 1024;
 const DEFAULT_POLL_MS = 250;
 
 /** What makes a file the same file: compared on resume and while following. */
@@ -202,7 +202,17 @@ export class CsvFileSource implements Source {
       return;
     }
     let file = await this.openAt(positionFrom(from, this.location));
-    const buffer = Buffer.allocUnsafe(this.readBytes);
+    // Two buffers: the next read runs while the last one is parsed. Reading
+    // one piece after another measured ~10% slower than the read-ahead of
+    // a read stream (the page-cache copy of 256 KiB is ~12% of its parse).
+    const buffers = [Buffer.allocUnsafe(this.readBytes), Buffer.allocUnsafe(this.readBytes)];
+    let current = 0;
+    let ahead: Promise<number | GputelError> | undefined;
+    const readAhead = (handle: FileHandle, into: Buffer, at: number): Promise<number | GputelError> =>
+      handle.read(into, 0, into.length, at).then(
+        (r) => r.bytesRead,
+        (error: unknown) => translateFsError(error, this.location),
+      );
     try {
       // Where reading starts (it covers no row yet): a different file at the path starts at 0.
       yield { identity: file.identity, byteOffset: file.byteOffset, nextLineNumber: file.nextLineNumber };
@@ -213,14 +223,14 @@ export class CsvFileSource implements Source {
         let next: OpenFile | undefined;
         while (next === undefined) {
           if (signal.aborted) return;
-          const bytesRead = await file.handle.read(buffer, 0, buffer.length, readAt).then(
-            (r) => r.bytesRead,
-            (error: unknown) => {
-              throw translateFsError(error, this.location);
-            },
-          );
+          const bytesRead = await (ahead ?? readAhead(file.handle, buffers[current], readAt));
+          ahead = undefined;
+          if (bytesRead instanceof GputelError) throw bytesRead;
           if (bytesRead > 0) {
+            const buffer = buffers[current];
             readAt += bytesRead;
+            current ^= 1;
+            ahead = readAhead(file.handle, buffers[current], readAt);
             for (let at = 0; at < bytesRead; at += PARSE_SLICE_BYTES) {
               parser.push(buffer.subarray(at, Math.min(at + PARSE_SLICE_BYTES, bytesRead)));
               yield positionOf(file.identity, parser);
@@ -259,6 +269,8 @@ export class CsvFileSource implements Source {
         file = next;
       }
     } finally {
+      // A read still ahead finishes before the handle closes (close waits for it).
+      await ahead;
       await file.handle.close().catch(() => undefined);
     }
   }

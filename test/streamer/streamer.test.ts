@@ -94,7 +94,7 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
   it('stop aborts a backpressure wait; nothing past the last commit is written, and a rerun completes the file exactly', async () => {
     const keys = keySpace();
     const path = join(dir, 'backpressure.csv');
-    writeFileSync(path, `${HEADER}\n${lines(300, 2)}`);
+    writeFileSync(path, `${HEADER}\n${lines(3000, 2)}`);
     const options = { partitions: 1, highWatermark: 1, batchSamples: 40 };
     const blocked = streamer(keys, path, options);
     const run = blocked.run();
@@ -107,7 +107,7 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
     assert.equal(blocked.state, 'stopped');
     const committed = decodeCheckpoint((await kv.get(checkpointKey))!.value, checkpointKey);
     assert.equal(committed.rowsRead, (await queuedValues(keys)).length);
-    assert.ok(committed.rowsRead < 300);
+    assert.ok(committed.rowsRead < 3000);
 
     // A collector would drain the partition; here the test does, keeping what was taken.
     const taken = await queuedValues(keys);
@@ -116,13 +116,13 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
     assert.equal(rest.failure, undefined);
     assert.ok(rest.resumedFromByte > 0);
     const all = [...taken, ...(await queuedValues(keys))].sort((a, b) => a - b);
-    assert.deepEqual(all, Array.from({ length: 300 }, (_, i) => 200_000 + i));
+    assert.deepEqual(all, Array.from({ length: 3000 }, (_, i) => 200_000 + i));
   });
 
   it('stop aborts a --max-rate wait and commits the rows read so far', async () => {
     const keys = keySpace();
     const path = join(dir, 'rate.csv');
-    writeFileSync(path, `${HEADER}\n${lines(400, 3)}`);
+    writeFileSync(path, `${HEADER}\n${lines(3000, 3)}`);
     const slow = streamer(keys, path, { maxRowsPerSecond: 1, batchSamples: 10_000 });
     const run = slow.run();
     for (let i = 0; i < 200 && slow.state !== 'running'; i++) await sleep(10);
@@ -130,7 +130,7 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
     await slow.stop();
     const summary = await run;
     assert.equal(slow.state, 'stopped');
-    assert.ok(summary.rowsRead > 0 && summary.rowsRead < 400, `${summary.rowsRead} rows read before the rate limit`);
+    assert.ok(summary.rowsRead > 0 && summary.rowsRead < 3000, `${summary.rowsRead} rows read before the rate limit`);
     assert.equal((await queuedValues(keys)).length, summary.goodRows);
   });
 
