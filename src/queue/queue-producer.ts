@@ -188,6 +188,7 @@ export class QueueProducer {
 
   private async waitUntilBelow(partitions: number[], highWatermark: number, lowWatermark: number, signal: AbortSignal | undefined, onWait: () => void): Promise<void> {
     let limit = highWatermark;
+    let waiting = false;
     for (let waitMs = 20; ; waitMs = Math.min(waitMs * 2, 1_000)) {
       const depths = await this.kv.txn({
         success: partitions.map((p) => ({
@@ -198,7 +199,8 @@ export class QueueProducer {
       });
       const full = depths.results.some((r) => r.type === 'range' && r.result.count >= limit);
       if (!full) return;
-      if (limit === highWatermark) {
+      if (!waiting) {
+        waiting = true;
         limit = lowWatermark;
         onWait();
       }
