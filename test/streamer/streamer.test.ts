@@ -16,6 +16,8 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { decodeMessage } from '../../src/queue/message-codec.js';
+import { QueueProducer } from '../../src/queue/queue-producer.js';
+import { TelemetryBatchBuilder, type TelemetryBatch } from '../../src/queue/telemetry-batch.js';
 import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint } from '../../src/queue/source-checkpoint.js';
 import { Streamer, type StreamerOptions } from '../../src/streamer/streamer.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
@@ -196,6 +198,29 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
     const check = failing.readinessCheck();
     assert.equal(check.name, `source ${path}`);
     await assert.rejects(check.check(), /not the DCGM CSV header/);
+  });
+
+  it('backpressure waits at the high watermark and goes on only under the low one', async () => {
+    const keys = keySpace();
+    const producer = new QueueProducer(kv, keys, { topic: TOPIC, partitions: 1, highWatermark: 4, lowWatermark: 2, sourceId: 'hysteresis', location: 'test', logger });
+    await producer.resume();
+    const batch = (): Map<number, TelemetryBatch> => {
+      const builder = new TelemetryBatchBuilder('default', 'hysteresis', 1);
+      const gpu = builder.gpuSlot('g', () => ({ hostname: 'h', uuid: 'GPU-1', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
+      builder.add(gpu, builder.metricSlot('DCGM_FI_DEV_GPU_TEMP', ''), Date.UTC(2026, 2, 2), 1);
+      return new Map([[0, builder.take()]]);
+    };
+    const position = { byteOffset: 0, nextLineNumber: 1, rowsRead: 0, rowsRejected: 0 };
+    for (let i = 0; i < 4; i++) await producer.commit(batch(), position);
+    let committed = false;
+    const waiting = producer.commit(batch(), position).then(() => (committed = true));
+    const queued = async (): Promise<string[]> => (await kv.range({ prefix: keys.partitionPrefix(TOPIC, 0) }, { keysOnly: true })).kvs.map((k) => k.key);
+    await kv.delete({ start: (await queued())[0] }); // 3 left: under the high watermark, not under the low one
+    await sleep(1_500);
+    assert.equal(committed, false, 'still waiting at 3 messages');
+    for (const key of (await queued()).slice(0, 2)) await kv.delete({ start: key }); // 1 left
+    await waiting;
+    assert.equal((await queued()).length, 2);
   });
 
   it('stop before run is safe, and twice', async () => {
