@@ -75,7 +75,7 @@ interface SeriesIdentity {
 
 interface Target {
   url: URL;
-  /** The URL as given, the `target` label of the metrics. */
+  /** The URL without credentials: the `target` label of the metrics, and what logs name. */
   name: string;
   /** The hostname of rows without a Hostname label. */
   host: string;
@@ -158,11 +158,15 @@ export class ScrapeSource implements Source {
       seen.add(url.href);
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
-      return { url, name: text, host, instance: `${url.hostname}:${port}`, parser: new PrometheusTextParser(), series: new Map(), failing: false };
+      // Credentials in the URL are sent (basic auth) but never shown in metrics, logs or checkpoints.
+      const shown = new URL(url.href);
+      shown.username = '';
+      shown.password = '';
+      return { url, name: shown.href, host, instance: `${url.hostname}:${port}`, parser: new PrometheusTextParser(), series: new Map(), failing: false };
     });
-    const sorted = this.targets.map((t) => t.url.href).sort();
+    const sorted = this.targets.map((t) => t.name).sort();
     this.id = `scrape-${this.targets[0].host}${this.targets.length > 1 ? `-and-${this.targets.length - 1}` : ''}-${fnv1a(sorted.join(' '))}`;
-    this.location = this.targets.map((t) => t.url.href).join(',');
+    this.location = this.targets.map((t) => t.name).join(',');
   }
 
   /** Scrapes every interval until `signal` aborts; see the module comment. */

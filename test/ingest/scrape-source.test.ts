@@ -243,3 +243,23 @@ test('the source id names the first host and differs for different target lists'
   assert.match(two.id, /^scrape-gpu-node-07-and-1-[0-9a-f]{8}$/);
   assert.equal(two.location, 'http://gpu-node-07:9400/metrics,http://gpu-node-08:9400/metrics');
 });
+
+test('credentials in a target URL are sent as basic auth but never shown', async () => {
+  let authorization: string | undefined;
+  const secured = await serve((respond) => respond(200, OLD_EXPORTER));
+  secured.server.prependListener('request', (request) => {
+    authorization = request.headers.authorization;
+  });
+  try {
+    const url = secured.url.replace('http://', 'http://scraper:s3cret@');
+    const source = new ScrapeSource({ urls: [url], intervalMs: 200 });
+    assert.equal(source.location, secured.url);
+    assert.doesNotMatch(source.id, /s3cret/);
+    const [round] = await readRounds(source, 1);
+    assert.equal(round.rows.length, 2);
+    assert.equal(authorization, `Basic ${Buffer.from('scraper:s3cret').toString('base64')}`);
+    assert.equal(await metricValue('gputel_scrape_up', { target: secured.url }), 1);
+  } finally {
+    await close(secured);
+  }
+});
