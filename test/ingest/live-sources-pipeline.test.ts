@@ -59,7 +59,7 @@ test('scrape, nvidia-smi and simulator rows are stored exactly: samples in = sam
   Object.assign(process.env, { FAKE_SMI_STATE: join(dir, 'state.json'), FAKE_SMI_GPUS: '2', FAKE_SMI_START_MS: String(Date.now() - 60_000) });
   const pipeline = await startInProcessPipeline();
   try {
-    const scrape = new ScrapeSource({ urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`], intervalMs: 200 });
+    const scrape = new ScrapeSource({ urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`], intervalMs: 1_000 });
     const smi = new NvidiaSmiSource({ intervalMs: 50, path: FAKE_SMI, hostname: 'smi-box' });
     const simulator = new SimulatorSource({ hosts: 2, gpusPerHost: 2, intervalMs: 10_000, backfillMs: 50_000 });
     const [scraped, smiRows, simulated] = await Promise.all([stream(pipeline, scrape, 3), stream(pipeline, smi, 4), stream(pipeline, simulator, 5)]);

@@ -19,6 +19,7 @@ interface FakeState {
   starts: number;
   tick: number;
   pids: number[];
+  startedAt: number[];
 }
 
 function isAlive(pid: number): boolean {
@@ -126,6 +127,31 @@ test('a child that ignores SIGTERM is killed with SIGKILL after the grace period
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as FakeState;
     assert.equal(state.starts, 1);
     assert.equal(isAlive(state.pids[0]), false);
+  });
+});
+
+test('a child that keeps failing is restarted with a doubling delay, capped', async () => {
+  await withFakeEnvironment({ FAKE_SMI_FAIL_ALWAYS: '1' }, async (statePath) => {
+    const source = new NvidiaSmiSource({ intervalMs: INTERVAL_MS, path: FAKE, hostname: 'h', restartInitialMs: 40, restartMaxMs: 160 });
+    const controller = new AbortController();
+    const done = (async () => {
+      for await (const _ of source.read(null, { row: () => assert.fail('no rows'), reject: () => assert.fail('no rejects') }, controller.signal)) assert.fail('no lines, no positions');
+    })();
+    // Starts at 0, then after ≥ 40, 80, 160, 160 ms of backoff (plus each start's own time).
+    for (let i = 0; i < 400; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      try {
+        if ((JSON.parse(readFileSync(statePath, 'utf8')) as FakeState).starts >= 5) break;
+      } catch {
+        // not written yet
+      }
+    }
+    controller.abort();
+    await done;
+    const { startedAt } = JSON.parse(readFileSync(statePath, 'utf8')) as FakeState;
+    assert.ok(startedAt.length >= 5);
+    const gaps = startedAt.slice(1, 5).map((t, i) => t - startedAt[i]);
+    [40, 80, 160, 160].forEach((backoff, i) => assert.ok(gaps[i] >= backoff, `restart ${i + 1} came ${gaps[i]} ms after the last start, before its ${backoff} ms backoff`));
   });
 });
 

@@ -99,7 +99,6 @@ test('realtime paces rows by their timestamps divided by --speed, one timestamp 
     // A timer may fire up to 1 ms before its time in Node (it rounds): never earlier than that.
     assert.ok(played.deliveredAt[i] >= dueMs - 1, `row ${i} delivered ${dueMs - played.deliveredAt[i]} ms before its time`);
   });
-  assert.equal(played.deliveredAt[1] - played.deliveredAt[0] < 50, true, 'rows of one timestamp go together');
 });
 
 test('realtime --rebase-time stamps each row with the time it is played at', async () => {
