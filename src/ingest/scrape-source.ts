@@ -10,8 +10,9 @@
  *   sample's time.
  * - Targets are scraped concurrently, each under its own timeout (shorter than
  *   the interval); a target that is down, slow or serving garbage is counted
- *   and logged and never holds up or stops the others. The rows of a round are
- *   delivered once every target has answered or timed out.
+ *   and logged and never holds up or stops the others. Each target's rows are
+ *   delivered as soon as its answer is in, followed by a position; the next
+ *   round starts once every target of this one has answered or timed out.
  * - HTTP goes through node:http with an Agent owned by each read, destroyed
  *   when the read ends: keep-alive between scrapes, and no socket left open
  *   after shutdown (the global fetch dispatcher would keep its own).
@@ -179,10 +180,26 @@ export class ScrapeSource implements Source {
       let scheduledMs = nextAlignedTime(Date.now(), this.intervalMs);
       for (;;) {
         if (!(await abortableDelay(scheduledMs - Date.now(), signal))) return;
-        const results = await Promise.all(this.targets.map((target) => this.scrape(target, agents, signal)));
-        if (signal.aborted) return;
-        for (let i = 0; i < this.targets.length; i++) this.deliver(this.targets[i], results[i], scheduledMs, sink);
-        yield { lastScrapeMs: scheduledMs };
+        // Each target's rows are delivered as soon as its answer is in: a slow target delays no
+        // one else's rows, and a body is parsed and freed while the others are still on the wire.
+        const answered: Array<{ target: Target; result: ScrapeResult & { seconds: number } }> = [];
+        let wake: (() => void) | undefined;
+        for (const target of this.targets) {
+          void this.scrape(target, agents, signal).then((result) => {
+            answered.push({ target, result });
+            wake?.();
+          });
+        }
+        for (let delivered = 0; delivered < this.targets.length; ) {
+          // scrape() never rejects and settles promptly on abort, so this wait always ends.
+          if (answered.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          if (signal.aborted) return;
+          const { target, result } = answered.shift()!;
+          delivered++;
+          this.deliver(target, result, scheduledMs, sink);
+          yield { lastScrapeMs: scheduledMs };
+        }
         // A consumer that held us up past later ticks skips them rather than scraping in a burst.
         scheduledMs = nextAlignedTime(Math.max(scheduledMs, Date.now()), this.intervalMs);
       }

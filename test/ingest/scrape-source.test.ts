@@ -83,19 +83,35 @@ interface Round {
   rejects: RejectedRow[];
 }
 
-async function readRounds(source: ScrapeSource, rounds: number): Promise<Round[]> {
+/**
+ * Reads `rounds` scrape rounds of `targets` targets (one position after each target's answer),
+ * then aborts; returns each round's rows and refusals in delivery order, with its position.
+ */
+async function readRounds(source: ScrapeSource, rounds: number, targets = 1): Promise<Round[]> {
   const controller = new AbortController();
-  const result: Round[] = [];
-  let current: Round = { position: null, rows: [], rejects: [] };
-  const sink = { row: (row: DcgmRow) => current.rows.push({ ...row }), reject: (r: RejectedRow) => current.rejects.push(r) };
+  const byTime = new Map<number, Round>();
+  let rows: DcgmRow[] = [];
+  let rejects: RejectedRow[] = [];
+  let yields = 0;
+  const sink = { row: (row: DcgmRow) => rows.push({ ...row }), reject: (r: RejectedRow) => rejects.push(r) };
   for await (const position of source.read(null, sink, controller.signal)) {
-    current.position = position;
-    result.push(current);
-    current = { position: null, rows: [], rejects: [] };
-    if (result.length === rounds) controller.abort();
+    const scheduled = (position as { lastScrapeMs: number }).lastScrapeMs;
+    const round = byTime.get(scheduled) ?? { position, rows: [], rejects: [] };
+    round.rows.push(...rows);
+    round.rejects.push(...rejects);
+    byTime.set(scheduled, round);
+    rows = [];
+    rejects = [];
+    if (++yields === rounds * targets) controller.abort();
   }
-  assert.equal(current.rows.length, 0, 'no rows delivered after the last position');
-  return result;
+  assert.equal(rows.length, 0, 'no rows delivered after the last position');
+  assert.equal(byTime.size, rounds, 'every target answered once a round');
+  return [...byTime.values()];
+}
+
+/** Rows in a fixed order: targets answer in any order, each target's rows in page order. */
+function sorted(rows: DcgmRow[]): DcgmRow[] {
+  return [...rows].sort((a, b) => (a.labelsRaw === b.labelsRaw ? a.lineNumber - b.lineNumber : a.labelsRaw < b.labelsRaw ? -1 : 1));
 }
 
 async function metricValue(name: string, labels: Record<string, string>): Promise<number | undefined> {
@@ -135,7 +151,7 @@ test('scraping dcgm-exporters: exact rows out, MIG and pod labels kept, sentinel
   try {
     const source = new ScrapeSource({ urls: [current.url, old.url, down, slow.url], intervalMs: 1_000, timeoutMs: 700 });
     assert.equal(source.resumable, false);
-    const rounds = await readRounds(source, 2);
+    const rounds = await readRounds(source, 2, 4);
     const currentPort = new URL(current.url).port;
     const oldPort = new URL(old.url).port;
 
@@ -158,12 +174,12 @@ test('scraping dcgm-exporters: exact rows out, MIG and pod labels kept, sentinel
         // A line's own timestamp wins over the scrape time.
         expectRow({ lineNumber: 3, timestampMs: 1_772_442_900_123, metricName: 'DCGM_FI_DEV_POWER_USAGE', sourceMetricName: 'dcgm_power_usage', gpuId: 0, device: 'nvidia0', uuid: 'GPU-3333', modelName: '', hostname: '127.0.0.1', container: 'c1', pod: 'p1', namespace: 'ns1', value: 301.25, labels: { __name__: 'dcgm_power_usage', container_name: 'c1', gpu: '0', instance: `127.0.0.1:${oldPort}`, pod_name: 'p1', pod_namespace: 'ns1', uuid: 'GPU-3333' } }),
       ];
-      assert.deepEqual(decoded(round.rows), expected);
+      assert.deepEqual(sorted(decoded(round.rows)), sorted(expected));
       assert.deepEqual(round.rejects, [{ lineNumber: 19, byteOffset: -1, reason: `${current.url}: the label set is not closed with "}"` }]);
     }
     // labels_raw is the CSV export's doubled-quote form, sorted by label name.
     assert.equal(
-      rounds[0].rows[0].labelsRaw,
+      rounds[0].rows.find((r) => r.uuid === 'GPU-0000')?.labelsRaw,
       `DCGM_FI_DRIVER_VERSION=""535.129.03"",Hostname=""gpu-node-07"",UUID=""GPU-0000"",__name__=""DCGM_FI_DEV_GPU_TEMP"",container="""",device=""nvidia0"",gpu=""0"",instance=""127.0.0.1:${currentPort}"",modelName=""${H100}"",namespace="""",pod=""""`,
     );
     const [first, second] = rounds.map((r) => (r.position as { lastScrapeMs: number }).lastScrapeMs);
@@ -192,6 +208,27 @@ test('scraping dcgm-exporters: exact rows out, MIG and pod labels kept, sentinel
   } finally {
     for (const timer of slowTimers) clearTimeout(timer);
     await Promise.all([close(current), close(old), close(slow)]);
+  }
+});
+
+test('each target\'s rows are delivered as soon as it answers, before a slower target\'s', async () => {
+  const fast = await serve((respond) => respond(200, OLD_EXPORTER));
+  const timers: NodeJS.Timeout[] = [];
+  const slowish = await serve((respond) => timers.push(setTimeout(() => respond(200, CURRENT_EXPORTER), 300)));
+  try {
+    const source = new ScrapeSource({ urls: [slowish.url, fast.url], intervalMs: 1_000, timeoutMs: 900 });
+    const controller = new AbortController();
+    const hostsPerYield: string[][] = [];
+    let hosts = new Set<string>();
+    for await (const _ of source.read(null, { row: (r) => hosts.add(r.hostname), reject: () => undefined }, controller.signal)) {
+      hostsPerYield.push([...hosts]);
+      hosts = new Set();
+      if (hostsPerYield.length === 2) controller.abort();
+    }
+    assert.deepEqual(hostsPerYield, [['127.0.0.1'], ['gpu-node-07']]);
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    await Promise.all([close(fast), close(slowish)]);
   }
 });
 
