@@ -50,13 +50,13 @@ interface Served {
   requests: number;
 }
 
-async function serve(handler: (respond: (status: number, body: string) => void) => void): Promise<Served> {
+async function serve(handler: (respond: (status: number, body: string) => void) => void, contentType = 'text/plain; version=0.0.4; charset=utf-8'): Promise<Served> {
   const served: Served = { server: createServer(), url: '', requests: 0 };
   served.server.on('request', (_request, response) => {
     served.requests++;
     handler((status, body) => {
       if (response.destroyed) return;
-      response.writeHead(status, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      response.writeHead(status, { 'content-type': contentType });
       response.end(body);
     });
   });
@@ -229,6 +229,28 @@ test('each target\'s rows are delivered as soon as it answers, before a slower t
   } finally {
     for (const timer of timers) clearTimeout(timer);
     await Promise.all([close(fast), close(slowish)]);
+  }
+});
+
+test('an OpenMetrics answer: timestamps in seconds, counters named by their family', async () => {
+  const body = [
+    '# TYPE DCGM_FI_DEV_PCIE_REPLAY_COUNTER counter',
+    'DCGM_FI_DEV_PCIE_REPLAY_COUNTER_total{gpu="0",UUID="GPU-om",Hostname="om-node"} 7 1772442900.250',
+    'DCGM_FI_DEV_PCIE_REPLAY_COUNTER_created{gpu="0",UUID="GPU-om",Hostname="om-node"} 1772440000',
+    '# EOF',
+    '',
+  ].join('\n');
+  const served = await serve((respond) => respond(200, body), 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  try {
+    const [round] = await readRounds(new ScrapeSource({ urls: [served.url], intervalMs: 600 }), 1);
+    assert.deepEqual(round.rejects, []);
+    assert.deepEqual(
+      round.rows.map((r) => [r.metricName, r.sourceMetricName, r.timestampMs, r.value, r.hostname]),
+      [['DCGM_FI_DEV_PCIE_REPLAY_COUNTER', 'DCGM_FI_DEV_PCIE_REPLAY_COUNTER_total', 1_772_442_900_250, 7, 'om-node']],
+    );
+    assert.equal(await metricValue('gputel_scrape_samples_skipped_total', { target: served.url, reason: 'created' }), 1);
+  } finally {
+    await close(served);
   }
 });
 
