@@ -114,6 +114,11 @@ export class ReplaySource implements Source {
     if (options.mode === 'asfast' && options.loop === true && options.rebaseTime === true) {
       throw new GputelError('BAD_CONFIG', '--loop with --rebase-time needs --replay realtime: as fast as possible, each pass would be stamped one file span further in the future');
     }
+    // Looping and measuring read the source again from the start, which stdin cannot do.
+    if (!inner.resumable && (options.loop === true || (options.mode === 'asfast' && options.rebaseTime === true))) {
+      const what = options.loop === true ? '--loop' : '--replay asfast --rebase-time';
+      throw new GputelError('BAD_CONFIG', `${what} reads ${inner.location} more than once, which it cannot be: give a file`);
+    }
     this.inner = inner;
     this.mode = options.mode;
     this.speed = speed;

@@ -149,4 +149,9 @@ test('refused settings name the flag', () => {
   refused({ mode: 'asfast', loop: true, rebaseTime: true }, /--loop with --rebase-time needs --replay realtime/);
   refused({ mode: 'fast' as 'asfast' }, /--replay must be asfast or realtime/);
   assert.equal(replay({ mode: 'asfast' }).id, 'array-replay');
+  const stdin: Source = { id: 'stdin', location: 'standard input', resumable: false, read: async function* () {} };
+  for (const options of [{ mode: 'realtime', loop: true }, { mode: 'asfast', rebaseTime: true }] as ReplayOptions[]) {
+    assert.throws(() => new ReplaySource(stdin, options), (e: unknown) => e instanceof GputelError && /reads standard input more than once/.test(e.message));
+  }
+  assert.equal(new ReplaySource(stdin, { mode: 'realtime', rebaseTime: true }).resumable, false);
 });
