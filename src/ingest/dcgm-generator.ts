@@ -187,6 +187,121 @@ function formatTimestamp(ms: number): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, 19)}Z` : iso;
 }
 
+/** One simulated GPU as every row of it names it. */
+export interface SimulatedGpu {
+  hostname: string;
+  gpuId: number;
+  device: string;
+  uuid: string;
+  modelName: string;
+  /** labels_raw in the CSV's doubled-quote form, one per metric in GENERATED_METRICS order. */
+  labelsRaw: readonly string[];
+}
+
+/** The options of a fleet simulation: the generator's, less the time span. */
+export type DcgmFleetOptions = Pick<DcgmGeneratorOptions, 'hosts' | 'gpusPerHost' | 'intervalMs' | 'seed' | 'cluster'>;
+
+/**
+ * The fleet behind generateDcgmCsv, stepped one tick at a time: the live
+ * simulator source runs it without an end, and generateDcgmCsv writes it
+ * out. Both step the GPUs in the same order from the same seeds, so a
+ * simulator and a generated file with the same options hold the same values.
+ */
+export class DcgmFleetSimulation {
+  readonly gpus: readonly SimulatedGpu[];
+  /** @internal The per-GPU state, in host-major order (generateDcgmCsv writes from it). */
+  readonly simulations: GpuSimulation[];
+  /** @internal Per-tick probabilities for the interval. */
+  readonly chances: Chances;
+  private readonly gpusPerHost: number;
+  private readonly intervalMs: number;
+
+  /** Throws GputelError 'BAD_CONFIG' naming the bad option. */
+  constructor(options: DcgmFleetOptions) {
+    validate({ ...options, durationMs: 0, startMs: 0 });
+    const { hosts, gpusPerHost, intervalMs } = options;
+    this.gpusPerHost = gpusPerHost;
+    this.intervalMs = intervalMs;
+    const clusterHash = options.cluster === undefined ? 0 : hashString(options.cluster);
+    const seed = options.seed >>> 0;
+    const hostDigits = Math.max(2, String(hosts).length);
+    const gpus: GpuSimulation[] = [];
+    const identities: SimulatedGpu[] = [];
+    for (let host = 0; host < hosts; host++) {
+      const hostname = `gpu-node-${String(host + 1).padStart(hostDigits, '0')}`;
+      const hostRandom = mulberry32(mix32(seed ^ mix32(clusterHash + 0x9e37 * (host + 1))));
+      const driverVersion = DRIVER_VERSIONS[Math.floor(hostRandom() * DRIVER_VERSIONS.length)];
+      for (let gpu = 0; gpu < gpusPerHost; gpu++) {
+        const random = mulberry32(mix32(seed + mix32(clusterHash ^ ((host + 1) * 0x10001 + gpu * 0x3b9))));
+        const uuid = gpuUuid(random);
+        const device = `nvidia${gpu}`;
+        const prefixes: string[] = [];
+        const suffixes: string[] = [];
+        const labelsRaw: string[] = [];
+        for (const metric of GENERATED_METRICS) {
+          prefixes.push(`","${metric}","${gpu}","${device}","${uuid}","${MODEL_NAME}","${hostname}","`);
+          // Prometheus sorts label names by byte value, upper case first, as dcgm-exporter's output does.
+          const labels =
+            `DCGM_FI_DRIVER_VERSION=""${driverVersion}"",Hostname=""${hostname}"",UUID=""${uuid}"",` +
+            `__name__=""${metric}"",` +
+            (options.cluster === undefined ? '' : `cluster=""${options.cluster}"",`) +
+            `device=""${device}"",gpu=""${gpu}"",instance=""${hostname}:9400"",job=""dcgm_exporter"",` +
+            `modelName=""${MODEL_NAME}""`;
+          suffixes.push(`","${labels}"\n`);
+          labelsRaw.push(labels);
+        }
+        const simulation: GpuSimulation = {
+          random,
+          phase: 'idle',
+          jobLeftMs: 0,
+          jobTicks: 0,
+          kubernetes: IDLE_KUBERNETES,
+          fbTargetMiB: 0,
+          fbUsedMiB: 0,
+          powerMaxW: 650 + random() * 50,
+          gpuTempC: 0,
+          memoryTempC: 0,
+          pcieReplays: Math.floor(random() * 4),
+          prefixes,
+          suffixes,
+        };
+        // About two thirds of GPUs are busy when the file starts, part-way through a job.
+        if (random() < 0.65) startJob(simulation, host, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
+        const busy = simulation.phase !== 'idle';
+        simulation.gpuTempC = busy ? 60 + random() * 15 : 30 + random() * 6;
+        simulation.memoryTempC = simulation.gpuTempC + 3;
+        gpus.push(simulation);
+        identities.push({ hostname, gpuId: gpu, device, uuid, modelName: MODEL_NAME, labelsRaw });
+      }
+    }
+    this.chances = {
+      idleEnds: endChance(intervalMs, MEAN_IDLE_MS),
+      trainEnds: endChance(intervalMs, MEAN_TRAIN_PHASE_MS),
+      evalEnds: endChance(intervalMs, MEAN_EVAL_MS),
+      stallEnds: endChance(intervalMs, MEAN_STALL_MS),
+      gpuTempStep: endChance(intervalMs, GPU_TEMP_LAG_MS),
+      memoryTempStep: endChance(intervalMs, MEMORY_TEMP_LAG_MS),
+      pcieReplay: endChance(intervalMs, 6 * 3_600_000),
+      xid: endChance(intervalMs, 30 * 24 * 3_600_000),
+    };
+    this.simulations = gpus;
+    this.gpus = identities;
+  }
+
+  /**
+   * Advances GPU `index` (host-major, as in `gpus`) by one tick and writes
+   * its metric values, formatted as the CSV writes them, into `values`
+   * (GENERATED_METRICS order). Call it for every GPU in order once per tick.
+   * Returns the GPU's Kubernetes attribution for the tick as the CSV's
+   * `container","pod","namespace` fragment (empty fields when idle).
+   */
+  stepGpu(index: number, values: string[]): string {
+    const simulation = this.simulations[index];
+    step(simulation, Math.floor(index / this.gpusPerHost), index % this.gpusPerHost, this.intervalMs, this.chances, values);
+    return simulation.kubernetes;
+  }
+}
+
 /**
  * Writes a DCGM long-format CSV: the header line as DATA.md shows it, then
  * one row per metric per GPU per timestamp, every field double-quoted and
@@ -206,68 +321,10 @@ export async function generateDcgmCsv(
   write: (chunk: string) => void | Promise<void>,
 ): Promise<{ rows: number }> {
   validate(options);
-  const { hosts, gpusPerHost, intervalMs, startMs } = options;
+  const { gpusPerHost, intervalMs, startMs } = options;
   const ticks = tickCount(options);
-  const clusterHash = options.cluster === undefined ? 0 : hashString(options.cluster);
-  const seed = options.seed >>> 0;
-  const hostDigits = Math.max(2, String(hosts).length);
-
-  const gpus: GpuSimulation[] = [];
-  for (let host = 0; host < hosts; host++) {
-    const hostname = `gpu-node-${String(host + 1).padStart(hostDigits, '0')}`;
-    const hostRandom = mulberry32(mix32(seed ^ mix32(clusterHash + 0x9e37 * (host + 1))));
-    const driverVersion = DRIVER_VERSIONS[Math.floor(hostRandom() * DRIVER_VERSIONS.length)];
-    for (let gpu = 0; gpu < gpusPerHost; gpu++) {
-      const random = mulberry32(mix32(seed + mix32(clusterHash ^ ((host + 1) * 0x10001 + gpu * 0x3b9))));
-      const uuid = gpuUuid(random);
-      const device = `nvidia${gpu}`;
-      const prefixes: string[] = [];
-      const suffixes: string[] = [];
-      for (const metric of GENERATED_METRICS) {
-        prefixes.push(`","${metric}","${gpu}","${device}","${uuid}","${MODEL_NAME}","${hostname}","`);
-        // Prometheus sorts label names by byte value, upper case first, as dcgm-exporter's output does.
-        const labels =
-          `DCGM_FI_DRIVER_VERSION=""${driverVersion}"",Hostname=""${hostname}"",UUID=""${uuid}"",` +
-          `__name__=""${metric}"",` +
-          (options.cluster === undefined ? '' : `cluster=""${options.cluster}"",`) +
-          `device=""${device}"",gpu=""${gpu}"",instance=""${hostname}:9400"",job=""dcgm_exporter"",` +
-          `modelName=""${MODEL_NAME}""`;
-        suffixes.push(`","${labels}"\n`);
-      }
-      const simulation: GpuSimulation = {
-        random,
-        phase: 'idle',
-        jobLeftMs: 0,
-        jobTicks: 0,
-        kubernetes: IDLE_KUBERNETES,
-        fbTargetMiB: 0,
-        fbUsedMiB: 0,
-        powerMaxW: 650 + random() * 50,
-        gpuTempC: 0,
-        memoryTempC: 0,
-        pcieReplays: Math.floor(random() * 4),
-        prefixes,
-        suffixes,
-      };
-      // About two thirds of GPUs are busy when the file starts, part-way through a job.
-      if (random() < 0.65) startJob(simulation, host, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
-      const busy = simulation.phase !== 'idle';
-      simulation.gpuTempC = busy ? 60 + random() * 15 : 30 + random() * 6;
-      simulation.memoryTempC = simulation.gpuTempC + 3;
-      gpus.push(simulation);
-    }
-  }
-
-  const chances = {
-    idleEnds: endChance(intervalMs, MEAN_IDLE_MS),
-    trainEnds: endChance(intervalMs, MEAN_TRAIN_PHASE_MS),
-    evalEnds: endChance(intervalMs, MEAN_EVAL_MS),
-    stallEnds: endChance(intervalMs, MEAN_STALL_MS),
-    gpuTempStep: endChance(intervalMs, GPU_TEMP_LAG_MS),
-    memoryTempStep: endChance(intervalMs, MEMORY_TEMP_LAG_MS),
-    pcieReplay: endChance(intervalMs, 6 * 3_600_000),
-    xid: endChance(intervalMs, 30 * 24 * 3_600_000),
-  };
+  const fleet = new DcgmFleetSimulation(options);
+  const gpus = fleet.simulations;
 
   let out = `${DCGM_CSV_COLUMNS.join(',')}\n`;
   let rows = 0;
@@ -276,7 +333,7 @@ export async function generateDcgmCsv(
     const timestamp = formatTimestamp(startMs + tick * intervalMs);
     for (let index = 0; index < gpus.length; index++) {
       const simulation = gpus[index];
-      step(simulation, Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, chances, values);
+      step(simulation, Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, fleet.chances, values);
       const head = `"${timestamp}`;
       const { prefixes, suffixes, kubernetes } = simulation;
       for (let metric = 0; metric < values.length; metric++) {
