@@ -14,6 +14,7 @@ import { CsvFileSource } from '../ingest/csv-file-source.js';
 import type { Source } from '../ingest/source.js';
 import { Streamer, type StreamerOptions, type StreamSummary } from '../streamer/streamer.js';
 import { expandGlob, isGlob } from './expand-glob.js';
+import { hasLiveSource, liveSourcesFrom, withLiveSourceOptions, withReplay } from './live-source-options.js';
 
 /** Adds --file, --follow and --source-id. No commander defaults (see common-options.ts). */
 export function withFileSourceOptions(command: Command): Command {
@@ -25,6 +26,38 @@ export function withFileSourceOptions(command: Command): Command {
     )
     .option('--follow', 'tail the file(s) like tail -F: wait for new rows, and read a rotated or truncated file again from its start')
     .option('--source-id <id>', 'checkpoint name of the source (default: from the file path); only with a single file');
+}
+
+/** Adds every source's flags: files (--file, --follow, --source-id), live sources and replay. */
+export function withSourceOptions(command: Command): Command {
+  return withLiveSourceOptions(withFileSourceOptions(command));
+}
+
+/** The sources of one command, and how to run them. */
+export interface CommandSources {
+  sources: Source[];
+  /** True when a source never ends by itself (tail, live, looped replay): streamers then run at once, not in turn. */
+  concurrent: boolean;
+}
+
+/**
+ * Every Source the flags ask for: the checked files (each wrapped for
+ * --replay when asked), then the live sources; with none of them and
+ * `simulateByDefault` (gputel start), the simulated fleet. Throws
+ * BAD_CONFIG for flags that apply to a source not given.
+ */
+export function buildSources(specs: FileSourceSpec[], options: Record<string, unknown>, ctx: { logger: Logger; simulateByDefault?: boolean }): CommandSources {
+  if (specs.length === 0) {
+    for (const [flag, given] of [['--replay', options.replay], ['--speed', options.speed], ['--loop', options.loop], ['--rebase-time', options.rebaseTime], ['--follow', options.follow], ['--source-id', options.sourceId]] as const) {
+      if (given !== undefined) throw new GputelError('BAD_CONFIG', `${flag} applies to --file, which was not given`);
+    }
+  }
+  const files = buildFileSources(specs, ctx.logger).map((source) => withReplay(source, options));
+  const live = liveSourcesFrom(options, { logger: ctx.logger, simulateByDefault: ctx.simulateByDefault === true && specs.length === 0 });
+  return {
+    sources: [...files, ...live],
+    concurrent: live.length > 0 || hasLiveSource(options) || specs.some((s) => s.follow) || options.loop === true,
+  };
 }
 
 /** A file the options name, checked to be readable as a file. */

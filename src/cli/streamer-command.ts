@@ -1,11 +1,12 @@
-/** `gputel streamer`: streams sources (DCGM CSV files, stdin) onto the queue. */
+/** `gputel streamer`: streams sources (DCGM CSV files, stdin, dcgm-exporter scrapes, nvidia-smi, a simulated fleet) onto the queue. */
 import { Command } from 'commander';
 import { GputelError } from '../common/gputel-error.js';
 import { startRoleServer } from '../common/role-server.js';
 import { Streamer, type StreamSummary } from '../streamer/streamer.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
-import { buildFileSources, resolveFileSources, runStreamers, streamerOptionsOf, withFileSourceOptions } from './source-options.js';
+import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
+import { hasLiveSource } from './live-source-options.js';
 
 /** One line for people and scripts: what a stream did (and why it failed, when it did). */
 export function formatSummary(summary: StreamSummary): string {
@@ -34,19 +35,29 @@ export function printSummaries(summaries: StreamSummary[]): void {
 }
 
 export function streamerCommand(): Command {
-  return withFileSourceOptions(withCommonOptions(new Command('streamer')))
-    .description('stream DCGM CSV files (or stdin) onto the queue; exits once every row is committed (with --follow, on SIGTERM)')
+  return withSourceOptions(withCommonOptions(new Command('streamer')))
+    .description(
+      'stream sources onto the queue: DCGM CSV files or stdin (--file), dcgm-exporter endpoints (--scrape), nvidia-smi (--nvidia-smi) or a simulated fleet (--simulate); ' +
+        'exits once every row of its files is committed (live sources, --follow and --loop run until SIGTERM)',
+    )
     .option('--strict', 'exit 1 when any row was rejected, in this run or an earlier one of the same source')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
       requireEtcd(config, 'streamer');
       // Refused before anything starts: a directory, a missing file, a pattern matching nothing.
       const specs = await resolveFileSources(options);
-      if (specs.length === 0) throw new GputelError('BAD_CONFIG', 'gputel streamer needs a source: pass --file PATH (or - for stdin)');
+      if (specs.length === 0 && !hasLiveSource(options)) {
+        throw new GputelError('BAD_CONFIG', 'gputel streamer needs a source: pass --file PATH (or - for stdin), --scrape URLS, --nvidia-smi or --simulate');
+      }
       const runtime = await openRoleRuntime(config, 'streamer');
-      const streamers = buildFileSources(specs, runtime.logger).map(
-        (source) => new Streamer(runtime.kv, runtime.keys, streamerOptionsOf(config, source, runtime.logger)),
-      );
+      let built;
+      try {
+        built = buildSources(specs, options, { logger: runtime.logger });
+      } catch (error) {
+        await runtime.stop();
+        throw error;
+      }
+      const streamers = built.sources.map((source) => new Streamer(runtime.kv, runtime.keys, streamerOptionsOf(config, source, runtime.logger)));
       const server = await startRoleServer({
         host: config.host,
         port: config.port,
@@ -59,7 +70,7 @@ export function streamerCommand(): Command {
         await Promise.all(streamers.map((s) => s.stop()));
       });
       try {
-        const summaries = await runStreamers(streamers, { concurrent: specs.some((s) => s.follow) });
+        const summaries = await runStreamers(streamers, { concurrent: built.concurrent });
         printSummaries(summaries);
         await runtime.stop();
         const failed = summaries.some((s) => s.failure !== undefined);

@@ -16,6 +16,22 @@ import { runGputel, type GputelProcess } from '../support/gputel-process.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dcgm-export-sample.csv', import.meta.url));
 
+interface Stats {
+  gpus: number;
+  hosts: number;
+  records: number;
+  samples: number;
+}
+
+async function waitForStats(baseUrl: string, done: (stats: Stats) => boolean, timeoutMs = 30_000): Promise<Stats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await getJson<Stats>(`${baseUrl}/api/v1/stats`);
+    if (done(body) || Date.now() > deadline) return body;
+    await sleep(200);
+  }
+}
+
 describe('gputel start (embedded store)', () => {
   const dirs: string[] = [];
   const processes: GputelProcess[] = [];
@@ -58,17 +74,19 @@ describe('gputel start (embedded store)', () => {
     await assertApiMatches(baseUrl, rows);
   });
 
-  it('fills itself with an hour of demo data when given no file', async () => {
+  it('runs a live simulated fleet, back-filled with the last hour, when given no source', async () => {
     const { baseUrl, gputel } = await start(undefined);
-    const [, rows] = await gputel.waitForOutput(/generated (\d+) rows of demo data/);
-    await gputel.waitForOutput(/rows read \d+, rows rejected 0/);
-    const stats = await waitForSamples(baseUrl, Number(rows));
-    assert.equal(stats.samples, Number(rows));
-    assert.equal(stats.gpus, 32);
+    await gputel.waitForOutput(/streaming simulated fleet: 4 hosts × 8 GPUs/);
+    // The back-fill: 32 GPUs with an hour of history, all active and ending about now.
+    let stats = await waitForStats(baseUrl, (s) => s.gpus === 32 && s.records >= 32 * 355);
     assert.equal(stats.hosts, 4);
     const gpus = await getJson<{ data: { status: string; last_seen: string }[] }>(`${baseUrl}/api/v1/gpus`);
     assert.ok(gpus.body.data.every((g) => g.status === 'active'));
-    assert.ok(Date.now() - Date.parse(gpus.body.data[0].last_seen) < 5 * 60_000, 'demo data ends about now');
+    assert.ok(Date.now() - Date.parse(gpus.body.data[0].last_seen) < 30_000, 'the fleet reports about now');
+    // Live: a new sample every 10 s keeps arriving without a restart.
+    const before = stats.samples;
+    stats = await waitForStats(baseUrl, (s) => s.samples > before, 25_000);
+    assert.ok(stats.samples > before);
   });
 
   it('answers health, readiness, metrics and the dashboard page', async () => {
