@@ -20,7 +20,8 @@ export function withCommonOptions(command: Command): Command {
     .option('--port <port>', 'port to listen on')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
-    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)');
+    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
+    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
 }
 
 /**
@@ -51,6 +52,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       logLevel: options.logLevel,
       batchSamples: options.batchSamples,
       highWatermark: options.highWatermark,
+      etcdCompactionIntervalMs: options.etcdCompactionInterval,
     },
     file: options.config as string | undefined,
     defaults,

@@ -22,6 +22,8 @@ export interface GputelConfig {
   batchSamples: number;
   /** A partition deeper than this many messages makes streamers wait. */
   highWatermark: number;
+  /** How often the elected instance compacts etcd's history, to the revision of one interval ago; 0 disables it. */
+  etcdCompactionIntervalMs: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -59,6 +61,19 @@ function endpoints(raw: unknown): Parsed<string[]> {
   return badUrl === undefined ? ok(urls) : refuse(`"${badUrl}" is not an http(s)://host:port URL`);
 }
 
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as 500ms, 5s, 5m, 1h (as src/cli/duration.ts reads them), or 0 for "off". */
+function durationOrOff(minMs: number) {
+  return (raw: unknown): Parsed<number> => {
+    const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
+    if (value === '0') return ok(0);
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
+    const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+    return ms >= minMs ? ok(ms) : refuse(`must be a duration of at least ${minMs / 1000} s such as 30s, 5m or 1h, or 0 to disable`);
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -81,6 +96,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   },
   batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
+  // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
+  etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: durationOrOff(1_000) },
 };
 
 export interface ConfigSources {

@@ -119,6 +119,15 @@ export class KeySpace {
     return this.checkpointsPrefix(topic) + escapeSegment(sourceId, 'source id');
   }
 
+  // ── maintenance ────────────────────────────────────────────────────────
+  maintenancePrefix(): string {
+    return `${this.root}/maintenance/`;
+  }
+  /** The leased key whose holder is the one instance that compacts etcd's history. */
+  historyCompactorLeader(): string {
+    return `${this.maintenancePrefix()}history-compactor`;
+  }
+
   // ── clusters ───────────────────────────────────────────────────────────
   clusterPrefix(cluster: string): string {
     return `${this.root}/clusters/${escapeSegment(cluster, 'cluster')}/`;
