@@ -20,8 +20,11 @@ export interface EtcdProcess {
   readonly pid: number;
   /** Stops etcd (SIGTERM, then SIGKILL after 5 s) and removes the data dir. Safe to call twice. */
   stop(): Promise<void>;
-  /** Stops etcd and starts it again on the same ports and data; resolves when it answers. */
-  restart(): Promise<void>;
+  /**
+   * Stops etcd and starts it again on the same ports and data; resolves when
+   * it answers. `whileDown` runs while it is stopped (checks of how clients see the outage).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -179,10 +182,14 @@ export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise
       return child?.pid ?? -1;
     },
     stop,
-    async restart(): Promise<void> {
+    async restart(whileDown?: () => Promise<void>): Promise<void> {
       if (stopped) throw new GputelError('BAD_REQUEST', 'this etcd was stopped; start a new one');
       await kill();
-      await launch();
+      try {
+        await whileDown?.();
+      } finally {
+        await launch();
+      }
     },
   };
 }
