@@ -6,16 +6,17 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GputelError } from '../../src/common/gputel-error.js';
 import { createLogger } from '../../src/common/logger.js';
 import { metricsRegistry } from '../../src/common/metrics.js';
 import { KeySpace } from '../../src/kv/key-space.js';
-import type { KvStore } from '../../src/kv/kv-store.js';
+import type { KvStore, WatchOptions } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { encodeJson, type GpuMetadata, type LatestHost } from '../../src/store/gpu-records.js';
 import { Registry } from '../../src/store/registry.js';
 
-async function skipped(): Promise<number> {
-  const metric = (await metricsRegistry.getMetricsAsJSON()).find((m) => m.name === 'gputel_gateway_registry_skipped_total');
+async function skipped(name = 'gputel_gateway_registry_skipped_total'): Promise<number> {
+  const metric = (await metricsRegistry.getMetricsAsJSON()).find((m) => m.name === name);
   return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
 }
 
@@ -68,5 +69,36 @@ describe('registry', () => {
     assert.deepEqual(registry.gpus().map((g) => g.uuid), ['GPU-0', 'GPU-1']);
     assert.doesNotThrow(() => registry.check(), 'the registry is still following');
     assert.equal(await skipped(), before + 2 + 5);
+  });
+
+  it('reloads and goes on, still ready, when its watch is cut off because the history was compacted', async () => {
+    // Fault injection at the contract: the real store, with a handle on each
+    // watch's onError to end it as etcd does when it compacted past a lagging watch.
+    const onErrors: ((error: Error) => void)[] = [];
+    const store = kv;
+    const watch: KvStore['watch'] = (range, options: WatchOptions) => {
+      if (options.onError) onErrors.push(options.onError);
+      return store.watch(range, options);
+    };
+    const injecting = new Proxy(store, {
+      get(target, property) {
+        if (property === 'watch') return watch;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await registry.stop();
+    registry = new Registry(injecting, keys, 'default', createLogger('silent'));
+    await kv.put(keys.gpuIndex('default', 'GPU-0', 'h0'), encodeJson(metadata('h0', 'GPU-0')));
+    await registry.start();
+    const reloadsBefore = await skipped('gputel_gateway_registry_reloads_total');
+    const watchesBefore = onErrors.length;
+    onErrors[0](new GputelError('KV_COMPACTED', 'watch was cut off: revision 5 has been compacted'));
+    assert.doesNotThrow(() => registry.check(), 'a compaction is routine: the registry stays ready while it reloads');
+    await until('the registry watches again', () => onErrors.length === watchesBefore + 2);
+    await kv.put(keys.gpuIndex('default', 'GPU-1', 'h1'), encodeJson(metadata('h1', 'GPU-1')));
+    await until('a GPU registered after the reload arrives', () => registry.findGpu('GPU-1') !== undefined);
+    assert.deepEqual(registry.gpus().map((g) => g.uuid), ['GPU-0', 'GPU-1']);
+    assert.equal(await skipped('gputel_gateway_registry_reloads_total'), reloadsBefore + 1);
   });
 });
