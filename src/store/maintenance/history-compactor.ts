@@ -143,16 +143,16 @@ export class HistoryCompactor {
       });
     }
     const key = this.keys.historyCompactorLeader();
-    const result = await this.kv.txn({
-      compare: [{ key, target: 'createRevision', operator: '==', operand: 0 }],
-      success: [{ type: 'put', key, value: Buffer.from(this.options.instanceId), lease: this.lease.id }],
-      failure: [{ type: 'range', range: { start: key } }],
-    });
-    let leader = result.succeeded;
-    if (!leader) {
-      const first = result.results[0];
-      const holder = first?.type === 'range' ? first.result.kvs[0] : undefined;
-      leader = holder !== undefined && holder.lease === this.lease.id;
+    // Read first: a leader that holds the key writes nothing, so it goes on
+    // compacting while etcd's NOSPACE alarm refuses every write.
+    const holder = await this.kv.get(key);
+    let leader = holder !== undefined && holder.lease === this.lease.id;
+    if (holder === undefined) {
+      const result = await this.kv.txn({
+        compare: [{ key, target: 'createRevision', operator: '==', operand: 0 }],
+        success: [{ type: 'put', key, value: Buffer.from(this.options.instanceId), lease: this.lease.id }],
+      });
+      leader = result.succeeded;
     }
     this.setLeader(leader);
     return leader;
