@@ -72,10 +72,18 @@ export class Registry {
     }
     const fromRevision = Math.min(index.revision, latest.revision) + 1;
     const onError = (error: Error): void => this.watchEnded(error);
-    this.watchers = await Promise.all([
+    const started = await Promise.allSettled([
       this.kv.watch({ prefix: indexPrefix }, { fromRevision, onEvent: (e) => this.applyIndex(e, indexPrefix), onError }),
       this.kv.watch({ prefix: latestPrefix }, { fromRevision, onEvent: (e) => this.applyLatest(e, latestPrefix), onError }),
     ]);
+    const watchers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) {
+      // One watch without the other would follow half the registry: end both, and let the caller retry.
+      await Promise.all(watchers.map((w) => w.cancel()));
+      throw failed.reason;
+    }
+    this.watchers = watchers;
     this.failure = undefined;
   }
 
