@@ -74,7 +74,7 @@ describe('etcd history compaction over a long run', { timeout: 150_000 }, () => 
       await waitForSamples(baseUrl, rows.length, 60_000);
     }
     // Two intervals with no writes: everything older than one interval is compacted by now.
-    await sleep(2 * INTERVAL_MS + 2_000);
+    await sleep(2 * INTERVAL_MS + 4_000);
 
     const old = await etcdHttp<{ code?: number; message?: string }>(etcd, '/v3/kv/range', { key: Buffer.from('/gputel/').toString('base64'), revision: earlyRevision });
     assert.match(old.message ?? '', /required revision has been compacted/, 'a read at an early revision fails as compacted');
