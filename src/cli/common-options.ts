@@ -23,7 +23,8 @@ export function withCommonOptions(command: Command): Command {
     .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
     .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
     .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
-    .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)');
+    .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)')
+    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
 }
 
 /**
@@ -57,6 +58,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       lowWatermark: options.lowWatermark,
       maxClockSkewMs: options.maxClockSkew,
       maxRate: options.maxRate,
+      etcdCompactionIntervalMs: options.etcdCompactionInterval,
     },
     file: options.config as string | undefined,
     defaults,

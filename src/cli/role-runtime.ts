@@ -3,11 +3,14 @@
  * store, stop everything in order on SIGINT/SIGTERM, and exit with a code
  * that says whether it ended cleanly.
  */
+import { hostname } from 'node:os';
 import type { GputelConfig } from '../common/config.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { openKvStore } from '../kv/open-kv-store.js';
+import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
+import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
 
 export interface RoleRuntime {
   config: GputelConfig;
@@ -40,6 +43,7 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
         await kv.close();
       })()),
   };
+  startEtcdMaintenance(runtime, role);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'stopping');
@@ -50,4 +54,24 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
     });
   }
   return runtime;
+}
+
+/**
+ * On etcd, every role exports etcd's health on /metrics and takes part in
+ * electing the one history compactor (the embedded store bounds its own
+ * history). They are registered first, so they stop last, after the roles.
+ */
+function startEtcdMaintenance(runtime: RoleRuntime, role: string): void {
+  if (runtime.kv.driver !== 'etcd') return;
+  const monitor = new StoreHealthMonitor(runtime.kv, runtime.logger);
+  monitor.start();
+  runtime.onStop(() => monitor.stop());
+  const intervalMs = runtime.config.etcdCompactionIntervalMs;
+  if (intervalMs > 0) {
+    const compactor = new HistoryCompactor(runtime.kv, runtime.keys, { intervalMs, instanceId: `${hostname()}-${process.pid}-${role}`, logger: runtime.logger });
+    compactor.start();
+    runtime.onStop(() => compactor.stop());
+  } else {
+    runtime.logger.info('etcd history compaction is off (--etcd-compaction-interval 0): etcd must compact itself (--auto-compaction-retention)');
+  }
 }

@@ -13,7 +13,7 @@
  * Every transaction is fenced by the collector's claim on the partition, so a
  * collector that lost its claim (a long pause, a partition) writes nothing.
  */
-import { GputelError } from '../common/gputel-error.js';
+import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
@@ -21,6 +21,10 @@ import { decodeMessage } from '../queue/message-codec.js';
 import type { QueuedMessage } from '../queue/queue-consumer.js';
 import { encodeChunk, splitChunk, type Chunk } from '../store/chunk-codec.js';
 import {
+  decodeGpuMetadata,
+  decodeHostMetadata,
+  decodeLatestHost,
+  decodePartitionStats,
   encodeJson,
   type GpuMetadata,
   type HostMetadata,
@@ -31,7 +35,7 @@ import {
 import { readTelemetry, reportUnreadable } from '../store/telemetry-reader.js';
 import type { Logger } from '../common/logger.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
-import { pivot, type GpuBlock } from './pivot.js';
+import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
 
 /** A chunk's column bytes stay under this, whatever shape its records take (etcd takes ~1.5 MiB a request). */
 const MAX_CHUNK_BYTES = 256 * 1024;
@@ -39,9 +43,20 @@ const MAX_CHUNK_BYTES = 256 * 1024;
 const samplesStored = counter('gputel_collector_samples_total', 'Metric values stored');
 const recordsStored = counter('gputel_collector_records_total', 'GPU records (one GPU at one timestamp) stored');
 const messagesProcessed = counter('gputel_collector_messages_total', 'Messages applied and deleted');
+const conflictingDuplicates = counter(
+  'gputel_collector_conflicting_duplicates_total',
+  'Samples that arrived again (same GPU, metric, timestamp) with a different value',
+);
+/** Conflicting duplicates logged per process; after that they are only counted (metric and partition stats). */
+const MAX_CONFLICTS_LOGGED = 50;
+const valuesRepaired = counter(
+  'gputel_collector_repaired_values_total',
+  'Stored JSON values (latest, GPU/host metadata, stats) that did not decode and were overwritten',
+);
 
 export class MessageProcessor {
   private readonly caches = new Map<number, OwnedPartitionCache>();
+  private conflictsLogged = 0;
 
   constructor(
     private readonly kv: KvStore,
@@ -59,7 +74,7 @@ export class MessageProcessor {
   async process(message: QueuedMessage): Promise<void> {
     let cache = this.caches.get(message.partition);
     if (cache?.claimRevision !== message.claimRevision) {
-      cache = new OwnedPartitionCache(this.kv, message.claimRevision);
+      cache = new OwnedPartitionCache(this.kv, message.claimRevision, (key, error) => this.reportRepaired(key, error));
       this.caches.set(message.partition, cache);
     }
     try {
@@ -71,6 +86,17 @@ export class MessageProcessor {
     }
   }
 
+  /**
+   * A stored value that is not what this version writes (not JSON, another
+   * shape): overwritten by this message's write instead of throwing, which
+   * would retry the message forever and stall every host of the partition.
+   * Stats rewritten this way restart from this message's counts.
+   */
+  private reportRepaired(key: string, error: unknown): void {
+    valuesRepaired.inc();
+    this.logger.error({ err: error, key }, `stored value at ${key} is unreadable (${errorMessage(error)}); it is overwritten`);
+  }
+
   private async apply(message: QueuedMessage, cache: OwnedPartitionCache): Promise<void> {
     const batch = decodeMessage(message.value);
     const blocks = pivot(batch);
@@ -79,6 +105,8 @@ export class MessageProcessor {
     const writes = new Map<string, TxnOp>();
     let samples = 0;
     let records = 0;
+    let conflicts = 0;
+    const conflictExamples: ConflictingDuplicate[] = [];
 
     const latestByHost = new Map<string, LatestHost>();
     for (const block of blocks) {
@@ -96,13 +124,15 @@ export class MessageProcessor {
 
       let latest = latestByHost.get(hostname);
       if (!latest) {
-        const stored = await cache.read<LatestHost>(this.keys.latest(cluster, hostname));
+        const stored = await cache.read(this.keys.latest(cluster, hostname), decodeLatestHost);
         latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
         latestByHost.set(hostname, latest);
       }
       const counts = await this.countNew(cluster, block, metadata, latest.gpus[block.gpuKey], message.messageId);
       samples += counts.samples;
       records += counts.records;
+      conflicts += block.conflicts + counts.conflicts;
+      conflictExamples.push(...block.conflictExamples, ...counts.conflictExamples);
       mergeLatest(latest, block);
     }
     for (const [hostname, latest] of latestByHost) {
@@ -133,7 +163,25 @@ export class MessageProcessor {
       await this.fencedWrite(message, fence, pending);
     }
 
-    await this.commit(cluster, message, finalOps, { samples, records, messages: 1 }, cache);
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
+    if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
+  }
+
+  /** Logs the first conflicting duplicates of the process, each with where it came from and both values. */
+  private reportConflicts(message: QueuedMessage, conflicts: number, examples: ConflictingDuplicate[]): void {
+    conflictingDuplicates.inc(conflicts);
+    for (const example of examples) {
+      if (this.conflictsLogged >= MAX_CONFLICTS_LOGGED) break;
+      this.conflictsLogged++;
+      this.logger.warn(
+        { messageId: message.messageId, partition: message.partition, ...example, timestamp: new Date(example.timestampMs).toISOString() },
+        `conflicting duplicate: ${example.metric} of GPU ${example.gpuKey} on ${example.hostname} at ${new Date(example.timestampMs).toISOString()} ` +
+          `arrived as ${example.firstValue} and again as ${example.laterValue}`,
+      );
+      if (this.conflictsLogged === MAX_CONFLICTS_LOGGED) {
+        this.logger.warn(`further conflicting duplicates are counted (gputel_collector_conflicting_duplicates_total, stats) but not logged`);
+      }
+    }
   }
 
   /** Guards of every write of a message: the message is still queued, and this collector's claim on its partition still holds. */
@@ -151,12 +199,15 @@ export class MessageProcessor {
 
   private async commit(cluster: string, message: QueuedMessage, writes: TxnOp[], delta: PartitionStats, cache: OwnedPartitionCache): Promise<void> {
     const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
-    const stats = await cache.read<PartitionStats>(statsKey);
+    const stats = await cache.read(statsKey, decodePartitionStats);
     const next: PartitionStats = {
       samples: (stats.value?.samples ?? 0) + delta.samples,
       records: (stats.value?.records ?? 0) + delta.records,
       messages: (stats.value?.messages ?? 0) + delta.messages,
     };
+    // Written once there is one, so stats of clean data keep their old shape.
+    const conflicts = (stats.value?.conflictingDuplicates ?? 0) + (delta.conflictingDuplicates ?? 0);
+    if (conflicts > 0) next.conflictingDuplicates = conflicts;
     const result = await this.kv.txn({
       compare: [...this.fence(message), { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision }],
       success: [...writes, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
@@ -185,9 +236,9 @@ export class MessageProcessor {
     metadata: GpuMetadata,
     latest: LatestGpu | undefined,
     messageId: string,
-  ): Promise<{ samples: number; records: number }> {
+  ): Promise<{ samples: number; records: number; conflicts: number; conflictExamples: ConflictingDuplicate[] }> {
     const { timestampsMs, metrics, columns } = block.chunk;
-    if (!latest || timestampsMs[0] > latest.lastSeenMs) return { samples: block.samples, records: timestampsMs.length };
+    if (!latest || timestampsMs[0] > latest.lastSeenMs) return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
     const stored = await readTelemetry(this.kv, this.keys, cluster, metadata, {
       startMs: timestampsMs[0],
       endMs: timestampsMs[timestampsMs.length - 1],
@@ -199,14 +250,27 @@ export class MessageProcessor {
     const storedAt = new Map(stored.records.map((record) => [record.timestampMs, record.values]));
     let samples = 0;
     let records = 0;
+    let conflicts = 0;
+    const conflictExamples: ConflictingDuplicate[] = [];
     for (let r = 0; r < timestampsMs.length; r++) {
       const values = storedAt.get(timestampsMs[r]);
       if (!values) records++;
       for (let m = 0; m < metrics.length; m++) {
-        if (!Number.isNaN(columns[m][r]) && !values?.has(metrics[m])) samples++;
+        const value = columns[m][r];
+        if (Number.isNaN(value)) continue;
+        const stored = values?.get(metrics[m]);
+        if (stored === undefined) {
+          samples++;
+        } else if (stored !== value) {
+          // Stored before by another message (a file streamed again with corrections, two sources disagreeing).
+          conflicts++;
+          if (conflictExamples.length < MAX_CONFLICT_EXAMPLES) {
+            conflictExamples.push({ hostname: block.labels.hostname, gpuKey: block.gpuKey, metric: metrics[m], timestampMs: timestampsMs[r], laterValue: value, firstValue: stored });
+          }
+        }
       }
     }
-    return { samples, records };
+    return { samples, records, conflicts, conflictExamples };
   }
 
   /** Queues the GPU's and host's metadata where they changed; returns the GPU's. */
@@ -214,7 +278,7 @@ export class MessageProcessor {
     const { labels, gpuKey } = block;
     const firstMs = block.chunk.timestampsMs[0];
     const metadataKey = this.keys.gpuMetadata(cluster, labels.hostname, gpuKey);
-    const stored = (await cache.read<GpuMetadata>(metadataKey)).value;
+    const stored = (await cache.read(metadataKey, decodeGpuMetadata)).value;
     const longestSpanMs = Math.max(...parts.map((part) => part.timestampsMs[part.timestampsMs.length - 1] - part.timestampsMs[0]));
     const metadata: GpuMetadata = {
       gpuKey,
@@ -235,7 +299,7 @@ export class MessageProcessor {
     cache.queueWrite(writes, this.keys.gpuIndex(cluster, gpuKey, labels.hostname), metadata);
 
     const hostKey = this.keys.hostMetadata(cluster, labels.hostname);
-    const host = (await cache.read<HostMetadata>(hostKey)).value;
+    const host = (await cache.read(hostKey, decodeHostMetadata)).value;
     cache.queueWrite(writes, hostKey, {
       hostname: labels.hostname,
       firstSeenMs: Math.min(firstMs, host?.firstSeenMs ?? firstMs),

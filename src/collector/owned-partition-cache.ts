@@ -8,7 +8,10 @@
  * claim revision) and after any failed write.
  */
 import type { KvStore, TxnOp } from '../kv/kv-store.js';
-import { decodeJson, encodeJson } from '../store/gpu-records.js';
+import { encodeJson } from '../store/gpu-records.js';
+
+/** Turns stored bytes into a value; throws (STORE_CORRUPT) when they are not one. */
+export type Decoder<T> = (bytes: Buffer) => T;
 
 export interface CachedValue<T> {
   value: T | undefined;
@@ -24,16 +27,29 @@ export class OwnedPartitionCache {
     private readonly kv: KvStore,
     /** The claim this cache belongs to. */
     readonly claimRevision: number,
+    /** Told about a stored value that does not decode; it is then read as absent and overwritten by the next write. */
+    private readonly onUnreadable: (key: string, error: unknown) => void = () => undefined,
   ) {}
 
-  /** The value at key, from the cache or the store. */
-  async read<T>(key: string): Promise<CachedValue<T>> {
+  /**
+   * The value at key, from the cache or the store. A stored value that does
+   * not decode is reported and read as absent, keeping its modRevision: the
+   * write that follows replaces it (fenced like any other), so one corrupt
+   * value never stalls the partition.
+   */
+  async read<T>(key: string, decode: Decoder<T>): Promise<CachedValue<T>> {
     const cached = this.entries.get(key) as CachedValue<T> | undefined;
     if (cached) return cached;
     const stored = await this.kv.get(key);
-    const entry: CachedValue<T> = stored
-      ? { value: decodeJson<T>(stored.value), bytes: stored.value, modRevision: stored.modRevision }
-      : { value: undefined, modRevision: 0 };
+    let entry: CachedValue<T> = { value: undefined, modRevision: 0 };
+    if (stored) {
+      try {
+        entry = { value: decode(stored.value), bytes: stored.value, modRevision: stored.modRevision };
+      } catch (error) {
+        this.onUnreadable(key, error);
+        entry = { value: undefined, modRevision: stored.modRevision };
+      }
+    }
     this.entries.set(key, entry);
     return entry;
   }

@@ -5,6 +5,24 @@
 import type { Attribution, Chunk } from '../store/chunk-codec.js';
 import { gpuKeyOf, type GpuLabels, type TelemetryBatch } from '../queue/telemetry-batch.js';
 
+/** A sample that arrived twice (same GPU, metric, timestamp) with two different values. */
+export interface ConflictingDuplicate {
+  hostname: string;
+  gpuKey: string;
+  metric: string;
+  timestampMs: number;
+  /** The value that arrived first (stored before, or earlier in the batch). */
+  firstValue: number;
+  /**
+   * The value that arrived later. Within a batch it replaces the first; across
+   * messages readers see the value of the chunk later in key order.
+   */
+  laterValue: number;
+}
+
+/** Conflicts described per block; the rest are only counted. */
+export const MAX_CONFLICT_EXAMPLES = 3;
+
 export interface GpuBlock {
   gpuKey: string;
   /** Labels of the GPU's newest record (attribution can change inside a batch). */
@@ -14,6 +32,10 @@ export interface GpuBlock {
   samples: number;
   /** Aliases seen: canonical DCGM field → source name. */
   metricAliases: Record<string, string>;
+  /** Duplicate samples within the batch whose values differ. */
+  conflicts: number;
+  /** The first few of them (at most MAX_CONFLICT_EXAMPLES). */
+  conflictExamples: ConflictingDuplicate[];
 }
 
 /**
@@ -48,13 +70,24 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
     const attributionIndex = new Uint32Array(timestamps.length);
     const metricAliases: Record<string, string> = {};
     let samples = 0;
+    let conflicts = 0;
+    const conflictExamples: ConflictingDuplicate[] = [];
     let newest = sampleIndexes[0];
 
     for (const i of sampleIndexes) {
       const record = recordOf.get(batch.timestampMs[i])!;
       const metricSlot = batch.metricIndex[i];
       const column = columns[columnOf.get(batch.metrics[metricSlot])!];
-      if (Number.isNaN(column[record])) samples++;
+      const previous = column[record];
+      if (Number.isNaN(previous)) {
+        samples++;
+      } else if (previous !== batch.value[i]) {
+        conflicts++;
+        if (conflictExamples.length < MAX_CONFLICT_EXAMPLES) {
+          const { hostname } = batch.gpus[batch.gpuIndex[i]];
+          conflictExamples.push({ hostname, gpuKey, metric: batch.metrics[metricSlot], timestampMs: batch.timestampMs[i], laterValue: batch.value[i], firstValue: previous });
+        }
+      }
       column[record] = batch.value[i];
       const sourceName = batch.sourceMetricNames[metricSlot];
       if (sourceName !== '') metricAliases[batch.metrics[metricSlot]] = sourceName;
@@ -77,6 +110,8 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
       chunk: { timestampsMs: Float64Array.from(timestamps), metrics, columns, attributions, attributionIndex },
       samples,
       metricAliases,
+      conflicts,
+      conflictExamples,
     });
   }
   return blocks;

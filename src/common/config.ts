@@ -28,6 +28,8 @@ export interface GputelConfig {
   maxClockSkewMs: number;
   /** Rows per second a streamer reads at most, per source; 0 is unlimited. */
   maxRate: number;
+  /** How often the elected instance compacts etcd's history, to the revision of one interval ago; 0 disables it. */
+  etcdCompactionIntervalMs: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -67,11 +69,20 @@ function endpoints(raw: unknown): Parsed<string[]> {
 
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** A duration such as 500ms, 10s, 15m, 1h, 7d, in ms. */
-function duration(raw: unknown): Parsed<number> {
-  const match = typeof raw === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw.trim()) : null;
-  if (!match || Number(match[1]) <= 0) return refuse('must be a positive duration with ms, s, m, h or d (e.g. 30s, 1h)');
-  return ok(Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]));
+/**
+ * A duration such as 500ms, 10s, 15m, 1h or 7d, in ms, of at least `minMs`;
+ * with `offAllowed`, also 0 for "off".
+ */
+function duration(minMs: number, offAllowed = false) {
+  return (raw: unknown): Parsed<number> => {
+    const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
+    if (offAllowed && value === '0') return ok(0);
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
+    const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+    if (ms >= minMs && ms > 0) return ok(ms);
+    const least = minMs > 0 ? `of at least ${minMs / 1000} s ` : '';
+    return refuse(`must be a duration ${least}with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
+  };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -97,8 +108,10 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
   lowWatermark: { flag: 'low-watermark', env: 'GPUTEL_LOW_WATERMARK', defaultValue: 0, parse: integer(0, 1_000_000) },
-  maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration },
+  maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration(1) },
   maxRate: { flag: 'max-rate', env: 'GPUTEL_MAX_RATE', defaultValue: 0, parse: integer(0, 100_000_000) },
+  // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
+  etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
 };
 
 export interface ConfigSources {

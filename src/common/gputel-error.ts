@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'KV_REQUEST_TOO_LARGE'
   | 'KV_TOO_MANY_OPS'
   | 'KV_COMPACTED'
+  | 'KV_NO_SPACE'
   | 'KV_LEASE_NOT_FOUND'
   | 'KV_CLOSED'
   | 'KV_FAILED'

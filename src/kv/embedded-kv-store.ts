@@ -29,6 +29,7 @@ import {
   type KvStore,
   type RangeOptions,
   type RangeResult,
+  type StoreStatus,
   type TxnOp,
   type TxnOpResult,
   type TxnRequest,
@@ -473,6 +474,25 @@ export class EmbeddedKvStore implements KvStore {
       this.stmt('SELECT 1').get();
     } catch (error) {
       throw this.translate(error, 'ping');
+    }
+  }
+
+  /** Size of the SQLite file and of its pages in use; the embedded store raises no alarms. */
+  async status(): Promise<StoreStatus> {
+    this.assertOpen('status');
+    try {
+      const pageSize = this.stmt('PRAGMA page_size').pluck().get() as number;
+      const pageCount = this.stmt('PRAGMA page_count').pluck().get() as number;
+      const freePages = this.stmt('PRAGMA freelist_count').pluck().get() as number;
+      return {
+        dbSizeBytes: pageSize * pageCount,
+        dbSizeInUseBytes: pageSize * (pageCount - freePages),
+        alarms: [],
+        revision: this.currentRevision,
+        compactRevision: this.compactRevision,
+      };
+    } catch (error) {
+      throw this.translate(error, 'status');
     }
   }
 

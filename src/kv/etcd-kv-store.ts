@@ -36,6 +36,7 @@ import {
   type KvStore,
   type RangeOptions,
   type RangeResult,
+  type StoreStatus,
   type TxnOp,
   type TxnOpResult,
   type TxnRequest,
@@ -116,6 +117,8 @@ export class EtcdKvStore implements KvStore {
   private readonly watches = new Set<WatchState>();
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** The highest revision this client compacted to (etcd's Status does not report the compacted revision). */
+  private lastCompactRevision = 0;
 
   /**
    * Creates a client for `options.endpoints` and waits until etcd answers,
@@ -359,15 +362,53 @@ export class EtcdKvStore implements KvStore {
   }
 
   /**
-   * Resolves when a quorum answers a linearizable read within pingTimeoutMs;
-   * otherwise throws KV_UNAVAILABLE (retryable).
+   * Resolves when a quorum answers a linearizable read within pingTimeoutMs
+   * and no alarm is raised; throws KV_UNAVAILABLE (retryable) when etcd does
+   * not answer, KV_NO_SPACE when its NOSPACE alarm refuses every write.
    */
   async ping(): Promise<void> {
     this.assertOpen('ping');
+    const deadline = Date.now() + this.pingTimeoutMs;
+    let alarms: string[];
     try {
-      await this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline: Date.now() + this.pingTimeoutMs });
+      const [, alarm] = await Promise.all([
+        this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline }),
+        this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
+      ]);
+      alarms = alarm.alarms.map((a) => a.alarm.toUpperCase());
     } catch (error) {
       throw translateEtcdError(error, 'ping', undefined, this.where);
+    }
+    if (alarms.includes('NOSPACE')) throw noSpaceError(`ping of ${this.where}`, undefined);
+    if (alarms.length > 0) {
+      throw new GputelError('KV_UNAVAILABLE', `${this.where} has raised the alarm(s) ${alarms.join(', ')}; see etcd's log and docs/etcd-operations.md`, {
+        retryable: true,
+      });
+    }
+  }
+
+  /**
+   * dbSize and dbSizeInUse of the member that answers, the cluster's alarms,
+   * the revision and (best effort) the compacted revision. Throws
+   * KV_UNAVAILABLE when etcd does not answer within pingTimeoutMs.
+   */
+  async status(): Promise<StoreStatus> {
+    this.assertOpen('status');
+    const deadline = Date.now() + this.pingTimeoutMs;
+    try {
+      const [status, alarm] = await Promise.all([
+        this.client.maintenance.status({ deadline }),
+        this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
+      ]);
+      return {
+        dbSizeBytes: Number(status.dbSize),
+        dbSizeInUseBytes: Number(status.dbSizeInUse),
+        alarms: [...new Set(alarm.alarms.map((a) => a.alarm.toUpperCase()))],
+        revision: Number(status.header.revision),
+        compactRevision: this.lastCompactRevision,
+      };
+    } catch (error) {
+      throw translateEtcdError(error, 'status', undefined, this.where);
     }
   }
 
@@ -380,6 +421,7 @@ export class EtcdKvStore implements KvStore {
     this.assertOpen('compact');
     try {
       await this.client.kv.compact({ revision, physical: true });
+      this.lastCompactRevision = Math.max(this.lastCompactRevision, revision);
     } catch (error) {
       throw translateEtcdError(error, `compact to revision ${revision}`, undefined, this.where);
     }
@@ -590,6 +632,31 @@ export class EtcdKvStore implements KvStore {
 }
 
 /**
+ * What etcd and gRPC say while a member restarts, a leader is elected, or the
+ * network drops: each of these may succeed on retry (with backoff). Seen here:
+ * "14 UNAVAILABLE: No connection established", "connect ECONNREFUSED",
+ * "etcdserver: leader changed", "etcdserver: request timed out",
+ * "etcdserver: no leader", and etcd3's circuit-breaker refusal.
+ */
+const TRANSIENT_ETCD_ERROR =
+  /no leader|leader changed|request timed out|timed out|ECONNREFUSED|ECONNRESET|connection refused|No connection established|UNAVAILABLE|DEADLINE_EXCEEDED|server stopped|not capable|unhealthy cluster|too many requests|BrokenCircuitError|circuit breaker/i;
+
+/**
+ * etcd's backend quota is full (its NOSPACE alarm): every write fails until an
+ * operator compacts, defragments and disarms. Retryable: it heals then, and no
+ * message may be dead-lettered for it.
+ */
+function noSpaceError(what: string, key: string | undefined, cause?: unknown, where?: string): GputelError {
+  const target = `${what}${key !== undefined ? ` of ${key}` : ''}${where !== undefined ? ` on ${where}` : ''}`;
+  return new GputelError(
+    'KV_NO_SPACE',
+    `${target} failed: etcd is out of space (NOSPACE alarm): compact, defragment and disarm it ` +
+      '(etcdctl compact REV; etcdctl defrag; etcdctl alarm disarm) or raise its --quota-backend-bytes; see docs/etcd-operations.md',
+    { retryable: true, cause },
+  );
+}
+
+/**
  * The one place etcd3/gRPC errors become GputelErrors: a stable code, whether
  * a retry can help, and a message naming the operation, key and endpoints.
  */
@@ -613,9 +680,7 @@ export function translateEtcdError(
     return fail('KV_REQUEST_TOO_LARGE', 'send smaller requests: etcd refuses more than --max-request-bytes (default 1.5 MiB)');
   }
   if (detail.includes('too many requests')) return fail('KV_UNAVAILABLE', 'etcd is overloaded; retry with backoff', true);
-  if (detail.includes('database space exceeded')) {
-    return fail('KV_FAILED', "etcd's backend quota is full: compact and defragment it, or raise --quota-backend-bytes");
-  }
+  if (detail.includes('database space exceeded') || /NOSPACE/.test(detail)) return noSpaceError(what, key, error, where);
   if (detail.includes('Received message larger than max')) {
     return fail('KV_REQUEST_TOO_LARGE', 'the response was larger than the client accepts; read the range in pages (limit)');
   }
@@ -638,7 +703,7 @@ export function translateEtcdError(
     error instanceof GRPCUnavailableError ||
     error instanceof GRPCDeadlineExceededError ||
     error instanceof GRPCCancelledError ||
-    /no leader|leader changed|request timed out|timed out|BrokenCircuitError|circuit breaker/i.test(detail)
+    TRANSIENT_ETCD_ERROR.test(detail)
   ) {
     return fail('KV_UNAVAILABLE', 'etcd did not answer; check that it runs and is reachable, then retry', true);
   }

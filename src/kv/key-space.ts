@@ -23,6 +23,11 @@ const PLAIN_SEGMENT = /^[A-Za-z0-9._:@~-]+$/;
  */
 export function escapeSegment(name: string, what = 'name'): string {
   if (name.length === 0) throw new GputelError('BAD_KEY', `${what} is empty; it cannot name a key`);
+  // A lone surrogate has no UTF-8 form: Buffer.from writes U+FFFD for every
+  // one, so different names would escape to the same segment.
+  if (!isWellFormed(name)) {
+    throw new GputelError('BAD_KEY', `${what} ${JSON.stringify(name.slice(0, 40))} is not well-formed Unicode (it holds a lone surrogate); fix the source of this name`);
+  }
   if (name.length > MAX_SEGMENT_CHARS) {
     throw new GputelError('BAD_KEY', `${what} "${name.slice(0, 40)}…" is longer than ${MAX_SEGMENT_CHARS} characters`);
   }
@@ -39,9 +44,38 @@ export function escapeSegment(name: string, what = 'name'): string {
   return escaped;
 }
 
-/** Inverse of escapeSegment. */
+/** `String.prototype.isWellFormed` (Node 20; ES2024, newer than this project's lib typings). */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * Inverse of escapeSegment. Throws BAD_KEY for a segment escapeSegment cannot
+ * have written (a stray '%', an escape that is not UTF-8): such a key was
+ * written by something else, and callers that follow a prefix skip it.
+ */
 export function unescapeSegment(segment: string): string {
-  return segment.includes('%') ? decodeURIComponent(segment) : segment;
+  if (!segment.includes('%')) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch (error) {
+    throw new GputelError('BAD_KEY', `key segment "${segment.slice(0, 80)}" is not an escaped name (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+}
+
+/** What a message id may hold: it becomes the last segment of chunk keys. */
+const MESSAGE_ID = /^[A-Za-z0-9._:@~-]{1,200}$/;
+
+/**
+ * Checks a message id taken from a key before it goes into other keys (chunk
+ * keys, dead letters): a '/' or other byte in it would reach into another
+ * subtree. Throws BAD_KEY (a poison message) when it is not one.
+ */
+export function checkMessageId(messageId: string): string {
+  if (!MESSAGE_ID.test(messageId)) {
+    throw new GputelError('BAD_KEY', `message id ${JSON.stringify(messageId.slice(0, 80))} is malformed: ids are 1-200 letters, digits, '.', '_', ':', '@', '~' or '-'`);
+  }
+  return messageId;
 }
 
 /** Fixed-width decimal milliseconds, so that key order is time order. */
@@ -126,6 +160,15 @@ export class KeySpace {
     return this.sourceClaimsPrefix(topic) + escapeSegment(sourceId, 'source id');
   }
 
+  // ── maintenance ────────────────────────────────────────────────────────
+  maintenancePrefix(): string {
+    return `${this.root}/maintenance/`;
+  }
+  /** The leased key whose holder is the one instance that compacts etcd's history. */
+  historyCompactorLeader(): string {
+    return `${this.maintenancePrefix()}history-compactor`;
+  }
+
   // ── clusters ───────────────────────────────────────────────────────────
   clusterPrefix(cluster: string): string {
     return `${this.root}/clusters/${escapeSegment(cluster, 'cluster')}/`;
@@ -154,7 +197,7 @@ export class KeySpace {
    * message id last makes a replay rewrite the same key.
    */
   gpuChunk(cluster: string, hostname: string, gpuKey: string, startMs: number, endMs: number, messageId: string): string {
-    return `${this.gpuDataPrefix(cluster, hostname, gpuKey)}${timestampSegment(startMs)}-${timestampSegment(endMs)}-${messageId}`;
+    return `${this.gpuDataPrefix(cluster, hostname, gpuKey)}${timestampSegment(startMs)}-${timestampSegment(endMs)}-${checkMessageId(messageId)}`;
   }
   latestPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}latest/`;

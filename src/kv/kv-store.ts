@@ -108,6 +108,20 @@ export interface Lease {
   onLost(handler: (error: Error) => void): void;
 }
 
+/** Health of the store's backend, for /metrics and /readyz. */
+export interface StoreStatus {
+  /** Bytes the backend database takes on disk (etcd: dbSize of the member that answered). */
+  dbSizeBytes: number;
+  /** Bytes of it in use; the rest is free pages that only a defragmentation gives back (etcd: dbSizeInUse). */
+  dbSizeInUseBytes: number;
+  /** Active alarms, e.g. ['NOSPACE'] when etcd's backend quota is full; empty when healthy. */
+  alarms: string[];
+  /** Current store revision. */
+  revision: number;
+  /** History below this revision is compacted (0 when unknown or never). */
+  compactRevision: number;
+}
+
 export interface KvStore {
   /** 'etcd' or 'embedded', for logs and /readyz. */
   readonly driver: string;
@@ -122,8 +136,21 @@ export interface KvStore {
   watch(range: KeyRange, options: WatchOptions): Promise<Watcher>;
   /** Current store revision. */
   revision(): Promise<number>;
-  /** Answers quickly whether the store can serve requests, for /readyz. */
+  /**
+   * Answers quickly whether the store can serve requests, for /readyz. Throws
+   * KV_UNAVAILABLE when it does not answer, KV_NO_SPACE when it answers but
+   * refuses writes (etcd's NOSPACE alarm).
+   */
   ping(): Promise<void>;
+  /**
+   * Drops the history (older versions of keys, watch events) before
+   * `revision`, as etcd's compaction does: reads and watches at an older
+   * revision then fail with KV_COMPACTED. Throws KV_COMPACTED when `revision`
+   * is already compacted, BAD_REQUEST when it is in the future.
+   */
+  compact(revision: number): Promise<void>;
+  /** Database size and alarms of the backend; throws KV_UNAVAILABLE when it does not answer. */
+  status(): Promise<StoreStatus>;
   /** Releases connections, timers and files. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -38,9 +38,16 @@ export interface TelemetryBatch {
 
 const FIELD_SEPARATOR = '\u0000';
 
-/** The id of a GPU series within its host: the UUID, plus the MIG instance when the GPU is split. */
+/**
+ * The id of a GPU series within its host: the UUID, plus `:mig{instance}` when
+ * the GPU is split. A ':' or '%' inside the UUID is written %3A / %25, so the
+ * only ':' of a key is the MIG separator and a UUID "X:mig1" can never take
+ * the key of instance 1 of GPU "X". Real UUIDs (GPU-…, MIG-…) hold neither, so
+ * their keys are what earlier versions stored (docs/design.md).
+ */
 export function gpuKeyOf(labels: Pick<GpuLabels, 'uuid' | 'migInstanceId'>): string {
-  return labels.migInstanceId === '' ? labels.uuid : `${labels.uuid}:mig${labels.migInstanceId}`;
+  const uuid = /[:%]/.test(labels.uuid) ? labels.uuid.replace(/%/g, '%25').replace(/:/g, '%3A') : labels.uuid;
+  return labels.migInstanceId === '' ? uuid : `${uuid}:mig${labels.migInstanceId}`;
 }
 
 /**

@@ -8,7 +8,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.js';
 import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
 import type { KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
-import { decodeJson, type GpuMetadata, type LatestGpu, type LatestHost } from './gpu-records.js';
+import { backoffDelayMs } from '../common/backoff.js';
+import { errorMessage } from '../common/gputel-error.js';
+import { counter } from '../common/metrics.js';
+import { decodeGpuMetadata, decodeLatestHost, type GpuMetadata, type LatestGpu, type LatestHost } from './gpu-records.js';
+
+const skippedEntries = counter(
+  'gputel_gateway_registry_skipped_total',
+  'Registry entries skipped because their key or value is not what gputel writes (logged)',
+);
+const reloads = counter('gputel_gateway_registry_reloads_total', 'Registry reloads after its watch ended (history compacted, etcd restarted)');
 
 /** A GPU is stale when its newest sample is this far behind the newest sample of its cluster. */
 export const STALE_AFTER_MS = 5 * 60_000;
@@ -63,10 +72,18 @@ export class Registry {
     }
     const fromRevision = Math.min(index.revision, latest.revision) + 1;
     const onError = (error: Error): void => this.watchEnded(error);
-    this.watchers = await Promise.all([
+    const started = await Promise.allSettled([
       this.kv.watch({ prefix: indexPrefix }, { fromRevision, onEvent: (e) => this.applyIndex(e, indexPrefix), onError }),
       this.kv.watch({ prefix: latestPrefix }, { fromRevision, onEvent: (e) => this.applyLatest(e, latestPrefix), onError }),
     ]);
+    const watchers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) {
+      // One watch without the other would follow half the registry: end both, and let the caller retry.
+      await Promise.all(watchers.map((w) => w.cancel()));
+      throw failed.reason;
+    }
+    this.watchers = watchers;
     this.failure = undefined;
   }
 
@@ -79,11 +96,19 @@ export class Registry {
     return this.stopping;
   }
 
-  /** A watch can end (history compacted, store restarted): load everything again and follow from there. */
+  /**
+   * A watch can end (history compacted: KV_COMPACTED; store restarted or
+   * closed): load everything again and follow from there, retrying with
+   * capped exponential backoff and jitter while the store is down.
+   */
   private watchEnded(error: Error): void {
     if (this.stopping || this.resyncing) return;
-    this.failure = error;
-    this.logger.warn({ err: error }, 'registry watch ended; reloading the registry');
+    const compacted = (error as { code?: string }).code === 'KV_COMPACTED';
+    // A compacted revision is routine (the history compactor ran while this
+    // watch lagged): the registry reloads at once and stays ready.
+    if (!compacted) this.failure = error;
+    this.logger.warn({ err: error }, `registry watch ended (${errorMessage(error)}); reloading the registry`);
+    reloads.inc();
     this.resyncing = (async () => {
       for (let attempt = 0; !this.stopping; attempt++) {
         try {
@@ -93,7 +118,7 @@ export class Registry {
           return;
         } catch (reloadError) {
           this.failure = reloadError instanceof Error ? reloadError : new Error(String(reloadError));
-          await sleep(Math.min(5_000, 200 * 2 ** attempt));
+          await sleep(backoffDelayMs(attempt, { initialMs: 200, maxMs: 5_000 }));
         }
       }
     })().finally(() => {
@@ -176,35 +201,49 @@ export class Registry {
     return newest;
   }
 
+  /**
+   * Applies one change of `index/gpus/{gpu}/{host}`. Never throws: a key or
+   * value this version did not write is logged, counted and skipped, so one
+   * bad entry cannot end the watch (which would stop the registry following).
+   */
   private applyIndex(event: WatchEvent, prefix: string): void {
     // The series of `index/gpus/{gpu}/{host}`: the key's own text identifies it.
     const series = event.key.slice(prefix.length);
-    if (!series.includes('/')) return; // not {gpu}/{host}: nothing this version wrote
-    if (event.type === 'delete') {
-      this.gpuByKey.delete(series);
-      this.view = undefined;
-      return;
-    }
+    const parts = series.split('/');
+    if (parts.length === 1) return; // index/gpus/{uuid}: what an earlier version wrote, superseded
     try {
-      this.gpuByKey.set(series, decodeJson<GpuMetadata>(event.value));
+      if (parts.length !== 2) throw new Error('the key is not index/gpus/{gpu}/{host}');
+      parts.forEach(unescapeSegment);
+      if (event.type === 'delete') {
+        this.gpuByKey.delete(series);
+      } else {
+        this.gpuByKey.set(series, decodeGpuMetadata(event.value));
+      }
       this.view = undefined;
     } catch (error) {
-      this.logger.warn({ err: error, key: event.key }, 'unreadable GPU index entry skipped');
+      this.skip(event.key, error, 'GPU index entry');
     }
   }
 
+  /** Applies one change of `latest/{host}`; never throws (see applyIndex). */
   private applyLatest(event: WatchEvent, prefix: string): void {
-    const hostname = unescapeSegment(event.key.slice(prefix.length));
-    if (event.type === 'delete') {
-      this.latestByHost.delete(hostname);
-      this.view = undefined;
-      return;
-    }
     try {
-      this.latestByHost.set(hostname, decodeJson<LatestHost>(event.value));
+      const segment = event.key.slice(prefix.length);
+      if (segment.includes('/')) throw new Error('the key is not latest/{host}');
+      const hostname = unescapeSegment(segment);
+      if (event.type === 'delete') {
+        this.latestByHost.delete(hostname);
+      } else {
+        this.latestByHost.set(hostname, decodeLatestHost(event.value));
+      }
       this.view = undefined;
     } catch (error) {
-      this.logger.warn({ err: error, key: event.key }, 'unreadable latest values skipped');
+      this.skip(event.key, error, 'latest values');
     }
+  }
+
+  private skip(key: string, error: unknown, what: string): void {
+    skippedEntries.inc();
+    this.logger.warn({ err: error, key }, `unreadable ${what} at ${key} skipped: ${errorMessage(error)}`);
   }
 }

@@ -27,6 +27,17 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ env: { GPUTEL_ETCD: 'http://127.0.0.1:2379, http://127.0.0.1:22379' } }).etcd, ['http://127.0.0.1:2379', 'http://127.0.0.1:22379']);
   });
 
+  it('reads the etcd compaction interval as a duration, 5m by default, 0 to disable', () => {
+    assert.equal(loadConfig({ env: {} }).etcdCompactionIntervalMs, 300_000);
+    assert.equal(loadConfig({ flags: { etcdCompactionIntervalMs: '5s' }, env: {} }).etcdCompactionIntervalMs, 5_000);
+    assert.equal(loadConfig({ env: { GPUTEL_ETCD_COMPACTION_INTERVAL: '1h' } }).etcdCompactionIntervalMs, 3_600_000);
+    assert.equal(loadConfig({ env: { GPUTEL_ETCD_COMPACTION_INTERVAL: '0' } }).etcdCompactionIntervalMs, 0);
+    assert.throws(
+      () => loadConfig({ env: { GPUTEL_ETCD_COMPACTION_INTERVAL: '5ms' } }),
+      /GPUTEL_ETCD_COMPACTION_INTERVAL = "5ms": must be a duration of at least 1 s/,
+    );
+  });
+
   it('reports every bad value at once, each naming where it came from', () => {
     assert.throws(
       () => loadConfig({ flags: { partitions: '0' }, env: { GPUTEL_LOG_LEVEL: 'loud', GPUTEL_ETCD: 'localhost' } }),

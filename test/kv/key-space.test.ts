@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { chunkTimeRange, escapeSegment, KeySpace, timestampSegment, unescapeSegment } from '../../src/kv/key-space.js';
+import { checkMessageId, chunkTimeRange, escapeSegment, KeySpace, timestampSegment, unescapeSegment } from '../../src/kv/key-space.js';
+import { gpuKeyOf } from '../../src/queue/telemetry-batch.js';
 
 describe('key space', () => {
   const keys = new KeySpace('/gputel');
@@ -60,6 +61,37 @@ describe('key space', () => {
   it('reads a chunk time range back from its key', () => {
     const key = keys.gpuChunk('default', 'h', 'GPU-1', 1_700_000_000_000, 1_700_000_060_000, '0001700000000000-abcd-000000000001');
     assert.deepEqual(chunkTimeRange(key), { startMs: 1_700_000_000_000, endMs: 1_700_000_060_000 });
+  });
+
+  it('refuses names that are not well-formed Unicode (lone surrogates) with BAD_KEY, which all escaped alike before', () => {
+    for (const name of ['host\uD800', '\uDC00x', 'a\uDBFFb']) {
+      assert.throws(() => escapeSegment(name, 'hostname'), (error: Error & { code?: string }) => error.code === 'BAD_KEY' && /not well-formed Unicode/.test(error.message));
+    }
+    assert.equal(escapeSegment('GPU-\uD83D\uDE00'), 'GPU-%F0%9F%98%80', 'a surrogate pair is one character and escapes as its UTF-8');
+  });
+
+  it('refuses a segment escapeSegment cannot have written with BAD_KEY, not a URIError', () => {
+    for (const segment of ['%', '%ZZ', '%E0%A4%A', '%FF']) assert.throws(() => unescapeSegment(segment), { code: 'BAD_KEY' });
+  });
+
+  it('never lets a UUID holding ":mig1" take the key of a MIG instance, and keeps ordinary keys as they were', () => {
+    assert.equal(gpuKeyOf({ uuid: 'GPU-1', migInstanceId: '' }), 'GPU-1');
+    assert.equal(gpuKeyOf({ uuid: 'GPU-1', migInstanceId: '3' }), 'GPU-1:mig3');
+    assert.notEqual(gpuKeyOf({ uuid: 'GPU-1:mig1', migInstanceId: '' }), gpuKeyOf({ uuid: 'GPU-1', migInstanceId: '1' }));
+    assert.notEqual(gpuKeyOf({ uuid: 'GPU-1%3Amig1', migInstanceId: '' }), gpuKeyOf({ uuid: 'GPU-1:mig1', migInstanceId: '' }));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), fc.string({ maxLength: 3 }), fc.string({ maxLength: 12 }), fc.string({ maxLength: 3 }), (u1, m1, u2, m2) => {
+        fc.pre(u1 !== u2 || m1 !== m2);
+        assert.notEqual(gpuKeyOf({ uuid: u1, migInstanceId: m1 }), gpuKeyOf({ uuid: u2, migInstanceId: m2 }));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('checks message ids before they go into chunk keys', () => {
+    assert.equal(checkMessageId('0001700000000000-abcd-000000000001'), '0001700000000000-abcd-000000000001');
+    for (const id of ['', 'a/b', '../x', 'a b', 'x'.repeat(201), 'é']) assert.throws(() => checkMessageId(id), { code: 'BAD_KEY' });
+    assert.throws(() => keys.gpuChunk('default', 'h', 'GPU-1', 1, 2, '1-x/../../queue'), { code: 'BAD_KEY' });
   });
 
   it('refuses a root prefix that is not an absolute key path', () => {

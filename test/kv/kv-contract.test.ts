@@ -456,6 +456,26 @@ function kvContract(driver: string, backend: Backend): void {
       assert.equal(watch.events[0].modRevision, latest);
     });
 
+    test('compact to an already compacted revision fails with KV_COMPACTED, to a future one with BAD_REQUEST', async () => {
+      const latest = (await store.put(k('a'), v('1'))).revision;
+      await store.put(k('a'), v('2'));
+      await store.compact(latest);
+      await assert.rejects(store.compact(latest), (error: unknown) => error instanceof GputelError && error.code === 'KV_COMPACTED');
+      const now = await store.revision();
+      await assert.rejects(store.compact(now + 1_000), (error: unknown) => error instanceof GputelError && error.code === 'BAD_REQUEST');
+      // Compaction keeps the current values.
+      assert.deepEqual((await store.get(k('a')))?.value, v('2'));
+    });
+
+    test('status reports the database size, no alarm and the current revision', async () => {
+      const { revision } = await store.put(k('a'), v('x'.repeat(1000)));
+      const status = await store.status();
+      assert.ok(status.dbSizeBytes > 0, `dbSizeBytes ${status.dbSizeBytes}`);
+      assert.ok(status.dbSizeInUseBytes > 0 && status.dbSizeInUseBytes <= status.dbSizeBytes, `in use ${status.dbSizeInUseBytes} of ${status.dbSizeBytes}`);
+      assert.deepEqual(status.alarms, []);
+      assert.ok(status.revision >= revision);
+    });
+
     test('a txn with more than 128 operations fails with KV_TOO_MANY_OPS (etcd --max-txn-ops)', async () => {
       const success = Array.from({ length: 129 }, (_, i) => ({ type: 'put' as const, key: k(`key${i}`), value: v('x') }));
       await assert.rejects(store.txn({ success }), (error: unknown) => error instanceof GputelError && error.code === 'KV_TOO_MANY_OPS' && !error.retryable);

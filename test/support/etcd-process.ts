@@ -20,8 +20,11 @@ export interface EtcdProcess {
   readonly pid: number;
   /** Stops etcd (SIGTERM, then SIGKILL after 5 s) and removes the data dir. Safe to call twice. */
   stop(): Promise<void>;
-  /** Stops etcd and starts it again on the same ports and data; resolves when it answers. */
-  restart(): Promise<void>;
+  /**
+   * Stops etcd and starts it again on the same ports and data; resolves when
+   * it answers. `whileDown` runs while it is stopped (checks of how clients see the outage).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -108,7 +111,7 @@ export function findEtcdBinary(): string {
  * not become ready; in that case the process is stopped and the dir removed.
  * The caller must call `stop()`.
  */
-export async function startEtcd(): Promise<EtcdProcess> {
+export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise<EtcdProcess> {
   const binary = findEtcdBinary();
   installLastResort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gputel-etcd-'));
@@ -126,6 +129,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
     '--initial-cluster-state', 'new',
     '--logger', 'zap',
     '--log-level', 'warn',
+    ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
   let stopped = false;
@@ -144,7 +148,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
     }
     running.add(started.pid);
     started.once('exit', () => running.delete(started.pid!));
-    await waitUntilHealthy(clientUrl, started, dataDir);
+    await waitUntilHealthy(clientUrl, started, path.join(dataDir, 'etcd.log'));
   };
 
   const kill = async (): Promise<void> => {
@@ -178,20 +182,24 @@ export async function startEtcd(): Promise<EtcdProcess> {
       return child?.pid ?? -1;
     },
     stop,
-    async restart(): Promise<void> {
+    async restart(whileDown?: () => Promise<void>): Promise<void> {
       if (stopped) throw new GputelError('BAD_REQUEST', 'this etcd was stopped; start a new one');
       await kill();
-      await launch();
+      try {
+        await whileDown?.();
+      } finally {
+        await launch();
+      }
     },
   };
 }
 
-async function waitUntilHealthy(clientUrl: string, child: ChildProcess, dataDir: string): Promise<void> {
+async function waitUntilHealthy(clientUrl: string, child: ChildProcess, logFile: string): Promise<void> {
   const giveUpAt = Date.now() + READY_TIMEOUT_MS;
   let lastProblem = 'no answer yet';
   while (Date.now() < giveUpAt) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new GputelError('INTERNAL', `etcd exited (${child.exitCode ?? child.signalCode}) before it was ready; see ${path.join(dataDir, 'etcd.log')}`);
+      throw new GputelError('INTERNAL', `etcd exited (${child.exitCode ?? child.signalCode}) before it was ready; see ${logFile}`);
     }
     try {
       const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
@@ -203,7 +211,7 @@ async function waitUntilHealthy(clientUrl: string, child: ChildProcess, dataDir:
     }
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }
-  throw new GputelError('INTERNAL', `etcd at ${clientUrl} was not ready within ${READY_TIMEOUT_MS} ms (${lastProblem}); see ${path.join(dataDir, 'etcd.log')}`);
+  throw new GputelError('INTERNAL', `etcd at ${clientUrl} was not ready within ${READY_TIMEOUT_MS} ms (${lastProblem}); see ${logFile}`);
 }
 
 function exitReason(child: ChildProcess): Promise<string> {
@@ -211,4 +219,110 @@ function exitReason(child: ChildProcess): Promise<string> {
     child.once('error', (error) => resolve(error.message));
     child.once('exit', (code, signal) => resolve(`exited ${code ?? signal}`));
   });
+}
+
+/** One member of a test cluster; `stop()` kills it (its data stays until the cluster stops), `start()` brings it back. */
+export interface EtcdMember {
+  name: string;
+  clientUrl: string;
+  readonly pid: number;
+  readonly running: boolean;
+  stop(): Promise<void>;
+  /** Starts the member's process; see healthy() for when it serves. */
+  start(): Promise<void>;
+  healthy(): Promise<void>;
+}
+
+export interface EtcdCluster {
+  /** Client URLs of every member. */
+  endpoints: string[];
+  members: EtcdMember[];
+  dataDir: string;
+  /** Stops every member and removes the data. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a `size`-member etcd cluster on free loopback ports with fresh temp
+ * data dirs, and resolves once every member answers /health. The caller must
+ * call `stop()`.
+ */
+export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+  const binary = findEtcdBinary();
+  installLastResort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gputel-etcd-cluster-'));
+  const ports = await findFreePorts(2 * size);
+  const names = Array.from({ length: size }, (_, i) => `m${i}`);
+  const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
+  const initialCluster = names.map((name, i) => `${name}=${peerUrls[i]}`).join(',');
+  const members = names.map((name, i): EtcdMember => {
+    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+    const args = [
+      '--name', name,
+      '--data-dir', path.join(dataDir, name),
+      '--listen-client-urls', clientUrl,
+      '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', peerUrls[i],
+      '--initial-advertise-peer-urls', peerUrls[i],
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-token', path.basename(dataDir),
+      '--initial-cluster-state', 'new',
+      '--logger', 'zap',
+      '--log-level', 'warn',
+    ];
+    let child: ChildProcess | undefined;
+    const isRunning = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
+    return {
+      name,
+      clientUrl,
+      get pid(): number {
+        return child?.pid ?? -1;
+      },
+      get running(): boolean {
+        return isRunning();
+      },
+      async start(): Promise<void> {
+        if (isRunning()) return;
+        const logFd = openSync(path.join(dataDir, `${name}.log`), 'a');
+        try {
+          child = spawn(binary, args, { stdio: ['ignore', logFd, logFd] });
+        } finally {
+          closeSync(logFd);
+        }
+        const started = child;
+        if (started.pid === undefined) throw new GputelError('INTERNAL', `could not start ${binary}: ${await exitReason(started)}`);
+        running.add(started.pid);
+        started.once('exit', () => running.delete(started.pid!));
+        started.once('error', () => undefined);
+      },
+      /** Resolves when this member answers /health (it needs a quorum of its peers for that). */
+      async healthy(): Promise<void> {
+        if (child === undefined) throw new GputelError('BAD_REQUEST', `member ${name} was never started`);
+        await waitUntilHealthy(clientUrl, child, path.join(dataDir, `${name}.log`));
+      },
+      async stop(): Promise<void> {
+        const current = child;
+        if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
+        current.kill('SIGKILL');
+        await exited;
+      },
+    };
+  });
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all(members.map((member) => member.stop()));
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    // All at once: a member waits for a quorum of its peers before it is healthy.
+    await Promise.all(members.map((member) => member.start()));
+    await Promise.all(members.map((member) => member.healthy()));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoints: members.map((member) => member.clientUrl), members, dataDir, stop };
 }

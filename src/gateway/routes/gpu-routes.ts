@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { GputelError } from '../../common/gputel-error.js';
 import type { GpuEntry } from '../../store/registry.js';
 import { readTelemetry, reportUnreadable } from '../../store/telemetry-reader.js';
-import { decodeJson, type GpuMetadata } from '../../store/gpu-records.js';
+import { decodeGpuMetadata } from '../../store/gpu-records.js';
 import type { Logger } from '../../common/logger.js';
 import { gpuView, recordView } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
@@ -74,7 +74,8 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       // the watch-fed registry: metadata is written no later than the chunks, so
       // a fresh read covers every chunk the scan can see.
       const metadata = await context.kv.get(context.keys.gpuMetadata(context.cluster, gpu.hostname, gpu.gpuKey));
-      const maxChunkSpanMs = metadata ? decodeJson<GpuMetadata>(metadata.value).maxChunkSpanMs : undefined;
+      // Unreadable metadata gives no span: scan every chunk (slower, still right).
+      const maxChunkSpanMs = metadata ? readMaxChunkSpanMs(metadata.value) : undefined;
       const page = await readTelemetry(context.kv, context.keys, context.cluster, { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs }, {
         startMs: afterMs === undefined ? startMs : Math.max(startMs, afterMs + 1),
         endMs: Math.min(endMs, 10 ** 13 - 1),
@@ -90,4 +91,12 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       };
     },
   );
+}
+
+function readMaxChunkSpanMs(bytes: Buffer): number | undefined {
+  try {
+    return decodeGpuMetadata(bytes).maxChunkSpanMs;
+  } catch {
+    return undefined;
+  }
 }

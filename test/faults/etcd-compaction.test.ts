@@ -1,0 +1,104 @@
+/**
+ * Issue 5, test 6: a run long enough for several compactions with
+ * `--etcd-compaction-interval 5s`. The elected gputel instance compacts etcd's
+ * history: reads and watches at the early revisions fail as compacted, the
+ * database stays bounded by the live data, and every sample is stored once
+ * while the gateway's watches ride through the compactions.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GputelError } from '../../src/common/gputel-error.js';
+import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
+import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
+import { readOracle, type OracleRow } from '../support/csv-oracle.js';
+import { findFreePort, startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { runGputel, type GputelProcess } from '../support/gputel-process.js';
+
+const INTERVAL_MS = 5_000;
+/**
+ * Measured (3 rounds of 115,200 rows, docs/design.md): after compaction the
+ * database in use is 1.9× the live keys and values; without compaction it is
+ * 4.7× and grows with every round. 2.5× leaves room for noise and fails
+ * without compaction.
+ */
+const MAX_IN_USE_PER_LIVE_BYTE = 2.5;
+
+async function etcdHttp<T>(etcd: EtcdProcess, path: string, body: unknown): Promise<T> {
+  return (await (await fetch(`${etcd.endpoints[0]}${path}`, { method: 'POST', body: JSON.stringify(body) })).json()) as T;
+}
+
+describe('etcd history compaction over a long run', { timeout: 150_000 }, () => {
+  let etcd: EtcdProcess;
+  let kv: EtcdKvStore;
+  let dir: string;
+  const processes: GputelProcess[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
+    dir = mkdtempSync(join(tmpdir(), 'gputel-compaction-'));
+  });
+  after(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    await kv?.close();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function run(args: string[]): GputelProcess {
+    const child = runGputel(args);
+    processes.push(child);
+    return child;
+  }
+
+  it('compacts the early revisions, keeps the database bounded, and loses nothing', async (t) => {
+    const common = ['--etcd', etcd.endpoints.join(','), '--host', '127.0.0.1', '--etcd-compaction-interval', '5s'];
+    const port = await findFreePort();
+    const gateway = run(['gateway', ...common, '--port', String(port)]);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const collector = run(['collector', ...common, '--port', '0']);
+    const earlyRevision = await kv.revision();
+
+    // Three files streamed one after another: every message is written and deleted, filling the history.
+    const rows: OracleRow[] = [];
+    for (let round = 1; round <= 3; round++) {
+      const file = join(dir, `round${round}.csv`);
+      const generate = run(['generate', '--out', file, '--hosts', '6', '--gpus-per-host', '4', '--duration', '5m', '--interval', '1s', '--seed', String(round), '--start', `2026-03-0${round}T08:00:00Z`]);
+      assert.equal(await generate.exited, 0, generate.stderr());
+      rows.push(...readOracle(file));
+      const streamer = run(['streamer', ...common, '--port', '0', '--file', file, '--batch-samples', '2000']);
+      assert.equal(await streamer.exited, 0, streamer.stderr().slice(-2000));
+      await waitForSamples(baseUrl, rows.length, 60_000);
+    }
+    // Two intervals with no writes: everything older than one interval is compacted by now.
+    await sleep(2 * INTERVAL_MS + 4_000);
+
+    const old = await etcdHttp<{ code?: number; message?: string }>(etcd, '/v3/kv/range', { key: Buffer.from('/gputel/').toString('base64'), revision: earlyRevision });
+    assert.match(old.message ?? '', /required revision has been compacted/, 'a read at an early revision fails as compacted');
+    await assert.rejects(
+      kv.watch({ prefix: '/gputel/' }, { fromRevision: earlyRevision, onEvent: () => undefined }),
+      (error: unknown) => error instanceof GputelError && error.code === 'KV_COMPACTED',
+    );
+
+    // Bounded: what etcd keeps in use is a small multiple of the live keys and values, not of everything ever written.
+    const all = await kv.range({ prefix: '' });
+    const liveBytes = all.kvs.reduce((sum, item) => sum + Buffer.byteLength(item.key) + item.value.length, 0);
+    const status = await kv.status();
+    const ratio = status.dbSizeInUseBytes / liveBytes;
+    t.diagnostic(`etcd in use ${status.dbSizeInUseBytes} B, on disk ${status.dbSizeBytes} B, live ${liveBytes} B: ${ratio.toFixed(2)}x`);
+    assert.ok(ratio <= MAX_IN_USE_PER_LIVE_BYTE, `etcd keeps ${ratio.toFixed(2)}x the live bytes in use (at most ${MAX_IN_USE_PER_LIVE_BYTE}x)`);
+
+    // One instance compacts, holding the leased key; the roles report etcd's health.
+    assert.match(await (await fetch(`${baseUrl}/metrics`)).text(), /gputel_etcd_db_size_in_use_bytes \d+/);
+    const leader = await kv.get('/gputel/maintenance/history-compactor');
+    assert.ok(leader !== undefined && leader.lease !== '0', 'the compactor holds its leased key');
+
+    await assertApiMatches(baseUrl, rows);
+    assert.equal((await fetch(`${baseUrl}/readyz`)).status, 200, 'the gateway followed through every compaction');
+    assert.equal(gateway.child.exitCode, null);
+    assert.equal(collector.child.exitCode, null);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * The etcd history compactor on a real etcd: one elected instance compacts
+ * to the revision of one interval ago, another takes over when it stops, and
+ * a lost lease is granted again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { GputelError } from '../../src/common/gputel-error.js';
+import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
+import { KeySpace } from '../../src/kv/key-space.js';
+import { HistoryCompactor } from '../../src/store/maintenance/history-compactor.js';
+import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+
+const logger = pino({ level: 'silent' });
+
+describe('etcd history compactor', { timeout: 60_000 }, () => {
+  let etcd: EtcdProcess;
+  let kv: EtcdKvStore;
+  let otherKv: EtcdKvStore;
+  before(async () => {
+    etcd = await startEtcd();
+    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
+    otherKv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
+  });
+  after(async () => {
+    await kv?.close();
+    await otherKv?.close();
+    await etcd?.stop();
+  });
+
+  const watchFails = async (fromRevision: number): Promise<boolean> => {
+    try {
+      const watcher = await kv.watch({ prefix: '/history/' }, { fromRevision, onEvent: () => undefined });
+      await watcher.cancel();
+      return false;
+    } catch (error) {
+      if (error instanceof GputelError && error.code === 'KV_COMPACTED') return true;
+      throw error;
+    }
+  };
+
+  it('one instance is elected and compacts to the revision of the previous tick, never newer', async () => {
+    const keys = new KeySpace('/elect1');
+    const first = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'first', logger });
+    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 60_000, instanceId: 'second', logger });
+    try {
+      const early = (await kv.put('/history/a', Buffer.from('1'))).revision;
+      await first.tick();
+      await second.tick();
+      assert.equal(first.isLeader, true);
+      assert.equal(second.isLeader, false);
+      // The first tick only remembers the revision: nothing is compacted yet.
+      assert.equal(await watchFails(early), false);
+      const late = (await kv.put('/history/a', Buffer.from('2'))).revision;
+      await first.tick();
+      assert.equal(await watchFails(early), true, 'history before the previous tick is compacted');
+      assert.equal(await watchFails(late), false, 'history since the previous tick is kept');
+      assert.deepEqual((await kv.get('/history/a'))?.value, Buffer.from('2'));
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  });
+
+  it('another instance takes over when the leader stops, and stop is safe before start and twice', async () => {
+    const keys = new KeySpace('/elect2');
+    const first = new HistoryCompactor(kv, keys, { intervalMs: 200, instanceId: 'first', logger });
+    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 200, instanceId: 'second', logger });
+    const never = new HistoryCompactor(kv, keys, { intervalMs: 200, instanceId: 'never', logger });
+    await never.stop();
+    await never.stop();
+    first.start();
+    for (let i = 0; i < 50 && !first.isLeader; i++) await sleep(50);
+    assert.equal(first.isLeader, true);
+    second.start();
+    await sleep(600);
+    assert.equal(second.isLeader, false, 'only one leader');
+    await first.stop();
+    await first.stop();
+    for (let i = 0; i < 100 && !second.isLeader; i++) await sleep(50);
+    assert.equal(second.isLeader, true, 'the second took over after the first gave up its lease');
+    const holder = await kv.get(keys.historyCompactorLeader());
+    assert.equal(holder?.value.toString(), 'second');
+    await second.stop();
+    assert.equal(await kv.get(keys.historyCompactorLeader()), undefined, 'stop revokes the lease and its key');
+  });
+
+  it('a compaction that someone else already did further is no failure', async () => {
+    const keys = new KeySpace('/elect3');
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger });
+    try {
+      await compactor.tick();
+      await kv.put('/history/b', Buffer.from('1'));
+      await kv.compact(await kv.revision());
+      await compactor.tick();
+      assert.equal(compactor.isLeader, true);
+    } finally {
+      await compactor.stop();
+    }
+  });
+
+  it('the leader campaigns again with a new lease after its lease was lost', async () => {
+    const keys = new KeySpace('/elect4');
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger, leaseTtlSeconds: 2 });
+    try {
+      await compactor.tick();
+      assert.equal(compactor.isLeader, true);
+      const holder = await kv.get(keys.historyCompactorLeader());
+      // What an outage longer than the TTL leaves behind: etcd no longer knows the lease.
+      const leaseId = holder!.lease;
+      const etcdLeaseRevoke = await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: 'POST', body: JSON.stringify({ ID: leaseId }) });
+      assert.equal(etcdLeaseRevoke.ok, true);
+      for (let i = 0; i < 100 && compactor.isLeader; i++) await sleep(50);
+      assert.equal(compactor.isLeader, false, 'the lost lease ends leadership');
+      await compactor.tick();
+      assert.equal(compactor.isLeader, true);
+      const again = await kv.get(keys.historyCompactorLeader());
+      assert.notEqual(again?.lease, leaseId, 'a new lease was granted');
+    } finally {
+      await compactor.stop();
+    }
+  });
+});
