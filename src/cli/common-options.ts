@@ -20,7 +20,8 @@ export function withCommonOptions(command: Command): Command {
     .option('--port <port>', 'port to listen on')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
-    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)');
+    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
+    .option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within about twice this (default 5s)");
 }
 
 /**
@@ -51,6 +52,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       logLevel: options.logLevel,
       batchSamples: options.batchSamples,
       highWatermark: options.highWatermark,
+      leaseTtlSeconds: options.leaseTtl,
     },
     file: options.config as string | undefined,
     defaults,

@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { Collector } from '../collector/collector.js';
 import { errorMessage, GputelError } from '../common/gputel-error.js';
 import { Gateway } from '../gateway/gateway.js';
+import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { FileStreamer } from '../streamer/file-streamer.js';
 import { configFrom, withCommonOptions } from './common-options.js';
 import { writeGeneratedFile } from './generate-command.js';
@@ -29,7 +30,11 @@ export function startCommand(): Command {
       }
       const runtime = await openRoleRuntime(config, 'start');
       const { kv, keys, logger } = runtime;
-      const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, logger });
+      await requireClusterTopic(kv, keys, config.cluster, config.topic).catch(async (error: unknown) => {
+        await runtime.stop();
+        throw error;
+      });
+      const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, logger });
       const gateway = new Gateway(kv, keys, { cluster: config.cluster, host: config.host, port: config.port, logger, extraChecks: () => collector.readinessChecks() });
       runtime.onStop(() => gateway.stop());
       runtime.onStop(() => collector.stop());

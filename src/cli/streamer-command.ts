@@ -1,6 +1,7 @@
 /** `gputel streamer`: streams a DCGM CSV file onto the queue. */
 import { Command } from 'commander';
 import { startRoleServer } from '../common/role-server.js';
+import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { FileStreamer, type StreamSummary } from '../streamer/file-streamer.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
@@ -31,6 +32,10 @@ export function streamerCommand(): Command {
       const config = configFrom(options, { port: 0 });
       requireEtcd(config, 'streamer');
       const runtime = await openRoleRuntime(config, 'streamer');
+      await requireClusterTopic(runtime.kv, runtime.keys, config.cluster, config.topic).catch(async (error: unknown) => {
+        await runtime.stop();
+        throw error;
+      });
       const streamer = new FileStreamer(runtime.kv, runtime.keys, {
         file: options.file as string,
         cluster: config.cluster,

@@ -22,6 +22,8 @@ export interface GputelConfig {
   batchSamples: number;
   /** A partition deeper than this many messages makes streamers wait. */
   highWatermark: number;
+  /** TTL of a collector's member and owner lease: a dead collector's partitions are owned again within about twice this. */
+  leaseTtlSeconds: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -59,6 +61,15 @@ function endpoints(raw: unknown): Parsed<string[]> {
   return badUrl === undefined ? ok(urls) : refuse(`"${badUrl}" is not an http(s)://host:port URL`);
 }
 
+/** Whole seconds, written `5`, `5s` or `1m`. */
+function seconds(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const match = /^(\d+)(s|m)?$/.exec(typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : '');
+    const value = match ? Number(match[1]) * (match[2] === 'm' ? 60 : 1) : NaN;
+    return value >= min && value <= max ? ok(value) : refuse(`must be a whole number of seconds from ${min} to ${max} (e.g. 5, 5s or 1m)`);
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -81,6 +92,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   },
   batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
+  // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
+  leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
 };
 
 export interface ConfigSources {
