@@ -69,8 +69,9 @@ export class QueueConsumer {
   private wakeWatcher: Watcher | undefined;
   private ownersWatcher: Watcher | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
-  private reconciling: Promise<void> | undefined;
-  private reconcileAgain = false;
+  /** The reconcile in progress (or done): each new one runs after it. */
+  private reconcileChain: Promise<void> = Promise.resolve();
+  private reconcilePending = false;
   private reconcileError: string | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
@@ -114,7 +115,7 @@ export class QueueConsumer {
       );
       await this.watchOwners();
       await this.membership.start();
-      await this.reconcile();
+      await this.serialReconcile();
     } catch (error) {
       await this.stop();
       throw error;
@@ -146,7 +147,7 @@ export class QueueConsumer {
   private async doStop(): Promise<void> {
     this.running = false;
     clearInterval(this.reconcileTimer);
-    await this.reconciling?.catch(() => undefined);
+    await this.reconcileChain;
     await Promise.allSettled([...this.workers.values()].map((worker) => worker.drain()));
     this.workers.clear();
     await Promise.allSettled(this.releasing.values());
@@ -173,25 +174,28 @@ export class QueueConsumer {
     this.ownersWatcher = watcher;
   }
 
-  /** Runs a reconcile now, or right after the one in progress: one at a time, none lost. */
+  /**
+   * Reconciles once more after whatever runs now. One reconcile at a time
+   * (two at once could both start a worker for a partition, one of them
+   * then lost track of); changes while one waits are folded into it.
+   */
   private scheduleReconcile(): void {
-    if (!this.running) return;
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return;
-    }
-    this.reconciling = (async () => {
-      do {
-        this.reconcileAgain = false;
-        try {
-          await this.reconcile();
-        } catch (error) {
-          this.reconcileError = errorMessage(error);
-          this.options.logger.warn({ err: error }, 'rebalancing partitions failed; will retry');
-          return;
-        }
-      } while (this.reconcileAgain && this.running);
-    })().finally(() => (this.reconciling = undefined));
+    if (!this.running || this.reconcilePending) return;
+    this.reconcilePending = true;
+    this.serialReconcile().catch((error: unknown) => {
+      this.reconcileError = errorMessage(error);
+      this.options.logger.warn({ err: error }, 'rebalancing partitions failed; will retry');
+    });
+  }
+
+  /** Runs a reconcile after the one in progress; rejects with its error. */
+  private serialReconcile(): Promise<void> {
+    const run = this.reconcileChain.then(() => {
+      this.reconcilePending = false;
+      return this.reconcile();
+    });
+    this.reconcileChain = run.catch(() => undefined);
+    return run;
   }
 
   private async reconcile(): Promise<void> {
@@ -241,6 +245,7 @@ export class QueueConsumer {
   }
 
   private startWorker(partition: number, claimRevision: number): void {
+    if (this.workers.has(partition)) return; // never two workers for one partition in this member
     const worker = new PartitionWorker({
       kv: this.kv,
       keys: this.keys,
