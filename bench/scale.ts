@@ -6,7 +6,7 @@
  * and for a joining collector to get its share. Prints figures and ratios
  * (2 collectors vs 1; rebalance vs the 2 × TTL + 2 s target). Not a test.
  *
- *   npm run bench:scale [-- --rows 500000]
+ *   npm run bench:scale [-- --rows 1000000]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -135,7 +135,7 @@ async function rebalance(): Promise<{ takeoverMs: number; joinMs: number }> {
 }
 
 async function main(): Promise<void> {
-  const wantedRows = argument('rows', 500_000);
+  const wantedRows = argument('rows', 1_000_000);
   const rowsPerTick = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length;
   const ticks = Math.ceil(wantedRows / rowsPerTick / 2) * 2;
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-scale-'));

@@ -99,20 +99,7 @@ export class QueueConsumer {
     await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
     this.running = true;
     try {
-      // Every commit of messages also writes its source's checkpoint, in the same
-      // transaction: watching the small checkpoints (not the ~0.5 MB messages,
-      // which a watch would send a second time) tells idle partitions to look.
-      this.wakeWatcher = await this.kv.watch(
-        { prefix: this.keys.checkpointsPrefix(this.options.topic) },
-        {
-          onEvent: (event) => {
-            if (event.type !== 'put') return;
-            const touched = touchedPartitions(event.value);
-            for (const worker of this.workers.values()) if (!touched || touched.includes(worker.partition)) worker.wake();
-          },
-          onError: (error) => this.options.logger.warn({ err: error }, 'queue watch ended; idle partitions fall back to polling'),
-        },
-      );
+      await this.watchCheckpoints();
       await this.watchOwners();
       await this.membership.start();
       await this.serialReconcile();
@@ -159,6 +146,30 @@ export class QueueConsumer {
     ownedPartitionsGauge.set(0);
   }
 
+  /**
+   * Every commit of messages also writes its source's checkpoint, in the same
+   * transaction: watching the small checkpoints (not the ~0.5 MB messages,
+   * which a watch would send a second time) tells idle partitions to look.
+   */
+  private async watchCheckpoints(): Promise<void> {
+    const watcher = await this.kv.watch(
+      { prefix: this.keys.checkpointsPrefix(this.options.topic) },
+      {
+        onEvent: (event) => {
+          if (event.type !== 'put') return;
+          const touched = touchedPartitions(event.value);
+          for (const worker of this.workers.values()) if (!touched || touched.includes(worker.partition)) worker.wake();
+        },
+        onError: (error) => {
+          // Idle partitions poll meanwhile; the next reconcile watches again.
+          if (this.wakeWatcher === watcher) this.wakeWatcher = undefined;
+          this.options.logger.warn({ err: error }, 'checkpoints watch ended; watching again');
+        },
+      },
+    );
+    this.wakeWatcher = watcher;
+  }
+
   private async watchOwners(): Promise<void> {
     const watcher = await this.kv.watch(
       { prefix: this.keys.ownersPrefix(this.options.topic) },
@@ -201,6 +212,7 @@ export class QueueConsumer {
   private async reconcile(): Promise<void> {
     if (!this.running) return;
     if (!this.ownersWatcher) await this.watchOwners();
+    if (!this.wakeWatcher) await this.watchCheckpoints();
     const lease = this.membership.lease;
     if (!lease) {
       // The lease is gone, and the owner keys with it: nothing written now would pass the fence.
