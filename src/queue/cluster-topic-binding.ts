@@ -4,9 +4,9 @@
  * one collector at a time writes each host, which holds because one topic's
  * partition owner handles every message of a host. Two topics feeding one
  * cluster would put two owners on the same host's keys. So a cluster is bound
- * to its topic at first use (`clusters/{c}/config/topic`); a streamer of
- * another topic is refused at start, and a collector dead-letters a message
- * for a cluster bound to another topic.
+ * to its topic at first use by a streamer (`clusters/{c}/config/topic`); a
+ * streamer of another topic is refused at start, and a collector
+ * dead-letters a message for a cluster bound to another topic.
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { KeySpace } from '../kv/key-space.js';
@@ -40,9 +40,19 @@ export async function requireClusterTopic(kv: KvStore, keys: KeySpace, cluster: 
   }
 }
 
-/** A collector's check, remembered per cluster (a binding never changes while gputel runs). */
+/** How long a collector trusts that a cluster is unbound before it reads the binding again. */
+const UNBOUND_RECHECK_MS = 5_000;
+
+/**
+ * A collector's check. It only reads: a collector that may have lost its
+ * claim must not write outside its fenced transactions, and the streamer
+ * binds at start. A binding, once seen, is remembered (it never changes
+ * while gputel runs); an unbound cluster (data from before bindings) is
+ * accepted and looked up again every few seconds.
+ */
 export class ClusterTopicCheck {
   private readonly bound = new Map<string, string>();
+  private readonly unboundAt = new Map<string, number>();
 
   constructor(
     private readonly kv: KvStore,
@@ -50,12 +60,20 @@ export class ClusterTopicCheck {
     private readonly topic: string,
   ) {}
 
-  /** Resolves when the cluster is fed by this topic (binding it if unbound); throws BAD_MESSAGE (poison) when bound to another. */
+  /** Resolves when the cluster is fed by this topic or unbound; throws BAD_MESSAGE (poison) when bound to another. Throws when the store fails. */
   async check(cluster: string): Promise<void> {
     let bound = this.bound.get(cluster);
     if (bound === undefined) {
-      bound = await clusterTopicBinding(this.kv, this.keys, cluster, this.topic);
+      const checkedAt = this.unboundAt.get(cluster);
+      if (checkedAt !== undefined && Date.now() - checkedAt < UNBOUND_RECHECK_MS) return;
+      const stored = await this.kv.get(this.keys.clusterTopic(cluster));
+      if (!stored) {
+        this.unboundAt.set(cluster, Date.now());
+        return;
+      }
+      bound = stored.value.toString('utf8');
       this.bound.set(cluster, bound);
+      this.unboundAt.delete(cluster);
     }
     if (bound !== this.topic) {
       throw new GputelError(
