@@ -78,6 +78,34 @@ describe('consumer group on etcd', { timeout: 90_000 }, () => {
     await membership.stop();
   });
 
+  it('reads the members again and watches on when the members watch ends', async () => {
+    const store = await connect();
+    const keys = new KeySpace('/watch-ends');
+    let endWatch: ((error: Error) => void) | undefined;
+    // The real store; the test ends the members watch the way a compaction would.
+    const watched: KvStore = Object.assign(Object.create(store) as KvStore, {
+      watch: async (range: Parameters<KvStore['watch']>[0], options: Parameters<KvStore['watch']>[1]) => {
+        const watcher = await store.watch(range, options);
+        endWatch = (error) => {
+          void watcher.cancel().then(() => options.onError?.(error));
+        };
+        return watcher;
+      },
+    });
+    const membership = new GroupMembership(watched, keys, { topic: TOPIC, memberId: 'm1', leaseTtlSeconds: 30, logger, onChange: () => undefined });
+    await membership.start();
+    assert.deepEqual(membership.members(), ['m1']);
+    endWatch!(new GputelError('KV_COMPACTED', 'injected: the watch revision was compacted'));
+    // A member that joins while no watch runs is found by the reload.
+    await store.put(keys.member(TOPIC, 'm2'), Buffer.from('{}'));
+    await waitFor('the reload sees m2', 5_000, () => (membership.members().includes('m2') ? true : undefined));
+    // And the new watch delivers later changes.
+    await store.delete({ start: keys.member(TOPIC, 'm2') });
+    await waitFor('the new watch sees m2 leave', 5_000, () => (membership.members().includes('m2') ? undefined : true));
+    await membership.stop();
+    assert.equal(await store.get(keys.member(TOPIC, 'm1')), undefined, 'stop revoked the lease and so deleted the member key');
+  });
+
   it('spreads 16 partitions 6/5/5, rebalances on a join, takes over a dead member within 2 × TTL, and processes every message once', async () => {
     const keys = new KeySpace('/group');
     const processed = new Map<string, number>();
