@@ -4,13 +4,16 @@
  * stored) for 1, 2 and 4 collectors with 1 and 2 streamers; then the time
  * for the group to own every partition again after kill -9 of a collector,
  * and for a joining collector to get its share. Prints figures and ratios
- * (2 collectors vs 1; rebalance vs the 2 × TTL + 2 s target). Not a test.
+ * (2 collectors vs 1; rebalance vs the 2 × TTL + 2 s target). On a machine
+ * with fewer cores than processes, rows/s cannot grow with collectors (they
+ * share the same cores), so it also prints the collectors' CPU time per row:
+ * equal for 1 and 2 collectors means coordination costs nothing. Not a test.
  *
  *   npm run bench:scale [-- --rows 1000000]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,6 +62,23 @@ function settled(status: QueueStatus, members: number, without?: string): boolea
   );
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+interface RunFigures {
+  rowsPerSecond: number;
+  /** CPU time of all collector processes together, per row: what coordination would add to. */
+  collectorCpuMicrosPerRow: number;
+}
+
 class Group {
   private readonly children: ChildProcess[] = [];
   constructor(private readonly etcd: EtcdProcess) {}
@@ -84,25 +104,31 @@ class Group {
   }
 }
 
-async function throughput(collectors: number, files: string[], rows: number): Promise<number> {
+async function throughput(collectors: number, files: string[], rows: number): Promise<RunFigures> {
   const etcd = await startEtcd();
   const group = new Group(etcd);
   const kv = await openKvStore({ endpoints: etcd.endpoints });
   const keys = new KeySpace();
   try {
-    for (let i = 0; i < collectors; i++) group.spawn(['collector', '--consumer-id', `c${i + 1}`]);
+    const collectorProcesses = Array.from({ length: collectors }, (_, i) => group.spawn(['collector', '--consumer-id', `c${i + 1}`]));
     await until(`${collectors} collectors own every partition`, 30_000, async () => (settled(await readQueueStatus(kv, keys, 'telemetry'), collectors) ? true : undefined));
+    const collectorCpu = (): number => collectorProcesses.reduce((sum, child) => sum + cpuSeconds(child.pid), 0);
+    const idleCpu = collectorCpu();
     const started = performance.now();
     const streamers = files.map((file) => group.spawn(['streamer', '--file', file]));
     const codes = await Promise.all(streamers.map(async (s) => ((await once(s, 'exit')) as [number])[0]));
     if (codes.some((code) => code !== 0)) throw new Error(`a streamer exited ${codes.join(', ')}`);
     await until(`${rows} samples stored`, 600_000, async () => ((await storedSamples(kv, keys)) >= rows ? true : undefined));
     const seconds = (performance.now() - started) / 1000;
+    const cpuMicrosPerRow = ((collectorCpu() - idleCpu) / rows) * 1e6;
     const stored = await storedSamples(kv, keys);
     if (stored !== rows) throw new Error(`stored ${stored} samples of ${rows} rows`);
     const perSecond = rows / seconds;
-    console.log(`${collectors} collector(s), ${files.length} streamer(s): ${Math.round(perSecond).toLocaleString('en-US').padStart(9)} rows/s end to end (${seconds.toFixed(1)} s)`);
-    return perSecond;
+    console.log(
+      `${collectors} collector(s), ${files.length} streamer(s): ${Math.round(perSecond).toLocaleString('en-US').padStart(9)} rows/s end to end (${seconds.toFixed(1)} s); ` +
+        `collectors' CPU ${cpuMicrosPerRow.toFixed(2)} µs/row`,
+    );
+    return { rowsPerSecond: perSecond, collectorCpuMicrosPerRow: cpuMicrosPerRow };
   } finally {
     await group.stop();
     await kv.close();
@@ -151,14 +177,17 @@ async function main(): Promise<void> {
     if (halfRows !== rows) throw new Error(`the halves hold ${halfRows} rows, the whole ${rows}`);
     console.log(`scale benchmark: ${rows.toLocaleString('en-US')} rows per run (${HOSTS} hosts × ${GPUS_PER_HOST} GPUs × ${ticks} timestamps × ${GENERATED_METRICS.length} metrics; 2 streamers stream half each), 16 partitions, one etcd`);
 
-    const results = new Map<string, number>();
+    const results = new Map<string, RunFigures>();
     for (const streamers of [1, 2]) {
       for (const collectors of [1, 2, 4]) results.set(`${collectors}/${streamers}`, await throughput(collectors, streamers === 1 ? [whole] : halves, rows));
     }
     for (const streamers of [1, 2]) {
       const one = results.get(`1/${streamers}`)!;
+      const two = results.get(`2/${streamers}`)!;
+      const four = results.get(`4/${streamers}`)!;
       console.log(
-        `${streamers} streamer(s): 2 collectors / 1 = ${(results.get(`2/${streamers}`)! / one).toFixed(2)}, 4 collectors / 1 = ${(results.get(`4/${streamers}`)! / one).toFixed(2)} (target: 2 collectors ≥ 1)`,
+        `${streamers} streamer(s): rows/s 2 collectors / 1 = ${(two.rowsPerSecond / one.rowsPerSecond).toFixed(2)}, 4 / 1 = ${(four.rowsPerSecond / one.rowsPerSecond).toFixed(2)} (target: 2 collectors ≥ 1); ` +
+          `collector CPU per row 2 / 1 = ${(two.collectorCpuMicrosPerRow / one.collectorCpuMicrosPerRow).toFixed(2)}, 4 / 1 = ${(four.collectorCpuMicrosPerRow / one.collectorCpuMicrosPerRow).toFixed(2)} (1.00 = coordination costs nothing)`,
       );
     }
 
