@@ -173,6 +173,35 @@ describe('consumer group on etcd', { timeout: 90_000 }, () => {
     assert.equal((await producer.range({ prefix: keys.membersPrefix(TOPIC) }, { countOnly: true })).count, 0);
   });
 
+  it('registers again and claims its partitions again after its lease is lost', async () => {
+    const store = await connect();
+    const keys = new KeySpace('/lease-lost');
+    const handled: string[] = [];
+    const consumer = new QueueConsumer(store, keys, async (message) => {
+      await store.delete({ start: message.key });
+      handled.push(message.messageId);
+    }, { topic: TOPIC, partitions: 4, consumerId: 'solo', logger, leaseTtlSeconds: LEASE_TTL_SECONDS });
+    await consumer.start();
+    const firstLease = (await store.get(keys.member(TOPIC, 'solo')))!.lease;
+    assert.deepEqual(consumer.ownedPartitions(), [0, 1, 2, 3]);
+    // Revoked behind its back (as when etcd expired it during a long pause): member and owner keys go with it.
+    const response = await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: 'POST', body: JSON.stringify({ ID: firstLease }) });
+    assert.equal(response.status, 200, await response.text());
+    const secondLease = await waitFor('a new member key on a new lease', 10_000, async () => {
+      const member = await store.get(keys.member(TOPIC, 'solo'));
+      return member && member.lease !== firstLease ? member.lease : undefined;
+    });
+    await waitFor('every partition claimed again on the new lease', 10_000, async () => {
+      const owners = await store.range({ prefix: keys.ownersPrefix(TOPIC) });
+      return owners.count === 4 && owners.kvs.every((kv) => kv.lease === secondLease) && consumer.ownedPartitions().length === 4 ? true : undefined;
+    });
+    const ids = [0, 1, 2, 3].map((partition) => messageId(Date.now(), '0000abcd', partition));
+    for (const [partition, id] of ids.entries()) await store.put(keys.message(TOPIC, partition, id), Buffer.from('m'));
+    await waitFor('the messages queued after are handled', 10_000, () => (handled.length === 4 ? true : undefined));
+    assert.deepEqual([...handled].sort(), ids);
+    await consumer.stop();
+  });
+
   it('dead-letters a queue key that does not end in a message id, and goes on with the partition', async () => {
     const store = await connect();
     const keys = new KeySpace('/malformed');
