@@ -17,6 +17,7 @@ export function collectorCommand(): Command {
         topic: config.topic,
         partitions: config.partitions,
         consumerId: options.consumerId as string | undefined,
+        leaseTtlSeconds: config.leaseTtlSeconds,
         logger: runtime.logger,
       });
       const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...collector.readinessChecks()] });

@@ -24,7 +24,8 @@ export function withCommonOptions(command: Command): Command {
     .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
     .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
     .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)')
-    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
+    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)')
+    .option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within about twice this (default 5s)");
 }
 
 /**
@@ -59,6 +60,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       maxClockSkewMs: options.maxClockSkew,
       maxRate: options.maxRate,
       etcdCompactionIntervalMs: options.etcdCompactionInterval,
+      leaseTtlSeconds: options.leaseTtl,
     },
     file: options.config as string | undefined,
     defaults,

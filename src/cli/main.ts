@@ -2,8 +2,10 @@
 import { Command } from 'commander';
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { collectorCommand } from './collector-command.js';
+import { dlqCommand } from './dlq-command.js';
 import { gatewayCommand } from './gateway-command.js';
 import { generateCommand } from './generate-command.js';
+import { queueCommand } from './queue-command.js';
 import { startCommand } from './start-command.js';
 import { streamerCommand } from './streamer-command.js';
 
@@ -15,7 +17,9 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(streamerCommand())
     .addCommand(collectorCommand())
     .addCommand(gatewayCommand())
-    .addCommand(generateCommand());
+    .addCommand(generateCommand())
+    .addCommand(queueCommand())
+    .addCommand(dlqCommand());
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -8,6 +8,7 @@ import { Collector } from '../collector/collector.js';
 import { errorMessage } from '../common/gputel-error.js';
 import { Gateway } from '../gateway/gateway.js';
 import { Streamer } from '../streamer/streamer.js';
+import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { configFrom, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
@@ -23,6 +24,10 @@ export function startCommand(): Command {
       const specs = await resolveFileSources(options);
       const runtime = await openRoleRuntime(config, 'start');
       const { kv, keys, logger } = runtime;
+      await requireClusterTopic(kv, keys, config.cluster, config.topic).catch(async (error: unknown) => {
+        await runtime.stop();
+        throw error;
+      });
       let built;
       try {
         built = buildSources(specs, options, { logger, simulateByDefault: true });
@@ -31,7 +36,7 @@ export function startCommand(): Command {
         throw error;
       }
       const streamers: Streamer[] = [];
-      const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, logger });
+      const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, logger });
       // A source that failed (not a DCGM export, unreadable) makes /readyz 503, naming it and why.
       const gateway = new Gateway(kv, keys, {
         cluster: config.cluster,

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { GputelError } from '../common/gputel-error.js';
 import { startRoleServer } from '../common/role-server.js';
 import { Streamer, type StreamSummary } from '../streamer/streamer.js';
+import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
@@ -50,6 +51,10 @@ export function streamerCommand(): Command {
         throw new GputelError('BAD_CONFIG', 'gputel streamer needs a source: pass --file PATH (or - for stdin), --scrape URLS, --nvidia-smi or --simulate');
       }
       const runtime = await openRoleRuntime(config, 'streamer');
+      await requireClusterTopic(runtime.kv, runtime.keys, config.cluster, config.topic).catch(async (error: unknown) => {
+        await runtime.stop();
+        throw error;
+      });
       let built;
       try {
         built = buildSources(specs, options, { logger: runtime.logger });

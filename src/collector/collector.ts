@@ -14,6 +14,8 @@ export interface CollectorOptions {
   topic: string;
   partitions: number;
   consumerId?: string;
+  /** Member and owner lease TTL in seconds (default 5). */
+  leaseTtlSeconds?: number;
   logger: Logger;
 }
 
@@ -33,6 +35,7 @@ export class Collector {
       topic: options.topic,
       partitions: options.partitions,
       consumerId,
+      leaseTtlSeconds: options.leaseTtlSeconds,
       logger,
     });
   }

@@ -17,6 +17,7 @@ import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
+import { ClusterTopicCheck } from '../queue/cluster-topic-binding.js';
 import { decodeMessage } from '../queue/message-codec.js';
 import type { QueuedMessage } from '../queue/queue-consumer.js';
 import { encodeChunk, splitChunk, type Chunk } from '../store/chunk-codec.js';
@@ -57,13 +58,16 @@ const valuesRepaired = counter(
 export class MessageProcessor {
   private readonly caches = new Map<number, OwnedPartitionCache>();
   private conflictsLogged = 0;
+  private readonly topicCheck: ClusterTopicCheck;
 
   constructor(
     private readonly kv: KvStore,
     private readonly keys: KeySpace,
     private readonly topic: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.topicCheck = new ClusterTopicCheck(kv, keys, topic);
+  }
 
   /**
    * Applies the message. Throws BAD_MESSAGE/BAD_KEY (poison: dead-letter it),
@@ -99,6 +103,7 @@ export class MessageProcessor {
 
   private async apply(message: QueuedMessage, cache: OwnedPartitionCache): Promise<void> {
     const batch = decodeMessage(message.value);
+    await this.topicCheck.check(batch.cluster);
     const blocks = pivot(batch);
     const cluster = batch.cluster;
     // Keyed by key: a later put of the same key in this message (a host with several GPUs) replaces the earlier.

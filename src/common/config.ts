@@ -30,6 +30,8 @@ export interface GputelConfig {
   maxRate: number;
   /** How often the elected instance compacts etcd's history, to the revision of one interval ago; 0 disables it. */
   etcdCompactionIntervalMs: number;
+  /** TTL of a collector's member and owner lease: a dead collector's partitions are owned again within about twice this. */
+  leaseTtlSeconds: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -85,6 +87,15 @@ function duration(minMs: number, offAllowed = false) {
   };
 }
 
+/** Whole seconds, written `5`, `5s` or `1m`. */
+function seconds(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const match = /^(\d+)(s|m)?$/.exec(typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : '');
+    const value = match ? Number(match[1]) * (match[2] === 'm' ? 60 : 1) : NaN;
+    return value >= min && value <= max ? ok(value) : refuse(`must be a whole number of seconds from ${min} to ${max} (e.g. 5, 5s or 1m)`);
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -112,6 +123,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   maxRate: { flag: 'max-rate', env: 'GPUTEL_MAX_RATE', defaultValue: 0, parse: integer(0, 100_000_000) },
   // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
+  // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
+  leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
 };
 
 export interface ConfigSources {

@@ -222,4 +222,8 @@ export class KeySpace {
   configPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}config/`;
   }
+  /** The one topic that feeds the cluster: its per-partition keys assume a single owner per partition. */
+  clusterTopic(cluster: string): string {
+    return `${this.configPrefix(cluster)}topic`;
+  }
 }

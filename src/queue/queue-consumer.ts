@@ -1,26 +1,42 @@
 /**
- * Consumes a topic's partitions. A consumer registers under `members/` with a
- * lease and claims partitions through leased `owners/` keys, so at most one
- * live consumer processes a partition at a time and a crashed consumer's
- * partitions are free again when its lease expires.
+ * A member of a topic's consumer group: composes membership (leased member
+ * key + watch), the pure assignor, per-partition claims and one worker per
+ * owned partition.
  *
- * Within a partition messages are handled one at a time in key (= production)
- * order. The handler makes the message's effect and deletes it in a
- * transaction that compares that it still exists (see collector), so a replay
- * after a crash has no double effect. A handler error that is not retryable
- * moves the message to `dlq/` with the reason, and the partition moves on.
+ * Rebalancing is a reconcile step that every member runs whenever the
+ * members or the owner keys change (watched), and once a second besides:
+ * read the owner keys, compute the assignment from members × partitions ×
+ * current owners, drain and then release what moved away, claim what is
+ * assigned and free. Every member computes the same assignment from the same
+ * state, so a partition moves once; a member that died loses its member and
+ * owner keys together when its lease expires, and the others claim them.
+ *
+ * Correctness never depends on this: every write of a message's effect is
+ * fenced by the claim's revision (see partition-claims.ts), so two members
+ * that both believe they own a partition still apply each message once.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, GputelError, type ErrorCode } from '../common/gputel-error.js';
+import { errorMessage } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
-import { counter, gauge } from '../common/metrics.js';
+import { gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
-import type { KvStore, Lease, Watcher } from '../kv/kv-store.js';
+import type { KvStore, Watcher } from '../kv/kv-store.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
+import { GroupMembership } from './group-membership.js';
+import { partitionAssignor } from './partition-assignor.js';
+import { PartitionClaims } from './partition-claims.js';
+import { PartitionWorker } from './partition-worker.js';
+import type { MessageHandler } from './queued-message.js';
 import { ensureTopicPartitions } from './topic-config.js';
 
-const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');
-const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
+export type { MessageHandler, QueuedMessage } from './queued-message.js';
+
 const ownedPartitionsGauge = gauge('gputel_collector_owned_partitions', 'Partitions this collector owns');
+const groupMembersGauge = gauge('gputel_collector_group_members', 'Live members of the consumer group, as this collector sees them');
+
+/** The default member and owner lease TTL: a dead collector's partitions are owned again within about twice this. */
+export const DEFAULT_LEASE_TTL_SECONDS = 5;
+/** Reconcile at least this often, whatever the watches say (a watch may be reconnecting). */
+const RECONCILE_INTERVAL_MS = 1_000;
 
 /** The partitions a checkpoint's commit wrote to; undefined when the value does not say. */
 function touchedPartitions(checkpoint: Buffer): number[] | undefined {
@@ -32,97 +48,84 @@ function touchedPartitions(checkpoint: Buffer): number[] | undefined {
   }
 }
 
-/** One queued message as handed to a handler. */
-export interface QueuedMessage {
-  partition: number;
-  key: string;
-  messageId: string;
-  modRevision: number;
-  value: Buffer;
-  /** Revision of this consumer's claim on the partition: writes compare the owner key against it (fencing). */
-  claimRevision: number;
-}
-
-export type MessageHandler = (message: QueuedMessage) => Promise<void>;
-
 export interface QueueConsumerOptions {
   topic: string;
   partitions: number;
   consumerId: string;
   logger: Logger;
-  /** Member and owner lease TTL; a crashed consumer's partitions free up after this. */
+  /** Member and owner lease TTL (default 5 s). */
   leaseTtlSeconds?: number;
   /** Messages fetched per range request. */
   fetchSize?: number;
 }
 
-const CLAIM_INTERVAL_MS = 2_000;
-/** Errors that say the message itself is bad: the same message fails the same way every time. */
-const POISON_CODES = new Set<ErrorCode>(['BAD_MESSAGE', 'BAD_KEY', 'BAD_INPUT']);
-/** Messages are up to ~0.7 MB: fetching a few at a time keeps a response near a few MB. */
-const FETCH_SIZE = 4;
-const IDLE_POLL_MS = 1_000;
-
 export class QueueConsumer {
-  private lease: Lease | undefined;
-  /** Owned partitions and the revision of each claim. */
-  private readonly owned = new Map<number, number>();
-  private readonly loops = new Map<number, Promise<void>>();
-  private readonly wakers = new Map<number, () => void>();
-  private watcher: Watcher | undefined;
-  private claimTimer: NodeJS.Timeout | undefined;
+  private readonly membership: GroupMembership;
+  private readonly claims: PartitionClaims;
+  private readonly deadLetters: DeadLetterQueue;
+  private readonly workers = new Map<number, PartitionWorker>();
+  /** Partitions whose worker is draining (and whose claim is then released): not claimed again until done. */
+  private readonly releasing = new Map<number, Promise<void>>();
+  private wakeWatcher: Watcher | undefined;
+  private ownersWatcher: Watcher | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  /** The reconcile in progress (or done): each new one runs after it. */
+  private reconcileChain: Promise<void> = Promise.resolve();
+  private reconcilePending = false;
+  private reconcileError: string | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
-  private claimError: string | undefined;
-  private readonly partitionErrors = new Map<number, string>();
 
   constructor(
     private readonly kv: KvStore,
     private readonly keys: KeySpace,
     private readonly handler: MessageHandler,
     private readonly options: QueueConsumerOptions,
-  ) {}
-
-  /** Registers the member, claims free partitions and starts consuming. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
-    this.running = true;
-    // Every commit of messages also writes its source's checkpoint, in the same
-    // transaction: watching the small checkpoints (not the ~0.5 MB messages,
-    // which a watch would send a second time) tells idle partitions to look.
-    this.watcher = await this.kv.watch(
-      { prefix: this.keys.checkpointsPrefix(this.options.topic) },
-      {
-        onEvent: (event) => {
-          if (event.type !== 'put') return;
-          for (const partition of touchedPartitions(event.value) ?? [...this.wakers.keys()]) this.wakers.get(partition)?.();
-        },
-        onError: (error) => this.options.logger.warn({ err: error }, 'queue watch ended; falling back to polling'),
-      },
-    );
-    await this.claimPartitions();
-    this.claimTimer = setInterval(() => {
-      this.claimPartitions().catch((error: unknown) => {
-        this.claimError = errorMessage(error);
-        this.options.logger.warn({ err: error }, 'claiming partitions failed; will retry');
-      });
-    }, CLAIM_INTERVAL_MS);
+  ) {
+    this.membership = new GroupMembership(kv, keys, {
+      topic: options.topic,
+      memberId: options.consumerId,
+      leaseTtlSeconds: options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+      logger: options.logger,
+      onChange: () => this.scheduleReconcile(),
+    });
+    this.claims = new PartitionClaims(kv, keys, options.topic, options.consumerId);
+    this.deadLetters = new DeadLetterQueue(kv, keys, options.topic);
   }
 
-  /** Partitions this consumer owns now. */
+  /** Joins the group and claims this member's share of the free partitions. Throws when the store cannot be reached. */
+  async start(): Promise<void> {
+    if (this.running || this.stopping) return;
+    await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
+    this.running = true;
+    try {
+      await this.watchCheckpoints();
+      await this.watchOwners();
+      await this.membership.start();
+      await this.serialReconcile();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.reconcileTimer = setInterval(() => this.scheduleReconcile(), RECONCILE_INTERVAL_MS);
+  }
+
+  /** Partitions this consumer works now, ascending. */
   ownedPartitions(): number[] {
-    return [...this.owned.keys()].sort((a, b) => a - b);
+    return [...this.workers.keys()].sort((a, b) => a - b);
   }
 
   /** What keeps this consumer from making progress, for /readyz; undefined when nothing does. */
   get problem(): string | undefined {
-    const stuck = [...this.partitionErrors].map(([partition, error]) => `partition ${partition}: ${error}`);
-    const problems = [...(this.claimError ? [`claiming partitions: ${this.claimError}`] : []), ...stuck];
+    const problems: string[] = [];
+    const membership = this.membership.problem;
+    if (membership) problems.push(membership);
+    if (this.reconcileError) problems.push(`rebalancing partitions: ${this.reconcileError}`);
+    for (const worker of this.workers.values()) if (worker.problem) problems.push(`partition ${worker.partition}: ${worker.problem}`);
     return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
-  /** Stops consuming: finishes the message in hand, releases partitions and the member lease. Idempotent. */
+  /** Finishes the messages in hand, then leaves the group (its partitions are free at once). Idempotent, safe before start. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -130,156 +133,174 @@ export class QueueConsumer {
 
   private async doStop(): Promise<void> {
     this.running = false;
-    clearInterval(this.claimTimer);
-    for (const wake of this.wakers.values()) wake();
-    await Promise.allSettled(this.loops.values());
-    await this.watcher?.cancel();
+    clearInterval(this.reconcileTimer);
+    await this.reconcileChain;
+    await Promise.allSettled([...this.workers.values()].map((worker) => worker.drain()));
+    this.workers.clear();
+    await Promise.allSettled(this.releasing.values());
+    await this.wakeWatcher?.cancel().catch(() => undefined);
+    await this.ownersWatcher?.cancel().catch(() => undefined);
     // Revoking the lease deletes the member and owner keys at once, so the
-    // partitions are free for others without waiting for the TTL.
-    await this.lease?.revoke().catch(() => undefined);
-    this.owned.clear();
+    // partitions are free for the others without waiting for the TTL.
+    await this.membership.stop();
     ownedPartitionsGauge.set(0);
   }
 
-  private async ensureLease(): Promise<Lease> {
-    if (this.lease) return this.lease;
-    const lease = await this.kv.grantLease(this.options.leaseTtlSeconds ?? 10);
-    lease.onLost((error) => {
-      this.options.logger.error({ err: error }, 'consumer lease lost; releasing every partition and registering again');
-      if (this.lease === lease) this.lease = undefined;
-      this.owned.clear();
-      ownedPartitionsGauge.set(0);
-    });
-    await this.kv.put(
-      this.keys.member(this.options.topic, this.options.consumerId),
-      Buffer.from(JSON.stringify({ consumerId: this.options.consumerId, pid: process.pid, since: new Date().toISOString() })),
-      { lease: lease.id },
+  /**
+   * Every commit of messages also writes its source's checkpoint, in the same
+   * transaction: watching the small checkpoints (not the ~0.5 MB messages,
+   * which a watch would send a second time) tells idle partitions to look.
+   */
+  private async watchCheckpoints(): Promise<void> {
+    const watcher = await this.kv.watch(
+      { prefix: this.keys.checkpointsPrefix(this.options.topic) },
+      {
+        onEvent: (event) => {
+          if (event.type !== 'put') return;
+          const touched = touchedPartitions(event.value);
+          for (const worker of this.workers.values()) if (!touched || touched.includes(worker.partition)) worker.wake();
+        },
+        onError: (error) => {
+          // Idle partitions poll meanwhile; the next reconcile watches again.
+          if (this.wakeWatcher === watcher) this.wakeWatcher = undefined;
+          this.options.logger.warn({ err: error }, 'checkpoints watch ended; watching again');
+        },
+      },
     );
-    this.lease = lease;
-    return lease;
+    this.wakeWatcher = watcher;
   }
 
-  /** Claims every partition that has no owner. (Fair sharing among members comes with rebalancing.) */
-  private async claimPartitions(): Promise<void> {
+  private async watchOwners(): Promise<void> {
+    const watcher = await this.kv.watch(
+      { prefix: this.keys.ownersPrefix(this.options.topic) },
+      {
+        onEvent: () => this.scheduleReconcile(),
+        onError: (error) => {
+          // The periodic reconcile goes on without it; the next reconcile watches again.
+          if (this.ownersWatcher === watcher) this.ownersWatcher = undefined;
+          this.options.logger.warn({ err: error }, 'owners watch ended; watching again');
+        },
+      },
+    );
+    this.ownersWatcher = watcher;
+  }
+
+  /**
+   * Reconciles once more after whatever runs now. One reconcile at a time
+   * (two at once could both start a worker for a partition, one of them
+   * then lost track of); changes while one waits are folded into it.
+   */
+  private scheduleReconcile(): void {
+    if (!this.running || this.reconcilePending) return;
+    this.reconcilePending = true;
+    this.serialReconcile().catch((error: unknown) => {
+      this.reconcileError = errorMessage(error);
+      this.options.logger.warn({ err: error }, 'rebalancing partitions failed; will retry');
+    });
+  }
+
+  /** Runs a reconcile after the one in progress; rejects with its error. */
+  private serialReconcile(): Promise<void> {
+    const run = this.reconcileChain.then(() => {
+      this.reconcilePending = false;
+      return this.reconcile();
+    });
+    this.reconcileChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reconcile(): Promise<void> {
     if (!this.running) return;
-    const lease = await this.ensureLease();
-    for (let partition = 0; partition < this.options.partitions; partition++) {
-      if (this.owned.has(partition)) continue;
-      const ownerKey = this.keys.owner(this.options.topic, partition);
-      const result = await this.kv.txn({
-        compare: [{ key: ownerKey, target: 'createRevision', operator: '==', operand: 0 }],
-        success: [{ type: 'put', key: ownerKey, value: Buffer.from(this.options.consumerId), lease: lease.id }],
-      });
-      if (result.succeeded) {
-        this.owned.set(partition, result.revision);
-        // A loop removes itself in the same step as it sees the partition gone,
-        // so a claim made after that always starts a new one.
-        if (!this.loops.has(partition)) this.loops.set(partition, this.consume(partition));
+    if (!this.ownersWatcher) await this.watchOwners();
+    if (!this.wakeWatcher) await this.watchCheckpoints();
+    const lease = this.membership.lease;
+    if (!lease) {
+      // The lease is gone, and the owner keys with it: nothing written now would pass the fence.
+      for (const worker of [...this.workers.values()]) this.drainAway(worker, false);
+      ownedPartitionsGauge.set(0);
+      return;
+    }
+    const { partitions, consumerId } = this.options;
+    const owners = await this.claims.owners(partitions);
+
+    for (const worker of [...this.workers.values()]) {
+      if (owners.get(worker.partition)?.modRevision !== worker.claimRevision) {
+        this.options.logger.warn({ partition: worker.partition }, 'the claim on a partition no longer holds; letting it go');
+        this.drainAway(worker, false);
       }
     }
-    ownedPartitionsGauge.set(this.owned.size);
-    this.claimError = undefined;
+    // A claim whose outcome was unknown (a timeout) may have succeeded: an
+    // owner key of ours, on our lease, that no worker serves, is adopted.
+    for (const [partition, owner] of owners) {
+      if (owner.memberId === consumerId && owner.lease === lease.id && !this.workers.has(partition) && !this.releasing.has(partition)) {
+        this.startWorker(partition, owner.modRevision);
+      }
+    }
+
+    const members = this.membership.members();
+    groupMembersGauge.set(members.length);
+    const memberSet = new Set(members);
+    const current = new Map<number, string>();
+    for (const [partition, owner] of owners) if (memberSet.has(owner.memberId)) current.set(partition, owner.memberId);
+    const mine = new Set(partitionAssignor(members, partitions, current).get(consumerId) ?? []);
+
+    for (const worker of [...this.workers.values()]) {
+      if (!mine.has(worker.partition)) this.drainAway(worker, true);
+    }
+    for (const partition of mine) {
+      if (!this.running || this.workers.has(partition) || this.releasing.has(partition) || owners.has(partition)) continue;
+      const claimRevision = await this.claims.claim(partition, lease);
+      if (claimRevision !== undefined && this.running && this.membership.lease === lease) this.startWorker(partition, claimRevision);
+    }
+    ownedPartitionsGauge.set(this.workers.size);
+    this.reconcileError = undefined;
   }
 
-  private async consume(partition: number): Promise<void> {
-    const prefix = this.keys.partitionPrefix(this.options.topic, partition);
-    let failures = 0;
-    while (this.running && this.owned.has(partition)) {
+  private startWorker(partition: number, claimRevision: number): void {
+    if (this.workers.has(partition)) return; // never two workers for one partition in this member
+    const worker = new PartitionWorker({
+      kv: this.kv,
+      keys: this.keys,
+      topic: this.options.topic,
+      partition,
+      claimRevision,
+      memberId: this.options.consumerId,
+      handler: this.handler,
+      claims: this.claims,
+      deadLetters: this.deadLetters,
+      logger: this.options.logger,
+      fetchSize: this.options.fetchSize,
+      onClaimLost: (lost) => {
+        if (this.workers.get(lost.partition) === lost) this.drainAway(lost, false);
+        this.scheduleReconcile();
+      },
+    });
+    this.workers.set(partition, worker);
+    worker.start();
+    this.options.logger.info({ partition, claimRevision }, 'partition claimed');
+  }
+
+  /** Drains a worker, then (if `release`) deletes its owner key, so the next owner starts after the message in hand. */
+  private drainAway(worker: PartitionWorker, release: boolean): void {
+    const { partition } = worker;
+    if (this.workers.get(partition) === worker) this.workers.delete(partition);
+    ownedPartitionsGauge.set(this.workers.size);
+    const previous = this.releasing.get(partition) ?? Promise.resolve();
+    const done = (async () => {
+      await previous;
+      await worker.drain();
+      if (!release) return;
       try {
-        const page = await this.kv.range({ prefix }, { limit: this.options.fetchSize ?? FETCH_SIZE });
-        if (page.kvs.length === 0) {
-          await this.idle(partition);
-          continue;
-        }
-        for (const kv of page.kvs) {
-          const claimRevision = this.owned.get(partition);
-          if (!this.running || claimRevision === undefined) break;
-          await this.handle({ partition, key: kv.key, messageId: kv.key.slice(prefix.length), modRevision: kv.modRevision, value: kv.value, claimRevision });
-        }
-        failures = 0;
-        this.partitionErrors.delete(partition);
+        await this.claims.release(partition, worker.claimRevision);
+        this.options.logger.info({ partition }, 'partition released to another member');
       } catch (error) {
-        failures++;
-        this.partitionErrors.set(partition, errorMessage(error));
-        const delayMs = Math.min(5_000, 100 * 2 ** failures);
-        this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
-        await this.checkClaim(partition);
-        await sleep(delayMs);
+        // The claim stays until the lease ends; the reconcile after the next change tries again.
+        this.options.logger.warn({ err: error, partition }, 'releasing a partition failed');
       }
-    }
-    this.partitionErrors.delete(partition);
-    this.loops.delete(partition);
-  }
-
-  /** After a failure: if the owner key no longer holds this consumer's claim, let the partition go. */
-  private async checkClaim(partition: number): Promise<void> {
-    const claimRevision = this.owned.get(partition);
-    if (claimRevision === undefined) return;
-    try {
-      const owner = await this.kv.get(this.keys.owner(this.options.topic, partition));
-      if (owner?.modRevision !== claimRevision) {
-        this.owned.delete(partition);
-        ownedPartitionsGauge.set(this.owned.size);
-        this.options.logger.warn({ partition }, 'partition claimed by another consumer; letting it go');
-      }
-    } catch {
-      // The store is unreachable: the claim stands until the lease says otherwise.
-    }
-  }
-
-  private async handle(message: QueuedMessage): Promise<void> {
-    try {
-      await this.handler(message);
-    } catch (error) {
-      // Only a message that can never be applied is set aside. Anything else
-      // (the store failing, a bug) would set aside good data: retry instead,
-      // and let /readyz show the partition is stuck.
-      if (!(error instanceof GputelError && POISON_CODES.has(error.code))) {
-        handlerRetries.inc();
-        throw error; // the partition loop backs off and fetches the message again
-      }
-      await this.deadLetter(message, error);
-    }
-  }
-
-  private async deadLetter(message: QueuedMessage, error: unknown): Promise<void> {
-    const reason = errorMessage(error);
-    const record = {
-      messageId: message.messageId,
-      partition: message.partition,
-      reason,
-      failedAt: new Date().toISOString(),
-      consumerId: this.options.consumerId,
-      value: message.value.toString('base64'),
-    };
-    const result = await this.kv.txn({
-      compare: [
-        { key: message.key, target: 'modRevision', operator: '==', operand: message.modRevision },
-        { key: this.keys.owner(this.options.topic, message.partition), target: 'modRevision', operator: '==', operand: message.claimRevision },
-      ],
-      success: [
-        { type: 'put', key: this.keys.deadLetter(this.options.topic, message.messageId), value: Buffer.from(JSON.stringify(record)) },
-        { type: 'delete', range: { start: message.key } },
-      ],
+    })().finally(() => {
+      if (this.releasing.get(partition) === done) this.releasing.delete(partition);
+      this.scheduleReconcile();
     });
-    if (!result.succeeded) {
-      throw new GputelError('CONFLICT', `message ${message.messageId} or the claim on partition ${message.partition} changed before it could be dead-lettered`, { retryable: true });
-    }
-    deadLettered.inc();
-    this.options.logger.error({ messageId: message.messageId, partition: message.partition, reason }, 'message moved to the dead-letter queue');
-  }
-
-  private idle(partition: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, IDLE_POLL_MS);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakers.set(partition, () => {
-        this.wakers.delete(partition);
-        done();
-      });
-    });
+    this.releasing.set(partition, done);
   }
 }

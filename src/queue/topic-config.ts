@@ -30,3 +30,20 @@ export async function ensureTopicPartitions(kv: KvStore, keys: KeySpace, topic: 
     );
   }
 }
+
+/** The topic's recorded partition count; undefined when nothing has used the topic yet. Throws BAD_CONFIG for an unreadable record. */
+export async function readTopicPartitions(kv: KvStore, keys: KeySpace, topic: string): Promise<number | undefined> {
+  const key = keys.topicConfig(topic);
+  const stored = await kv.get(key);
+  if (!stored) return undefined;
+  let partitions: unknown;
+  try {
+    partitions = (JSON.parse(stored.value.toString('utf8')) as Partial<TopicConfig>).partitions;
+  } catch {
+    partitions = undefined;
+  }
+  if (!Number.isInteger(partitions) || (partitions as number) < 1) {
+    throw new GputelError('BAD_CONFIG', `the topic record at ${key} does not hold a partition count; delete it and start a streamer or collector again`);
+  }
+  return partitions as number;
+}

@@ -43,7 +43,7 @@ describe('collector', () => {
   it('moves a poison message to the dead-letter queue with the reason and keeps the partition moving', async () => {
     const { kv, keys } = pipeline;
     for (let partition = 0; partition < 4; partition++) {
-      await kv.put(keys.message('telemetry', partition, `0000000000000-poison-00000000000${partition}`), Buffer.from('not a message'));
+      await kv.put(keys.message('telemetry', partition, `0000000000000-00000000-00000000000${partition}`), Buffer.from('not a message'));
     }
     await pipeline.ingest(FIXTURE);
     let dead = await kv.range({ prefix: keys.deadLetterPrefix('telemetry') });

@@ -1,0 +1,81 @@
+/** `gputel dlq list|show|replay|purge`: the dead-letter queue of a topic. */
+import { Command } from 'commander';
+import { GputelError } from '../common/gputel-error.js';
+import { DeadLetterQueue, type StoredDeadLetter } from '../queue/dead-letter-queue.js';
+import { readTopicPartitions } from '../queue/topic-config.js';
+import { withClientStore } from './client-store.js';
+import { configFrom, withCommonOptions } from './common-options.js';
+import { formatTable, outputFormat, printable } from './output-format.js';
+
+function partitionOption(raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  const partition = Number(raw);
+  if (!Number.isInteger(partition) || partition < 0) throw new GputelError('BAD_CONFIG', `--partition ${JSON.stringify(raw)}: use a partition number (0, 1, …)`);
+  return partition;
+}
+
+/** One dead letter as the JSON output shows it (the message bytes only with `show`). */
+function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string, unknown> {
+  const { record } = letter;
+  return {
+    id: record.messageId,
+    partition: record.partition,
+    reason: record.reason,
+    failed_at: record.failedAt,
+    consumer_id: record.consumerId,
+    ...(record.key === undefined ? {} : { key: record.key }),
+    bytes: Buffer.from(record.value, 'base64').length,
+    ...(withValue ? { value_base64: record.value } : {}),
+  };
+}
+
+function subcommand(name: string, description: string): Command {
+  return withCommonOptions(new Command(name)).description(description);
+}
+
+async function withQueue<T>(options: Record<string, unknown>, use: (dlq: DeadLetterQueue, partitions: () => Promise<number>) => Promise<T>): Promise<T> {
+  const config = configFrom(options, { logLevel: 'warn' });
+  return withClientStore(config, (kv, keys) =>
+    use(new DeadLetterQueue(kv, keys, config.topic), async () => (await readTopicPartitions(kv, keys, config.topic)) ?? config.partitions),
+  );
+}
+
+export function dlqCommand(): Command {
+  const list = subcommand('list', 'dead letters with their reason')
+    .option('--partition <n>', 'only this partition')
+    .option('--output <format>', 'json or table (default: table on a terminal, else json)')
+    .action(async (options: Record<string, unknown>) => {
+      const format = outputFormat(options.output);
+      const letters = await withQueue(options, (dlq) => dlq.list(partitionOption(options.partition)));
+      if (format === 'json') {
+        process.stdout.write(JSON.stringify(letters.map((letter) => letterJson(letter, false))) + '\n');
+      } else {
+        process.stdout.write(
+          `${letters.length} dead letter(s)\n` +
+            (letters.length === 0 ? '' : formatTable(['ID', 'PARTITION', 'FAILED AT', 'REASON'], letters.map(({ record }) => [record.messageId, record.partition, record.failedAt, printable(record.reason, 120)]))),
+        );
+      }
+    });
+  const show = subcommand('show', 'one dead letter, with its reason and the message bytes (base64)')
+    .argument('<id>', 'the id gputel dlq list shows')
+    .action(async (id: string, options: Record<string, unknown>) => {
+      const letter = await withQueue(options, (dlq) => dlq.get(id));
+      if (!letter) throw new GputelError('NOT_FOUND', `no dead letter ${printable(id, 80)}; gputel dlq list shows the ids`);
+      process.stdout.write(JSON.stringify(letterJson(letter, true), null, 2) + '\n');
+    });
+  const replay = subcommand('replay', 'put dead letters back on their partition (fix what made them fail first, or they fail again)')
+    .option('--partition <n>', 'only this partition')
+    .action(async (options: Record<string, unknown>) => {
+      const result = await withQueue(options, async (dlq, partitions) => dlq.replay(await partitions(), partitionOption(options.partition)));
+      for (const skipped of result.skipped) process.stderr.write(`not replayed ${printable(skipped.messageId, 80)}: ${skipped.reason}\n`);
+      process.stdout.write(`replayed ${result.replayed} dead letter(s)${result.skipped.length > 0 ? `, ${result.skipped.length} not replayed` : ''}\n`);
+      if (result.skipped.length > 0) process.exitCode = 1;
+    });
+  const purge = subcommand('purge', 'delete dead letters')
+    .option('--partition <n>', 'only this partition')
+    .action(async (options: Record<string, unknown>) => {
+      const deleted = await withQueue(options, (dlq) => dlq.purge(partitionOption(options.partition)));
+      process.stdout.write(`purged ${deleted} dead letter(s)\n`);
+    });
+  return new Command('dlq').description('the dead-letter queue: messages that could not be stored, with the reason').addCommand(list).addCommand(show).addCommand(replay).addCommand(purge);
+}

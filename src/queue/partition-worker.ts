@@ -1,0 +1,217 @@
+/**
+ * Consumes one owned partition: fetches its messages in key (= production)
+ * order and hands them to the handler one at a time, until drained.
+ *
+ * - `drain()` aborts the worker's signal: the message in hand is finished,
+ *   no new one is started, and the promise resolves when the loop has ended.
+ *   Only then may the claim be released, so a partition is never worked by
+ *   its old and new owner at once in the ordinary course (fencing covers the
+ *   rest).
+ * - A poison message (the handler throws BAD_MESSAGE, BAD_KEY or BAD_INPUT)
+ *   goes to the dead-letter queue with the reason, and the partition goes on.
+ *   So does a key whose id is not a message id: it is never put into another
+ *   key as it is.
+ * - Any other error is retried after a backoff with jitter (so collectors
+ *   that failed together do not retry together). After each failure the
+ *   claim is checked: if another member owns the partition now, the worker
+ *   ends and says so.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage, GputelError, type ErrorCode } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { counter } from '../common/metrics.js';
+import type { KeySpace } from '../kv/key-space.js';
+import type { Compare, KeyValue, KvStore } from '../kv/kv-store.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
+import { isMessageId, messageId } from './message-id.js';
+import type { PartitionClaims } from './partition-claims.js';
+import { fnv1a } from './partitioner.js';
+import type { MessageHandler, QueuedMessage } from './queued-message.js';
+
+const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');
+const malformedKeys = counter('gputel_collector_malformed_queue_keys_total', 'Queue keys whose id is not a message id (dead-lettered under a new id)');
+const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
+
+/** Errors that say the message itself is bad: the same message fails the same way every time. */
+const POISON_CODES = new Set<ErrorCode>(['BAD_MESSAGE', 'BAD_KEY', 'BAD_INPUT']);
+/** Messages are up to ~0.7 MB: fetching a few at a time keeps a response near a few MB. */
+const DEFAULT_FETCH_SIZE = 4;
+/** An idle partition looks again this often even without a wake-up (a wake-up can be missed while the watch reconnects). */
+const IDLE_POLL_MS = 1_000;
+const MAX_BACKOFF_MS = 5_000;
+
+export interface PartitionWorkerOptions {
+  kv: KvStore;
+  keys: KeySpace;
+  topic: string;
+  partition: number;
+  /** Revision of the claim this worker works under (its fencing token). */
+  claimRevision: number;
+  memberId: string;
+  handler: MessageHandler;
+  claims: PartitionClaims;
+  deadLetters: DeadLetterQueue;
+  logger: Logger;
+  fetchSize?: number;
+  /** Called when the worker ended because another member owns the partition now. */
+  onClaimLost: (worker: PartitionWorker) => void;
+}
+
+export class PartitionWorker {
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private lastError: string | undefined;
+
+  constructor(private readonly options: PartitionWorkerOptions) {}
+
+  get partition(): number {
+    return this.options.partition;
+  }
+
+  get claimRevision(): number {
+    return this.options.claimRevision;
+  }
+
+  /** Why the partition is not moving; undefined while it is. */
+  get problem(): string | undefined {
+    return this.lastError;
+  }
+
+  /** Whether drain() was called (or the worker ended by itself). */
+  get draining(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  /** Starts the loop. Idempotent. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Looks for new messages now instead of at the next poll. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Finishes the message in hand and ends; resolves when the loop has ended. Idempotent, safe before start. */
+  drain(): Promise<void> {
+    this.abort.abort();
+    this.wake();
+    return this.loop ?? Promise.resolve();
+  }
+
+  private async run(): Promise<void> {
+    const { kv, keys, topic, partition } = this.options;
+    const prefix = keys.partitionPrefix(topic, partition);
+    const signal = this.abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const page = await kv.range({ prefix }, { limit: this.options.fetchSize ?? DEFAULT_FETCH_SIZE });
+        if (page.kvs.length === 0) {
+          await this.idle();
+          continue;
+        }
+        for (const entry of page.kvs) {
+          if (signal.aborted) break;
+          await this.handle(entry, entry.key.slice(prefix.length));
+        }
+        failures = 0;
+        this.lastError = undefined;
+      } catch (error) {
+        failures++;
+        this.lastError = errorMessage(error);
+        if (!(await this.claimHolds())) {
+          this.options.logger.warn({ partition }, 'partition claimed by another collector; letting it go');
+          this.abort.abort();
+          this.options.onClaimLost(this);
+          break;
+        }
+        // Full jitter over the upper half: collectors that failed together spread their retries.
+        const delayMs = Math.round(Math.min(MAX_BACKOFF_MS, 100 * 2 ** failures) * (0.5 + Math.random() / 2));
+        this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private async handle(entry: KeyValue, id: string): Promise<void> {
+    if (!isMessageId(id)) {
+      await this.deadLetterMalformedKey(entry, id);
+      return;
+    }
+    const message: QueuedMessage = {
+      partition: this.options.partition,
+      key: entry.key,
+      messageId: id,
+      modRevision: entry.modRevision,
+      value: entry.value,
+      claimRevision: this.options.claimRevision,
+    };
+    try {
+      await this.options.handler(message);
+    } catch (error) {
+      // Only a message that can never be applied is set aside. Anything else
+      // (the store failing, a bug) would set aside good data: retry instead,
+      // and let /readyz show the partition is stuck.
+      if (!(error instanceof GputelError && POISON_CODES.has(error.code))) {
+        handlerRetries.inc();
+        throw error;
+      }
+      await this.deadLetter(entry, id, errorMessage(error));
+    }
+  }
+
+  /**
+   * A key under the partition whose last segment is not a message id (written
+   * by hand, or by something that is not gputel): it is set aside under a new,
+   * valid id, so it neither stalls the partition nor reaches into other keys.
+   * A replay puts it back under that id.
+   */
+  private async deadLetterMalformedKey(entry: KeyValue, id: string): Promise<void> {
+    malformedKeys.inc();
+    const newId = messageId(Date.now(), fnv1a(entry.key).toString(16).padStart(8, '0'), entry.modRevision);
+    this.options.logger.warn({ partition: this.options.partition, key: entry.key, deadLetterId: newId }, 'a queue key does not end in a message id; dead-lettering it');
+    await this.deadLetter(entry, newId, `the queue key ends in "${JSON.stringify(id).slice(1, -1).slice(0, 80)}", which is not a message id ({13-digit ms}-{8 hex}-{12 digits}); set aside under a new id`);
+  }
+
+  private async deadLetter(entry: KeyValue, id: string, reason: string): Promise<void> {
+    const { partition, topic, keys } = this.options;
+    const guards: Compare[] = [
+      { key: entry.key, target: 'modRevision', operator: '==', operand: entry.modRevision },
+      { key: keys.owner(topic, partition), target: 'modRevision', operator: '==', operand: this.options.claimRevision },
+    ];
+    const moved = await this.options.deadLetters.add(
+      { messageId: id, partition, reason, failedAt: new Date().toISOString(), consumerId: this.options.memberId, key: entry.key, value: entry.value.toString('base64') },
+      entry.key,
+      guards,
+    );
+    if (!moved) {
+      throw new GputelError('CONFLICT', `message ${id} or the claim on partition ${partition} changed before it could be dead-lettered`, { retryable: true });
+    }
+    deadLettered.inc();
+    this.options.logger.error({ messageId: id, partition, reason }, 'message moved to the dead-letter queue');
+  }
+
+  /** After a failure: whether this worker's claim still holds. A store that cannot answer leaves it standing. */
+  private async claimHolds(): Promise<boolean> {
+    try {
+      return await this.options.claims.holds(this.options.partition, this.options.claimRevision);
+    } catch {
+      return true;
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, IDLE_POLL_MS);
+      this.wakeUp = done;
+      if (this.abort.signal.aborted) done();
+    });
+  }
+}
