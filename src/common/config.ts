@@ -82,8 +82,8 @@ function duration(minMs: number, offAllowed = false) {
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
     const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
     if (ms >= minMs && ms > 0) return ok(ms);
-    const least = minMs > 0 ? `of at least ${minMs / 1000} s ` : '';
-    return refuse(`must be a duration ${least}with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
+    const least = minMs > 1 ? `a duration of at least ${minMs / 1000} s` : 'a positive duration';
+    return refuse(`must be ${least} with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
   };
 }
 
