@@ -1,6 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { GputelError } from '../common/gputel-error.js';
-import { DCGM_CSV_COLUMNS, type DcgmRow, type RejectedRow } from './dcgm-row.js';
+import { DCGM_CSV_COLUMNS, emptyRow, type DcgmRow, type RejectedRow } from './dcgm-row.js';
 import { canonicalMetricName } from './legacy-metric-names.js';
 import { quoteInput } from './quote-input.js';
 import { parseRfc3339 } from './rfc3339.js';
@@ -262,22 +262,7 @@ export class DcgmCsvParser {
   /** > 0 while discarding an over-long line: the bytes discarded so far. */
   private skippedBytes = 0;
 
-  private readonly row: DcgmRow = {
-    lineNumber: 0,
-    timestampMs: 0,
-    metricName: '',
-    sourceMetricName: '',
-    gpuId: 0,
-    device: '',
-    uuid: '',
-    modelName: '',
-    hostname: '',
-    container: '',
-    pod: '',
-    namespace: '',
-    value: 0,
-    labelsRaw: '',
-  };
+  private readonly row: DcgmRow = emptyRow();
 
   // Field positions of the line being parsed (reused: no per-row arrays).
   private readonly fieldStart = new Int32Array(FIELD_COUNT);

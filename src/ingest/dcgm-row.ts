@@ -50,3 +50,23 @@ export const DCGM_CSV_COLUMNS = [
   'value',
   'labels_raw',
 ] as const;
+
+/** A blank row, for a source to fill and reuse for every row it delivers. */
+export function emptyRow(): DcgmRow {
+  return {
+    lineNumber: 0,
+    timestampMs: 0,
+    metricName: '',
+    sourceMetricName: '',
+    gpuId: 0,
+    device: '',
+    uuid: '',
+    modelName: '',
+    hostname: '',
+    container: '',
+    pod: '',
+    namespace: '',
+    value: 0,
+    labelsRaw: '',
+  };
+}

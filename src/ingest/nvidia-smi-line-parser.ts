@@ -4,7 +4,7 @@
  * after the DCGM field each nvidia-smi field stands for, so that every later
  * stage (API names, charts, metadata) treats them like dcgm-exporter data.
  */
-import type { DcgmRow, RejectedRow } from './dcgm-row.js';
+import { emptyRow, type DcgmRow, type RejectedRow } from './dcgm-row.js';
 import { formatLabelsRaw } from './labels-raw-format.js';
 
 /** The query fields, in the order of the query (DATA.md §3). */
@@ -104,22 +104,7 @@ export class NvidiaSmiLineParser {
   private readonly timeZone: NvidiaSmiTimeZone;
   /** `index,uuid,name,driver` → labels_raw per metric (NVIDIA_SMI_METRICS order). */
   private readonly labelsByGpu = new Map<string, string[]>();
-  private readonly rowObject: DcgmRow = {
-    lineNumber: 0,
-    timestampMs: 0,
-    metricName: '',
-    sourceMetricName: '',
-    gpuId: 0,
-    device: '',
-    uuid: '',
-    modelName: '',
-    hostname: '',
-    container: '',
-    pod: '',
-    namespace: '',
-    value: 0,
-    labelsRaw: '',
-  };
+  private readonly rowObject: DcgmRow = emptyRow();
 
   constructor(options: { hostname: string; timeZone: NvidiaSmiTimeZone }) {
     this.hostname = options.hostname;

@@ -26,7 +26,7 @@ import type { Logger } from '../common/logger.js';
 import { counter, gauge } from '../common/metrics.js';
 import { errorMessage, GputelError } from '../common/gputel-error.js';
 import { abortableDelay, nextAlignedTime } from './abortable-delay.js';
-import type { DcgmRow } from './dcgm-row.js';
+import { emptyRow, type DcgmRow } from './dcgm-row.js';
 import { formatLabelsRaw } from './labels-raw-format.js';
 import { canonicalMetricName } from './legacy-metric-names.js';
 import { PrometheusTextParser, type ExpositionFormat, type PrometheusSample } from './prometheus-text-parser.js';
@@ -124,22 +124,7 @@ export class ScrapeSource implements Source {
   private readonly maxBodyBytes: number;
   private readonly logger: Logger | undefined;
   private readonly targets: Target[];
-  private readonly row: DcgmRow = {
-    lineNumber: 0,
-    timestampMs: 0,
-    metricName: '',
-    sourceMetricName: '',
-    gpuId: 0,
-    device: '',
-    uuid: '',
-    modelName: '',
-    hostname: '',
-    container: '',
-    pod: '',
-    namespace: '',
-    value: 0,
-    labelsRaw: '',
-  };
+  private readonly row: DcgmRow = emptyRow();
 
   /** Throws GputelError 'BAD_CONFIG' naming the bad URL or setting. */
   constructor(options: ScrapeSourceOptions) {

@@ -23,7 +23,7 @@
 import { GputelError } from '../common/gputel-error.js';
 import { abortableDelay } from './abortable-delay.js';
 import { DcgmFleetSimulation, GENERATED_METRICS } from './dcgm-generator.js';
-import type { DcgmRow } from './dcgm-row.js';
+import { emptyRow } from './dcgm-row.js';
 import type { RowSink, Source, SourcePosition } from './source.js';
 
 export interface SimulatorSourceOptions {
@@ -129,22 +129,7 @@ export class SimulatorSource implements Source {
       for (let g = 0; g < gpuCount; g++) fleet.stepGpu(g, values);
     }
 
-    const row: DcgmRow = {
-      lineNumber: 0,
-      timestampMs: 0,
-      metricName: '',
-      sourceMetricName: '',
-      gpuId: 0,
-      device: '',
-      uuid: '',
-      modelName: '',
-      hostname: '',
-      container: '',
-      pod: '',
-      namespace: '',
-      value: 0,
-      labelsRaw: '',
-    };
+    const row = emptyRow();
     let lastAttribution = '';
     let attribution = ['', '', ''];
     for (;;) {
