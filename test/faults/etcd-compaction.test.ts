@@ -6,17 +6,13 @@
  * while the gateway's watches ride through the compactions.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GputelError } from '../../src/common/gputel-error.js';
-import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle, type OracleRow } from '../support/csv-oracle.js';
-import { findFreePort, startEtcd, type EtcdProcess } from '../support/etcd-process.js';
-import { runGputel, type GputelProcess } from '../support/gputel-process.js';
+import type { EtcdProcess } from '../support/etcd-process.js';
+import { usePipelineHarness } from '../support/pipeline-harness.js';
 
 const INTERVAL_MS = 5_000;
 /**
@@ -32,44 +28,20 @@ async function etcdHttp<T>(etcd: EtcdProcess, path: string, body: unknown): Prom
 }
 
 describe('etcd history compaction over a long run', { timeout: 150_000 }, () => {
-  let etcd: EtcdProcess;
-  let kv: EtcdKvStore;
-  let dir: string;
-  const processes: GputelProcess[] = [];
-  before(async () => {
-    etcd = await startEtcd();
-    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-    dir = mkdtempSync(join(tmpdir(), 'gputel-compaction-'));
-  });
-  after(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await kv?.close();
-    await etcd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  function run(args: string[]): GputelProcess {
-    const child = runGputel(args);
-    processes.push(child);
-    return child;
-  }
+  const h = usePipelineHarness('compaction', { kv: true, roleArgs: ['--etcd-compaction-interval', '5s'] });
 
   it('compacts the early revisions, keeps the database bounded, and loses nothing', async (t) => {
-    const common = ['--etcd', etcd.endpoints.join(','), '--host', '127.0.0.1', '--etcd-compaction-interval', '5s'];
-    const port = await findFreePort();
-    const gateway = run(['gateway', ...common, '--port', String(port)]);
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const collector = run(['collector', ...common, '--port', '0']);
+    const { etcd, kv } = h;
+    const { gateway, baseUrl } = await h.startGateway();
+    const collector = h.startCollector();
     const earlyRevision = await kv.revision();
 
     // Three files streamed one after another: every message is written and deleted, filling the history.
     const rows: OracleRow[] = [];
     for (let round = 1; round <= 3; round++) {
-      const file = join(dir, `round${round}.csv`);
-      const generate = run(['generate', '--out', file, '--hosts', '6', '--gpus-per-host', '4', '--duration', '5m', '--interval', '1s', '--seed', String(round), '--start', `2026-03-0${round}T08:00:00Z`]);
-      assert.equal(await generate.exited, 0, generate.stderr());
+      const file = await h.generate(`round${round}.csv`, { hosts: 6, gpusPerHost: 4, duration: '5m', interval: '1s', seed: round, start: `2026-03-0${round}T08:00:00Z` });
       rows.push(...readOracle(file));
-      const streamer = run(['streamer', ...common, '--port', '0', '--file', file, '--batch-samples', '2000']);
+      const streamer = h.startStreamer(file, ['--batch-samples', '2000']);
       assert.equal(await streamer.exited, 0, streamer.stderr().slice(-2000));
       await waitForSamples(baseUrl, rows.length, 60_000);
     }

@@ -6,12 +6,11 @@
  * without a restart.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GputelError } from '../../src/common/gputel-error.js';
-import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
-import { findFreePort, startEtcd, type EtcdProcess } from '../support/etcd-process.js';
-import { runGputel, type GputelProcess } from '../support/gputel-process.js';
+import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { usePipelineHarness } from '../support/pipeline-harness.js';
 
 const QUOTA_BYTES = 4 * 1024 * 1024;
 
@@ -32,23 +31,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 describe('faults: etcd out of space (NOSPACE alarm)', { timeout: 90_000 }, () => {
-  let etcd: EtcdProcess;
-  let kv: EtcdKvStore;
-  let gateway: GputelProcess | undefined;
-  before(async () => {
-    etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes', String(QUOTA_BYTES)] });
-    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-  });
-  after(async () => {
-    await gateway?.stop();
-    await kv?.close();
-    await etcd?.stop();
-  });
+  const h = usePipelineHarness('nospace', { etcd: () => startEtcd({ extraArgs: ['--quota-backend-bytes', String(QUOTA_BYTES)] }), kv: true });
 
   it('fails writes with KV_NO_SPACE, shows the reason on /readyz and /metrics, and recovers after compact, defrag and disarm', async () => {
-    const port = await findFreePort();
-    gateway = runGputel(['gateway', '--etcd', etcd.endpoints.join(','), '--host', '127.0.0.1', '--port', String(port)]);
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const { etcd, kv } = h;
+    const { gateway, baseUrl } = await h.startGateway();
     await waitFor('the gateway to be ready', async () => ((await fetch(`${baseUrl}/readyz`)).status === 200 ? true : undefined));
 
     // Fill the quota: every put is a new revision of ~512 KiB kept in history.

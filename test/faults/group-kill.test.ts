@@ -6,58 +6,28 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueStatus } from '../../src/queue/queue-status.js';
-import { assertApiMatches, getJson, waitForSamples } from '../support/api-checks.js';
+import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle } from '../support/csv-oracle.js';
-import { findFreePort, startEtcd, type EtcdProcess } from '../support/etcd-process.js';
-import { runGputel, type GputelProcess } from '../support/gputel-process.js';
+import { usePipelineHarness } from '../support/pipeline-harness.js';
 
 /** Per file: 25 hosts × 5 GPUs × 250 ticks × 16 metrics = 500,000 rows. */
-const FILE_ARGS = ['--hosts', '25', '--gpus-per-host', '5', '--duration', '2500s', '--interval', '10s', '--start', '2026-03-02T08:00:00Z'];
+const FLEET = { hosts: 25, gpusPerHost: 5, duration: '2500s', interval: '10s', start: '2026-03-02T08:00:00Z' };
 const ROWS_PER_FILE = 500_000;
 
 describe('faults: kill -9 of a collector in a group of three, two streamers, 1,000,000 rows', { timeout: 180_000 }, () => {
-  let etcd: EtcdProcess;
-  let dir: string;
-  const processes: GputelProcess[] = [];
-  before(async () => {
-    etcd = await startEtcd();
-    dir = mkdtempSync(join(tmpdir(), 'gputel-group-kill-'));
-  });
-  after(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await etcd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  function run(args: string[]): GputelProcess {
-    const child = runGputel(args);
-    processes.push(child);
-    return child;
-  }
+  const h = usePipelineHarness('group-kill');
 
   it('stores every sample exactly once after a collector is killed mid-stream and another joins', async () => {
-    const files = [join(dir, 'fleet-a.csv'), join(dir, 'fleet-b.csv')];
-    const generators = files.map((file, i) => run(['generate', '--out', file, ...FILE_ARGS, '--seed', String(11 + i)]));
-    for (const generator of generators) assert.equal(await generator.exited, 0, generator.stderr());
+    const files = await Promise.all(['fleet-a.csv', 'fleet-b.csv'].map((name, i) => h.generate(name, { ...FLEET, seed: 11 + i })));
     // The second fleet is other hosts (the generator names hosts gpu-node-NN whatever the seed).
     execFileSync('sed', ['-i', 's/gpu-node-/gpu-rack-/g', files[1]]);
 
-    const common = ['--etcd', etcd.endpoints.join(','), '--host', '127.0.0.1'];
-    const port = await findFreePort();
-    run(['gateway', ...common, '--port', String(port)]);
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const collectors = new Map(['c1', 'c2', 'c3'].map((id) => [id, run(['collector', ...common, '--port', '0', '--consumer-id', id])]));
-    const queueStatus = async (): Promise<QueueStatus> => {
-      const child = run(['queue', 'status', '--output', 'json', '--etcd', etcd.endpoints.join(',')]);
-      assert.equal(await child.exited, 0, child.stderr());
-      return JSON.parse(child.stdout()) as QueueStatus;
-    };
+    const { baseUrl } = await h.startGateway();
+    const collectors = new Map(['c1', 'c2', 'c3'].map((id) => [id, h.startCollector(id)]));
+    const queueStatus = async (): Promise<QueueStatus> => JSON.parse(await h.cli(['queue', 'status', '--output', 'json'])) as QueueStatus;
     const spread = (status: QueueStatus): string => status.members.map((m) => `${m.id}:${m.partitions.length}`).join(' ');
     const shares = (status: QueueStatus | undefined): string => JSON.stringify(status?.members.map((m) => m.partitions.length).sort());
     let status: QueueStatus | undefined;
@@ -67,17 +37,15 @@ describe('faults: kill -9 of a collector in a group of three, two streamers, 1,0
     }
     assert.deepEqual(status!.members.map((m) => m.partitions.length).sort(), [5, 5, 6], `16 partitions over 3 collectors: ${spread(status!)}`);
 
-    const streamers = files.map((file) => run(['streamer', ...common, '--port', '0', '--file', file]));
-    const storedSamples = async (): Promise<number> =>
-      (await getJson<{ samples: number }>(`${baseUrl}/api/v1/stats`).catch(() => ({ body: { samples: 0 } }))).body.samples;
-    for (let i = 0; i < 1_000 && (await storedSamples()) < 100_000; i++) await sleep(20);
+    const streamers = files.map((file) => h.startStreamer(file));
+    await h.waitForStored(100_000, 1_000);
 
     const victim = collectors.get('c2')!;
     victim.child.kill('SIGKILL');
     await victim.exited;
-    const atKill = await storedSamples();
+    const atKill = await h.storedSamples();
     assert.ok(atKill > 0 && atKill < 2 * ROWS_PER_FILE, `the kill came mid-stream (${atKill} stored)`);
-    collectors.set('c4', run(['collector', ...common, '--port', '0', '--consumer-id', 'c4']));
+    collectors.set('c4', h.startCollector('c4'));
 
     for (const streamer of streamers) assert.equal(await streamer.exited, 0, streamer.stderr());
     await waitForSamples(baseUrl, 2 * ROWS_PER_FILE, 90_000);

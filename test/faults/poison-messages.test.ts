@@ -7,20 +7,15 @@
  * `gputel queue status --output json` has its documented shape.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle, type OracleRow } from '../support/csv-oracle.js';
-import { findFreePort, startEtcd, type EtcdProcess } from '../support/etcd-process.js';
-import { runGputel, type GputelProcess } from '../support/gputel-process.js';
+import { usePipelineHarness } from '../support/pipeline-harness.js';
 
 type DeadLetterJson = { id: string; partition: number; reason: string; bytes: number };
 
@@ -39,50 +34,19 @@ function handmadeMessage(cluster: string, hostname: string, uuid: string, sample
 }
 
 describe('faults: poison messages and the dead-letter queue', { timeout: 120_000 }, () => {
-  let etcd: EtcdProcess;
-  let dir: string;
-  let kv: EtcdKvStore;
-  const processes: GputelProcess[] = [];
-  before(async () => {
-    etcd = await startEtcd();
-    dir = mkdtempSync(join(tmpdir(), 'gputel-poison-'));
-    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-  });
-  after(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await kv?.close();
-    await etcd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  function run(args: string[]): GputelProcess {
-    const child = runGputel(args);
-    processes.push(child);
-    return child;
-  }
-
-  async function cli(args: string[]): Promise<string> {
-    const child = run([...args, '--etcd', etcd.endpoints.join(',')]);
-    const code = await child.exited;
-    assert.equal(code, 0, `gputel ${args.join(' ')}: ${child.stderr()}`);
-    return child.stdout();
-  }
+  const h = usePipelineHarness('poison', { kv: true });
 
   async function deadLetters(): Promise<DeadLetterJson[]> {
-    return JSON.parse(await cli(['dlq', 'list', '--output', 'json'])) as DeadLetterJson[];
+    return JSON.parse(await h.cli(['dlq', 'list', '--output', 'json'])) as DeadLetterJson[];
   }
 
   it('dead-letters poison with reasons, stores the rest, and replays', async () => {
-    const file = join(dir, 'fleet.csv');
-    const generate = run(['generate', '--out', file, '--hosts', '2', '--gpus-per-host', '2', '--duration', '2m', '--interval', '1s', '--seed', '5', '--start', '2026-03-02T08:00:00Z']);
-    assert.equal(await generate.exited, 0, generate.stderr());
+    const { kv } = h;
+    const file = await h.generate('fleet.csv', { hosts: 2, gpusPerHost: 2, duration: '2m', interval: '1s', seed: 5, start: '2026-03-02T08:00:00Z' });
     const rows = readOracle(file);
     const keys = new KeySpace('/gputel');
-    const common = ['--etcd', etcd.endpoints.join(','), '--host', '127.0.0.1'];
-    const port = await findFreePort();
-    run(['gateway', ...common, '--port', String(port)]);
-    const baseUrl = `http://127.0.0.1:${port}`;
-    run(['collector', ...common, '--port', '0', '--consumer-id', 'solo']);
+    const { baseUrl } = await h.startGateway();
+    h.startCollector('solo');
 
     // Three kinds of poison, put straight onto the queue:
     // bytes that are no message; a good message under a key that is no message id;
@@ -94,11 +58,11 @@ describe('faults: poison messages and the dead-letter queue', { timeout: 120_000
     await kv.put(`${keys.partitionPrefix('telemetry', 1)}hand-written key`, stray.value);
     await kv.put(keys.message('telemetry', 2, messageId(Date.now(), '0000beef', 2)), foreign.value);
 
-    const streamer = run(['streamer', ...common, '--port', '0', '--file', file, '--batch-samples', '2000']);
+    const streamer = h.startStreamer(file, ['--batch-samples', '2000']);
     assert.equal(await streamer.exited, 0, streamer.stderr());
     await waitForSamples(baseUrl, rows.length, 30_000);
     // A streamer of another topic into this cluster (bound by the first streamer) is refused at start.
-    const refused = run(['streamer', ...common, '--port', '0', '--topic', 'other-topic', '--file', file]);
+    const refused = h.startStreamer(file, ['--topic', 'other-topic']);
     assert.equal(await refused.exited, 2);
     assert.match(refused.stderr(), /cluster "default" is fed by topic "telemetry".*--topic telemetry/);
 
@@ -115,7 +79,7 @@ describe('faults: poison messages and the dead-letter queue', { timeout: 120_000
     await assertApiMatches(baseUrl, rows);
 
     // The queue status: its JSON shape, the one member owning all 16 partitions, nothing queued.
-    const status = JSON.parse(await cli(['queue', 'status', '--output', 'json'])) as Record<string, unknown>;
+    const status = JSON.parse(await h.cli(['queue', 'status', '--output', 'json'])) as Record<string, unknown>;
     assert.deepEqual(Object.keys(status).sort(), ['members', 'partitions']);
     assert.deepEqual(status.members, [{ id: 'solo', partitions: Array.from({ length: 16 }, (_, i) => i) }]);
     const partitions = status.partitions as Record<string, unknown>[];
@@ -124,14 +88,14 @@ describe('faults: poison messages and the dead-letter queue', { timeout: 120_000
       assert.deepEqual(Object.keys(partition).sort(), ['depth', 'oldest_age_ms', 'owner', 'partition']);
       assert.deepEqual(partition, { partition: i, owner: 'solo', depth: 0, oldest_age_ms: null });
     }
-    assert.match(await cli(['queue', 'status', '--output', 'table']), /^topic telemetry: 1 member\(s\), 16 partitions \(0 unowned\), 0 message\(s\) queued/);
+    assert.match(await h.cli(['queue', 'status', '--output', 'table']), /^topic telemetry: 1 member\(s\), 16 partitions \(0 unowned\), 0 message\(s\) queued/);
 
-    const shown = JSON.parse(await cli(['dlq', 'show', letters.find((l) => /not a message id/.test(l.reason))!.id])) as { value_base64: string; key: string };
+    const shown = JSON.parse(await h.cli(['dlq', 'show', letters.find((l) => /not a message id/.test(l.reason))!.id])) as { value_base64: string; key: string };
     assert.equal(Buffer.from(shown.value_base64, 'base64').compare(stray.value), 0);
     assert.match(shown.key, /hand-written key$/);
 
     // Replay: all three go back; the one whose only fault was its key is stored, the others fail again.
-    assert.match(await cli(['dlq', 'replay']), /^replayed 3 dead letter\(s\)$/m);
+    assert.match(await h.cli(['dlq', 'replay']), /^replayed 3 dead letter\(s\)$/m);
     await waitForSamples(baseUrl, rows.length + stray.rows.length, 30_000);
     letters = await deadLetters();
     for (let i = 0; i < 50 && letters.length < 2; i++) {
@@ -141,8 +105,8 @@ describe('faults: poison messages and the dead-letter queue', { timeout: 120_000
     assert.deepEqual(letters.map((l) => l.reason).sort(), reasons.filter((r) => !/not a message id/.test(r)));
     await assertApiMatches(baseUrl, [...rows, ...stray.rows]);
 
-    assert.match(await cli(['dlq', 'purge', '--partition', '0']), /^purged 1 dead letter\(s\)$/m);
-    assert.match(await cli(['dlq', 'purge']), /^purged 1 dead letter\(s\)$/m);
+    assert.match(await h.cli(['dlq', 'purge', '--partition', '0']), /^purged 1 dead letter\(s\)$/m);
+    assert.match(await h.cli(['dlq', 'purge']), /^purged 1 dead letter\(s\)$/m);
     assert.deepEqual(await deadLetters(), []);
   });
 });
