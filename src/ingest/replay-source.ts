@@ -10,7 +10,9 @@
  *   delivered.
  * - `rebaseTime`: timestamps are shifted so that the file plays as if now.
  *   With `realtime` the first row is stamped with the wall-clock time it is
- *   delivered at, and every later one with its due time. With `asfast` the
+ *   delivered at, and every later one with its due time: the file's time
+ *   after the first row is divided by `speed`, so that a sped-up file never
+ *   runs ahead of the clock. With `asfast` the
  *   file is read once beforehand to find its last timestamp, and the shift
  *   makes that last row "now" (the whole file is recent history, none of it
  *   in the future). Without `rebaseTime` the file's timestamps are kept.
@@ -30,7 +32,7 @@
  */
 import { GputelError } from '../common/gputel-error.js';
 import { abortableDelay } from './abortable-delay.js';
-import type { DcgmRow, RejectedRow } from './dcgm-row.js';
+import { emptyRow, type DcgmRow, type RejectedRow } from './dcgm-row.js';
 import type { RowSink, Source, SourcePosition } from './source.js';
 
 export type ReplayMode = 'asfast' | 'realtime';
@@ -50,6 +52,8 @@ type ReplayPosition = {
   inner: SourcePosition;
   /** The rebase shift once known; 0 without rebaseTime. */
   rebaseMs: number | null;
+  /** With rebaseTime: the play time stamped "now" by the shift, from which later times are divided by the speed (absent in positions of older versions). */
+  originMs?: number | null;
   /** The first pass's timestamp range and smallest gap, which give the loop period. */
   minMs: number | null;
   maxMs: number | null;
@@ -58,14 +62,17 @@ type ReplayPosition = {
 
 const DEFAULT_STEP_MS = 1_000;
 
-/** A held-back delivery in realtime mode: a row copy with its shifted time, or a refusal. */
-type Held = { row: DcgmRow } | { rejected: RejectedRow };
+/** A held-back delivery in realtime mode: a row copy with its stamped time and its play time (the file's time plus the loop shift), or a refusal. */
+type Held = { row: DcgmRow; playMs: number } | { rejected: RejectedRow };
 
 function isReplayPosition(value: unknown): value is ReplayPosition {
   if (value === null || typeof value !== 'object') return false;
   const p = value as Record<string, unknown>;
   const numberOrNull = (v: unknown): boolean => v === null || Number.isFinite(v);
-  return Number.isSafeInteger(p.pass) && (p.pass as number) >= 0 && 'inner' in p && numberOrNull(p.rebaseMs) && numberOrNull(p.minMs) && numberOrNull(p.maxMs) && numberOrNull(p.stepMs);
+  return (
+    Number.isSafeInteger(p.pass) && (p.pass as number) >= 0 && 'inner' in p &&
+    numberOrNull(p.rebaseMs) && numberOrNull(p.originMs ?? null) && numberOrNull(p.minMs) && numberOrNull(p.maxMs) && numberOrNull(p.stepMs)
+  );
 }
 
 function copyRow(row: DcgmRow, into: DcgmRow, timestampMs: number): DcgmRow {
@@ -84,10 +91,6 @@ function copyRow(row: DcgmRow, into: DcgmRow, timestampMs: number): DcgmRow {
   into.value = row.value;
   into.labelsRaw = row.labelsRaw;
   return into;
-}
-
-function emptyRow(): DcgmRow {
-  return { lineNumber: 0, timestampMs: 0, metricName: '', sourceMetricName: '', gpuId: 0, device: '', uuid: '', modelName: '', hostname: '', container: '', pod: '', namespace: '', value: 0, labelsRaw: '' };
 }
 
 export class ReplaySource implements Source {
@@ -135,7 +138,7 @@ export class ReplaySource implements Source {
   async *read(from: SourcePosition, sink: RowSink, signal: AbortSignal): AsyncIterable<SourcePosition> {
     const state: ReplayPosition = isReplayPosition(from)
       ? { ...from }
-      : { pass: 0, inner: null, rebaseMs: this.rebaseTime ? null : 0, minMs: null, maxMs: null, stepMs: null };
+      : { pass: 0, inner: null, rebaseMs: this.rebaseTime ? null : 0, originMs: null, minMs: null, maxMs: null, stepMs: null };
     if (state.rebaseMs === null && this.mode === 'asfast') {
       // Read once to find the last timestamp: the file is to end now.
       const range = await this.measure(signal);
@@ -145,7 +148,7 @@ export class ReplaySource implements Source {
 
     const out = emptyRow();
     let previousRawMs: number | null = null;
-    let anchor: { wallMs: number; timestampMs: number } | undefined;
+    let anchor: { wallMs: number; playMs: number } | undefined;
     for (;;) {
       const pass = state.pass;
       const period = pass === 0 ? 0 : this.periodOf(state);
@@ -162,11 +165,15 @@ export class ReplaySource implements Source {
             }
             previousRawMs = raw;
           }
+          const playMs = raw + pass * period;
           // realtime + rebase: the first row ever played is stamped "now".
-          state.rebaseMs ??= this.now() - raw;
-          const shifted = raw + state.rebaseMs + pass * period;
-          if (this.mode === 'asfast') sink.row(copyRow(row, out, shifted));
-          else held.push({ row: copyRow(row, emptyRow(), shifted) });
+          if (state.rebaseMs === null) {
+            state.rebaseMs = this.now() - playMs;
+            state.originMs = playMs;
+          }
+          const stamped = this.stamp(state, playMs);
+          if (this.mode === 'asfast') sink.row(copyRow(row, out, stamped));
+          else held.push({ row: copyRow(row, emptyRow(), stamped), playMs });
         },
         reject: (rejected) => {
           if (this.mode === 'asfast') sink.reject(rejected);
@@ -200,20 +207,33 @@ export class ReplaySource implements Source {
     return span + (state.stepMs ?? DEFAULT_STEP_MS);
   }
 
-  /** The wall time the first held row is played at, and its timestamp: the pace is measured from them. */
-  private anchorFor(held: Held[]): { wallMs: number; timestampMs: number } {
-    const first = held.find((h): h is { row: DcgmRow } => 'row' in h);
-    return { wallMs: this.now(), timestampMs: first === undefined ? 0 : first.row.timestampMs };
+  /**
+   * The timestamp a row playing at `playMs` gets. Without rebaseTime, its own.
+   * With it, the shift makes the origin "now", and the time after the origin
+   * is divided by the speed, so that in realtime every row is stamped with
+   * the wall time it is delivered at: a file played 60 times faster never
+   * runs ahead of the clock (its samples come 60 times closer together).
+   */
+  private stamp(state: ReplayPosition, playMs: number): number {
+    if (!this.rebaseTime) return playMs;
+    const originMs = state.originMs ?? playMs;
+    return Math.round(originMs + (state.rebaseMs ?? 0) + (playMs - originMs) / this.speed);
+  }
+
+  /** The wall time the first held row is played at, and its play time: the pace is measured from them. */
+  private anchorFor(held: Held[]): { wallMs: number; playMs: number } {
+    const first = held.find((h): h is { row: DcgmRow; playMs: number } => 'row' in h);
+    return { wallMs: this.now(), playMs: first === undefined ? 0 : first.playMs };
   }
 
   /** Delivers held rows at their due times, one timestamp at a time; false when aborted first. */
-  private async release(held: Held[], anchor: { wallMs: number; timestampMs: number }, sink: RowSink, signal: AbortSignal): Promise<boolean> {
+  private async release(held: Held[], anchor: { wallMs: number; playMs: number }, sink: RowSink, signal: AbortSignal): Promise<boolean> {
     for (const entry of held) {
       if ('rejected' in entry) {
         sink.reject(entry.rejected);
         continue;
       }
-      const dueMs = anchor.wallMs + (entry.row.timestampMs - anchor.timestampMs) / this.speed;
+      const dueMs = anchor.wallMs + (entry.playMs - anchor.playMs) / this.speed;
       const waitMs = dueMs - this.now();
       if (waitMs > 0 && !(await abortableDelay(waitMs, signal))) return false;
       sink.row(entry.row);

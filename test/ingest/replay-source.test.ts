@@ -101,12 +101,21 @@ test('realtime paces rows by their timestamps divided by --speed, one timestamp 
   });
 });
 
-test('realtime --rebase-time stamps each row with the time it is played at', async () => {
+test('realtime --rebase-time stamps each row with the time it is played at: the file\'s spacing divided by --speed, never ahead of the clock', async () => {
   const before = Date.now();
   const played = await play(replay({ mode: 'realtime', speed: 200, rebaseTime: true }));
-  const shift = played.rows[0].timestampMs - T0;
-  assert.ok(played.rows[0].timestampMs >= before && played.rows[0].timestampMs <= played.deliveredAt[0]);
-  assert.deepEqual(played.rows, fileRows().map((r) => ({ ...r, timestampMs: r.timestampMs + shift })), 'the file\'s spacing is kept');
+  const first = played.rows[0].timestampMs;
+  assert.ok(first >= before && first <= played.deliveredAt[0]);
+  // 10 s gaps at speed 200 → stamped 50 ms apart.
+  assert.deepEqual(played.rows, fileRows().map((r) => ({ ...r, timestampMs: first + (r.timestampMs - T0) / 200 })));
+  played.rows.forEach((row, i) => assert.ok(row.timestampMs <= played.deliveredAt[i] + 1, `row ${i} stamped ${row.timestampMs - played.deliveredAt[i]} ms ahead of its delivery`));
+});
+
+test('realtime --rebase-time --loop: each pass follows the last at the same sped-up spacing', async () => {
+  const played = await play(replay({ mode: 'realtime', speed: 1_000, rebaseTime: true, loop: true }), { stopAfterRows: 12 });
+  const times = [...new Set(played.rows.slice(0, 12).map((r) => r.timestampMs))];
+  // 3 timestamps a pass, 10 s apart, and the next pass one interval later: 10 ms apart at speed 1000.
+  assert.deepEqual(times.slice(1).map((t, i) => t - times[i]), new Array(5).fill(10));
 });
 
 test('--loop plays the file again, each pass one period (span + interval) later, without gap or repeat', async () => {
