@@ -19,6 +19,14 @@ export async function writeGeneratedFile(
   options: { hosts: number; gpusPerHost: number; durationMs: number; intervalMs: number; seed: number; startMs: number },
 ): Promise<number> {
   const out = createWriteStream(path);
+  // A path that cannot be written is the user's to fix: say so once, without a stack.
+  try {
+    await once(out, 'open'); // rejects with the stream's error when it cannot open
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const reason = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : message;
+    throw new GputelError('BAD_INPUT', `cannot write ${path}: ${reason}`);
+  }
   const { rows } = await generateDcgmCsv(options, async (chunk) => {
     if (!out.write(chunk)) await once(out, 'drain');
   });

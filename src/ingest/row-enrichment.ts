@@ -66,7 +66,7 @@ export class RowEnrichment {
       if (row.timestampMs > this.latestAcceptedMs) {
         return (
           `timestamp ${isoOrNumber(row.timestampMs)} is more than ${formatSkew(this.maxClockSkewMs)} ahead of this machine's clock ` +
-          `(${new Date(this.latestAcceptedMs - this.maxClockSkewMs).toISOString()}); fix the exporter's clock, or raise --max-clock-skew`
+          `(${new Date(this.latestAcceptedMs - this.maxClockSkewMs).toISOString()}); fix the exporter's clock, or raise --max-clock-skew and stream the file again under a new --source-id (this source's checkpoint has moved past the row)`
         );
       }
     }
