@@ -6,7 +6,7 @@ import { configFrom, requireEtcd, withCommonOptions } from './common-options.js'
 import { openRoleRuntime } from './role-runtime.js';
 
 export function collectorCommand(): Command {
-  return withCommonOptions(new Command('collector'))
+  return withCommonOptions(new Command('collector'), ['server', 'collector'], { etcdRequired: true })
     .description('consume the queue: pivot, register GPUs and hosts, store chunks')
     .option('--consumer-id <id>', 'name of this collector in the consumer group (default host-pid)')
     .action(async (options: Record<string, unknown>) => {

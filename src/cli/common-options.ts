@@ -6,26 +6,44 @@ import type { Command } from 'commander';
 import { loadConfig, type GputelConfig } from '../common/config.js';
 import { GputelError } from '../common/gputel-error.js';
 
-/** Adds the shared options. No commander defaults: an absent flag must fall through to env and file. */
-export function withCommonOptions(command: Command): Command {
-  return command
+/** Groups of settings beyond the store's, added to the commands that use them. */
+export type OptionGroup = 'server' | 'streamer' | 'collector';
+
+/**
+ * Adds the settings a command uses: the store's always, and the listed
+ * groups. `etcdRequired` (the separate roles, the admin commands) drops the
+ * embedded store's options from the help. No commander defaults: an absent
+ * flag must fall through to the environment and the config file.
+ */
+export function withCommonOptions(command: Command, groups: OptionGroup[] = [], options: { etcdRequired?: boolean } = {}): Command {
+  command
     .option('--config <file>', 'YAML file of settings (keys as the flag names)')
-    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: the embedded store)')
-    .option('--data-dir <dir>', 'embedded store folder (default .gputel)')
+    .option('--etcd <urls>', options.etcdRequired ? 'etcd client URLs, comma-separated (required; or GPUTEL_ETCD)' : 'etcd client URLs, comma-separated (default: the embedded store)');
+  if (!options.etcdRequired) command.option('--data-dir <dir>', 'embedded store folder (default .gputel)');
+  command
     .option('--root <prefix>', 'root key prefix (default /gputel)')
     .option('--cluster <name>', 'cluster name (default "default")')
     .option('--topic <name>', 'queue topic (default "telemetry")')
     .option('--partitions <n>', 'queue partitions (default 16)')
-    .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
-    .option('--port <port>', 'port to listen on')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
-    .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
-    .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
-    .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
-    .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
-    .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)')
-    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)')
-    .option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within about twice this (default 5s)");
+    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
+  if (groups.includes('server')) {
+    command
+      .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
+      .option('--port <port>', 'port to listen on (default 8080; streamer and collector: a free port)');
+  }
+  if (groups.includes('streamer')) {
+    command
+      .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
+      .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
+      .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
+      .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
+      .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)');
+  }
+  if (groups.includes('collector')) {
+    command.option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within one to two TTLs (default 5s)");
+  }
+  return command;
 }
 
 /**

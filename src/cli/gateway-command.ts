@@ -5,7 +5,7 @@ import { configFrom, requireEtcd, withCommonOptions } from './common-options.js'
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
-  return withCommonOptions(new Command('gateway'))
+  return withCommonOptions(new Command('gateway'), ['server'], { etcdRequired: true })
     .description('serve the REST API, health and metrics over the store')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);

@@ -15,7 +15,7 @@ import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, with
 import { printSummaries } from './streamer-command.js';
 
 export function startCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('start')))
+  return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector']))
     .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet')
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.

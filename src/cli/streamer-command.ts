@@ -36,7 +36,7 @@ export function printSummaries(summaries: StreamSummary[]): void {
 }
 
 export function streamerCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('streamer')))
+  return withSourceOptions(withCommonOptions(new Command('streamer'), ['server', 'streamer'], { etcdRequired: true }))
     .description(
       'stream sources onto the queue: DCGM CSV files or stdin (--file), dcgm-exporter endpoints (--scrape), nvidia-smi (--nvidia-smi) or a simulated fleet (--simulate); ' +
         'exits once every row of its files is committed (live sources, --follow and --loop run until SIGTERM)',

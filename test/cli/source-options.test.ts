@@ -17,7 +17,7 @@ mkdirSync(join(dir, 'day-1'));
 writeFileSync(join(dir, 'day-1', 'x.csv'), 'x');
 
 function parse(args: string[]): Record<string, unknown> {
-  const command = withFileSourceOptions(withCommonOptions(new Command('t'))).exitOverride();
+  const command = withFileSourceOptions(withCommonOptions(new Command('t'), ['server', 'streamer'])).exitOverride();
   command.parse(args, { from: 'user' });
   return command.opts();
 }
