@@ -18,6 +18,7 @@
  * again from byte 0.
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -66,7 +67,7 @@ export interface CsvFileSourceOptions {
   path: string;
   /** Tail the file: wait for more at its end, and follow rotation and truncation. */
   follow?: boolean;
-  /** Checkpoint name; default from the path (fileSourceId), 'stdin' for '-'. */
+  /** Checkpoint name; default from the path (fileSourceId), 'stdin-{hostname}' for '-'. */
   sourceId?: string;
   logger?: Logger;
   /** Bytes per read (default 256 KiB). */
@@ -179,7 +180,8 @@ export class CsvFileSource implements Source {
 
   constructor(private readonly options: CsvFileSourceOptions) {
     const stdin = options.path === '-';
-    this.id = options.sourceId ?? (stdin ? 'stdin' : fileSourceId(options.path));
+    // stdin of each host is its own source: one shared id would make streamers of different hosts claim (and conflict on) one checkpoint.
+    this.id = options.sourceId ?? (stdin ? `stdin-${hostname()}` : fileSourceId(options.path));
     this.location = stdin ? 'stdin' : resolve(options.path);
     this.resumable = !stdin;
     this.readBytes = options.readBytes ?? DEFAULT_READ_BYTES;
