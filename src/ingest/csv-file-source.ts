@@ -272,8 +272,10 @@ export class CsvFileSource implements Source {
     // The file the checkpoint was made on, renamed away (rotated) while no
     // streamer ran: its rows after the checkpoint are read first, then `file`.
     let then: OpenFile | undefined;
-    if (start?.identity !== undefined && file.byteOffset === 0 && start.byteOffset > 0) {
-      const old = await this.openRotatedAway(start);
+    const rotatedAway = start?.identity !== undefined && start.byteOffset > 0 && file.byteOffset === 0 &&
+      (file.identity.inode !== start.identity.inode || file.identity.device !== start.identity.device);
+    if (rotatedAway) {
+      const old = await this.openRotatedAway(start!);
       if (old !== undefined) {
         then = file;
         file = old;
