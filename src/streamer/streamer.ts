@@ -3,9 +3,12 @@
  * (a file, stdin, a scrape, nvidia-smi, the simulator), its rows go through
  * the same steps here: the shared enrichment (row-enrichment.ts), the batch
  * accumulator, flushes at the positions the source yields (batch size, byte
- * bound, or a live source's rows waiting `flushIntervalMs`), and one
- * transaction per flush holding the messages AND the checkpoint with the
- * source's position. A restart resumes after the last committed flush.
+ * bound, or rows waiting `flushIntervalMs`, also when the source has not
+ * yielded since: then at its last position, if that covers every pending
+ * row), and one transaction per flush holding the messages AND the
+ * checkpoint with the source's position. A restart resumes after the last
+ * committed flush. Commits ride out store outages (retried until stop;
+ * `readinessCheck()` fails meanwhile, saying why).
  *
  * One streamer per source: the source id is claimed under a lease first
  * (source-claim.ts). A source that fails (unreadable, not a DCGM export)
