@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelayMs } from '../common/backoff.js';
 import type { Logger } from '../common/logger.js';
 import { GputelError } from '../common/gputel-error.js';
 import { counter, gauge } from '../common/metrics.js';
@@ -34,8 +35,16 @@ export interface QueueProducerOptions {
   sourceId: string;
   location: string;
   logger: Logger;
-  /** How long retryable store errors are retried before a commit fails. */
-  retryForMs?: number;
+}
+
+/** Longest wait between two tries of a commit while the store is down. */
+const MAX_RETRY_DELAY_MS = 5_000;
+
+/** Why commits are failing right now (for readiness): set at the first failure, cleared by the next success. */
+export interface ProducerFailure {
+  since: number;
+  attempts: number;
+  error: unknown;
 }
 
 export class QueueProducer {
@@ -43,6 +52,7 @@ export class QueueProducer {
   private checkpointRevision = 0;
   private lastIdMs = 0;
   private readonly sourceTag: string;
+  private failingNow: ProducerFailure | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -63,6 +73,11 @@ export class QueueProducer {
       this.checkpointRevision = stored.modRevision;
     }
     return { ...this.checkpoint };
+  }
+
+  /** Set while retryable store errors keep commits from going through (they are retried until they succeed or stop). */
+  get failing(): ProducerFailure | undefined {
+    return this.failingNow;
   }
 
   get committed(): SourceCheckpoint {
@@ -119,7 +134,12 @@ export class QueueProducer {
       throw new GputelError('INTERNAL', `a flush of ${bytes} bytes is over the ${MAX_REQUEST_BYTES}-byte request limit; lower --batch-samples`);
     }
 
-    const deadline = Date.now() + (this.options.retryForMs ?? 60_000);
+    // Retryable errors (etcd down, a leader change, a timeout) are retried
+    // without limit, with capped backoff and jitter, until stop aborts
+    // `signal`: the issue asks that no process needs a restart after etcd
+    // comes back. A time limit here used to count backpressure waits as
+    // failing time and failed the source on the first error after one.
+    // While failing, `failing` says why, for the streamer's readiness.
     for (let attempt = 0; ; attempt++) {
       try {
         signal?.throwIfAborted();
@@ -128,6 +148,7 @@ export class QueueProducer {
           compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }],
           success: ops,
         });
+        this.failingNow = undefined;
         if (result.succeeded) {
           this.checkpointRevision = result.revision;
           break;
@@ -145,11 +166,20 @@ export class QueueProducer {
           `source ${this.options.sourceId} was advanced by another streamer (checkpoint sequence ${storedCheckpoint?.sequence ?? 'deleted'}, expected ${this.checkpoint.sequence}); run one streamer per source`,
         );
       } catch (error) {
-        if (!(error instanceof GputelError && error.retryable) || Date.now() > deadline) throw error;
+        if (!(error instanceof GputelError && error.retryable)) {
+          this.failingNow = undefined;
+          throw error;
+        }
+        this.failingNow = { since: this.failingNow?.since ?? Date.now(), attempts: (this.failingNow?.attempts ?? 0) + 1, error };
         commitRetries.inc();
-        const delayMs = Math.min(2_000, 50 * 2 ** attempt);
-        this.options.logger.warn({ err: error, attempt, delayMs }, 'queue commit failed; retrying');
-        await sleep(delayMs, undefined, { signal });
+        const delayMs = backoffDelayMs(attempt, { initialMs: 50, maxMs: MAX_RETRY_DELAY_MS });
+        this.options.logger.warn({ err: error, attempt, delayMs }, 'queue commit failed; retrying until the store is back');
+        try {
+          await sleep(delayMs, undefined, { signal });
+        } catch (abortError) {
+          this.failingNow = undefined;
+          throw abortError;
+        }
       }
     }
     this.checkpoint = next;
@@ -197,6 +227,8 @@ export class QueueProducer {
           options: { countOnly: true },
         })),
       });
+      // The store answered: a failure streak (if any) is over, and waiting for capacity is not failing.
+      this.failingNow = undefined;
       const full = depths.results.some((r) => r.type === 'range' && r.result.count >= limit);
       if (!full) return;
       if (!waiting) {

@@ -17,10 +17,16 @@ const MAX_TIMESTAMP_MS = 10 ** TIMESTAMP_KEY_WIDTH;
 /** Bytes a sample takes in a message (two u32 indexes and two f64). */
 const SAMPLE_BYTES = 24;
 const SEPARATOR = '\u0000';
+/** Hostnames whose partition is remembered; past this the cache starts over (hostnames come from the input). */
+export const MAX_CACHED_HOSTS = 10_000;
 
 export class BatchAccumulator {
   private readonly builders = new Map<number, TelemetryBatchBuilder>();
   private readonly partitionOfHost = new Map<string, number>();
+  /** How many hostnames have a cached partition (tests). */
+  get cachedHosts(): number {
+    return this.partitionOfHost.size;
+  }
   private readonly parsedLabels = new Map<string, ReadonlyMap<string, string> | Error>();
   samples = 0;
   /** Estimated encoded size of everything pending, to stay under the request limit. */
@@ -46,7 +52,10 @@ export class BatchAccumulator {
     }
     let partition = this.partitionOfHost.get(row.hostname);
     if (partition === undefined) {
+      // Validated before it is remembered, and the cache is bounded: a stream of bad or ever-new hostnames must not grow it without end.
+      escapeSegment(row.hostname, 'Hostname');
       partition = partitionOf(this.cluster, row.hostname, this.partitions);
+      if (this.partitionOfHost.size >= MAX_CACHED_HOSTS) this.partitionOfHost.clear();
       this.partitionOfHost.set(row.hostname, partition);
     }
     let builder = this.builders.get(partition);

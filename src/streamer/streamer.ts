@@ -3,9 +3,12 @@
  * (a file, stdin, a scrape, nvidia-smi, the simulator), its rows go through
  * the same steps here: the shared enrichment (row-enrichment.ts), the batch
  * accumulator, flushes at the positions the source yields (batch size, byte
- * bound, or a live source's rows waiting `flushIntervalMs`), and one
- * transaction per flush holding the messages AND the checkpoint with the
- * source's position. A restart resumes after the last committed flush.
+ * bound, or rows waiting `flushIntervalMs`, also when the source has not
+ * yielded since: then at its last position, if that covers every pending
+ * row), and one transaction per flush holding the messages AND the
+ * checkpoint with the source's position. A restart resumes after the last
+ * committed flush. Commits ride out store outages (retried until stop;
+ * `readinessCheck()` fails meanwhile, saying why).
  *
  * One streamer per source: the source id is claimed under a lease first
  * (source-claim.ts). A source that fails (unreadable, not a DCGM export)
@@ -95,6 +98,7 @@ export class Streamer {
   private stateNow: StreamerState = 'idle';
   private failure: string | undefined;
   private failureCode: ErrorCode | undefined;
+  private producer: QueueProducer | undefined;
   readonly sourceId: string;
 
   constructor(
@@ -126,12 +130,25 @@ export class Streamer {
     else if (this.stateNow === 'idle') this.stateNow = 'stopped';
   }
 
-  /** For /readyz: fails, naming the source and the reason, once the source failed. */
+  /**
+   * For /readyz: fails, naming the source and the reason, once the source
+   * failed, and while commits to the queue fail (the store is down; they are
+   * retried until it is back, and the check passes again by itself).
+   */
   readinessCheck(): ReadinessCheck {
     return {
       name: `source ${this.options.source.location}`,
       check: async () => {
         if (this.failure !== undefined) throw new GputelError('BAD_INPUT', this.failure);
+        const failing = this.producer?.failing;
+        if (failing !== undefined) {
+          const seconds = Math.round((Date.now() - failing.since) / 1000);
+          throw new GputelError(
+            'KV_UNAVAILABLE',
+            `commits to the queue have failed for ${seconds} s (${failing.attempts} tries): ${errorMessage(failing.error)}; retrying until the store answers again`,
+            { retryable: true },
+          );
+        }
       },
     };
   }
@@ -195,6 +212,7 @@ export class Streamer {
         location: source.location,
         logger,
       });
+      this.producer = producer;
       const start = await producer.resume();
       messagesBefore = start.messages;
       const stored = resumePositionOf(start);
@@ -232,22 +250,25 @@ export class Streamer {
       let committedPosition = JSON.stringify(from);
       let pendingSince = 0;
       const flush = async (position: SourcePosition, flushSignal: AbortSignal): Promise<void> => {
+        // Counted before the commit: a live source may deliver more rows while it is in flight.
+        const good = goodRows;
+        const rejected = rowsRejected;
         const batches = accumulator.take();
         await producer!.commit(
           batches,
           {
             byteOffset: numberIn(position, 'byteOffset', 0),
             nextLineNumber: numberIn(position, 'nextLineNumber', 1),
-            rowsRead: start.rowsRead + goodRows,
-            rowsRejected: start.rowsRejected + rowsRejected,
+            rowsRead: start.rowsRead + good,
+            rowsRejected: start.rowsRejected + rejected,
             position,
           },
           flushSignal,
         );
-        goodRowsTotal.inc(goodRows - committedGood);
-        rowsRejectedTotal.inc(rowsRejected - committedRejected);
-        committedGood = goodRows;
-        committedRejected = rowsRejected;
+        goodRowsTotal.inc(good - committedGood);
+        rowsRejectedTotal.inc(rejected - committedRejected);
+        committedGood = good;
+        committedRejected = rejected;
         committedPosition = JSON.stringify(position);
       };
 
@@ -255,12 +276,55 @@ export class Streamer {
       const flushIntervalMs = this.options.flushIntervalMs ?? 1_000;
       let position: SourcePosition = from;
       let delivered = 0;
+      /** Rows (good and rejected) that `position`, the last yielded one, covers. */
+      let deliveredAtYield = 0;
       let first = true;
       let abandoned = false;
+      const flushAt = async (at: SourcePosition): Promise<void> => {
+        pendingSince = 0;
+        try {
+          await flush(at, signal);
+        } catch (error) {
+          // A flush cut short by stop wrote nothing; nothing after it may be committed either.
+          if (signal.aborted) abandoned = true;
+          throw error;
+        }
+      };
+      // The source gets its own signal so that it also ends when this loop
+      // fails while a read is in flight (a flush on the timer, below).
+      const sourceController = new AbortController();
+      const stopSource = (): void => sourceController.abort(signal.reason);
+      signal.addEventListener('abort', stopSource, { once: true });
+      const iterator = source.read(from, sink, sourceController.signal)[Symbol.asyncIterator]();
+      let pendingNext: Promise<IteratorResult<SourcePosition>> | undefined;
+      let waitForYield = false;
       try {
-        for await (const next of source.read(from, sink, signal)) {
+        for (;;) {
+          pendingNext ??= iterator.next();
+          // A live source (scrape, nvidia-smi) yields once per interval: rows
+          // waiting for a flush must not wait for the next yield, so the
+          // wait for it is raced against what is left of flushIntervalMs.
+          const result = pendingSince !== 0 && !waitForYield
+            ? await within(pendingNext, flushIntervalMs - (performance.now() - pendingSince))
+            : await pendingNext;
+          if (result === undefined) {
+            // The flush interval passed first. The last yielded position
+            // covers no row delivered after that yield (source.ts), so flush
+            // now only when there are none; otherwise the source is mid-way
+            // through delivering rows and yields soon: wait for that yield.
+            // (Splitting the pending rows at the yield would need a second
+            // accumulator for a case that lasts one read.)
+            if (goodRows + rowsRejected === deliveredAtYield) await flushAt(position);
+            else waitForYield = true;
+            continue;
+          }
+          pendingNext = undefined;
+          waitForYield = false;
+          if (result.done === true) break;
+          const next = result.value;
           position = next;
           const deliveredNow = goodRows + rowsRejected;
+          deliveredAtYield = deliveredNow;
           if (first) {
             first = false;
             // Where the source really started (it may start a different file over): its first position, if no row came before it.
@@ -273,19 +337,15 @@ export class Streamer {
           }
           const due = accumulator.samples >= batchSamples || accumulator.estimatedBytes >= MAX_FLUSH_BYTES ||
             (pendingSince !== 0 && performance.now() - pendingSince >= flushIntervalMs);
-          if (due) {
-            pendingSince = 0;
-            try {
-              await flush(next, signal);
-            } catch (error) {
-              // A flush cut short by stop wrote nothing; nothing after it may be committed either.
-              if (signal.aborted) abandoned = true;
-              throw error;
-            }
-          }
+          if (due) await flushAt(next);
         }
       } catch (error) {
         if (!signal.aborted) throw error;
+      } finally {
+        signal.removeEventListener('abort', stopSource);
+        sourceController.abort(signal.reason);
+        await pendingNext?.catch(() => undefined);
+        await iterator.return?.(undefined)?.catch(() => undefined);
       }
       if (!abandoned && (goodRows + rowsRejected > committedGood + committedRejected || JSON.stringify(position) !== committedPosition)) {
         await flush(position, signal.aborted ? AbortSignal.timeout(STOP_FLUSH_MS) : signal).catch((error: unknown) => {
@@ -308,6 +368,20 @@ export class Streamer {
       await claim?.release().catch((error: unknown) => logger.warn({ err: error }, 'releasing the source claim failed; it expires with its lease'));
     }
     return summary();
+  }
+}
+
+/** What `promise` resolves to if it settles within `ms`, else undefined. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  if (ms <= 0) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

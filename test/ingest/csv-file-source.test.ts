@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
@@ -170,7 +170,7 @@ test('--follow ends promptly without error when stopped at the end of the file',
 test('stdin ("-") is read to its end and is not resumable', async () => {
   const source = new CsvFileSource({ path: '-', stdin: Readable.from([Buffer.from(csv(40, 4).slice(0, 777)), Buffer.from(csv(40, 4).slice(777))]) });
   assert.equal(source.resumable, false);
-  assert.equal(source.id, 'stdin');
+  assert.equal(source.id, `stdin-${hostname()}`, 'stdin of each host is its own source');
   const run = await readAll(source);
   assert.equal(run.values.length, 40);
 });
