@@ -35,7 +35,7 @@ const sourcesFailed = gauge('gputel_streamer_sources_failed', 'Sources of this p
 
 /** Flushes stay well under etcd's request limit whatever the batch size. */
 const MAX_FLUSH_BYTES = 700_000;
-/** Rejections kept for the summary; every one is logged regardless. */
+/** Rejections kept for the summary, and logged one by one; later ones are logged as a count per flush. */
 const REJECTIONS_KEPT = 100;
 /** On stop, what is pending is committed if the queue takes it within this time; otherwise it is read again next run. */
 const STOP_FLUSH_MS = 2_000;
@@ -158,7 +158,8 @@ export class Streamer {
     const sourceId = this.sourceId;
     const signal = this.controller.signal;
     const logger = this.options.logger.child({ role: 'streamer', sourceId });
-    const startedAt = performance.now();
+    // Reset once the source is claimed: rows/s measures reading, not waiting for a dead predecessor's claim to lapse.
+    let startedAt = performance.now();
     this.stateNow = 'running';
 
     const rejections: RejectedRow[] = [];
@@ -214,6 +215,7 @@ export class Streamer {
       });
       this.producer = producer;
       const start = await producer.resume();
+      startedAt = performance.now();
       messagesBefore = start.messages;
       const stored = resumePositionOf(start);
       // A source that cannot resume starts anew; the checkpoint still orders its commits.
@@ -222,10 +224,18 @@ export class Streamer {
 
       const accumulator = new BatchAccumulator(cluster, sourceId, partitions);
       const enrichment = new RowEnrichment({ maxClockSkewMs: this.options.maxClockSkewMs });
+      let unloggedRejections = 0;
+      let lastUnlogged: RejectedRow | undefined;
       const reject = (rejected: RejectedRow): void => {
         rowsRejected++;
-        if (rejections.length < REJECTIONS_KEPT) rejections.push(rejected);
-        logger.warn({ location: source.location, line: rejected.lineNumber, reason: rejected.reason }, 'row rejected');
+        if (rejections.length < REJECTIONS_KEPT) {
+          rejections.push(rejected);
+          logger.warn({ location: source.location, line: rejected.lineNumber, reason: rejected.reason }, 'row rejected');
+        } else {
+          // A file of bad rows must not become a log line per row: counted, and summed up at the next flush.
+          unloggedRejections++;
+          lastUnlogged = rejected;
+        }
       };
       const sink: RowSink = {
         row: (row: DcgmRow) => {
@@ -267,6 +277,13 @@ export class Streamer {
         );
         goodRowsTotal.inc(good - committedGood);
         rowsRejectedTotal.inc(rejected - committedRejected);
+        if (unloggedRejections > 0) {
+          logger.warn(
+            { location: source.location, rows: unloggedRejections, lastLine: lastUnlogged?.lineNumber, lastReason: lastUnlogged?.reason },
+            `more rows rejected (the first ${REJECTIONS_KEPT} of a run are logged one by one)`,
+          );
+          unloggedRejections = 0;
+        }
         committedGood = good;
         committedRejected = rejected;
         committedPosition = JSON.stringify(position);

@@ -8,6 +8,7 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/common/logger.js';
 import { CsvFileSource, fileSourceId } from '../../src/ingest/csv-file-source.js';
@@ -160,6 +161,20 @@ describe('streamer on etcd', { timeout: 90_000 }, () => {
     assert.equal(summary.rejections[0].lineNumber, 6);
     assert.match(summary.rejections[0].reason, /timestamp 2200-01-01T00:00:00.000Z is more than 1h ahead/);
     assert.equal((await queuedValues(keys)).length, 9);
+  });
+
+  it('logs the first 100 rejected rows of a run one by one, and the rest as counts: a file of bad rows is not a log line per row', async () => {
+    const keys = keySpace();
+    const path = join(dir, 'all-future.csv');
+    writeFileSync(path, `${HEADER}\n${lines(1_000, 6, 0, (i) => Date.UTC(2200, 0, 1) + i)}`);
+    const logged: { msg: string; rows?: number }[] = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string; rows?: number }) });
+    const summary = await streamer(keys, path, { logger: capture }).run();
+    assert.equal(summary.rowsRejected, 1_000);
+    assert.equal(logged.filter((l) => l.msg === 'row rejected').length, 100);
+    const counted = logged.filter((l) => l.msg.startsWith('more rows rejected'));
+    assert.ok(counted.length >= 1 && counted.length <= 5, `${counted.length} count lines`);
+    assert.equal(counted.reduce((sum, l) => sum + (l.rows ?? 0), 0), 900);
   });
 
   it('a followed file appended to and rotated: every row is queued exactly once', async () => {
