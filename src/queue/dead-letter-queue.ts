@@ -15,7 +15,7 @@
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { KeySpace } from '../kv/key-space.js';
-import { MAX_REQUEST_BYTES, prefixEnd, type Compare, type KvStore } from '../kv/kv-store.js';
+import { prefixEnd, type Compare, type KvStore } from '../kv/kv-store.js';
 import { isMessageId } from './message-id.js';
 
 const MAGIC = Buffer.from('GDLQ1\n');
@@ -24,12 +24,13 @@ const KEY_PAGE = 500;
 /** A reason is cut to this many characters: it only says why, and must not push the record over the request limit. */
 const MAX_REASON_CHARS = 2_000;
 /**
- * Message bytes a record keeps. Messages gputel writes are far smaller (one
- * flush is at most MAX_REQUEST_BYTES); a bigger value under a queue key was
- * put there by something else, and is kept cut (and not replayable) so the
- * record still fits in one request.
+ * Message bytes a record keeps: with the header (reason and key cut to
+ * MAX_REASON_CHARS) the record still fits etcd's default 1.5 MiB request.
+ * Messages gputel writes are far smaller (one flush is at most
+ * MAX_REQUEST_BYTES in kv-store.ts); a bigger value under a queue key was put there by
+ * something else, and is kept cut (and not replayable).
  */
-const MAX_PAYLOAD_BYTES = MAX_REQUEST_BYTES;
+const MAX_PAYLOAD_BYTES = 1_400_000;
 
 /** A dead letter as stored (JSON). */
 export interface DeadLetter {
