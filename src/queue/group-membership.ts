@@ -66,6 +66,8 @@ export class GroupMembership {
       await this.stop();
       throw error;
     }
+    // stop() ran meanwhile and cleared no timer yet: none may be set after it.
+    if (!this.running) return;
     this.retryTimer = setInterval(() => {
       if (!this.currentLease) this.registerInBackground();
       if (!this.watcher) this.reloadInBackground();
