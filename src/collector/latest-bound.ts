@@ -36,6 +36,8 @@ export function boundLatest(latest: LatestHost, maxBytes = LATEST_MAX_BYTES, max
       dropped.stale++;
     }
   }
+  // The common case (a host of a few GPUs) costs one encoding.
+  if (Buffer.byteLength(JSON.stringify(latest)) <= maxBytes) return dropped;
   // Bytes as JSON.stringify writes them, summed per entry: one pass, no re-encoding per drop.
   const overhead = Buffer.byteLength(JSON.stringify({ hostname: latest.hostname, gpus: {} }));
   const sized = Object.entries(latest.gpus).map(([gpuKey, gpu]) => ({ gpuKey, lastSeenMs: gpu.lastSeenMs, bytes: Buffer.byteLength(JSON.stringify({ [gpuKey]: gpu })) - 1 }));
