@@ -24,8 +24,9 @@ function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string
     failed_at: record.failedAt,
     consumer_id: record.consumerId,
     ...(record.key === undefined ? {} : { key: record.key }),
-    bytes: Buffer.from(record.value, 'base64').length,
-    ...(withValue ? { value_base64: record.value } : {}),
+    bytes: letter.bytes,
+    ...(record.truncatedFrom === undefined ? {} : { truncated_from: record.truncatedFrom }),
+    ...(withValue ? { value_base64: record.value.toString('base64') } : {}),
   };
 }
 

@@ -35,6 +35,7 @@ import {
 } from '../store/gpu-records.js';
 import { readTelemetry, reportUnreadable } from '../store/telemetry-reader.js';
 import type { Logger } from '../common/logger.js';
+import { boundLatest } from './latest-bound.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
 
@@ -48,6 +49,12 @@ const conflictingDuplicates = counter(
   'gputel_collector_conflicting_duplicates_total',
   'Samples that arrived again (same GPU, metric, timestamp) with a different value',
 );
+const latestDropped = counter(
+  'gputel_collector_latest_dropped_total',
+  'GPUs dropped from latest/{host} (far behind the host, or the value over its byte budget); they keep their metadata and data',
+);
+/** Hosts whose latest values were trimmed, logged per process; after that they are only counted. */
+const MAX_LATEST_DROPS_LOGGED = 20;
 /** Conflicting duplicates logged per process; after that they are only counted (metric and partition stats). */
 const MAX_CONFLICTS_LOGGED = 50;
 const valuesRepaired = counter(
@@ -58,6 +65,7 @@ const valuesRepaired = counter(
 export class MessageProcessor {
   private readonly caches = new Map<number, OwnedPartitionCache>();
   private conflictsLogged = 0;
+  private latestDropsLogged = 0;
   private readonly topicCheck: ClusterTopicCheck;
 
   constructor(
@@ -119,7 +127,7 @@ export class MessageProcessor {
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
       // Metadata first: it carries the longest chunk span, which readers use
       // to bound their key scans, so it must land no later than the chunks.
-      const metadata = await this.registerGpu(cluster, block, parts, writes, cache);
+      const { metadata, known } = await this.registerGpu(cluster, block, parts, writes, cache);
       // Parts cover disjoint time ranges, so their keys differ by start time.
       for (const part of parts) {
         const { timestampsMs: partTimes } = part;
@@ -133,7 +141,7 @@ export class MessageProcessor {
         latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
         latestByHost.set(hostname, latest);
       }
-      const counts = await this.countNew(cluster, block, metadata, latest.gpus[block.gpuKey], message.messageId);
+      const counts = await this.countNew(cluster, block, metadata, known, latest.gpus[block.gpuKey], message.messageId);
       samples += counts.samples;
       records += counts.records;
       conflicts += block.conflicts + counts.conflicts;
@@ -141,6 +149,7 @@ export class MessageProcessor {
       mergeLatest(latest, block);
     }
     for (const [hostname, latest] of latestByHost) {
+      this.bound(message, hostname, latest);
       cache.queueWrite(writes, this.keys.latest(cluster, hostname), latest, true);
     }
 
@@ -170,6 +179,22 @@ export class MessageProcessor {
 
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
+  }
+
+  /** Keeps latest/{host} under etcd's request limit (see latest-bound.ts), counting and logging what it drops. */
+  private bound(message: QueuedMessage, hostname: string, latest: LatestHost): void {
+    const dropped = boundLatest(latest);
+    const total = dropped.stale + dropped.overBudget;
+    if (total === 0) return;
+    latestDropped.inc(total);
+    if (this.latestDropsLogged >= MAX_LATEST_DROPS_LOGGED) return;
+    this.latestDropsLogged++;
+    this.logger.warn(
+      { messageId: message.messageId, partition: message.partition, hostname, ...dropped, kept: Object.keys(latest.gpus).length },
+      `latest values of host ${hostname}: dropped ${dropped.stale} GPU(s) more than 24 h behind the host and ${dropped.overBudget} to stay under the size limit; ` +
+        'they are still listed from their metadata and their data stays queryable' +
+        (this.latestDropsLogged === MAX_LATEST_DROPS_LOGGED ? ' (further drops are only counted: gputel_collector_latest_dropped_total)' : ''),
+    );
   }
 
   /** Logs the first conflicting duplicates of the process, each with where it came from and both values. */
@@ -239,11 +264,14 @@ export class MessageProcessor {
     cluster: string,
     block: GpuBlock,
     metadata: GpuMetadata,
+    known: boolean,
     latest: LatestGpu | undefined,
     messageId: string,
   ): Promise<{ samples: number; records: number; conflicts: number; conflictExamples: ConflictingDuplicate[] }> {
     const { timestampsMs, metrics, columns } = block.chunk;
-    if (!latest || timestampsMs[0] > latest.lastSeenMs) return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
+    // A GPU never seen has nothing stored. One that is known but absent from
+    // latest (dropped there to bound its size) may have: look at its chunks.
+    if ((!latest && !known) || (latest && timestampsMs[0] > latest.lastSeenMs)) return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
     const stored = await readTelemetry(this.kv, this.keys, cluster, metadata, {
       startMs: timestampsMs[0],
       endMs: timestampsMs[timestampsMs.length - 1],
@@ -278,8 +306,14 @@ export class MessageProcessor {
     return { samples, records, conflicts, conflictExamples };
   }
 
-  /** Queues the GPU's and host's metadata where they changed; returns the GPU's. */
-  private async registerGpu(cluster: string, block: GpuBlock, parts: Chunk[], writes: Map<string, TxnOp>, cache: OwnedPartitionCache): Promise<GpuMetadata> {
+  /** Queues the GPU's and host's metadata where they changed; returns the GPU's, and whether it was stored before. */
+  private async registerGpu(
+    cluster: string,
+    block: GpuBlock,
+    parts: Chunk[],
+    writes: Map<string, TxnOp>,
+    cache: OwnedPartitionCache,
+  ): Promise<{ metadata: GpuMetadata; known: boolean }> {
     const { labels, gpuKey } = block;
     const firstMs = block.chunk.timestampsMs[0];
     const metadataKey = this.keys.gpuMetadata(cluster, labels.hostname, gpuKey);
@@ -309,7 +343,7 @@ export class MessageProcessor {
       hostname: labels.hostname,
       firstSeenMs: Math.min(firstMs, host?.firstSeenMs ?? firstMs),
     } satisfies HostMetadata);
-    return metadata;
+    return { metadata, known: stored !== undefined };
   }
 }
 

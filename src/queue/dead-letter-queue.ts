@@ -1,13 +1,36 @@
 /**
- * The dead-letter queue of a topic: `dlq/{message-id}`, one JSON record per
+ * The dead-letter queue of a topic: `dlq/{message-id}`, one record per
  * message that could not be applied, with the reason and the message's bytes.
  * Messages are moved in and out in one transaction each (put here + delete
  * there), so a message is always in exactly one place.
+ *
+ * A record is `GDLQ1\n`, the header's length (uint32 BE), the header (JSON:
+ * everything but the bytes) and the message's raw bytes. Raw, because base64
+ * of a message near the request limit would not fit in one etcd request, and
+ * the message could then be neither applied nor set aside. Records of earlier
+ * versions (one JSON object, bytes in base64) are still read.
+ *
+ * Reads go one record at a time (keys in pages, then each value): the queue
+ * may hold many messages of up to ~1 MB each.
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { KeySpace } from '../kv/key-space.js';
-import type { Compare, KvStore } from '../kv/kv-store.js';
+import { prefixEnd, type Compare, type KvStore } from '../kv/kv-store.js';
 import { isMessageId } from './message-id.js';
+
+const MAGIC = Buffer.from('GDLQ1\n');
+/** Keys read per page when walking the queue. */
+const KEY_PAGE = 500;
+/** A reason is cut to this many characters: it only says why, and must not push the record over the request limit. */
+const MAX_REASON_CHARS = 2_000;
+/**
+ * Message bytes a record keeps: with the header (reason and key cut to
+ * MAX_REASON_CHARS) the record still fits etcd's default 1.5 MiB request.
+ * Messages gputel writes are far smaller (one flush is at most
+ * MAX_REQUEST_BYTES in kv-store.ts); a bigger value under a queue key was put there by
+ * something else, and is kept cut (and not replayable).
+ */
+const MAX_PAYLOAD_BYTES = 1_400_000;
 
 /** A dead letter as stored (JSON). */
 export interface DeadLetter {
@@ -19,8 +42,10 @@ export interface DeadLetter {
   consumerId: string;
   /** The queue key it was read from (differs from the partition + id for a malformed key). */
   key?: string;
-  /** The message bytes, base64. */
-  value: string;
+  /** The message bytes (empty in what list() returns). */
+  value: Buffer;
+  /** Size of the message as it was queued, when `value` holds only its start (see MAX_PAYLOAD_BYTES). */
+  truncatedFrom?: number;
 }
 
 /** A dead letter with the revision it was read at. */
@@ -28,6 +53,8 @@ export interface StoredDeadLetter {
   record: DeadLetter;
   key: string;
   modRevision: number;
+  /** Bytes of the message as stored in the record. */
+  bytes: number;
 }
 
 export interface ReplayResult {
@@ -52,27 +79,49 @@ export class DeadLetterQueue {
     const result = await this.kv.txn({
       compare: guards,
       success: [
-        { type: 'put', key: this.deadLetterKey(record.messageId), value: Buffer.from(JSON.stringify(record)) },
+        { type: 'put', key: this.deadLetterKey(record.messageId), value: encodeDeadLetter(record) },
         { type: 'delete', range: { start: queueKey } },
       ],
     });
     return result.succeeded;
   }
 
-  /** Every dead letter (of one partition when given), in id order. A record that is not readable is listed with its problem as the reason. */
+  /**
+   * Every dead letter (of one partition when given), in id order, without the
+   * message bytes. A record that is not readable is listed with its problem as the reason.
+   */
   async list(partition?: number): Promise<StoredDeadLetter[]> {
+    const letters: StoredDeadLetter[] = [];
+    for await (const letter of this.each(partition)) letters.push({ ...letter, record: { ...letter.record, value: Buffer.alloc(0) } });
+    return letters;
+  }
+
+  /** Walks the dead letters (of one partition when given) in id order, one record in memory at a time. */
+  private async *each(partition?: number): AsyncGenerator<StoredDeadLetter> {
     const prefix = this.keys.deadLetterPrefix(this.topic);
-    const page = await this.kv.range({ prefix });
-    return page.kvs
-      .map((entry) => ({ record: parseDeadLetter(entry.key.slice(prefix.length), entry.value), key: entry.key, modRevision: entry.modRevision }))
-      .filter((letter) => partition === undefined || letter.record.partition === partition);
+    const end = prefixEnd(prefix);
+    let start = prefix;
+    for (;;) {
+      const page = await this.kv.range({ start, end }, { keysOnly: true, limit: KEY_PAGE });
+      for (const { key } of page.kvs) {
+        const entry = await this.kv.get(key);
+        if (!entry) continue; // gone since the page was read (replayed or purged by someone else)
+        const record = decodeDeadLetter(key.slice(prefix.length), entry.value);
+        if (partition !== undefined && record.partition !== partition) continue;
+        yield { record, key, modRevision: entry.modRevision, bytes: record.value.length };
+      }
+      if (!page.more || page.kvs.length === 0) return;
+      start = page.kvs[page.kvs.length - 1].key + '\0';
+    }
   }
 
   /** One dead letter; undefined when there is none with that id. Throws BAD_REQUEST for a malformed id. */
   async get(messageId: string): Promise<StoredDeadLetter | undefined> {
     const key = this.deadLetterKey(messageId, 'BAD_REQUEST');
     const entry = await this.kv.get(key);
-    return entry && { record: parseDeadLetter(messageId, entry.value), key, modRevision: entry.modRevision };
+    if (!entry) return undefined;
+    const record = decodeDeadLetter(messageId, entry.value);
+    return { record, key, modRevision: entry.modRevision, bytes: record.value.length };
   }
 
   /**
@@ -83,7 +132,7 @@ export class DeadLetterQueue {
    */
   async replay(partitions: number, partition?: number): Promise<ReplayResult> {
     const result: ReplayResult = { replayed: 0, skipped: [] };
-    for (const letter of await this.list(partition)) {
+    for await (const letter of this.each(partition)) {
       const { record } = letter;
       if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= partitions) {
         result.skipped.push({ messageId: record.messageId, reason: `its partition ${record.partition} is not one of the topic's ${partitions}` });
@@ -93,14 +142,18 @@ export class DeadLetterQueue {
         result.skipped.push({ messageId: record.messageId, reason: 'its key does not end in a message id; purge it' });
         continue;
       }
-      if (record.value === '') {
+      if (record.value.length === 0) {
         result.skipped.push({ messageId: record.messageId, reason: 'the record holds no message bytes' });
+        continue;
+      }
+      if (record.truncatedFrom !== undefined) {
+        result.skipped.push({ messageId: record.messageId, reason: `the record holds only the first ${record.value.length} of its ${record.truncatedFrom} bytes; purge it` });
         continue;
       }
       const moved = await this.kv.txn({
         compare: [{ key: letter.key, target: 'modRevision', operator: '==', operand: letter.modRevision }],
         success: [
-          { type: 'put', key: this.keys.message(this.topic, record.partition, record.messageId), value: Buffer.from(record.value, 'base64') },
+          { type: 'put', key: this.keys.message(this.topic, record.partition, record.messageId), value: record.value },
           { type: 'delete', range: { start: letter.key } },
         ],
       });
@@ -114,7 +167,7 @@ export class DeadLetterQueue {
   async purge(partition?: number): Promise<number> {
     if (partition === undefined) return (await this.kv.delete({ prefix: this.keys.deadLetterPrefix(this.topic) })).deleted;
     let deleted = 0;
-    for (const letter of await this.list(partition)) deleted += (await this.kv.delete({ start: letter.key })).deleted;
+    for await (const letter of this.each(partition)) deleted += (await this.kv.delete({ start: letter.key })).deleted;
     return deleted;
   }
 
@@ -126,23 +179,58 @@ export class DeadLetterQueue {
   }
 }
 
-/** Reads a stored record; a broken one is still listed (so it can be seen and purged), its problem as the reason. */
-function parseDeadLetter(id: string, value: Buffer): DeadLetter {
+/** A record as stored: see the layout at the top. Cuts the reason and the bytes so it always fits one request. */
+export function encodeDeadLetter(record: DeadLetter): Buffer {
+  const { value, ...fields } = record;
+  const payload = value.length > MAX_PAYLOAD_BYTES ? value.subarray(0, MAX_PAYLOAD_BYTES) : value;
+  const header: Omit<DeadLetter, 'value'> = {
+    ...fields,
+    reason: fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS)}…` : fields.reason,
+    key: fields.key?.slice(0, MAX_REASON_CHARS),
+    ...(payload !== value ? { truncatedFrom: value.length } : {}),
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(headerBytes.length);
+  return Buffer.concat([MAGIC, length, headerBytes, payload]);
+}
+
+/**
+ * Reads a stored record, either layout; a broken one is still listed (so it
+ * can be seen and purged), its problem as the reason.
+ */
+export function decodeDeadLetter(id: string, bytes: Buffer): DeadLetter {
   try {
-    const parsed = JSON.parse(value.toString('utf8')) as Partial<DeadLetter>;
-    if (typeof parsed === 'object' && parsed !== null && typeof parsed.reason === 'string' && typeof parsed.value === 'string' && Number.isInteger(parsed.partition)) {
-      return {
-        messageId: id,
-        partition: parsed.partition!,
-        reason: parsed.reason,
-        failedAt: String(parsed.failedAt ?? ''),
-        consumerId: String(parsed.consumerId ?? ''),
-        ...(typeof parsed.key === 'string' ? { key: parsed.key } : {}),
-        value: parsed.value,
-      };
+    if (bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+      const headerEnd = MAGIC.length + 4 + bytes.readUInt32BE(MAGIC.length);
+      if (headerEnd <= bytes.length) {
+        const header = JSON.parse(bytes.subarray(MAGIC.length + 4, headerEnd).toString('utf8')) as unknown;
+        const record = fromFields(id, header, bytes.subarray(headerEnd));
+        if (record) return record;
+      }
+    } else {
+      const parsed = JSON.parse(bytes.toString('utf8')) as { value?: unknown } | null;
+      const record = typeof parsed?.value === 'string' ? fromFields(id, parsed, Buffer.from(parsed.value, 'base64')) : undefined;
+      if (record) return record;
     }
   } catch {
     // reported below
   }
-  return { messageId: id, partition: -1, reason: 'the dead-letter record is not readable JSON; purge it', failedAt: '', consumerId: '', value: '' };
+  return { messageId: id, partition: -1, reason: 'the dead-letter record is not readable; purge it', failedAt: '', consumerId: '', value: Buffer.alloc(0) };
+}
+
+function fromFields(id: string, fields: unknown, value: Buffer): DeadLetter | undefined {
+  if (typeof fields !== 'object' || fields === null) return undefined;
+  const parsed = fields as Partial<Record<keyof DeadLetter, unknown>>;
+  if (typeof parsed.reason !== 'string' || !Number.isInteger(parsed.partition)) return undefined;
+  return {
+    messageId: id,
+    partition: parsed.partition as number,
+    reason: parsed.reason,
+    failedAt: String(parsed.failedAt ?? ''),
+    consumerId: String(parsed.consumerId ?? ''),
+    ...(typeof parsed.key === 'string' ? { key: parsed.key } : {}),
+    value,
+    ...(Number.isInteger(parsed.truncatedFrom) ? { truncatedFrom: parsed.truncatedFrom as number } : {}),
+  };
 }

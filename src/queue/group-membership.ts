@@ -2,7 +2,11 @@
  * This consumer's membership of a topic's consumer group, and its view of the
  * other members.
  *
- * - Registration: a lease, then the member key `members/{id}` attached to it.
+ * - Registration: a lease, then the member key `members/{id}` attached to it,
+ *   created only if absent: two live collectors must never share an id (a
+ *   plain put would move the other's key onto this lease). A key held by
+ *   another lease (a collector restarted after kill -9) is waited for up to
+ *   the lease TTL + 2 s; still held then, registration fails naming the holder.
  *   If the key cannot be written the lease is revoked at once (it would
  *   otherwise be kept alive for nothing, and leak), and only one registration
  *   runs at a time, whatever triggers it (start, the retry timer, a lost lease).
@@ -13,8 +17,9 @@
  * The lease is also what the consumer attaches its owner keys to: a member
  * that dies (lease expiry) loses its member key and its partitions together.
  */
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from '../common/gputel-error.js';
+import { errorMessage, GputelError } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
 import { counter } from '../common/metrics.js';
 import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
@@ -35,6 +40,10 @@ export interface GroupMembershipOptions {
 
 /** How often a member without a lease tries to register again. */
 const RETRY_MS = 1_000;
+/** A member key held by another lease is waited for this much longer than the TTL (keep-alive and expiry run late). */
+const HOLDER_GRACE_MS = 2_000;
+/** How often the member key is tried again while another lease holds it. */
+const HOLDER_POLL_MS = 250;
 
 export class GroupMembership {
   private currentLease: Lease | undefined;
@@ -66,6 +75,8 @@ export class GroupMembership {
       await this.stop();
       throw error;
     }
+    // stop() ran meanwhile and cleared no timer yet: none may be set after it.
+    if (!this.running) return;
     this.retryTimer = setInterval(() => {
       if (!this.currentLease) this.registerInBackground();
       if (!this.watcher) this.reloadInBackground();
@@ -124,11 +135,7 @@ export class GroupMembership {
     if (!this.running || this.currentLease) return;
     const lease = await this.kv.grantLease(this.options.leaseTtlSeconds);
     try {
-      await this.kv.put(
-        this.keys.member(this.options.topic, this.options.memberId),
-        Buffer.from(JSON.stringify({ memberId: this.options.memberId, pid: process.pid, since: new Date().toISOString() })),
-        { lease: lease.id },
-      );
+      await this.createMemberKey(lease);
     } catch (error) {
       // Without its member key the lease serves nothing: revoke it now rather
       // than keep it alive (and its keep-alive stream) until the process ends.
@@ -152,6 +159,37 @@ export class GroupMembership {
     this.lastError = undefined;
     registrations.inc();
     this.options.onChange();
+  }
+
+  /**
+   * Creates the member key on `lease` if no other lease holds it, waiting up
+   * to the TTL + 2 s for one that does to lapse. Throws BAD_CONFIG naming the
+   * holder when it does not: another live collector uses this id.
+   */
+  private async createMemberKey(lease: Lease): Promise<void> {
+    const key = this.keys.member(this.options.topic, this.options.memberId);
+    const value = Buffer.from(JSON.stringify({ memberId: this.options.memberId, pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+    const deadline = Date.now() + this.options.leaseTtlSeconds * 1000 + HOLDER_GRACE_MS;
+    for (;;) {
+      const result = await this.kv.txn({
+        compare: [{ key, target: 'createRevision', operator: '==', operand: 0 }],
+        success: [{ type: 'put', key, value, lease: lease.id }],
+        failure: [{ type: 'range', range: { start: key } }],
+      });
+      if (result.succeeded) return;
+      const read = result.results[0];
+      const holder = read?.type === 'range' ? read.result.kvs[0] : undefined;
+      if (!holder) continue; // it lapsed between the compare and the read: try again at once
+      if (!this.running) return; // stopped while waiting: registerOnce revokes the lease
+      if (Date.now() >= deadline) {
+        throw new GputelError(
+          'BAD_CONFIG',
+          `consumer id ${this.options.memberId} is already used by a live collector in topic ${this.options.topic} (${describeHolder(holder.value)}, lease ${holder.lease}); ` +
+            'give each collector its own --consumer-id (or stop the other one)',
+        );
+      }
+      await sleep(HOLDER_POLL_MS);
+    }
   }
 
   private reload(): Promise<void> {
@@ -223,5 +261,17 @@ export class GroupMembership {
       this.options.logger.warn({ segment }, 'ignoring a malformed key under members/');
       return undefined;
     }
+  }
+}
+
+/** Who holds a member key, from its value, for the refusal's message. */
+function describeHolder(value: Buffer): string {
+  try {
+    const { pid, host, since } = JSON.parse(value.toString('utf8')) as { pid?: unknown; host?: unknown; since?: unknown };
+    return [host === undefined ? '' : `host ${String(host)}`, pid === undefined ? '' : `pid ${String(pid)}`, since === undefined ? '' : `member since ${String(since)}`]
+      .filter((part) => part !== '')
+      .join(', ') || 'holder unknown';
+  } catch {
+    return 'holder unknown';
   }
 }

@@ -11,13 +11,17 @@
  *   goes to the dead-letter queue with the reason, and the partition goes on.
  *   So does a key whose id is not a message id: it is never put into another
  *   key as it is.
+ * - An error that says a retry cannot help (not retryable, not poison: a
+ *   write over etcd's limits, a bug) failing the same message
+ *   MAX_SAME_FAILURES times in a row also sets the message aside with the
+ *   reason: a deterministic failure must not stall every host of the partition.
  * - Any other error is retried after a backoff with jitter (so collectors
  *   that failed together do not retry together). After each failure the
  *   claim is checked: if another member owns the partition now, the worker
  *   ends and says so.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, GputelError, type ErrorCode } from '../common/gputel-error.js';
+import { errorMessage, GputelError, isRetryable, type ErrorCode } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
@@ -30,6 +34,10 @@ import type { MessageHandler, QueuedMessage } from './queued-message.js';
 
 const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');
 const malformedKeys = counter('gputel_collector_malformed_queue_keys_total', 'Queue keys whose id is not a message id (dead-lettered under a new id)');
+const repeatedFailures = counter(
+  'gputel_collector_repeated_failure_dead_letters_total',
+  'Messages dead-lettered after failing the same way (not retryable) several times in a row',
+);
 const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
 
 /** Errors that say the message itself is bad: the same message fails the same way every time. */
@@ -39,6 +47,10 @@ const DEFAULT_FETCH_SIZE = 4;
 /** An idle partition looks again this often even without a wake-up (a wake-up can be missed while the watch reconnects). */
 const IDLE_POLL_MS = 1_000;
 const MAX_BACKOFF_MS = 5_000;
+/** A message that fails this often in a row with an error a retry cannot help is dead-lettered. */
+export const MAX_SAME_FAILURES = 5;
+/** Not retryable, yet no property of the message: the store was closed under the worker (shutdown). */
+const NEVER_DEAD_LETTER = new Set<ErrorCode>(['KV_CLOSED']);
 
 export interface PartitionWorkerOptions {
   kv: KvStore;
@@ -62,6 +74,8 @@ export class PartitionWorker {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private lastError: string | undefined;
+  /** The message that failed last without a retry being able to help, and how often in a row. */
+  private failing: { key: string; modRevision: number; count: number } | undefined;
 
   constructor(private readonly options: PartitionWorkerOptions) {}
 
@@ -150,16 +164,35 @@ export class PartitionWorker {
     };
     try {
       await this.options.handler(message);
+      this.failing = undefined;
     } catch (error) {
-      // Only a message that can never be applied is set aside. Anything else
-      // (the store failing, a bug) would set aside good data: retry instead,
-      // and let /readyz show the partition is stuck.
-      if (!(error instanceof GputelError && POISON_CODES.has(error.code))) {
+      if (error instanceof GputelError && POISON_CODES.has(error.code)) {
+        await this.deadLetter(entry, id, errorMessage(error));
+        return;
+      }
+      // A failure a retry may heal (the store away, a conflict) is retried for
+      // as long as it takes: setting good data aside would lose it. One that
+      // cannot heal is retried a few times (the cause may be outside the
+      // message: an operator lowering a limit), then set aside.
+      const count = this.countFailure(entry, error);
+      if (count < MAX_SAME_FAILURES) {
         handlerRetries.inc();
         throw error;
       }
-      await this.deadLetter(entry, id, errorMessage(error));
+      const code = error instanceof GputelError ? error.code : 'INTERNAL';
+      const reason = `failed ${count} times in a row with ${code}, which a retry does not heal: ${errorMessage(error)}`;
+      await this.deadLetter(entry, id, reason);
+      this.failing = undefined;
+      repeatedFailures.inc();
     }
+  }
+
+  /** Counts a failure of `entry` that a retry cannot heal; resolves to how many in a row (0 for one a retry may heal). */
+  private countFailure(entry: KeyValue, error: unknown): number {
+    if (isRetryable(error) || (error instanceof GputelError && NEVER_DEAD_LETTER.has(error.code))) return 0;
+    const same = this.failing?.key === entry.key && this.failing.modRevision === entry.modRevision;
+    this.failing = { key: entry.key, modRevision: entry.modRevision, count: same ? this.failing!.count + 1 : 1 };
+    return this.failing.count;
   }
 
   /**
@@ -182,7 +215,7 @@ export class PartitionWorker {
       { key: keys.owner(topic, partition), target: 'modRevision', operator: '==', operand: this.options.claimRevision },
     ];
     const moved = await this.options.deadLetters.add(
-      { messageId: id, partition, reason, failedAt: new Date().toISOString(), consumerId: this.options.memberId, key: entry.key, value: entry.value.toString('base64') },
+      { messageId: id, partition, reason, failedAt: new Date().toISOString(), consumerId: this.options.memberId, key: entry.key, value: entry.value },
       entry.key,
       guards,
     );

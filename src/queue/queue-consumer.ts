@@ -97,6 +97,9 @@ export class QueueConsumer {
   async start(): Promise<void> {
     if (this.running || this.stopping) return;
     await ensureTopicPartitions(this.kv, this.keys, this.options.topic, this.options.partitions);
+    // stop() may run during any await here: each step checks, and undoes what
+    // it created after stop() had already cleaned up (watches, lease, timer).
+    if (this.stopping) return;
     this.running = true;
     try {
       await this.watchCheckpoints();
@@ -107,6 +110,7 @@ export class QueueConsumer {
       await this.stop();
       throw error;
     }
+    if (!this.running) return;
     this.reconcileTimer = setInterval(() => this.scheduleReconcile(), RECONCILE_INTERVAL_MS);
   }
 
@@ -167,6 +171,10 @@ export class QueueConsumer {
         },
       },
     );
+    if (!this.running) {
+      await watcher.cancel().catch(() => undefined); // stopped meanwhile: stop() found no watch to cancel
+      return;
+    }
     this.wakeWatcher = watcher;
   }
 
@@ -182,6 +190,10 @@ export class QueueConsumer {
         },
       },
     );
+    if (!this.running) {
+      await watcher.cancel().catch(() => undefined); // stopped meanwhile: stop() found no watch to cancel
+      return;
+    }
     this.ownersWatcher = watcher;
   }
 

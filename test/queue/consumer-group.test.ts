@@ -13,6 +13,7 @@ import { GputelError } from '../../src/common/gputel-error.js';
 import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
+import { decodeDeadLetter } from '../../src/queue/dead-letter-queue.js';
 import { GroupMembership } from '../../src/queue/group-membership.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { QueueConsumer, type QueuedMessage } from '../../src/queue/queue-consumer.js';
@@ -62,10 +63,11 @@ describe('consumer group on etcd', { timeout: 90_000 }, () => {
         granted.push(lease.id);
         return lease;
       },
-      put: async (key: string, value: Buffer, options?: { lease?: string }) => {
+      txn: async (request: Parameters<KvStore['txn']>[0]) => {
+        const writesMember = request.success?.some((op) => op.type === 'put' && op.key.startsWith(keys.membersPrefix(TOPIC)));
+        if (!writesMember) return store.txn(request);
         puts++;
-        if (key.startsWith(keys.membersPrefix(TOPIC))) throw new GputelError('KV_UNAVAILABLE', 'injected: the member key write failed', { retryable: true });
-        return store.put(key, value, options);
+        throw new GputelError('KV_UNAVAILABLE', 'injected: the member key write failed', { retryable: true });
       },
     });
     const membership = new GroupMembership(faulty, keys, { topic: TOPIC, memberId: 'm1', leaseTtlSeconds: 30, logger, onChange: () => undefined });
@@ -76,6 +78,29 @@ describe('consumer group on etcd', { timeout: 90_000 }, () => {
     await assert.rejects(store.put('/lease-leak/probe', Buffer.from('x'), { lease: granted[0] }), (error: unknown) => error instanceof GputelError && error.code === 'KV_LEASE_NOT_FOUND');
     assert.equal(membership.lease, undefined);
     await membership.stop();
+  });
+
+  it('refuses a second live member with the same id, naming the holder, and takes over the id of one that died', async () => {
+    const store = await connect();
+    const keys = new KeySpace('/duplicate-id');
+    const first = new GroupMembership(store, keys, { topic: TOPIC, memberId: 'same', leaseTtlSeconds: 1, logger, onChange: () => undefined });
+    await first.start();
+    const firstLease = first.lease!.id;
+    const second = new GroupMembership(store, keys, { topic: TOPIC, memberId: 'same', leaseTtlSeconds: 1, logger, onChange: () => undefined });
+    await assert.rejects(second.start(), (error: unknown) => error instanceof GputelError && error.code === 'BAD_CONFIG' && /consumer id same is already used.*pid \d+/.test(error.message));
+    // The first keeps its key, on its own lease: a plain put used to move it onto the second's.
+    assert.equal((await store.get(keys.member(TOPIC, 'same')))?.lease, firstLease);
+    assert.equal(second.lease, undefined);
+    await second.stop();
+    // A holder that died without revoking (kill -9): its key lapses with its lease, and the id is taken over.
+    await first.stop();
+    const dead = await store.grantLease(1);
+    await store.put(keys.member(TOPIC, 'same'), Buffer.from('{"pid":1}'), { lease: dead.id });
+    dead.release(); // no keep-alive from here on, no revoke: the lease lapses after its TTL
+    const third = new GroupMembership(store, keys, { topic: TOPIC, memberId: 'same', leaseTtlSeconds: 3, logger, onChange: () => undefined });
+    await third.start();
+    assert.equal((await store.get(keys.member(TOPIC, 'same')))?.lease, third.lease!.id);
+    await third.stop();
   });
 
   it('reads the members again and watches on when the members watch ends', async () => {
@@ -221,11 +246,11 @@ describe('consumer group on etcd', { timeout: 90_000 }, () => {
     });
     await waitFor('the good message is handled', 10_000, () => (handled.length === 1 ? true : undefined));
     assert.deepEqual(handled, [good]);
-    const record = JSON.parse(dead.value.toString()) as { reason: string; key: string; value: string; partition: number };
+    const record = decodeDeadLetter('id', dead.value);
     assert.match(record.reason, /not a message id/);
     assert.equal(record.key, stray);
     assert.equal(record.partition, 1);
-    assert.equal(Buffer.from(record.value, 'base64').toString(), 'stray');
+    assert.equal(record.value.toString(), 'stray');
     assert.match(dead.key.slice(keys.deadLetterPrefix(TOPIC).length), /^\d{13}-[0-9a-f]{8}-\d{12}$/);
     assert.equal(await store.get(stray), undefined);
     await consumer.stop();
