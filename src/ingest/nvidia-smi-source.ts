@@ -25,6 +25,9 @@
  *   then SIGKILL after a grace period; if the pipe is still open one more
  *   grace period later (a process outside the group holds it, or one is stuck
  *   in the driver), the source logs it and gives up on it: stop never hangs.
+ * - At most `maxPendingLines` lines wait for a slow consumer (a store that is
+ *   down): beyond that the child's stdout is paused, so the pipe fills and
+ *   nvidia-smi blocks on its write instead of gputel's memory growing.
  * - Not resumable: the position is `{ lastTimestampMs }`, the time of the
  *   newest line delivered; read() ignores the position it is given.
  */
@@ -51,6 +54,8 @@ export interface NvidiaSmiSourceOptions {
   restartMaxMs?: number;
   /** How long the child gets to exit after SIGTERM before SIGKILL (ms, default 2000). */
   killGraceMs?: number;
+  /** Lines read but not yet taken by the consumer beyond which the child's stdout is paused (default 10000). */
+  maxPendingLines?: number;
 }
 
 const restarts = counter('gputel_nvidia_smi_restarts_total', 'Times the nvidia-smi child died and was started again');
@@ -89,6 +94,7 @@ export class NvidiaSmiSource implements Source {
   private readonly restartInitialMs: number;
   private readonly restartMaxMs: number;
   private readonly killGraceMs: number;
+  private readonly maxPendingLines: number;
 
   /** Throws GputelError 'BAD_CONFIG' naming the bad setting. */
   constructor(options: NvidiaSmiSourceOptions) {
@@ -104,6 +110,7 @@ export class NvidiaSmiSource implements Source {
     this.restartInitialMs = options.restartInitialMs ?? 1_000;
     this.restartMaxMs = options.restartMaxMs ?? 60_000;
     this.killGraceMs = options.killGraceMs ?? 2_000;
+    this.maxPendingLines = options.maxPendingLines ?? 10_000;
     this.id = `nvidia-smi-${this.hostname}`;
     this.location = [this.path, ...NVIDIA_SMI_QUERY_ARGS, '-lms', String(this.intervalMs)].join(' ');
   }
@@ -122,6 +129,7 @@ export class NvidiaSmiSource implements Source {
         for (;;) {
           if (run.lines.length > 0) {
             const lines = run.lines.splice(0);
+            run.child.stdout?.resume();
             for (const line of lines) {
               lineNumber++;
               const timestampMs = parser.parse(line, lineNumber, sink);
@@ -211,6 +219,9 @@ export class NvidiaSmiSource implements Source {
       if (partial.length > MAX_LINE_CHARS) partial = partial.slice(0, MAX_LINE_CHARS);
       if (parts.length > 0) {
         for (const part of parts) run.lines.push(part);
+        // Backpressure on the child while the consumer is behind; not while ending it, when the
+        // pipe must drain to close (stopChild resumes it).
+        if (run.lines.length >= this.maxPendingLines && run.stopping === undefined) child.stdout?.pause();
         wake();
       }
     });
@@ -270,6 +281,7 @@ export class NvidiaSmiSource implements Source {
    */
   private stopChild(run: ChildRun): Promise<void> {
     run.stopping ??= (async () => {
+      run.child.stdout?.resume();
       for (const signalName of ['SIGTERM', 'SIGKILL'] as const) {
         if (run.done) return;
         this.signalGroup(run, signalName);

@@ -259,3 +259,24 @@ test('a process outside the group that holds the pipe open does not hang stop', 
     }
   });
 });
+
+// Lines were read from the pipe as fast as nvidia-smi wrote them, whether or not the consumer took
+// them: a store down for a day grew the source's memory without bound.
+test('lines wait for a slow consumer only up to maxPendingLines; then the child is held back', { timeout: 30_000 }, async () => {
+  await withFakeEnvironment({ FAKE_SMI_GPUS: '64' }, async () => {
+    const maxPendingLines = 200;
+    const source = new NvidiaSmiSource({ intervalMs: 1, path: FAKE, hostname: 'h', maxPendingLines });
+    let rows = 0;
+    const rowsPerBatch: number[] = [];
+    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, new AbortController().signal)) {
+      rowsPerBatch.push(rows);
+      rows = 0;
+      if (rowsPerBatch.length === 3) break;
+      // A consumer that is behind: 64 GPUs × one line per ms pile up meanwhile (~30k lines).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // A line gives at most 9 rows; one read from the pipe (64 KiB, ~260 lines) can land past the limit.
+    const most = 9 * (maxPendingLines + 1_000);
+    for (const batch of rowsPerBatch.slice(1)) assert.ok(batch <= most, `${batch} rows waited for the consumer, more than ${most}`);
+  });
+});
