@@ -233,8 +233,8 @@ export class ScrapeSource implements Source {
         { agent: isHttps ? agents.https : agents.http, signal: controller.signal, headers: { accept: ACCEPT } },
         (response) => {
           if (response.statusCode !== 200) {
-            // Not drained: a body that never ends would keep the target's one socket busy after
-            // this scrape is over, and every later scrape would queue behind it.
+            // Not drained: a body that never ends would keep its socket busy after this scrape
+            // is over, one more socket every round until the read ends.
             response.destroy();
             finish({ ok: false, reason: 'http', error: `HTTP ${response.statusCode ?? '?'} ${response.statusMessage ?? ''}`.trim() });
             return;
