@@ -33,11 +33,11 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Whether the process `pid` (or, negative, any process of group -pid) is still there after up to 5 s.
- * A process whose parent died first is a zombie until init reaps it, a moment after its end.
+ * Whether the process `pid` (or, negative, any process of group -pid) is still there after up to 10 s.
+ * A process whose parent died first is a zombie until init reaps it (here ~2 s after its end).
  */
 async function stillThere(pid: number): Promise<boolean> {
-  for (let i = 0; i < 250 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 500 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
   return isAlive(pid);
 }
 
