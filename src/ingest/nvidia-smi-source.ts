@@ -13,8 +13,21 @@
  *   a child that printed a good line before dying starts the backoff over.
  *   A child that cannot be started at all on the first try (no such file, not
  *   executable) stops the source with a clear error: that is a setting to fix.
- * - On abort the child gets SIGTERM, then SIGKILL after a grace period, and
- *   the read ends once it is gone: no process is left behind.
+ * - The child runs in a process group of its own and is signalled as a group:
+ *   `--nvidia-smi-path` may be a wrapper (a shell script, sudo, kubectl exec)
+ *   that does not exec, and a signal to the wrapper alone would leave the
+ *   real nvidia-smi running with our stdout pipe open.
+ * - The child's end is its 'exit', not the close of its stdout: when a
+ *   wrapper dies, what it started still holds the pipe. On exit the rest of
+ *   the group is ended and its last lines read, so a dead wrapper is noticed
+ *   and restarted.
+ * - On abort (or on exit, for the rest of the group) the group gets SIGTERM,
+ *   then SIGKILL after a grace period; if the pipe is still open one more
+ *   grace period later (a process outside the group holds it, or one is stuck
+ *   in the driver), the source logs it and gives up on it: stop never hangs.
+ * - At most `maxPendingLines` lines wait for a slow consumer (a store that is
+ *   down): beyond that the child's stdout is paused, so the pipe fills and
+ *   nvidia-smi blocks on its write instead of gputel's memory growing.
  * - Not resumable: the position is `{ lastTimestampMs }`, the time of the
  *   newest line delivered; read() ignores the position it is given.
  */
@@ -41,6 +54,8 @@ export interface NvidiaSmiSourceOptions {
   restartMaxMs?: number;
   /** How long the child gets to exit after SIGTERM before SIGKILL (ms, default 2000). */
   killGraceMs?: number;
+  /** Lines read but not yet taken by the consumer beyond which the child's stdout is paused (default 10000). */
+  maxPendingLines?: number;
 }
 
 const restarts = counter('gputel_nvidia_smi_restarts_total', 'Times the nvidia-smi child died and was started again');
@@ -52,13 +67,20 @@ const MAX_LINE_CHARS = 64 * 1024;
 interface ChildRun {
   child: ChildProcess;
   lines: string[];
+  /** The spawned process exited (or never started). */
   exited: boolean;
+  /** Its stdout and stderr are closed: every line has been read. */
+  closed: boolean;
+  /** Exited and closed, or given up on after SIGKILL: the run is over. */
+  done: boolean;
   exitCode: number | null;
   exitSignal: NodeJS.Signals | null;
   spawnError: NodeJS.ErrnoException | undefined;
   stderrTail: string;
-  /** Resolves the current wait for more lines or the exit. */
-  wake: (() => void) | undefined;
+  /** Called on every change (lines, exit, close); the read loop and stopChild both wait on it. */
+  waiters: Set<() => void>;
+  /** The ending of the group, once begun (stopChild). */
+  stopping: Promise<void> | undefined;
 }
 
 export class NvidiaSmiSource implements Source {
@@ -72,6 +94,7 @@ export class NvidiaSmiSource implements Source {
   private readonly restartInitialMs: number;
   private readonly restartMaxMs: number;
   private readonly killGraceMs: number;
+  private readonly maxPendingLines: number;
 
   /** Throws GputelError 'BAD_CONFIG' naming the bad setting. */
   constructor(options: NvidiaSmiSourceOptions) {
@@ -87,6 +110,7 @@ export class NvidiaSmiSource implements Source {
     this.restartInitialMs = options.restartInitialMs ?? 1_000;
     this.restartMaxMs = options.restartMaxMs ?? 60_000;
     this.killGraceMs = options.killGraceMs ?? 2_000;
+    this.maxPendingLines = options.maxPendingLines ?? 10_000;
     this.id = `nvidia-smi-${this.hostname}`;
     this.location = [this.path, ...NVIDIA_SMI_QUERY_ARGS, '-lms', String(this.intervalMs)].join(' ');
   }
@@ -105,6 +129,7 @@ export class NvidiaSmiSource implements Source {
         for (;;) {
           if (run.lines.length > 0) {
             const lines = run.lines.splice(0);
+            run.child.stdout?.resume();
             for (const line of lines) {
               lineNumber++;
               const timestampMs = parser.parse(line, lineNumber, sink);
@@ -116,7 +141,9 @@ export class NvidiaSmiSource implements Source {
             yield lastTimestampMs === undefined ? null : { lastTimestampMs };
             continue;
           }
-          if (run.exited || signal.aborted) break;
+          if (run.done || signal.aborted) break;
+          // The process is gone but something it started holds the pipe: end the rest of its group.
+          if (run.exited) run.stopping ??= this.stopChild(run);
           await this.waitForChild(run, signal);
         }
       } finally {
@@ -155,14 +182,35 @@ export class NvidiaSmiSource implements Source {
     const child = spawn(this.path, [...NVIDIA_SMI_QUERY_ARGS, '-lms', String(this.intervalMs)], {
       env: { ...process.env, TZ: 'UTC' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, to signal a wrapper and what it started together.
+      detached: true,
     });
-    const run: ChildRun = { child, lines: [], exited: false, exitCode: null, exitSignal: null, spawnError: undefined, stderrTail: '', wake: undefined };
+    const run: ChildRun = {
+      child,
+      lines: [],
+      exited: false,
+      closed: false,
+      done: false,
+      exitCode: null,
+      exitSignal: null,
+      spawnError: undefined,
+      stderrTail: '',
+      waiters: new Set(),
+      stopping: undefined,
+    };
     const wake = (): void => {
-      const resolve = run.wake;
-      run.wake = undefined;
-      resolve?.();
+      if (run.exited && run.closed) run.done = true;
+      for (const waiter of [...run.waiters]) waiter();
     };
     let partial = '';
+    let openStreams = 2;
+    const streamClosed = (): void => {
+      if (--openStreams > 0) return;
+      if (partial !== '') run.lines.push(partial);
+      partial = '';
+      run.closed = true;
+      wake();
+    };
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (piece: string) => {
       const text = partial + piece;
@@ -171,24 +219,28 @@ export class NvidiaSmiSource implements Source {
       if (partial.length > MAX_LINE_CHARS) partial = partial.slice(0, MAX_LINE_CHARS);
       if (parts.length > 0) {
         for (const part of parts) run.lines.push(part);
+        // Backpressure on the child while the consumer is behind; not while ending it, when the
+        // pipe must drain to close (stopChild resumes it).
+        if (run.lines.length >= this.maxPendingLines && run.stopping === undefined) child.stdout?.pause();
         wake();
       }
     });
+    child.stdout?.on('close', streamClosed);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (piece: string) => {
       run.stderrTail = (run.stderrTail + piece).slice(-STDERR_TAIL_CHARS);
     });
+    child.stderr?.on('close', streamClosed);
     child.on('error', (error: NodeJS.ErrnoException) => {
       run.spawnError = error;
-      // A failed spawn emits no 'close' in every Node version: count it as the end.
+      // A failed spawn emits no 'exit' or 'close' in every Node version: count it as the end.
       if (child.pid === undefined) {
         run.exited = true;
+        run.closed = true;
         wake();
       }
     });
-    child.on('close', (code, exitSignal) => {
-      if (partial !== '') run.lines.push(partial);
-      partial = '';
+    child.on('exit', (code, exitSignal) => {
       run.exited = true;
       run.exitCode = code;
       run.exitSignal = exitSignal;
@@ -197,34 +249,70 @@ export class NvidiaSmiSource implements Source {
     return run;
   }
 
+  /** Resolves on the next change of the run, or when `signal` aborts. */
   private waitForChild(run: ChildRun, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const onAbort = (): void => {
-        run.wake = undefined;
+      const finish = (): void => {
+        run.waiters.delete(finish);
+        signal.removeEventListener('abort', finish);
         resolve();
       };
-      run.wake = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+      run.waiters.add(finish);
+      signal.addEventListener('abort', finish, { once: true });
     });
   }
 
-  /** SIGTERM, then SIGKILL after the grace period; resolves once the child is gone. */
-  private async stopChild(run: ChildRun): Promise<void> {
-    if (run.exited || run.child.pid === undefined) return;
-    const gone = new Promise<void>((resolve) => {
-      if (run.exited) resolve();
-      else run.child.once('close', () => resolve());
-    });
-    run.child.kill('SIGTERM');
-    const graceOver = new AbortController();
-    const killer = abortableDelay(this.killGraceMs, graceOver.signal).then((expired) => {
-      if (expired && !run.exited) run.child.kill('SIGKILL');
-    });
-    await gone;
-    graceOver.abort();
-    await killer;
+  /** Resolves once the run is done or `ms` have passed. */
+  private async waitDone(run: ChildRun, ms: number): Promise<void> {
+    const timeUp = new AbortController();
+    const timer = setTimeout(() => timeUp.abort(), ms);
+    try {
+      while (!run.done && !timeUp.signal.aborted) await this.waitForChild(run, timeUp.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Ends the child's whole process group: SIGTERM, SIGKILL after the grace
+   * period, and after one more grace period gives up on whatever still holds
+   * the pipe (destroying our ends of it) so that the caller never hangs.
+   * Idempotent; also called when the child exited but its pipe is still open.
+   */
+  private stopChild(run: ChildRun): Promise<void> {
+    run.stopping ??= (async () => {
+      run.child.stdout?.resume();
+      for (const signalName of ['SIGTERM', 'SIGKILL'] as const) {
+        if (run.done) return;
+        this.signalGroup(run, signalName);
+        await this.waitDone(run, this.killGraceMs);
+      }
+      if (run.done) return;
+      this.logger?.warn(
+        { command: this.path, pid: run.child.pid, exited: run.exited },
+        'nvidia-smi or a process it started is still running after SIGKILL; leaving it behind',
+      );
+      run.child.stdout?.destroy();
+      run.child.stderr?.destroy();
+      run.done = true;
+      for (const waiter of [...run.waiters]) waiter();
+    })();
+    return run.stopping;
+  }
+
+  private signalGroup(run: ChildRun, signalName: NodeJS.Signals): void {
+    const pid = run.child.pid;
+    if (pid === undefined) return;
+    if (process.platform === 'win32') {
+      run.child.kill(signalName);
+      return;
+    }
+    try {
+      // The negative pid names the group (the child leads it, see startChild).
+      process.kill(-pid, signalName);
+    } catch (error) {
+      // ESRCH: the whole group is gone already.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') this.logger?.warn({ command: this.path, pid, error: errorMessage(error) }, `cannot send ${signalName} to nvidia-smi`);
+    }
   }
 }

@@ -157,9 +157,11 @@ export class ScrapeSource implements Source {
 
   /** Scrapes every interval until `signal` aborts; see the module comment. */
   async *read(_from: SourcePosition, sink: RowSink, signal: AbortSignal): AsyncIterable<SourcePosition> {
+    // No maxSockets: targets on one host:port (other paths) each need a socket of their own, or
+    // they would queue behind each other. A target has one scrape at a time, so sockets stay few.
     const agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: 1 }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 1 }),
+      http: new http.Agent({ keepAlive: true }),
+      https: new https.Agent({ keepAlive: true }),
     };
     try {
       let scheduledMs = nextAlignedTime(Date.now(), this.intervalMs);
@@ -209,23 +211,31 @@ export class ScrapeSource implements Source {
         signal.removeEventListener('abort', onAbort);
         resolve(done(result));
       };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, this.timeoutMs);
-      const onAbort = (): void => controller.abort();
-      signal.addEventListener('abort', onAbort, { once: true });
       const fail = (error: unknown): void => {
         const reason = timedOut ? 'timeout' : signal.aborted ? 'aborted' : 'connect';
         finish({ ok: false, reason, error: timedOut ? `no complete answer within ${this.timeoutMs} ms` : errorMessage(error) });
       };
+      // Settled here, not by the request's 'error': a request still queued for the agent's socket
+      // emits nothing when aborted (Node 20), and the read would wait for it forever.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+        fail(undefined);
+      }, this.timeoutMs);
+      const onAbort = (): void => {
+        controller.abort();
+        fail(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
       const isHttps = target.url.protocol === 'https:';
       const request = (isHttps ? https : http).get(
         target.url,
         { agent: isHttps ? agents.https : agents.http, signal: controller.signal, headers: { accept: ACCEPT } },
         (response) => {
           if (response.statusCode !== 200) {
-            response.resume();
+            // Not drained: a body that never ends would keep its socket busy after this scrape
+            // is over, one more socket every round until the read ends.
+            response.destroy();
             finish({ ok: false, reason: 'http', error: `HTTP ${response.statusCode ?? '?'} ${response.statusMessage ?? ''}`.trim() });
             return;
           }

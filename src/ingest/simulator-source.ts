@@ -20,6 +20,7 @@
  *   A position written with other settings (seed, size, interval) starts a new
  *   fleet at its `nextMs`.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GputelError } from '../common/gputel-error.js';
 import { abortableDelay } from './abortable-delay.js';
 import { DcgmFleetSimulation, GENERATED_METRICS } from './dcgm-generator.js';
@@ -55,6 +56,8 @@ type SimulatorPosition = {
 };
 
 const HOUR_MS = 3_600_000;
+/** GPU steps of a fast-forward between two turns of the event loop: ~50 ms of work. */
+const FAST_FORWARD_STEPS_PER_TURN = 16_384;
 
 function isPosition(value: unknown): value is SimulatorPosition {
   if (value === null || typeof value !== 'object') return false;
@@ -125,8 +128,16 @@ export class SimulatorSource implements Source {
     const gpuCount = fleet.gpus.length;
     const values = new Array<string>(GENERATED_METRICS.length);
     // Fast-forward a restarted fleet to where it stopped: the values an uninterrupted run would have.
+    // It takes up to seconds (~1 s per simulated day): timers, I/O and a stop get their turn between slices.
+    let steps = 0;
     for (let t = originMs; t < nextMs; t += interval) {
       for (let g = 0; g < gpuCount; g++) fleet.stepGpu(g, values);
+      steps += gpuCount;
+      if (steps >= FAST_FORWARD_STEPS_PER_TURN) {
+        steps = 0;
+        await nextTurn();
+        if (signal.aborted) return;
+      }
     }
 
     const row = emptyRow();

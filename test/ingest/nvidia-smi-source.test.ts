@@ -11,6 +11,7 @@ import { NVIDIA_SMI_METRICS } from '../../src/ingest/nvidia-smi-line-parser.js';
 import { NvidiaSmiSource } from '../../src/ingest/nvidia-smi-source.js';
 
 const FAKE = fileURLToPath(new URL('../../../test/fixtures/fake-nvidia-smi.mjs', import.meta.url));
+const WRAPPER = fileURLToPath(new URL('../../../test/fixtures/fake-nvidia-smi-wrapper.sh', import.meta.url));
 const START_MS = Date.UTC(2026, 2, 2, 9, 15, 0, 123);
 const INTERVAL_MS = 100;
 const GPUS = 3;
@@ -29,6 +30,19 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether the process `pid` (or, negative, any process of group -pid) is still there after up to 10 s.
+ * A process whose parent died first is a zombie until init reaps it (here ~2 s after its end).
+ */
+async function stillThere(pid: number): Promise<boolean> {
+  for (let i = 0; i < 500 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  return isAlive(pid);
+}
+
+function readPids(path: string): number[] {
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map(Number);
 }
 
 async function restartsCounted(): Promise<number> {
@@ -177,4 +191,92 @@ test('an nvidia-smi that cannot be found stops the source with a clear error', a
 test('the hostname defaults to this machine\'s', async () => {
   const { hostname } = await import('node:os');
   assert.equal(new NvidiaSmiSource({ intervalMs: 1000 }).id, `nvidia-smi-${hostname()}`);
+});
+
+// A wrapper that does not exec keeps the real nvidia-smi as its child, holding the pipe: signalling
+// only the wrapper, and waiting for the pipe to close, hung stop and left nvidia-smi running.
+test('a wrapper script around nvidia-smi: stop ends the whole process group', { timeout: 30_000 }, async () => {
+  await withFakeEnvironment({ FAKE_SMI_NODE: process.execPath }, async (statePath) => {
+    const source = new NvidiaSmiSource({ intervalMs: INTERVAL_MS, path: WRAPPER, hostname: 'h', killGraceMs: 300 });
+    const controller = new AbortController();
+    let rows = 0;
+    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
+      if (rows >= 2 * expectedRows(0, 'h').length) controller.abort();
+    }
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as FakeState;
+    const wrappers = readPids(`${statePath}.wrappers`);
+    assert.equal(state.starts, 1);
+    assert.equal(wrappers.length, 1);
+    assert.equal(await stillThere(state.pids[0]), false, 'the nvidia-smi under the wrapper is gone');
+    assert.equal(await stillThere(-wrappers[0]), false, 'no process of the group is left');
+  });
+});
+
+test('a wrapper that dies is noticed: the rest of its group is ended and it is started again', { timeout: 30_000 }, async () => {
+  await withFakeEnvironment({ FAKE_SMI_NODE: process.execPath }, async (statePath) => {
+    const restartsBefore = await restartsCounted();
+    const source = new NvidiaSmiSource({ intervalMs: INTERVAL_MS, path: WRAPPER, hostname: 'h', restartInitialMs: 50, killGraceMs: 300 });
+    const controller = new AbortController();
+    let killedWrapper: number | undefined;
+    let rowsAfterRestart = 0;
+    let restarted = false;
+    const sink = { row: () => (restarted ? rowsAfterRestart++ : 0), reject: () => assert.fail('no rejects') };
+    for await (const _ of source.read(null, sink, controller.signal)) {
+      if (killedWrapper === undefined) {
+        killedWrapper = readPids(`${statePath}.wrappers`)[0];
+        process.kill(killedWrapper, 'SIGKILL');
+      }
+      // A restart happens only once the old run is over: every row from here on is the new child's.
+      restarted ||= (JSON.parse(readFileSync(statePath, 'utf8')) as FakeState).starts >= 2;
+      if (rowsAfterRestart > 0) controller.abort();
+    }
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as FakeState;
+    const wrappers = readPids(`${statePath}.wrappers`);
+    assert.equal(state.starts, 2, 'started again after the wrapper died');
+    assert.equal(wrappers.length, 2);
+    assert.equal((await restartsCounted()) - restartsBefore, 1);
+    for (const pid of state.pids) assert.equal(await stillThere(pid), false, `nvidia-smi ${pid} is gone`);
+    for (const pid of wrappers) assert.equal(await stillThere(-pid), false, `no process of group ${pid} is left`);
+  });
+});
+
+test('a process outside the group that holds the pipe open does not hang stop', { timeout: 30_000 }, async () => {
+  await withFakeEnvironment({ FAKE_SMI_NODE: process.execPath, FAKE_SMI_WRAPPER_ESCAPE: '1' }, async (statePath) => {
+    const source = new NvidiaSmiSource({ intervalMs: INTERVAL_MS, path: WRAPPER, hostname: 'h', killGraceMs: 200 });
+    const controller = new AbortController();
+    let escaped: number | undefined;
+    try {
+      for await (const _ of source.read(null, { row: () => undefined, reject: () => assert.fail('no rejects') }, controller.signal)) {
+        escaped = readPids(`${statePath}.escaped`)[0];
+        controller.abort();
+      }
+      const state = JSON.parse(readFileSync(statePath, 'utf8')) as FakeState;
+      assert.equal(await stillThere(state.pids[0]), false, 'the nvidia-smi in the group is gone');
+      assert.ok(escaped !== undefined && isAlive(escaped), 'the escaped process was left (no signal of ours reaches it)');
+    } finally {
+      // The fixture's `sleep`, started by this test through the wrapper.
+      if (escaped !== undefined && isAlive(escaped)) process.kill(escaped, 'SIGKILL');
+    }
+  });
+});
+
+// Lines were read from the pipe as fast as nvidia-smi wrote them, whether or not the consumer took
+// them: a store down for a day grew the source's memory without bound.
+test('lines wait for a slow consumer only up to maxPendingLines; then the child is held back', { timeout: 30_000 }, async () => {
+  await withFakeEnvironment({ FAKE_SMI_GPUS: '64' }, async () => {
+    const maxPendingLines = 200;
+    const source = new NvidiaSmiSource({ intervalMs: 1, path: FAKE, hostname: 'h', maxPendingLines });
+    let rows = 0;
+    const rowsPerBatch: number[] = [];
+    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, new AbortController().signal)) {
+      rowsPerBatch.push(rows);
+      rows = 0;
+      if (rowsPerBatch.length === 3) break;
+      // A consumer that is behind: 64 GPUs × one line per ms pile up meanwhile (~30k lines).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // A line gives at most 9 rows; one read from the pipe (64 KiB, ~260 lines) can land past the limit.
+    const most = 9 * (maxPendingLines + 1_000);
+    for (const batch of rowsPerBatch.slice(1)) assert.ok(batch <= most, `${batch} rows waited for the consumer, more than ${most}`);
+  });
 });

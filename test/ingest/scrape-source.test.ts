@@ -275,6 +275,67 @@ test('a target answering with an HTTP error is counted and logged, and scraped a
   }
 });
 
+// The body of an error answer was drained after the scrape had given up on it: one that never ended
+// kept the target's only socket busy, and every later scrape of the target queued behind it and timed out.
+test('an HTTP error whose body never ends does not hold up the next scrape of the target', { timeout: 20_000 }, async () => {
+  let requests = 0;
+  let trickle: NodeJS.Timeout | undefined;
+  const server = createServer((_request, response) => {
+    if (++requests > 1) {
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      response.end(OLD_EXPORTER);
+      return;
+    }
+    response.writeHead(503, { 'content-type': 'text/plain' });
+    trickle = setInterval(() => response.write('still busy\n'), 50);
+    response.on('close', () => clearInterval(trickle));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+  try {
+    const source = new ScrapeSource({ urls: [url], intervalMs: 600 });
+    const controller = new AbortController();
+    const perRound: number[] = [];
+    let rows = 0;
+    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
+      perRound.push(rows);
+      rows = 0;
+      if (perRound.length === 2) controller.abort();
+    }
+    assert.deepEqual(perRound, [0, 2], 'the round after the endless error answer got its rows');
+  } finally {
+    clearInterval(trickle);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+// Targets on one host:port shared the agent's single socket for that origin: a slow one made the
+// others queue behind it, and a queued request that timed out never settled, so the read hung.
+test('targets on one host:port are scraped side by side: a slow one does not hold up the other', { timeout: 20_000 }, async () => {
+  const server = createServer((request, response) => {
+    if (request.url === '/slow') return; // never answers
+    response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    response.end(OLD_EXPORTER);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const source = new ScrapeSource({ urls: [`${origin}/slow`, `${origin}/metrics`], intervalMs: 600 });
+    const controller = new AbortController();
+    let rows = 0;
+    let yields = 0;
+    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
+      if (++yields === 2) controller.abort();
+    }
+    assert.equal(rows, 2, 'the answering target\'s rows of the first round');
+    assert.equal(await metricValue('gputel_scrape_failures_total', { target: `${origin}/slow`, reason: 'timeout' }), 1);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
 test('an abort while waiting for the next scrape ends the read at once, without an error', async () => {
   const source = new ScrapeSource({ urls: ['http://127.0.0.1:9/metrics'], intervalMs: 3_600_000, timeoutMs: 1_000 });
   const controller = new AbortController();

@@ -8,6 +8,7 @@ import { SimulatorSource, type SimulatorSourceOptions } from '../../src/ingest/s
 import type { SourcePosition } from '../../src/ingest/source.js';
 
 const NOW = Date.UTC(2026, 2, 2, 9, 15, 0);
+const HOUR_MS = 3_600_000;
 const SMALL: SimulatorSourceOptions = { hosts: 2, gpusPerHost: 2, intervalMs: 10_000, seed: 5, backfillMs: 60_000, now: () => NOW };
 const ROWS_PER_TICK = 2 * 2 * GENERATED_METRICS.length;
 
@@ -101,6 +102,20 @@ test('live: after the back-fill it ticks on the wall clock, aligned, with no gap
   assert.deepEqual(tickTimes.slice(1).map((t, i) => t - tickTimes[i]), new Array(7).fill(intervalMs));
   assert.ok(tickTimes[0] < startedAt, 'the first ticks are back-fill');
   assert.ok(tickTimes[7] > startedAt, 'the last ticks are live');
+});
+
+// Fast-forwarding a restarted fleet ran seconds of work in one go: a stop waited for all of it, and so
+// did every timer and socket of the process (lease keep-alives, the gateway).
+test('a stop during the fast-forward of a restarted fleet ends the read before any tick', { timeout: 60_000 }, async () => {
+  const interval = 10_000;
+  const nextMs = Math.floor((Date.now() - 600_000) / interval) * interval;
+  // Six days of the default fleet to step through: seconds of work.
+  const from = { originMs: nextMs - 6 * 24 * HOUR_MS, nextMs, seed: 1, hosts: 4, gpusPerHost: 8, intervalMs: interval };
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  let yields = 0;
+  for await (const _ of new SimulatorSource({ intervalMs: interval }).read(from, { row: () => undefined, reject: () => assert.fail('no rejects') }, controller.signal)) yields++;
+  assert.equal(yields, 0, 'the stop was seen during the fast-forward, not after it');
 });
 
 test('bad settings are refused with the option named', () => {
