@@ -12,7 +12,7 @@ import { GputelError } from '../common/gputel-error.js';
 import { counter, gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import { timestampSegment } from '../kv/key-space.js';
-import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type KvStore, type TxnOp } from '../kv/kv-store.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
 import { encodeMessage } from './message-codec.js';
 import { fnv1a } from './partitioner.js';
 import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './source-checkpoint.js';
@@ -117,6 +117,8 @@ export class QueueProducer {
       commitId: randomUUID(),
     };
     const ops: TxnOp[] = [];
+    // A message key is only ever created, never overwritten: ids of two sources could collide (a 32-bit tag of the source id).
+    const created: Compare[] = [];
     let bytes = 0;
     let samples = 0;
     const idMs = this.nextIdMs();
@@ -126,7 +128,9 @@ export class QueueProducer {
       bytes += value.length;
       samples += batch.length;
       const messageId = `${timestampSegment(idMs)}-${this.sourceTag}-${String(this.checkpoint.messages + i).padStart(12, '0')}`;
-      ops.push({ type: 'put', key: this.keys.message(this.options.topic, partition, messageId), value });
+      const key = this.keys.message(this.options.topic, partition, messageId);
+      ops.push({ type: 'put', key, value });
+      created.push({ key, target: 'createRevision', operator: '==', operand: 0 });
     });
     const checkpointKey = this.keys.checkpoint(this.options.topic, this.options.sourceId);
     ops.push({ type: 'put', key: checkpointKey, value: encodeCheckpoint(next) });
@@ -145,7 +149,7 @@ export class QueueProducer {
         signal?.throwIfAborted();
         await this.waitForCapacity(partitions, signal);
         const result = await this.kv.txn({
-          compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }],
+          compare: [{ key: checkpointKey, target: 'modRevision', operator: '==', operand: this.checkpointRevision }, ...created],
           success: ops,
         });
         this.failingNow = undefined;
@@ -154,12 +158,19 @@ export class QueueProducer {
           break;
         }
         // The compare failed: either an earlier attempt of THIS commit went
-        // through (unknown outcome), or another producer owns the source.
+        // through (unknown outcome), or another producer owns the source, or
+        // a message key of this commit already exists.
         const stored = await this.kv.get(checkpointKey);
         const storedCheckpoint = stored ? decodeCheckpoint(stored.value, checkpointKey) : undefined;
         if (stored && storedCheckpoint?.sequence === next.sequence && storedCheckpoint.commitId === next.commitId) {
           this.checkpointRevision = stored.modRevision;
           break;
+        }
+        if ((stored?.modRevision ?? 0) === this.checkpointRevision) {
+          throw new GputelError(
+            'CONFLICT',
+            `a message key of this commit already exists (written by another streamer under colliding ids, or another streamer of source ${this.options.sourceId}); run one streamer per source`,
+          );
         }
         throw new GputelError(
           'CONFLICT',
