@@ -14,6 +14,15 @@ function partitionOption(raw: unknown): number | undefined {
   return partition;
 }
 
+/** The --partition option, checked against the topic's partition count. */
+async function partitionOf(raw: unknown, partitions: () => Promise<number>): Promise<number | undefined> {
+  const partition = partitionOption(raw);
+  if (partition === undefined) return undefined;
+  const count = await partitions();
+  if (partition >= count) throw new GputelError('BAD_CONFIG', `--partition ${partition}: the topic has ${count} partitions (0 to ${count - 1})`);
+  return partition;
+}
+
 /** One dead letter as the JSON output shows it (the message bytes only with `show`). */
 function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string, unknown> {
   const { record } = letter;
@@ -47,7 +56,7 @@ export function dlqCommand(): Command {
     .option('--output <format>', 'json or table (default: table on a terminal, else json)')
     .action(async (options: Record<string, unknown>) => {
       const format = outputFormat(options.output);
-      const letters = await withQueue(options, (dlq) => dlq.list(partitionOption(options.partition)));
+      const letters = await withQueue(options, async (dlq, partitions) => dlq.list(await partitionOf(options.partition, partitions)));
       if (format === 'json') {
         process.stdout.write(JSON.stringify(letters.map((letter) => letterJson(letter, false))) + '\n');
       } else {
@@ -67,7 +76,7 @@ export function dlqCommand(): Command {
   const replay = subcommand('replay', 'put dead letters back on their partition (fix what made them fail first, or they fail again)')
     .option('--partition <n>', 'only this partition')
     .action(async (options: Record<string, unknown>) => {
-      const result = await withQueue(options, async (dlq, partitions) => dlq.replay(await partitions(), partitionOption(options.partition)));
+      const result = await withQueue(options, async (dlq, partitions) => dlq.replay(await partitions(), await partitionOf(options.partition, partitions)));
       for (const skipped of result.skipped) process.stderr.write(`not replayed ${printable(skipped.messageId, 80)}: ${skipped.reason}\n`);
       process.stdout.write(`replayed ${result.replayed} dead letter(s)${result.skipped.length > 0 ? `, ${result.skipped.length} not replayed` : ''}\n`);
       if (result.skipped.length > 0) process.exitCode = 1;
@@ -75,7 +84,7 @@ export function dlqCommand(): Command {
   const purge = subcommand('purge', 'delete dead letters')
     .option('--partition <n>', 'only this partition')
     .action(async (options: Record<string, unknown>) => {
-      const deleted = await withQueue(options, (dlq) => dlq.purge(partitionOption(options.partition)));
+      const deleted = await withQueue(options, async (dlq, partitions) => dlq.purge(await partitionOf(options.partition, partitions)));
       process.stdout.write(`purged ${deleted} dead letter(s)\n`);
     });
   return new Command('dlq').description('the dead-letter queue: messages that could not be stored, with the reason').addCommand(list).addCommand(show).addCommand(replay).addCommand(purge);

@@ -125,7 +125,14 @@ export class QueueConsumer {
     const membership = this.membership.problem;
     if (membership) problems.push(membership);
     if (this.reconcileError) problems.push(`rebalancing partitions: ${this.reconcileError}`);
-    for (const worker of this.workers.values()) if (worker.problem) problems.push(`partition ${worker.partition}: ${worker.problem}`);
+    // Partitions failing the same way (etcd down) are named in one line, not the same error once per partition.
+    const partitionsByProblem = new Map<string, number[]>();
+    for (const worker of this.workers.values()) {
+      if (worker.problem) partitionsByProblem.set(worker.problem, [...(partitionsByProblem.get(worker.problem) ?? []), worker.partition]);
+    }
+    for (const [problem, partitions] of partitionsByProblem) {
+      problems.push(`${partitions.length === 1 ? 'partition' : 'partitions'} ${partitions.sort((x, y) => x - y).join(', ')}: ${problem}`);
+    }
     return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
