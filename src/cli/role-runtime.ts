@@ -48,7 +48,8 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
     process.once(signal, () => {
       logger.info({ signal }, 'stopping');
       runtime.stop().then(
-        () => process.exit(0),
+        // A stop step may have set the exit code (a streamer whose source had failed).
+        () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
         () => process.exit(1),
       );
     });

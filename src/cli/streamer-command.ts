@@ -73,6 +73,8 @@ export function streamerCommand(): Command {
       runtime.onStop(() => server.close());
       runtime.onStop(async () => {
         await Promise.all(streamers.map((s) => s.stop()));
+        // Stopped by a signal: a source that had failed still makes the exit code say so.
+        if (streamers.some((s) => s.state === 'failed')) process.exitCode = 1;
       });
       try {
         const summaries = await runStreamers(streamers, { concurrent: built.concurrent });

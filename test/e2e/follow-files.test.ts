@@ -84,5 +84,6 @@ describe('following files', { timeout: 90_000 }, () => {
     assert.equal(streamer.child.exitCode, null, 'the streamer goes on following the good file');
     await streamer.stop();
     assert.match(streamer.stderr(), /source .*bad\.csv failed: /);
+    assert.equal(await streamer.exited, 1, 'stopped by SIGTERM, the exit code still says a source failed');
   });
 });
