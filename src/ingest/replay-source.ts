@@ -61,6 +61,8 @@ type ReplayPosition = {
 };
 
 const DEFAULT_STEP_MS = 1_000;
+/** File times whose stamps are remembered, so that rows of one time not adjacent in the file get the same stamp. */
+const MAX_REMEMBERED_STAMPS = 4_096;
 
 /** A held-back delivery in realtime mode: a row copy with its stamped time and its play time (the file's time plus the loop shift), or a refusal. */
 type Held = { row: DcgmRow; playMs: number } | { rejected: RejectedRow };
@@ -147,6 +149,26 @@ export class ReplaySource implements Source {
     }
 
     const out = emptyRow();
+    // Distinct file times keep distinct stamps: at a speed where a step of the
+    // file is under 1 ms, rounding would stamp two samples of one GPU alike,
+    // and the store keeps one of them. A later time gets at least the last
+    // stamp + 1 ms (the stamps then run slightly ahead of the pace).
+    const stamps = new Map<number, number>();
+    let lastPlayMs = -Infinity;
+    let lastStampMs = -Infinity;
+    const stampOf = (playMs: number): number => {
+      let stamped = stamps.get(playMs);
+      if (stamped !== undefined) return stamped;
+      stamped = this.stamp(state, playMs);
+      if (playMs > lastPlayMs) {
+        if (stamped <= lastStampMs) stamped = lastStampMs + 1;
+        lastPlayMs = playMs;
+        lastStampMs = stamped;
+      }
+      if (stamps.size >= MAX_REMEMBERED_STAMPS) stamps.clear();
+      stamps.set(playMs, stamped);
+      return stamped;
+    };
     let previousRawMs: number | null = null;
     let anchor: { wallMs: number; playMs: number } | undefined;
     for (;;) {
@@ -171,7 +193,7 @@ export class ReplaySource implements Source {
             state.rebaseMs = this.now() - playMs;
             state.originMs = playMs;
           }
-          const stamped = this.stamp(state, playMs);
+          const stamped = stampOf(playMs);
           if (this.mode === 'asfast') sink.row(copyRow(row, out, stamped));
           else held.push({ row: copyRow(row, emptyRow(), stamped), playMs });
         },

@@ -636,10 +636,13 @@ export class EtcdKvStore implements KvStore {
  * network drops: each of these may succeed on retry (with backoff). Seen here:
  * "14 UNAVAILABLE: No connection established", "connect ECONNREFUSED",
  * "etcdserver: leader changed", "etcdserver: request timed out",
- * "etcdserver: no leader", and etcd3's circuit-breaker refusal.
+ * "etcdserver: no leader", and etcd3's circuit-breaker refusal; and, while
+ * etcd restarts under a call in flight, gRPC's "13 INTERNAL: Received
+ * RST_STREAM with code 0 (Call ended without gRPC status)" (a CI run failed a
+ * streamer on it), "Stream removed", GOAWAY, EPIPE and "socket hang up".
  */
 const TRANSIENT_ETCD_ERROR =
-  /no leader|leader changed|request timed out|timed out|ECONNREFUSED|ECONNRESET|connection refused|No connection established|UNAVAILABLE|DEADLINE_EXCEEDED|server stopped|not capable|unhealthy cluster|too many requests|BrokenCircuitError|circuit breaker/i;
+  /no leader|leader changed|request timed out|timed out|ECONNREFUSED|ECONNRESET|connection refused|No connection established|UNAVAILABLE|DEADLINE_EXCEEDED|server stopped|not capable|unhealthy cluster|too many requests|BrokenCircuitError|circuit breaker|RST_STREAM|Stream removed|GOAWAY|EPIPE|socket hang up/i;
 
 /**
  * etcd's backend quota is full (its NOSPACE alarm): every write fails until an

@@ -11,10 +11,12 @@
  *   goes to the dead-letter queue with the reason, and the partition goes on.
  *   So does a key whose id is not a message id: it is never put into another
  *   key as it is.
- * - An error that says a retry cannot help (not retryable, not poison: a
+ * - An error that follows from the message and that a retry cannot help (a
  *   write over etcd's limits, a bug) failing the same message
  *   MAX_SAME_FAILURES times in a row also sets the message aside with the
- *   reason: a deterministic failure must not stall every host of the partition.
+ *   reason: a deterministic failure must not stall every host of the
+ *   partition. Errors that say nothing about the message (the store away, an
+ *   error the driver did not recognise) never count.
  * - Any other error is retried after a backoff with jitter (so collectors
  *   that failed together do not retry together). After each failure the
  *   claim is checked: if another member owns the partition now, the worker
@@ -49,8 +51,14 @@ const IDLE_POLL_MS = 1_000;
 const MAX_BACKOFF_MS = 5_000;
 /** A message that fails this often in a row with an error a retry cannot help is dead-lettered. */
 export const MAX_SAME_FAILURES = 5;
-/** Not retryable, yet no property of the message: the store was closed under the worker (shutdown). */
-const NEVER_DEAD_LETTER = new Set<ErrorCode>(['KV_CLOSED']);
+/**
+ * Failures that can follow from the message itself (it makes a request over
+ * etcd's limits, or trips a bug): only these count towards setting a message
+ * aside. Anything else that is not retryable (KV_FAILED: an error the driver
+ * did not recognise, a permission, the store closed at shutdown) says nothing
+ * about the message, and is retried for as long as it takes.
+ */
+const MESSAGE_FAILURE_CODES = new Set<ErrorCode>(['KV_REQUEST_TOO_LARGE', 'KV_TOO_MANY_OPS', 'BAD_REQUEST', 'INTERNAL']);
 
 export interface PartitionWorkerOptions {
   kv: KvStore;
@@ -189,7 +197,12 @@ export class PartitionWorker {
 
   /** Counts a failure of `entry` that a retry cannot heal; resolves to how many in a row (0 for one a retry may heal). */
   private countFailure(entry: KeyValue, error: unknown): number {
-    if (isRetryable(error) || (error instanceof GputelError && NEVER_DEAD_LETTER.has(error.code))) return 0;
+    const fromMessage = !isRetryable(error) && (!(error instanceof GputelError) || MESSAGE_FAILURE_CODES.has(error.code));
+    if (!fromMessage) {
+      // "In a row" means with nothing else in between: a failure of another kind starts the count again.
+      this.failing = undefined;
+      return 0;
+    }
     const same = this.failing?.key === entry.key && this.failing.modRevision === entry.modRevision;
     this.failing = { key: entry.key, modRevision: entry.modRevision, count: same ? this.failing!.count + 1 : 1 };
     return this.failing.count;

@@ -238,8 +238,8 @@ export class QueueProducer {
           options: { countOnly: true },
         })),
       });
-      // The store answered: a failure streak (if any) is over, and waiting for capacity is not failing.
-      this.failingNow = undefined;
+      // A depth read that answers does not end a failure streak: reads can work while writes fail (etcd's
+      // NOSPACE alarm). Only a commit that goes through does (above).
       const full = depths.results.some((r) => r.type === 'range' && r.result.count >= limit);
       if (!full) return;
       if (!waiting) {

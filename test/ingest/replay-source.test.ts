@@ -164,3 +164,12 @@ test('refused settings name the flag', () => {
   }
   assert.equal(new ReplaySource(stdin, { mode: 'realtime', rebaseTime: true }).resumable, false);
 });
+
+test('realtime --rebase-time at a speed where a step is under 1 ms still gives every file time its own stamp', async () => {
+  // 10 s steps at speed 40,000: 0.25 ms apart, rounded they would share milliseconds.
+  const played = await play(replay({ mode: 'realtime', speed: 40_000, rebaseTime: true, loop: true }), { stopAfterRows: 30 });
+  const byTime = new Map<number, Set<number>>();
+  for (const row of played.rows.slice(0, 30)) byTime.set(row.timestampMs, (byTime.get(row.timestampMs) ?? new Set()).add(row.gpuId));
+  assert.equal(byTime.size, 15, 'one stamp per file time: 3 a pass, 5 passes');
+  for (const gpus of byTime.values()) assert.equal(gpus.size, 2, 'both GPUs of one file time share its stamp');
+});

@@ -108,6 +108,10 @@ test('while commits fail the streamer is not ready (naming why) and keeps retryi
     // Several tries fail, far more than one; the source must not be marked failed.
     while (failedWrites < 4) await sleep(20);
     assert.equal(streamer.state, 'running');
+    // Depth reads answered between the failed writes (reads work while writes fail, as under NOSPACE): the
+    // streak goes on, counted from the first failure, and readiness keeps failing.
+    const streak = (await check.check().then(() => undefined, (e: Error) => e))?.message ?? 'ready';
+    assert.match(streak, new RegExp(`\\((?:[4-9]|\\d{2,}) tries\\)`), streak);
     down = false;
     const summary = await run;
     assert.equal(summary.failure, undefined);
