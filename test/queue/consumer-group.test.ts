@@ -18,21 +18,12 @@ import { GroupMembership } from '../../src/queue/group-membership.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { QueueConsumer, type QueuedMessage } from '../../src/queue/queue-consumer.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { waitFor } from '../support/wait-for.js';
 
 const logger = createLogger('silent');
 const TOPIC = 'telemetry';
 const PARTITIONS = 16;
 const LEASE_TTL_SECONDS = 3;
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 describe('consumer group on etcd', { timeout: 90_000 }, () => {
   let etcd: EtcdProcess;

@@ -5,41 +5,21 @@
  * tries with its reason; an error a retry may heal is still retried.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { createLogger } from '../../src/common/logger.js';
-import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import { DeadLetterQueue } from '../../src/queue/dead-letter-queue.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { MAX_SAME_FAILURES } from '../../src/queue/partition-worker.js';
 import { QueueConsumer } from '../../src/queue/queue-consumer.js';
-import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { useEtcdStore } from '../support/etcd-store.js';
+import { waitFor } from '../support/wait-for.js';
 
 const TOPIC = 'telemetry';
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 describe('a message failing the same way every time', { timeout: 60_000 }, () => {
-  let etcd: EtcdProcess;
-  let store: EtcdKvStore;
-  before(async () => {
-    etcd = await startEtcd();
-    store = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-  });
-  after(async () => {
-    await store?.close();
-    await etcd?.stop();
-  });
+  const etcdStore = useEtcdStore();
 
   it('is dead-lettered with its reason after a few tries, and the partition goes on; failures that say nothing about the message are retried', async () => {
     const keys = new KeySpace('/repeated');
@@ -48,7 +28,7 @@ describe('a message failing the same way every time', { timeout: 60_000 }, () =>
     const good = messageId(Date.now(), '0000abcd', 3);
     const attempts = new Map<string, number>();
     const handled: string[] = [];
-    const consumer = new QueueConsumer(store, keys, async (message) => {
+    const consumer = new QueueConsumer(etcdStore.store, keys, async (message) => {
       const attempt = (attempts.get(message.messageId) ?? 0) + 1;
       attempts.set(message.messageId, attempt);
       if (message.messageId === tooLarge) throw new GputelError('KV_REQUEST_TOO_LARGE', 'injected: the write is over the request limit');
@@ -59,10 +39,10 @@ describe('a message failing the same way every time', { timeout: 60_000 }, () =>
           ? new GputelError('KV_FAILED', 'injected: 13 INTERNAL: an unrecognised failure')
           : new GputelError('KV_UNAVAILABLE', 'injected: etcd away', { retryable: true });
       }
-      await store.delete({ start: message.key });
+      await etcdStore.store.delete({ start: message.key });
       handled.push(message.messageId);
     }, { topic: TOPIC, partitions: 1, consumerId: 'c', logger: createLogger('silent'), leaseTtlSeconds: 3 });
-    for (const id of [tooLarge, flaky, good]) await store.put(keys.message(TOPIC, 0, id), Buffer.from(`bytes of ${id}`));
+    for (const id of [tooLarge, flaky, good]) await etcdStore.store.put(keys.message(TOPIC, 0, id), Buffer.from(`bytes of ${id}`));
     await consumer.start();
     try {
       await waitFor('the messages after it are handled', 45_000, () => (handled.length === 2 ? true : undefined));
@@ -72,12 +52,12 @@ describe('a message failing the same way every time', { timeout: 60_000 }, () =>
     assert.deepEqual(handled, [flaky, good]);
     assert.equal(attempts.get(tooLarge), MAX_SAME_FAILURES);
     assert.equal(attempts.get(flaky), MAX_SAME_FAILURES + 2);
-    const letters = await new DeadLetterQueue(store, keys, TOPIC).list();
+    const letters = await new DeadLetterQueue(etcdStore.store, keys, TOPIC).list();
     assert.deepEqual(letters.map((letter) => letter.record.messageId), [tooLarge]);
     assert.match(letters[0].record.reason, new RegExp(`failed ${MAX_SAME_FAILURES} times in a row with KV_REQUEST_TOO_LARGE.*over the request limit`));
-    const shown = await new DeadLetterQueue(store, keys, TOPIC).get(tooLarge);
+    const shown = await new DeadLetterQueue(etcdStore.store, keys, TOPIC).get(tooLarge);
     assert.equal(shown?.record.value.toString(), `bytes of ${tooLarge}`);
     // In and out: every message is either handled or dead-lettered, none left queued.
-    assert.equal((await store.range({ prefix: keys.partitionPrefix(TOPIC, 0) })).count, 0);
+    assert.equal((await etcdStore.store.range({ prefix: keys.partitionPrefix(TOPIC, 0) })).count, 0);
   });
 });

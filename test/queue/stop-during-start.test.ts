@@ -6,14 +6,13 @@
  * went on to create watches, a lease and timers that nobody ended.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/common/logger.js';
-import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore, Lease, Watcher } from '../../src/kv/kv-store.js';
 import { QueueConsumer } from '../../src/queue/queue-consumer.js';
-import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { useEtcdStore } from '../support/etcd-store.js';
 
 const TOPIC = 'telemetry';
 
@@ -62,23 +61,14 @@ function tracked(store: KvStore, onCall: (n: number) => void): { kv: KvStore; ca
 }
 
 describe('stop() during start()', { timeout: 60_000 }, () => {
-  let etcd: EtcdProcess;
-  let store: EtcdKvStore;
-  before(async () => {
-    etcd = await startEtcd();
-    store = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-  });
-  after(async () => {
-    await store?.close();
-    await etcd?.stop();
-  });
+  const etcdStore = useEtcdStore();
 
-  it('leaves no watch, lease or timer behind, whichever store call start() is at', async () => {
+  it('leaves no watch, lease or timer behind, whichever etcdStore.store call start() is at', async () => {
     // Store calls of one start() are well under 20: stopping at each of them covers every await in start().
     for (let stopAt = 1; stopAt <= 20; stopAt++) {
       const keys = new KeySpace(`/stop-${stopAt}`);
       let stopped: Promise<void> | undefined;
-      const probe = tracked(store, (n) => {
+      const probe = tracked(etcdStore.store, (n) => {
         if (n === stopAt) stopped = consumer.stop();
       });
       const consumer = new QueueConsumer(probe.kv, keys, async () => undefined, { topic: TOPIC, partitions: 2, consumerId: 'c', logger: createLogger('silent'), leaseTtlSeconds: 3 });
@@ -88,14 +78,14 @@ describe('stop() during start()', { timeout: 60_000 }, () => {
       await sleep(1_300); // longer than the reconcile and registration timers' period (1 s)
       assert.equal(probe.openWatches(), 0, `stop at call ${stopAt}: open watches`);
       assert.equal(probe.openLeases(), 0, `stop at call ${stopAt}: unrevoked leases`);
-      assert.equal(probe.calls(), callsAfterStop, `stop at call ${stopAt}: store calls after stop (a timer left running)`);
-      assert.equal((await store.range({ prefix: keys.membersPrefix(TOPIC) })).count, 0, `stop at call ${stopAt}: member key left`);
+      assert.equal(probe.calls(), callsAfterStop, `stop at call ${stopAt}: etcdStore.store calls after stop (a timer left running)`);
+      assert.equal((await etcdStore.store.range({ prefix: keys.membersPrefix(TOPIC) })).count, 0, `stop at call ${stopAt}: member key left`);
     }
   });
 
   it('stop() right after start() ends cleanly', async () => {
     const keys = new KeySpace('/stop-now');
-    const probe = tracked(store, () => undefined);
+    const probe = tracked(etcdStore.store, () => undefined);
     const consumer = new QueueConsumer(probe.kv, keys, async () => undefined, { topic: TOPIC, partitions: 2, consumerId: 'c', logger: createLogger('silent'), leaseTtlSeconds: 3 });
     const started = consumer.start();
     await consumer.stop();
