@@ -145,34 +145,32 @@ export async function fileIdentityOf(handle: FileHandle, stats?: Stats): Promise
   return { device: st.dev, inode: st.ino, size: st.size, headBytes, headHash: await headHashOf(handle, headBytes) };
 }
 
-async function headHashOf(handle: FileHandle, headBytes: number): Promise<string> {
-  const head = Buffer.alloc(headBytes);
+/** Up to `length` bytes of the file from `position` (fewer at its end). */
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(length);
   let read = 0;
-  while (read < headBytes) {
-    const { bytesRead } = await handle.read(head, read, headBytes - read, read);
+  while (read < length) {
+    const { bytesRead } = await handle.read(bytes, read, length - read, position + read);
     if (bytesRead === 0) break;
     read += bytesRead;
   }
-  return createHash('sha256').update(head.subarray(0, read)).digest('hex').slice(0, 32);
+  return bytes.subarray(0, read);
+}
+
+/** The short hash identities and positions keep of some bytes. */
+function shortHash(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+}
+
+async function headHashOf(handle: FileHandle, headBytes: number): Promise<string> {
+  return shortHash(await readAt(handle, 0, headBytes));
 }
 
 /** The tailHash of a position at `offset`: from `buffer` (file bytes from `bufferStart`) when it holds them, else read from the file. */
 async function tailHashOf(handle: FileHandle, offset: number, buffer?: Buffer, bufferStart = 0): Promise<string> {
   const from = Math.max(0, offset - TAIL_HASH_BYTES);
-  let bytes: Buffer;
-  if (buffer !== undefined && from >= bufferStart && offset <= bufferStart + buffer.length) {
-    bytes = buffer.subarray(from - bufferStart, offset - bufferStart);
-  } else {
-    bytes = Buffer.alloc(offset - from);
-    let read = 0;
-    while (read < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, read, bytes.length - read, from + read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    bytes = bytes.subarray(0, read);
-  }
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+  const inBuffer = buffer !== undefined && from >= bufferStart && offset <= bufferStart + buffer.length;
+  return shortHash(inBuffer ? buffer.subarray(from - bufferStart, offset - bufferStart) : await readAt(handle, from, offset - from));
 }
 
 /**
@@ -182,17 +180,9 @@ async function tailHashOf(handle: FileHandle, offset: number, buffer?: Buffer, b
  */
 async function regrownIdentity(handle: FileHandle, identity: FileIdentity, size: number): Promise<FileIdentity> {
   const headBytes = Math.min(IDENTITY_HEAD_BYTES, size);
-  const head = Buffer.alloc(headBytes);
-  let read = 0;
-  while (read < headBytes) {
-    const { bytesRead } = await handle.read(head, read, headBytes - read, read);
-    if (bytesRead === 0) break;
-    read += bytesRead;
-  }
-  if (read < headBytes) return identity;
-  const oldHash = createHash('sha256').update(head.subarray(0, identity.headBytes)).digest('hex').slice(0, 32);
-  if (oldHash !== identity.headHash) return identity;
-  return { ...identity, size, headBytes, headHash: createHash('sha256').update(head).digest('hex').slice(0, 32) };
+  const head = await readAt(handle, 0, headBytes);
+  if (head.length < headBytes || shortHash(head.subarray(0, identity.headBytes)) !== identity.headHash) return identity;
+  return { ...identity, size, headBytes, headHash: shortHash(head) };
 }
 
 /**

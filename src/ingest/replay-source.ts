@@ -78,20 +78,8 @@ function isReplayPosition(value: unknown): value is ReplayPosition {
 }
 
 function copyRow(row: DcgmRow, into: DcgmRow, timestampMs: number): DcgmRow {
-  into.lineNumber = row.lineNumber;
+  Object.assign(into, row);
   into.timestampMs = timestampMs;
-  into.metricName = row.metricName;
-  into.sourceMetricName = row.sourceMetricName;
-  into.gpuId = row.gpuId;
-  into.device = row.device;
-  into.uuid = row.uuid;
-  into.modelName = row.modelName;
-  into.hostname = row.hostname;
-  into.container = row.container;
-  into.pod = row.pod;
-  into.namespace = row.namespace;
-  into.value = row.value;
-  into.labelsRaw = row.labelsRaw;
   return into;
 }
 

@@ -59,20 +59,8 @@ const samplesOut = counter('gputel_scrape_samples_total', 'Samples of the target
 const samplesSkipped = counter('gputel_scrape_samples_skipped_total', 'Samples of the target not turned into rows (not errors), by reason', ['target', 'reason']);
 const linesRejected = counter('gputel_scrape_lines_rejected_total', 'Lines of the target that could not be parsed', ['target']);
 
-/** What one series becomes: its row identity, built once, or why it is skipped. */
-interface SeriesIdentity {
-  metricName: string;
-  sourceMetricName: string;
-  gpuId: number;
-  device: string;
-  uuid: string;
-  modelName: string;
-  hostname: string;
-  container: string;
-  pod: string;
-  namespace: string;
-  labelsRaw: string;
-}
+/** What one series becomes: its row identity (a row less its time and value), built once, or why it is skipped. */
+type SeriesIdentity = Omit<DcgmRow, 'lineNumber' | 'timestampMs' | 'value'>;
 
 interface Target {
   url: URL;
