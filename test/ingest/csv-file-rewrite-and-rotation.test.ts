@@ -13,22 +13,11 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CsvFileSource, type CsvFilePosition } from '../../src/ingest/csv-file-source.js';
-import { DCGM_CSV_COLUMNS } from '../../src/ingest/dcgm-row.js';
 import type { SourcePosition } from '../../src/ingest/source.js';
+import { CSV_HEADER as HEADER, csvLines as lines } from '../support/csv-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gputel-file-identity-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-const HEADER = DCGM_CSV_COLUMNS.join(',');
-
-function lines(count: number, tag: number, from = 0): string {
-  let text = '';
-  for (let i = from; i < from + count; i++) {
-    const time = new Date(Date.UTC(2026, 2, 2, 8, 0, i)).toISOString();
-    text += `"${time}","DCGM_FI_DEV_GPU_TEMP","0","nvidia0","GPU-${tag}","NVIDIA H100","host-${tag}","","","","${tag * 100_000 + i}","gpu=""0"""\n`;
-  }
-  return text;
-}
 
 function range(tag: number, from: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => tag * 100_000 + from + i);

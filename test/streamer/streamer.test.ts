@@ -12,7 +12,6 @@ import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/common/logger.js';
 import { CsvFileSource, fileSourceId } from '../../src/ingest/csv-file-source.js';
-import { DCGM_CSV_COLUMNS } from '../../src/ingest/dcgm-row.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
@@ -22,18 +21,10 @@ import { TelemetryBatchBuilder, type TelemetryBatch } from '../../src/queue/tele
 import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint } from '../../src/queue/source-checkpoint.js';
 import { Streamer, type StreamerOptions } from '../../src/streamer/streamer.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { CSV_HEADER as HEADER, csvLines as lines } from '../support/csv-lines.js';
 
-const HEADER = DCGM_CSV_COLUMNS.join(',');
 const TOPIC = 'telemetry';
 const logger = createLogger('silent');
-
-function lines(count: number, tag: number, from = 0, timeOf = (i: number) => Date.UTC(2026, 2, 2, 8, 0, 0) + i * 1000): string {
-  let text = '';
-  for (let i = from; i < from + count; i++) {
-    text += `"${new Date(timeOf(i)).toISOString()}","DCGM_FI_DEV_GPU_TEMP","0","nvidia0","GPU-${tag}","NVIDIA H100","host-${tag}","","","","${tag * 100_000 + i}","gpu=""0"""\n`;
-  }
-  return text;
-}
 
 describe('streamer on etcd', { timeout: 90_000 }, () => {
   let etcd: EtcdProcess;
