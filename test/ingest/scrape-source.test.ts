@@ -110,6 +110,20 @@ async function readRounds(source: ScrapeSource, rounds: number, targets = 1): Pr
 }
 
 /** Rows in a fixed order: targets answer in any order, each target's rows in page order. */
+/** Rows delivered in each of the first `rounds` rounds (none rejected); `afterRound` runs after each. */
+async function rowsPerRound(source: ScrapeSource, rounds: number, afterRound: () => void = () => undefined): Promise<number[]> {
+  const controller = new AbortController();
+  const perRound: number[] = [];
+  let rows = 0;
+  for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
+    perRound.push(rows);
+    rows = 0;
+    afterRound();
+    if (perRound.length === rounds) controller.abort();
+  }
+  return perRound;
+}
+
 function sorted(rows: DcgmRow[]): DcgmRow[] {
   return [...rows].sort((a, b) => (a.labelsRaw === b.labelsRaw ? a.lineNumber - b.lineNumber : a.labelsRaw < b.labelsRaw ? -1 : 1));
 }
@@ -259,15 +273,7 @@ test('a target answering with an HTTP error is counted and logged, and scraped a
   const flaky = await serve((respond) => respond(status, status === 200 ? OLD_EXPORTER : 'busy'));
   try {
     const source = new ScrapeSource({ urls: [flaky.url], intervalMs: 600 });
-    const controller = new AbortController();
-    const perRound: number[] = [];
-    let rows = 0;
-    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
-      perRound.push(rows);
-      rows = 0;
-      status = 200;
-      if (perRound.length === 2) controller.abort();
-    }
+    const perRound = await rowsPerRound(source, 2, () => (status = 200));
     assert.deepEqual(perRound, [0, 2]);
     assert.equal(await metricValue('gputel_scrape_failures_total', { target: flaky.url, reason: 'http' }), 1);
   } finally {
@@ -294,14 +300,7 @@ test('an HTTP error whose body never ends does not hold up the next scrape of th
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
   try {
     const source = new ScrapeSource({ urls: [url], intervalMs: 600 });
-    const controller = new AbortController();
-    const perRound: number[] = [];
-    let rows = 0;
-    for await (const _ of source.read(null, { row: () => rows++, reject: () => assert.fail('no rejects') }, controller.signal)) {
-      perRound.push(rows);
-      rows = 0;
-      if (perRound.length === 2) controller.abort();
-    }
+    const perRound = await rowsPerRound(source, 2);
     assert.deepEqual(perRound, [0, 2], 'the round after the endless error answer got its rows');
   } finally {
     clearInterval(trickle);
