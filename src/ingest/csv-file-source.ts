@@ -36,6 +36,7 @@ import type { Logger } from '../common/logger.js';
 import { DcgmCsvParser, type DcgmCsvParserStats } from './dcgm-csv-parser.js';
 import type { DcgmRow, RejectedRow } from './dcgm-row.js';
 import type { RowSink, Source, SourcePosition } from './source.js';
+import { fnv1a } from '../common/fnv1a.js';
 
 /** Bytes of the file's head that its identity hashes. */
 export const IDENTITY_HEAD_BYTES = 4096;
@@ -102,17 +103,7 @@ export interface CsvFileSourceOptions {
 /** A stable source id for a file: readable, and distinct for files of one name in different folders. */
 export function fileSourceId(file: string): string {
   const path = resolve(file);
-  return `file-${basename(path)}-${fnv1a32(path).toString(16).padStart(8, '0')}`;
-}
-
-/** FNV-1a, 32 bits (the queue's partitioner has its own; ingest must not import the queue). */
-function fnv1a32(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
+  return `file-${basename(path)}-${fnv1a(path).toString(16).padStart(8, '0')}`;
 }
 
 /** fs error codes that a later attempt may not hit. */

@@ -31,7 +31,7 @@ import type { Compare, KeyValue, KvStore } from '../kv/kv-store.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { isMessageId, messageId } from './message-id.js';
 import type { PartitionClaims } from './partition-claims.js';
-import { fnv1a } from './partitioner.js';
+import { fnv1a } from '../common/fnv1a.js';
 import type { MessageHandler, QueuedMessage } from './queued-message.js';
 
 const deadLettered = counter('gputel_collector_dead_letters_total', 'Messages moved to the dead-letter queue');

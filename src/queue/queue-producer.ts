@@ -14,7 +14,7 @@ import type { KeySpace } from '../kv/key-space.js';
 import { timestampSegment } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
 import { encodeMessage } from './message-codec.js';
-import { fnv1a } from './partitioner.js';
+import { fnv1a } from '../common/fnv1a.js';
 import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint, type SourceCheckpoint } from './source-checkpoint.js';
 import type { TelemetryBatch } from './telemetry-batch.js';
 import { ensureTopicPartitions } from './topic-config.js';

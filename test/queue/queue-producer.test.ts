@@ -10,16 +10,9 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore, TxnRequest } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { QueueProducer } from '../../src/queue/queue-producer.js';
-import { TelemetryBatchBuilder, type TelemetryBatch } from '../../src/queue/telemetry-batch.js';
+import { oneSampleBatch } from '../support/telemetry-batches.js';
 
 const logger = createLogger('silent');
-
-function oneSampleBatch(): TelemetryBatch {
-  const builder = new TelemetryBatchBuilder('default', 's');
-  const gpu = builder.gpuSlot('g', () => ({ hostname: 'h', uuid: 'GPU-1', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
-  builder.add(gpu, builder.metricSlot('DCGM_FI_DEV_GPU_TEMP'), 1000, 1);
-  return builder.take();
-}
 
 test('a commit whose message key already exists is refused with CONFLICT, and the queued message is left as it was', async () => {
   const real = await openKvStore({ dataDir: ':memory:' });

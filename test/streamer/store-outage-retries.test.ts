@@ -14,20 +14,13 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore, TxnRequest } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { QueueProducer } from '../../src/queue/queue-producer.js';
-import { TelemetryBatchBuilder, type TelemetryBatch } from '../../src/queue/telemetry-batch.js';
+import { oneSampleBatch } from '../support/telemetry-batches.js';
 import { Streamer } from '../../src/streamer/streamer.js';
 
 const logger = createLogger('silent');
 
 function isDepthRead(req: TxnRequest): boolean {
   return (req.compare ?? []).length === 0 && (req.success ?? []).every((op) => op.type === 'range');
-}
-
-function oneSampleBatch(): TelemetryBatch {
-  const b = new TelemetryBatchBuilder('default', 's');
-  const g = b.gpuSlot('g', () => ({ hostname: 'h', uuid: 'GPU-1', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
-  b.add(g, b.metricSlot('DCGM_FI_DEV_GPU_TEMP'), 1000, 1);
-  return b.take();
 }
 
 test('a transient error right after a long backpressure wait is retried, not fatal', async () => {
