@@ -15,6 +15,7 @@ import { EmbeddedKvStore } from '../src/kv/embedded-kv-store.js';
 import { EtcdKvStore } from '../src/kv/etcd-kv-store.js';
 import type { KvStore, TxnOp } from '../src/kv/kv-store.js';
 import { startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
+import { median } from './median.js';
 
 const PUTS_PER_TXN = 100;
 const VALUE_BYTES = 1024;
@@ -44,11 +45,6 @@ function txnOf(prefix: string, txnNumber: number): TxnOp[] {
   const txnPart = String(txnNumber).padStart(7, '0');
   for (let i = 0; i < PUTS_PER_TXN; i++) ops[i] = { type: 'put', key: `${prefix}${txnPart}/${String(i).padStart(3, '0')}`, value };
   return ops;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {

@@ -18,15 +18,11 @@ import { createInterface } from 'node:readline';
 import { generateDcgmCsv, countGeneratedRows, GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { parseDcgmCsvFile } from '../src/ingest/csv-file-source.js';
 import { RowEnrichment } from '../src/ingest/row-enrichment.js';
+import { median } from './median.js';
 
 const REFERENCE_PARSER_ROWS_PER_S = 450_000;
 const REFERENCE_READLINE_LINES_PER_S = 419_000;
 const RUNS = 3;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 function format(value: number): string {
   return Math.round(value).toLocaleString('en-US');

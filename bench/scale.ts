@@ -9,7 +9,12 @@
  * share the same cores), so it also prints the collectors' CPU time per row:
  * equal for 1 and 2 collectors means coordination costs nothing. Not a test.
  *
- *   npm run bench:scale [-- --rows 1000000 --collectors 1,2,4 --streamers 1,2]
+ * Each run is repeated and the median taken: single runs on 2 cores vary by
+ * ±5%. The default of 4 M rows (~13 s a run) is what a steady state needs:
+ * with 1 M rows (~4 s) every collector process spends a large part of the
+ * run warming up its JIT, which a second process pays again.
+ *
+ *   npm run bench:scale [-- --rows 4000000 --repeat 3 --collectors 1,2,4 --streamers 1,2]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,6 +32,7 @@ import { readQueueStatus, type QueueStatus } from '../src/queue/queue-status.js'
 import { DEFAULT_LEASE_TTL_SECONDS } from '../src/queue/queue-consumer.js';
 import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
 import { startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
+import { median } from './median.js';
 
 const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
 const HOSTS = 16;
@@ -166,7 +172,8 @@ async function rebalance(): Promise<{ takeoverMs: number; joinMs: number }> {
 }
 
 async function main(): Promise<void> {
-  const wantedRows = argument('rows', 1_000_000);
+  const wantedRows = argument('rows', 4_000_000);
+  const repeat = argument('repeat', 3);
   const rowsPerTick = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length;
   const ticks = Math.ceil(wantedRows / rowsPerTick / 2) * 2;
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-scale-'));
@@ -186,7 +193,14 @@ async function main(): Promise<void> {
     const streamerCounts = listArgument('streamers', [1, 2]);
     const results = new Map<string, RunFigures>();
     for (const streamers of streamerCounts) {
-      for (const collectors of collectorCounts) results.set(`${collectors}/${streamers}`, await throughput(collectors, streamers === 1 ? [whole] : halves, rows));
+      for (const collectors of collectorCounts) {
+        const runs: RunFigures[] = [];
+        for (let i = 0; i < repeat; i++) runs.push(await throughput(collectors, streamers === 1 ? [whole] : halves, rows));
+        results.set(`${collectors}/${streamers}`, {
+          rowsPerSecond: median(runs.map((run) => run.rowsPerSecond)),
+          collectorCpuMicrosPerRow: median(runs.map((run) => run.collectorCpuMicrosPerRow)),
+        });
+      }
     }
     for (const streamers of streamerCounts) {
       const one = results.get(`1/${streamers}`);
@@ -197,7 +211,7 @@ async function main(): Promise<void> {
           const run = results.get(`${n}/${streamers}`)!;
           return `${n} / 1: rows/s ${(run.rowsPerSecond / one.rowsPerSecond).toFixed(2)}, collector CPU per row ${(run.collectorCpuMicrosPerRow / one.collectorCpuMicrosPerRow).toFixed(2)}`;
         });
-      console.log(`${streamers} streamer(s), collectors ${ratios.join('; ')} (targets: rows/s of 2 ≥ 1; CPU per row 1.00 = coordination costs nothing)`);
+      console.log(`${streamers} streamer(s), medians of ${repeat} runs, collectors ${ratios.join('; ')} (targets: rows/s of 2 ≥ 1; CPU per row 1.00 = coordination costs nothing)`);
     }
 
     const { takeoverMs, joinMs } = await rebalance();

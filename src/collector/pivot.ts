@@ -63,12 +63,16 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
     const recordOf = new Map(timestamps.map((t, r) => [t, r]));
     const metricSlots = [...new Set(sampleIndexes.map((i) => batch.metricIndex[i]))];
     const metrics = [...new Set(metricSlots.map((m) => batch.metrics[m]))].sort();
-    const columnOf = new Map(metrics.map((name, c) => [name, c]));
     const columns = metrics.map(() => new Float64Array(timestamps.length).fill(NaN));
+    // Looked up once per metric slot and per GPU slot, not once per sample (the hot loop of the collector).
+    const columnOfName = new Map(metrics.map((name, c) => [name, columns[c]]));
+    const columnOfSlot = new Map(metricSlots.map((m) => [m, columnOfName.get(batch.metrics[m])!]));
     const attributions: Attribution[] = [];
     const attributionSlot = new Map<string, number>();
+    const attributionOfGpu = new Map<number, number>();
     const attributionIndex = new Uint32Array(timestamps.length);
     const metricAliases: Record<string, string> = {};
+    for (const m of metricSlots) if (batch.sourceMetricNames[m] !== '') metricAliases[batch.metrics[m]] = batch.sourceMetricNames[m];
     let samples = 0;
     let conflicts = 0;
     const conflictExamples: ConflictingDuplicate[] = [];
@@ -77,7 +81,7 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
     for (const i of sampleIndexes) {
       const record = recordOf.get(batch.timestampMs[i])!;
       const metricSlot = batch.metricIndex[i];
-      const column = columns[columnOf.get(batch.metrics[metricSlot])!];
+      const column = columnOfSlot.get(metricSlot)!;
       const previous = column[record];
       if (Number.isNaN(previous)) {
         samples++;
@@ -89,16 +93,19 @@ export function pivot(batch: TelemetryBatch): GpuBlock[] {
         }
       }
       column[record] = batch.value[i];
-      const sourceName = batch.sourceMetricNames[metricSlot];
-      if (sourceName !== '') metricAliases[batch.metrics[metricSlot]] = sourceName;
 
-      const labels = batch.gpus[batch.gpuIndex[i]];
-      const attributionKey = `${labels.container}\u0000${labels.pod}\u0000${labels.namespace}`;
-      let slot = attributionSlot.get(attributionKey);
+      const gpuSlot = batch.gpuIndex[i];
+      let slot = attributionOfGpu.get(gpuSlot);
       if (slot === undefined) {
-        slot = attributions.length;
-        attributions.push({ container: labels.container, pod: labels.pod, namespace: labels.namespace });
-        attributionSlot.set(attributionKey, slot);
+        const labels = batch.gpus[gpuSlot];
+        const attributionKey = `${labels.container}\u0000${labels.pod}\u0000${labels.namespace}`;
+        slot = attributionSlot.get(attributionKey);
+        if (slot === undefined) {
+          slot = attributions.length;
+          attributions.push({ container: labels.container, pod: labels.pod, namespace: labels.namespace });
+          attributionSlot.set(attributionKey, slot);
+        }
+        attributionOfGpu.set(gpuSlot, slot);
       }
       attributionIndex[record] = slot;
       if (batch.timestampMs[i] >= batch.timestampMs[newest]) newest = i;

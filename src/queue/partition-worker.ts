@@ -81,6 +81,8 @@ export class PartitionWorker {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  /** A wake-up arrived while the worker was busy: the next idle() returns at once. */
+  private wokenWhileBusy = false;
   private lastError: string | undefined;
   /** The message that failed last without a retry being able to help, and how often in a row. */
   private failing: { key: string; modRevision: number; count: number } | undefined;
@@ -112,7 +114,8 @@ export class PartitionWorker {
 
   /** Looks for new messages now instead of at the next poll. */
   wake(): void {
-    this.wakeUp?.();
+    if (this.wakeUp) this.wakeUp();
+    else this.wokenWhileBusy = true;
   }
 
   /** Finishes the message in hand and ends; resolves when the loop has ended. Idempotent, safe before start. */
@@ -126,10 +129,13 @@ export class PartitionWorker {
     const { kv, keys, topic, partition } = this.options;
     const prefix = keys.partitionPrefix(topic, partition);
     const signal = this.abort.signal;
+    const fetchSize = this.options.fetchSize ?? DEFAULT_FETCH_SIZE;
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const page = await kv.range({ prefix }, { limit: this.options.fetchSize ?? DEFAULT_FETCH_SIZE });
+        // Cleared before the read: a wake-up from here on may be for a message the read does not see.
+        this.wokenWhileBusy = false;
+        const page = await kv.range({ prefix }, { limit: fetchSize });
         if (page.kvs.length === 0) {
           await this.idle();
           continue;
@@ -140,6 +146,9 @@ export class PartitionWorker {
         }
         failures = 0;
         this.lastError = undefined;
+        // A short page was the whole backlog: rather than fetch an empty page
+        // next, wait for a wake-up (or take the one that came meanwhile).
+        if (page.kvs.length < fetchSize) await this.idle();
       } catch (error) {
         failures++;
         this.lastError = errorMessage(error);
@@ -257,7 +266,7 @@ export class PartitionWorker {
       };
       const timer = setTimeout(done, IDLE_POLL_MS);
       this.wakeUp = done;
-      if (this.abort.signal.aborted) done();
+      if (this.abort.signal.aborted || this.wokenWhileBusy) done();
     });
   }
 }
