@@ -1,15 +1,16 @@
 /**
- * The byte format of one chunk: the records of one GPU from one message.
- * See docs/chunk-format.md. This first format is columnar MessagePack with
- * raw float64 columns; the compressed Gorilla codec replaces it behind the
- * same encodeChunk/decodeChunk pair (the version byte tells them apart).
+ * The byte format of one chunk: the records of one GPU series. This file is
+ * the dispatcher: encodeChunk writes format 2 (chunk-format-2.ts, the
+ * compressed codec); decodeChunk reads by the version byte, format 1
+ * (chunk-format-1.ts, raw MessagePack columns, written before format 2) and
+ * format 2. See docs/chunk-format.md.
  */
-import { Packr } from 'msgpackr';
 import { GputelError } from '../common/gputel-error.js';
-import { alignedCopy, bytesOf } from '../common/typed-array-bytes.js';
+import { CHUNK_FORMAT_RAW, decodeChunkFormat1 } from './chunk-format-1.js';
+import { CHUNK_FORMAT_COMPRESSED, decodeChunkFormat2, encodeChunkFormat2 } from './chunk-format-2.js';
 
-export const CHUNK_FORMAT_RAW = 1;
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+/** MessagePack's fixarray header of format 1's six fields: the first byte of every format-1 chunk. */
+const FORMAT_1_FIRST_BYTE = 0x96;
 
 /** Kubernetes attribution of a record. */
 export interface Attribution {
@@ -33,8 +34,36 @@ export interface Chunk {
 }
 
 /**
- * Splits a chunk into parts of at most `maxBytes` encoded column bytes, by
- * record, so that no single value nears the request limit. Deterministic.
+ * Records [from, to) of a chunk as a chunk of their own (copies), holding
+ * only the attributions those records use, in order of first use: a part of
+ * a long series must not carry every pod the whole series ever had.
+ */
+export function sliceChunk(chunk: Chunk, from: number, to: number): Chunk {
+  const attributionIndex = chunk.attributionIndex.slice(from, to);
+  const attributions: Attribution[] = [];
+  const renumbered = new Map<number, number>();
+  for (let r = 0; r < attributionIndex.length; r++) {
+    let index = renumbered.get(attributionIndex[r]);
+    if (index === undefined) {
+      index = attributions.length;
+      attributions.push(chunk.attributions[attributionIndex[r]]);
+      renumbered.set(attributionIndex[r], index);
+    }
+    attributionIndex[r] = index;
+  }
+  return {
+    timestampsMs: chunk.timestampsMs.slice(from, to),
+    metrics: chunk.metrics,
+    columns: chunk.columns.map((column) => column.slice(from, to)),
+    attributions,
+    attributionIndex,
+  };
+}
+
+/**
+ * Splits a chunk into parts of at most `maxBytes` raw (uncompressed float64)
+ * column bytes, by record, so that no single value nears the request limit
+ * whatever the data compresses to. Deterministic.
  */
 export function splitChunk(chunk: Chunk, maxBytes: number): Chunk[] {
   const bytesPerRecord = 8 + 4 + 8 * chunk.metrics.length;
@@ -42,60 +71,30 @@ export function splitChunk(chunk: Chunk, maxBytes: number): Chunk[] {
   const records = chunk.timestampsMs.length;
   if (records <= recordsPerPart) return [chunk];
   const parts: Chunk[] = [];
-  for (let from = 0; from < records; from += recordsPerPart) {
-    const to = Math.min(records, from + recordsPerPart);
-    parts.push({
-      timestampsMs: chunk.timestampsMs.slice(from, to),
-      metrics: chunk.metrics,
-      columns: chunk.columns.map((column) => column.slice(from, to)),
-      attributions: chunk.attributions,
-      attributionIndex: chunk.attributionIndex.slice(from, to),
-    });
-  }
+  for (let from = 0; from < records; from += recordsPerPart) parts.push(sliceChunk(chunk, from, Math.min(records, from + recordsPerPart)));
   return parts;
 }
 
-/** Encodes a chunk deterministically: the same chunk always gives the same bytes (replays rewrite identical values). */
+/**
+ * Encodes a chunk in the current format (2), deterministically: the same
+ * chunk always gives the same bytes (replays rewrite identical values).
+ * Throws GputelError 'BAD_INPUT' for a chunk over format 2's size limit
+ * (chunks bounded by splitChunk never are).
+ */
 export function encodeChunk(chunk: Chunk): Buffer {
-  return packr.pack([
-    CHUNK_FORMAT_RAW,
-    bytesOf(chunk.timestampsMs),
-    chunk.metrics,
-    chunk.columns.map(bytesOf),
-    chunk.attributions.map((a) => [a.container, a.pod, a.namespace]),
-    bytesOf(chunk.attributionIndex),
-  ]);
-}
-
-function aligned(raw: unknown, elementBytes: number, where: string): ArrayBuffer {
-  if (!(raw instanceof Uint8Array) || raw.byteLength % elementBytes !== 0) {
-    throw new GputelError('STORE_CORRUPT', `chunk ${where} is corrupt`);
-  }
-  return alignedCopy(raw);
+  return encodeChunkFormat2(chunk);
 }
 
 /**
- * Decodes a chunk; throws STORE_CORRUPT naming `where` (the key) when the
- * bytes are not a chunk. Not BAD_MESSAGE: a bad stored chunk says nothing
- * against the message being applied, which must not be dead-lettered for it.
+ * Decodes a chunk of any stored format; throws STORE_CORRUPT naming `where`
+ * (the key) when the bytes are not a chunk, and never another error. Not
+ * BAD_MESSAGE: a bad stored chunk says nothing against the message being
+ * applied, which must not be dead-lettered for it. The caller owns the
+ * returned arrays.
  */
-export function decodeChunk(bytes: Buffer, where: string): Chunk {
-  let raw: unknown;
-  try {
-    raw = packr.unpack(bytes);
-  } catch {
-    throw new GputelError('STORE_CORRUPT', `chunk ${where} is not a chunk`);
-  }
-  if (!Array.isArray(raw) || raw[0] !== CHUNK_FORMAT_RAW || raw.length !== 6) {
-    throw new GputelError('STORE_CORRUPT', `chunk ${where} has an unknown format`);
-  }
-  const timestampsMs = new Float64Array(aligned(raw[1], 8, where));
-  const metrics = raw[2] as string[];
-  const columns = (raw[3] as unknown[]).map((c) => new Float64Array(aligned(c, 8, where)));
-  const attributions = (raw[4] as string[][]).map(([container, pod, namespace]) => ({ container, pod, namespace }));
-  const attributionIndex = new Uint32Array(aligned(raw[5], 4, where));
-  if (columns.length !== metrics.length || columns.some((c) => c.length !== timestampsMs.length) || attributionIndex.length !== timestampsMs.length) {
-    throw new GputelError('STORE_CORRUPT', `chunk ${where} has columns of different lengths`);
-  }
-  return { timestampsMs, metrics, columns, attributions, attributionIndex };
+export function decodeChunk(bytes: Uint8Array, where: string): Chunk {
+  // Format 1 starts with a MessagePack array header, format 2 with its version byte.
+  if (bytes.length > 0 && bytes[0] === CHUNK_FORMAT_COMPRESSED) return decodeChunkFormat2(bytes, where);
+  if (bytes.length > 1 && bytes[0] === FORMAT_1_FIRST_BYTE && bytes[1] === CHUNK_FORMAT_RAW) return decodeChunkFormat1(bytes, where);
+  throw new GputelError('STORE_CORRUPT', `chunk ${where} has an unknown format (first byte ${bytes.length > 0 ? `0x${bytes[0].toString(16)}` : 'none'}); delete the key or restore it from a backup`);
 }
