@@ -17,6 +17,7 @@ import { GputelError } from '../common/gputel-error.js';
 import { ByteReader } from './byte-reader.js';
 import { ByteWriter } from './byte-writer.js';
 import type { Attribution, Chunk } from './chunk-codec.js';
+import { readIntegerBlock, writeIntegerBlock } from './integer-block.js';
 import { KNOWN_METRIC_CODES, KNOWN_METRIC_NAMES } from './known-metric-names.js';
 import { readXorFloats, writeXorFloats } from './xor-float-codec.js';
 
@@ -28,7 +29,7 @@ export const FLAG_DEFLATED = 0x01;
 const KNOWN_FLAGS = FLAG_DEFLATED;
 
 // Timestamp encodings (one byte).
-/** Zigzag varints: the first time, the first delta, then each delta minus the previous one. */
+/** Zigzag varints of the first time and the first delta, then an integer block of the zigzagged deltas of deltas. */
 export const TIMES_DELTA_OF_DELTA = 0;
 /** Raw little-endian float64 per record: times that are not integers within ±TIME_DOD_LIMIT_MS. */
 export const TIMES_RAW_FLOAT64 = 1;
@@ -39,9 +40,9 @@ export const TIME_DOD_LIMIT_MS = 2 ** 48;
 export const COLUMN_KIND_MASK = 0x0f;
 /** No present value: no bitmap, no payload. */
 export const COLUMN_ABSENT = 0;
-/** Scale byte, then zigzag varints of the differences of round(v·10^scale) (the first from 0). */
+/** Scale byte, then an integer block of the zigzagged differences of round(v·10^scale) (the first from 0). */
 export const COLUMN_SCALED_DELTA = 1;
-/** Scale byte, then zigzag varints of round(v·10^scale) themselves (noisy columns, where deltas are wider). */
+/** Scale byte, then an integer block of the zigzagged round(v·10^scale) themselves (noise around a level, where deltas are wider). */
 export const COLUMN_SCALED = 2;
 /** A Gorilla XOR bit run (xor-float-codec.ts), byte-aligned at its end. */
 export const COLUMN_XOR = 3;
@@ -81,7 +82,7 @@ function varintBytes(value: number): number {
 }
 
 function zigzagBytes(value: number): number {
-  return varintBytes(value >= 0 ? value * 2 : -value * 2 - 1);
+  return varintBytes(zigzagOf(value));
 }
 
 /**
@@ -127,6 +128,14 @@ function timesFitDeltaOfDelta(times: Float64Array): boolean {
   return true;
 }
 
+function zigzagOf(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+function unzigzag(value: number): number {
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+}
+
 function writeTimes(out: ByteWriter, times: Float64Array): void {
   if (!timesFitDeltaOfDelta(times)) {
     out.byte(TIMES_RAW_FLOAT64);
@@ -134,14 +143,15 @@ function writeTimes(out: ByteWriter, times: Float64Array): void {
     return;
   }
   out.byte(TIMES_DELTA_OF_DELTA);
-  let previous = 0;
-  let previousDelta = 0;
-  for (let r = 0; r < times.length; r++) {
-    const delta = times[r] - previous;
-    out.zigzag(r < 2 ? delta : delta - previousDelta);
-    previousDelta = r === 0 ? 0 : delta;
-    previous = times[r];
-  }
+  const records = times.length;
+  if (records === 0) return;
+  out.zigzag(times[0]);
+  if (records === 1) return;
+  out.zigzag(times[1] - times[0]);
+  // Regular sampling makes these all 0: one constant-free empty block.
+  const steps = new Float64Array(records - 2);
+  for (let r = 2; r < records; r++) steps[r - 2] = zigzagOf(times[r] - times[r - 1] - (times[r - 1] - times[r - 2]));
+  writeIntegerBlock(out, steps, steps.length);
 }
 
 function writeAttributions(out: ByteWriter, attributions: Attribution[], index: Uint32Array): void {
@@ -216,12 +226,14 @@ function writeColumn(out: ByteWriter, column: Float64Array, options: ChunkFormat
   }
   out.byte(scale);
   const power = POWERS_OF_TEN[scale];
+  const integers = new Float64Array(count);
   let previous = 0;
   for (let i = 0; i < count; i++) {
     const scaled = Math.round(column[present === null ? i : present[i]] * power);
-    out.zigzag(kind === COLUMN_SCALED_DELTA ? scaled - previous : scaled);
+    integers[i] = zigzagOf(kind === COLUMN_SCALED_DELTA ? scaled - previous : scaled);
     previous = scaled;
   }
+  writeIntegerBlock(out, integers, count);
 }
 
 /**
@@ -295,24 +307,25 @@ function readBody(bytes: Uint8Array, where: string): ByteReader {
 function readTimes(input: ByteReader, records: number): Float64Array {
   const kind = input.byte('timestamp encoding');
   if (kind !== TIMES_DELTA_OF_DELTA && kind !== TIMES_RAW_FLOAT64) input.corrupt(`unknown timestamp encoding ${kind}`);
-  if (kind === TIMES_RAW_FLOAT64 && records * 8 > input.remaining) input.corrupt('the timestamps run past the end');
   const times = new Float64Array(records);
-  let previous = 0;
-  let delta = 0;
-  for (let r = 0; r < records; r++) {
-    let time: number;
-    if (kind === TIMES_RAW_FLOAT64) {
-      time = input.float64('timestamp');
-    } else {
-      const step = input.zigzag('timestamp');
-      delta = r < 2 ? step : delta + step;
-      time = previous + delta;
+  if (kind === TIMES_RAW_FLOAT64) {
+    if (records * 8 > input.remaining) input.corrupt('the timestamps run past the end');
+    for (let r = 0; r < records; r++) times[r] = input.float64('timestamp');
+  } else if (records > 0) {
+    times[0] = input.zigzag('first timestamp');
+    if (records > 1) {
+      let delta = input.zigzag('first timestamp delta');
+      times[1] = times[0] + delta;
+      const steps = new Float64Array(records - 2);
+      readIntegerBlock(input, steps, steps.length, 'timestamp deltas');
+      for (let r = 2; r < records; r++) {
+        delta += unzigzag(steps[r - 2]);
+        times[r] = times[r - 1] + delta;
+      }
     }
-    // Ascending without duplicates is what a chunk promises its readers.
-    if (r > 0 && !(time > previous)) input.corrupt(`timestamp ${r} does not follow the one before`);
-    times[r] = time;
-    previous = time;
   }
+  // Ascending without duplicates is what a chunk promises its readers.
+  for (let r = 1; r < records; r++) if (!(times[r] > times[r - 1])) input.corrupt(`timestamp ${r} does not follow the one before`);
   return times;
 }
 
@@ -341,38 +354,21 @@ function readAttributions(input: ByteReader, records: number): { attributions: A
   return { attributions, attributionIndex };
 }
 
-/** Reads P zigzag varints of scaled integers straight into the column (the hot loop of a query: no per-value objects). */
+/** Reads a column's scaled integers straight into the column (the hot loop of a query: no per-value objects). */
 function readScaled(input: ByteReader, target: Float64Array, present: Uint32Array | null, count: number, delta: boolean, what: string): void {
   const scale = input.byte(`${what} scale`);
   if (scale > MAX_DECIMAL_SCALE) input.corrupt(`${what} has scale ${scale}, above ${MAX_DECIMAL_SCALE}`);
-  if (count > input.remaining) input.corrupt(`${what} runs past the end`);
   const power = POWERS_OF_TEN[scale];
-  const bytes = input.bytes;
-  const end = bytes.length;
-  let at = input.offset;
+  // Full columns decode in place; sparse ones through a scratch block of the present values.
+  const integers = present === null ? target : new Float64Array(count);
+  readIntegerBlock(input, integers, count, what);
   let value = 0;
   for (let i = 0; i < count; i++) {
-    if (at >= end) input.corrupt(`${what} runs past the end`);
-    let byte = bytes[at++];
-    let zigzag = byte;
-    if (byte >= 0x80) {
-      zigzag = byte & 0x7f;
-      let multiplier = 0x80;
-      let length = 1;
-      do {
-        if (at >= end) input.corrupt(`${what} runs past the end`);
-        if (++length > 8) input.corrupt(`${what} has a varint longer than 8 bytes`);
-        byte = bytes[at++];
-        zigzag += (byte & 0x7f) * multiplier;
-        multiplier *= 0x80;
-      } while (byte >= 0x80);
-      if (zigzag > Number.MAX_SAFE_INTEGER) input.corrupt(`${what} has a varint above 2^53`);
-    }
+    const zigzag = integers[i];
     const integer = zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
     value = delta ? value + integer : integer;
     target[present === null ? i : present[i]] = scale === 0 ? value : value / power;
   }
-  input.offset = at;
 }
 
 function readColumn(input: ByteReader, records: number, metric: number): Float64Array {
@@ -411,8 +407,9 @@ function readColumn(input: ByteReader, records: number, metric: number): Float64
  */
 export function decodeChunkFormat2(bytes: Uint8Array, where: string): Chunk {
   const input = readBody(bytes, where);
-  // Every record takes at least one body byte (its timestamp), every metric two (name code, column header).
-  const records = input.count('record count', MAX_CHUNK_VALUES, 1);
+  // Every metric takes at least two body bytes (name code, column header); records can take almost none
+  // (regular times and constant columns are a few bytes), so they are bounded by MAX_CHUNK_VALUES alone.
+  const records = input.count('record count', MAX_CHUNK_VALUES, 0);
   const metricCount = input.count('metric count', MAX_METRICS, 2);
   if (records * metricCount > MAX_CHUNK_VALUES) input.corrupt(`${records} records × ${metricCount} metrics is above the limit ${MAX_CHUNK_VALUES}`);
   const metrics: string[] = [];

@@ -36,6 +36,18 @@ const GOLDEN_FORMAT_2_ONE = '02001101010100d00f010000000100010100ba01';
 const GOLDEN_FORMAT_2_SMALL =
   '02006704030507000d637573746f6d5f6d65747269630080e0c1bd9567a09c0100d00f0200000007747261696e6572056a6f622d37026d6c0200020102010052' +
   '020002810d03a8ad328db026d60d83073fd5555555555555c005feaaaaaaaaaaaaadffe0000000000000';
+/** 70 records (≥ PLANES_MIN_VALUES): regular times (an empty delta-of-delta block), a column of plain integers as a raw low plane and a constant high plane. */
+const PLANES: Chunk = {
+  timestampsMs: Float64Array.from({ length: 70 }, (_, r) => 1772409600000 + r * 10_000),
+  metrics: ['DCGM_FI_DEV_GPU_UTIL'],
+  // ±(4096..4160), alternating: plain zigzags (2 varint bytes) beat deltas (3), and share their high byte.
+  columns: [Float64Array.from({ length: 70 }, (_, r) => (r % 2 === 0 ? 4096 + ((r * 29) % 64) : -(4097 + ((r * 41) % 64))))],
+  attributions: [NO_POD],
+  attributionIndex: new Uint32Array(70),
+};
+const GOLDEN_FORMAT_2_PLANES =
+  '0200614601010080e0c1bd9567a09c0100010000000100460200020000537477681b5c3f50634407382b2c4f20731417083b7c5f70036427584b4c6f40133437' +
+  '285b1c7f10230447786b6c0f60335457487b3c1f30432467180b0c2f00537477681b0220';
 const GOLDEN_FORMAT_1_ONE = '9601c4080000000000408f4091b44443474d5f46495f4445565f4750555f5554494c91c40800000000004057409193a0a0a0c40400000000';
 const GOLDEN_FORMAT_1_SMALL =
   '9601c42000008083bdca79420000f185bdca794200006288bdca79420080118bbdca794293b44443474d5f46495f4445565f4750555f54454d50b74443474d5f46495f' +
@@ -140,6 +152,11 @@ describe('chunk codec: golden bytes', () => {
     assertSameChunk(decodeChunk(Buffer.from(GOLDEN_FORMAT_2_SMALL, 'hex'), 'k'), SMALL);
   });
 
+  it('format 2 writes long integer blocks as byte planes: raw, constant', () => {
+    assert.equal(encodeChunkFormat2(PLANES, { deflate: false }).toString('hex'), GOLDEN_FORMAT_2_PLANES);
+    assertSameChunk(decodeChunk(Buffer.from(GOLDEN_FORMAT_2_PLANES, 'hex'), 'k'), PLANES);
+  });
+
   it('format 1 chunks, as stored before format 2, still decode', () => {
     assert.equal(encodeChunkFormat1(ONE).toString('hex'), GOLDEN_FORMAT_1_ONE);
     assert.equal(encodeChunkFormat1(SMALL).toString('hex'), GOLDEN_FORMAT_1_SMALL);
@@ -218,6 +235,34 @@ describe('chunk codec: round trips', () => {
     );
   });
 
+  it('property: long chunks (integer blocks as byte planes, deflated or not) round-trip bit-exactly', () => {
+    const long = fc.record({
+      records: fc.integer({ min: 64, max: 400 }),
+      jitter: fc.constantFrom(0, 1, 1000),
+      columns: fc.array(fc.record({ level: fc.integer({ min: -1e6, max: 1e6 }), noise: fc.constantFrom(0, 3, 300, 1e5, 2 ** 40), scale: fc.integer({ min: 0, max: 4 }), gaps: fc.boolean() }), { maxLength: 6 }),
+      seed: fc.integer(),
+    });
+    fc.assert(
+      fc.property(long, ({ records, jitter, columns, seed }) => {
+        let state = seed >>> 0;
+        const random = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+        let time = 1772409600000;
+        const chunk: Chunk = {
+          timestampsMs: Float64Array.from({ length: records }, () => (time += 10_000 + Math.floor(random() * jitter))),
+          metrics: columns.map((_, m) => KNOWN_METRIC_NAMES[m]),
+          columns: columns.map(({ level, noise, scale, gaps }) =>
+            Float64Array.from({ length: records }, () => (gaps && random() < 0.2 ? Number.NaN : Math.round(level + (random() - 0.5) * noise) / 10 ** scale)),
+          ),
+          attributions: [NO_POD],
+          attributionIndex: new Uint32Array(records),
+        };
+        assertSameChunk(decodeChunk(encodeChunk(chunk), 'k'), chunk);
+        assertSameChunk(decodeChunk(encodeChunkFormat2(chunk, { deflate: false }), 'k'), chunk);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('property: encoding is deterministic, also after a decode (a replay rewrites the same bytes)', () => {
     fc.assert(
       fc.property(chunkArbitrary, (chunk) => {
@@ -288,7 +333,7 @@ describe('chunk codec: corrupt input', () => {
   });
 
   it('property: flipped, dropped or inserted bytes give STORE_CORRUPT or a well-formed chunk, never another error', () => {
-    const samples = [good, encodeChunk(ONE), encodeChunk({ ...SMALL, metrics: ['a'.repeat(200), 'b', 'c'] }), encodeChunkFormat1(SMALL)];
+    const samples = [good, encodeChunk(ONE), encodeChunkFormat2(PLANES, { deflate: false }), encodeChunk({ ...PLANES, columns: [PLANES.columns[0].map((v, r) => (r % 3 === 0 ? v : 7))] }), encodeChunk({ ...SMALL, metrics: ['a'.repeat(200), 'b', 'c'] }), encodeChunkFormat1(SMALL)];
     fc.assert(
       fc.property(
         fc.constantFrom(...samples),
