@@ -15,7 +15,7 @@ import { pivot } from '../src/collector/pivot.js';
 import { generateDcgmCsv } from '../src/ingest/dcgm-generator.js';
 import { DcgmCsvParser } from '../src/ingest/dcgm-csv-parser.js';
 import { BatchAccumulator } from '../src/streamer/batch-accumulator.js';
-import { decodeChunk, sliceChunk, type Chunk } from '../src/store/chunk-codec.js';
+import { decodeChunk, encodeChunk, sliceChunk, type Chunk } from '../src/store/chunk-codec.js';
 import { encodeChunkFormat1 } from '../src/store/chunk-format-1.js';
 import { columnEncodingOf, encodeChunkFormat2, type ChunkFormat2Options } from '../src/store/chunk-format-2.js';
 import { median } from './median.js';
@@ -119,7 +119,7 @@ function report(label: string, chunks: Chunk[], runs: number): void {
 /** Per metric at this window: the encoding format 2 picks and its bytes per sample before deflate. */
 function columnReport(chunks: Chunk[]): void {
   const metrics = chunks[0].metrics;
-  console.log('\n  per metric (format 2, before deflate): kind chosen, bytes/sample');
+  console.log('\n  per metric (format 2 without the whole-body deflate): encoding chosen per chunk, bytes/sample');
   const kindNames = ['absent', 'scaled delta', 'scaled', 'xor'];
   for (let m = 0; m < metrics.length; m++) {
     let bytes = 0;
@@ -136,6 +136,22 @@ function columnReport(chunks: Chunk[]): void {
     }
     const chosen = [...kinds].map(([kind, count]) => `${kind}×${count}`).join(' ');
     console.log(`    ${metrics[m].padEnd(34)} ${fmt(bytes / samples, 3).padStart(7)}  ${chosen}`);
+  }
+}
+
+/** What the query bench's 24 h read decodes: one GPU's day as 12 chunks of 720 records (compacted) or 288 of 30 (as written). */
+function queryDecode(series: Chunk, runs: number): void {
+  const day = sliceChunk(series, 0, Math.min(series.timestampsMs.length, DAY_MS / 10_000));
+  const samples = samplesIn([day]);
+  console.log(`\n  decoding one GPU's ${day.timestampsMs.length} records × ${day.metrics.length} metrics (${samples} samples), median of ${runs * 4} runs:`);
+  for (const records of [720, 30]) {
+    for (const [name, encode] of [['format 1', encodeChunkFormat1], ['format 2', encodeChunk]] as const) {
+      const stored = windows([day], records).map(encode);
+      const seconds = timed(runs * 4, () => {
+        for (const value of stored) decodeChunk(value, 'bench');
+      });
+      console.log(`    ${records}-record chunks, ${name}: ${fmt(seconds * 1000)} ms`);
+    }
   }
 }
 
@@ -159,7 +175,7 @@ async function main(): Promise<void> {
       const samples = samplesIn(chunks);
       console.log(`\n  at rest after compaction (720-record chunks): ${fmt(bytes / samples, 3)} B/sample chunk values` +
         ` + ${fmt((KEY_BYTES * chunks.length) / samples, 3)} B/sample for ${KEY_BYTES}-byte keys = ${fmt((bytes + KEY_BYTES * chunks.length) / samples, 3)} (target ≤ 0.6 with metadata)`);
-      console.log(`  one GPU's 24 h = ${(DAY_MS / 10_000) / records} chunks of ${records} records`);
+      queryDecode(generated[0], runs);
     }
   }
 

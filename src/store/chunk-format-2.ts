@@ -24,8 +24,14 @@ import { readXorFloats, writeXorFloats } from './xor-float-codec.js';
 export const CHUNK_FORMAT_COMPRESSED = 2;
 
 // Header (before the body): version byte, flags byte, body length varint.
-/** Flag: the body is deflateRaw'd (kept only when smaller than the body). */
+/** Flag: the body is deflateRaw'd (kept only when that saves BODY_DEFLATE_MIN_SAVING bytes). */
 export const FLAG_DEFLATED = 0x01;
+/**
+ * Each deflated body costs every read an inflateRawSync call (~14 µs here):
+ * below this saving it is not worth it. Measured: 1-record chunks save ~4
+ * bytes (and decoded 17× slower), 30-record chunks ~270, 720-record ~100.
+ */
+export const BODY_DEFLATE_MIN_SAVING = 64;
 const KNOWN_FLAGS = FLAG_DEFLATED;
 
 // Timestamp encodings (one byte).
@@ -268,7 +274,7 @@ export function encodeChunkFormat2(chunk: Chunk, options: ChunkFormat2Options = 
   let flags = 0;
   if (options.deflate !== false) {
     const deflated = deflateRawSync(raw);
-    if (deflated.length < raw.length) {
+    if (deflated.length <= raw.length - BODY_DEFLATE_MIN_SAVING) {
       payload = deflated;
       flags |= FLAG_DEFLATED;
     }

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { decodeChunk, encodeChunk, sliceChunk, splitChunk, type Chunk } from '../../src/store/chunk-codec.js';
 import { encodeChunkFormat1 } from '../../src/store/chunk-format-1.js';
-import { encodeChunkFormat2, MAX_CHUNK_VALUES } from '../../src/store/chunk-format-2.js';
+import { BODY_DEFLATE_MIN_SAVING, encodeChunkFormat2, FLAG_DEFLATED, MAX_CHUNK_VALUES } from '../../src/store/chunk-format-2.js';
 import { KNOWN_METRIC_NAMES } from '../../src/store/known-metric-names.js';
 
 const NO_POD = { container: '', pod: '', namespace: '' };
@@ -164,19 +164,20 @@ describe('chunk codec: golden bytes', () => {
     assertSameChunk(decodeChunk(Buffer.from(GOLDEN_FORMAT_1_SMALL, 'hex'), 'k'), SMALL);
   });
 
-  it('a body that deflates smaller is stored deflated and reads back', () => {
-    const records = 720;
+  it('a body that deflates BODY_DEFLATE_MIN_SAVING bytes smaller is stored deflated and reads back; one that saves less is not', () => {
+    const records = 30;
     const chunk: Chunk = {
       timestampsMs: Float64Array.from({ length: records }, (_, r) => 1772409600000 + r * 10_000),
-      metrics: ['DCGM_FI_DEV_MEM_CLOCK', 'DCGM_FI_DEV_POWER_USAGE'],
-      columns: [new Float64Array(records).fill(2619), Float64Array.from({ length: records }, (_, r) => 400 + (r % 7) * 0.125)],
+      metrics: Array.from({ length: 8 }, (_, m) => `DCGM_FI_CUSTOM_VENDOR_SPECIFIC_COUNTER_${m}`),
+      columns: Array.from({ length: 8 }, (_, m) => Float64Array.from({ length: records }, (_, r) => 400 + ((r * m) % 7) * 0.125)),
       attributions: [NO_POD],
       attributionIndex: new Uint32Array(records),
     };
     const stored = encodeChunk(chunk);
-    assert.equal(stored[1] & 1, 1, 'deflated flag');
-    assert.ok(stored.length < encodeChunkFormat2(chunk, { deflate: false }).length);
+    assert.equal(stored[1] & FLAG_DEFLATED, FLAG_DEFLATED);
+    assert.ok(stored.length <= encodeChunkFormat2(chunk, { deflate: false }).length - BODY_DEFLATE_MIN_SAVING);
     assertSameChunk(decodeChunk(stored, 'k'), chunk);
+    assert.equal(encodeChunk(ONE)[1] & FLAG_DEFLATED, 0);
   });
 });
 
