@@ -46,7 +46,7 @@ export const TIME_DOD_LIMIT_MS = 2 ** 48;
 export const COLUMN_KIND_MASK = 0x0f;
 /** No present value: no bitmap, no payload. */
 export const COLUMN_ABSENT = 0;
-/** Scale byte, then an integer block of the zigzagged differences of round(v·10^scale) (the first from 0). */
+/** Scale byte, zigzag varint of the first round(v·10^scale), then an integer block of the zigzagged differences of the rest. */
 export const COLUMN_SCALED_DELTA = 1;
 /** Scale byte, then an integer block of the zigzagged round(v·10^scale) themselves (noise around a level, where deltas are wider). */
 export const COLUMN_SCALED = 2;
@@ -239,7 +239,14 @@ function writeColumn(out: ByteWriter, column: Float64Array, options: ChunkFormat
     integers[i] = zigzagOf(kind === COLUMN_SCALED_DELTA ? scaled - previous : scaled);
     previous = scaled;
   }
-  writeIntegerBlock(out, integers, count);
+  if (kind === COLUMN_SCALED_DELTA) {
+    // The first value stands alone: inside the block its size would widen every plane
+    // (a constant column would need two deflated planes instead of none).
+    out.varint(integers[0]);
+    writeIntegerBlock(out, integers.subarray(1), count - 1);
+  } else {
+    writeIntegerBlock(out, integers, count);
+  }
 }
 
 /**
@@ -367,7 +374,12 @@ function readScaled(input: ByteReader, target: Float64Array, present: Uint32Arra
   const power = POWERS_OF_TEN[scale];
   // Full columns decode in place; sparse ones through a scratch block of the present values.
   const integers = present === null ? target : new Float64Array(count);
-  readIntegerBlock(input, integers, count, what);
+  if (delta) {
+    integers[0] = input.varint(`${what} first value`);
+    readIntegerBlock(input, integers.subarray(1, count), count - 1, what);
+  } else {
+    readIntegerBlock(input, integers, count, what);
+  }
   let value = 0;
   for (let i = 0; i < count; i++) {
     const zigzag = integers[i];
