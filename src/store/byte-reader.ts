@@ -6,6 +6,7 @@
  * cause another kind of exception, an endless loop or a huge allocation.
  */
 import { GputelError } from '../common/gputel-error.js';
+import { unzigzag } from './zigzag.js';
 
 /** 8 × 7 bits = 56 bits: enough for any integer up to 2^53-1; a 9th continuation byte is corruption. */
 export const MAX_VARINT_BYTES = 8;
@@ -57,6 +58,11 @@ export class ByteReader {
   varint(what: string): number {
     const bytes = this.bytes;
     let at = this.offset;
+    // One byte (values below 128) is the common case: most deltas of a column.
+    if (at < this.end && bytes[at] < 0x80) {
+      this.offset = at + 1;
+      return bytes[at];
+    }
     let result = 0;
     let scale = 1;
     for (let count = 0; count < MAX_VARINT_BYTES; count++) {
@@ -82,8 +88,7 @@ export class ByteReader {
   }
 
   zigzag(what: string): number {
-    const value = this.varint(what);
-    return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+    return unzigzag(this.varint(what));
   }
 
   float64(what: string): number {

@@ -5,6 +5,8 @@
  * any integer in 0..2^53-1, zigzag varints any integer in ±2^52.
  */
 
+import { zigzag } from './zigzag.js';
+
 const INITIAL_BYTES = 256;
 /** 2^31: below it, varints are written with 32-bit operations (the common case, measured faster). */
 const SMALL_VARINT_LIMIT = 0x8000_0000;
@@ -64,7 +66,7 @@ export class ByteWriter {
 
   /** Zigzag (0, -1, 1, -2, … → 0, 1, 2, 3, …) then varint, for an integer in ±2^52. */
   zigzag(value: number): void {
-    this.varint(value >= 0 ? value * 2 : -value * 2 - 1);
+    this.varint(zigzag(value));
   }
 
   float64(value: number): void {

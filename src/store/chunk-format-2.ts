@@ -21,6 +21,7 @@ import type { Attribution, Chunk } from './chunk-codec.js';
 import { readIntegerBlock, writeIntegerBlock } from './integer-block.js';
 import { KNOWN_METRIC_CODES, KNOWN_METRIC_NAMES } from './known-metric-names.js';
 import { readXorFloats, writeXorFloats } from './xor-float-codec.js';
+import { unzigzag, zigzag } from './zigzag.js';
 
 export const CHUNK_FORMAT_COMPRESSED = 2;
 
@@ -95,7 +96,7 @@ function varintBytes(value: number): number {
 }
 
 function zigzagBytes(value: number): number {
-  return varintBytes(zigzagOf(value));
+  return varintBytes(zigzag(value));
 }
 
 /**
@@ -141,14 +142,6 @@ function timesFitDeltaOfDelta(times: Float64Array): boolean {
   return true;
 }
 
-function zigzagOf(value: number): number {
-  return value >= 0 ? value * 2 : -value * 2 - 1;
-}
-
-function unzigzag(value: number): number {
-  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
-}
-
 function writeTimes(out: ByteWriter, times: Float64Array): void {
   if (!timesFitDeltaOfDelta(times)) {
     out.byte(TIMES_RAW_FLOAT64);
@@ -163,7 +156,7 @@ function writeTimes(out: ByteWriter, times: Float64Array): void {
   out.zigzag(times[1] - times[0]);
   // Regular sampling makes these all 0: one constant-free empty block.
   const steps = new Float64Array(records - 2);
-  for (let r = 2; r < records; r++) steps[r - 2] = zigzagOf(times[r] - times[r - 1] - (times[r - 1] - times[r - 2]));
+  for (let r = 2; r < records; r++) steps[r - 2] = zigzag(times[r] - times[r - 1] - (times[r - 1] - times[r - 2]));
   writeIntegerBlock(out, steps, steps.length);
 }
 
@@ -243,7 +236,7 @@ function writeColumn(out: ByteWriter, column: Float64Array, options: ChunkFormat
   let previous = 0;
   for (let i = 0; i < count; i++) {
     const scaled = Math.round(column[present === null ? i : present[i]] * power);
-    integers[i] = zigzagOf(kind === COLUMN_SCALED_DELTA ? scaled - previous : scaled);
+    integers[i] = zigzag(kind === COLUMN_SCALED_DELTA ? scaled - previous : scaled);
     previous = scaled;
   }
   if (kind === COLUMN_SCALED_DELTA) {
@@ -389,8 +382,7 @@ function readScaled(input: ByteReader, target: Float64Array, present: Uint32Arra
   }
   let value = 0;
   for (let i = 0; i < count; i++) {
-    const zigzag = integers[i];
-    const integer = zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
+    const integer = unzigzag(integers[i]);
     value = delta ? value + integer : integer;
     target[present === null ? i : present[i]] = scale === 0 ? value : value / power;
   }
