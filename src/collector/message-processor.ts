@@ -67,6 +67,8 @@ export class MessageProcessor {
   private conflictsLogged = 0;
   private latestDropsLogged = 0;
   private readonly topicCheck: ClusterTopicCheck;
+  /** Newest sample time of each cluster this processor applied messages for: where retention counts back from. */
+  private readonly newestByCluster = new Map<string, number>();
 
   constructor(
     private readonly kv: KvStore,
@@ -96,6 +98,16 @@ export class MessageProcessor {
       cache.clear();
       throw error;
     }
+  }
+
+  /** Clusters this processor applied messages for, with the newest sample time of each (data time, epoch ms). */
+  get clusterNewestSamples(): ReadonlyMap<string, number> {
+    return this.newestByCluster;
+  }
+
+  /** Drops what is cached for a partition: maintenance changed its metadata, latest values or stats. */
+  forgetPartition(partition: number): void {
+    this.caches.delete(partition);
   }
 
   /**
@@ -178,6 +190,8 @@ export class MessageProcessor {
     }
 
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
+    const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
+    if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
   }
 
