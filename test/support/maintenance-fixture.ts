@@ -67,9 +67,13 @@ export class MaintenanceFixture {
     return new PartitionMaintenance(this.kv, this.keys, { topic: TOPIC, partitions: 1, retentionMs: 7 * 86_400_000, logger, compaction: { inputDeleteDelayMs: 0 }, ...options });
   }
 
-  /** One maintenance round over the cluster, counting back from its newest sample as the collector does. */
-  round(maintenance: PartitionMaintenance): ReturnType<PartitionMaintenance['run']> {
-    return maintenance.run(0, this.claimRevision, this.processor.clusterNewestSamples);
+  /** One maintenance round over the cluster, counting back from its newest sample, then the processor's cache dropped, as the collector does. */
+  async round(maintenance: PartitionMaintenance): ReturnType<PartitionMaintenance['run']> {
+    try {
+      return await maintenance.run(0, this.claimRevision, this.processor.clusterNewestSamples);
+    } finally {
+      this.processor.forgetPartition(0);
+    }
   }
 
   /** Queues a message of `samples` on partition 0. */
