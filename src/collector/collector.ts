@@ -62,6 +62,7 @@ export class Collector {
           try {
             const summary = await maintenance.run(partition, claimRevision, processor.clusterNewestSamples, signal);
             logger.debug({ partition, ...summary }, 'partition maintenance done');
+            return summary.pending;
           } finally {
             // Its metadata, latest values and stats may have changed under the processor's cache.
             processor.forgetPartition(partition);

@@ -88,7 +88,8 @@ export interface PartitionWorkerOptions {
  */
 export interface PartitionMaintenanceHook {
   intervalMs: number;
-  run(partition: number, claimRevision: number, signal: AbortSignal): Promise<void>;
+  /** Resolves to true when work is left for a later run (which then comes after the interval even with no new message). */
+  run(partition: number, claimRevision: number, signal: AbortSignal): Promise<boolean>;
 }
 
 export class PartitionWorker {
@@ -277,7 +278,7 @@ export class PartitionWorker {
     const applied = this.appliedSinceMaintenance;
     this.appliedSinceMaintenance = 0;
     try {
-      await hook.run(this.options.partition, this.options.claimRevision, signal);
+      if (await hook.run(this.options.partition, this.options.claimRevision, signal)) this.appliedSinceMaintenance = Math.max(1, this.appliedSinceMaintenance);
     } catch (error) {
       this.appliedSinceMaintenance += applied; // due again at the next interval
       this.options.logger.warn({ err: error, partition: this.options.partition }, `partition maintenance failed (${errorMessage(error)}); it runs again in ${hook.intervalMs} ms`);

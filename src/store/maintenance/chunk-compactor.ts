@@ -146,6 +146,11 @@ export class ChunkCompactor {
     return result;
   }
 
+  /** True while merged inputs wait to be deleted by a later round. */
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
   /** Forgets pending deletes (a failed round may have left the store other than remembered); the next round merges again. */
   forget(): void {
     this.pending.clear();

@@ -52,6 +52,8 @@ export interface MaintenanceSummary {
   recordsRemoved: number;
   gpusRemoved: number;
   hostsRemoved: number;
+  /** Merged inputs wait for the next round to be deleted: run again even if no message comes. */
+  pending: boolean;
 }
 
 export class PartitionMaintenance {
@@ -74,7 +76,7 @@ export class PartitionMaintenance {
    * whatever a failed round did is consistent, and the next round goes on.
    */
   async run(partition: number, claimRevision: number, newestByCluster: ReadonlyMap<string, number>, signal?: AbortSignal): Promise<MaintenanceSummary> {
-    const summary: MaintenanceSummary = { gpus: 0, windowsCompacted: 0, chunksMerged: 0, inputsDeleted: 0, chunksRemoved: 0, samplesRemoved: 0, recordsRemoved: 0, gpusRemoved: 0, hostsRemoved: 0 };
+    const summary: MaintenanceSummary = { gpus: 0, windowsCompacted: 0, chunksMerged: 0, inputsDeleted: 0, chunksRemoved: 0, samplesRemoved: 0, recordsRemoved: 0, gpusRemoved: 0, hostsRemoved: 0, pending: false };
     const compactor = this.compactorFor(partition, claimRevision);
     const fence: Compare[] = [{ key: this.keys.owner(this.options.topic, partition), target: 'modRevision', operator: '==', operand: claimRevision }];
     const queued = await this.kv.range({ prefix: this.keys.partitionPrefix(this.options.topic, partition) }, { keysOnly: true });
@@ -115,6 +117,7 @@ export class PartitionMaintenance {
       compactor.forget();
       throw error;
     }
+    summary.pending = compactor.hasPending;
     return summary;
   }
 
