@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { configFrom } from '../../src/cli/common-options.js';
 import { loadConfig } from '../../src/common/config.js';
 import { chunkTimeRange, KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
@@ -97,6 +98,8 @@ describe('the retention setting', () => {
     assert.equal(loadConfig({ env: {}, flags: { retentionMs: '90d' } }).retentionMs, 90 * 24 * HOUR);
     assert.throws(() => loadConfig({ env: {}, flags: { retentionMs: '30m' } }), /retention/);
     assert.throws(() => loadConfig({ env: {}, flags: { retentionMs: '4000d' } }), /at most 3650 days/);
+    assert.equal(loadConfig({ env: { GPUTEL_RETENTION: '30d' } }).retentionMs, 30 * 24 * HOUR);
+    assert.equal(configFrom({ retention: '2h' }).retentionMs, 2 * HOUR, 'the --retention flag');
   });
 });
 
