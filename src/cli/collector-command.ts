@@ -18,6 +18,7 @@ export function collectorCommand(): Command {
         partitions: config.partitions,
         consumerId: options.consumerId as string | undefined,
         leaseTtlSeconds: config.leaseTtlSeconds,
+        retentionMs: config.retentionMs,
         logger: runtime.logger,
       });
       const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...collector.readinessChecks()] });

@@ -42,6 +42,7 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
   }
   if (groups.includes('collector')) {
     command.option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within one to two TTLs (default 5s)");
+    command.option('--retention <duration>', "keep data this far back from the cluster's newest sample, 1h-3650d (default 7d)");
   }
   return command;
 }
@@ -79,6 +80,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       maxRate: options.maxRate,
       etcdCompactionIntervalMs: options.etcdCompactionInterval,
       leaseTtlSeconds: options.leaseTtl,
+      retentionMs: options.retention,
     },
     file: options.config as string | undefined,
     defaults,

@@ -8,6 +8,8 @@ import type { ReadinessCheck } from '../common/ops-routes.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { QueueConsumer } from '../queue/queue-consumer.js';
+import { DEFAULT_RETENTION_MS, PartitionMaintenance, type PartitionMaintenanceOptions } from '../store/maintenance/partition-maintenance.js';
+import { reportUnreadable } from '../store/telemetry-reader.js';
 import { MessageProcessor } from './message-processor.js';
 
 export interface CollectorOptions {
@@ -16,8 +18,17 @@ export interface CollectorOptions {
   consumerId?: string;
   /** Member and owner lease TTL in seconds (default 5). */
   leaseTtlSeconds?: number;
+  /** Data older than the cluster's newest sample minus this is removed (default 7 days). */
+  retentionMs?: number;
+  /** How often each owned partition runs compaction and retention, between messages (default 30 s). */
+  maintenanceIntervalMs?: number;
+  /** Compaction window, grace and input-delete delay (for tests; defaults in chunk-compactor.ts). */
+  compaction?: PartitionMaintenanceOptions['compaction'];
   logger: Logger;
 }
+
+/** Default interval of compaction and retention per owned partition. */
+export const DEFAULT_MAINTENANCE_INTERVAL_MS = 30_000;
 
 export class Collector {
   private readonly consumer: QueueConsumer;
@@ -31,12 +42,33 @@ export class Collector {
     const consumerId = options.consumerId ?? `${hostname()}-${process.pid}`;
     const logger = options.logger.child({ role: 'collector', consumerId });
     const processor = new MessageProcessor(kv, keys, options.topic, logger);
+    const maintenance = new PartitionMaintenance(kv, keys, {
+      topic: options.topic,
+      partitions: options.partitions,
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+      compaction: options.compaction,
+      logger,
+      onUnreadable: (key, error) => reportUnreadable(logger, key, error),
+    });
     this.consumer = new QueueConsumer(kv, keys, (message) => processor.process(message), {
       topic: options.topic,
       partitions: options.partitions,
       consumerId,
       leaseTtlSeconds: options.leaseTtlSeconds,
       logger,
+      maintenance: {
+        intervalMs: options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS,
+        run: async (partition, claimRevision, signal) => {
+          try {
+            const summary = await maintenance.run(partition, claimRevision, processor.clusterNewestSamples, signal);
+            logger.debug({ partition, ...summary }, 'partition maintenance done');
+            return summary.pending;
+          } finally {
+            // Its metadata, latest values and stats may have changed under the processor's cache.
+            processor.forgetPartition(partition);
+          }
+        },
+      },
     });
   }
 

@@ -15,8 +15,8 @@
  */
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
-import type { KeySpace } from '../kv/key-space.js';
-import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KvStore, type TxnOp } from '../kv/kv-store.js';
+import { chunkTimeRange, TIMESTAMP_KEY_WIDTH, timestampSegment, type KeySpace } from '../kv/key-space.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KeyRange, type KvStore, type TxnOp, prefixEnd } from '../kv/kv-store.js';
 import { ClusterTopicCheck } from '../queue/cluster-topic-binding.js';
 import { decodeMessage } from '../queue/message-codec.js';
 import type { QueuedMessage } from '../queue/queue-consumer.js';
@@ -33,7 +33,9 @@ import {
   type LatestHost,
   type PartitionStats,
 } from '../store/gpu-records.js';
-import { readTelemetry, reportUnreadable } from '../store/telemetry-reader.js';
+import { reportUnreadable } from '../store/telemetry-reader.js';
+import { fetchChunks } from '../store/chunk-fetch.js';
+import { mergeChunks } from '../store/chunk-merge.js';
 import type { Logger } from '../common/logger.js';
 import { boundLatest } from './latest-bound.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
@@ -67,6 +69,8 @@ export class MessageProcessor {
   private conflictsLogged = 0;
   private latestDropsLogged = 0;
   private readonly topicCheck: ClusterTopicCheck;
+  /** Newest sample time of each cluster this processor applied messages for: where retention counts back from. */
+  private readonly newestByCluster = new Map<string, number>();
 
   constructor(
     private readonly kv: KvStore,
@@ -98,6 +102,16 @@ export class MessageProcessor {
     }
   }
 
+  /** Clusters this processor applied messages for, with the newest sample time of each (data time, epoch ms). */
+  get clusterNewestSamples(): ReadonlyMap<string, number> {
+    return this.newestByCluster;
+  }
+
+  /** Drops what is cached for a partition: maintenance changed its metadata, latest values or stats. */
+  forgetPartition(partition: number): void {
+    this.caches.delete(partition);
+  }
+
   /**
    * A stored value that is not what this version writes (not JSON, another
    * shape): overwritten by this message's write instead of throwing, which
@@ -122,6 +136,7 @@ export class MessageProcessor {
     const conflictExamples: ConflictingDuplicate[] = [];
 
     const latestByHost = new Map<string, LatestHost>();
+    const overlapChecks: OverlapCheck[] = [];
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -141,12 +156,17 @@ export class MessageProcessor {
         latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
         latestByHost.set(hostname, latest);
       }
-      const counts = await this.countNew(cluster, block, metadata, known, latest.gpus[block.gpuKey], message.messageId);
+      // The GPU's newest stored sample as it was before this message (mergeLatest replaces, never mutates, the entry).
+      overlapChecks.push({ block, metadata, known, latest: latest.gpus[block.gpuKey] });
+      conflicts += block.conflicts;
+      conflictExamples.push(...block.conflictExamples);
+      mergeLatest(latest, block);
+    }
+    for (const counts of await this.countNew(cluster, overlapChecks, message.messageId)) {
       samples += counts.samples;
       records += counts.records;
-      conflicts += block.conflicts + counts.conflicts;
-      conflictExamples.push(...block.conflictExamples, ...counts.conflictExamples);
-      mergeLatest(latest, block);
+      conflicts += counts.conflicts;
+      conflictExamples.push(...counts.conflictExamples);
     }
     for (const [hostname, latest] of latestByHost) {
       this.bound(message, hostname, latest);
@@ -178,6 +198,8 @@ export class MessageProcessor {
     }
 
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
+    const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
+    if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
   }
 
@@ -252,58 +274,47 @@ export class MessageProcessor {
   }
 
   /**
-   * Samples and records of a block that are not stored yet. Data arriving in
-   * time order starts after the GPU's newest stored sample: all of it is new.
-   * Otherwise (a batch boundary inside one GPU's record, data out of order,
-   * the same samples streamed again from another file, a replay of this very
-   * message) the stored chunks of that time range, less this message's own,
-   * say which values already exist. Counting only new ones keeps `samples`
-   * equal to the values stored, whatever arrives twice.
+   * Samples and records of each block that are not stored yet. Data arriving
+   * in time order starts after the GPU's newest stored sample: all of it is
+   * new. Otherwise (a batch boundary inside one GPU's record, data out of
+   * order, the same samples streamed again from another file, a replay of
+   * this very message) the stored chunks of that time range, less this
+   * message's own, say which values already exist. Counting only new ones
+   * keeps `samples` equal to the values stored, whatever arrives twice.
+   *
+   * The blocks that need it are read together: one transaction lists their
+   * chunk keys (one range each, keys only), then their chunk values are
+   * fetched by key, instead of two round trips per block.
    */
-  private async countNew(
-    cluster: string,
-    block: GpuBlock,
-    metadata: GpuMetadata,
-    known: boolean,
-    latest: LatestGpu | undefined,
-    messageId: string,
-  ): Promise<{ samples: number; records: number; conflicts: number; conflictExamples: ConflictingDuplicate[] }> {
-    const { timestampsMs, metrics, columns } = block.chunk;
+  private async countNew(cluster: string, checks: OverlapCheck[], messageId: string): Promise<NewCounts[]> {
+    const results: NewCounts[] = checks.map(({ block }) => ({ samples: block.samples, records: block.chunk.timestampsMs.length, conflicts: 0, conflictExamples: [] }));
     // A GPU never seen has nothing stored. One that is known but absent from
     // latest (dropped there to bound its size) may have: look at its chunks.
-    if ((!latest && !known) || (latest && timestampsMs[0] > latest.lastSeenMs)) return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
-    const stored = await readTelemetry(this.kv, this.keys, cluster, metadata, {
-      startMs: timestampsMs[0],
-      endMs: timestampsMs[timestampsMs.length - 1],
-      limit: Number.MAX_SAFE_INTEGER,
-      excludeMessageId: messageId,
-      // One unreadable stored chunk must not stall the partition behind it.
-      onUnreadable: (key, error) => reportUnreadable(this.logger, key, error),
-    });
-    const storedAt = new Map(stored.records.map((record) => [record.timestampMs, record.values]));
-    let samples = 0;
-    let records = 0;
-    let conflicts = 0;
-    const conflictExamples: ConflictingDuplicate[] = [];
-    for (let r = 0; r < timestampsMs.length; r++) {
-      const values = storedAt.get(timestampsMs[r]);
-      if (!values) records++;
-      for (let m = 0; m < metrics.length; m++) {
-        const value = columns[m][r];
-        if (Number.isNaN(value)) continue;
-        const stored = values?.get(metrics[m]);
-        if (stored === undefined) {
-          samples++;
-        } else if (stored !== value) {
-          // Stored before by another message (a file streamed again with corrections, two sources disagreeing).
-          conflicts++;
-          if (conflictExamples.length < MAX_CONFLICT_EXAMPLES) {
-            conflictExamples.push({ hostname: block.labels.hostname, gpuKey: block.gpuKey, metric: metrics[m], timestampMs: timestampsMs[r], laterValue: value, firstValue: stored });
-          }
-        }
-      }
+    const reads = checks
+      .map((check, index) => ({ ...check, index }))
+      .filter(({ known, latest, block }) => !((!latest && !known) || (latest && block.chunk.timestampsMs[0] > latest.lastSeenMs)));
+    if (reads.length === 0) return results;
+
+    const listed: ChunkKeys[] = [];
+    for (let from = 0; from < reads.length; from += MAX_TXN_OPS) {
+      const page = reads.slice(from, from + MAX_TXN_OPS);
+      const ranges = page.map(({ block, metadata }) => overlapRange(this.keys, cluster, metadata, block.chunk.timestampsMs));
+      const result = await this.kv.txn({ success: ranges.map((range): TxnOp => ({ type: 'range', range, options: { keysOnly: true } })) });
+      result.results.forEach((op, i) => {
+        const { timestampsMs } = page[i].block.chunk;
+        const keys = op.type === 'range' ? op.result.kvs.map((kv) => kv.key) : [];
+        // Chunks that end before the block starts cannot hold its times; the message's own are not "stored before".
+        listed.push(keys.filter((key) => chunkTimeRange(key).endMs >= timestampsMs[0] && !key.endsWith(`-${messageId}`)));
+      });
     }
-    return { samples, records, conflicts, conflictExamples };
+    // One unreadable stored chunk must not stall the partition behind it.
+    const fetched = await fetchChunks(this.kv, listed.flat(), (key, error) => reportUnreadable(this.logger, key, error));
+    const chunkAt = new Map(fetched.map((chunk) => [chunk.key, chunk.chunk]));
+    reads.forEach((read, i) => {
+      const stored = mergeChunks(listed[i].flatMap((key) => chunkAt.get(key) ?? []));
+      results[read.index] = countAgainst(read.block, stored);
+    });
+    return results;
   }
 
   /** Queues the GPU's and host's metadata where they changed; returns the GPU's, and whether it was stored before. */
@@ -368,4 +379,66 @@ function mergeLatest(latest: LatestHost, block: GpuBlock): void {
   });
   const attribution = chunk.attributions[chunk.attributionIndex[last]];
   latest.gpus[block.gpuKey] = { lastSeenMs: lastMs, values, ...attribution };
+}
+
+interface OverlapCheck {
+  block: GpuBlock;
+  metadata: GpuMetadata;
+  known: boolean;
+  /** The GPU's entry in latest/{host} before this message. */
+  latest: LatestGpu | undefined;
+}
+
+interface NewCounts {
+  samples: number;
+  records: number;
+  conflicts: number;
+  conflictExamples: ConflictingDuplicate[];
+}
+
+type ChunkKeys = string[];
+
+/**
+ * The chunk keys that can hold samples in the block's time range: those
+ * starting up to the GPU's longest chunk span before it (metadata without a
+ * span: all of them) and no later than its end.
+ */
+function overlapRange(keys: KeySpace, cluster: string, metadata: GpuMetadata, timestampsMs: Float64Array): KeyRange {
+  const prefix = keys.gpuDataPrefix(cluster, metadata.hostname, metadata.gpuKey);
+  const startMs = timestampsMs[0];
+  const endMs = timestampsMs[timestampsMs.length - 1];
+  const lower = metadata.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - metadata.maxChunkSpanMs));
+  // Times in keys are 13 digits: a block ending at the last one reads to the end of the prefix.
+  return { start: lower, end: endMs + 1 < 10 ** TIMESTAMP_KEY_WIDTH ? prefix + timestampSegment(endMs + 1) : prefixEnd(prefix) };
+}
+
+/** Counts the block's values that `stored` (the merge of the chunks stored before it) does not hold, and those it holds with another value. */
+function countAgainst(block: GpuBlock, stored: Chunk): NewCounts {
+  const { timestampsMs, metrics, columns } = block.chunk;
+  const storedRecord = new Map<number, number>();
+  stored.timestampsMs.forEach((t, r) => storedRecord.set(t, r));
+  const storedColumn = new Map(stored.metrics.map((metric, m) => [metric, stored.columns[m]]));
+  let samples = 0;
+  let records = 0;
+  let conflicts = 0;
+  const conflictExamples: ConflictingDuplicate[] = [];
+  for (let r = 0; r < timestampsMs.length; r++) {
+    const at = storedRecord.get(timestampsMs[r]);
+    if (at === undefined) records++;
+    for (let m = 0; m < metrics.length; m++) {
+      const value = columns[m][r];
+      if (Number.isNaN(value)) continue;
+      const storedValue = at === undefined ? NaN : (storedColumn.get(metrics[m])?.[at] ?? NaN);
+      if (Number.isNaN(storedValue)) {
+        samples++;
+      } else if (storedValue !== value) {
+        // Stored before by another message (a file streamed again with corrections, two sources disagreeing).
+        conflicts++;
+        if (conflictExamples.length < MAX_CONFLICT_EXAMPLES) {
+          conflictExamples.push({ hostname: block.labels.hostname, gpuKey: block.gpuKey, metric: metrics[m], timestampMs: timestampsMs[r], laterValue: value, firstValue: storedValue });
+        }
+      }
+    }
+  }
+  return { samples, records, conflicts, conflictExamples };
 }

@@ -32,6 +32,8 @@ export interface GputelConfig {
   etcdCompactionIntervalMs: number;
   /** TTL of a collector's member and owner lease: a dead collector's partitions are owned again within about twice this. */
   leaseTtlSeconds: number;
+  /** Collectors remove data older than the cluster's newest sample minus this (data time, not the wall clock). */
+  retentionMs: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -75,12 +77,13 @@ const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h
  * A duration such as 500ms, 10s, 15m, 1h or 7d, in ms, of at least `minMs`;
  * with `offAllowed`, also 0 for "off".
  */
-function duration(minMs: number, offAllowed = false) {
+function duration(minMs: number, offAllowed = false, maxMs = Infinity) {
   return (raw: unknown): Parsed<number> => {
     const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
     if (offAllowed && value === '0') return ok(0);
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
     const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+    if (ms > maxMs) return refuse(`must be at most ${maxMs / DURATION_UNIT_MS.d} days`);
     if (ms >= minMs && ms > 0) return ok(ms);
     const least = minMs > 1 ? `a duration of at least ${minMs / 1000} s` : 'a positive duration';
     return refuse(`must be ${least} with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
@@ -125,6 +128,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
+  // At least 1 h (compaction merges 2 h windows; less would remove data as it lands); at most ~10 years.
+  retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000) },
 };
 
 export interface ConfigSources {

@@ -95,6 +95,20 @@ export function chunkTimeRange(chunkKey: string): { startMs: number; endMs: numb
   };
 }
 
+/** The last segment of compacted chunks' keys, in place of a message id. */
+export const COMPACTED_CHUNK_SUFFIX = '~compacted';
+
+/** True when a chunk key was written by compaction (not by a message). */
+export function isCompactedChunkKey(chunkKey: string): boolean {
+  return chunkKey.endsWith(`-${COMPACTED_CHUNK_SUFFIX}`);
+}
+
+/** The message id (or compaction suffix) at the end of a chunk key. */
+export function chunkMessageId(chunkKey: string): string {
+  const name = chunkKey.slice(chunkKey.lastIndexOf('/') + 1);
+  return name.slice(2 * TIMESTAMP_KEY_WIDTH + 2);
+}
+
 /** Fixed-width partition number (up to 9999 partitions). */
 export function partitionSegment(partition: number): string {
   return String(partition).padStart(4, '0');
@@ -198,6 +212,16 @@ export class KeySpace {
    */
   gpuChunk(cluster: string, hostname: string, gpuKey: string, startMs: number, endMs: number, messageId: string): string {
     return `${this.gpuDataPrefix(cluster, hostname, gpuKey)}${timestampSegment(startMs)}-${timestampSegment(endMs)}-${checkMessageId(messageId)}`;
+  }
+  /**
+   * A compacted chunk: `{start}-{end}-~compacted`. The suffix passes
+   * checkMessageId but is no message id (those are digits and hex, see
+   * queue/message-id.ts), so it never collides with a message's chunk and a
+   * reader's `excludeMessageId` never matches it. Parts of one compaction
+   * cover disjoint times, so their keys differ by start.
+   */
+  gpuCompactedChunk(cluster: string, hostname: string, gpuKey: string, startMs: number, endMs: number): string {
+    return this.gpuChunk(cluster, hostname, gpuKey, startMs, endMs, COMPACTED_CHUNK_SUFFIX);
   }
   latestPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}latest/`;

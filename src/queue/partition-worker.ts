@@ -75,6 +75,21 @@ export interface PartitionWorkerOptions {
   fetchSize?: number;
   /** Called when the worker ended because another member owns the partition now. */
   onClaimLost: (worker: PartitionWorker) => void;
+  /** Background work of the partition's owner, run between messages (see PartitionMaintenanceHook). */
+  maintenance?: PartitionMaintenanceHook;
+}
+
+/**
+ * Work only a partition's owner may do on the data of its hosts (chunk
+ * compaction, retention). The worker runs it between messages, never beside
+ * one, at most once per `intervalMs` and only after it applied messages
+ * under its claim, so it never races the writes of a message. A failure is
+ * logged and tried again at the next interval.
+ */
+export interface PartitionMaintenanceHook {
+  intervalMs: number;
+  /** Resolves to true when work is left for a later run (which then comes after the interval even with no new message). */
+  run(partition: number, claimRevision: number, signal: AbortSignal): Promise<boolean>;
 }
 
 export class PartitionWorker {
@@ -86,6 +101,9 @@ export class PartitionWorker {
   private lastError: string | undefined;
   /** The message that failed last without a retry being able to help, and how often in a row. */
   private failing: { key: string; modRevision: number; count: number } | undefined;
+  /** Messages applied since maintenance last ran, and when it did. */
+  private appliedSinceMaintenance = 0;
+  private maintainedAtMs = Date.now();
 
   constructor(private readonly options: PartitionWorkerOptions) {}
 
@@ -137,6 +155,7 @@ export class PartitionWorker {
         this.wokenWhileBusy = false;
         const page = await kv.range({ prefix }, { limit: fetchSize });
         if (page.kvs.length === 0) {
+          await this.maintain();
           await this.idle();
           continue;
         }
@@ -146,6 +165,7 @@ export class PartitionWorker {
         }
         failures = 0;
         this.lastError = undefined;
+        await this.maintain();
         // A short page was the whole backlog: rather than fetch an empty page
         // next, wait for a wake-up (or take the one that came meanwhile).
         if (page.kvs.length < fetchSize) await this.idle();
@@ -182,6 +202,7 @@ export class PartitionWorker {
     try {
       await this.options.handler(message);
       this.failing = undefined;
+      this.appliedSinceMaintenance++;
     } catch (error) {
       if (error instanceof GputelError && POISON_CODES.has(error.code)) {
         await this.deadLetter(entry, id, errorMessage(error));
@@ -246,6 +267,22 @@ export class PartitionWorker {
     }
     deadLettered.inc();
     this.options.logger.error({ messageId: id, partition, reason }, 'message moved to the dead-letter queue');
+  }
+
+  /** Runs the maintenance hook when it is due; its failure is logged, never the partition's problem. */
+  private async maintain(): Promise<void> {
+    const hook = this.options.maintenance;
+    const signal = this.abort.signal;
+    if (!hook || signal.aborted || this.appliedSinceMaintenance === 0 || Date.now() - this.maintainedAtMs < hook.intervalMs) return;
+    this.maintainedAtMs = Date.now();
+    const applied = this.appliedSinceMaintenance;
+    this.appliedSinceMaintenance = 0;
+    try {
+      if (await hook.run(this.options.partition, this.options.claimRevision, signal)) this.appliedSinceMaintenance = Math.max(1, this.appliedSinceMaintenance);
+    } catch (error) {
+      this.appliedSinceMaintenance += applied; // due again at the next interval
+      this.options.logger.warn({ err: error, partition: this.options.partition }, `partition maintenance failed (${errorMessage(error)}); it runs again in ${hook.intervalMs} ms`);
+    }
   }
 
   /** After a failure: whether this worker's claim still holds. A store that cannot answer leaves it standing. */

@@ -24,7 +24,7 @@ import { DeadLetterQueue } from './dead-letter-queue.js';
 import { GroupMembership } from './group-membership.js';
 import { partitionAssignor } from './partition-assignor.js';
 import { PartitionClaims } from './partition-claims.js';
-import { PartitionWorker } from './partition-worker.js';
+import { PartitionWorker, type PartitionMaintenanceHook } from './partition-worker.js';
 import type { MessageHandler } from './queued-message.js';
 import { ensureTopicPartitions } from './topic-config.js';
 
@@ -57,6 +57,8 @@ export interface QueueConsumerOptions {
   leaseTtlSeconds?: number;
   /** Messages fetched per range request. */
   fetchSize?: number;
+  /** Run by each partition's worker between messages (compaction, retention). */
+  maintenance?: PartitionMaintenanceHook;
 }
 
 export class QueueConsumer {
@@ -289,6 +291,7 @@ export class QueueConsumer {
       deadLetters: this.deadLetters,
       logger: this.options.logger,
       fetchSize: this.options.fetchSize,
+      maintenance: this.options.maintenance,
       onClaimLost: (lost) => {
         if (this.workers.get(lost.partition) === lost) this.drainAway(lost, false);
         this.scheduleReconcile();
