@@ -35,6 +35,8 @@ import {
 } from '../store/gpu-records.js';
 import { readTelemetry, reportUnreadable } from '../store/telemetry-reader.js';
 import type { Logger } from '../common/logger.js';
+import { ROLLUP_METRIC } from '../store/utilization-rollup.js';
+import { HostRollups, type RollupCommit } from './host-rollups.js';
 import { boundLatest } from './latest-bound.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
@@ -122,6 +124,7 @@ export class MessageProcessor {
     const conflictExamples: ConflictingDuplicate[] = [];
 
     const latestByHost = new Map<string, LatestHost>();
+    const rollups = new HostRollups(cache, this.keys, cluster);
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -141,7 +144,8 @@ export class MessageProcessor {
         latest = stored.value ? structuredClone(stored.value) : { hostname, gpus: {} };
         latestByHost.set(hostname, latest);
       }
-      const counts = await this.countNew(cluster, block, metadata, known, latest.gpus[block.gpuKey], message.messageId);
+      const addUtilization = await rollups.adder(hostname, block.gpuKey);
+      const counts = await this.countNew(cluster, block, metadata, known, latest.gpus[block.gpuKey], message.messageId, addUtilization);
       samples += counts.samples;
       records += counts.records;
       conflicts += block.conflicts + counts.conflicts;
@@ -157,7 +161,10 @@ export class MessageProcessor {
     // each fenced: a collector that lost the partition (paused, then woken)
     // must not write over its successor's newer values.
     const fence = this.fence(message);
-    const finalRoom = MAX_TXN_OPS - 2;
+    // Rollups are sums: only the final transaction may carry them (see host-rollups.ts). It also
+    // compares the fence and the stats key, and puts the stats and deletes the message.
+    const rollupCommit = rollups.commit(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
+    const finalRoom = MAX_TXN_OPS - 2 - rollupCommit.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
     for (const op of writes.values()) {
@@ -171,13 +178,13 @@ export class MessageProcessor {
       pendingBytes += bytes;
     }
     let finalOps: TxnOp[] = [];
-    if (pending.length <= finalRoom && pendingBytes < MAX_REQUEST_BYTES - 4_096) {
+    if (pending.length <= finalRoom && pendingBytes + rollupCommit.bytes < MAX_REQUEST_BYTES - 4_096) {
       finalOps = pending;
     } else {
       await this.fencedWrite(message, fence, pending);
     }
 
-    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupCommit);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
   }
 
@@ -227,7 +234,14 @@ export class MessageProcessor {
     if (!result.succeeded) throw changedUnder(message);
   }
 
-  private async commit(cluster: string, message: QueuedMessage, writes: TxnOp[], delta: PartitionStats, cache: OwnedPartitionCache): Promise<void> {
+  private async commit(
+    cluster: string,
+    message: QueuedMessage,
+    writes: TxnOp[],
+    delta: PartitionStats,
+    cache: OwnedPartitionCache,
+    rollups: RollupCommit,
+  ): Promise<void> {
     const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
     const stats = await cache.read(statsKey, decodePartitionStats);
     const next: PartitionStats = {
@@ -239,13 +253,14 @@ export class MessageProcessor {
     const conflicts = (stats.value?.conflictingDuplicates ?? 0) + (delta.conflictingDuplicates ?? 0);
     if (conflicts > 0) next.conflictingDuplicates = conflicts;
     const result = await this.kv.txn({
-      compare: [...this.fence(message), { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision }],
-      success: [...writes, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
+      compare: [...this.fence(message), { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision }, ...rollups.compares],
+      success: [...writes, ...rollups.puts, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
     });
     // On a failed compare nothing was counted; the message is applied again
     // from fresh reads (its writes are idempotent), never with stale counts.
     if (!result.succeeded) throw changedUnder(message);
     cache.written(statsKey, next, result.revision);
+    for (const { key, rollup } of rollups.written) cache.written(key, rollup, result.revision);
     samplesStored.inc(delta.samples);
     recordsStored.inc(delta.records);
     messagesProcessed.inc();
@@ -258,7 +273,8 @@ export class MessageProcessor {
    * the same samples streamed again from another file, a replay of this very
    * message) the stored chunks of that time range, less this message's own,
    * say which values already exist. Counting only new ones keeps `samples`
-   * equal to the values stored, whatever arrives twice.
+   * equal to the values stored, whatever arrives twice. The new utilisation
+   * samples among them go to `addUtilization` (the host's rollup).
    */
   private async countNew(
     cluster: string,
@@ -267,11 +283,19 @@ export class MessageProcessor {
     known: boolean,
     latest: LatestGpu | undefined,
     messageId: string,
+    addUtilization: (timestampMs: number, value: number) => void,
   ): Promise<{ samples: number; records: number; conflicts: number; conflictExamples: ConflictingDuplicate[] }> {
     const { timestampsMs, metrics, columns } = block.chunk;
+    const utilization = metrics.indexOf(ROLLUP_METRIC);
     // A GPU never seen has nothing stored. One that is known but absent from
     // latest (dropped there to bound its size) may have: look at its chunks.
-    if ((!latest && !known) || (latest && timestampsMs[0] > latest.lastSeenMs)) return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
+    if ((!latest && !known) || (latest && timestampsMs[0] > latest.lastSeenMs)) {
+      if (utilization >= 0) {
+        const column = columns[utilization];
+        for (let r = 0; r < timestampsMs.length; r++) if (!Number.isNaN(column[r])) addUtilization(timestampsMs[r], column[r]);
+      }
+      return { samples: block.samples, records: timestampsMs.length, conflicts: 0, conflictExamples: [] };
+    }
     const stored = await readTelemetry(this.kv, this.keys, cluster, metadata, {
       startMs: timestampsMs[0],
       endMs: timestampsMs[timestampsMs.length - 1],
@@ -294,6 +318,7 @@ export class MessageProcessor {
         const stored = values?.get(metrics[m]);
         if (stored === undefined) {
           samples++;
+          if (m === utilization) addUtilization(timestampsMs[r], value);
         } else if (stored !== value) {
           // Stored before by another message (a file streamed again with corrections, two sources disagreeing).
           conflicts++;

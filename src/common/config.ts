@@ -32,6 +32,8 @@ export interface GputelConfig {
   etcdCompactionIntervalMs: number;
   /** TTL of a collector's member and owner lease: a dead collector's partitions are owned again within about twice this. */
   leaseTtlSeconds: number;
+  /** A GPU whose newest sample is more than this behind the cluster's newest is "stale" (GPU list, summaries). */
+  staleAfterMs: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -71,6 +73,12 @@ function endpoints(raw: unknown): Parsed<string[]> {
 
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** Milliseconds of a duration written 500ms, 10s, 15m, 1h or 7d (decimals allowed); NaN when `text` is not one. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  return match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+}
+
 /**
  * A duration such as 500ms, 10s, 15m, 1h or 7d, in ms, of at least `minMs`;
  * with `offAllowed`, also 0 for "off".
@@ -79,8 +87,7 @@ function duration(minMs: number, offAllowed = false) {
   return (raw: unknown): Parsed<number> => {
     const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
     if (offAllowed && value === '0') return ok(0);
-    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
-    const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+    const ms = parseDurationMs(value);
     if (ms >= minMs && ms > 0) return ok(ms);
     const least = minMs > 1 ? `a duration of at least ${minMs / 1000} s` : 'a positive duration';
     return refuse(`must be ${least} with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
@@ -125,6 +132,7 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
+  staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
 };
 
 export interface ConfigSources {
