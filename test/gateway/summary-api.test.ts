@@ -276,6 +276,24 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     const stats = await kv.get(keys.partitionStats('replay', 'replay-topic', 0));
     assert.deepEqual(JSON.parse(stats!.value.toString()), { samples: 3, records: 3, messages: 3 }, 'samples in: 5; stored once: 3');
   });
+
+  it('skips a rollup that does not decode when summarising, and the collector overwrites it', async () => {
+    const { kv, keys } = pipeline;
+    const key = keys.rollup('default', 'host-b');
+    const good = (await kv.get(key))!.value;
+    await kv.put(key, Buffer.from('garbage'));
+    try {
+      const { status, body } = await getJson<Summary>(`${api}/summary`);
+      assert.equal(status, 200);
+      assert.deepEqual(body.idle.gpus.map((g) => g.uuid), ['GPU-a0', 'GPU-c0'], "host-b's GPU is not known to be idle");
+    } finally {
+      await kv.put(key, good);
+    }
+    await kv.put(keys.rollup('replay', 'h1'), Buffer.from('garbage'));
+    const message = await queueMessage(kv, '0000000004000-00000000-000000000004', [[END + 60_000, 7]]);
+    await new MessageProcessor(kv, keys, 'replay-topic', createLogger('silent')).process(message);
+    assert.deepEqual(await rollupSums(), { count: 1, sum: 7 }, 'rewritten from this message');
+  });
 }
 
 describe('summaries on the embedded store', () => {
