@@ -24,6 +24,14 @@ const rollupsDeferred = counter(
   "Host rollups that did not fit a message's final transaction; their samples are added with the host's next message",
 );
 
+/**
+ * Cached rollups holding samples that a final transaction had no room for.
+ * They go first in the host's next message, so a partition whose messages
+ * always touch more hosts than fit cannot starve the same hosts forever.
+ * Weak: a cache that is dropped (new claim, failed message) takes them along.
+ */
+const deferred = new WeakSet<UtilizationRollup>();
+
 interface TouchedRollup {
   key: string;
   rollup: UtilizationRollup;
@@ -69,19 +77,24 @@ export class HostRollups {
   }
 
   /**
-   * The compares and puts of every changed rollup, by hostname, as many as
-   * fit `maxOps` operations and `maxBytes`. One that does not fit is left
-   * out of this transaction (counted): its samples stay in the cached
-   * rollup, so the host's next message under this claim writes them.
+   * The compares and puts of every changed rollup, those deferred before
+   * first, then by hostname, as many as fit `maxOps` operations and
+   * `maxBytes`. One that does not fit is left out of this transaction
+   * (counted): its samples stay in the cached rollup, so a later message of
+   * the host under this claim writes them.
    */
   commit(maxOps: number, maxBytes: number): RollupCommit {
     const result: RollupCommit = { compares: [], puts: [], bytes: 0, written: [] };
-    const hostnames = [...this.touched.keys()].filter((hostname) => this.touched.get(hostname)!.changed).sort();
+    const order = (hostname: string): number => (deferred.has(this.touched.get(hostname)!.rollup) ? 0 : 1);
+    const hostnames = [...this.touched.keys()]
+      .filter((hostname) => this.touched.get(hostname)!.changed || deferred.has(this.touched.get(hostname)!.rollup))
+      .sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
     for (const hostname of hostnames) {
       const { key, rollup, modRevision } = this.touched.get(hostname)!;
       const { bytes, droppedGpus } = rollup.encode();
       rollupGpusDropped.inc(droppedGpus);
       if (result.puts.length + 1 > maxOps || result.bytes + bytes.length + key.length > maxBytes) {
+        deferred.add(rollup);
         rollupsDeferred.inc();
         continue;
       }
@@ -89,6 +102,8 @@ export class HostRollups {
       result.puts.push({ type: 'put', key, value: bytes });
       result.bytes += bytes.length + key.length;
       result.written.push({ key, rollup });
+      // Should this transaction fail, the cache (and this rollup with it) is dropped anyway.
+      deferred.delete(rollup);
     }
     return result;
   }
