@@ -23,6 +23,8 @@ import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
 import { Streamer } from '../src/streamer/streamer.js';
 import { ROLLUP_MAX_WINDOW_MS, UtilizationRollup } from '../src/store/utilization-rollup.js';
+import { FleetSummary } from '../src/store/fleet-summary.js';
+import { Registry } from '../src/store/registry.js';
 import { startEtcd } from '../test/support/etcd-process.js';
 import { median } from './median.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +67,27 @@ async function latencies(url: string, requests: number): Promise<{ p50: number; 
   return { p50: median(p50s), p99: median(p99s) };
 }
 
+/** p50 and p99 of FleetSummary.summarize() itself, in process: what the gateway adds to an HTTP round trip. */
+async function inProcess(kv: KvStore, keys: KeySpace, requests: number): Promise<{ p50: number; p99: number }> {
+  const registry = new Registry(kv, keys, 'default', createLogger('warn'));
+  await registry.start();
+  try {
+    const summary = new FleetSummary(kv, keys, 'default', registry);
+    const query = { windowMs: 3_600_000, idleThreshold: 5 };
+    for (let i = 0; i < 200; i++) await summary.summarize(query);
+    const times: number[] = [];
+    for (let i = 0; i < requests * RUNS; i++) {
+      const started = performance.now();
+      await summary.summarize(query);
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  } finally {
+    await registry.stop();
+  }
+}
+
 /** Replaces every host's rollup with one at its largest: each GPU's 7 days of 10 s samples. */
 async function fillRollups(kv: KvStore, keys: KeySpace, newestMs: number): Promise<number> {
   const rollups = await kv.range({ prefix: keys.rollupsPrefix('default') });
@@ -99,14 +122,19 @@ async function run(driver: string, kv: KvStore, file: string, rows: number, requ
     await waitForSamples(baseUrl, rows, 600_000);
     await sleep(2_000); // let the store settle after the ingest
     const url = `${baseUrl}/api/v1/summary?window=1h&idle_threshold=5`;
+    // The floor on this machine now: an HTTP round trip that reads nothing (the tails follow the machine's load).
+    const floor = await latencies(`${baseUrl}/healthz`, requests);
     const asIngested = await latencies(url, requests);
     const ingestedBytes = await rollupBytes(kv, keys);
     const fullBytes = await fillRollups(kv, keys, newestMs);
     const full = await latencies(url, requests);
+    const fullInProcess = await inProcess(kv, keys, requests);
     const line = (what: string, { p50, p99 }: { p50: number; p99: number }): string =>
       `${driver.padEnd(8)} summary 1h, 64 GPUs, ${what.padEnd(28)}: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (${(p99 / TARGET_P99_MS).toFixed(2)}× the ${TARGET_P99_MS} ms target)`;
+    console.log(`${driver.padEnd(8)} GET /healthz (floor: HTTP only)                  : p50 ${floor.p50.toFixed(2)} ms, p99 ${floor.p99.toFixed(2)} ms`);
     console.log(line('rollups as ingested', asIngested));
     console.log(line('rollups at 7 days (largest)', full));
+    console.log(line('7 days, summarize() in process', fullInProcess));
     console.log(`${driver.padEnd(8)} rollup bytes at rest (keys included): ${ingestedBytes} as ingested, ${fullBytes} at 7 days (${(fullBytes / HOSTS / GPUS_PER_HOST).toFixed(0)} B per GPU)`);
   } finally {
     await gateway.stop();

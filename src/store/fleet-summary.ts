@@ -9,7 +9,7 @@
  */
 import { GputelError } from '../common/gputel-error.js';
 import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
-import type { KvStore } from '../kv/kv-store.js';
+import { prefixEnd, type KeyValue, type KvStore } from '../kv/kv-store.js';
 import type { GpuEntry, Registry } from './registry.js';
 import { ROLLUP_MAX_WINDOW_MS, ROLLUP_METRIC, sumRollupWindow } from './utilization-rollup.js';
 
@@ -17,6 +17,13 @@ import { ROLLUP_MAX_WINDOW_MS, ROLLUP_METRIC, sumRollupWindow } from './utilizat
 export const SUMMARY_MIN_WINDOW_MS = 60_000;
 /** The longest idle window: what the rollups keep. */
 export const SUMMARY_MAX_WINDOW_MS = ROLLUP_MAX_WINDOW_MS;
+
+/**
+ * Rollups read per range: one range for fleets of up to 256 hosts; beyond,
+ * pages keep a summary's memory bounded (~1.4 kB per GPU of a page) however
+ * large the fleet.
+ */
+const ROLLUP_PAGE_KEYS = 256;
 
 const POWER_METRIC = 'DCGM_FI_DEV_POWER_USAGE';
 const TEMPERATURE_METRIC = 'DCGM_FI_DEV_GPU_TEMP';
@@ -62,6 +69,8 @@ export class FleetSummary {
     private readonly keys: KeySpace,
     private readonly cluster: string,
     private readonly registry: Registry,
+    /** Rollup keys read per range (default ROLLUP_PAGE_KEYS). */
+    private readonly rollupPageKeys = ROLLUP_PAGE_KEYS,
   ) {}
 
   /**
@@ -118,19 +127,27 @@ export class FleetSummary {
   /** GPUs whose mean utilisation in the rollup buckets overlapping [asOf − window, asOf] is below the threshold. */
   private async idleGpus(gpus: readonly GpuEntry[], asOfMs: number, query: SummaryQuery): Promise<FleetSummaryResult['idle']> {
     const prefix = this.keys.rollupsPrefix(this.cluster);
-    const stored =
-      query.hostname === undefined
-        ? (await this.kv.range({ prefix })).kvs
-        : [await this.kv.get(this.keys.rollup(this.cluster, query.hostname))].filter((kv) => kv !== undefined);
     // hostname → gpuKey → mean over the window.
     const means = new Map<string, Map<string, number>>();
-    for (const { key, value } of stored) {
+    const add = ({ key, value }: KeyValue): void => {
       try {
         const hostname = unescapeSegment(key.slice(prefix.length));
         const sums = sumRollupWindow(value, key, asOfMs - query.windowMs, asOfMs);
         means.set(hostname, new Map(sums.map((entry) => [entry.gpuKey, entry.sum / entry.count])));
       } catch (error) {
         query.onUnreadable?.(key, error);
+      }
+    };
+    if (query.hostname !== undefined) {
+      const stored = await this.kv.get(this.keys.rollup(this.cluster, query.hostname));
+      if (stored) add(stored);
+    } else {
+      const end = prefixEnd(prefix);
+      for (let start = prefix; ; ) {
+        const page = await this.kv.range({ start, end }, { limit: this.rollupPageKeys });
+        page.kvs.forEach(add);
+        if (!page.more || page.kvs.length === 0) break;
+        start = page.kvs[page.kvs.length - 1].key + '\0';
       }
     }
     const idle: FleetSummaryResult['idle'] = [];

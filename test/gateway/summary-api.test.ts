@@ -17,6 +17,8 @@ import type { KvStore, TxnRequest } from '../../src/kv/kv-store.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { sumRollupWindow } from '../../src/store/utilization-rollup.js';
+import { FleetSummary } from '../../src/store/fleet-summary.js';
+import { Registry } from '../../src/store/registry.js';
 import { CSV_HEADER } from '../support/csv-lines.js';
 import { getJson } from '../support/api-checks.js';
 import { useEtcdStore } from '../support/etcd-store.js';
@@ -174,6 +176,18 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     const missing = await getJson<ErrorBody>(`${api}/hosts/host-z/summary`);
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'HOST_NOT_FOUND');
+  });
+
+  it('gives the same idle list when it reads the rollups in pages of one host', async () => {
+    const registry = new Registry(pipeline.kv, pipeline.keys, 'default', createLogger('silent'));
+    await registry.start();
+    try {
+      const paged = await new FleetSummary(pipeline.kv, pipeline.keys, 'default', registry, 1).summarize({ windowMs: HOUR, idleThreshold: 5 });
+      assert.deepEqual(paged.idle.map((gpu) => gpu.uuid), ['GPU-a0', 'GPU-b0', 'GPU-c0']);
+      assert.equal(paged.idle[1].meanUtilization, meanFrom(byUuid('GPU-b0'), END - HOUR));
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('does not call a GPU idle when it has no utilisation sample in the window', async () => {
