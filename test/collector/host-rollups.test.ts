@@ -47,6 +47,11 @@ describe('host rollups of a message', () => {
     assert.deepEqual(await Promise.all(['h1', 'h2', 'h3'].map(storedCount)), [3, 3, 3], 'every sample in, once');
   });
 
+  it('keeps a hostname with a slash inside its own rollup key', () => {
+    assert.equal(keys.rollup('default', 'rack/7'), '/gputel/clusters/default/rollups/rack%2F7');
+    assert.ok(keys.rollup('default', 'h').startsWith(keys.rollupsPrefix('default')));
+  });
+
   it('writes nothing for a host none of whose samples were new', async () => {
     const cache = new OwnedPartitionCache(kv, 2);
     const rollups = new HostRollups(cache, keys, 'default');
