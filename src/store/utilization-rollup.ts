@@ -127,23 +127,6 @@ export class UtilizationRollup {
     if (timestampMs > this.newestMs) this.newestMs = timestampMs;
   }
 
-  /** Sum and count of one GPU's samples in buckets that overlap [fromMs, toMs] (a test and debugging view). */
-  windowOf(gpuKey: string, fromMs: number, toMs: number): Bucket {
-    this.settle();
-    const total = { count: 0, sum: 0 };
-    this.gpus.get(gpuKey)?.tiers.forEach((buckets, t) => {
-      const widthMs = ROLLUP_TIERS[t].widthMs;
-      for (const [index, bucket] of buckets) {
-        const startMs = index * widthMs;
-        if (startMs + widthMs > fromMs && startMs <= toMs) {
-          total.count += bucket.count;
-          total.sum += bucket.sum;
-        }
-      }
-    });
-    return total;
-  }
-
   /**
    * Encodes the rollup, folding aged buckets into coarser ones and dropping
    * those past the coarsest tier. Over `maxBytes`, the GPUs whose newest
