@@ -7,7 +7,7 @@ import { loadConfig, type GputelConfig } from '../common/config.js';
 import { GputelError } from '../common/gputel-error.js';
 
 /** Groups of settings beyond the store's, added to the commands that use them. */
-export type OptionGroup = 'server' | 'streamer' | 'collector';
+export type OptionGroup = 'server' | 'streamer' | 'collector' | 'gateway';
 
 /**
  * Adds the settings a command uses: the store's always, and the listed
@@ -39,6 +39,9 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
       .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
       .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
       .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)');
+  }
+  if (groups.includes('gateway')) {
+    command.option('--stale-after <duration>', "a GPU whose newest sample is more than this behind the cluster's newest is stale (default 5m)");
   }
   if (groups.includes('collector')) {
     command.option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within one to two TTLs (default 5s)");
@@ -81,6 +84,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       etcdCompactionIntervalMs: options.etcdCompactionInterval,
       leaseTtlSeconds: options.leaseTtl,
       retentionMs: options.retention,
+      staleAfterMs: options.staleAfter,
     },
     file: options.config as string | undefined,
     defaults,

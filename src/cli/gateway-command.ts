@@ -5,13 +5,13 @@ import { configFrom, requireEtcd, withCommonOptions } from './common-options.js'
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
-  return withCommonOptions(new Command('gateway'), ['server'], { etcdRequired: true })
+  return withCommonOptions(new Command('gateway'), ['server', 'gateway'], { etcdRequired: true })
     .description('serve the REST API, health and metrics over the store')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);
       requireEtcd(config, 'gateway');
       const runtime = await openRoleRuntime(config, 'gateway');
-      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, logger: runtime.logger });
+      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, staleAfterMs: config.staleAfterMs, logger: runtime.logger });
       runtime.onStop(() => gateway.stop());
       const url = await gateway.start();
       runtime.logger.info({ url }, 'gateway listening');

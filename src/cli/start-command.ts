@@ -15,7 +15,7 @@ import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, with
 import { printSummaries } from './streamer-command.js';
 
 export function startCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector']))
+  return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector', 'gateway']))
     .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet')
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.
@@ -42,6 +42,7 @@ export function startCommand(): Command {
         cluster: config.cluster,
         host: config.host,
         port: config.port,
+        staleAfterMs: config.staleAfterMs,
         logger,
         extraChecks: () => [...collector.readinessChecks(), ...streamers.map((s) => s.readinessCheck())],
       });

@@ -38,6 +38,8 @@ import { fetchChunks } from '../store/chunk-fetch.js';
 import { mergeChunks } from '../store/chunk-merge.js';
 import type { Logger } from '../common/logger.js';
 import { boundLatest } from './latest-bound.js';
+import { ROLLUP_METRIC } from '../store/utilization-rollup.js';
+import { HostRollups, type RollupCommit } from './host-rollups.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
 
@@ -137,6 +139,7 @@ export class MessageProcessor {
 
     const latestByHost = new Map<string, LatestHost>();
     const overlapChecks: OverlapCheck[] = [];
+    const rollups = new HostRollups(cache, this.keys, cluster);
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -157,7 +160,7 @@ export class MessageProcessor {
         latestByHost.set(hostname, latest);
       }
       // The GPU's newest stored sample as it was before this message (mergeLatest replaces, never mutates, the entry).
-      overlapChecks.push({ block, metadata, known, latest: latest.gpus[block.gpuKey] });
+      overlapChecks.push({ block, metadata, known, latest: latest.gpus[block.gpuKey], addUtilization: await rollups.adder(hostname, block.gpuKey) });
       conflicts += block.conflicts;
       conflictExamples.push(...block.conflictExamples);
       mergeLatest(latest, block);
@@ -177,7 +180,10 @@ export class MessageProcessor {
     // each fenced: a collector that lost the partition (paused, then woken)
     // must not write over its successor's newer values.
     const fence = this.fence(message);
-    const finalRoom = MAX_TXN_OPS - 2;
+    // Rollups are sums: only the final transaction may carry them (see host-rollups.ts). It also
+    // compares the fence and the stats key, and puts the stats and deletes the message.
+    const rollupCommit = rollups.commit(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
+    const finalRoom = MAX_TXN_OPS - 2 - rollupCommit.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
     for (const op of writes.values()) {
@@ -191,13 +197,13 @@ export class MessageProcessor {
       pendingBytes += bytes;
     }
     let finalOps: TxnOp[] = [];
-    if (pending.length <= finalRoom && pendingBytes < MAX_REQUEST_BYTES - 4_096) {
+    if (pending.length <= finalRoom && pendingBytes + rollupCommit.bytes < MAX_REQUEST_BYTES - 4_096) {
       finalOps = pending;
     } else {
       await this.fencedWrite(message, fence, pending);
     }
 
-    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache);
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupCommit);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
@@ -249,7 +255,14 @@ export class MessageProcessor {
     if (!result.succeeded) throw changedUnder(message);
   }
 
-  private async commit(cluster: string, message: QueuedMessage, writes: TxnOp[], delta: PartitionStats, cache: OwnedPartitionCache): Promise<void> {
+  private async commit(
+    cluster: string,
+    message: QueuedMessage,
+    writes: TxnOp[],
+    delta: PartitionStats,
+    cache: OwnedPartitionCache,
+    rollups: RollupCommit,
+  ): Promise<void> {
     const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
     const stats = await cache.read(statsKey, decodePartitionStats);
     const next: PartitionStats = {
@@ -261,13 +274,14 @@ export class MessageProcessor {
     const conflicts = (stats.value?.conflictingDuplicates ?? 0) + (delta.conflictingDuplicates ?? 0);
     if (conflicts > 0) next.conflictingDuplicates = conflicts;
     const result = await this.kv.txn({
-      compare: [...this.fence(message), { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision }],
-      success: [...writes, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
+      compare: [...this.fence(message), { key: statsKey, target: 'modRevision', operator: '==', operand: stats.modRevision }, ...rollups.compares],
+      success: [...writes, ...rollups.puts, { type: 'put', key: statsKey, value: encodeJson(next) }, { type: 'delete', range: { start: message.key } }],
     });
     // On a failed compare nothing was counted; the message is applied again
     // from fresh reads (its writes are idempotent), never with stale counts.
     if (!result.succeeded) throw changedUnder(message);
     cache.written(statsKey, next, result.revision);
+    for (const { key, rollup } of rollups.written) cache.written(key, rollup, result.revision);
     samplesStored.inc(delta.samples);
     recordsStored.inc(delta.records);
     messagesProcessed.inc();
@@ -280,7 +294,8 @@ export class MessageProcessor {
    * order, the same samples streamed again from another file, a replay of
    * this very message) the stored chunks of that time range, less this
    * message's own, say which values already exist. Counting only new ones
-   * keeps `samples` equal to the values stored, whatever arrives twice.
+   * keeps `samples` equal to the values stored, whatever arrives twice. The
+   * new utilisation samples among them go to the host's rollup.
    *
    * The blocks that need it are read together: one transaction lists their
    * chunk keys (one range each, keys only), then their chunk values are
@@ -290,9 +305,9 @@ export class MessageProcessor {
     const results: NewCounts[] = checks.map(({ block }) => ({ samples: block.samples, records: block.chunk.timestampsMs.length, conflicts: 0, conflictExamples: [] }));
     // A GPU never seen has nothing stored. One that is known but absent from
     // latest (dropped there to bound its size) may have: look at its chunks.
-    const reads = checks
-      .map((check, index) => ({ ...check, index }))
-      .filter(({ known, latest, block }) => !((!latest && !known) || (latest && block.chunk.timestampsMs[0] > latest.lastSeenMs)));
+    const needsRead = ({ known, latest, block }: OverlapCheck): boolean => !((!latest && !known) || (latest && block.chunk.timestampsMs[0] > latest.lastSeenMs));
+    for (const check of checks) if (!needsRead(check)) addAllUtilization(check);
+    const reads = checks.map((check, index) => ({ ...check, index })).filter(needsRead);
     if (reads.length === 0) return results;
 
     const listed: ChunkKeys[] = [];
@@ -312,7 +327,7 @@ export class MessageProcessor {
     const chunkAt = new Map(fetched.map((chunk) => [chunk.key, chunk.chunk]));
     reads.forEach((read, i) => {
       const stored = mergeChunks(listed[i].flatMap((key) => chunkAt.get(key) ?? []));
-      results[read.index] = countAgainst(read.block, stored);
+      results[read.index] = countAgainst(read.block, stored, read.addUtilization);
     });
     return results;
   }
@@ -387,6 +402,17 @@ interface OverlapCheck {
   known: boolean;
   /** The GPU's entry in latest/{host} before this message. */
   latest: LatestGpu | undefined;
+  /** Adds a new utilisation sample of the GPU to its host's rollup. */
+  addUtilization: (timestampMs: number, value: number) => void;
+}
+
+/** Every utilisation sample of a block with nothing stored before it goes to the rollup. */
+function addAllUtilization({ block, addUtilization }: OverlapCheck): void {
+  const { timestampsMs, metrics, columns } = block.chunk;
+  const utilization = metrics.indexOf(ROLLUP_METRIC);
+  if (utilization < 0) return;
+  const column = columns[utilization];
+  for (let r = 0; r < timestampsMs.length; r++) if (!Number.isNaN(column[r])) addUtilization(timestampsMs[r], column[r]);
 }
 
 interface NewCounts {
@@ -413,8 +439,9 @@ function overlapRange(keys: KeySpace, cluster: string, metadata: GpuMetadata, ti
 }
 
 /** Counts the block's values that `stored` (the merge of the chunks stored before it) does not hold, and those it holds with another value. */
-function countAgainst(block: GpuBlock, stored: Chunk): NewCounts {
+function countAgainst(block: GpuBlock, stored: Chunk, addUtilization: (timestampMs: number, value: number) => void): NewCounts {
   const { timestampsMs, metrics, columns } = block.chunk;
+  const utilization = metrics.indexOf(ROLLUP_METRIC);
   const storedRecord = new Map<number, number>();
   stored.timestampsMs.forEach((t, r) => storedRecord.set(t, r));
   const storedColumn = new Map(stored.metrics.map((metric, m) => [metric, stored.columns[m]]));
@@ -431,6 +458,7 @@ function countAgainst(block: GpuBlock, stored: Chunk): NewCounts {
       const storedValue = at === undefined ? NaN : (storedColumn.get(metrics[m])?.[at] ?? NaN);
       if (Number.isNaN(storedValue)) {
         samples++;
+        if (m === utilization) addUtilization(timestampsMs[r], value);
       } else if (storedValue !== value) {
         // Stored before by another message (a file streamed again with corrections, two sources disagreeing).
         conflicts++;

@@ -34,6 +34,8 @@ export interface GputelConfig {
   leaseTtlSeconds: number;
   /** Collectors remove data older than the cluster's newest sample minus this (data time, not the wall clock). */
   retentionMs: number;
+  /** A GPU whose newest sample is more than this behind the cluster's newest is "stale" (GPU list, summaries). */
+  staleAfterMs: number;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -73,6 +75,12 @@ function endpoints(raw: unknown): Parsed<string[]> {
 
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** Milliseconds of a duration written 500ms, 10s, 15m, 1h or 7d (decimals allowed); NaN when `text` is not one. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  return match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+}
+
 /**
  * A duration such as 500ms, 10s, 15m, 1h or 7d, in ms, of at least `minMs`;
  * with `offAllowed`, also 0 for "off".
@@ -81,8 +89,7 @@ function duration(minMs: number, offAllowed = false, maxMs = Infinity) {
   return (raw: unknown): Parsed<number> => {
     const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
     if (offAllowed && value === '0') return ok(0);
-    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
-    const ms = match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
+    const ms = parseDurationMs(value);
     if (ms > maxMs) return refuse(`must be at most ${maxMs / DURATION_UNIT_MS.d} days`);
     if (ms >= minMs && ms > 0) return ok(ms);
     const least = minMs > 1 ? `a duration of at least ${minMs / 1000} s` : 'a positive duration';
@@ -130,6 +137,7 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
   // At least 1 h (compaction merges 2 h windows; less would remove data as it lands); at most ~10 years.
   retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000) },
+  staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
 };
 
 export interface ConfigSources {

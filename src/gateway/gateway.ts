@@ -18,6 +18,7 @@ import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
 import { registerStatsRoutes } from './routes/stats-routes.js';
+import { registerSummaryRoutes } from './routes/summary-routes.js';
 
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** See --stale-after (default STALE_AFTER_MS). */
+  staleAfterMs?: number;
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
 }
@@ -42,7 +45,7 @@ export class Gateway {
     private readonly options: GatewayOptions,
   ) {
     const logger = options.logger.child({ role: 'gateway' });
-    this.registry = new Registry(kv, keys, options.cluster, logger);
+    this.registry = new Registry(kv, keys, options.cluster, logger, options.staleAfterMs);
     this.app = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
@@ -74,6 +77,7 @@ export class Gateway {
     registerGpuRoutes(this.app, context);
     registerHostRoutes(this.app, context);
     registerStatsRoutes(this.app, context);
+    registerSummaryRoutes(this.app, context);
     this.app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
   }
 

@@ -229,6 +229,13 @@ export class KeySpace {
   latest(cluster: string, hostname: string): string {
     return this.latestPrefix(cluster) + escapeSegment(hostname, 'hostname');
   }
+  rollupsPrefix(cluster: string): string {
+    return `${this.clusterPrefix(cluster)}rollups/`;
+  }
+  /** `rollups/{host}`: the host's rolling utilisation sums per GPU and time bucket (store/utilization-rollup.ts). */
+  rollup(cluster: string, hostname: string): string {
+    return this.rollupsPrefix(cluster) + escapeSegment(hostname, 'hostname');
+  }
   gpuIndexPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}index/gpus/`;
   }

@@ -19,7 +19,10 @@ const skippedEntries = counter(
 );
 const reloads = counter('gputel_gateway_registry_reloads_total', 'Registry reloads after its watch ended (history compacted, etcd restarted)');
 
-/** A GPU is stale when its newest sample is this far behind the newest sample of its cluster. */
+/**
+ * A GPU is stale when its newest sample is more than this behind the newest
+ * sample of its cluster (the default of --stale-after).
+ */
 export const STALE_AFTER_MS = 5 * 60_000;
 
 export interface GpuEntry extends GpuMetadata {
@@ -44,12 +47,16 @@ export class Registry {
   private resyncing: Promise<void> | undefined;
   /** gpus() as last built; dropped on every change. */
   private view: GpuEntry[] | undefined;
+  /** asOfMs() of the view. */
+  private viewAsOfMs: number | undefined;
 
   constructor(
     private readonly kv: KvStore,
     private readonly keys: KeySpace,
     private readonly cluster: string,
     private readonly logger: Logger,
+    /** See STALE_AFTER_MS. */
+    private readonly staleAfterMs = STALE_AFTER_MS,
   ) {}
 
   /** Loads the registry and starts following it. */
@@ -139,12 +146,13 @@ export class Registry {
   }
 
   private buildView(): GpuEntry[] {
-    const newestMs = this.newestSampleMs();
+    this.viewAsOfMs = this.newestSampleMs();
+    const newestMs = this.viewAsOfMs ?? 0;
     return [...this.gpuByKey.values()]
       .map((gpu) => {
         const latest = this.latestByHost.get(gpu.hostname)?.gpus[gpu.gpuKey];
         const lastSeenMs = latest?.lastSeenMs ?? gpu.firstSeenMs;
-        return { ...gpu, lastSeenMs, latest, status: newestMs - lastSeenMs > STALE_AFTER_MS ? ('stale' as const) : ('active' as const) };
+        return { ...gpu, lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
       })
       .sort(
         (a, b) =>
@@ -193,10 +201,20 @@ export class Registry {
     return this.gpus().find((g) => g.hostname === hostname && g.gpuKey === gpuKey);
   }
 
-  private newestSampleMs(): number {
-    let newest = 0;
+  /**
+   * The newest sample of the cluster (from the latest values), undefined
+   * before any: "now" for GPU status and summaries, so that a replayed
+   * export is judged against its own time, not the wall clock.
+   */
+  asOfMs(): number | undefined {
+    this.gpus();
+    return this.viewAsOfMs;
+  }
+
+  private newestSampleMs(): number | undefined {
+    let newest: number | undefined;
     for (const host of this.latestByHost.values()) {
-      for (const gpu of Object.values(host.gpus)) newest = Math.max(newest, gpu.lastSeenMs);
+      for (const gpu of Object.values(host.gpus)) if (newest === undefined || gpu.lastSeenMs > newest) newest = gpu.lastSeenMs;
     }
     return newest;
   }

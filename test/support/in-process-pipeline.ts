@@ -28,9 +28,13 @@ export interface InProcessPipeline {
   stop(): Promise<void>;
 }
 
-export async function startInProcessPipeline(): Promise<InProcessPipeline> {
+/**
+ * Starts the pipeline on `options.kv` (left open at stop: its owner closes
+ * it; an etcd driver, say), or on a new in-memory embedded store.
+ */
+export async function startInProcessPipeline(options: { kv?: KvStore } = {}): Promise<InProcessPipeline> {
   const logger = createLogger('silent');
-  const kv = await openKvStore({ dataDir: ':memory:' });
+  const kv = options.kv ?? (await openKvStore({ dataDir: ':memory:' }));
   const keys = new KeySpace('/gputel');
   const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 4, logger });
   const gateway = new Gateway(kv, keys, { cluster: 'default', host: '127.0.0.1', port: 0, logger });
@@ -57,7 +61,7 @@ export async function startInProcessPipeline(): Promise<InProcessPipeline> {
     async stop() {
       await gateway.stop();
       await collector.stop();
-      await kv.close();
+      if (!options.kv) await kv.close();
     },
   };
 }

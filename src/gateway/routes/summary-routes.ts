@@ -1,0 +1,78 @@
+/**
+ * GET /api/v1/summary and GET /api/v1/hosts/{hostname}/summary: parse the
+ * window and threshold, ask the FleetSummary, shape its answer.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { parseDurationMs } from '../../common/config.js';
+import { GputelError } from '../../common/gputel-error.js';
+import type { Logger } from '../../common/logger.js';
+import { FleetSummary, SUMMARY_MAX_WINDOW_MS, SUMMARY_MIN_WINDOW_MS, type FleetSummaryResult, type GpuRef } from '../../store/fleet-summary.js';
+import type { GatewayContext } from '../gateway-context.js';
+import { formatTime } from '../time-param.js';
+
+const DEFAULT_WINDOW = '1h';
+const DEFAULT_IDLE_THRESHOLD = 5;
+
+const SummaryQuery = Type.Object(
+  {
+    window: Type.Optional(Type.String({ description: 'idle window ending at as_of: 1m to 7d, e.g. 15m, 1h, 7d', default: DEFAULT_WINDOW })),
+    idle_threshold: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, default: DEFAULT_IDLE_THRESHOLD, description: 'a GPU whose mean utilisation (%) over the window is below this is idle' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type SummaryQueryString = { window?: string; idle_threshold?: number };
+
+/** The window in ms; throws BAD_REQUEST naming the parameter, the value and what is allowed. */
+function parseWindow(raw: string): number {
+  const ms = parseDurationMs(raw);
+  if (Number.isNaN(ms)) throw new GputelError('BAD_REQUEST', `window "${raw}" is not a duration: use a number with s, m, h or d, from 1m to 7d (e.g. 15m, 1h, 7d)`);
+  if (ms < SUMMARY_MIN_WINDOW_MS) throw new GputelError('BAD_REQUEST', `window "${raw}" is shorter than 1m, the finest utilisation bucket`);
+  if (ms > SUMMARY_MAX_WINDOW_MS) throw new GputelError('BAD_REQUEST', `window "${raw}" is longer than 7d, the longest window the utilisation rollups keep`);
+  return ms;
+}
+
+function refView(gpu: GpuRef): { uuid: string; hostname: string; gpu_id: number } {
+  return { uuid: gpu.uuid, hostname: gpu.hostname, gpu_id: gpu.gpuId };
+}
+
+function summaryView(summary: FleetSummaryResult, window: string, threshold: number): Record<string, unknown> {
+  return {
+    gpus: summary.gpus,
+    by_status: { active: summary.active, stale: summary.stale },
+    utilization: { mean: summary.utilizationMean, max: summary.utilizationMax },
+    power_draw: { total: summary.powerDrawTotal },
+    temperature: { max: summary.hottest?.value ?? null, hottest: summary.hottest && { ...refView(summary.hottest), value: summary.hottest.value } },
+    idle: {
+      threshold,
+      window,
+      count: summary.idle.length,
+      gpus: summary.idle.map((gpu) => ({ ...refView(gpu), mean_utilization: gpu.meanUtilization })),
+    },
+    as_of: summary.asOfMs === undefined ? null : formatTime(summary.asOfMs),
+  };
+}
+
+export function registerSummaryRoutes(app: FastifyInstance, context: GatewayContext): void {
+  const fleetSummary = new FleetSummary(context.kv, context.keys, context.cluster, context.registry);
+  const answer = async (request: FastifyRequest<{ Querystring: SummaryQueryString }>, hostname?: string): Promise<Record<string, unknown>> => {
+    const window = (request.query.window ?? DEFAULT_WINDOW).trim();
+    const threshold = request.query.idle_threshold ?? DEFAULT_IDLE_THRESHOLD;
+    const summary = await fleetSummary.summarize({
+      windowMs: parseWindow(window),
+      idleThreshold: threshold,
+      hostname,
+      onUnreadable: (key, error) => (request.log as Logger).warn({ err: error, key }, 'unreadable utilisation rollup skipped: its GPUs count as not idle'),
+    });
+    return summaryView(summary, window, threshold);
+  };
+
+  app.get<{ Querystring: SummaryQueryString }>('/api/v1/summary', { schema: { querystring: SummaryQuery } }, (request) => answer(request));
+  app.get<{ Params: { hostname: string }; Querystring: SummaryQueryString }>(
+    '/api/v1/hosts/:hostname/summary',
+    { schema: { params: Type.Object({ hostname: Type.String({ minLength: 1 }) }), querystring: SummaryQuery } },
+    (request) => answer(request, request.params.hostname),
+  );
+}

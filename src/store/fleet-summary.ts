@@ -1,0 +1,165 @@
+/**
+ * Fleet and host summaries: how many GPUs, how many stale, their newest
+ * utilisation, power and temperature, and which were idle over a window.
+ *
+ * Nothing here reads a chunk. Newest values come from the registry (the
+ * `latest/{host}` keys, followed through watch); the idle window comes from
+ * the utilisation rollups (`rollups/{host}`), one range (or one get for a
+ * host) per summary. Protocol-free: the REST routes only parse and shape.
+ */
+import { GputelError } from '../common/gputel-error.js';
+import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
+import { prefixEnd, type KeyValue, type KvStore } from '../kv/kv-store.js';
+import type { GpuEntry, Registry } from './registry.js';
+import { ROLLUP_MAX_WINDOW_MS, ROLLUP_METRIC, sumRollupWindow } from './utilization-rollup.js';
+
+/** The shortest idle window: the rollups' finest buckets are one minute wide. */
+export const SUMMARY_MIN_WINDOW_MS = 60_000;
+/** The longest idle window: what the rollups keep. */
+export const SUMMARY_MAX_WINDOW_MS = ROLLUP_MAX_WINDOW_MS;
+
+/**
+ * Rollups read per range: one range for fleets of up to 256 hosts; beyond,
+ * pages keep a summary's memory bounded (~1.4 kB per GPU of a page) however
+ * large the fleet.
+ */
+const ROLLUP_PAGE_KEYS = 256;
+
+const POWER_METRIC = 'DCGM_FI_DEV_POWER_USAGE';
+const TEMPERATURE_METRIC = 'DCGM_FI_DEV_GPU_TEMP';
+
+export interface SummaryQuery {
+  /** Length of the idle window, ending at the cluster's newest sample (SUMMARY_MIN_WINDOW_MS to SUMMARY_MAX_WINDOW_MS). */
+  windowMs: number;
+  /** A GPU whose mean utilisation (percent) over the window is below this is idle. */
+  idleThreshold: number;
+  /** Summarise this host's GPUs only. */
+  hostname?: string;
+  /** Told about a rollup that does not decode; its GPUs then count as not idle. */
+  onUnreadable?: (key: string, error: unknown) => void;
+}
+
+/** A GPU named the way the API names one. */
+export interface GpuRef {
+  uuid: string;
+  hostname: string;
+  gpuId: number;
+}
+
+export interface FleetSummaryResult {
+  gpus: number;
+  active: number;
+  stale: number;
+  /** Mean and max of the GPUs' newest utilisation; null when no GPU has one. */
+  utilizationMean: number | null;
+  utilizationMax: number | null;
+  /** Sum of the GPUs' newest power draw (W); null when no GPU has one. */
+  powerDrawTotal: number | null;
+  /** The hottest GPU by newest temperature; null when no GPU has one. */
+  hottest: (GpuRef & { value: number }) | null;
+  /** GPUs whose mean utilisation over the window is below the threshold, in registry order. */
+  idle: (GpuRef & { meanUtilization: number })[];
+  /** The cluster's newest sample; undefined before any. */
+  asOfMs: number | undefined;
+}
+
+export class FleetSummary {
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly cluster: string,
+    private readonly registry: Registry,
+    /** Rollup keys read per range (default ROLLUP_PAGE_KEYS). */
+    private readonly rollupPageKeys = ROLLUP_PAGE_KEYS,
+  ) {}
+
+  /**
+   * Summarises the cluster, or one host. Throws HOST_NOT_FOUND for a host
+   * with no GPU, BAD_REQUEST for a window out of range, or a store error.
+   * A GPU is counted as stale or active by the registry's rule (its newest
+   * sample more than --stale-after behind the cluster's newest).
+   */
+  async summarize(query: SummaryQuery): Promise<FleetSummaryResult> {
+    const { windowMs, hostname } = query;
+    if (!(windowMs >= SUMMARY_MIN_WINDOW_MS && windowMs <= SUMMARY_MAX_WINDOW_MS)) {
+      throw new GputelError('BAD_REQUEST', `window of ${windowMs} ms is out of range: from ${SUMMARY_MIN_WINDOW_MS} ms (1m) to ${SUMMARY_MAX_WINDOW_MS} ms (7d)`);
+    }
+    const all = this.registry.gpus();
+    const gpus = hostname === undefined ? all : all.filter((gpu) => gpu.hostname === hostname);
+    if (hostname !== undefined && gpus.length === 0) throw new GputelError('HOST_NOT_FOUND', `no host "${hostname}": see /api/v1/hosts`);
+    const asOfMs = this.registry.asOfMs();
+
+    const result: FleetSummaryResult = {
+      gpus: gpus.length,
+      active: 0,
+      stale: 0,
+      utilizationMean: null,
+      utilizationMax: null,
+      powerDrawTotal: null,
+      hottest: null,
+      idle: [],
+      asOfMs,
+    };
+    let utilizationSum = 0;
+    let utilizationCount = 0;
+    for (const gpu of gpus) {
+      if (gpu.status === 'active') result.active++;
+      else result.stale++;
+      const values = gpu.latest?.values;
+      if (!values) continue;
+      const utilization = values[ROLLUP_METRIC];
+      if (utilization !== undefined) {
+        utilizationSum += utilization;
+        utilizationCount++;
+        result.utilizationMax = Math.max(result.utilizationMax ?? -Infinity, utilization);
+      }
+      const power = values[POWER_METRIC];
+      if (power !== undefined) result.powerDrawTotal = (result.powerDrawTotal ?? 0) + power;
+      const temperature = values[TEMPERATURE_METRIC];
+      // The first of equals in registry order (hostname, gpu_id), so the answer is stable.
+      if (temperature !== undefined && (result.hottest === null || temperature > result.hottest.value)) result.hottest = { ...refOf(gpu), value: temperature };
+    }
+    if (utilizationCount > 0) result.utilizationMean = utilizationSum / utilizationCount;
+    if (asOfMs !== undefined && gpus.length > 0) result.idle = await this.idleGpus(gpus, asOfMs, query);
+    return result;
+  }
+
+  /** GPUs whose mean utilisation in the rollup buckets overlapping [asOf − window, asOf] is below the threshold. */
+  private async idleGpus(gpus: readonly GpuEntry[], asOfMs: number, query: SummaryQuery): Promise<FleetSummaryResult['idle']> {
+    const prefix = this.keys.rollupsPrefix(this.cluster);
+    // hostname → gpuKey → mean over the window.
+    const means = new Map<string, Map<string, number>>();
+    const add = ({ key, value }: KeyValue): void => {
+      try {
+        const hostname = unescapeSegment(key.slice(prefix.length));
+        const sums = sumRollupWindow(value, key, asOfMs - query.windowMs, asOfMs);
+        means.set(hostname, new Map(sums.map((entry) => [entry.gpuKey, entry.sum / entry.count])));
+      } catch (error) {
+        query.onUnreadable?.(key, error);
+      }
+    };
+    if (query.hostname !== undefined) {
+      const stored = await this.kv.get(this.keys.rollup(this.cluster, query.hostname));
+      if (stored) add(stored);
+    } else {
+      const end = prefixEnd(prefix);
+      for (let start = prefix; ; ) {
+        const page = await this.kv.range({ start, end }, { limit: this.rollupPageKeys });
+        page.kvs.forEach(add);
+        if (!page.more || page.kvs.length === 0) break;
+        start = page.kvs[page.kvs.length - 1].key + '\0';
+      }
+    }
+    const idle: FleetSummaryResult['idle'] = [];
+    for (const gpu of gpus) {
+      const mean = means.get(gpu.hostname)?.get(gpu.gpuKey);
+      // No utilisation sample in the window: unknown, so not idle.
+      if (mean !== undefined && mean < query.idleThreshold) idle.push({ ...refOf(gpu), meanUtilization: mean });
+    }
+    return idle;
+  }
+}
+
+function refOf(gpu: GpuEntry): GpuRef {
+  return { uuid: gpu.uuid, hostname: gpu.hostname, gpuId: gpu.gpuId };
+}
