@@ -111,9 +111,10 @@ export class ChunkCompactor {
     const pending = this.pending.get(prefix);
     if (pending) {
       if (this.now() - pending.writtenAtMs < this.deleteDelayMs) return result;
-      result.deleted = await this.deleteInputs(pending, scope.fence);
+      const gone = await this.deleteInputs(pending, scope.fence);
+      result.deleted = gone.size;
       this.pending.delete(prefix);
-      const gone = new Set(pending.inputs.map((input) => input.key));
+      // Inputs left standing (one changed or went meanwhile) are merged again below, so this round leaves work pending.
       chunks = chunks.filter((chunk) => !gone.has(chunk.key));
     }
     if (chunks.length < 2 && chunks.every((chunk) => chunk.compacted)) return result;
@@ -237,9 +238,9 @@ export class ChunkCompactor {
     await flush();
   }
 
-  /** Phase 2: deletes merged inputs, each compared on the revision it was merged at. A changed one is left to the next merge. */
-  private async deleteInputs(pending: PendingDeletes, fence: Compare[]): Promise<number> {
-    let deleted = 0;
+  /** Phase 2: deletes merged inputs, each compared on the revision it was merged at; returns the keys deleted. A changed one is left to the next merge. */
+  private async deleteInputs(pending: PendingDeletes, fence: Compare[]): Promise<Set<string>> {
+    const deleted = new Set<string>();
     const perTxn = MAX_TXN_OPS - fence.length;
     for (let from = 0; from < pending.inputs.length; from += perTxn) {
       const inputs = pending.inputs.slice(from, from + perTxn);
@@ -248,7 +249,7 @@ export class ChunkCompactor {
         success: inputs.map((input): TxnOp => ({ type: 'delete', range: { start: input.key } })),
       });
       if (result.succeeded) {
-        deleted += inputs.length;
+        for (const input of inputs) deleted.add(input.key);
         continue;
       }
       // Either the claim is gone, or an input changed or went (retention):
