@@ -32,6 +32,8 @@ export interface GputelConfig {
   etcdCompactionIntervalMs: number;
   /** TTL of a collector's member and owner lease: a dead collector's partitions are owned again within about twice this. */
   leaseTtlSeconds: number;
+  /** File of encryption keys (ID:KEY lines, newest last) that seal stored values; '' stores them unsealed. */
+  encryptionKeyFile: string;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -125,6 +127,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
+  // The file itself is read and checked where the store is opened (encryption-key-file.ts), with its line numbers.
+  encryptionKeyFile: { flag: 'encryption-key-file', env: 'GPUTEL_ENCRYPTION_KEY_FILE', defaultValue: '', parse: text(/^.+$/, 'must be the path of a key file') },
 };
 
 export interface ConfigSources {
