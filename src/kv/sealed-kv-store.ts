@@ -123,14 +123,15 @@ export class SealedKvStore implements KvStore {
    */
   async watch(range: KeyRange, options: WatchOptions): Promise<Watcher> {
     let failed = false;
-    let watcher: Watcher | undefined;
+    // Set once the inner watch resolves; an event may fail before that.
+    const inner: { watcher?: Watcher } = {};
     const fail = (error: Error): void => {
       if (failed) return;
       failed = true;
-      if (watcher) void watcher.cancel().catch(() => undefined);
+      if (inner.watcher) void inner.watcher.cancel().catch(() => undefined);
       options.onError?.(error);
     };
-    watcher = await this.inner.watch(range, {
+    inner.watcher = await this.inner.watch(range, {
       fromRevision: options.fromRevision,
       onEvent: (event) => {
         if (failed) return;
@@ -143,16 +144,10 @@ export class SealedKvStore implements KvStore {
         }
         options.onEvent(value === event.value ? event : { ...event, value });
       },
-      onError: (error) => {
-        if (!failed) {
-          failed = true;
-          options.onError?.(error);
-        }
-      },
+      onError: fail,
     });
-    // An event may have failed before the inner watch resolved.
-    if (failed) await watcher.cancel().catch(() => undefined);
-    return watcher;
+    if (failed) await inner.watcher.cancel().catch(() => undefined);
+    return inner.watcher;
   }
 
   revision(): Promise<number> {
