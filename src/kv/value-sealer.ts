@@ -17,7 +17,7 @@
  * given another key id, does not open.
  */
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
-import { GputelError, errorMessage } from '../common/gputel-error.js';
+import { GputelError } from '../common/gputel-error.js';
 import type { EncryptionKeyRing } from './encryption-key-file.js';
 
 const MAGIC = Buffer.from([0xc1, 0x47, 0x53]);
@@ -92,14 +92,14 @@ export class ValueSealer {
     if (this.ring === undefined) {
       throw new GputelError(
         'STORE_KEY',
-        `value at ${key} is sealed with encryption key "${keyId}", and this process has no --encryption-key-file: start it with the key file the other gputel processes use`,
+        `value at ${key} is sealed with encryption key ${JSON.stringify(keyId)}, and this process has no --encryption-key-file: start it with the key file the other gputel processes use`,
       );
     }
     const secret = this.ring.keys.get(keyId);
     if (secret === undefined) {
       throw new GputelError(
         'STORE_KEY',
-        `value at ${key} is sealed with encryption key "${keyId}", which ${this.ring.file} does not hold (it holds ${[...this.ring.keys.keys()].map((id) => `"${id}"`).join(', ')}): ` +
+        `value at ${key} is sealed with encryption key ${JSON.stringify(keyId)}, which ${this.ring.file} does not hold (it holds ${[...this.ring.keys.keys()].map((id) => `"${id}"`).join(', ')}): ` +
           'add that key\'s line to the file; a retired key must stay listed until every value it sealed has been rewritten',
       );
     }
@@ -115,8 +115,8 @@ export class ValueSealer {
     } catch (error) {
       throw new GputelError(
         'STORE_KEY',
-        `value at ${key} does not open with encryption key "${keyId}" of ${this.ring.file} (${errorMessage(error)}): ` +
-          `either the key under "${keyId}" differs from the one that sealed it (check that every gputel process uses the same key file), ` +
+        `value at ${key} does not open with encryption key ${JSON.stringify(keyId)} of ${this.ring.file}: ` +
+          `either the key under ${JSON.stringify(keyId)} differs from the one that sealed it (check that every gputel process uses the same key file), ` +
           'or the value was altered or moved here from another key (restore it or delete the key)',
         { cause: error },
       );
