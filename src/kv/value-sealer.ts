@@ -42,29 +42,36 @@ export function sealedKeyId(value: Buffer): string | undefined {
 }
 
 export class ValueSealer {
-  private readonly header: Buffer | undefined;
+  /** The header of each key id (the newest one's is made once, here). */
+  private readonly headers = new Map<string, Buffer>();
 
   /** `ring` undefined: this process has no key; it writes plaintext and refuses to open sealed values. */
   constructor(readonly ring: EncryptionKeyRing | undefined) {
-    if (ring === undefined) return;
-    const id = Buffer.from(ring.newest.id, 'latin1');
-    this.header = Buffer.concat([MAGIC, Buffer.from([SEALED_FORMAT_VERSION, id.length]), id]);
+    for (const id of ring?.keys.keys() ?? []) {
+      const idBytes = Buffer.from(id, 'latin1');
+      this.headers.set(id, Buffer.concat([MAGIC, Buffer.from([SEALED_FORMAT_VERSION, idBytes.length]), idBytes]));
+    }
   }
 
   /** Whether this process seals what it writes. */
   get sealing(): boolean {
-    return this.header !== undefined;
+    return this.ring !== undefined;
   }
 
-  /** Seals `plaintext` for the store key `key` with the newest key. Throws INTERNAL when the process has no key (callers check `sealing`). */
-  seal(key: string, plaintext: Buffer): Buffer {
-    const header = this.header;
-    if (header === undefined || this.ring === undefined) throw new GputelError('INTERNAL', 'seal() called without an encryption key');
+  /**
+   * Seals `plaintext` for the store key `key` with the newest key (or the
+   * key `keyId` of the file). Throws INTERNAL when the process has no such
+   * key (callers check `sealing`).
+   */
+  seal(key: string, plaintext: Buffer, keyId = this.ring?.newest.id): Buffer {
+    const header = keyId === undefined ? undefined : this.headers.get(keyId);
+    const secret = keyId === undefined ? undefined : this.ring?.keys.get(keyId);
+    if (header === undefined || secret === undefined) throw new GputelError('INTERNAL', `seal() called without encryption key ${String(keyId)}`);
     const sealed = Buffer.allocUnsafe(header.length + NONCE_BYTES + plaintext.length + TAG_BYTES);
     header.copy(sealed, 0);
     const nonce = sealed.subarray(header.length, header.length + NONCE_BYTES);
     randomFillSync(nonce);
-    const cipher = createCipheriv(CIPHER, this.ring.newest.key, nonce);
+    const cipher = createCipheriv(CIPHER, secret, nonce);
     cipher.setAAD(additionalData(header, key));
     let offset = header.length + NONCE_BYTES;
     offset += cipher.update(plaintext).copy(sealed, offset);

@@ -132,41 +132,45 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
       assert.equal(sealedKeyId(kv.value), 'b', 'latest values were rewritten with the newest key');
     }
 
-    // The wrong key under the same ids, and no key at all: the gateway refuses to start, naming the key.
+    // The wrong key under the same ids, and no key at all: the gateway refuses to start (before any write), naming the key.
     const wrong = keyFile('wrong.keys', [generateEncryptionKeyLine('a'), generateEncryptionKeyLine('b')]);
     const wrongGateway = (await startGateway(roleArgs(root, wrong))).gateway;
     assert.equal(await wrongGateway.exited, 2);
-    assert.match(wrongGateway.stderr(), /gputel: value at \S+ does not open with encryption key "[ab]" of \S+wrong\.keys/);
+    assert.match(wrongGateway.stderr(), /gputel: encryption key "a" of \S+wrong\.keys is not the key "a" that sealed this store's data .*every gputel process must use the same key file/);
     const keyless = (await startGateway(roleArgs(root, undefined))).gateway;
     assert.equal(await keyless.exited, 2);
-    assert.match(keyless.stderr(), /gputel: value at \S+ is sealed with encryption key "[ab]", and this process has no --encryption-key-file/);
+    assert.match(keyless.stderr(), new RegExp(`gputel: the data under ${root} is sealed \\(encryption keys "a", "b"\\), and this process has no --encryption-key-file`));
     await assertApiMatches(baseUrl, allRows); // the right gateway still answers
   });
 
-  it('leaves messages queued, never dead-lettered, while the collector has the wrong key; the right key then stores them exactly once', async () => {
+  it('leaves messages queued, never dead-lettered, while a collector lacks the newest key; with it, stores them exactly once', async () => {
     const root = `/gputel-enc-${++rootNumber}`;
-    const right = keyFile('right.keys', [generateEncryptionKeyLine('k1')]);
-    const wrong = keyFile('wrong-k1.keys', [generateEncryptionKeyLine('k1')]);
+    const k1 = generateEncryptionKeyLine('k1');
+    const k2 = generateEncryptionKeyLine('k2');
+    const behind = keyFile('behind.keys', [k1]);
+    const rotated = keyFile('rotated.keys', [k1, k2]);
     const file = await harness.generate('third.csv', { ...FLEET, start: '2026-03-02T11:00:00Z' });
     const rows = readOracle(file);
     const keySpace = new KeySpace(root);
-    const wrongCollector = harness.run(['collector', ...roleArgs(root, wrong), '--port', '0']);
-    await stream(roleArgs(root, right), file);
-    await sleep(2_000); // the wrong collector tries, and backs off
+    // The streamer's key file was rotated first; the collector's not yet.
+    const lagging = harness.run(['collector', ...roleArgs(root, behind), '--port', '0']);
+    await sleep(1_000);
+    await stream(roleArgs(root, rotated), file);
+    await sleep(2_000); // the collector tries, and backs off
     const queued = (await harness.kv.range({ prefix: keySpace.topicPrefix('telemetry') + 'p/' }, { countOnly: true })).count;
     assert.ok(queued > 0, 'messages stay queued');
     assert.equal((await harness.kv.range({ prefix: keySpace.deadLetterPrefix('telemetry') }, { countOnly: true })).count, 0, 'nothing dead-lettered');
     assert.equal((await harness.kv.range({ prefix: keySpace.statsPrefix('default') }, { countOnly: true })).count, 0, 'nothing stored');
-    await wrongCollector.stop();
-    const said = wrongCollector.stderr();
-    assert.ok(said.includes('"code":"STORE_KEY"') && said.includes('does not open with encryption key \\"k1\\"'), 'the collector logs why (STORE_KEY, key k1)');
+    await lagging.stop();
+    const said = lagging.stderr();
+    assert.ok(said.includes('"code":"STORE_KEY"') && said.includes('is sealed with encryption key \\"k2\\", which'), 'the collector logs why (STORE_KEY, key k2)');
 
-    const { baseUrl } = await startGateway(roleArgs(root, right));
-    harness.run(['collector', ...roleArgs(root, right), '--port', '0']);
+    const { baseUrl } = await startGateway(roleArgs(root, rotated));
+    harness.run(['collector', ...roleArgs(root, rotated), '--port', '0']);
     await waitForSamples(baseUrl, rows.length);
     await sleep(500); // anything stored twice would show by now
     await assertApiMatches(baseUrl, rows);
-    assertNothingInPlaintext(await everything(root), root, rows, ['k1']);
+    assertNothingInPlaintext(await everything(root), root, rows, ['k2']);
   });
 });
 
@@ -204,6 +208,6 @@ describe('encryption at rest, gputel start on the embedded store', { timeout: 60
     const refused = runGputel(['start', ...args.slice(0, -1), wrong]);
     processes.push(refused);
     assert.equal(await refused.exited, 2);
-    assert.match(refused.stderr(), /gputel: value at \/gputel\/clusters\/\S+ does not open with encryption key "embedded-1"/);
+    assert.match(refused.stderr(), /gputel: encryption key "embedded-1" of \S+wrong\.keys is not the key "embedded-1" that sealed this store's data/);
   });
 });
