@@ -37,7 +37,8 @@ import type {
   WatchOptions,
 } from './kv-store.js';
 import type { SealedKeyPolicy } from './sealed-key-policy.js';
-import { isSealedValue, type ValueSealer } from './value-sealer.js';
+import { isSealedValue, sealedKeyId, type ValueSealer } from './value-sealer.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, prefixEnd } from './kv-store.js';
 
 const sealedWrites = counter(
   'gputel_store_sealed_values_total',
@@ -56,6 +57,20 @@ const MAX_PLAINTEXT_LOGGED = 5;
  * Each round loses only to a write of one of its compared keys in between.
  */
 const MAX_COMPARE_ROUNDS = 16;
+/** Values read per page by reseal(): chunks are up to ~256 KiB each, so a page stays under ~8 MiB. */
+const RESEAL_PAGE = 32;
+
+/** What reseal() did. */
+export interface ResealSummary {
+  /** Values under sealed keys looked at. */
+  examined: number;
+  /** Values sealed with an older key, now sealed with the newest. */
+  resealed: number;
+  /** Plaintext values (from before encryption), now sealed. */
+  sealedPlaintext: number;
+  /** Values that changed while being resealed (rewritten by a role meanwhile): run reseal again to be sure. */
+  changedMeanwhile: number;
+}
 
 export interface SealedKvStoreOptions {
   sealer: ValueSealer;
@@ -168,6 +183,67 @@ export class SealedKvStore implements KvStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /**
+   * Rewrites every value under a sealed key in `range` that is plaintext or
+   * sealed with an older key, sealed with the newest key; after it, keys
+   * older than the newest can leave the key file (docs/encryption.md). Each
+   * rewrite is guarded by the value's modRevision, so a value a role wrote
+   * meanwhile is left as it is (and counted). Leases are kept. Throws
+   * BAD_CONFIG without a key file, STORE_KEY for a value that does not open.
+   */
+  async reseal(range: { prefix: string }, onPage?: (summary: ResealSummary) => void): Promise<ResealSummary> {
+    const ring = this.sealer.ring;
+    if (ring === undefined) throw new GputelError('BAD_CONFIG', 'resealing needs --encryption-key-file: the newest key of that file seals every value');
+    const summary: ResealSummary = { examined: 0, resealed: 0, sealedPlaintext: 0, changedMeanwhile: 0 };
+    const end = prefixEnd(range.prefix);
+    let start = range.prefix;
+    for (;;) {
+      const page = await this.inner.range({ start, end }, { limit: RESEAL_PAGE });
+      const rewrites: { kv: KeyValue; value: Buffer }[] = [];
+      for (const kv of page.kvs) {
+        if (!this.isSealedKey(kv.key) || kv.value.length === 0) continue;
+        summary.examined++;
+        const sealed = isSealedValue(kv.value);
+        if (sealed && sealedKeyId(kv.value) === ring.newest.id) continue;
+        if (sealed) summary.resealed++;
+        else summary.sealedPlaintext++;
+        rewrites.push({ kv, value: this.sealer.seal(kv.key, sealed ? this.sealer.open(kv.key, kv.value) : kv.value) });
+        this.sealedByNewestKey?.inc();
+      }
+      summary.changedMeanwhile += await this.rewriteGuarded(rewrites);
+      onPage?.(summary);
+      if (!page.more || page.kvs.length === 0) return summary;
+      start = page.kvs[page.kvs.length - 1].key + '\0';
+    }
+  }
+
+  /** Puts each value if its key is unchanged; resolves to how many had changed. Batched within etcd's limits; a batch that loses a compare is retried one by one. */
+  private async rewriteGuarded(rewrites: { kv: KeyValue; value: Buffer }[]): Promise<number> {
+    const txnFor = (batch: typeof rewrites): TxnRequest => ({
+      compare: batch.map(({ kv }): Compare => ({ key: kv.key, target: 'modRevision', operator: '==', operand: kv.modRevision })),
+      success: batch.map(({ kv, value }): TxnOp => ({ type: 'put', key: kv.key, value, lease: kv.lease === '0' ? undefined : kv.lease })),
+    });
+    let changed = 0;
+    let batch: typeof rewrites = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      if (!(await this.inner.txn(txnFor(batch))).succeeded) {
+        for (const one of batch) if (!(await this.inner.txn(txnFor([one]))).succeeded) changed++;
+      }
+      batch = [];
+      bytes = 0;
+    };
+    for (const rewrite of rewrites) {
+      const size = rewrite.kv.key.length + rewrite.value.length;
+      if (batch.length >= MAX_TXN_OPS / 2 || bytes + size > MAX_REQUEST_BYTES) await flush();
+      batch.push(rewrite);
+      bytes += size;
+    }
+    await flush();
+    return changed;
   }
 
   /**

@@ -85,6 +85,14 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     return { gateway: harness.run(['gateway', ...args, '--port', String(port)]), baseUrl: `http://127.0.0.1:${port}` };
   }
 
+  /** Polls /readyz until it answers 200 (at most 10 s; the assertions that follow then say what is wrong). */
+  async function ready(baseUrl: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      if ((await fetch(`${baseUrl}/readyz`).then((r) => r.status, () => 0)) === 200) return;
+      await sleep(100);
+    }
+  }
+
   async function stream(args: string[], file: string): Promise<void> {
     const streamer = harness.run(['streamer', ...args, '--port', '0', '--file', file]);
     assert.equal(await streamer.exited, 0, streamer.stderr());
@@ -112,7 +120,8 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     assert.equal((await harness.kv.range({ prefix: keySpace.topicPrefix('telemetry') + 'p/' }, { countOnly: true })).count, 0, 'the queue is drained');
 
     // Rotation: key b becomes the newest; the roles restart with the file.
-    appendFileSync(keys, `${generateEncryptionKeyLine('b')}\n`);
+    const keyB = generateEncryptionKeyLine('b');
+    appendFileSync(keys, `${keyB}\n`);
     await Promise.all([gateway.stop(), collector.stop()]);
     ({ gateway, baseUrl } = await startGateway(args));
     collector = harness.run(['collector', ...args, '--port', '0']);
@@ -131,6 +140,15 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     for (const kv of (await everything(root)).filter((kv) => kv.key.startsWith(keySpace.latestPrefix('default')))) {
       assert.equal(sealedKeyId(kv.value), 'b', 'latest values were rewritten with the newest key');
     }
+
+    // Retiring key a: reseal everything with b, then a gateway with b alone serves it all.
+    const resealed = await harness.cli(['encryption-key', 'reseal', '--root', root, '--encryption-key-file', keys]);
+    assert.match(resealed, /resealed [1-9]\d* from older keys, sealed 0 plaintext, 0 changed meanwhile/);
+    assertNothingInPlaintext(await everything(root), root, allRows, ['b']);
+    const onlyB = await startGateway(roleArgs(root, keyFile('only-b.keys', [keyB])));
+    await ready(onlyB.baseUrl);
+    await assertApiMatches(onlyB.baseUrl, allRows);
+    await onlyB.gateway.stop();
 
     // The wrong key under the same ids, and no key at all: the gateway refuses to start (before any write), naming the key.
     const wrong = keyFile('wrong.keys', [generateEncryptionKeyLine('a'), generateEncryptionKeyLine('b')]);

@@ -215,6 +215,39 @@ function driverSuite(driver: string, openInner: () => Promise<KvStore> | KvStore
       assert.equal((await sealedStore(raw, keys.root).get(key))!.value.toString(), 'plain');
     });
 
+    it('reseals plaintext and older-key values with the newest key, keeping leases and leaving coordination keys alone', async () => {
+      fresh();
+      const older = keys.hostMetadata('c', 'h1');
+      const plain = keys.hostMetadata('c', 'h2');
+      const newest = keys.hostMetadata('c', 'h3');
+      const leased = keys.latest('c', 'h4');
+      const checkpoint = keys.checkpoint('telemetry', 'file-1');
+      await sealedStore(raw, keys.root, KEY_A).put(older, Buffer.from('under A'));
+      await raw.put(plain, Buffer.from('plaintext'));
+      await raw.put(checkpoint, Buffer.from('offset 7'));
+      const rotated = sealedStore(raw, keys.root, `${KEY_A}\n${KEY_B}`);
+      await rotated.put(newest, Buffer.from('under B'));
+      const lease = await raw.grantLease(30);
+      try {
+        await sealedStore(raw, keys.root, KEY_A).put(leased, Buffer.from('leased under A'), { lease: lease.id });
+        const newestRevision = (await raw.get(newest))!.modRevision;
+        const summary = await rotated.reseal({ prefix: `${keys.root}/` });
+        assert.deepEqual(summary, { examined: 4, resealed: 2, sealedPlaintext: 1, changedMeanwhile: 0 });
+        for (const key of [older, plain, newest, leased]) assert.equal(sealedKeyId((await raw.get(key))!.value), 'key-b', key);
+        assert.equal((await raw.get(newest))!.modRevision, newestRevision, 'a value already under the newest key is not rewritten');
+        assert.equal((await raw.get(leased))!.lease, lease.id);
+        assert.equal((await raw.get(checkpoint))!.value.toString(), 'offset 7');
+        const onlyB = sealedStore(raw, keys.root, KEY_B);
+        assert.deepEqual(
+          await Promise.all([older, plain, newest, leased].map(async (key) => (await onlyB.get(key))!.value.toString())),
+          ['under A', 'plaintext', 'under B', 'leased under A'],
+        );
+        await assert.rejects(sealedStore(raw, keys.root).reseal({ prefix: `${keys.root}/` }), { code: 'BAD_CONFIG' });
+      } finally {
+        await lease.revoke();
+      }
+    });
+
     it('ends a watch whose event does not open with STORE_KEY through onError', async () => {
       fresh();
       const errors: Error[] = [];
