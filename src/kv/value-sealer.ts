@@ -28,6 +28,12 @@ const KEY_ID_OFFSET = 5;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 const CIPHER = 'aes-256-gcm';
+/**
+ * Nonces are drawn from the CSPRNG this many at a time: one randomFillSync
+ * call costs ~4 µs however small (measured on the dev machine), a third of
+ * sealing a small value; drawn in bulk a nonce costs ~10 ns.
+ */
+const NONCES_PER_DRAW = 4_096;
 
 /** Whether `value` starts like a sealed value (magic bytes): anything else is plaintext. */
 export function isSealedValue(value: Buffer): boolean {
@@ -44,6 +50,9 @@ export function sealedKeyId(value: Buffer): string | undefined {
 export class ValueSealer {
   /** The header of each key id (the newest one's is made once, here). */
   private readonly headers = new Map<string, Buffer>();
+  private readonly nonces = Buffer.allocUnsafe(NONCES_PER_DRAW * NONCE_BYTES);
+  /** Where the next unused nonce starts; at the end, the pool is drawn again. */
+  private nonceOffset = this.nonces.length;
 
   /** `ring` undefined: this process has no key; it writes plaintext and refuses to open sealed values. */
   constructor(readonly ring: EncryptionKeyRing | undefined) {
@@ -69,8 +78,14 @@ export class ValueSealer {
     if (header === undefined || secret === undefined) throw new GputelError('INTERNAL', `seal() called without encryption key ${String(keyId)}`);
     const sealed = Buffer.allocUnsafe(header.length + NONCE_BYTES + plaintext.length + TAG_BYTES);
     header.copy(sealed, 0);
+    if (this.nonceOffset === this.nonces.length) {
+      randomFillSync(this.nonces);
+      this.nonceOffset = 0;
+    }
+    // Each nonce of the pool is used once: copied out, never handed out again.
+    this.nonces.copy(sealed, header.length, this.nonceOffset, this.nonceOffset + NONCE_BYTES);
+    this.nonceOffset += NONCE_BYTES;
     const nonce = sealed.subarray(header.length, header.length + NONCE_BYTES);
-    randomFillSync(nonce);
     const cipher = createCipheriv(CIPHER, secret, nonce);
     cipher.setAAD(additionalData(header, key));
     let offset = header.length + NONCE_BYTES;
