@@ -189,6 +189,18 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     await sleep(500); // anything stored twice would show by now
     await assertApiMatches(baseUrl, rows);
     assertNothingInPlaintext(await everything(root), root, rows, ['k2']);
+
+    // A chunk altered in etcd: its GPU's telemetry answers STORE_KEY, never other values.
+    const chunk = (await everything(root)).find((kv) => kv.key.includes('/data/'))!;
+    const altered = Buffer.from(chunk.value);
+    altered[altered.length - 1] ^= 1;
+    await harness.kv.put(chunk.key, altered);
+    const uuid = rows.find((row) => chunk.key.includes(`/gpus/${row.uuid}/`))!.uuid;
+    const answer = await fetch(`${baseUrl}/api/v1/gpus/${uuid}/telemetry?limit=10000`);
+    assert.equal(answer.status, 503);
+    const body = (await answer.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'STORE_KEY');
+    assert.match(body.error.message, new RegExp(`value at ${chunk.key} does not open with encryption key "k2"`));
   });
 });
 
