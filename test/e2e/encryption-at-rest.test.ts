@@ -213,8 +213,17 @@ describe('encryption at rest, gputel start on the embedded store', { timeout: 60
   });
 
   it('stores a DCGM export sealed, serves it exactly, and refuses to start with the wrong key', async () => {
+    // The key file made and checked with the CLI, as docs/encryption.md says.
+    const generate = runGputel(['encryption-key', 'generate', '--id', 'embedded-1']);
+    processes.push(generate);
+    assert.equal(await generate.exited, 0, generate.stderr());
+    assert.match(generate.stdout(), /^embedded-1:[0-9a-f]{64}\n$/);
     const keys = join(dir, 'keys');
-    writeFileSync(keys, `${generateEncryptionKeyLine('embedded-1')}\n`, { mode: 0o600 });
+    writeFileSync(keys, generate.stdout(), { mode: 0o600 });
+    const check = runGputel(['encryption-key', 'check', keys]);
+    processes.push(check);
+    assert.equal(await check.exited, 0, check.stderr());
+    assert.match(check.stdout(), /1 key\(s\) \(embedded-1\); new writes are sealed with "embedded-1"/);
     const dataDir = join(dir, 'data');
     const args = ['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--encryption-key-file', keys];
     const gputel = runGputel(['start', '--file', FIXTURE, ...args]);
