@@ -20,25 +20,27 @@
 import type { Logger } from '../common/logger.js';
 import { counter } from '../common/metrics.js';
 import { GputelError } from '../common/gputel-error.js';
-import type {
-  Compare,
-  KeyRange,
-  KeyValue,
-  KvStore,
-  Lease,
-  RangeOptions,
-  RangeResult,
-  StoreStatus,
-  TxnOp,
-  TxnOpResult,
-  TxnRequest,
-  TxnResult,
-  Watcher,
-  WatchOptions,
+import {
+  MAX_REQUEST_BYTES,
+  MAX_TXN_OPS,
+  prefixEnd,
+  type Compare,
+  type KeyRange,
+  type KeyValue,
+  type KvStore,
+  type Lease,
+  type RangeOptions,
+  type RangeResult,
+  type StoreStatus,
+  type TxnOp,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResult,
+  type Watcher,
+  type WatchOptions,
 } from './kv-store.js';
 import type { SealedKeyPolicy } from './sealed-key-policy.js';
 import { isSealedValue, sealedKeyId, type ValueSealer } from './value-sealer.js';
-import { MAX_REQUEST_BYTES, MAX_TXN_OPS, prefixEnd } from './kv-store.js';
 
 const sealedWrites = counter(
   'gputel_store_sealed_values_total',
