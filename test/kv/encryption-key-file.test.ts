@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadConfig } from '../../src/common/config.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { generateEncryptionKeyLine, loadEncryptionKeyFile, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
 
@@ -78,6 +79,13 @@ describe('encryption key file', () => {
     chmodSync(file, 0o644);
     const [warning] = loadEncryptionKeyFile(file).warnings;
     assert.match(warning, /can be read by other users \(mode 644\): chmod 600/);
+  });
+
+  it('is the setting encryption-key-file: off by default, from the flag or GPUTEL_ENCRYPTION_KEY_FILE, never an empty path', () => {
+    assert.equal(loadConfig({ env: {} }).encryptionKeyFile, '');
+    assert.equal(loadConfig({ env: { GPUTEL_ENCRYPTION_KEY_FILE: '/etc/gputel/keys' } }).encryptionKeyFile, '/etc/gputel/keys');
+    assert.equal(loadConfig({ flags: { encryptionKeyFile: '/run/keys' }, env: { GPUTEL_ENCRYPTION_KEY_FILE: '/etc/gputel/keys' } }).encryptionKeyFile, '/run/keys');
+    assert.throws(() => loadConfig({ flags: { encryptionKeyFile: '' }, env: {} }), /--encryption-key-file = "": must be the path of a key file/);
   });
 
   it('generates lines the file accepts, with fresh bytes each time and a valid id', () => {
