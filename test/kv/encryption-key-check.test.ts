@@ -16,6 +16,7 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore, type OpenKvStoreConfig } from '../../src/kv/open-kv-store.js';
 import { isSealedValue, sealedKeyId } from '../../src/kv/value-sealer.js';
+import { gputelError } from '../support/gputel-error-check.js';
 import { useEtcdStore } from '../support/etcd-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gputel-key-check-'));
@@ -32,13 +33,6 @@ function capturingLogger(warnings: string[]): Logger {
   return { warn: (message: string) => warnings.push(message), info: () => undefined } as unknown as Logger;
 }
 
-function storeKey(pattern: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(error instanceof GputelError && error.code === 'STORE_KEY', String(error));
-    assert.match(error.message, pattern);
-    return true;
-  };
-}
 
 function keyCheckSuite(driver: string, location: () => OpenKvStoreConfig, raw: () => Promise<KvStore>, releaseRaw: (store: KvStore) => Promise<void>): void {
   it(`records, verifies and refuses key files against the store (${driver})`, async () => {
@@ -60,8 +54,8 @@ function keyCheckSuite(driver: string, location: () => OpenKvStoreConfig, raw: (
     const revision = await bare.revision();
     await releaseRaw(bare);
 
-    await assert.rejects(open(keyFile([a, generateEncryptionKeyLine('b')])), storeKey(/encryption key "b" of \S+ is not the key "b" that sealed this store's data/));
-    await assert.rejects(open(undefined), storeKey(new RegExp(`the data under ${root} is sealed \\(encryption keys "a", "b"\\), and this process has no --encryption-key-file`)));
+    await assert.rejects(open(keyFile([a, generateEncryptionKeyLine('b')])), gputelError('STORE_KEY', /encryption key "b" of \S+ is not the key "b" that sealed this store's data/));
+    await assert.rejects(open(undefined), gputelError('STORE_KEY', new RegExp(`the data under ${root} is sealed \\(encryption keys "a", "b"\\), and this process has no --encryption-key-file`)));
     const warnings: string[] = [];
     await open(keyFile([b]), capturingLogger(warnings));
     assert.equal(warnings.length, 1);

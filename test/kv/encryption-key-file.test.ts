@@ -9,19 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/common/config.js';
-import { GputelError } from '../../src/common/gputel-error.js';
 import { generateEncryptionKeyLine, loadEncryptionKeyFile, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
+import { gputelError } from '../support/gputel-error-check.js';
 
 const HEX = 'ab'.repeat(32);
 
-function refusal(pattern: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(error instanceof GputelError, String(error));
-    assert.equal(error.code, 'BAD_CONFIG');
-    assert.match(error.message, pattern);
-    return true;
-  };
-}
 
 describe('encryption key file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gputel-keyfile-'));
@@ -58,17 +50,17 @@ describe('encryption key file', () => {
       [`garbage:${'!'.repeat(44)}`, /line 1: the key of "garbage" is not 32 bytes/],
       [`notpassword:correct horse battery staple`, /line 1: the key of "notpassword" is not 32 bytes/],
     ];
-    for (const [text, pattern] of cases) assert.throws(() => parseEncryptionKeys(text, 'keys.txt'), refusal(pattern), text);
+    for (const [text, pattern] of cases) assert.throws(() => parseEncryptionKeys(text, 'keys.txt'), gputelError('BAD_CONFIG', pattern), text);
   });
 
   it('refuses a file with no key rather than running unsealed', () => {
-    assert.throws(() => parseEncryptionKeys('# nothing yet\n\n', 'keys.txt'), refusal(/keys\.txt holds no key/));
-    assert.throws(() => parseEncryptionKeys('', 'keys.txt'), refusal(/holds no key/));
+    assert.throws(() => parseEncryptionKeys('# nothing yet\n\n', 'keys.txt'), gputelError('BAD_CONFIG', /keys\.txt holds no key/));
+    assert.throws(() => parseEncryptionKeys('', 'keys.txt'), gputelError('BAD_CONFIG', /holds no key/));
   });
 
   it('refuses a file it cannot read, naming it', () => {
     const missing = join(dir, 'missing.keys');
-    assert.throws(() => loadEncryptionKeyFile(missing), refusal(new RegExp(`encryption key file ${missing} cannot be read`)));
+    assert.throws(() => loadEncryptionKeyFile(missing), gputelError('BAD_CONFIG', new RegExp(`encryption key file ${missing} cannot be read`)));
   });
 
   it('warns when others may read the file, and not when only its owner may', () => {

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GputelError } from '../../src/common/gputel-error.js';
 import { metricsRegistry } from '../../src/common/metrics.js';
 import { EmbeddedKvStore } from '../../src/kv/embedded-kv-store.js';
 import { parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
@@ -15,6 +14,7 @@ import type { KvStore, TxnRequest, TxnResult, WatchEvent } from '../../src/kv/kv
 import { SealedKvStore } from '../../src/kv/sealed-kv-store.js';
 import { sealedKeyPolicy } from '../../src/kv/sealed-key-policy.js';
 import { isSealedValue, NONCE_BYTES, sealedKeyId, TAG_BYTES, ValueSealer } from '../../src/kv/value-sealer.js';
+import { gputelError } from '../support/gputel-error-check.js';
 import { useEtcdStore } from '../support/etcd-store.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -29,15 +29,6 @@ function sealedStore(inner: KvStore, root: string, keyFile?: string): SealedKvSt
   return new SealedKvStore(inner, { sealer: new ValueSealer(ring), isSealedKey: sealedKeyPolicy(root) });
 }
 
-function storeKeyError(pattern: RegExp): (error: unknown) => boolean {
-  return (error) => {
-    assert.ok(error instanceof GputelError, String(error));
-    assert.equal(error.code, 'STORE_KEY');
-    assert.equal(error.retryable, false);
-    assert.match(error.message, pattern);
-    return true;
-  };
-}
 
 async function plaintextReads(): Promise<number> {
   const metric = metricsRegistry.getSingleMetric('gputel_store_plaintext_values_read_total');
@@ -167,7 +158,7 @@ function driverSuite(driver: string, openInner: () => Promise<KvStore> | KvStore
       assert.equal(sealedKeyId((await raw.get(renewed))!.value), 'key-b');
       assert.equal((await rotated.get(renewed))!.value.toString(), 'written under B');
       // Key A retired too early: what it sealed is refused, naming the key id and the file.
-      await assert.rejects(sealedStore(raw, keys.root, KEY_B).get(old), storeKeyError(/sealed with encryption key "key-a", which test\.keys does not hold \(it holds "key-b"\)/));
+      await assert.rejects(sealedStore(raw, keys.root, KEY_B).get(old), gputelError('STORE_KEY', /sealed with encryption key "key-a", which test\.keys does not hold \(it holds "key-b"\)/));
       // A rewrite moves a value to the newest key: then A may go.
       await rotated.put(old, Buffer.from('rewritten'));
       assert.equal((await sealedStore(raw, keys.root, KEY_B).get(old))!.value.toString(), 'rewritten');
@@ -180,21 +171,21 @@ function driverSuite(driver: string, openInner: () => Promise<KvStore> | KvStore
       await sealedStore(raw, keys.root, KEY_A).put(key, Buffer.from(SECRET));
       const stored = (await raw.get(key))!.value;
 
-      await assert.rejects(sealedStore(raw, keys.root, WRONG_A).get(key), storeKeyError(/does not open with encryption key "key-a" of test\.keys: either the key under "key-a" differs/));
-      await assert.rejects(sealedStore(raw, keys.root).get(key), storeKeyError(/sealed with encryption key "key-a", and this process has no --encryption-key-file/));
-      await assert.rejects(sealedStore(raw, keys.root).range({ prefix: keys.latestPrefix('c') }), storeKeyError(/no --encryption-key-file/));
+      await assert.rejects(sealedStore(raw, keys.root, WRONG_A).get(key), gputelError('STORE_KEY', /does not open with encryption key "key-a" of test\.keys: either the key under "key-a" differs/));
+      await assert.rejects(sealedStore(raw, keys.root).get(key), gputelError('STORE_KEY', /sealed with encryption key "key-a", and this process has no --encryption-key-file/));
+      await assert.rejects(sealedStore(raw, keys.root).range({ prefix: keys.latestPrefix('c') }), gputelError('STORE_KEY', /no --encryption-key-file/));
 
       const tampered = Buffer.from(stored);
       tampered[tampered.length - TAG_BYTES - 1] ^= 1;
       await raw.put(other, tampered);
-      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), storeKeyError(/altered or moved here from another key/));
+      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), gputelError('STORE_KEY', /altered or moved here from another key/));
       await raw.put(other, stored.subarray(0, 20));
-      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), storeKeyError(/cut short/));
+      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), gputelError('STORE_KEY', /cut short/));
 
       await raw.put(other, stored); // the very bytes of `key`, under another key
-      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), storeKeyError(new RegExp(`value at ${other} does not open`)));
+      await assert.rejects(sealedStore(raw, keys.root, KEY_A).get(other), gputelError('STORE_KEY', new RegExp(`value at ${other} does not open`)));
       const inTxn = sealedStore(raw, keys.root, KEY_A).txn({ success: [{ type: 'range', range: { prefix: keys.latestPrefix('c') } }] });
-      await assert.rejects(inTxn, storeKeyError(/does not open/));
+      await assert.rejects(inTxn, gputelError('STORE_KEY', /does not open/));
       assert.equal((await sealedStore(raw, keys.root, KEY_A).get(key))!.value.toString(), SECRET, 'the original still opens');
     });
 
@@ -259,7 +250,7 @@ function driverSuite(driver: string, openInner: () => Promise<KvStore> | KvStore
         await waitFor('the watch to fail', 5_000, () => (errors.length > 0 ? true : undefined));
         assert.equal(events.length, 0);
         assert.equal(errors.length, 1);
-        storeKeyError(/no --encryption-key-file/)(errors[0]);
+        gputelError('STORE_KEY', /no --encryption-key-file/)(errors[0]);
       } finally {
         await watcher.cancel();
       }
