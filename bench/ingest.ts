@@ -5,11 +5,14 @@
  *   2. etcd mode: `gputel streamer` and `gputel collector` processes on a real etcd.
  * Prints rows/s and the ratio to the 50,000 rows/s target. Not a test.
  *
- *   npm run bench:ingest [-- --rows 1000000]
+ *   npm run bench:ingest [-- --rows 1000000] [-- --encrypt]
+ *
+ * `--encrypt` runs both modes with a fresh --encryption-key-file
+ * (docs/encryption.md), to measure what sealing costs.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +21,7 @@ import { writeGeneratedFile } from '../src/cli/generate-command.js';
 import { Collector } from '../src/collector/collector.js';
 import { createLogger } from '../src/common/logger.js';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
+import { generateEncryptionKeyLine } from '../src/kv/encryption-key-file.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
@@ -35,6 +39,13 @@ const INTERVAL_MS = 10_000;
 function argument(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** With --encrypt: the key file every store of the run is opened with. */
+let encryptionKeyFile: string | undefined;
+
+function encryption(): { root: string; keyFile: string } | undefined {
+  return encryptionKeyFile === undefined ? undefined : { root: new KeySpace().root, keyFile: encryptionKeyFile };
 }
 
 async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
@@ -56,7 +67,7 @@ function rate(rows: number, seconds: number): string {
 
 async function embeddedMode(file: string, rows: number, dir: string): Promise<number> {
   const logger = createLogger('warn');
-  const kv = await openKvStore({ dataDir: join(dir, 'embedded') });
+  const kv = await openKvStore({ dataDir: join(dir, 'embedded'), encryption: encryption() });
   const keys = new KeySpace();
   const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger });
   await collector.start();
@@ -76,9 +87,9 @@ async function embeddedMode(file: string, rows: number, dir: string): Promise<nu
 
 async function etcdMode(file: string, rows: number): Promise<number> {
   const etcd = await startEtcd();
-  const common = ['--etcd', etcd.endpoints.join(','), '--log-level', 'warn', '--host', '127.0.0.1', '--port', '0'];
+  const common = ['--etcd', etcd.endpoints.join(','), '--log-level', 'warn', '--host', '127.0.0.1', '--port', '0', ...(encryptionKeyFile ? ['--encryption-key-file', encryptionKeyFile] : [])];
   const collector = spawn(process.execPath, [GPUTEL_BIN, 'collector', ...common], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const kv = await openKvStore({ endpoints: etcd.endpoints });
+  const kv = await openKvStore({ endpoints: etcd.endpoints, encryption: encryption() });
   const keys = new KeySpace();
   try {
     await sleep(1_000); // the collector claims its partitions
@@ -109,6 +120,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-ingest-'));
   try {
     const file = join(dir, 'dcgm.csv');
+    if (process.argv.includes('--encrypt')) {
+      encryptionKeyFile = join(dir, 'bench.keys');
+      writeFileSync(encryptionKeyFile, `${generateEncryptionKeyLine('bench')}\n`, { mode: 0o600 });
+      console.log('values sealed with AES-256-GCM (--encryption-key-file)');
+    }
     const generatedAt = performance.now();
     const rows = await writeGeneratedFile(file, { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, durationMs: ticks * INTERVAL_MS, intervalMs: INTERVAL_MS, seed: 42, startMs: Date.parse('2026-03-02T00:00:00Z') });
     const megabytes = statSync(file).size / 1e6;

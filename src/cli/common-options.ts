@@ -26,7 +26,8 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
     .option('--topic <name>', 'queue topic (default "telemetry")')
     .option('--partitions <n>', 'queue partitions (default 16)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
-    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
+    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)')
+    .option('--encryption-key-file <file>', 'seal stored telemetry with AES-256-GCM under the keys of this file (ID:KEY lines, newest last; see docs/encryption.md)');
   if (groups.includes('server')) {
     command
       .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
@@ -85,6 +86,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       leaseTtlSeconds: options.leaseTtl,
       retentionMs: options.retention,
       staleAfterMs: options.staleAfter,
+      encryptionKeyFile: options.encryptionKeyFile,
     },
     file: options.config as string | undefined,
     defaults,

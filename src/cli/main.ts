@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { collectorCommand } from './collector-command.js';
 import { dlqCommand } from './dlq-command.js';
+import { encryptionKeyCommand } from './encryption-key-command.js';
 import { gatewayCommand } from './gateway-command.js';
 import { generateCommand } from './generate-command.js';
 import { queueCommand } from './queue-command.js';
@@ -19,7 +20,8 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(gatewayCommand())
     .addCommand(generateCommand())
     .addCommand(queueCommand())
-    .addCommand(dlqCommand());
+    .addCommand(dlqCommand())
+    .addCommand(encryptionKeyCommand());
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -8,9 +8,9 @@ import type { GputelConfig } from '../common/config.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { openKvStore } from '../kv/open-kv-store.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
+import { openConfiguredStore } from './open-configured-store.js';
 
 export interface RoleRuntime {
   config: GputelConfig;
@@ -25,8 +25,9 @@ export interface RoleRuntime {
 
 export async function openRoleRuntime(config: GputelConfig, role: string): Promise<RoleRuntime> {
   const logger = createLogger(config.logLevel, { service: 'gputel', process: role });
-  const kv = await openKvStore(config.etcd.length > 0 ? { endpoints: config.etcd } : { dataDir: config.dataDir });
-  logger.info({ driver: kv.driver, etcd: config.etcd, dataDir: config.etcd.length > 0 ? undefined : config.dataDir }, 'store opened');
+  const kv = await openConfiguredStore(config, logger);
+  const encryption = config.encryptionKeyFile === '' ? 'off' : config.encryptionKeyFile;
+  logger.info({ driver: kv.driver, etcd: config.etcd, dataDir: config.etcd.length > 0 ? undefined : config.dataDir, encryption }, 'store opened');
   const steps: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;
   const runtime: RoleRuntime = {

@@ -36,6 +36,8 @@ export interface GputelConfig {
   retentionMs: number;
   /** A GPU whose newest sample is more than this behind the cluster's newest is "stale" (GPU list, summaries). */
   staleAfterMs: number;
+  /** File of encryption keys (ID:KEY lines, newest last) that seal stored values; '' stores them unsealed. */
+  encryptionKeyFile: string;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -138,6 +140,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   // At least 1 h (compaction merges 2 h windows; less would remove data as it lands); at most ~10 years.
   retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000) },
   staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
+  // The file itself is read and checked where the store is opened (encryption-key-file.ts), with its line numbers.
+  encryptionKeyFile: { flag: 'encryption-key-file', env: 'GPUTEL_ENCRYPTION_KEY_FILE', defaultValue: '', parse: text(/^.+$/, 'must be the path of a key file') },
 };
 
 export interface ConfigSources {

@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'BAD_KEY'
   | 'BAD_MESSAGE'
   | 'STORE_CORRUPT'
+  /** A sealed value that this process cannot open: no key, an unknown key id, the wrong key, or a tampered or moved value. */
+  | 'STORE_KEY'
   | 'GPU_NOT_FOUND'
   | 'HOST_NOT_FOUND'
   | 'NOT_FOUND'

@@ -12,6 +12,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   HOST_NOT_FOUND: 404,
   NOT_FOUND: 404,
   KV_UNAVAILABLE: 503,
+  // A stored value this gateway cannot open (docs/encryption.md): its key file must change, not the request.
+  STORE_KEY: 503,
 };
 
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {

@@ -183,6 +183,15 @@ export class KeySpace {
     return `${this.maintenancePrefix()}history-compactor`;
   }
 
+  // ── encryption ─────────────────────────────────────────────────────────
+  encryptionKeyChecksPrefix(): string {
+    return `${this.root}/encryption/`;
+  }
+  /** A constant sealed with key `keyId`: processes check their key file against it before writing (docs/encryption.md). */
+  encryptionKeyCheck(keyId: string): string {
+    return this.encryptionKeyChecksPrefix() + escapeSegment(keyId, 'key id');
+  }
+
   // ── clusters ───────────────────────────────────────────────────────────
   clusterPrefix(cluster: string): string {
     return `${this.root}/clusters/${escapeSegment(cluster, 'cluster')}/`;

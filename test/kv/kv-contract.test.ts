@@ -13,6 +13,9 @@ import { EmbeddedKvStore } from '../../src/kv/embedded-kv-store.js';
 import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import type { Compare, CompareOperator, KeyRange, KvStore, Lease, WatchEvent } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
+import { parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
+import { SealedKvStore } from '../../src/kv/sealed-kv-store.js';
+import { ValueSealer } from '../../src/kv/value-sealer.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
 
 /** What both drivers offer beyond KvStore, used by the suite to expire leases and compact history. */
@@ -593,8 +596,28 @@ function etcdBackend(): Backend {
   };
 }
 
+/**
+ * The backend with every store wrapped in a SealedKvStore that seals every
+ * key: encryption at rest keeps the contract (value compares included).
+ */
+function sealedBackend(backend: Backend): Backend {
+  const sealer = new ValueSealer(parseEncryptionKeys(`contract:${'5a'.repeat(32)}\n`, 'contract-keys'));
+  const seal = (store: ContractStore): ContractStore => new SealedKvStore(store, { sealer, isSealedKey: () => true }) as unknown as ContractStore;
+  return {
+    setUp: () => backend.setUp(),
+    openStore: async () => seal(await backend.openStore()),
+    async restart(store) {
+      const restarted = await backend.restart(store);
+      return restarted === store ? store : seal(restarted);
+    },
+    tearDown: () => backend.tearDown(),
+  };
+}
+
 kvContract('embedded', embeddedBackend());
 kvContract('etcd', etcdBackend());
+kvContract('sealed embedded', sealedBackend(embeddedBackend()));
+kvContract('sealed etcd', sealedBackend(etcdBackend()));
 
 void describe('openKvStore', () => {
   void it('opens the embedded driver when no endpoints are given', async () => {
