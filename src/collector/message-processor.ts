@@ -109,9 +109,16 @@ export class MessageProcessor {
     return this.newestByCluster;
   }
 
-  /** Drops what is cached for a partition: maintenance changed its metadata, latest values or stats. */
+  /**
+   * Drops what is cached for a partition: maintenance changed its metadata,
+   * latest values or stats. Rollups stay: maintenance never rewrites a live
+   * one (it deletes those of removed hosts, whose cached copy then fails its
+   * compare once and is read again), and a cached rollup may hold samples a
+   * full final transaction deferred to the host's next message.
+   */
   forgetPartition(partition: number): void {
-    this.caches.delete(partition);
+    const rollupPrefixes = [...this.newestByCluster.keys()].map((cluster) => this.keys.rollupsPrefix(cluster));
+    this.caches.get(partition)?.retainOnly((key) => rollupPrefixes.some((prefix) => key.startsWith(prefix)));
   }
 
   /**

@@ -59,3 +59,24 @@ describe('host rollups of a message', () => {
     assert.deepEqual(rollups.commit(10, 1_000_000).puts, []);
   });
 });
+
+describe('host rollups across partition maintenance', () => {
+  it('keeps a deferred rollup in the cache when maintenance drops the rest of it', async () => {
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    try {
+      const cache = new OwnedPartitionCache(kv, 1);
+      const rollups = new HostRollups(cache, keys, 'default');
+      for (const host of ['h1', 'h2']) (await rollups.adder(host, 'GPU-1'))(T0, 10);
+      const commit = rollups.commit(1, 1_000_000);
+      assert.equal(commit.written.length, 1, 'one rollup fits, the other is deferred');
+      await cache.read(keys.latest('default', 'h1'), (bytes) => bytes);
+      cache.retainOnly((key) => key.startsWith(keys.rollupsPrefix('default')));
+      const next = new HostRollups(cache, keys, 'default');
+      await next.adder('h2', 'GPU-1');
+      const deferred = next.commit(10, 1_000_000);
+      assert.deepEqual(deferred.written.map(({ key }) => key), [keys.rollup('default', 'h2')], 'the deferred sample is still there to write');
+    } finally {
+      await kv.close();
+    }
+  });
+});

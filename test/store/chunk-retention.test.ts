@@ -37,6 +37,7 @@ function retentionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys: 
         await fixture.round(compacting);
         assert.deepEqual(await fixture.readableCounts(), distinctCounts(messages));
 
+        assert.ok(await kv.get(keys.rollup(CLUSTER, 'gone')), 'the host that went away has a utilisation rollup');
         const retention = fixture.maintenance({ retentionMs: 4 * HOUR });
         const summary = await fixture.round(retention);
         const cutoffMs = T0 + 10 * HOUR - 10_000 - 4 * HOUR;
@@ -52,6 +53,7 @@ function retentionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys: 
         assert.equal(summary.hostsRemoved, 1);
         assert.equal((await kv.range({ prefix: keys.hostPrefix(CLUSTER, 'gone') }, { countOnly: true })).count, 0);
         assert.equal(await kv.get(keys.latest(CLUSTER, 'gone')), undefined);
+        assert.equal(await kv.get(keys.rollup(CLUSTER, 'gone')), undefined, 'nor does its rollup stay behind');
         assert.equal(await kv.get(keys.gpuIndex(CLUSTER, 'GPU-gone-0', 'gone')), undefined);
         assert.deepEqual(Object.keys(decodeLatestHost((await kv.get(keys.latest(CLUSTER, 'h0')))!.value).gpus).sort(), ['GPU-h0-0', 'GPU-h0-1']);
 

@@ -175,8 +175,9 @@ export class PartitionMaintenance {
 
   /**
    * Drops from `latest/{host}` the removed GPUs and those whose newest sample
-   * is older than the cutoff; with `hostEmpty`, deletes the host's latest key
-   * and metadata. Resolves to whether the host was removed.
+   * is older than the cutoff; with `hostEmpty`, deletes the host's latest key,
+   * metadata and utilisation rollup (hosts come and go: none may leave a key
+   * behind for good). Resolves to whether the host was removed.
    */
   private async trimLatest(cluster: string, hostname: string, removedGpus: string[], cutoffMs: number, hostEmpty: boolean, fence: Compare[]): Promise<boolean> {
     const latestKey = this.keys.latest(cluster, hostname);
@@ -184,6 +185,7 @@ export class PartitionMaintenance {
       await this.fencedTxn(fence, [
         { type: 'delete', range: { start: latestKey } },
         { type: 'delete', range: { start: this.keys.hostMetadata(cluster, hostname) } },
+        { type: 'delete', range: { start: this.keys.rollup(cluster, hostname) } },
       ]);
       return true;
     }
