@@ -45,11 +45,29 @@ export function reportUnreadable(logger: Logger, key: string, error: unknown): v
   logger.error({ key, err: error }, 'stored chunk does not decode; skipped');
 }
 
+/** The GPU series whose chunks are read, with its longest chunk span when known. */
+export type ChunkOwner = Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number };
+
 /** A stored chunk's key and the times its key says it covers. */
 export interface ChunkRef {
   key: string;
   startMs: number;
   endMs: number;
+}
+
+/**
+ * The key interval [lower, upper) holding every chunk of a GPU that can
+ * have records in [startMs, endMs]; undefined when none can.
+ */
+export function chunkScanBounds(keys: KeySpace, cluster: string, gpu: ChunkOwner, startMs: number, endMs: number): { lower: string; upper: string } | undefined {
+  const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
+  if (endMs < startMs || startMs >= MAX_KEY_TIME_MS) return undefined;
+  const upper = endMs + 1 < MAX_KEY_TIME_MS ? prefix + timestampSegment(Math.floor(endMs) + 1) : prefix + '~';
+  // No chunk is longer than the GPU's longest span: chunks starting before
+  // startMs minus that cannot reach the range (metadata from before the span
+  // was recorded has none: scan from the beginning).
+  const lower = gpu.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - gpu.maxChunkSpanMs));
+  return { lower, upper };
 }
 
 /**
@@ -60,18 +78,14 @@ export async function chunksInRange(
   kv: KvStore,
   keys: KeySpace,
   cluster: string,
-  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number },
+  gpu: ChunkOwner,
   startMs: number,
   endMs: number,
   excludeMessageId?: string,
 ): Promise<ChunkRef[]> {
-  const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
-  if (endMs < startMs || startMs >= MAX_KEY_TIME_MS) return [];
-  const upper = endMs + 1 < MAX_KEY_TIME_MS ? prefix + timestampSegment(Math.floor(endMs) + 1) : prefix + '~';
-  // No chunk is longer than the GPU's longest span: chunks starting before
-  // startMs minus that cannot reach the range (metadata from before the span
-  // was recorded has none: scan from the beginning).
-  const lower = gpu.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - gpu.maxChunkSpanMs));
+  const bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
+  if (!bounds) return [];
+  const { lower, upper } = bounds;
   return (await kv.range({ start: lower, end: upper }, { keysOnly: true })).kvs
     .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
     .filter((chunk) => chunk.endMs >= startMs && (excludeMessageId === undefined || !chunk.key.endsWith(`-${excludeMessageId}`)));
@@ -89,7 +103,7 @@ export async function readTelemetry(
   kv: KvStore,
   keys: KeySpace,
   cluster: string,
-  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number },
+  gpu: ChunkOwner,
   query: TelemetryQuery,
 ): Promise<TelemetryPage> {
   const { endMs, limit } = query;
