@@ -120,26 +120,43 @@ function rowsInRange(chunk: Chunk, startMs: number, endMs: number): ChunkRows {
   return { chunk, from, to };
 }
 
-/** True when every part starts after the previous one ends: the common case (data in time order), merged by concatenation. */
-function disjointInOrder(parts: ChunkRows[]): boolean {
-  for (let p = 1; p < parts.length; p++) {
-    const previous = parts[p - 1];
-    if (parts[p].chunk.timestampsMs[parts[p].from] <= previous.chunk.timestampsMs[previous.to - 1]) return false;
+/**
+ * Where each part's first row lands among the merged records when the parts
+ * follow each other in time, each starting at or after the previous one's
+ * last time: the common case. Parts may share that one boundary time: a
+ * streamer flush can fall between the metrics of one GPU at one timestamp,
+ * which the profile showed happening at most chunk boundaries. Undefined
+ * when parts overlap more (data out of order, the same rows streamed twice).
+ */
+function orderedLayout(parts: ChunkRows[]): { starts: Int32Array; records: number } | undefined {
+  const starts = new Int32Array(parts.length);
+  let records = 0;
+  let previousLast = -Infinity;
+  for (let p = 0; p < parts.length; p++) {
+    const { chunk, from, to } = parts[p];
+    const first = chunk.timestampsMs[from];
+    if (first < previousLast) return undefined;
+    const shared = first === previousLast ? 1 : 0;
+    starts[p] = records - shared;
+    records += to - from - shared;
+    previousLast = chunk.timestampsMs[to - 1];
   }
-  return true;
+  return { starts, records };
 }
 
 /** The distinct record times of all parts, ascending. */
-function mergedTimes(parts: ChunkRows[]): Float64Array {
+function mergedTimes(parts: ChunkRows[], layout = orderedLayout(parts)): Float64Array {
   let total = 0;
   for (const part of parts) total += part.to - part.from;
-  const times = new Float64Array(total);
+  const times = new Float64Array(layout ? layout.records : total);
   let at = 0;
-  for (const part of parts) {
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p];
+    if (layout) at = layout.starts[p];
     times.set(part.chunk.timestampsMs.subarray(part.from, part.to), at);
     at += part.to - part.from;
   }
-  if (disjointInOrder(parts)) return times;
+  if (layout) return times;
   times.sort();
   let distinct = 0;
   for (let i = 0; i < times.length; i++) if (i === 0 || times[i] !== times[distinct - 1]) times[distinct++] = times[i];
@@ -159,29 +176,28 @@ function countBefore(times: Float64Array, limitMs: number): number {
 
 /**
  * Merges the parts (in key order) into columns, keeping the first `limit`
- * records. In the common case (parts in time order, none overlapping) each
+ * records. In the common case (parts in time order, see orderedLayout) each
  * chunk column is copied into place by a tight loop; otherwise each row's
  * place is looked up. Later parts overwrite earlier ones.
  */
 function mergeColumns(parts: ChunkRows[], limit: number): ColumnsPage {
   if (parts.length === 0) return { ...EMPTY_COLUMNS, more: false };
-  const allTimes = mergedTimes(parts);
+  const layout = orderedLayout(parts);
+  const allTimes = mergedTimes(parts, layout);
   const more = allTimes.length > limit;
   const timestampsMs = more ? allTimes.slice(0, limit) : allTimes;
   const records = timestampsMs.length;
   const lastMs = records > 0 ? timestampsMs[records - 1] : -Infinity;
-  const inOrder = disjointInOrder(parts);
   const columnOf = new Map<string, Float64Array>();
-  let offset = 0;
-  for (const part of parts) {
-    const { chunk, from } = part;
+  for (let p = 0; p < parts.length; p++) {
+    const { chunk, from } = parts[p];
     const times = chunk.timestampsMs;
     // Rows of this part that made the page.
-    let to = part.to;
+    let to = parts[p].to;
     while (to > from && times[to - 1] > lastMs) to--;
     if (to === from) continue;
     let positions: Int32Array | undefined;
-    if (!inOrder) {
+    if (!layout) {
       positions = new Int32Array(to - from);
       for (let r = from; r < to; r++) positions[r - from] = countBefore(timestampsMs, times[r]);
     }
@@ -192,9 +208,8 @@ function mergeColumns(parts: ChunkRows[], limit: number): ColumnsPage {
         columnOf.set(chunk.metrics[m], target);
       }
       if (positions) copyAt(chunk.columns[m], from, to, target, positions);
-      else copyShifted(chunk.columns[m], from, to, target, offset - from);
+      else copyShifted(chunk.columns[m], from, to, target, layout!.starts[p] - from);
     }
-    offset += to - from;
   }
   const metrics = [...columnOf.keys()].filter((name) => hasValue(columnOf.get(name)!)).sort();
   return { timestampsMs, metrics, columns: metrics.map((name) => columnOf.get(name)!), more };

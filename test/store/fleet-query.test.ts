@@ -129,6 +129,26 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
       await kv.delete({ start: f.keys.gpuChunk(CLUSTER, HOST, UUID, T0 + 45_000, T0 + 60_000, 'z-late') });
     });
 
+    it('merges chunks that share a boundary time (a flush between the metrics of one record), as the record reader', async () => {
+      const kv = store();
+      const host = 'node-split';
+      const uuid = 'GPU-split';
+      await kv.put(f.keys.gpuMetadata(CLUSTER, host, uuid), encodeJson({ ...metadata(uuid, 0, 20_000), hostname: host }));
+      const first = chunkAt(T0, 3); // 0, 10, 20 s: A and B
+      const second: Chunk = { ...chunkAt(T0 + 20_000, 3, 100), metrics: ['C'], columns: [Float64Array.of(7, 8, 9)] }; // 20, 30, 40 s: C only
+      await kv.put(f.keys.gpuChunk(CLUSTER, host, uuid, T0, T0 + 20_000, 'm1'), encodeChunk(first));
+      await kv.put(f.keys.gpuChunk(CLUSTER, host, uuid, T0 + 20_000, T0 + 40_000, 'm2'), encodeChunk(second));
+      const series = { ...gpu(), hostname: host, gpuKey: uuid, uuid };
+      const page = await f.query.telemetry(series, { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 100 });
+      const records = await readTelemetry(kv, f.keys, CLUSTER, { hostname: host, gpuKey: uuid }, { startMs: 0, endMs: 10 ** 13 - 1, limit: 100 });
+      assert.deepEqual([...page.timestampsMs].map((t) => t - T0), [0, 10_000, 20_000, 30_000, 40_000]);
+      assert.deepEqual(byTime(page), new Map(records.records.map((r) => [r.timestampMs, Object.fromEntries(r.values)])));
+      assert.deepEqual(byTime(page).get(T0 + 20_000), { A: 2, B: 1, C: 7 });
+      const cut = await f.query.telemetry(series, { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 3 });
+      assert.deepEqual(byTime(cut).get(T0 + 20_000), { A: 2, B: 1, C: 7 });
+      assert.equal(cut.more, true);
+    });
+
     it('downsamples into aligned buckets and pages them from the bucket after the last one served', async () => {
       const whole = await f.query.telemetry(gpu(), { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 1_000, downsample: { stepMs: 60_000, aggregation: 'max' } });
       assert.equal(whole.more, false);
