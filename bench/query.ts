@@ -15,7 +15,9 @@
  *
  * --etcd URL uses an etcd of the caller's (filled by this bench on its first
  * run there) instead of starting and filling a fresh one; --profile DIR
- * runs the gateway under `node --cpu-prof --cpu-prof-dir DIR`.
+ * runs the gateway under `node --cpu-prof --cpu-prof-dir DIR`; --bin FILE
+ * runs another build's `bin/gputel.js` as the gateway (before/after
+ * comparisons; queries it does not support are reported as failing).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,7 +134,14 @@ async function getBytes(url: string): Promise<number> {
   return text.length;
 }
 
-function line(label: string, figure: { p50: number; p99: number; bytes: number }, target: string, prometheus: string): void {
+async function line(label: string, measured: Promise<{ p50: number; p99: number; bytes: number }>, target: string, prometheus: string): Promise<void> {
+  let figure: { p50: number; p99: number; bytes: number };
+  try {
+    figure = await measured;
+  } catch (error) {
+    console.log(`${label.padEnd(44)} fails: ${(error as Error).message.slice(0, 200)}`);
+    return;
+  }
   const ms = (v: number): string => `${v.toFixed(1)} ms`.padStart(9);
   console.log(`${label.padEnd(44)} p50 ${ms(figure.p50)}  p99 ${ms(figure.p99)}  ${(figure.bytes / 1e6).toFixed(2).padStart(6)} MB  target ${target.padEnd(9)} Prometheus ${prometheus}`);
 }
@@ -159,21 +168,21 @@ async function main(): Promise<void> {
     console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(2)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
     console.log('note: no chunk compaction on this branch: chunks are as the collector wrote them, one per GPU per message');
 
-    gateway = spawn(process.execPath, [...nodeArgs, GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const api = `http://127.0.0.1:${gatewayPort}/api/v1`;
     for (let i = 0; i < 200 && (await fetch(`http://127.0.0.1:${gatewayPort}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) await sleep(100);
     const gpus = (await (await fetch(`${api}/gpus`)).json()) as { data: { uuid: string }[] };
     const telemetry = `${api}/gpus/${gpus.data[0].uuid}/telemetry?start_time=${START_MS}&end_time=${START_MS + hours * 3_600_000 - 1}`;
 
     console.log(`\nquery benchmark: ${gpus.data.length} GPUs × ${hours} h at 10 s; ${requests} requests each after 10 warm-up ones; the gateway is a separate process`);
-    line('(a) one GPU raw, format=columns, all pages', await measure(requests, () => allPages(`${telemetry}&format=columns&limit=100000`)), '≤ 20 ms', 'p50 10 ms, p99 21 ms');
-    line('    same as records (limit=10000), all pages', await measure(Math.min(requests, 30), () => allPages(`${telemetry}&limit=10000`)), '—', '');
-    line('(b) downsampled, max_points=500, columns', await measure(requests, () => allPages(`${telemetry}&max_points=500&format=columns`)), '≤ 10 ms', 'p50 2.8 ms, p99 9.4 ms');
-    line('    same as records', await measure(requests, () => allPages(`${telemetry}&max_points=500`)), '—', '');
+    await line('(a) one GPU raw, format=columns, all pages', measure(requests, () => allPages(`${telemetry}&format=columns&limit=100000`)), '≤ 20 ms', 'p50 10 ms, p99 21 ms');
+    await line('    same as records (limit=10000), all pages', measure(Math.min(requests, 30), () => allPages(`${telemetry}&limit=10000`)), '—', '');
+    await line('(b) downsampled, max_points=500, columns', measure(requests, () => allPages(`${telemetry}&max_points=500&format=columns`)), '≤ 10 ms', 'p50 2.8 ms, p99 9.4 ms');
+    await line('    same as records', measure(requests, () => allPages(`${telemetry}&max_points=500`)), '—', '');
     const summary = await fetch(`${api}/summary?window=1h`).then((r) => r.status, () => 0);
-    if (summary === 200) line('(c) fleet summary over 1 h', await measure(requests, () => getBytes(`${api}/summary?window=1h`)), '≤ 5 ms', 'p50 0.6–1.6 ms');
+    if (summary === 200) await line('(c) fleet summary over 1 h', measure(requests, () => getBytes(`${api}/summary?window=1h`)), '≤ 5 ms', 'p50 0.6–1.6 ms');
     else console.log(`(c) fleet summary over 1 h: skipped, /api/v1/summary answers ${summary} on this branch`);
-    line('(d) /api/v1/gpus', await measure(requests, () => getBytes(`${api}/gpus`)), '—', '');
+    await line('(d) /api/v1/gpus', measure(requests, () => getBytes(`${api}/gpus`)), '—', '');
   } finally {
     if (gateway) {
       gateway.kill('SIGTERM');
