@@ -31,9 +31,11 @@ import { createLogger } from '../src/common/logger.js';
 import { CsvFileSource } from '../src/ingest/csv-file-source.js';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { KeySpace } from '../src/kv/key-space.js';
-import type { KvStore } from '../src/kv/kv-store.js';
+import { MAX_TXN_OPS, type KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
-import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
+import { encodeChunk, type Attribution, type Chunk } from '../src/store/chunk-codec.js';
+import { decodeGpuMetadata, decodeJson, encodeJson, type PartitionStats } from '../src/store/gpu-records.js';
+import { readTelemetry, type StoredRecord } from '../src/store/telemetry-reader.js';
 import { Streamer } from '../src/streamer/streamer.js';
 import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
 import { GPUTEL_BIN } from '../test/support/gputel-process.js';
@@ -95,6 +97,45 @@ async function bytesPerSample(kv: KvStore, keys: KeySpace, samples: number): Pro
   return { perSample: bytes / samples, chunks };
 }
 
+/**
+ * Rewrites every GPU's chunks as one chunk per aligned window, which is what
+ * chunk compaction does (another part of issue 6, not on this branch): this
+ * shows the query figures on a compacted store. Chunks stay format 1 (this
+ * branch's codec). Not the maintenance component: no fencing, not atomic.
+ */
+async function compactInWindows(kv: KvStore, keys: KeySpace, windowMs: number): Promise<void> {
+  const index = await kv.range({ prefix: keys.gpuIndexPrefix('default') });
+  for (const entry of index.kvs) {
+    const gpu = decodeGpuMetadata(entry.value);
+    const old = (await kv.range({ prefix: keys.gpuDataPrefix('default', gpu.hostname, gpu.gpuKey) }, { keysOnly: true })).kvs.map((kv) => kv.key);
+    const { records } = await readTelemetry(kv, keys, 'default', gpu, { startMs: 0, endMs: 10 ** 13 - 1, limit: Number.MAX_SAFE_INTEGER });
+    const windows = new Map<number, StoredRecord[]>();
+    for (const record of records) {
+      const start = Math.floor(record.timestampMs / windowMs) * windowMs;
+      if (!windows.has(start)) windows.set(start, []);
+      windows.get(start)!.push(record);
+    }
+    for (const window of windows.values()) {
+      const metrics = [...new Set(window.flatMap((r) => [...r.values.keys()]))].sort();
+      const attributionKeys = [...new Set(window.map((r) => JSON.stringify(r.attribution)))];
+      const chunk: Chunk = {
+        timestampsMs: Float64Array.from(window, (r) => r.timestampMs),
+        metrics,
+        columns: metrics.map((name) => Float64Array.from(window, (r) => r.values.get(name) ?? NaN)),
+        attributions: attributionKeys.map((key) => JSON.parse(key) as Attribution),
+        attributionIndex: Uint32Array.from(window, (r) => attributionKeys.indexOf(JSON.stringify(r.attribution))),
+      };
+      await kv.put(keys.gpuChunk('default', gpu.hostname, gpu.gpuKey, chunk.timestampsMs[0], chunk.timestampsMs[chunk.timestampsMs.length - 1], 'compacted'), encodeChunk(chunk));
+    }
+    const metadataKey = keys.gpuMetadata('default', gpu.hostname, gpu.gpuKey);
+    const stored = await kv.get(metadataKey);
+    if (stored) await kv.put(metadataKey, encodeJson({ ...decodeGpuMetadata(stored.value), maxChunkSpanMs: windowMs }));
+    for (let i = 0; i < old.length; i += MAX_TXN_OPS) {
+      await kv.txn({ success: old.slice(i, i + MAX_TXN_OPS).map((key) => ({ type: 'delete' as const, range: { start: key } })) });
+    }
+  }
+}
+
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
@@ -146,6 +187,23 @@ async function line(label: string, measured: Promise<{ p50: number; p99: number;
   console.log(`${label.padEnd(44)} p50 ${ms(figure.p50)}  p99 ${ms(figure.p99)}  ${(figure.bytes / 1e6).toFixed(2).padStart(6)} MB  target ${target.padEnd(9)} Prometheus ${prometheus}`);
 }
 
+/** Prints p50 and p99 of the four queries against a gateway at `base`. */
+async function queries(base: string, hours: number, requests: number): Promise<void> {
+  const api = `${base}/api/v1`;
+  for (let i = 0; i < 200 && (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) await sleep(100);
+  const gpus = (await (await fetch(`${api}/gpus`)).json()) as { data: { uuid: string }[] };
+  const telemetry = `${api}/gpus/${gpus.data[0].uuid}/telemetry?start_time=${START_MS}&end_time=${START_MS + hours * 3_600_000 - 1}`;
+  console.log(`query benchmark: ${gpus.data.length} GPUs × ${hours} h at 10 s; ${requests} requests each after 10 warm-up ones; the gateway is a separate process`);
+  await line('(a) one GPU raw, format=columns, all pages', measure(requests, () => allPages(`${telemetry}&format=columns&limit=100000`)), '≤ 20 ms', 'p50 10 ms, p99 21 ms');
+  await line('    same as records (limit=10000), all pages', measure(Math.min(requests, 30), () => allPages(`${telemetry}&limit=10000`)), '—', '');
+  await line('(b) downsampled, max_points=500, columns', measure(requests, () => allPages(`${telemetry}&max_points=500&format=columns`)), '≤ 10 ms', 'p50 2.8 ms, p99 9.4 ms');
+  await line('    same as records', measure(requests, () => allPages(`${telemetry}&max_points=500`)), '—', '');
+  const summary = await fetch(`${api}/summary?window=1h`).then((r) => r.status, () => 0);
+  if (summary === 200) await line('(c) fleet summary over 1 h', measure(requests, () => getBytes(`${api}/summary?window=1h`)), '≤ 5 ms', 'p50 0.6–1.6 ms');
+  else console.log(`(c) fleet summary over 1 h: skipped, /api/v1/summary answers ${summary} on this branch`);
+  await line('(d) /api/v1/gpus', measure(requests, () => getBytes(`${api}/gpus`)), '—', '');
+}
+
 async function main(): Promise<void> {
   const requests = Number(argument('requests') ?? 100);
   const hours = Number(argument('hours') ?? 24);
@@ -163,26 +221,22 @@ async function main(): Promise<void> {
     const expected = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length * (hours * 3_600_000 / INTERVAL_MS);
     if ((await storedSamples(kv, keys)) < expected) await fill(kv, keys, hours);
     const samples = await storedSamples(kv, keys);
-    const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
-    const status = await kv.status();
-    console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(2)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
-    console.log('note: no chunk compaction on this branch: chunks are as the collector wrote them, one per GPU per message');
-
-    gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const api = `http://127.0.0.1:${gatewayPort}/api/v1`;
-    for (let i = 0; i < 200 && (await fetch(`http://127.0.0.1:${gatewayPort}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) await sleep(100);
-    const gpus = (await (await fetch(`${api}/gpus`)).json()) as { data: { uuid: string }[] };
-    const telemetry = `${api}/gpus/${gpus.data[0].uuid}/telemetry?start_time=${START_MS}&end_time=${START_MS + hours * 3_600_000 - 1}`;
-
-    console.log(`\nquery benchmark: ${gpus.data.length} GPUs × ${hours} h at 10 s; ${requests} requests each after 10 warm-up ones; the gateway is a separate process`);
-    await line('(a) one GPU raw, format=columns, all pages', measure(requests, () => allPages(`${telemetry}&format=columns&limit=100000`)), '≤ 20 ms', 'p50 10 ms, p99 21 ms');
-    await line('    same as records (limit=10000), all pages', measure(Math.min(requests, 30), () => allPages(`${telemetry}&limit=10000`)), '—', '');
-    await line('(b) downsampled, max_points=500, columns', measure(requests, () => allPages(`${telemetry}&max_points=500&format=columns`)), '≤ 10 ms', 'p50 2.8 ms, p99 9.4 ms');
-    await line('    same as records', measure(requests, () => allPages(`${telemetry}&max_points=500`)), '—', '');
-    const summary = await fetch(`${api}/summary?window=1h`).then((r) => r.status, () => 0);
-    if (summary === 200) await line('(c) fleet summary over 1 h', measure(requests, () => getBytes(`${api}/summary?window=1h`)), '≤ 5 ms', 'p50 0.6–1.6 ms');
-    else console.log(`(c) fleet summary over 1 h: skipped, /api/v1/summary answers ${summary} on this branch`);
-    await line('(d) /api/v1/gpus', measure(requests, () => getBytes(`${api}/gpus`)), '—', '');
+    console.log('note: no chunk compaction on this branch: first as the collector wrote the chunks (one per GPU per message), then after rewriting them in 2 h windows as compaction will');
+    for (const compacted of [false, true]) {
+      if (compacted) {
+        const started = performance.now();
+        await compactInWindows(kv, keys, 2 * 3_600_000);
+        console.log(`\nrewrote every GPU's chunks in 2 h windows (format 1) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      }
+      const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
+      const status = await kv.status();
+      console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(2)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
+      gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      await queries(`http://127.0.0.1:${gatewayPort}`, hours, requests);
+      gateway.kill('SIGTERM');
+      await once(gateway, 'exit');
+      gateway = undefined;
+    }
   } finally {
     if (gateway) {
       gateway.kill('SIGTERM');
