@@ -115,6 +115,7 @@ async function compactInWindows(kv: KvStore, keys: KeySpace, windowMs: number): 
       if (!windows.has(start)) windows.set(start, []);
       windows.get(start)!.push(record);
     }
+    const written = new Set<string>();
     for (const window of windows.values()) {
       const metrics = [...new Set(window.flatMap((r) => [...r.values.keys()]))].sort();
       const attributionKeys = [...new Set(window.map((r) => JSON.stringify(r.attribution)))];
@@ -125,13 +126,17 @@ async function compactInWindows(kv: KvStore, keys: KeySpace, windowMs: number): 
         attributions: attributionKeys.map((key) => JSON.parse(key) as Attribution),
         attributionIndex: Uint32Array.from(window, (r) => attributionKeys.indexOf(JSON.stringify(r.attribution))),
       };
-      await kv.put(keys.gpuChunk('default', gpu.hostname, gpu.gpuKey, chunk.timestampsMs[0], chunk.timestampsMs[chunk.timestampsMs.length - 1], 'compacted'), encodeChunk(chunk));
+      const key = keys.gpuChunk('default', gpu.hostname, gpu.gpuKey, chunk.timestampsMs[0], chunk.timestampsMs[chunk.timestampsMs.length - 1], 'compacted');
+      await kv.put(key, encodeChunk(chunk));
+      written.add(key);
     }
     const metadataKey = keys.gpuMetadata('default', gpu.hostname, gpu.gpuKey);
     const stored = await kv.get(metadataKey);
     if (stored) await kv.put(metadataKey, encodeJson({ ...decodeGpuMetadata(stored.value), maxChunkSpanMs: windowMs }));
-    for (let i = 0; i < old.length; i += MAX_TXN_OPS) {
-      await kv.txn({ success: old.slice(i, i + MAX_TXN_OPS).map((key) => ({ type: 'delete' as const, range: { start: key } })) });
+    // A store compacted by an earlier run already holds some of these keys: they stay.
+    const replaced = old.filter((key) => !written.has(key));
+    for (let i = 0; i < replaced.length; i += MAX_TXN_OPS) {
+      await kv.txn({ success: replaced.slice(i, i + MAX_TXN_OPS).map((key) => ({ type: 'delete' as const, range: { start: key } })) });
     }
   }
 }
