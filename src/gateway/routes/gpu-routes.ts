@@ -5,8 +5,9 @@ import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
 import { AGGREGATIONS, bucketStart, stepForPoints, type Aggregation } from '../../store/downsampler.js';
 import type { GpuEntry } from '../../store/registry.js';
-import { gpuView, latestView, recordViews } from '../api-views.js';
+import { gpuView, latestView } from '../api-views.js';
 import { columnsJson } from '../columns-json.js';
+import { recordsJson } from '../records-json.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { parseStepParam } from '../step-param.js';
 import { parseTimeParam } from '../time-param.js';
@@ -118,9 +119,8 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       const page = await context.query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample }, request.log as Logger);
       const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
       const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, query.max_points === undefined ? undefined : stepMs) : null;
-      if (columns) return reply.type('application/json; charset=utf-8').send(columnsJson(page, nextCursor));
-      const data = recordViews(gpu, page);
-      return { data, count: data.length, next_cursor: nextCursor };
+      // Both forms are written as bytes straight from the columns (docs/performance.md).
+      return reply.type('application/json; charset=utf-8').send(columns ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor));
     },
   );
 
