@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/common/logger.js';
 import { KeySpace } from '../../src/kv/key-space.js';
-import type { KvStore } from '../../src/kv/kv-store.js';
+import type { KvStore, WatchOptions } from '../../src/kv/kv-store.js';
+import { GputelError } from '../../src/common/gputel-error.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { encodeChunk, type Chunk } from '../../src/store/chunk-codec.js';
 import { FleetQuery } from '../../src/store/fleet-query.js';
@@ -200,6 +201,42 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
 }
 
 describe('fleet query', () => {
+  it('follows again after its watch ends (history compacted), delivering the current values, and stops on close', async () => {
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    // Fault injection at the contract: the real store, with a handle on each watch's onError.
+    const onErrors: ((error: Error) => void)[] = [];
+    const watch: KvStore['watch'] = (range, options: WatchOptions) => {
+      if (options.onError) onErrors.push(options.onError);
+      return kv.watch(range, options);
+    };
+    const watching = new Proxy(kv, {
+      get(target, property) {
+        if (property === 'watch') return watch;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const f = await fixture(watching);
+    try {
+      const updates: LatestUpdate[] = [];
+      const subscription = await f.query.subscribeLatest((update) => updates.push(update));
+      const latestHost = (lastSeenMs: number): LatestHost => ({ hostname: HOST, gpus: { [OTHER]: { lastSeenMs, values: { A: 1 }, container: '', pod: '', namespace: '' } } });
+      await kv.put(f.keys.latest(CLUSTER, HOST), encodeJson(latestHost(T0 + 30_000)));
+      for (let i = 0; i < 100 && updates.length < 1; i++) await sleep(20);
+      const watchesBefore = onErrors.length;
+      onErrors.at(-1)!(new GputelError('KV_COMPACTED', 'required revision has been compacted'));
+      for (let i = 0; i < 100 && onErrors.length === watchesBefore; i++) await sleep(20);
+      assert.equal(onErrors.length, watchesBefore + 1, 'a new watch');
+      await kv.put(f.keys.latest(CLUSTER, HOST), encodeJson(latestHost(T0 + 40_000)));
+      for (let i = 0; i < 100 && updates.length < 3; i++) await sleep(20);
+      assert.deepEqual(updates.map((u) => u.gpus[0].timestampMs), [T0 + 30_000, T0 + 30_000, T0 + 40_000], 'the update, the values current at the new watch, the next update');
+      await subscription.close();
+    } finally {
+      await f.registry.stop();
+      await kv.close();
+    }
+  });
+
   describe('embedded', () => {
     let kv: KvStore;
     before(async () => {
