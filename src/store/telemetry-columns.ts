@@ -49,7 +49,10 @@ interface ChunkRows {
   to: number;
 }
 
-export const EMPTY_COLUMNS: TelemetryColumns = Object.freeze({ timestampsMs: new Float64Array(0), metrics: [], columns: [] }) as TelemetryColumns;
+/** A page with no record (fresh arrays: they belong to the caller). */
+function emptyPage(): ColumnsPage {
+  return { timestampsMs: new Float64Array(0), metrics: [], columns: [], more: false };
+}
 
 /**
  * Returns up to `limit` records with startMs <= time <= endMs, ascending,
@@ -66,7 +69,7 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
   const startMs = Math.floor(query.startMs);
   const { endMs, limit } = query;
   const bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
-  if (!bounds) return { ...EMPTY_COLUMNS, more: false };
+  if (!bounds) return emptyPage();
   const parts: ChunkRows[] = [];
   let from = bounds.lower;
   let chunksRead = 0;
@@ -181,7 +184,7 @@ function countBefore(times: Float64Array, limitMs: number): number {
  * place is looked up. Later parts overwrite earlier ones.
  */
 function mergeColumns(parts: ChunkRows[], limit: number): ColumnsPage {
-  if (parts.length === 0) return { ...EMPTY_COLUMNS, more: false };
+  if (parts.length === 0) return emptyPage();
   const layout = orderedLayout(parts);
   const allTimes = mergedTimes(parts, layout);
   const more = allTimes.length > limit;
