@@ -9,7 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { chunkTimeRange, type KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { Downsampler, type Aggregation } from './downsampler.js';
-import { decodePartitionStats } from './gpu-records.js';
+import { decodeGpuMetadata, decodePartitionStats } from './gpu-records.js';
 import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscriptionOptions, type LatestUpdate } from './latest-subscription.js';
 import type { GpuEntry, HostEntry, Registry } from './registry.js';
 import { readTelemetryColumns, type ColumnsPage } from './telemetry-columns.js';
@@ -77,19 +77,20 @@ export class FleetQuery {
    * and skipped.
    */
   async telemetry(gpu: GpuEntry, request: TelemetryRequest, logger: Logger = this.logger): Promise<ColumnsPage> {
-    // The longest chunk span bounds the key scan. The registry's is a guess:
-    // the reader checks it against the stored metadata, which is written no
-    // later than the chunks, in its first request.
-    const owner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: gpu.maxChunkSpanMs };
-    const metadataKey = this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey);
+    // The longest chunk span bounds the key scan. Read it from the store, not
+    // the watch-fed registry: metadata is written no later than the chunks, so
+    // a fresh read covers every chunk the scan can see.
+    const metadata = await this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey));
+    // Unreadable metadata gives no span: scan every chunk (slower, still right).
+    const owner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: metadata ? maxChunkSpanOf(metadata.value) : undefined };
     const endMs = Math.min(request.endMs, MAX_KEY_TIME_MS - 1);
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
-    if (!request.downsample) return readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: request.startMs, endMs, limit: request.limit, onUnreadable, metadataKey });
+    if (!request.downsample) return readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: request.startMs, endMs, limit: request.limit, onUnreadable });
 
     const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);
     let startMs = request.startMs;
     for (;;) {
-      const raw = await readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit: RAW_PAGE_RECORDS, onUnreadable, metadataKey });
+      const raw = await readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit: RAW_PAGE_RECORDS, onUnreadable });
       downsampler.add(raw);
       // A bucket open after `limit` complete ones proves more follow.
       if (downsampler.completeBuckets >= request.limit && downsampler.hasOpenBucket) return { ...downsampler.result(request.limit), more: true };
@@ -156,5 +157,13 @@ export class FleetQuery {
     const subscription = new LatestSubscription(this.kv, this.keys, this.cluster, this.registry, this.logger, listener);
     await subscription.start(options);
     return subscription;
+  }
+}
+
+function maxChunkSpanOf(bytes: Buffer): number | undefined {
+  try {
+    return decodeGpuMetadata(bytes).maxChunkSpanMs;
+  } catch {
+    return undefined;
   }
 }

@@ -5,9 +5,8 @@
  * reader slow for bulk reads (see docs/performance.md).
  */
 import { chunkTimeRange, type KeySpace } from '../kv/key-space.js';
-import type { KvStore, RangeResult } from '../kv/kv-store.js';
+import type { KvStore } from '../kv/kv-store.js';
 import { decodeChunk, type Chunk } from './chunk-codec.js';
-import { decodeGpuMetadata } from './gpu-records.js';
 import { chunkScanBounds, type ChunkOwner } from './telemetry-reader.js';
 
 /**
@@ -34,14 +33,6 @@ export interface ColumnsQuery {
   limit: number;
   /** Called for a stored chunk that does not decode, which is then skipped; without it such a chunk throws STORE_CORRUPT. */
   onUnreadable?: (key: string, error: unknown) => void;
-  /**
-   * The GPU's metadata key. Its longest chunk span is then read from the
-   * store in the same request as the first chunks, `gpu.maxChunkSpanMs`
-   * being only a guess (the watch-fed registry's); when the stored span
-   * reaches further back, the read starts again from it. Without it,
-   * `gpu.maxChunkSpanMs` is trusted.
-   */
-  metadataKey?: string;
 }
 
 /** Chunks read by the first request of a read, before the records per chunk are known. */
@@ -56,14 +47,6 @@ interface ChunkRows {
   chunk: Chunk;
   from: number;
   to: number;
-}
-
-function maxChunkSpanOf(bytes: Buffer): number | undefined {
-  try {
-    return decodeGpuMetadata(bytes).maxChunkSpanMs;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A page with no record (fresh arrays: they belong to the caller). */
@@ -85,24 +68,8 @@ function emptyPage(): ColumnsPage {
 export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster: string, gpu: ChunkOwner, query: ColumnsQuery): Promise<ColumnsPage> {
   const startMs = Math.floor(query.startMs);
   const { endMs, limit } = query;
-  let bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
+  const bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
   if (!bounds) return emptyPage();
-  let prefetched: RangeResult | undefined;
-  if (query.metadataKey !== undefined) {
-    // One round trip for both: the metadata get alone was 0.9 ms of a 4.5 ms read (docs/performance.md).
-    const first = await kv.txn({
-      success: [
-        { type: 'range', range: { start: query.metadataKey } },
-        { type: 'range', range: { start: bounds.lower, end: bounds.upper }, options: { limit: FIRST_FETCH_CHUNKS } },
-      ],
-    });
-    const [metadata, chunks] = first.results.map((result) => (result.type === 'range' ? result.result : undefined));
-    // Unreadable or missing metadata gives no span: scan every chunk (slower, still right).
-    const storedSpanMs = metadata?.kvs[0] ? maxChunkSpanOf(metadata.kvs[0].value) : undefined;
-    const guessMs = gpu.maxChunkSpanMs;
-    if (guessMs === undefined || (storedSpanMs !== undefined && storedSpanMs <= guessMs)) prefetched = chunks;
-    else bounds = chunkScanBounds(keys, cluster, { ...gpu, maxChunkSpanMs: storedSpanMs }, startMs, endMs)!;
-  }
   const parts: ChunkRows[] = [];
   let from = bounds.lower;
   let chunksRead = 0;
@@ -110,8 +77,7 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
   let rowsFound = 0;
   let fetchChunks = FIRST_FETCH_CHUNKS;
   for (;;) {
-    const result = prefetched ?? (await kv.range({ start: from, end: bounds.upper }, { limit: fetchChunks }));
-    prefetched = undefined;
+    const result = await kv.range({ start: from, end: bounds.upper }, { limit: fetchChunks });
     for (const stored of result.kvs) {
       chunksRead++;
       bytesRead += stored.value.length;
