@@ -150,6 +150,24 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
       assert.equal(cut.more, true);
     });
 
+    it('trusts the stored longest chunk span over the registry\'s when it reaches further back', async () => {
+      const kv = store();
+      // A chunk spanning 1,000 s, announced only in the stored metadata (the registry still says 40 s).
+      const long: Chunk = { ...chunkAt(T0 + 100_005, 2), metrics: ['L'], columns: [Float64Array.of(1, 2)] };
+      long.timestampsMs = Float64Array.of(T0 + 100_005, T0 + 1_100_005);
+      const key = f.keys.gpuChunk(CLUSTER, HOST, UUID, T0 + 100_005, T0 + 1_100_005, 'long');
+      await kv.put(key, encodeChunk(long));
+      await kv.put(f.keys.gpuMetadata(CLUSTER, HOST, UUID), encodeJson(metadata(UUID, 0, 1_000_000)));
+      try {
+        assert.equal(gpu().maxChunkSpanMs, 40_000);
+        const page = await f.query.telemetry(gpu(), { startMs: T0 + 1_000_000, endMs: T0 + 1_200_000, limit: 1_000 });
+        assert.equal(byTime(page).get(T0 + 1_100_005)?.L, 2);
+      } finally {
+        await kv.delete({ start: key });
+        await kv.put(f.keys.gpuMetadata(CLUSTER, HOST, UUID), encodeJson(metadata(UUID, 0, 40_000)));
+      }
+    });
+
     it('downsamples into aligned buckets and pages them from the bucket after the last one served', async () => {
       const whole = await f.query.telemetry(gpu(), { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 1_000, downsample: { stepMs: 60_000, aggregation: 'max' } });
       assert.equal(whole.more, false);
