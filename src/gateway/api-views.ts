@@ -3,7 +3,8 @@
  * them). Field names are snake_case, times RFC 3339 with milliseconds in UTC.
  */
 import type { GpuEntry, HostEntry } from '../store/registry.js';
-import type { StoredRecord } from '../store/telemetry-reader.js';
+import type { LatestRecord } from '../store/latest-subscription.js';
+import type { TelemetryColumns } from '../store/telemetry-columns.js';
 import { NAMED_FIELDS } from './named-fields.js';
 import { formatTime } from './time-param.js';
 
@@ -38,19 +39,38 @@ export function hostView(host: HostEntry): Record<string, unknown> {
 }
 
 /**
- * A telemetry record. `metrics` lists every DCGM field present in any record
- * of the page, with null where this record has no sample of it.
+ * Telemetry records, one per timestamp of the columns. `metrics` lists every
+ * DCGM field present in any record of the page, with null where this record
+ * has no sample of it.
  */
-export function recordView(gpu: GpuEntry, record: StoredRecord, pageMetrics: string[]): Record<string, unknown> {
-  const view: Record<string, unknown> = {
-    timestamp: formatTime(record.timestampMs),
-    uuid: gpu.uuid,
-    gpu_id: gpu.gpuId,
-    hostname: gpu.hostname,
-  };
-  for (const [name, field] of NAMED_FIELDS) view[name] = record.values.get(field) ?? null;
-  const metrics: Record<string, number | null> = {};
-  for (const name of pageMetrics) metrics[name] = record.values.get(name) ?? null;
-  view.metrics = metrics;
-  return view;
+export function recordViews(gpu: GpuEntry, page: TelemetryColumns): Record<string, unknown>[] {
+  const { timestampsMs, metrics, columns } = page;
+  const columnOf = new Map(metrics.map((name, m) => [name, columns[m]]));
+  const named = NAMED_FIELDS.map(([name, field]) => [name, columnOf.get(field)] as const);
+  const views: Record<string, unknown>[] = new Array(timestampsMs.length);
+  for (let r = 0; r < timestampsMs.length; r++) {
+    const view: Record<string, unknown> = {
+      timestamp: formatTime(timestampsMs[r]),
+      uuid: gpu.uuid,
+      gpu_id: gpu.gpuId,
+      hostname: gpu.hostname,
+    };
+    for (const [name, column] of named) view[name] = valueOrNull(column?.[r]);
+    const values: Record<string, number | null> = {};
+    for (let m = 0; m < metrics.length; m++) values[metrics[m]] = valueOrNull(columns[m][r]);
+    view.metrics = values;
+    views[r] = view;
+  }
+  return views;
+}
+
+/** A GPU's newest record, in the shape of a telemetry record (its metrics are those sampled then). */
+export function latestView(record: LatestRecord): Record<string, unknown> {
+  const metrics = Object.keys(record.values).sort();
+  const columns = metrics.map((name) => Float64Array.of(record.values[name]));
+  return recordViews(record.gpu, { timestampsMs: Float64Array.of(record.timestampMs), metrics, columns })[0];
+}
+
+function valueOrNull(value: number | undefined): number | null {
+  return value === undefined || Number.isNaN(value) ? null : value;
 }

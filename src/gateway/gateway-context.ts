@@ -1,11 +1,7 @@
 /** What every route of a gateway reads from. */
-import type { KeySpace } from '../kv/key-space.js';
-import type { KvStore } from '../kv/kv-store.js';
-import type { Registry } from '../store/registry.js';
+import type { FleetQuery } from '../store/fleet-query.js';
 
 export interface GatewayContext {
-  kv: KvStore;
-  keys: KeySpace;
-  cluster: string;
-  registry: Registry;
+  /** The query layer: routes read through it only and decode no storage record themselves. */
+  query: FleetQuery;
 }

@@ -12,6 +12,7 @@ import { registerOpsRoutes, type ReadinessCheck } from '../common/ops-routes.js'
 import { histogram } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
+import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
 import type { GatewayContext } from './gateway-context.js';
@@ -58,7 +59,8 @@ export class Gateway {
         void (reply as FastifyReply).code(400).send(errorBody('BAD_REQUEST', error.message));
       },
     });
-    const context: GatewayContext = { kv, keys, cluster: options.cluster, registry: this.registry };
+    const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
+    const context: GatewayContext = { query };
     this.app.addHook('onSend', async (request, reply, payload) => {
       reply.header('x-request-id', request.id);
       return payload;

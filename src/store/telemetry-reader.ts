@@ -35,7 +35,7 @@ export interface TelemetryPage {
 }
 
 /** Times in chunk keys are 13 digits: nothing is stored at or after this. */
-const MAX_KEY_TIME_MS = 10 ** 13;
+export const MAX_KEY_TIME_MS = 10 ** 13;
 
 const unreadableChunks = counter('gputel_store_unreadable_chunks_total', 'Stored chunks skipped because they do not decode');
 
@@ -43,6 +43,52 @@ const unreadableChunks = counter('gputel_store_unreadable_chunks_total', 'Stored
 export function reportUnreadable(logger: Logger, key: string, error: unknown): void {
   unreadableChunks.inc();
   logger.error({ key, err: error }, 'stored chunk does not decode; skipped');
+}
+
+/** The GPU series whose chunks are read, with its longest chunk span when known. */
+export type ChunkOwner = Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number };
+
+/** A stored chunk's key and the times its key says it covers. */
+export interface ChunkRef {
+  key: string;
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * The key interval [lower, upper) holding every chunk of a GPU that can
+ * have records in [startMs, endMs]; undefined when none can.
+ */
+export function chunkScanBounds(keys: KeySpace, cluster: string, gpu: ChunkOwner, startMs: number, endMs: number): { lower: string; upper: string } | undefined {
+  const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
+  if (endMs < startMs || startMs >= MAX_KEY_TIME_MS) return undefined;
+  const upper = endMs + 1 < MAX_KEY_TIME_MS ? prefix + timestampSegment(Math.floor(endMs) + 1) : prefix + '~';
+  // No chunk is longer than the GPU's longest span: chunks starting before
+  // startMs minus that cannot reach the range (metadata from before the span
+  // was recorded has none: scan from the beginning).
+  const lower = gpu.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - gpu.maxChunkSpanMs));
+  return { lower, upper };
+}
+
+/**
+ * The keys of a GPU's chunks that can hold records in [startMs, endMs]
+ * (keys only: cheap), ascending, less those of `excludeMessageId`.
+ */
+export async function chunksInRange(
+  kv: KvStore,
+  keys: KeySpace,
+  cluster: string,
+  gpu: ChunkOwner,
+  startMs: number,
+  endMs: number,
+  excludeMessageId?: string,
+): Promise<ChunkRef[]> {
+  const bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
+  if (!bounds) return [];
+  const { lower, upper } = bounds;
+  return (await kv.range({ start: lower, end: upper }, { keysOnly: true })).kvs
+    .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
+    .filter((chunk) => chunk.endMs >= startMs && (excludeMessageId === undefined || !chunk.key.endsWith(`-${excludeMessageId}`)));
 }
 
 /** Chunk values fetched per request while reading. */
@@ -57,21 +103,12 @@ export async function readTelemetry(
   kv: KvStore,
   keys: KeySpace,
   cluster: string,
-  gpu: Pick<GpuMetadata, 'hostname' | 'gpuKey'> & { maxChunkSpanMs?: number },
+  gpu: ChunkOwner,
   query: TelemetryQuery,
 ): Promise<TelemetryPage> {
-  const { endMs, limit, excludeMessageId } = query;
+  const { endMs, limit } = query;
   const startMs = Math.floor(query.startMs);
-  const prefix = keys.gpuDataPrefix(cluster, gpu.hostname, gpu.gpuKey);
-  if (endMs < startMs || startMs >= MAX_KEY_TIME_MS) return { records: [], lastTimestampMs: undefined, more: false };
-  const upper = endMs + 1 < MAX_KEY_TIME_MS ? prefix + timestampSegment(Math.floor(endMs) + 1) : prefix + '~';
-  // No chunk is longer than the GPU's longest span: chunks starting before
-  // startMs minus that cannot reach the range (metadata from before the span
-  // was recorded has none: scan from the beginning).
-  const lower = gpu.maxChunkSpanMs === undefined ? prefix : prefix + timestampSegment(Math.max(0, startMs - gpu.maxChunkSpanMs));
-  const chunkKeys = (await kv.range({ start: lower, end: upper }, { keysOnly: true })).kvs
-    .map((kv) => ({ key: kv.key, ...chunkTimeRange(kv.key) }))
-    .filter((chunk) => chunk.endMs >= startMs && (excludeMessageId === undefined || !chunk.key.endsWith(`-${excludeMessageId}`)));
+  const chunkKeys = await chunksInRange(kv, keys, cluster, gpu, startMs, endMs, query.excludeMessageId);
 
   const records = new Map<number, StoredRecord>();
   let fetched = 0;

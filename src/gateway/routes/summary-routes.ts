@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import { parseDurationMs } from '../../common/config.js';
 import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
-import { FleetSummary, SUMMARY_MAX_WINDOW_MS, SUMMARY_MIN_WINDOW_MS, type FleetSummaryResult, type GpuRef } from '../../store/fleet-summary.js';
+import { SUMMARY_MAX_WINDOW_MS, SUMMARY_MIN_WINDOW_MS, type FleetSummaryResult, type GpuRef } from '../../store/fleet-summary.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { formatTime } from '../time-param.js';
 
@@ -56,11 +56,10 @@ function summaryView(summary: FleetSummaryResult, window: string, threshold: num
 }
 
 export function registerSummaryRoutes(app: FastifyInstance, context: GatewayContext): void {
-  const fleetSummary = new FleetSummary(context.kv, context.keys, context.cluster, context.registry);
   const answer = async (request: FastifyRequest<{ Querystring: SummaryQueryString }>, hostname?: string): Promise<Record<string, unknown>> => {
     const window = (request.query.window ?? DEFAULT_WINDOW).trim();
     const threshold = request.query.idle_threshold ?? DEFAULT_IDLE_THRESHOLD;
-    const summary = await fleetSummary.summarize({
+    const summary = await context.query.summary({
       windowMs: parseWindow(window),
       idleThreshold: threshold,
       hostname,

@@ -1,0 +1,255 @@
+/**
+ * Query benchmark, through the HTTP API of a real `gputel gateway` process on
+ * a real etcd: fills it with 64 GPUs × 24 h at 10 s (a `gputel generate`
+ * file streamed by the real streamer and collector), then prints p50 and p99
+ * over at least 100 requests of
+ *   (a) one GPU's raw 24 h with format=columns, all pages (and as records);
+ *   (b) the same downsampled to about 500 points (max_points=500);
+ *   (c) the fleet summary over 1 h, when /api/v1/summary answers;
+ *   (d) /api/v1/gpus;
+ * beside the issue's targets and Prometheus's figures (MEASUREMENTS.md), and
+ * the bytes per sample of the stored chunks. Not a test: the figures move
+ * with the machine's load; read the ratios.
+ *
+ *   npm run bench:query [-- --requests 100 --hours 24 --etcd URL --profile DIR]
+ *
+ * --etcd URL uses an etcd of the caller's (filled by this bench on its first
+ * run there) instead of starting and filling a fresh one; --profile DIR
+ * runs the gateway under `node --cpu-prof --cpu-prof-dir DIR`; --bin FILE
+ * runs another build's `bin/gputel.js` as the gateway (before/after
+ * comparisons; queries it does not support are reported as failing).
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeGeneratedFile } from '../src/cli/generate-command.js';
+import { Collector } from '../src/collector/collector.js';
+import { createLogger } from '../src/common/logger.js';
+import { CsvFileSource } from '../src/ingest/csv-file-source.js';
+import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
+import { KeySpace } from '../src/kv/key-space.js';
+import { MAX_TXN_OPS, type KvStore } from '../src/kv/kv-store.js';
+import { openKvStore } from '../src/kv/open-kv-store.js';
+import { encodeChunk, type Attribution, type Chunk } from '../src/store/chunk-codec.js';
+import { decodeGpuMetadata, decodeJson, encodeJson, type PartitionStats } from '../src/store/gpu-records.js';
+import { readTelemetry, type StoredRecord } from '../src/store/telemetry-reader.js';
+import { Streamer } from '../src/streamer/streamer.js';
+import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
+import { GPUTEL_BIN } from '../test/support/gputel-process.js';
+
+const HOSTS = 8;
+const GPUS_PER_HOST = 8;
+const INTERVAL_MS = 10_000;
+const START_MS = Date.parse('2026-03-02T00:00:00Z');
+
+function argument(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
+  const counters = await kv.range({ prefix: keys.statsPrefix('default') });
+  return counters.kvs.reduce((sum, entry) => sum + decodeJson<PartitionStats>(entry.value).samples, 0);
+}
+
+/** Streams a generated file through an in-process streamer and collector into the store. */
+async function fill(kv: KvStore, keys: KeySpace, hours: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-query-'));
+  try {
+    const file = join(dir, 'dcgm.csv');
+    let started = performance.now();
+    const rows = await writeGeneratedFile(file, { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, durationMs: hours * 3_600_000, intervalMs: INTERVAL_MS, seed: 42, startMs: START_MS });
+    console.log(`generated ${rows.toLocaleString('en-US')} rows (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const logger = createLogger('warn');
+    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger });
+    await collector.start();
+    started = performance.now();
+    const source = new CsvFileSource({ path: file, logger });
+    const summary = await new Streamer(kv, keys, { source, cluster: 'default', topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, logger }).run();
+    if (summary.failure !== undefined) throw new Error(`streaming failed: ${summary.failure}`);
+    while ((await storedSamples(kv, keys)) < rows) await sleep(200);
+    await collector.stop();
+    console.log(`stored through etcd in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Bytes of chunk keys and values per stored sample, read back from the store. */
+async function bytesPerSample(kv: KvStore, keys: KeySpace, samples: number): Promise<{ perSample: number; chunks: number }> {
+  const prefix = keys.hostsPrefix('default');
+  let bytes = 0;
+  let chunks = 0;
+  let start = prefix;
+  for (;;) {
+    const page = await kv.range({ start, end: `${prefix}~` }, { limit: 2_000 });
+    for (const entry of page.kvs) {
+      if (!entry.key.includes('/data/')) continue;
+      bytes += entry.key.length + entry.value.length;
+      chunks++;
+    }
+    if (!page.more) break;
+    start = `${page.kvs[page.kvs.length - 1].key} `;
+  }
+  return { perSample: bytes / samples, chunks };
+}
+
+/**
+ * Rewrites every GPU's chunks as one chunk per aligned window, which is what
+ * chunk compaction does (another part of issue 6, not on this branch): this
+ * shows the query figures on a compacted store. Chunks stay format 1 (this
+ * branch's codec). Not the maintenance component: no fencing, not atomic.
+ */
+async function compactInWindows(kv: KvStore, keys: KeySpace, windowMs: number): Promise<void> {
+  const index = await kv.range({ prefix: keys.gpuIndexPrefix('default') });
+  for (const entry of index.kvs) {
+    const gpu = decodeGpuMetadata(entry.value);
+    const old = (await kv.range({ prefix: keys.gpuDataPrefix('default', gpu.hostname, gpu.gpuKey) }, { keysOnly: true })).kvs.map((kv) => kv.key);
+    const { records } = await readTelemetry(kv, keys, 'default', gpu, { startMs: 0, endMs: 10 ** 13 - 1, limit: Number.MAX_SAFE_INTEGER });
+    const windows = new Map<number, StoredRecord[]>();
+    for (const record of records) {
+      const start = Math.floor(record.timestampMs / windowMs) * windowMs;
+      if (!windows.has(start)) windows.set(start, []);
+      windows.get(start)!.push(record);
+    }
+    const written = new Set<string>();
+    for (const window of windows.values()) {
+      const metrics = [...new Set(window.flatMap((r) => [...r.values.keys()]))].sort();
+      const attributionKeys = [...new Set(window.map((r) => JSON.stringify(r.attribution)))];
+      const chunk: Chunk = {
+        timestampsMs: Float64Array.from(window, (r) => r.timestampMs),
+        metrics,
+        columns: metrics.map((name) => Float64Array.from(window, (r) => r.values.get(name) ?? NaN)),
+        attributions: attributionKeys.map((key) => JSON.parse(key) as Attribution),
+        attributionIndex: Uint32Array.from(window, (r) => attributionKeys.indexOf(JSON.stringify(r.attribution))),
+      };
+      const key = keys.gpuChunk('default', gpu.hostname, gpu.gpuKey, chunk.timestampsMs[0], chunk.timestampsMs[chunk.timestampsMs.length - 1], 'compacted');
+      await kv.put(key, encodeChunk(chunk));
+      written.add(key);
+    }
+    const metadataKey = keys.gpuMetadata('default', gpu.hostname, gpu.gpuKey);
+    const stored = await kv.get(metadataKey);
+    if (stored) await kv.put(metadataKey, encodeJson({ ...decodeGpuMetadata(stored.value), maxChunkSpanMs: windowMs }));
+    // A store compacted by an earlier run already holds some of these keys: they stay.
+    const replaced = old.filter((key) => !written.has(key));
+    for (let i = 0; i < replaced.length; i += MAX_TXN_OPS) {
+      await kv.txn({ success: replaced.slice(i, i + MAX_TXN_OPS).map((key) => ({ type: 'delete' as const, range: { start: key } })) });
+    }
+  }
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+/** Times `requests` runs of `run` after a warm-up; returns p50, p99 and the bytes of the last answer. */
+async function measure(requests: number, run: () => Promise<number>): Promise<{ p50: number; p99: number; bytes: number }> {
+  let bytes = 0;
+  for (let i = 0; i < Math.min(10, requests); i++) bytes = await run();
+  const times: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    const started = performance.now();
+    bytes = await run();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), bytes };
+}
+
+/** GETs every page of a telemetry query; returns the bytes read. */
+async function allPages(url: string): Promise<number> {
+  let bytes = 0;
+  let cursor: string | null = null;
+  do {
+    const response = await fetch(cursor ? `${url}&cursor=${cursor}` : url);
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`GET ${url}: ${response.status} ${text.slice(0, 300)}`);
+    bytes += text.length;
+    cursor = (JSON.parse(text.slice(text.lastIndexOf('"next_cursor":') + 14, -1)) as string | null) ?? null;
+  } while (cursor);
+  return bytes;
+}
+
+async function getBytes(url: string): Promise<number> {
+  const response = await fetch(url);
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET ${url}: ${response.status} ${text.slice(0, 300)}`);
+  return text.length;
+}
+
+async function line(label: string, measured: Promise<{ p50: number; p99: number; bytes: number }>, target: string, prometheus: string): Promise<void> {
+  let figure: { p50: number; p99: number; bytes: number };
+  try {
+    figure = await measured;
+  } catch (error) {
+    console.log(`${label.padEnd(44)} fails: ${(error as Error).message.slice(0, 200)}`);
+    return;
+  }
+  const ms = (v: number): string => `${v.toFixed(1)} ms`.padStart(9);
+  console.log(`${label.padEnd(44)} p50 ${ms(figure.p50)}  p99 ${ms(figure.p99)}  ${(figure.bytes / 1e6).toFixed(2).padStart(6)} MB  target ${target.padEnd(9)} Prometheus ${prometheus}`);
+}
+
+/** Prints p50 and p99 of the four queries against a gateway at `base`. */
+async function queries(base: string, hours: number, requests: number): Promise<void> {
+  const api = `${base}/api/v1`;
+  for (let i = 0; i < 200 && (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) await sleep(100);
+  const gpus = (await (await fetch(`${api}/gpus`)).json()) as { data: { uuid: string }[] };
+  const telemetry = `${api}/gpus/${gpus.data[0].uuid}/telemetry?start_time=${START_MS}&end_time=${START_MS + hours * 3_600_000 - 1}`;
+  console.log(`query benchmark: ${gpus.data.length} GPUs × ${hours} h at 10 s; ${requests} requests each after 10 warm-up ones; the gateway is a separate process`);
+  await line('(a) one GPU raw, format=columns, all pages', measure(requests, () => allPages(`${telemetry}&format=columns&limit=100000`)), '≤ 20 ms', 'p50 10 ms, p99 21 ms');
+  await line('    same as records (limit=10000), all pages', measure(Math.min(requests, 30), () => allPages(`${telemetry}&limit=10000`)), '—', '');
+  await line('(b) downsampled, max_points=500, columns', measure(requests, () => allPages(`${telemetry}&max_points=500&format=columns`)), '≤ 10 ms', 'p50 2.8 ms, p99 9.4 ms');
+  await line('    same as records', measure(requests, () => allPages(`${telemetry}&max_points=500`)), '—', '');
+  const summary = await fetch(`${api}/summary?window=1h`).then((r) => r.status, () => 0);
+  if (summary === 200) await line('(c) fleet summary over 1 h', measure(requests, () => getBytes(`${api}/summary?window=1h`)), '≤ 5 ms', 'p50 0.6–1.6 ms');
+  else console.log(`(c) fleet summary over 1 h: skipped, /api/v1/summary answers ${summary} on this branch`);
+  await line('(d) /api/v1/gpus', measure(requests, () => getBytes(`${api}/gpus`)), '—', '');
+}
+
+async function main(): Promise<void> {
+  const requests = Number(argument('requests') ?? 100);
+  const hours = Number(argument('hours') ?? 24);
+  const profileDir = argument('profile');
+  const external = argument('etcd');
+  let etcd: EtcdProcess | undefined;
+  if (!external) etcd = await startEtcd();
+  const endpoints = external ? external.split(',') : etcd!.endpoints;
+  const kv = await openKvStore({ endpoints });
+  const keys = new KeySpace();
+  const gatewayPort = await findFreePort();
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  let gateway: ReturnType<typeof spawn> | undefined;
+  try {
+    const expected = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length * (hours * 3_600_000 / INTERVAL_MS);
+    if ((await storedSamples(kv, keys)) < expected) await fill(kv, keys, hours);
+    const samples = await storedSamples(kv, keys);
+    console.log('note: no chunk compaction on this branch: first as the collector wrote the chunks (one per GPU per message), then after rewriting them in 2 h windows as compaction will');
+    for (const compacted of [false, true]) {
+      if (compacted) {
+        const started = performance.now();
+        await compactInWindows(kv, keys, 2 * 3_600_000);
+        console.log(`\nrewrote every GPU's chunks in 2 h windows (format 1) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      }
+      const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
+      const status = await kv.status();
+      console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(2)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
+      gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      await queries(`http://127.0.0.1:${gatewayPort}`, hours, requests);
+      gateway.kill('SIGTERM');
+      await once(gateway, 'exit');
+      gateway = undefined;
+    }
+  } finally {
+    if (gateway) {
+      gateway.kill('SIGTERM');
+      await once(gateway, 'exit');
+    }
+    await kv.close();
+    await etcd?.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,179 @@
+/**
+ * The protocol-free query layer over one cluster's store: it lists and finds
+ * GPUs and hosts, pages raw and downsampled telemetry, reads latest values
+ * and stats, and subscribes to new latest values. REST routes, GraphQL and
+ * the WebSocket stream are thin adapters over it; none of them decodes
+ * storage records itself.
+ */
+import type { Logger } from '../common/logger.js';
+import { chunkTimeRange, type KeySpace } from '../kv/key-space.js';
+import type { KvStore } from '../kv/kv-store.js';
+import { Downsampler, type Aggregation } from './downsampler.js';
+import { FleetSummary, type FleetSummaryResult, type SummaryQuery } from './fleet-summary.js';
+import { decodeGpuMetadata, decodePartitionStats } from './gpu-records.js';
+import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscriptionOptions, type LatestUpdate } from './latest-subscription.js';
+import type { GpuEntry, HostEntry, Registry } from './registry.js';
+import { readTelemetryColumns, type ColumnsPage } from './telemetry-columns.js';
+import { MAX_KEY_TIME_MS, reportUnreadable } from './telemetry-reader.js';
+
+export interface TelemetryRequest {
+  /** Inclusive bounds, epoch ms. */
+  startMs: number;
+  endMs: number;
+  /** Most records (raw) or buckets (downsampled) returned. */
+  limit: number;
+  /** Aggregate into buckets of stepMs aligned to multiples of it since the epoch. */
+  downsample?: { stepMs: number; aggregation: Aggregation };
+}
+
+export interface FleetStats {
+  gpus: number;
+  hosts: number;
+  records: number;
+  samples: number;
+}
+
+/** Raw records read per request while downsampling (24 h at 10 s is 8,640). */
+const RAW_PAGE_RECORDS = 100_000;
+
+export class FleetQuery {
+  private readonly fleetSummary: FleetSummary;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly keys: KeySpace,
+    private readonly cluster: string,
+    private readonly registry: Registry,
+    private readonly logger: Logger,
+  ) {
+    this.fleetSummary = new FleetSummary(kv, keys, cluster, registry);
+  }
+
+  /** The fleet's or one host's summary: newest values from latest/, idle GPUs from the utilisation rollups (see fleet-summary.ts). */
+  summary(query: SummaryQuery): Promise<FleetSummaryResult> {
+    return this.fleetSummary.summarize(query);
+  }
+
+  /** Every GPU, sorted by hostname, then gpu_id, then MIG instance. */
+  gpus(): readonly GpuEntry[] {
+    return this.registry.gpus();
+  }
+
+  /** Every host, sorted by hostname. */
+  hosts(): HostEntry[] {
+    return this.registry.hosts();
+  }
+
+  /** A GPU by gpuKey, UUID or `hostname:gpu_id` (see Registry.findGpu). */
+  findGpu(id: string): GpuEntry | undefined {
+    return this.registry.findGpu(id);
+  }
+
+  /** The series of one GPU on one host. */
+  findSeries(hostname: string, gpuKey: string): GpuEntry | undefined {
+    return this.registry.findSeries(hostname, gpuKey);
+  }
+
+  /** The GPUs of a host, in listing order; empty for a host never seen. */
+  gpusOfHost(hostname: string): GpuEntry[] {
+    return this.registry.gpus().filter((gpu) => gpu.hostname === hostname);
+  }
+
+  /**
+   * One page of a GPU's telemetry in [startMs, endMs], raw or downsampled, as
+   * columns. `more` says that records (buckets) follow the last one returned:
+   * continue from the last timestamp + 1 (raw) or + step (downsampled).
+   * Throws KV_* when the store fails; an unreadable chunk is logged, counted
+   * and skipped.
+   */
+  async telemetry(gpu: GpuEntry, request: TelemetryRequest, logger: Logger = this.logger): Promise<ColumnsPage> {
+    // The longest chunk span bounds the key scan. Read it from the store, not
+    // the watch-fed registry: metadata is written no later than the chunks, so
+    // a fresh read covers every chunk the scan can see.
+    const metadata = await this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey));
+    // Unreadable metadata gives no span: scan every chunk (slower, still right).
+    const owner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: metadata ? maxChunkSpanOf(metadata.value) : undefined };
+    const endMs = Math.min(request.endMs, MAX_KEY_TIME_MS - 1);
+    const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
+    if (!request.downsample) return readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: request.startMs, endMs, limit: request.limit, onUnreadable });
+
+    const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);
+    let startMs = request.startMs;
+    for (;;) {
+      const raw = await readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit: RAW_PAGE_RECORDS, onUnreadable });
+      downsampler.add(raw);
+      // A bucket open after `limit` complete ones proves more follow.
+      if (downsampler.completeBuckets >= request.limit && downsampler.hasOpenBucket) return { ...downsampler.result(request.limit), more: true };
+      if (!raw.more) break;
+      startMs = raw.timestampsMs[raw.timestampsMs.length - 1] + 1;
+    }
+    downsampler.finish();
+    return { ...downsampler.result(request.limit), more: downsampler.completeBuckets > request.limit };
+  }
+
+  /**
+   * A GPU's newest record, from `latest/{host}` (held by the registry). A GPU
+   * dropped from there (far behind its host, see latest-bound.ts) is read
+   * from its newest chunks. Undefined when it has no record at all.
+   */
+  async latest(gpu: GpuEntry): Promise<LatestRecord | undefined> {
+    if (gpu.latest) return latestRecord(gpu, gpu.latest);
+    const prefix = this.keys.gpuDataPrefix(this.cluster, gpu.hostname, gpu.gpuKey);
+    const newest = await this.kv.range({ prefix }, { keysOnly: true, reverse: true, limit: 1 });
+    if (newest.kvs.length === 0) return undefined;
+    // The newest record is at or after the start of the chunk that starts last (key order is start order).
+    const { startMs } = chunkTimeRange(newest.kvs[0].key);
+    const page = await this.telemetry(gpu, { startMs, endMs: MAX_KEY_TIME_MS - 1, limit: Number.MAX_SAFE_INTEGER });
+    const r = page.timestampsMs.length - 1;
+    if (r < 0) return undefined;
+    const values: Record<string, number> = {};
+    page.metrics.forEach((name, m) => {
+      if (!Number.isNaN(page.columns[m][r])) values[name] = page.columns[m][r];
+    });
+    return { gpu, timestampMs: page.timestampsMs[r], values };
+  }
+
+  /** The newest record of every GPU of a host; undefined for a host never seen. */
+  async hostLatest(hostname: string): Promise<LatestRecord[] | undefined> {
+    const gpus = this.gpusOfHost(hostname);
+    if (gpus.length === 0) return undefined;
+    const records = await Promise.all(gpus.map((gpu) => this.latest(gpu)));
+    return records.filter((record): record is LatestRecord => record !== undefined);
+  }
+
+  /** Fleet totals: GPUs and hosts from the registry, records and samples summed from the per-partition counters. */
+  async stats(): Promise<FleetStats> {
+    const counters = await this.kv.range({ prefix: this.keys.statsPrefix(this.cluster) });
+    let records = 0;
+    let samples = 0;
+    for (const kv of counters.kvs) {
+      try {
+        const stats = decodePartitionStats(kv.value);
+        records += stats.records;
+        samples += stats.samples;
+      } catch (error) {
+        // The partition's collector overwrites it with its next message; until then it counts nothing.
+        this.logger.warn({ err: error, key: kv.key }, 'unreadable partition stats skipped');
+      }
+    }
+    return { gpus: this.registry.gpus().length, hosts: this.registry.hosts().length, records, samples };
+  }
+
+  /**
+   * Calls `listener` with every host whose latest values change, until the
+   * returned subscription is closed. Resolves once the watch is in place.
+   */
+  async subscribeLatest(listener: (update: LatestUpdate) => void, options: LatestSubscriptionOptions = {}): Promise<LatestSubscription> {
+    const subscription = new LatestSubscription(this.kv, this.keys, this.cluster, this.registry, this.logger, listener);
+    await subscription.start(options);
+    return subscription;
+  }
+}
+
+function maxChunkSpanOf(bytes: Buffer): number | undefined {
+  try {
+    return decodeGpuMetadata(bytes).maxChunkSpanMs;
+  } catch {
+    return undefined;
+  }
+}

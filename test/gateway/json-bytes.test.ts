@@ -1,0 +1,75 @@
+/**
+ * The byte writers of the columnar and record forms write exactly what
+ * JSON.stringify writes for the same answer (absent values as null), for any
+ * double: the integer and short-decimal shortcuts must never change a digit.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { recordViews } from '../../src/gateway/api-views.js';
+import { columnsJson } from '../../src/gateway/columns-json.js';
+import { recordsJson } from '../../src/gateway/records-json.js';
+import type { GpuEntry } from '../../src/store/registry.js';
+
+function reference(timestamps: Float64Array, metrics: string[], columns: Float64Array[], cursor: string | null): string {
+  return JSON.stringify({
+    data: { timestamps: Array.from(timestamps), metrics: Object.fromEntries(metrics.map((name, m) => [name, Array.from(columns[m])])) },
+    count: timestamps.length,
+    next_cursor: cursor,
+  });
+}
+
+/** Doubles as DCGM writes them (integers, 1 to 6 decimals, repeats) and any double at all. */
+const value = fc.oneof(
+  fc.integer({ min: -1_000_000, max: 100_000_000 }),
+  fc.tuple(fc.integer({ min: -1_000_000_000, max: 1_000_000_000 }), fc.integer({ min: 1, max: 6 })).map(([n, decimals]) => n / 10 ** decimals),
+  fc.constantFrom(NaN, -0, 0, 1e21, -1e-7, 5e-324, Number.MAX_VALUE, 2 ** 53, 2 ** 53 + 2, 9_999_999_999.9999, 1e10, 0.1 + 0.2, 1772409600000),
+  fc.double(),
+);
+
+describe('columns JSON', () => {
+  it('equals JSON.stringify of the same columns, value for value', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 3, maxLength: 3 }), { maxLength: 40 }),
+        fc.option(fc.string(), { nil: null }),
+        (rows, cursor) => {
+          const timestamps = Float64Array.from(rows, (_, r) => 1_772_409_600_000 + r * 10_000);
+          const metrics = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_POWER_USAGE', 'odd "name"\u00e9'];
+          const columns = metrics.map((_, m) => Float64Array.from(rows, (row) => row[m]));
+          assert.equal(columnsJson({ timestampsMs: timestamps, metrics, columns }, cursor).toString('utf8'), reference(timestamps, metrics, columns, cursor));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes an empty page and grows past its first buffer', () => {
+    assert.equal(columnsJson({ timestampsMs: new Float64Array(0), metrics: [], columns: [] }, null).toString(), '{"data":{"timestamps":[],"metrics":{}},"count":0,"next_cursor":null}');
+    const timestamps = Float64Array.from({ length: 50_000 }, (_, r) => r * 1_000);
+    const columns = [Float64Array.from(timestamps, (t) => Math.sin(t))];
+    assert.equal(columnsJson({ timestampsMs: timestamps, metrics: ['m'], columns }, 'c').toString(), reference(timestamps, ['m'], columns, 'c'));
+  });
+});
+
+const GPU = { uuid: 'GPU-é"1', gpuId: 3, hostname: 'node\\a', gpuKey: 'GPU-é"1', migInstanceId: '' } as GpuEntry;
+
+describe('records JSON', () => {
+  it('equals JSON.stringify of the record views, named fields and metrics included', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 4, maxLength: 4 }), { maxLength: 30 }),
+        fc.option(fc.string(), { nil: null }),
+        (rows, cursor) => {
+          const timestampsMs = Float64Array.from(rows, (_, r) => 1_772_409_600_000 + r * 10_500);
+          // Two named fields, one metric that is not named, one odd name; DCGM_FI_DEV_GPU_TEMP absent.
+          const metrics = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_PROF_DRAM_ACTIVE', 'x"é'];
+          const page = { timestampsMs, metrics, columns: metrics.map((_, m) => Float64Array.from(rows, (row) => row[m])) };
+          const expected = JSON.stringify({ data: recordViews(GPU, page), count: rows.length, next_cursor: cursor });
+          assert.equal(recordsJson(GPU, page, cursor).toString('utf8'), expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
