@@ -25,10 +25,10 @@ import { generateEncryptionKeyLine } from '../src/kv/encryption-key-file.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
-import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
 import { CsvFileSource } from '../src/ingest/csv-file-source.js';
 import { Streamer } from '../src/streamer/streamer.js';
 import { startEtcd } from '../test/support/etcd-process.js';
+import { storedSamples } from './store-progress.js';
 
 const TARGET_ROWS_PER_SECOND = 50_000;
 const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
@@ -46,11 +46,6 @@ let encryptionKeyFile: string | undefined;
 
 function encryption(): { root: string; keyFile: string } | undefined {
   return encryptionKeyFile === undefined ? undefined : { root: new KeySpace().root, keyFile: encryptionKeyFile };
-}
-
-async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
-  const counters = await kv.range({ prefix: keys.statsPrefix('default') });
-  return counters.kvs.reduce((sum, kv) => sum + decodeJson<PartitionStats>(kv.value).samples, 0);
 }
 
 async function waitForSamples(kv: KvStore, keys: KeySpace, samples: number, timeoutMs: number): Promise<void> {

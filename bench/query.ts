@@ -8,7 +8,8 @@
  *   (c) the fleet summary over 1 h, when /api/v1/summary answers;
  *   (d) /api/v1/gpus;
  * beside the issue's targets and Prometheus's figures (MEASUREMENTS.md), and
- * the bytes per sample of the stored chunks. Not a test: the figures move
+ * the bytes per sample of the stored chunks, once the collector's compaction
+ * has merged every closed window. Not a test: the figures move
  * with the machine's load; read the ratios.
  *
  *   npm run bench:query [-- --requests 100 --hours 24 --etcd URL --profile DIR]
@@ -31,12 +32,10 @@ import { createLogger } from '../src/common/logger.js';
 import { CsvFileSource } from '../src/ingest/csv-file-source.js';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { KeySpace } from '../src/kv/key-space.js';
-import { MAX_TXN_OPS, type KvStore } from '../src/kv/kv-store.js';
+import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
-import { encodeChunk, type Attribution, type Chunk } from '../src/store/chunk-codec.js';
-import { decodeGpuMetadata, decodeJson, encodeJson, type PartitionStats } from '../src/store/gpu-records.js';
-import { readTelemetry, type StoredRecord } from '../src/store/telemetry-reader.js';
 import { Streamer } from '../src/streamer/streamer.js';
+import { storedSamples, uncompactedChunks } from './store-progress.js';
 import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
 import { GPUTEL_BIN } from '../test/support/gputel-process.js';
 
@@ -50,11 +49,6 @@ function argument(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
-  const counters = await kv.range({ prefix: keys.statsPrefix('default') });
-  return counters.kvs.reduce((sum, entry) => sum + decodeJson<PartitionStats>(entry.value).samples, 0);
-}
-
 /** Streams a generated file through an in-process streamer and collector into the store. */
 async function fill(kv: KvStore, keys: KeySpace, hours: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-query-'));
@@ -64,15 +58,19 @@ async function fill(kv: KvStore, keys: KeySpace, hours: number): Promise<void> {
     const rows = await writeGeneratedFile(file, { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, durationMs: hours * 3_600_000, intervalMs: INTERVAL_MS, seed: 42, startMs: START_MS });
     console.log(`generated ${rows.toLocaleString('en-US')} rows (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const logger = createLogger('warn');
-    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger });
+    // Maintenance every 2 s (default 30 s) so that compaction has merged every closed window before the queries.
+    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger, maintenanceIntervalMs: 2_000, retentionMs: 3_650 * 86_400_000 });
     await collector.start();
     started = performance.now();
     const source = new CsvFileSource({ path: file, logger });
     const summary = await new Streamer(kv, keys, { source, cluster: 'default', topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, logger }).run();
     if (summary.failure !== undefined) throw new Error(`streaming failed: ${summary.failure}`);
     while ((await storedSamples(kv, keys)) < rows) await sleep(200);
-    await collector.stop();
     console.log(`stored through etcd in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    started = performance.now();
+    while ((await uncompactedChunks(kv, keys)) > 0) await sleep(1_000);
+    await collector.stop();
+    console.log(`compacted by the collector ${((performance.now() - started) / 1000).toFixed(1)} s after`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -95,50 +93,6 @@ async function bytesPerSample(kv: KvStore, keys: KeySpace, samples: number): Pro
     start = `${page.kvs[page.kvs.length - 1].key} `;
   }
   return { perSample: bytes / samples, chunks };
-}
-
-/**
- * Rewrites every GPU's chunks as one chunk per aligned window, which is what
- * chunk compaction does (another part of issue 6, not on this branch): this
- * shows the query figures on a compacted store. Chunks stay format 1 (this
- * branch's codec). Not the maintenance component: no fencing, not atomic.
- */
-async function compactInWindows(kv: KvStore, keys: KeySpace, windowMs: number): Promise<void> {
-  const index = await kv.range({ prefix: keys.gpuIndexPrefix('default') });
-  for (const entry of index.kvs) {
-    const gpu = decodeGpuMetadata(entry.value);
-    const old = (await kv.range({ prefix: keys.gpuDataPrefix('default', gpu.hostname, gpu.gpuKey) }, { keysOnly: true })).kvs.map((kv) => kv.key);
-    const { records } = await readTelemetry(kv, keys, 'default', gpu, { startMs: 0, endMs: 10 ** 13 - 1, limit: Number.MAX_SAFE_INTEGER });
-    const windows = new Map<number, StoredRecord[]>();
-    for (const record of records) {
-      const start = Math.floor(record.timestampMs / windowMs) * windowMs;
-      if (!windows.has(start)) windows.set(start, []);
-      windows.get(start)!.push(record);
-    }
-    const written = new Set<string>();
-    for (const window of windows.values()) {
-      const metrics = [...new Set(window.flatMap((r) => [...r.values.keys()]))].sort();
-      const attributionKeys = [...new Set(window.map((r) => JSON.stringify(r.attribution)))];
-      const chunk: Chunk = {
-        timestampsMs: Float64Array.from(window, (r) => r.timestampMs),
-        metrics,
-        columns: metrics.map((name) => Float64Array.from(window, (r) => r.values.get(name) ?? NaN)),
-        attributions: attributionKeys.map((key) => JSON.parse(key) as Attribution),
-        attributionIndex: Uint32Array.from(window, (r) => attributionKeys.indexOf(JSON.stringify(r.attribution))),
-      };
-      const key = keys.gpuChunk('default', gpu.hostname, gpu.gpuKey, chunk.timestampsMs[0], chunk.timestampsMs[chunk.timestampsMs.length - 1], 'compacted');
-      await kv.put(key, encodeChunk(chunk));
-      written.add(key);
-    }
-    const metadataKey = keys.gpuMetadata('default', gpu.hostname, gpu.gpuKey);
-    const stored = await kv.get(metadataKey);
-    if (stored) await kv.put(metadataKey, encodeJson({ ...decodeGpuMetadata(stored.value), maxChunkSpanMs: windowMs }));
-    // A store compacted by an earlier run already holds some of these keys: they stay.
-    const replaced = old.filter((key) => !written.has(key));
-    for (let i = 0; i < replaced.length; i += MAX_TXN_OPS) {
-      await kv.txn({ success: replaced.slice(i, i + MAX_TXN_OPS).map((key) => ({ type: 'delete' as const, range: { start: key } })) });
-    }
-  }
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -226,22 +180,14 @@ async function main(): Promise<void> {
     const expected = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length * (hours * 3_600_000 / INTERVAL_MS);
     if ((await storedSamples(kv, keys)) < expected) await fill(kv, keys, hours);
     const samples = await storedSamples(kv, keys);
-    console.log('note: no chunk compaction on this branch: first as the collector wrote the chunks (one per GPU per message), then after rewriting them in 2 h windows as compaction will');
-    for (const compacted of [false, true]) {
-      if (compacted) {
-        const started = performance.now();
-        await compactInWindows(kv, keys, 2 * 3_600_000);
-        console.log(`\nrewrote every GPU's chunks in 2 h windows (format 1) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-      }
-      const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
-      const status = await kv.status();
-      console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(2)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
-      gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
-      await queries(`http://127.0.0.1:${gatewayPort}`, hours, requests);
-      gateway.kill('SIGTERM');
-      await once(gateway, 'exit');
-      gateway = undefined;
-    }
+    const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
+    const status = await kv.status();
+    console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(3)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
+    gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await queries(`http://127.0.0.1:${gatewayPort}`, hours, requests);
+    gateway.kill('SIGTERM');
+    await once(gateway, 'exit');
+    gateway = undefined;
   } finally {
     if (gateway) {
       gateway.kill('SIGTERM');

@@ -26,13 +26,12 @@ import { fileURLToPath } from 'node:url';
 import { writeGeneratedFile } from '../src/cli/generate-command.js';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { KeySpace } from '../src/kv/key-space.js';
-import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
 import { readQueueStatus, type QueueStatus } from '../src/queue/queue-status.js';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../src/queue/queue-consumer.js';
-import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
 import { startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
 import { median } from './median.js';
+import { storedSamples } from './store-progress.js';
 
 const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
 const HOSTS = 16;
@@ -47,11 +46,6 @@ function argument(name: string, fallback: number): number {
 function listArgument(name: string, fallback: number[]): number[] {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1].split(',').map(Number) : fallback;
-}
-
-async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
-  const counters = await kv.range({ prefix: keys.statsPrefix('default') });
-  return counters.kvs.reduce((sum, entry) => sum + decodeJson<PartitionStats>(entry.value).samples, 0);
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
