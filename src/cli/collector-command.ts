@@ -15,6 +15,7 @@ export function collectorCommand(): Command {
       const runtime = await openRoleRuntime(config, 'collector');
       const collector = new Collector(runtime.kv, runtime.keys, {
         topic: config.topic,
+        cluster: config.cluster,
         partitions: config.partitions,
         consumerId: options.consumerId as string | undefined,
         leaseTtlSeconds: config.leaseTtlSeconds,

@@ -36,7 +36,7 @@ export function startCommand(): Command {
         throw error;
       }
       const streamers: Streamer[] = [];
-      const collector = new Collector(kv, keys, { topic: config.topic, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, retentionMs: config.retentionMs, logger });
+      const collector = new Collector(kv, keys, { topic: config.topic, cluster: config.cluster, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, retentionMs: config.retentionMs, logger });
       // A source that failed (not a DCGM export, unreadable) makes /readyz 503, naming it and why.
       const gateway = new Gateway(kv, keys, {
         cluster: config.cluster,

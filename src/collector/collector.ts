@@ -9,11 +9,18 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { QueueConsumer } from '../queue/queue-consumer.js';
 import { DEFAULT_RETENTION_MS, PartitionMaintenance, type PartitionMaintenanceOptions } from '../store/maintenance/partition-maintenance.js';
+import { clusterNewestSample } from '../store/maintenance/cluster-newest-sample.js';
 import { reportUnreadable } from '../store/telemetry-reader.js';
 import { MessageProcessor } from './message-processor.js';
 
 export interface CollectorOptions {
   topic: string;
+  /**
+   * The cluster (--cluster) whose data this collector maintains even before
+   * it applies a message of it: after a restart or a failover onto a quiet
+   * fleet, compaction finishes and retention runs from the stored newest sample.
+   */
+  cluster?: string;
   partitions: number;
   consumerId?: string;
   /** Member and owner lease TTL in seconds (default 5). */
@@ -42,6 +49,19 @@ export class Collector {
     const consumerId = options.consumerId ?? `${hostname()}-${process.pid}`;
     const logger = options.logger.child({ role: 'collector', consumerId });
     const processor = new MessageProcessor(kv, keys, options.topic, logger);
+    // The configured cluster's newest stored sample, read once, until messages of it say more.
+    let storedNewest: Promise<number | undefined> | undefined;
+    const clustersToMaintain = async (): Promise<ReadonlyMap<string, number>> => {
+      const applied = processor.clusterNewestSamples;
+      const cluster = options.cluster;
+      if (cluster === undefined || applied.has(cluster)) return applied;
+      storedNewest ??= clusterNewestSample(kv, keys, cluster).catch((error: unknown) => {
+        storedNewest = undefined; // asked again next round
+        throw error;
+      });
+      const newestMs = await storedNewest;
+      return newestMs === undefined ? applied : new Map([...applied, [cluster, newestMs]]);
+    };
     const maintenance = new PartitionMaintenance(kv, keys, {
       topic: options.topic,
       partitions: options.partitions,
@@ -60,7 +80,7 @@ export class Collector {
         intervalMs: options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS,
         run: async (partition, claimRevision, signal) => {
           try {
-            const summary = await maintenance.run(partition, claimRevision, processor.clusterNewestSamples, signal);
+            const summary = await maintenance.run(partition, claimRevision, await clustersToMaintain(), signal);
             logger.debug({ partition, ...summary }, 'partition maintenance done');
             return summary.pending;
           } finally {

@@ -101,8 +101,12 @@ export class PartitionWorker {
   private lastError: string | undefined;
   /** The message that failed last without a retry being able to help, and how often in a row. */
   private failing: { key: string; modRevision: number; count: number } | undefined;
-  /** Messages applied since maintenance last ran, and when it did. */
-  private appliedSinceMaintenance = 0;
+  /**
+   * Messages applied since maintenance last ran, and when it did. A new
+   * owner counts as having applied one: it runs a round after the interval
+   * even if no message comes (a quiet partition taken over mid-compaction).
+   */
+  private appliedSinceMaintenance = 1;
   private maintainedAtMs = Date.now();
 
   constructor(private readonly options: PartitionWorkerOptions) {}
