@@ -2,7 +2,9 @@
  * Chunk compaction on both store drivers (embedded, real etcd): merged
  * windows keep every sample and the exact stats, readers see the same records
  * before, during and after, a crash at any step loses and duplicates nothing,
- * a queued message's chunks are left alone, and format-1 chunks are rewritten.
+ * a queued message's chunks are left alone, format-1 chunks are rewritten,
+ * and the open window is merged in steps (planCompaction) that each take the
+ * previous partial merge as an input, ending as one chunk when it closes.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -12,10 +14,11 @@ import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { decodeChunk } from '../../src/store/chunk-codec.js';
 import { decodeGpuMetadata } from '../../src/store/gpu-records.js';
-import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../../src/store/maintenance/chunk-compactor.js';
+import { ChunkCompactor, DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../../src/store/maintenance/chunk-compactor.js';
 import type { ChunkKey } from '../../src/store/maintenance/gpu-chunk-list.js';
 import { useEtcdStore } from '../support/etcd-store.js';
-import { CLUSTER, crashingStore, distinctCounts, fleetMessages, MaintenanceFixture, T0, type Sample } from '../support/maintenance-fixture.js';
+import { gputelError } from '../support/gputel-error-check.js';
+import { CLUSTER, crashingStore, distinctCounts, fleetMessages, logger, MaintenanceFixture, T0, type Sample } from '../support/maintenance-fixture.js';
 
 const HOUR = 3_600_000;
 const WINDOW = DEFAULT_COMPACTION_WINDOW_MS;
@@ -279,6 +282,10 @@ describe('planCompaction', () => {
     const [merge] = planCompaction(closed, new Set(['m10']), options);
     assert.equal(merge.length, open.length - 1);
     assert.ok(merge.every((c) => c.messageId !== 'm10'));
+  });
+
+  it('refuses an open-window merge age under the grace (it would merge chunks late rows still land in)', () => {
+    assert.throws(() => new ChunkCompactor(undefined as never, new KeySpace('/gputel'), { logger, graceMs: 10 * MIN, openWindowMergeAgeMs: 5 * MIN }), gputelError('BAD_CONFIG', /open-window merge age/));
   });
 
   it('has nothing to do for a window that is one compacted chunk', () => {
