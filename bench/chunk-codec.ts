@@ -2,7 +2,8 @@
  * Chunk codec micro-benchmark: bytes per sample, encode and decode speed of
  * format 1 (raw columns), format 2 (the stored codec), format 2 without
  * deflate, and format 2 with XOR floats only, on
- *   (a) `gputel generate` data cut into per-GPU chunks of 1, 30 and 720 records;
+ *   (a) `gputel generate` data cut into per-GPU chunks of 1, 30, 720 and 1,440
+ *       records (a 4 h compaction window at 10 s, the default);
  *   (b) test/fixtures/dcgm-export-sample.csv (a real export; small) and any --file.
  * The data goes through the real parser, batcher and pivot, so the chunks are
  * those the collector writes. Speeds are medians of --runs runs. Not a test.
@@ -18,12 +19,15 @@ import { BatchAccumulator } from '../src/streamer/batch-accumulator.js';
 import { decodeChunk, encodeChunk, sliceChunk, type Chunk } from '../src/store/chunk-codec.js';
 import { encodeChunkFormat1 } from '../src/store/chunk-format-1.js';
 import { columnEncodingOf, encodeChunkFormat2, type ChunkFormat2Options } from '../src/store/chunk-format-2.js';
+import { DEFAULT_COMPACTION_WINDOW_MS } from '../src/store/maintenance/chunk-compactor.js';
 import { median } from './median.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/dcgm-export-sample.csv', import.meta.url));
 /** The chunk key the issue measured (~157 bytes), charged once per chunk in the at-rest estimate. */
 const KEY_BYTES = 160;
 const DAY_MS = 24 * 3_600_000;
+/** Records of a compacted chunk at 10 s: DEFAULT_COMPACTION_WINDOW_MS (4 h). */
+const COMPACTED_RECORDS = DEFAULT_COMPACTION_WINDOW_MS / 10_000;
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -139,12 +143,12 @@ function columnReport(chunks: Chunk[]): void {
   }
 }
 
-/** What the query bench's 24 h read decodes: one GPU's day as 12 chunks of 720 records (compacted) or 288 of 30 (as written). */
+/** What the query bench's 24 h read decodes: one GPU's day as 6 chunks of 1,440 records (compacted), 12 of 720 (2 h windows) or 288 of 30 (as written). */
 function queryDecode(series: Chunk, runs: number): void {
   const day = sliceChunk(series, 0, Math.min(series.timestampsMs.length, DAY_MS / 10_000));
   const samples = samplesIn([day]);
   console.log(`\n  decoding one GPU's ${day.timestampsMs.length} records × ${day.metrics.length} metrics (${samples} samples), median of ${runs * 4} runs:`);
-  for (const records of [720, 30]) {
+  for (const records of [COMPACTED_RECORDS, 720, 30]) {
     for (const [name, encode] of [['format 1', encodeChunkFormat1], ['format 2', encodeChunk]] as const) {
       const stored = windows([day], records).map(encode);
       const seconds = timed(runs * 4, () => {
@@ -166,14 +170,14 @@ async function main(): Promise<void> {
   const generated = await seriesOf(async (push) => {
     await generateDcgmCsv({ hosts, gpusPerHost, durationMs: hours * 3_600_000, intervalMs: 10_000, seed: 1, startMs: Date.UTC(2026, 2, 2) }, push);
   });
-  for (const records of [1, 30, 720]) {
+  for (const records of [1, 30, 720, COMPACTED_RECORDS]) {
     const chunks = windows(generated, records);
     report(`(a) generated, ${records}-record chunks`, chunks, records === 1 ? Math.min(runs, 3) : runs);
-    if (records === 720) {
+    if (records === COMPACTED_RECORDS) {
       columnReport(chunks);
       const bytes = chunks.reduce((sum, chunk) => sum + encodeChunkFormat2(chunk).length, 0);
       const samples = samplesIn(chunks);
-      console.log(`\n  at rest after compaction (720-record chunks): ${fmt(bytes / samples, 3)} B/sample chunk values` +
+      console.log(`\n  at rest after compaction (${COMPACTED_RECORDS}-record chunks): ${fmt(bytes / samples, 3)} B/sample chunk values` +
         ` + ${fmt((KEY_BYTES * chunks.length) / samples, 3)} B/sample for ${KEY_BYTES}-byte keys = ${fmt((bytes + KEY_BYTES * chunks.length) / samples, 3)} (target ≤ 0.6 with metadata)`);
       queryDecode(generated[0], runs);
     }

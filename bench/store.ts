@@ -2,8 +2,9 @@
  * Bytes per sample at rest. Streams a DCGM CSV (default: `gputel generate`,
  * 8 hosts × 8 GPUs × 24 h at 10 s) through a real etcd with the real
  * streamer and collector (in this process, so that maintenance runs every
- * few seconds instead of every 30 s), waits until compaction has merged
- * every closed window and deleted the inputs, then prints:
+ * few seconds instead of every 30 s), waits until compaction has done all it
+ * would (closed windows, and the open one up to its merge age) and deleted
+ * the inputs, then prints:
  *   - chunk keys + values per stored sample,
  *   - the same plus per-GPU metadata, uuid index, latest and host metadata,
  *   - etcd's database size after history compaction and defragmentation,
@@ -23,7 +24,7 @@ import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
 import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
-import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS } from '../src/store/maintenance/chunk-compactor.js';
+import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../src/store/maintenance/chunk-compactor.js';
 import { listGpuChunks } from '../src/store/maintenance/gpu-chunk-list.js';
 import { unescapeSegment } from '../src/kv/key-space.js';
 import { Streamer } from '../src/streamer/streamer.js';
@@ -66,16 +67,13 @@ async function gpusOf(kv: KvStore, keys: KeySpace): Promise<[string, string][]> 
   });
 }
 
-/** Chunks left in closed windows that are not compacted yet (0 once compaction has fully run). */
+/** Chunks a running collector would still merge (0 once compaction has run to rest): the compactor's own plan. */
 async function uncompactedChunks(kv: KvStore, keys: KeySpace): Promise<number> {
   let left = 0;
+  const options = { windowMs: DEFAULT_COMPACTION_WINDOW_MS, graceMs: DEFAULT_COMPACTION_GRACE_MS, openWindowMergeAgeMs: DEFAULT_OPEN_WINDOW_MERGE_AGE_MS };
   for (const [hostname, gpuKey] of await gpusOf(kv, keys)) {
     const chunks = await listGpuChunks(kv, keys, { cluster: CLUSTER, hostname, gpuKey });
-    const newestMs = Math.max(...chunks.map((c) => c.endMs));
-    for (const chunk of chunks) {
-      const windowEnd = (Math.floor(chunk.startMs / DEFAULT_COMPACTION_WINDOW_MS) + 1) * DEFAULT_COMPACTION_WINDOW_MS;
-      if (!chunk.compacted && windowEnd + DEFAULT_COMPACTION_GRACE_MS <= newestMs) left++;
-    }
+    for (const merge of planCompaction(chunks, new Set(), options)) left += merge.length;
   }
   return left;
 }

@@ -137,7 +137,7 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
-  // At least 1 h (compaction merges 2 h windows; less would remove data as it lands); at most ~10 years.
+  // At least 1 h (compaction merges 4 h windows; less would remove data as it lands); at most ~10 years.
   retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000) },
   staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
   // The file itself is read and checked where the store is opened (encryption-key-file.ts), with its line numbers.

@@ -1,8 +1,9 @@
 /**
  * The collector runs compaction and retention itself, between messages of
  * each partition it owns: a generated export streamed through the real
- * streamer and collector ends with every closed window merged, old data
- * removed, and stats that count exactly what readers see.
+ * streamer and collector ends with every closed window merged, the open one
+ * merged up to its merge age, old data removed, and stats that count exactly
+ * what readers see.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,18 +17,21 @@ import { CsvFileSource } from '../../src/ingest/csv-file-source.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { decodePartitionStats } from '../../src/store/gpu-records.js';
+import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../../src/store/maintenance/chunk-compactor.js';
 import { listGpuChunks } from '../../src/store/maintenance/gpu-chunk-list.js';
 import { Streamer } from '../../src/streamer/streamer.js';
 import { MaintenanceFixture, logger, CLUSTER } from '../support/maintenance-fixture.js';
 
 const HOUR = 3_600_000;
+/** Less than the data's 7 h minus the 4 h window: the closed window [0, 4 h) goes whole, the open one stays. */
+const RETENTION = 2 * HOUR;
 
 describe('collector maintenance', { timeout: 60_000 }, () => {
   it('compacts closed windows and applies retention by itself, keeping stats equal to what is stored', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gputel-maintenance-'));
     const kv = await openKvStore({ dataDir: ':memory:' });
     const keys = new KeySpace('/gputel');
-    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 4, logger, retentionMs: 3 * HOUR, maintenanceIntervalMs: 100, compaction: { inputDeleteDelayMs: 0 } });
+    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 4, logger, retentionMs: RETENTION, maintenanceIntervalMs: 100, compaction: { inputDeleteDelayMs: 0 } });
     try {
       await collector.start();
       const file = join(dir, 'fleet.csv');
@@ -36,7 +40,8 @@ describe('collector maintenance', { timeout: 60_000 }, () => {
       const summary = await new Streamer(kv, keys, { source: new CsvFileSource({ path: file, logger }), cluster: CLUSTER, topic: 'telemetry', partitions: 4, batchSamples: 2_000, highWatermark: 1_000, logger }).run();
       assert.equal(summary.goodRows, rows);
 
-      // Done when every GPU holds only compacted chunks in closed windows, and nothing from before the cutoff.
+      // Done when no GPU has a merge due (the compactor's own plan) and nothing from before the cutoff.
+      const plan = { windowMs: DEFAULT_COMPACTION_WINDOW_MS, graceMs: DEFAULT_COMPACTION_GRACE_MS, openWindowMergeAgeMs: DEFAULT_OPEN_WINDOW_MERGE_AGE_MS };
       const newestMs = startMs + 7 * HOUR - 60_000;
       const settled = async (): Promise<boolean> => {
         if ((await kv.range({ prefix: keys.topicPrefix('telemetry') + 'p/' }, { countOnly: true })).count > 0) return false;
@@ -44,15 +49,24 @@ describe('collector maintenance', { timeout: 60_000 }, () => {
         if (index.count !== 6) return false;
         for (const { key } of index.kvs) {
           const [gpuKey, hostname] = key.slice(keys.gpuIndexPrefix(CLUSTER).length).split('/');
-          for (const chunk of await listGpuChunks(kv, keys, { cluster: CLUSTER, hostname, gpuKey })) {
-            if (chunk.endMs < newestMs - 3 * HOUR) return false;
-            if (!chunk.compacted && chunk.startMs < startMs + 6 * HOUR) return false;
-          }
+          const chunks = await listGpuChunks(kv, keys, { cluster: CLUSTER, hostname, gpuKey });
+          if (chunks.some((chunk) => chunk.endMs < newestMs - RETENTION)) return false;
+          if (planCompaction(chunks, new Set(), plan).length > 0) return false;
         }
         return true;
       };
       for (let i = 0; i < 300 && !(await settled()); i++) await sleep(100);
       assert.ok(await settled(), 'compaction and retention ran');
+
+      // The open window [4 h, 8 h): its partial merge, then only chunks too recent to merge (ended within the grace, or after one that did).
+      for (const { key } of (await kv.range({ prefix: keys.gpuIndexPrefix(CLUSTER) }, { keysOnly: true })).kvs) {
+        const [gpuKey, hostname] = key.slice(keys.gpuIndexPrefix(CLUSTER).length).split('/');
+        const chunks = await listGpuChunks(kv, keys, { cluster: CLUSTER, hostname, gpuKey });
+        assert.ok(chunks[0].compacted && chunks[0].startMs >= startMs + 4 * HOUR, `${gpuKey}: the open window (what retention left of it) starts with its partial merge: ${chunks.map((chunk) => chunk.key.slice(-60)).join(' ')}`);
+        assert.equal(chunks.filter((chunk) => chunk.compacted).length, 1, `${gpuKey}: one partial merge`);
+        const unmerged = chunks.filter((chunk) => !chunk.compacted);
+        assert.ok(unmerged.length > 0 && unmerged[0].startMs + DEFAULT_OPEN_WINDOW_MERGE_AGE_MS > newestMs, `${gpuKey}: what is left unmerged is younger than the merge age`);
+      }
 
       let samples = 0;
       let records = 0;
@@ -63,7 +77,7 @@ describe('collector maintenance', { timeout: 60_000 }, () => {
       }
       const readable = await new MaintenanceFixture(kv, keys).readableCounts();
       assert.deepEqual({ samples, records }, readable);
-      assert.ok(samples < rows * 0.8, `${samples} of ${rows} samples kept: the first 2 h are gone`);
+      assert.ok(samples < rows * 0.5, `${samples} of ${rows} samples kept: the first 4 h are gone`);
     } finally {
       await collector.stop();
       await kv.close();

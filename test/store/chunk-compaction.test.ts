@@ -2,21 +2,26 @@
  * Chunk compaction on both store drivers (embedded, real etcd): merged
  * windows keep every sample and the exact stats, readers see the same records
  * before, during and after, a crash at any step loses and duplicates nothing,
- * a queued message's chunks are left alone, and format-1 chunks are rewritten.
+ * a queued message's chunks are left alone, format-1 chunks are rewritten,
+ * and the open window is merged in steps (planCompaction) that each take the
+ * previous partial merge as an input, ending as one chunk when it closes.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
-import { KeySpace, isCompactedChunkKey } from '../../src/kv/key-space.js';
+import { KeySpace, chunkTimeRange, isCompactedChunkKey } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { decodeChunk } from '../../src/store/chunk-codec.js';
 import { decodeGpuMetadata } from '../../src/store/gpu-records.js';
+import { ChunkCompactor, DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../../src/store/maintenance/chunk-compactor.js';
+import type { ChunkKey } from '../../src/store/maintenance/gpu-chunk-list.js';
 import { useEtcdStore } from '../support/etcd-store.js';
-import { CLUSTER, crashingStore, distinctCounts, fleetMessages, MaintenanceFixture, T0, type Sample } from '../support/maintenance-fixture.js';
+import { gputelError } from '../support/gputel-error-check.js';
+import { CLUSTER, crashingStore, distinctCounts, fleetMessages, logger, MaintenanceFixture, T0, type Sample } from '../support/maintenance-fixture.js';
 
 const HOUR = 3_600_000;
-const WINDOW = 2 * HOUR;
+const WINDOW = DEFAULT_COMPACTION_WINDOW_MS;
 
 /** Chunk keys of a GPU whose start lies in [fromMs, toMs). */
 function inWindow(chunkKeys: string[], fromMs: number, toMs: number): string[] {
@@ -28,7 +33,7 @@ function inWindow(chunkKeys: string[], fromMs: number, toMs: number): string[] {
 
 function compactionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys: KeySpace; close(): Promise<void> }>): void {
   describe(`chunk compaction (${driver})`, { timeout: 60_000 }, () => {
-    it('merges each closed 2 h window into one chunk, keeping every record, value and the stats', async () => {
+    it('merges each closed window into one chunk, keeping every record, value and the stats', async () => {
       const { kv, keys, close } = await open();
       try {
         const fixture = new MaintenanceFixture(kv, keys);
@@ -44,7 +49,7 @@ function compactionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys:
 
         const maintenance = fixture.maintenance();
         const first = await fixture.round(maintenance);
-        assert.equal(first.windowsCompacted, 8, 'windows [0, 2 h) and [2 h, 4 h) of 4 GPUs are closed');
+        assert.equal(first.windowsCompacted, 8, 'window [0, 4 h) of 4 GPUs is closed, and [4 h, 5 h) of the open one merged so far');
         assert.equal(await fixture.snapshot(), before, 'merged chunks and their inputs side by side read the same');
         const second = await fixture.round(maintenance);
         assert.equal(second.inputsDeleted, first.chunksMerged, 'the next round deletes the inputs');
@@ -52,11 +57,12 @@ function compactionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys:
         assert.deepEqual(await fixture.stats(), stats, 'compaction changes no count');
 
         const chunks = await fixture.chunkKeys('h0', 'GPU-h0-0');
-        for (const window of [0, 1]) {
-          const merged = inWindow(chunks, T0 + window * WINDOW, T0 + (window + 1) * WINDOW);
-          assert.equal(merged.length, 1, `window ${window} is one chunk`);
-          assert.ok(isCompactedChunkKey(merged[0]));
-        }
+        const closed = inWindow(chunks, T0, T0 + WINDOW);
+        assert.equal(closed.length, 1, 'the closed window is one chunk');
+        assert.ok(isCompactedChunkKey(closed[0]));
+        const open = inWindow(chunks, T0 + WINDOW, T0 + 2 * WINDOW);
+        assert.ok(isCompactedChunkKey(open[0]), 'the open window starts with its partial merge');
+        assert.ok(open.slice(1).every((key) => !isCompactedChunkKey(key)), 'then the chunks too recent to merge yet');
         assert.ok(chunks.length < chunksBefore / 3, `${chunks.length} chunks after, ${chunksBefore} before`);
         const metadata = decodeGpuMetadata((await kv.get(keys.gpuMetadata(CLUSTER, 'h0', 'GPU-h0-0')))!.value);
         assert.ok(metadata.maxChunkSpanMs! >= WINDOW - 10_000, 'metadata covers the merged span, so readers scan far enough back');
@@ -71,6 +77,74 @@ function compactionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys:
         assert.equal(await fixture.snapshot(), late);
         assert.equal(inWindow(await fixture.chunkKeys('h0', 'GPU-h0-0'), T0, T0 + WINDOW).length, 1);
         assert.equal((await fixture.stats()).samples, stats.samples + 1);
+      } finally {
+        await close();
+      }
+    });
+
+    it('merges the open window in steps, each merge taking the last one as an input, until the window closes', async () => {
+      const { kv, keys, close } = await open();
+      try {
+        const fixture = new MaintenanceFixture(kv, keys);
+        await fixture.claim();
+        const maintenance = fixture.maintenance();
+        const messages = fleetMessages({ hosts: ['h0'], gpus: 1, hours: 1 });
+        for (const message of messages) await fixture.apply(message);
+        const newestMs = T0 + HOUR - 10_000;
+        const chunksBefore = (await fixture.chunkKeys('h0', 'GPU-h0-0')).length;
+        let before = await fixture.snapshot();
+        const stats = await fixture.stats();
+
+        const first = await fixture.round(maintenance);
+        assert.equal(first.windowsCompacted, 1, 'the open window is merged up to a grace before the newest sample');
+        assert.equal(await fixture.snapshot(), before, 'partial merge and its inputs side by side read the same');
+        assert.equal((await fixture.round(maintenance)).inputsDeleted, first.chunksMerged);
+        assert.equal(await fixture.snapshot(), before);
+        assert.deepEqual(await fixture.stats(), stats, 'merging the open window changes no count');
+        let chunks = await fixture.chunkKeys('h0', 'GPU-h0-0');
+        assert.ok(isCompactedChunkKey(chunks[0]));
+        const recent = chunks.slice(1);
+        assert.ok(recent.length > 0 && recent.length < chunksBefore / 2, `${recent.length} of ${chunksBefore} chunks left unmerged`);
+        for (const key of recent) {
+          assert.ok(!isCompactedChunkKey(key));
+          assert.ok(chunkTimeRange(key).endMs + DEFAULT_COMPACTION_GRACE_MS > newestMs, `${key} ended within the grace: not merged yet`);
+        }
+        const idle = await fixture.round(maintenance);
+        assert.deepEqual([idle.windowsCompacted, idle.inputsDeleted], [0, 0], 'nothing more until the oldest unmerged chunk reaches the merge age');
+
+        // Half an hour more: the next step merges the partial merge, the chunks left and the new ones.
+        const more = fleetMessages({ hosts: ['h0'], gpus: 1, hours: 0.5, fromMs: T0 + HOUR });
+        for (const message of more) await fixture.apply(message);
+        before = await fixture.snapshot();
+        const step = await fixture.round(maintenance);
+        assert.equal(step.windowsCompacted, 1);
+        assert.equal(await fixture.snapshot(), before);
+        await fixture.round(maintenance);
+        chunks = await fixture.chunkKeys('h0', 'GPU-h0-0');
+        assert.equal(chunks.filter(isCompactedChunkKey).length, 1, 'the earlier partial merge went with its inputs');
+        assert.ok(chunkTimeRange(chunks[0]).endMs > T0 + HOUR, 'the partial merge grew');
+        assert.equal(await fixture.snapshot(), before);
+
+        // A late row into the merged part: merged into it at the next step, the later value winning as it does for readers.
+        await fixture.apply([{ host: 'h0', uuid: 'GPU-h0-0', metric: 'DCGM_FI_DEV_FB_USED', timestampMs: T0 + 60_000, value: 7 }]);
+        before = await fixture.snapshot();
+        await fixture.round(maintenance);
+        await fixture.round(maintenance);
+        assert.equal(await fixture.snapshot(), before);
+        assert.equal((await fixture.chunkKeys('h0', 'GPU-h0-0')).filter(isCompactedChunkKey).length, 1);
+
+        // The window closes: one chunk for all of it, as if it had never been merged in steps.
+        const rest = fleetMessages({ hosts: ['h0'], gpus: 1, hours: WINDOW / HOUR - 1, fromMs: T0 + 1.5 * HOUR });
+        for (const message of rest) await fixture.apply(message);
+        before = await fixture.snapshot();
+        await fixture.round(maintenance);
+        await fixture.round(maintenance);
+        assert.equal(await fixture.snapshot(), before);
+        assert.equal(inWindow(await fixture.chunkKeys('h0', 'GPU-h0-0'), T0, T0 + WINDOW).length, 1, 'the closed window is one chunk');
+        const expected = distinctCounts([...messages, ...more, [{ host: 'h0', uuid: 'GPU-h0-0', metric: 'DCGM_FI_DEV_FB_USED', timestampMs: T0 + 60_000, value: 7 }], ...rest]);
+        const after = await fixture.stats();
+        assert.deepEqual({ samples: after.samples, records: after.records }, expected);
+        assert.deepEqual(await fixture.readableCounts(), expected);
       } finally {
         await close();
       }
@@ -180,6 +254,44 @@ function compactionSpec(driver: string, open: () => Promise<{ kv: KvStore; keys:
     });
   });
 }
+
+describe('planCompaction', () => {
+  const MIN = 60_000;
+  const options = { windowMs: WINDOW, graceMs: DEFAULT_COMPACTION_GRACE_MS, openWindowMergeAgeMs: DEFAULT_OPEN_WINDOW_MERGE_AGE_MS };
+  /** Chunks of one message each, `minutes` long, from `fromMin` on (relative to T0). */
+  function chunk(fromMin: number, minutes: number, messageId: string): ChunkKey {
+    return { key: `${T0 + fromMin * MIN}-${messageId}`, startMs: T0 + fromMin * MIN, endMs: T0 + (fromMin + minutes) * MIN, messageId, compacted: messageId === '~compacted' };
+  }
+  const names = (plan: ChunkKey[][]): string[][] => plan.map((merge) => merge.map((c) => c.key.slice(String(T0).length)));
+
+  it('merges nothing in the open window before its oldest unmerged chunk reaches the merge age', () => {
+    const chunks = [0, 5, 10].map((m) => chunk(m, 5, `m${m}`));
+    assert.deepEqual(planCompaction(chunks, new Set(), options), []);
+  });
+
+  it('merges the key-order prefix that ended a grace ago, with the partial merge before it', () => {
+    const chunks = [chunk(0, 20, '~compacted'), ...[20, 25, 30, 35, 40].map((m) => chunk(m, 5, `m${m}`))];
+    // Newest sample at 45 min: m20 (started 25 min before) is due; m20..m30 ended at least 10 min before.
+    assert.deepEqual(names(planCompaction(chunks, new Set(), options)), [['-~compacted', '-m20', '-m25', '-m30']]);
+  });
+
+  it('stops the open prefix at a queued chunk, and leaves queued chunks out of closed windows', () => {
+    const open = [0, 5, 10, 15, 20, 25, 30, 35, 40].map((m) => chunk(m, 5, `m${m}`));
+    assert.deepEqual(names(planCompaction(open, new Set(['m10']), options)), [['-m0', '-m5']]);
+    const closed = [...open, chunk(WINDOW / MIN + 20, 5, 'late')];
+    const [merge] = planCompaction(closed, new Set(['m10']), options);
+    assert.equal(merge.length, open.length - 1);
+    assert.ok(merge.every((c) => c.messageId !== 'm10'));
+  });
+
+  it('refuses an open-window merge age under the grace (it would merge chunks late rows still land in)', () => {
+    assert.throws(() => new ChunkCompactor(undefined as never, new KeySpace('/gputel'), { logger, graceMs: 10 * MIN, openWindowMergeAgeMs: 5 * MIN }), gputelError('BAD_CONFIG', /open-window merge age/));
+  });
+
+  it('has nothing to do for a window that is one compacted chunk', () => {
+    assert.deepEqual(planCompaction([chunk(0, 120, '~compacted'), chunk(WINDOW / MIN + 30, 5, 'm')], new Set(), options), []);
+  });
+});
 
 compactionSpec('embedded', async () => {
   const kv = await openKvStore({ dataDir: ':memory:' });

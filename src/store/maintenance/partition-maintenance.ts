@@ -11,8 +11,9 @@
  *    index (keys only).
  * 3. Per GPU: retention (chunks ending before `newest sample of the cluster −
  *    retention` go, and their samples leave the stats), then compaction of
- *    its closed windows. A GPU left with no chunk loses its metadata, index
- *    entry and latest values; a host left with no GPU its metadata and latest key.
+ *    its closed windows and, in steps, its open one. A GPU left with no
+ *    chunk loses its metadata, index entry and latest values; a host left
+ *    with no GPU its metadata and latest key.
  *
  * Retention counts in data time, not wall-clock time, as compaction does: a
  * replayed export from last year is not wiped on arrival, and a cluster that
