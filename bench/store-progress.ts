@@ -2,7 +2,7 @@
 import { unescapeSegment, type KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
-import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS } from '../src/store/maintenance/chunk-compactor.js';
+import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../src/store/maintenance/chunk-compactor.js';
 import { listGpuChunks } from '../src/store/maintenance/gpu-chunk-list.js';
 
 /** Samples the partition counters of `cluster` say are stored. */
@@ -20,16 +20,13 @@ async function gpusOf(kv: KvStore, keys: KeySpace, cluster: string): Promise<[st
   });
 }
 
-/** Chunks left in closed windows that are not compacted yet (0 once compaction has fully run). */
+/** Chunks a running collector would still merge (0 once compaction has run to rest): the compactor's own plan. */
 export async function uncompactedChunks(kv: KvStore, keys: KeySpace, cluster = 'default'): Promise<number> {
   let left = 0;
+  const options = { windowMs: DEFAULT_COMPACTION_WINDOW_MS, graceMs: DEFAULT_COMPACTION_GRACE_MS, openWindowMergeAgeMs: DEFAULT_OPEN_WINDOW_MERGE_AGE_MS };
   for (const [hostname, gpuKey] of await gpusOf(kv, keys, cluster)) {
     const chunks = await listGpuChunks(kv, keys, { cluster, hostname, gpuKey });
-    const newestMs = Math.max(...chunks.map((c) => c.endMs));
-    for (const chunk of chunks) {
-      const windowEnd = (Math.floor(chunk.startMs / DEFAULT_COMPACTION_WINDOW_MS) + 1) * DEFAULT_COMPACTION_WINDOW_MS;
-      if (!chunk.compacted && windowEnd + DEFAULT_COMPACTION_GRACE_MS <= newestMs) left++;
-    }
+    for (const merge of planCompaction(chunks, new Set(), options)) left += merge.length;
   }
   return left;
 }

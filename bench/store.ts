@@ -23,12 +23,9 @@ import { CsvFileSource } from '../src/ingest/csv-file-source.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
-import { decodeJson, type PartitionStats } from '../src/store/gpu-records.js';
-import { DEFAULT_COMPACTION_GRACE_MS, DEFAULT_COMPACTION_WINDOW_MS, DEFAULT_OPEN_WINDOW_MERGE_AGE_MS, planCompaction } from '../src/store/maintenance/chunk-compactor.js';
-import { listGpuChunks } from '../src/store/maintenance/gpu-chunk-list.js';
-import { unescapeSegment } from '../src/kv/key-space.js';
 import { Streamer } from '../src/streamer/streamer.js';
 import { startEtcd } from '../test/support/etcd-process.js';
+import { storedSamples, uncompactedChunks } from './store-progress.js';
 
 const TARGET_BYTES_PER_SAMPLE = 0.6;
 const PROMETHEUS_BYTES_PER_SAMPLE = 1.42;
@@ -41,11 +38,6 @@ function option(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-async function storedSamples(kv: KvStore, keys: KeySpace): Promise<number> {
-  const counters = await kv.range({ prefix: keys.statsPrefix(CLUSTER) });
-  return counters.kvs.reduce((sum, kv) => sum + decodeJson<PartitionStats>(kv.value).samples, 0);
-}
-
 /** Waits until the queue is empty and the stats stop moving. */
 async function waitForIngest(kv: KvStore, keys: KeySpace): Promise<number> {
   let last = -1;
@@ -56,26 +48,6 @@ async function waitForIngest(kv: KvStore, keys: KeySpace): Promise<number> {
     last = samples;
     await sleep(1_000);
   }
-}
-
-/** The cluster's GPUs from the uuid index: [hostname, gpuKey]. */
-async function gpusOf(kv: KvStore, keys: KeySpace): Promise<[string, string][]> {
-  const prefix = keys.gpuIndexPrefix(CLUSTER);
-  return (await kv.range({ prefix }, { keysOnly: true })).kvs.map(({ key }) => {
-    const [gpu, host] = key.slice(prefix.length).split('/');
-    return [unescapeSegment(host), unescapeSegment(gpu)];
-  });
-}
-
-/** Chunks a running collector would still merge (0 once compaction has run to rest): the compactor's own plan. */
-async function uncompactedChunks(kv: KvStore, keys: KeySpace): Promise<number> {
-  let left = 0;
-  const options = { windowMs: DEFAULT_COMPACTION_WINDOW_MS, graceMs: DEFAULT_COMPACTION_GRACE_MS, openWindowMergeAgeMs: DEFAULT_OPEN_WINDOW_MERGE_AGE_MS };
-  for (const [hostname, gpuKey] of await gpusOf(kv, keys)) {
-    const chunks = await listGpuChunks(kv, keys, { cluster: CLUSTER, hostname, gpuKey });
-    for (const merge of planCompaction(chunks, new Set(), options)) left += merge.length;
-  }
-  return left;
 }
 
 interface Footprint {
