@@ -31,6 +31,19 @@ export interface MaintenanceScope {
 
 /** Every chunk key of the GPU, in key (= start time) order. */
 export async function listGpuChunks(kv: KvStore, keys: KeySpace, gpu: GpuSeries): Promise<ChunkKey[]> {
-  const listed = await kv.range({ prefix: keys.gpuDataPrefix(gpu.cluster, gpu.hostname, gpu.gpuKey) }, { keysOnly: true });
-  return listed.kvs.map(({ key }) => ({ key, ...chunkTimeRange(key), messageId: chunkMessageId(key), compacted: isCompactedChunkKey(key) }));
+  return (await listOldestGpuChunks(kv, keys, gpu)).chunks;
+}
+
+/**
+ * The GPU's oldest `limit` chunk keys (all without a limit), in key (= start
+ * time) order, and whether more follow. Maintenance works through a GPU's
+ * history this many keys a round: a store that was never compacted (an
+ * upgrade) can hold hundreds of thousands of one-record chunks per GPU.
+ */
+export async function listOldestGpuChunks(kv: KvStore, keys: KeySpace, gpu: GpuSeries, limit?: number): Promise<{ chunks: ChunkKey[]; more: boolean }> {
+  const listed = await kv.range({ prefix: keys.gpuDataPrefix(gpu.cluster, gpu.hostname, gpu.gpuKey) }, { keysOnly: true, limit });
+  return {
+    chunks: listed.kvs.map(({ key }) => ({ key, ...chunkTimeRange(key), messageId: chunkMessageId(key), compacted: isCompactedChunkKey(key) })),
+    more: listed.more,
+  };
 }

@@ -19,7 +19,8 @@
  * replayed export from last year is not wiped on arrival, and a cluster that
  * stops sending keeps its last `retention` of data until data comes again.
  */
-import { errorMessage, GputelError } from '../../common/gputel-error.js';
+import { errorMessage, GputelError, isRetryable } from '../../common/gputel-error.js';
+import { counter } from '../../common/metrics.js';
 import type { Logger } from '../../common/logger.js';
 import { unescapeSegment, type KeySpace } from '../../kv/key-space.js';
 import type { Compare, KvStore, TxnOp } from '../../kv/kv-store.js';
@@ -27,10 +28,14 @@ import { partitionOf } from '../../queue/partitioner.js';
 import { decodeGpuMetadata, decodeLatestHost, encodeJson, type LatestHost } from '../gpu-records.js';
 import { ChunkCompactor, type ChunkCompactorOptions } from './chunk-compactor.js';
 import { ChunkRetention } from './chunk-retention.js';
-import { listGpuChunks, type GpuSeries, type MaintenanceScope } from './gpu-chunk-list.js';
+import { listOldestGpuChunks, type GpuSeries, type MaintenanceScope } from './gpu-chunk-list.js';
 
 /** Default retention: 7 days (ARCHITECTURE.md). */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+/** Chunk keys of one GPU a round works on, oldest first (a keys-only page of ~2 MB). */
+export const MAX_CHUNK_KEYS_PER_ROUND = 10_000;
+
+const gpuFailures = counter('gputel_store_maintenance_gpu_failures_total', "GPUs whose compaction or retention failed in a round for a reason of their own (the partition's other GPUs went on)");
 
 export interface PartitionMaintenanceOptions {
   topic: string;
@@ -41,6 +46,8 @@ export interface PartitionMaintenanceOptions {
   /** Compaction window, grace and input-delete delay (defaults in chunk-compactor.ts). */
   compaction?: Omit<ChunkCompactorOptions, 'logger' | 'onUnreadable'>;
   onUnreadable?: (key: string, error: unknown) => void;
+  /** Chunk keys of one GPU a round works on (default MAX_CHUNK_KEYS_PER_ROUND). */
+  maxChunkKeysPerRound?: number;
 }
 
 export interface MaintenanceSummary {
@@ -95,20 +102,19 @@ export class PartitionMaintenance {
             if (signal?.aborted) break;
             const gpu: GpuSeries = { cluster, hostname, gpuKey };
             summary.gpus++;
-            const listed = await listGpuChunks(this.kv, this.keys, gpu);
-            const kept = await this.retention.apply(gpu, listed, cutoffMs, statsKey, scope);
-            summary.chunksRemoved += kept.chunks;
-            summary.samplesRemoved += kept.samples;
-            summary.recordsRemoved += kept.records;
-            if (kept.remaining.length === 0 && (await this.removeGpu(gpu, cutoffMs, fence))) {
-              removedGpus.push(gpuKey);
-              gpusLeft--;
-              continue;
+            try {
+              if (await this.maintainGpu(gpu, cutoffMs, statsKey, scope, compactor, summary)) {
+                removedGpus.push(gpuKey);
+                gpusLeft--;
+              }
+            } catch (error) {
+              // The claim lost, or the store away: the round ends, and the next one goes on.
+              if (isRetryable(error) || (error instanceof GputelError && error.code === 'CONFLICT')) throw error;
+              // Anything else is this GPU's alone: it must not keep every GPU after it unmaintained.
+              gpuFailures.inc();
+              summary.pending = true;
+              this.options.logger.error({ err: error, cluster, hostname, gpuKey }, `maintenance of GPU ${gpuKey} on ${hostname} failed (${errorMessage(error)}); the partition's other GPUs go on`);
             }
-            const compacted = await compactor.compact(gpu, kept.remaining, scope);
-            summary.windowsCompacted += compacted.windows;
-            summary.chunksMerged += compacted.merged;
-            summary.inputsDeleted += compacted.deleted;
           }
           summary.gpusRemoved += removedGpus.length;
           if (await this.trimLatest(cluster, hostname, removedGpus, cutoffMs, gpusLeft === 0, fence)) summary.hostsRemoved++;
@@ -118,8 +124,30 @@ export class PartitionMaintenance {
       compactor.forget();
       throw error;
     }
-    summary.pending = compactor.hasPending;
+    summary.pending ||= compactor.hasPending;
     return summary;
+  }
+
+  /**
+   * Retention, then compaction, of one GPU, over its oldest
+   * MAX_CHUNK_KEYS_PER_ROUND chunk keys; resolves to true when the GPU had no
+   * data left and was removed.
+   */
+  private async maintainGpu(gpu: GpuSeries, cutoffMs: number, statsKey: string, scope: MaintenanceScope, compactor: ChunkCompactor, summary: MaintenanceSummary): Promise<boolean> {
+    const listed = await listOldestGpuChunks(this.kv, this.keys, gpu, this.options.maxChunkKeysPerRound ?? MAX_CHUNK_KEYS_PER_ROUND);
+    // Keys past the listing come next round (soon: the round says work is left).
+    if (listed.more) summary.pending = true;
+    const kept = await this.retention.apply(gpu, listed.chunks, cutoffMs, statsKey, scope);
+    summary.chunksRemoved += kept.chunks;
+    summary.samplesRemoved += kept.samples;
+    summary.recordsRemoved += kept.records;
+    if (kept.remaining.length === 0 && !listed.more && (await this.removeGpu(gpu, cutoffMs, scope.fence))) return true;
+    // A partial listing ends in a window whose later chunks are unlisted: the plan treats it as open and merges only its leading run.
+    const compacted = await compactor.compact(gpu, kept.remaining, scope);
+    summary.windowsCompacted += compacted.windows;
+    summary.chunksMerged += compacted.merged;
+    summary.inputsDeleted += compacted.deleted;
+    return false;
   }
 
   private compactorFor(partition: number, claimRevision: number): ChunkCompactor {
