@@ -58,6 +58,8 @@ export class LatestSubscription {
   private watcher: Watcher | undefined;
   private closing: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
+  /** Counts follow() calls: a watch whose call is no longer the newest (its watch failed before it was even set up, and a resync followed again) is cancelled, never kept. */
+  private follows = 0;
   private readonly abort = new AbortController();
 
   constructor(
@@ -85,6 +87,7 @@ export class LatestSubscription {
   }
 
   private async follow(deliverCurrent: boolean): Promise<void> {
+    const call = ++this.follows;
     const prefix = this.keys.latestPrefix(this.cluster);
     let fromRevision: number | undefined;
     if (deliverCurrent) {
@@ -96,7 +99,7 @@ export class LatestSubscription {
       { prefix },
       { fromRevision, onEvent: (event) => this.deliver(event, prefix), onError: (error) => this.watchEnded(error) },
     );
-    if (this.closing) {
+    if (this.closing || call !== this.follows) {
       await watcher.cancel();
       return;
     }

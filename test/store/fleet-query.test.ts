@@ -255,6 +255,50 @@ describe('fleet query', () => {
     }
   });
 
+  it('keeps the live watch, never the dead one, when a watch fails before it is even set up', async () => {
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    let armed = false; // only the subscription's watches, not the registry's
+    let watches = 0;
+    const live = new Set<object>();
+    // The first watch reports its end before resolving (a sealed store that cannot open an event does so).
+    const watch: KvStore['watch'] = async (range, options: WatchOptions) => {
+      if (!armed) return kv.watch(range, options);
+      const first = ++watches === 1;
+      const watcher = await kv.watch(range, options);
+      const tracked = { cancel: async () => { live.delete(tracked); await watcher.cancel(); } };
+      live.add(tracked);
+      if (first) {
+        options.onError?.(new GputelError('KV_COMPACTED', 'required revision has been compacted'));
+        await sleep(100); // the resync's watch is set up before this one resolves
+      }
+      return tracked;
+    };
+    const watching = new Proxy(kv, {
+      get(target, property) {
+        if (property === 'watch') return watch;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const f = await fixture(watching);
+    try {
+      const updates: LatestUpdate[] = [];
+      armed = true;
+      const subscription = await f.query.subscribeLatest((update) => updates.push(update));
+      for (let i = 0; i < 100 && live.size !== 1; i++) await sleep(20);
+      assert.equal(watches, 2, 'the failed watch, then the resync');
+      const latestHost: LatestHost = { hostname: HOST, gpus: { [OTHER]: { lastSeenMs: T0 + 50_000, values: { A: 2 }, container: '', pod: '', namespace: '' } } };
+      await kv.put(f.keys.latest(CLUSTER, HOST), encodeJson(latestHost));
+      for (let i = 0; i < 100 && !updates.some((u) => u.gpus[0]?.timestampMs === T0 + 50_000); i++) await sleep(20);
+      assert.ok(updates.some((u) => u.gpus[0]?.timestampMs === T0 + 50_000), 'updates still arrive');
+      await subscription.close();
+      assert.equal(live.size, 0, 'no watch is left open after close');
+    } finally {
+      await f.registry.stop();
+      await kv.close();
+    }
+  });
+
   describe('embedded', () => {
     let kv: KvStore;
     before(async () => {
