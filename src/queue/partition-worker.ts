@@ -51,6 +51,8 @@ const IDLE_POLL_MS = 1_000;
 const MAX_BACKOFF_MS = 5_000;
 /** A message that fails this often in a row with an error a retry cannot help is dead-lettered. */
 export const MAX_SAME_FAILURES = 5;
+/** A partition that applied nothing is maintained every this many maintenance intervals (5 min at the default 30 s). */
+const QUIET_MAINTENANCE_FACTOR = 10;
 /**
  * Failures that can follow from the message itself (it makes a request over
  * etcd's limits, or trips a bug): only these count towards setting a message
@@ -82,9 +84,10 @@ export interface PartitionWorkerOptions {
 /**
  * Work only a partition's owner may do on the data of its hosts (chunk
  * compaction, retention). The worker runs it between messages, never beside
- * one, at most once per `intervalMs` and only after it applied messages
- * under its claim, so it never races the writes of a message. A failure is
- * logged and tried again at the next interval.
+ * one, so it never races the writes of a message: at most once per
+ * `intervalMs` after it applied messages, and every QUIET_MAINTENANCE_FACTOR
+ * intervals when it applied none. A failure is logged and tried again at the
+ * next interval.
  */
 export interface PartitionMaintenanceHook {
   intervalMs: number;
@@ -277,7 +280,11 @@ export class PartitionWorker {
   private async maintain(): Promise<void> {
     const hook = this.options.maintenance;
     const signal = this.abort.signal;
-    if (!hook || signal.aborted || this.appliedSinceMaintenance === 0 || Date.now() - this.maintainedAtMs < hook.intervalMs) return;
+    if (!hook || signal.aborted) return;
+    const sinceMs = Date.now() - this.maintainedAtMs;
+    // A quiet partition is maintained too, less often: the cluster's newest sample moves with other partitions'
+    // data, and retention must reach hosts that stopped sending.
+    if (sinceMs < hook.intervalMs || (this.appliedSinceMaintenance === 0 && sinceMs < hook.intervalMs * QUIET_MAINTENANCE_FACTOR)) return;
     this.maintainedAtMs = Date.now();
     const applied = this.appliedSinceMaintenance;
     this.appliedSinceMaintenance = 0;

@@ -84,4 +84,42 @@ describe('collector maintenance', { timeout: 60_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('after a restart, removes the data of a host that stopped sending once other hosts move the cluster on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gputel-maintenance-'));
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    const keys = new KeySpace('/gputel');
+    const options = { topic: 'telemetry', partitions: 4, cluster: CLUSTER, logger, retentionMs: 1 * HOUR, maintenanceIntervalMs: 100, compaction: { inputDeleteDelayMs: 0 } };
+    const stream = async (file: string): Promise<void> => {
+      const summary = await new Streamer(kv, keys, { source: new CsvFileSource({ path: file, logger }), cluster: CLUSTER, topic: 'telemetry', partitions: 4, batchSamples: 2_000, highWatermark: 1_000, logger }).run();
+      assert.equal(summary.failure, undefined);
+    };
+    const startMs = Date.parse('2026-03-02T00:00:00Z');
+    let collector = new Collector(kv, keys, options);
+    try {
+      await collector.start();
+      // gpu-node-01 and gpu-node-02 fall in different partitions of 4 (2 and 3).
+      const first = join(dir, 'first.csv');
+      await writeGeneratedFile(first, { hosts: 2, gpusPerHost: 1, durationMs: 2 * HOUR, intervalMs: 60_000, seed: 3, startMs });
+      await stream(first);
+      for (let i = 0; i < 100 && (await kv.range({ prefix: keys.topicPrefix('telemetry') + 'p/' }, { countOnly: true })).count > 0; i++) await sleep(50);
+      await collector.stop();
+
+      // A new collector; only gpu-node-01 sends again, hours later: gpu-node-02's partition gets no message.
+      collector = new Collector(kv, keys, options);
+      await collector.start();
+      await sleep(2_000); // its first rounds (a new owner's, then any left work) are over before the cluster moves on
+      const later = join(dir, 'later.csv');
+      await writeGeneratedFile(later, { hosts: 1, gpusPerHost: 1, durationMs: 1 * HOUR, intervalMs: 60_000, seed: 4, startMs: startMs + 6 * HOUR });
+      await stream(later);
+      const gone = async (): Promise<boolean> => (await kv.range({ prefix: keys.hostPrefix(CLUSTER, 'gpu-node-02') }, { countOnly: true })).count === 0;
+      for (let i = 0; i < 150 && !(await gone()); i++) await sleep(100);
+      assert.ok(await gone(), "the quiet host's chunks and metadata are removed by retention");
+      assert.equal(await kv.get(keys.latest(CLUSTER, 'gpu-node-02')), undefined);
+    } finally {
+      await collector.stop();
+      await kv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
