@@ -7,6 +7,9 @@ import { Command } from 'commander';
 import { Collector } from '../collector/collector.js';
 import { errorMessage } from '../common/gputel-error.js';
 import { Gateway } from '../gateway/gateway.js';
+import { SIMULATOR_SOURCE_PREFIX } from '../ingest/simulator-source.js';
+import type { KeySpace } from '../kv/key-space.js';
+import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { configFrom, withCommonOptions } from './common-options.js';
@@ -16,7 +19,7 @@ import { printSummaries } from './streamer-command.js';
 
 export function startCommand(): Command {
   return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector', 'gateway']))
-    .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet')
+    .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet (unless the store holds other data: then it serves that)')
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.
       const config = configFrom(options, { host: '127.0.0.1' });
@@ -30,7 +33,8 @@ export function startCommand(): Command {
       });
       let built;
       try {
-        built = buildSources(specs, options, { logger, simulateByDefault: true });
+        built = buildSources(specs, options, { logger, simulateByDefault: await onlySimulatedData(kv, keys, config.cluster, config.topic) });
+        if (built.sources.length === 0) process.stdout.write('no source given and the store holds data: serving it (add --simulate for a simulated fleet beside it)\n');
       } catch (error) {
         await runtime.stop();
         throw error;
@@ -62,4 +66,18 @@ export function startCommand(): Command {
         logger.error({ err: error }, 'streaming failed');
       });
     });
+}
+
+/**
+ * Whether the store is empty or holds only what the simulator streamed: only
+ * then does `start` with no source simulate a fleet. The simulator's samples
+ * carry today's time, so beside an imported export they would move the
+ * cluster's newest sample on and retention would remove the export.
+ */
+async function onlySimulatedData(kv: KvStore, keys: KeySpace, cluster: string, topic: string): Promise<boolean> {
+  const stored = await kv.range({ prefix: keys.statsPrefix(cluster) }, { countOnly: true });
+  if (stored.count === 0) return true;
+  const sources = await kv.range({ prefix: keys.checkpointsPrefix(topic) }, { keysOnly: true });
+  const ids = sources.kvs.map(({ key }) => key.slice(keys.checkpointsPrefix(topic).length));
+  return ids.length > 0 && ids.every((id) => id.startsWith(SIMULATOR_SOURCE_PREFIX));
 }

@@ -83,6 +83,14 @@ export function parseDurationMs(text: string): number {
   return match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
 }
 
+/** A duration in the largest unit that writes it whole: 3600000 → "1h", 1500 → "1500ms". */
+function formatDuration(ms: number): string {
+  const [unit, unitMs] = Object.entries(DURATION_UNIT_MS)
+    .sort((a, b) => b[1] - a[1])
+    .find(([, size]) => ms % size === 0)!;
+  return `${ms / unitMs}${unit}`;
+}
+
 /**
  * A duration such as 500ms, 10s, 15m, 1h or 7d, in ms, of at least `minMs`;
  * with `offAllowed`, also 0 for "off".
@@ -94,8 +102,10 @@ function duration(minMs: number, offAllowed = false, maxMs = Infinity) {
     const ms = parseDurationMs(value);
     if (ms > maxMs) return refuse(`must be at most ${maxMs / DURATION_UNIT_MS.d} days`);
     if (ms >= minMs && ms > 0) return ok(ms);
-    const least = minMs > 1 ? `a duration of at least ${minMs / 1000} s` : 'a positive duration';
-    return refuse(`must be ${least} with ms, s, m, h or d (e.g. 30s, 5m, 1h)${offAllowed ? ', or 0 to disable' : ''}`);
+    const least = minMs > 1 ? `a duration of at least ${formatDuration(minMs)}` : 'a positive duration';
+    // Examples the setting takes: the usual ones at or above its minimum.
+    const examples = ['30s', '5m', '1h', '7d', '30d'].filter((example) => parseDurationMs(example) >= minMs && parseDurationMs(example) <= maxMs).slice(0, 3);
+    return refuse(`must be ${least} with ms, s, m, h or d (e.g. ${examples.join(', ')})${offAllowed ? ', or 0 to disable' : ''}`);
   };
 }
 

@@ -27,6 +27,9 @@ import { DcgmFleetSimulation, GENERATED_METRICS } from './dcgm-generator.js';
 import { emptyRow } from './dcgm-row.js';
 import type { RowSink, Source, SourcePosition } from './source.js';
 
+/** Every simulator's source id starts so (ids also say its shape and seed). */
+export const SIMULATOR_SOURCE_PREFIX = 'simulator-';
+
 export interface SimulatorSourceOptions {
   /** Hosts, named gpu-node-01… (default 4). */
   hosts?: number;
@@ -93,7 +96,7 @@ export class SimulatorSource implements Source {
     if (!Number.isSafeInteger(this.backfillMs) || this.backfillMs < 0) {
       throw new GputelError('BAD_CONFIG', `simulator backfill must be a duration of 0 or more, got ${this.backfillMs} ms`);
     }
-    this.id = `simulator-${this.hosts}x${this.gpusPerHost}-seed-${this.seed}`;
+    this.id = `${SIMULATOR_SOURCE_PREFIX}${this.hosts}x${this.gpusPerHost}-seed-${this.seed}`;
     this.location = `simulated fleet: ${this.hosts} hosts × ${this.gpusPerHost} GPUs every ${this.intervalMs} ms, seed ${this.seed}`;
   }
 

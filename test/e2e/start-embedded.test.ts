@@ -40,9 +40,9 @@ describe('gputel start (embedded store)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(file: string | undefined): Promise<{ baseUrl: string; gputel: GputelProcess; dataDir: string }> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gputel-start-'));
-    dirs.push(dataDir);
+  async function start(file: string | undefined, reuseDataDir?: string): Promise<{ baseUrl: string; gputel: GputelProcess; dataDir: string }> {
+    const dataDir = reuseDataDir ?? mkdtempSync(join(tmpdir(), 'gputel-start-'));
+    if (!reuseDataDir) dirs.push(dataDir);
     const gputel = runGputel(['start', ...(file ? ['--file', file] : []), '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir]);
     processes.push(gputel);
     const [, port] = await gputel.waitForOutput(/API on http:\/\/localhost:(\d+)/);
@@ -55,6 +55,19 @@ describe('gputel start (embedded store)', () => {
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);
     await gputel.waitForOutput(/rows read 84, rows rejected 0, good rows 84/);
+  });
+
+  it('serves an imported export again when restarted with no source, without simulating a fleet beside it', async () => {
+    const rows = readOracle(FIXTURE);
+    const first = await start(FIXTURE);
+    await waitForSamples(first.baseUrl, rows.length);
+    await first.gputel.stop();
+    // The simulator's samples carry today's time: beside the export they would make retention remove it.
+    const again = await start(undefined, first.dataDir);
+    await again.gputel.waitForOutput(/no source given and the store holds data: serving it/);
+    await sleep(1_500);
+    assert.doesNotMatch(again.gputel.stdout(), /streaming simulated fleet/);
+    await assertApiMatches(again.baseUrl, rows);
   });
 
   it('stores every good row and reports every broken row by line', async () => {
