@@ -48,11 +48,11 @@ export class FleetQuery {
     private readonly registry: Registry,
     private readonly logger: Logger,
   ) {
-    this.fleetSummary = new FleetSummary(kv, keys, cluster, registry);
+    this.fleetSummary = new FleetSummary(registry);
   }
 
-  /** The fleet's or one host's summary: newest values from latest/, idle GPUs from the utilisation rollups (see fleet-summary.ts). */
-  summary(query: SummaryQuery): Promise<FleetSummaryResult> {
+  /** The fleet's or one host's summary: newest values and utilisation rollups as the registry follows them (see fleet-summary.ts). */
+  summary(query: SummaryQuery): FleetSummaryResult {
     return this.fleetSummary.summarize(query);
   }
 
