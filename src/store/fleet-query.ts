@@ -13,8 +13,8 @@ import { FleetSummary, type FleetSummaryResult, type SummaryQuery } from './flee
 import { decodeGpuMetadata, decodePartitionStats } from './gpu-records.js';
 import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscriptionOptions, type LatestUpdate } from './latest-subscription.js';
 import type { GpuEntry, HostEntry, Registry } from './registry.js';
-import { readTelemetryColumns, type ColumnsPage } from './telemetry-columns.js';
-import { MAX_KEY_TIME_MS, reportUnreadable } from './telemetry-reader.js';
+import { readTelemetryColumns, type ColumnsPage, type FetchHint } from './telemetry-columns.js';
+import { MAX_KEY_TIME_MS, reportUnreadable, type ChunkOwner } from './telemetry-reader.js';
 
 export interface TelemetryRequest {
   /** Inclusive bounds, epoch ms. */
@@ -38,6 +38,8 @@ const RAW_PAGE_RECORDS = 100_000;
 
 export class FleetQuery {
   private readonly fleetSummary: FleetSummary;
+  /** Records and bytes per chunk as the last read found them: sizes the next read's first range (see FetchHint). */
+  private readonly fetchHint: FetchHint = { recordsPerChunk: 0, bytesPerChunk: 0 };
 
   constructor(
     private readonly kv: KvStore,
@@ -46,11 +48,11 @@ export class FleetQuery {
     private readonly registry: Registry,
     private readonly logger: Logger,
   ) {
-    this.fleetSummary = new FleetSummary(kv, keys, cluster, registry);
+    this.fleetSummary = new FleetSummary(registry);
   }
 
-  /** The fleet's or one host's summary: newest values from latest/, idle GPUs from the utilisation rollups (see fleet-summary.ts). */
-  summary(query: SummaryQuery): Promise<FleetSummaryResult> {
+  /** The fleet's or one host's summary: newest values and utilisation rollups as the registry follows them (see fleet-summary.ts). */
+  summary(query: SummaryQuery): FleetSummaryResult {
     return this.fleetSummary.summarize(query);
   }
 
@@ -87,28 +89,47 @@ export class FleetQuery {
    * and skipped.
    */
   async telemetry(gpu: GpuEntry, request: TelemetryRequest, logger: Logger = this.logger): Promise<ColumnsPage> {
-    // The longest chunk span bounds the key scan. Read it from the store, not
-    // the watch-fed registry: metadata is written no later than the chunks, so
-    // a fresh read covers every chunk the scan can see.
-    const metadata = await this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey));
-    // Unreadable metadata gives no span: scan every chunk (slower, still right).
-    const owner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: metadata ? maxChunkSpanOf(metadata.value) : undefined };
     const endMs = Math.min(request.endMs, MAX_KEY_TIME_MS - 1);
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
-    if (!request.downsample) return readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: request.startMs, endMs, limit: request.limit, onUnreadable });
+    const limit = request.downsample ? RAW_PAGE_RECORDS : request.limit;
+    const read = (owner: ChunkOwner, startMs: number): Promise<ColumnsPage> =>
+      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit, onUnreadable, hint: this.fetchHint });
+    const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, request.startMs));
+    if (!request.downsample) return first;
 
     const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);
-    let startMs = request.startMs;
-    for (;;) {
-      const raw = await readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit: RAW_PAGE_RECORDS, onUnreadable });
+    for (let raw = first; ; ) {
       downsampler.add(raw);
       // A bucket open after `limit` complete ones proves more follow.
       if (downsampler.completeBuckets >= request.limit && downsampler.hasOpenBucket) return { ...downsampler.result(request.limit), more: true };
       if (!raw.more) break;
-      startMs = raw.timestampsMs[raw.timestampsMs.length - 1] + 1;
+      raw = await read(owner, raw.timestampsMs[raw.timestampsMs.length - 1] + 1);
     }
     downsampler.finish();
     return { ...downsampler.result(request.limit), more: downsampler.completeBuckets > request.limit };
+  }
+
+  /**
+   * Runs a GPU's first chunk read beside the get of its metadata, and returns
+   * the read with the span that proved right for the following ones.
+   *
+   * The longest chunk span bounds the key scan, and the registry's copy (fed
+   * by watch) may lag the store: only the stored metadata, written no later
+   * than the chunks, covers every chunk the scan can see. The read starts
+   * with the registry's span, and is done again with the stored one in the
+   * rare case that is longer (a chunk of a new longest span written since
+   * the registry heard of it). Sending both at once saves a round trip per
+   * request (docs/performance.md).
+   */
+  private async firstRead(gpu: GpuEntry, read: (owner: ChunkOwner) => Promise<ColumnsPage>): Promise<{ owner: ChunkOwner; page: ColumnsPage }> {
+    const guessed: ChunkOwner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: gpu.maxChunkSpanMs };
+    const [page, metadata] = await Promise.all([read(guessed), this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey))]);
+    // Unreadable or missing metadata gives no span: scan every chunk (slower, still right).
+    const storedSpanMs = metadata ? maxChunkSpanOf(metadata.value) : undefined;
+    // No span guessed scans every chunk: right whatever is stored.
+    if (guessed.maxChunkSpanMs === undefined || (storedSpanMs !== undefined && storedSpanMs <= guessed.maxChunkSpanMs)) return { owner: guessed, page };
+    const stored: ChunkOwner = { ...guessed, maxChunkSpanMs: storedSpanMs };
+    return { owner: stored, page: await read(stored) };
   }
 
   /**

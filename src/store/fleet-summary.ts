@@ -2,14 +2,14 @@
  * Fleet and host summaries: how many GPUs, how many stale, their newest
  * utilisation, power and temperature, and which were idle over a window.
  *
- * Nothing here reads a chunk. Newest values come from the registry (the
+ * Nothing here reads the store. Newest values come from the registry (the
  * `latest/{host}` keys, followed through watch); the idle window comes from
- * the utilisation rollups (`rollups/{host}`), one range (or one get for a
- * host) per summary. Protocol-free: the REST routes only parse and shape.
+ * the utilisation rollups (`rollups/{host}`), which the registry follows the
+ * same way: a summary is as fresh as the registry's GPU list and latest
+ * values, and takes no round trip (docs/performance.md). Protocol-free: the
+ * REST routes only parse and shape.
  */
 import { GputelError } from '../common/gputel-error.js';
-import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
-import { prefixEnd, type KeyValue, type KvStore } from '../kv/kv-store.js';
 import type { GpuEntry, Registry } from './registry.js';
 import { ROLLUP_MAX_WINDOW_MS, ROLLUP_METRIC, sumRollupWindow } from './utilization-rollup.js';
 
@@ -17,13 +17,6 @@ import { ROLLUP_MAX_WINDOW_MS, ROLLUP_METRIC, sumRollupWindow } from './utilizat
 export const SUMMARY_MIN_WINDOW_MS = 60_000;
 /** The longest idle window: what the rollups keep. */
 export const SUMMARY_MAX_WINDOW_MS = ROLLUP_MAX_WINDOW_MS;
-
-/**
- * Rollups read per range: one range for fleets of up to 256 hosts; beyond,
- * pages keep a summary's memory bounded (~1.4 kB per GPU of a page) however
- * large the fleet.
- */
-const ROLLUP_PAGE_KEYS = 256;
 
 const POWER_METRIC = 'DCGM_FI_DEV_POWER_USAGE';
 const TEMPERATURE_METRIC = 'DCGM_FI_DEV_GPU_TEMP';
@@ -64,14 +57,7 @@ export interface FleetSummaryResult {
 }
 
 export class FleetSummary {
-  constructor(
-    private readonly kv: KvStore,
-    private readonly keys: KeySpace,
-    private readonly cluster: string,
-    private readonly registry: Registry,
-    /** Rollup keys read per range (default ROLLUP_PAGE_KEYS). */
-    private readonly rollupPageKeys = ROLLUP_PAGE_KEYS,
-  ) {}
+  constructor(private readonly registry: Registry) {}
 
   /**
    * Summarises the cluster, or one host. Throws HOST_NOT_FOUND for a host
@@ -79,7 +65,7 @@ export class FleetSummary {
    * A GPU is counted as stale or active by the registry's rule (its newest
    * sample more than --stale-after behind the cluster's newest).
    */
-  async summarize(query: SummaryQuery): Promise<FleetSummaryResult> {
+  summarize(query: SummaryQuery): FleetSummaryResult {
     const { windowMs, hostname } = query;
     if (!(windowMs >= SUMMARY_MIN_WINDOW_MS && windowMs <= SUMMARY_MAX_WINDOW_MS)) {
       throw new GputelError('BAD_REQUEST', `window of ${windowMs} ms is out of range: from ${SUMMARY_MIN_WINDOW_MS} ms (1m) to ${SUMMARY_MAX_WINDOW_MS} ms (7d)`);
@@ -120,34 +106,25 @@ export class FleetSummary {
       if (temperature !== undefined && (result.hottest === null || temperature > result.hottest.value)) result.hottest = { ...refOf(gpu), value: temperature };
     }
     if (utilizationCount > 0) result.utilizationMean = utilizationSum / utilizationCount;
-    if (asOfMs !== undefined && gpus.length > 0) result.idle = await this.idleGpus(gpus, asOfMs, query);
+    if (asOfMs !== undefined && gpus.length > 0) result.idle = this.idleGpus(gpus, asOfMs, query);
     return result;
   }
 
   /** GPUs whose mean utilisation in the rollup buckets overlapping [asOf − window, asOf] is below the threshold. */
-  private async idleGpus(gpus: readonly GpuEntry[], asOfMs: number, query: SummaryQuery): Promise<FleetSummaryResult['idle']> {
-    const prefix = this.keys.rollupsPrefix(this.cluster);
+  private idleGpus(gpus: readonly GpuEntry[], asOfMs: number, query: SummaryQuery): FleetSummaryResult['idle'] {
+    const rollups = this.registry.rollups();
+    // Only the hosts asked about are decoded: one for a host summary.
+    const hostnames = query.hostname !== undefined ? [query.hostname] : rollups.keys();
     // hostname → gpuKey → mean over the window.
     const means = new Map<string, Map<string, number>>();
-    const add = ({ key, value }: KeyValue): void => {
+    for (const hostname of hostnames) {
+      const stored = rollups.get(hostname);
+      if (!stored) continue;
       try {
-        const hostname = unescapeSegment(key.slice(prefix.length));
-        const sums = sumRollupWindow(value, key, asOfMs - query.windowMs, asOfMs);
+        const sums = sumRollupWindow(stored.value, stored.key, asOfMs - query.windowMs, asOfMs);
         means.set(hostname, new Map(sums.map((entry) => [entry.gpuKey, entry.sum / entry.count])));
       } catch (error) {
-        query.onUnreadable?.(key, error);
-      }
-    };
-    if (query.hostname !== undefined) {
-      const stored = await this.kv.get(this.keys.rollup(this.cluster, query.hostname));
-      if (stored) add(stored);
-    } else {
-      const end = prefixEnd(prefix);
-      for (let start = prefix; ; ) {
-        const page = await this.kv.range({ start, end }, { limit: this.rollupPageKeys });
-        page.kvs.forEach(add);
-        if (!page.more || page.kvs.length === 0) break;
-        start = page.kvs[page.kvs.length - 1].key + '\0';
+        query.onUnreadable?.(stored.key, error);
       }
     }
     const idle: FleetSummaryResult['idle'] = [];

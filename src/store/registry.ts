@@ -2,12 +2,13 @@
  * The GPUs and hosts of a cluster, held in memory and followed through watch
  * on the uuid index and the latest values, so that listing never scans the
  * data prefix and every gateway sees what collectors register within
- * milliseconds.
+ * milliseconds. The hosts' utilisation rollups are followed the same way, so
+ * that a fleet summary reads no store at all (docs/performance.md).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.js';
 import { unescapeSegment, type KeySpace } from '../kv/key-space.js';
-import type { KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
+import type { KeyValue, KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
 import { backoffDelayMs } from '../common/backoff.js';
 import { errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
@@ -41,6 +42,8 @@ export interface HostEntry {
 export class Registry {
   private gpuByKey = new Map<string, GpuMetadata>();
   private latestByHost = new Map<string, LatestHost>();
+  /** `rollups/{host}` by hostname, bytes as stored (summaries scan them per request with sumRollupWindow). */
+  private rollupByHost = new Map<string, Pick<KeyValue, 'key' | 'value'>>();
   private watchers: Watcher[] = [];
   private stopping: Promise<void> | undefined;
   private failure: Error | undefined;
@@ -63,30 +66,38 @@ export class Registry {
   async start(): Promise<void> {
     const indexPrefix = this.keys.gpuIndexPrefix(this.cluster);
     const latestPrefix = this.keys.latestPrefix(this.cluster);
-    const [index, latest] = await Promise.all([this.kv.range({ prefix: indexPrefix }), this.kv.range({ prefix: latestPrefix })]);
+    const rollupsPrefix = this.keys.rollupsPrefix(this.cluster);
+    const [index, latest, rollups] = await Promise.all([
+      this.kv.range({ prefix: indexPrefix }),
+      this.kv.range({ prefix: latestPrefix }),
+      this.kv.range({ prefix: rollupsPrefix }),
+    ]);
     // Loaded aside and swapped in at once: a reload never shows a half-empty registry.
-    const previous = [this.gpuByKey, this.latestByHost] as const;
+    const previous = [this.gpuByKey, this.latestByHost, this.rollupByHost] as const;
     this.gpuByKey = new Map();
     this.view = undefined;
     this.latestByHost = new Map();
+    this.rollupByHost = new Map();
     try {
       for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
       for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
+      for (const kv of rollups.kvs) this.applyRollup({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, rollupsPrefix);
     } catch (error) {
-      [this.gpuByKey, this.latestByHost] = previous;
+      [this.gpuByKey, this.latestByHost, this.rollupByHost] = previous;
       this.view = undefined;
       throw error;
     }
-    const fromRevision = Math.min(index.revision, latest.revision) + 1;
+    const fromRevision = Math.min(index.revision, latest.revision, rollups.revision) + 1;
     const onError = (error: Error): void => this.watchEnded(error);
     const started = await Promise.allSettled([
       this.kv.watch({ prefix: indexPrefix }, { fromRevision, onEvent: (e) => this.applyIndex(e, indexPrefix), onError }),
       this.kv.watch({ prefix: latestPrefix }, { fromRevision, onEvent: (e) => this.applyLatest(e, latestPrefix), onError }),
+      this.kv.watch({ prefix: rollupsPrefix }, { fromRevision, onEvent: (e) => this.applyRollup(e, rollupsPrefix), onError }),
     ]);
     const watchers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) {
-      // One watch without the other would follow half the registry: end both, and let the caller retry.
+      // One watch without the others would follow part of the registry: end them all, and let the caller retry.
       await Promise.all(watchers.map((w) => w.cancel()));
       throw failed.reason;
     }
@@ -240,6 +251,30 @@ export class Registry {
       this.view = undefined;
     } catch (error) {
       this.skip(event.key, error, 'GPU index entry');
+    }
+  }
+
+  /**
+   * The stored utilisation rollup of every host (`rollups/{host}`) as the
+   * watch last delivered it, by hostname. The bytes are the store's: read
+   * them with sumRollupWindow; a value that does not decode is the reader's
+   * to report.
+   */
+  rollups(): ReadonlyMap<string, Pick<KeyValue, 'key' | 'value'>> {
+    return this.rollupByHost;
+  }
+
+  /** Applies one change of `rollups/{host}`; never throws (see applyIndex). */
+  private applyRollup(event: WatchEvent, prefix: string): void {
+    try {
+      const segment = event.key.slice(prefix.length);
+      if (segment.includes('/')) throw new Error('the key is not rollups/{host}');
+      const hostname = unescapeSegment(segment);
+      if (event.type === 'delete') this.rollupByHost.delete(hostname);
+      // A copy: the event's bytes may be a view into a whole watch response, which holding them would keep alive.
+      else this.rollupByHost.set(hostname, { key: event.key, value: Buffer.from(event.value) });
+    } catch (error) {
+      this.skip(event.key, error, 'utilisation rollup');
     }
   }
 

@@ -33,6 +33,22 @@ export interface ColumnsQuery {
   limit: number;
   /** Called for a stored chunk that does not decode, which is then skipped; without it such a chunk throws STORE_CORRUPT. */
   onUnreadable?: (key: string, error: unknown) => void;
+  /**
+   * What earlier reads found, to size this read's first range; updated with
+   * what this read finds. Without it the first range reads FIRST_FETCH_CHUNKS.
+   */
+  hint?: FetchHint;
+}
+
+/**
+ * Records and bytes per stored chunk as the last read found them. A guess
+ * only: it sizes ranges (so that a whole page usually takes one round trip),
+ * never decides which records are returned. Zero records per chunk means
+ * nothing is known yet.
+ */
+export interface FetchHint {
+  recordsPerChunk: number;
+  bytesPerChunk: number;
 }
 
 /** Chunks read by the first request of a read, before the records per chunk are known. */
@@ -75,7 +91,12 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
   let chunksRead = 0;
   let bytesRead = 0;
   let rowsFound = 0;
-  let fetchChunks = FIRST_FETCH_CHUNKS;
+  // Records of the chunks decoded, in range or not: the store's density, which a partial first or last chunk would understate.
+  let chunksDecoded = 0;
+  let recordsDecoded = 0;
+  const { hint } = query;
+  // One range usually holds the whole page when the hint is right (the profile: each extra round trip cost as much as decoding the page).
+  let fetchChunks = hint && hint.recordsPerChunk > 0 ? fetchSize(limit, 0, hint.recordsPerChunk, hint.bytesPerChunk) : FIRST_FETCH_CHUNKS;
   for (;;) {
     const result = await kv.range({ start: from, end: bounds.upper }, { limit: fetchChunks });
     for (const stored of result.kvs) {
@@ -91,6 +112,8 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
         query.onUnreadable(stored.key, error);
         continue;
       }
+      chunksDecoded++;
+      recordsDecoded += chunk.timestampsMs.length;
       const rows = rowsInRange(chunk, startMs, endMs);
       if (rows.to > rows.from) {
         parts.push(rows);
@@ -106,12 +129,20 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
       const times = mergedTimes(parts);
       if (countBefore(times, chunkTimeRange(lastKey).startMs) > limit) break;
     }
-    const rowsPerChunk = Math.max(1, rowsFound / chunksRead);
-    const byRows = Math.ceil(((limit + 1 - rowsFound) * 1.25) / rowsPerChunk);
-    const byBytes = Math.floor(FETCH_BYTES / Math.max(1, bytesRead / chunksRead));
-    fetchChunks = Math.max(FIRST_FETCH_CHUNKS, Math.min(MAX_FETCH_CHUNKS, byBytes, byRows));
+    fetchChunks = fetchSize(limit, rowsFound, rowsFound / chunksRead, bytesRead / chunksRead);
+  }
+  if (hint && chunksDecoded > 0) {
+    hint.recordsPerChunk = recordsDecoded / chunksDecoded;
+    hint.bytesPerChunk = bytesRead / chunksRead;
   }
   return mergeColumns(parts, limit);
+}
+
+/** Chunks for the next range: enough for the records still missing (plus a quarter), at most ~FETCH_BYTES. */
+function fetchSize(limit: number, rowsFound: number, rowsPerChunk: number, bytesPerChunk: number): number {
+  const byRows = Math.ceil(((limit + 1 - rowsFound) * 1.25) / Math.max(1, rowsPerChunk));
+  const byBytes = Math.floor(FETCH_BYTES / Math.max(1, bytesPerChunk));
+  return Math.max(FIRST_FETCH_CHUNKS, Math.min(MAX_FETCH_CHUNKS, byBytes, byRows));
 }
 
 function rowsInRange(chunk: Chunk, startMs: number, endMs: number): ChunkRows {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageProcessor } from '../../src/collector/message-processor.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { createLogger } from '../../src/common/logger.js';
@@ -17,8 +18,6 @@ import type { KvStore, TxnRequest } from '../../src/kv/kv-store.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { sumRollupWindow } from '../../src/store/utilization-rollup.js';
-import { FleetSummary } from '../../src/store/fleet-summary.js';
-import { Registry } from '../../src/store/registry.js';
 import { CSV_HEADER } from '../support/csv-lines.js';
 import { getJson } from '../support/api-checks.js';
 import { useEtcdStore } from '../support/etcd-store.js';
@@ -178,18 +177,6 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     assert.equal(missing.body.error.code, 'HOST_NOT_FOUND');
   });
 
-  it('gives the same idle list when it reads the rollups in pages of one host', async () => {
-    const registry = new Registry(pipeline.kv, pipeline.keys, 'default', createLogger('silent'));
-    await registry.start();
-    try {
-      const paged = await new FleetSummary(pipeline.kv, pipeline.keys, 'default', registry, 1).summarize({ windowMs: HOUR, idleThreshold: 5 });
-      assert.deepEqual(paged.idle.map((gpu) => gpu.uuid), ['GPU-a0', 'GPU-b0', 'GPU-c0']);
-      assert.equal(paged.idle[1].meanUtilization, meanFrom(byUuid('GPU-b0'), END - HOUR));
-    } finally {
-      await registry.stop();
-    }
-  });
-
   it('does not call a GPU idle when it has no utilisation sample in the window', async () => {
     // GPU-c0 went silent 10 minutes before as_of; GPU-c1 never reports utilisation.
     const { body } = await getJson<Summary>(`${api}/hosts/host-c/summary?window=5m`);
@@ -244,6 +231,16 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     return { partition: 0, key, messageId, modRevision: stored.modRevision, value: stored.value, claimRevision: claim.revision };
   }
 
+  /** The summary at `url` once `seen` holds of it (the gateway follows the store by watch), or after 200 tries 10 ms apart. */
+  async function summaryOnceSeen(url: string, seen: (summary: Summary) => boolean): Promise<Summary> {
+    let summary = (await getJson<Summary>(url)).body;
+    for (let i = 0; i < 200 && !seen(summary); i++) {
+      await sleep(10);
+      summary = (await getJson<Summary>(url)).body;
+    }
+    return summary;
+  }
+
   async function rollupSums(): Promise<{ count: number; sum: number }> {
     const stored = await pipeline.kv.get(pipeline.keys.rollup('replay', 'h1'));
     const [sums] = stored ? sumRollupWindow(stored.value, 'test', 0, Number.MAX_SAFE_INTEGER) : [];
@@ -291,18 +288,38 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     assert.deepEqual(JSON.parse(stats!.value.toString()), { samples: 3, records: 3, messages: 3 }, 'samples in: 5; stored once: 3');
   });
 
+  it('follows the rollups by watch: a summary after a new message reflects it', async () => {
+    const { kv, keys } = pipeline;
+    const gateway = new Gateway(kv, keys, { cluster: 'replay', host: '127.0.0.1', port: 0, logger: createLogger('silent') });
+    await gateway.start();
+    try {
+      const url = `http://127.0.0.1:${gateway.port}/api/v1/summary?window=1m&idle_threshold=100`;
+      const meanOf = (summary: Summary) => summary.idle.gpus.map((g) => [g.uuid, g.mean_utilization]);
+      // What the replay test left: 10, 20 and 5 at END … END + 20 s.
+      assert.deepEqual(meanOf((await getJson<Summary>(url)).body), [['GPU-r', 35 / 3]]);
+      const message = await queueMessage(kv, '0000000003500-00000000-000000000035', [[END + 30_000, 50]]);
+      await new MessageProcessor(kv, keys, 'replay-topic', createLogger('silent')).process(message);
+      const after = await summaryOnceSeen(url, (summary) => summary.as_of === new Date(END + 30_000).toISOString() && summary.idle.gpus[0]?.mean_utilization !== 35 / 3);
+      assert.deepEqual(meanOf(after), [['GPU-r', 85 / 4]]);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it('skips a rollup that does not decode when summarising, and the collector overwrites it', async () => {
     const { kv, keys } = pipeline;
     const key = keys.rollup('default', 'host-b');
     const good = (await kv.get(key))!.value;
+    const idleUuids = (summary: Summary) => summary.idle.gpus.map((g) => g.uuid).join();
     await kv.put(key, Buffer.from('garbage'));
     try {
-      const { status, body } = await getJson<Summary>(`${api}/summary`);
-      assert.equal(status, 200);
+      // The gateway sees the new value once its watch delivers it.
+      const body = await summaryOnceSeen(`${api}/summary`, (summary) => idleUuids(summary) !== 'GPU-a0,GPU-b0,GPU-c0');
       assert.deepEqual(body.idle.gpus.map((g) => g.uuid), ['GPU-a0', 'GPU-c0'], "host-b's GPU is not known to be idle");
     } finally {
       await kv.put(key, good);
     }
+    assert.equal(idleUuids(await summaryOnceSeen(`${api}/summary`, (summary) => idleUuids(summary) === 'GPU-a0,GPU-b0,GPU-c0')), 'GPU-a0,GPU-b0,GPU-c0');
     await kv.put(keys.rollup('replay', 'h1'), Buffer.from('garbage'));
     const message = await queueMessage(kv, '0000000004000-00000000-000000000004', [[END + 60_000, 7]]);
     await new MessageProcessor(kv, keys, 'replay-topic', createLogger('silent')).process(message);

@@ -168,6 +168,34 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
       }
     });
 
+    it('sizes a read\'s first range from what the last read found: a whole page in one range, the same records when the guess misleads', async () => {
+      let ranges = 0;
+      const counting = new Proxy(store(), {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (property === 'range') ranges++;
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const query = new FleetQuery(counting, f.keys, CLUSTER, f.registry, logger);
+      const whole = { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 100_000 };
+      const first = await query.telemetry(gpu(), whole);
+      // Nothing known yet: 32 of the 100 chunks, then the rest.
+      assert.equal(ranges, 2);
+      ranges = 0;
+      const second = await query.telemetry(gpu(), whole);
+      assert.equal(ranges, 1);
+      assert.deepEqual(second, first);
+      // GPU 1's one chunk of 3 records teaches another density; GPU 0's pages must not change.
+      await query.telemetry(gpu(OTHER), whole);
+      for (const limit of [1, 37, 499, 500]) {
+        const hinted = await query.telemetry(gpu(), { ...whole, startMs: T0 + 123_000, limit });
+        const plain = await f.query.telemetry(gpu(), { ...whole, startMs: T0 + 123_000, limit });
+        assert.deepEqual(hinted, plain);
+        assert.equal(hinted.timestampsMs.length, Math.min(limit, 500 - 13));
+      }
+    });
+
     it('downsamples into aligned buckets and pages them from the bucket after the last one served', async () => {
       const whole = await f.query.telemetry(gpu(), { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 1_000, downsample: { stepMs: 60_000, aggregation: 'max' } });
       assert.equal(whole.more, false);

@@ -71,6 +71,22 @@ describe('registry', () => {
     assert.equal(await skipped(), before + 2 + 5);
   });
 
+  it('holds every host\'s rollup as stored, at load and through the watch, and skips a key that is not rollups/{host}', async () => {
+    const rollups = keys.rollupsPrefix('default');
+    await kv.put(keys.rollup('default', 'h0'), Buffer.from('h0 at load'));
+    await registry.start();
+    assert.deepEqual([...registry.rollups()].map(([host, stored]) => [host, stored.key, stored.value.toString()]), [['h0', keys.rollup('default', 'h0'), 'h0 at load']]);
+    const before = await skipped();
+    await kv.put(`${rollups}h1/extra`, Buffer.from('not a rollup key'));
+    await kv.put(keys.rollup('default', 'h1'), Buffer.from('h1 new'));
+    await kv.put(keys.rollup('default', 'h0'), Buffer.from('h0 new'));
+    await kv.delete({ start: keys.rollup('default', 'h1') });
+    await kv.put(keys.rollup('default', 'h2'), Buffer.from('h2 new'));
+    await until('the last change arrives', () => registry.rollups().has('h2'));
+    assert.deepEqual([...registry.rollups()].map(([host, stored]) => `${host}=${stored.value.toString()}`).sort(), ['h0=h0 new', 'h2=h2 new']);
+    assert.equal(await skipped(), before + 1);
+  });
+
   it('reloads and goes on, still ready, when its watch is cut off because the history was compacted', async () => {
     // Fault injection at the contract: the real store, with a handle on each
     // watch's onError to end it as etcd does when it compacted past a lagging watch.
@@ -95,7 +111,8 @@ describe('registry', () => {
     const watchesBefore = onErrors.length;
     onErrors[0](new GputelError('KV_COMPACTED', 'watch was cut off: revision 5 has been compacted'));
     assert.doesNotThrow(() => registry.check(), 'a compaction is routine: the registry stays ready while it reloads');
-    await until('the registry watches again', () => onErrors.length === watchesBefore + 2);
+    // Every watch of the first start is set up again.
+    await until('the registry watches again', () => onErrors.length === 2 * watchesBefore);
     await kv.put(keys.gpuIndex('default', 'GPU-1', 'h1'), encodeJson(metadata('h1', 'GPU-1')));
     await until('a GPU registered after the reload arrives', () => registry.findGpu('GPU-1') !== undefined);
     assert.deepEqual(registry.gpus().map((g) => g.uuid), ['GPU-0', 'GPU-1']);

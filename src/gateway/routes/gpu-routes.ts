@@ -85,9 +85,15 @@ function findGpu(context: GatewayContext, id: string): GpuEntry {
 }
 
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
-  app.get('/api/v1/gpus', async () => {
-    const data = context.query.gpus().map(gpuView);
-    return { data, count: data.length };
+  // The registry hands out the same list until something changes: its JSON is written once per list, not per request.
+  let listed: { gpus: readonly GpuEntry[]; body: Buffer } | undefined;
+  app.get('/api/v1/gpus', async (_request, reply) => {
+    const gpus = context.query.gpus();
+    if (listed?.gpus !== gpus) {
+      const data = gpus.map(gpuView);
+      listed = { gpus, body: Buffer.from(JSON.stringify({ data, count: data.length })) };
+    }
+    return reply.type('application/json; charset=utf-8').send(listed.body);
   });
 
   app.get<{ Params: { id: string }; Querystring: TelemetryParams }>(

@@ -56,10 +56,10 @@ function summaryView(summary: FleetSummaryResult, window: string, threshold: num
 }
 
 export function registerSummaryRoutes(app: FastifyInstance, context: GatewayContext): void {
-  const answer = async (request: FastifyRequest<{ Querystring: SummaryQueryString }>, hostname?: string): Promise<Record<string, unknown>> => {
+  const answer = (request: FastifyRequest<{ Querystring: SummaryQueryString }>, hostname?: string): Record<string, unknown> => {
     const window = (request.query.window ?? DEFAULT_WINDOW).trim();
     const threshold = request.query.idle_threshold ?? DEFAULT_IDLE_THRESHOLD;
-    const summary = await context.query.summary({
+    const summary = context.query.summary({
       windowMs: parseWindow(window),
       idleThreshold: threshold,
       hostname,
