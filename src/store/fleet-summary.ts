@@ -106,6 +106,8 @@ export class FleetSummary {
       if (temperature !== undefined && (result.hottest === null || temperature > result.hottest.value)) result.hottest = { ...refOf(gpu), value: temperature };
     }
     if (utilizationCount > 0) result.utilizationMean = utilizationSum / utilizationCount;
+    // A sum of values with a few decimals picks up binary noise (2296.5190000000002): 9 decimals is below any source's precision.
+    if (result.powerDrawTotal !== null) result.powerDrawTotal = Math.round(result.powerDrawTotal * 1e9) / 1e9;
     if (asOfMs !== undefined && gpus.length > 0) result.idle = this.idleGpus(gpus, asOfMs, query);
     return result;
   }
