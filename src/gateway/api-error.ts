@@ -33,6 +33,13 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         const unknown = String((first.params as { additionalProperty?: unknown }).additionalProperty);
         return reply.code(400).send(errorBody('BAD_REQUEST', `unknown parameter "${unknown}"`));
       }
+      // A value outside a set of constants (agg, format): name the values the parameter takes, not the schema's anyOf.
+      const allowed = error.validation.filter((item) => item.keyword === 'const' && item.instancePath === first?.instancePath);
+      if (allowed.length > 0) {
+        const name = (first?.instancePath ?? '').replace(/^\//, '');
+        const values = allowed.map((item) => String((item.params as { allowedValue?: unknown }).allowedValue));
+        return reply.code(400).send(errorBody('BAD_REQUEST', `${name} must be one of ${values.join(', ')}`));
+      }
       // Fastify says "querystring/limit must be <= 10000": the parameter's name is what a user needs.
       return reply.code(400).send(errorBody('BAD_REQUEST', error.message.replace(/^(querystring|params|body|headers)\/?/, '').trim()));
     }

@@ -34,7 +34,7 @@ describe('configuration', () => {
     assert.equal(loadConfig({ env: { GPUTEL_ETCD_COMPACTION_INTERVAL: '0' } }).etcdCompactionIntervalMs, 0);
     assert.throws(
       () => loadConfig({ env: { GPUTEL_ETCD_COMPACTION_INTERVAL: '5ms' } }),
-      /GPUTEL_ETCD_COMPACTION_INTERVAL = "5ms": must be a duration of at least 1 s/,
+      /GPUTEL_ETCD_COMPACTION_INTERVAL = "5ms": must be a duration of at least 1s/,
     );
   });
 

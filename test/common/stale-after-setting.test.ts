@@ -11,7 +11,7 @@ describe('--stale-after', () => {
   });
 
   it('refuses what is not a duration of at least a second, naming the setting', () => {
-    assert.throws(() => loadConfig({ flags: { staleAfterMs: '5' }, env: {} }), /--stale-after = "5": must be a duration of at least 1 s/);
+    assert.throws(() => loadConfig({ flags: { staleAfterMs: '5' }, env: {} }), /--stale-after = "5": must be a duration of at least 1s/);
     assert.throws(() => loadConfig({ flags: { staleAfterMs: '500ms' }, env: {} }), /--stale-after/);
     assert.throws(() => loadConfig({ env: { GPUTEL_STALE_AFTER: 'later' } }), /GPUTEL_STALE_AFTER = "later"/);
   });
