@@ -65,5 +65,11 @@ export function encryptionKeyCommand(): Command {
       process.stdout.write(`${store}, root ${config.root}: ${describeReseal(summary)}\n`);
       if (summary.changedMeanwhile > 0) process.stdout.write('values changed meanwhile were written by a running role (with its key file\'s newest key); run reseal again once every role uses the new file\n');
     });
+  // The shared options name the embedded store ./.gputel as the default, which reseal deliberately does not have.
+  const storeHelp: Record<string, string> = {
+    '--etcd': 'etcd client URLs, comma-separated, of the store to reseal (or --data-dir)',
+    '--data-dir': 'the embedded store to reseal (or --etcd; no default)',
+  };
+  for (const option of reseal.options) option.description = (option.long !== undefined ? storeHelp[option.long] : undefined) ?? option.description;
   return new Command('encryption-key').description('make, check and roll the keys of --encryption-key-file').addCommand(generate).addCommand(check).addCommand(reseal);
 }

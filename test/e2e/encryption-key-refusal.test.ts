@@ -117,6 +117,9 @@ describe('encryption key files refused at start, and reseal naming its store', {
       return child;
     };
 
+    const help = await run(['--help']);
+    assert.match(help.stdout(), /--data-dir <dir> +the embedded store to reseal \(or --etcd; no default\)/);
+    assert.match(help.stdout(), /reseal never defaults to \.\/\.gputel/);
     const unnamed = await run([]);
     assert.equal(unnamed.child.exitCode, 2);
     assert.match(unnamed.stderr(), /gputel: gputel encryption-key reseal rewrites every value of one store: name it with --etcd .* or --data-dir DIR .*it does not default to \.\/\.gputel/);
