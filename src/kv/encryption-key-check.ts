@@ -1,14 +1,15 @@
 /**
  * Checks a process's key file against the store before it writes anything
- * (docs/encryption.md). Each key id that ever sealed data under a root has a
+ * (docs/encryption.md). Each key id that sealed data under a root has a
  * check value, `{root}/encryption/{id}`: a constant sealed with that key. A
  * process whose key under an id differs from the one that made the check
- * value, or that has no key file while check values exist, is refused at
- * start with STORE_KEY, instead of writing values the others cannot open
- * (or plaintext next to sealed data).
+ * value, whose file shares no key with the store's, or that has no key file
+ * while check values exist, is refused at start with STORE_KEY, instead of
+ * writing values the others cannot open (or plaintext next to sealed data).
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
+import type { EncryptionKeyRing } from './encryption-key-file.js';
 import type { KeySpace } from './key-space.js';
 import type { KeyValue, KvStore } from './kv-store.js';
 import { sealedKeyId, type ValueSealer } from './value-sealer.js';
@@ -17,12 +18,17 @@ import { sealedKeyId, type ValueSealer } from './value-sealer.js';
 const CHECK_PLAINTEXT = Buffer.from('gputel encryption key check, format 1');
 
 /**
- * Records a check value for each key of the file that has none, and
- * verifies the others open to the constant. Throws STORE_KEY (naming the id
- * and what to do) on a mismatch or a keyless process meeting check values;
- * warns about ids the store knows and the file lacks (reads of what they
- * sealed will fail). `kv` is the bare store: check values are sealed here,
- * each with its own key, not by the wrapper.
+ * Decides first, writes last, so that a refused process leaves the store as
+ * it found it: verifies every key of the file the store already knows,
+ * refuses a file that shares no key with a store whose data is sealed, and
+ * only then records a check value, for the newest key alone (the one this
+ * process seals with) when the store has none for it. Recording keys the
+ * process never seals with would make every other process warn about data
+ * "sealed with" keys that sealed nothing. Throws STORE_KEY (naming the ids
+ * and what to do) on a mismatch, a file with no known key, or a keyless
+ * process meeting check values; warns about ids the store knows and the file
+ * lacks (reads of what they sealed will fail). `kv` is the bare store: check
+ * values are sealed here, each with its own key, not by the wrapper.
  */
 export async function checkEncryptionKeys(kv: KvStore, sealer: ValueSealer, keys: KeySpace, logger?: Logger): Promise<void> {
   const prefix = keys.encryptionKeyChecksPrefix();
@@ -36,33 +42,49 @@ export async function checkEncryptionKeys(kv: KvStore, sealer: ValueSealer, keys
         'start it with the key file the other gputel processes use',
     );
   }
+  const unknown = new Map(stored);
   for (const id of ring.keys.keys()) {
-    const checkKey = keys.encryptionKeyCheck(id);
-    let found = stored.get(checkKey);
-    if (found === undefined) {
-      // The first process with this key records it, unless another process did meanwhile.
-      const recorded = await kv.txn({
-        compare: [{ key: checkKey, target: 'createRevision', operator: '==', operand: 0 }],
-        success: [{ type: 'put', key: checkKey, value: sealer.seal(checkKey, CHECK_PLAINTEXT, id) }],
-        failure: [{ type: 'range', range: { start: checkKey } }],
-      });
-      if (recorded.succeeded) {
-        logger?.info({ keyId: id, checkKey }, `encryption key "${id}" recorded under ${checkKey}`);
-        continue;
-      }
-      const [range] = recorded.results;
-      found = range?.type === 'range' ? range.result.kvs[0] : undefined;
-      if (found === undefined) continue; // recorded and deleted meanwhile: nothing to compare with
-    }
+    const found = stored.get(keys.encryptionKeyCheck(id));
+    if (found === undefined) continue;
     verify(found, id, sealer, ring.file);
-    stored.delete(checkKey);
+    unknown.delete(found.key);
   }
-  if (stored.size > 0) {
+  if (stored.size > 0 && unknown.size === stored.size) {
+    // Not one key in common: what this process seals, no other process opens, and it opens nothing stored.
+    const fileIds = [...ring.keys.keys()].map((id) => `"${id}"`).join(', ');
+    throw new GputelError(
+      'STORE_KEY',
+      `the data under ${keys.root} is sealed with encryption key(s) ${idsOf(stored, prefix)}, and ${ring.file} holds none of them (it holds ${fileIds}): ` +
+        'start this process with the key file the other gputel processes use. To add a new key, append its line to that file ' +
+        `(gputel encryption-key generate >> FILE), so that it keeps the known keys, and roll the whole file out (docs/encryption.md, rotating keys)`,
+    );
+  }
+  await recordNewest(kv, sealer, keys, ring, stored, logger);
+  if (unknown.size > 0) {
     logger?.warn(
-      `the store under ${keys.root} holds data sealed with encryption key(s) ${idsOf(stored, prefix)}, which ${ring.file} does not list: reading it fails with STORE_KEY. ` +
+      `the store under ${keys.root} holds data sealed with encryption key(s) ${idsOf(unknown, prefix)}, which ${ring.file} does not list: reading it fails with STORE_KEY. ` +
         `Add the key(s) to the file; if every value they sealed has been rewritten (gputel encryption-key reseal), delete their check values under ${prefix}`,
     );
   }
+}
+
+/** Records the check value of the key this process seals with, unless the store has one (verified above) or another process records it meanwhile. */
+async function recordNewest(kv: KvStore, sealer: ValueSealer, keys: KeySpace, ring: EncryptionKeyRing, stored: Map<string, KeyValue>, logger?: Logger): Promise<void> {
+  const id = ring.newest.id;
+  const checkKey = keys.encryptionKeyCheck(id);
+  if (stored.has(checkKey)) return;
+  const recorded = await kv.txn({
+    compare: [{ key: checkKey, target: 'createRevision', operator: '==', operand: 0 }],
+    success: [{ type: 'put', key: checkKey, value: sealer.seal(checkKey, CHECK_PLAINTEXT, id) }],
+    failure: [{ type: 'range', range: { start: checkKey } }],
+  });
+  if (recorded.succeeded) {
+    logger?.info({ keyId: id, checkKey }, `encryption key "${id}" recorded under ${checkKey}`);
+    return;
+  }
+  const [range] = recorded.results;
+  const found = range?.type === 'range' ? range.result.kvs[0] : undefined;
+  if (found !== undefined) verify(found, id, sealer, ring.file);
 }
 
 function verify(found: KeyValue, id: string, sealer: ValueSealer, file: string): void {

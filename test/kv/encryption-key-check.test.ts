@@ -1,8 +1,9 @@
 /**
  * openKvStore with encryption checks the key file against the store before
- * anything is written: the first use of a key id records a check value, a
- * different key under a known id or a keyless process is refused with
- * STORE_KEY, and a bad key file is refused before any connection. Both drivers.
+ * anything is written: the first use of a key id as the newest records a
+ * check value; a different key under a known id, a file that shares no key
+ * with the store, or a keyless process is refused with STORE_KEY and writes
+ * nothing; a bad key file is refused before any connection. Both drivers.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,8 +61,22 @@ function keyCheckSuite(driver: string, location: () => OpenKvStoreConfig, raw: (
     await open(keyFile([b]), capturingLogger(warnings));
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /holds data sealed with encryption key\(s\) "a", which \S+ does not list/);
+    // A file that shares no key with the store, and one whose known key differs ahead of a new newest key: refused, and neither new key recorded.
+    await assert.rejects(
+      open(keyFile([generateEncryptionKeyLine('other')])),
+      gputelError('STORE_KEY', new RegExp(`the data under ${root} is sealed with encryption key\\(s\\) "a", "b", and \\S+ holds none of them \\(it holds "other"\\).*append its line to that file`)),
+    );
+    await assert.rejects(open(keyFile([generateEncryptionKeyLine('a'), generateEncryptionKeyLine('z')])), gputelError('STORE_KEY', /encryption key "a" of \S+ is not the key "a"/));
+    // A new key that is not the newest seals nothing, so it is recorded nowhere (yet).
+    await open(keyFile([generateEncryptionKeyLine('x'), b]));
     bare = await raw();
     assert.equal(await bare.revision(), revision, 'refused and checked opens wrote nothing');
+    await releaseRaw(bare);
+    // A rotation key appended to a file that holds a known one: recorded, once it is the newest.
+    await open(keyFile([a, b, generateEncryptionKeyLine('c')]));
+    bare = await raw();
+    const after = (await bare.range({ prefix: keys.encryptionKeyChecksPrefix() })).kvs.map((kv) => kv.key);
+    assert.deepEqual(after, ['a', 'b', 'c'].map((id) => keys.encryptionKeyCheck(id)));
     await releaseRaw(bare);
     // Another root knows nothing of these keys: a keyless process opens it.
     await (await openKvStore({ ...location(), encryption: { root: `${root}-other` } })).close();

@@ -21,9 +21,11 @@ export interface GputelProcess {
   stop(): Promise<void>;
 }
 
-export function runGputel(args: string[], env: Record<string, string> = {}): GputelProcess {
+/** `cwd`: the folder it runs in (default: this process's), for commands whose defaults are relative paths. */
+export function runGputel(args: string[], env: Record<string, string> = {}, cwd?: string): GputelProcess {
   const child = spawn(process.execPath, [GPUTEL_BIN, ...args], {
     env: { ...process.env, GPUTEL_LOG_LEVEL: 'warn', ...env },
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
