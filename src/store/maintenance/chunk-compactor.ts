@@ -90,7 +90,14 @@ export interface CompactionResult {
 
 interface PendingDeletes {
   writtenAtMs: number;
-  inputs: { key: string; modRevision: number }[];
+  inputs: MergedInput[];
+}
+
+/** A chunk a merge took, at the revision it was read, and the parts the merge wrote (which must still stand when it goes). */
+interface MergedInput {
+  key: string;
+  modRevision: number;
+  outputs: string[];
 }
 
 /**
@@ -141,7 +148,7 @@ export class ChunkCompactor {
       chunks = chunks.filter((chunk) => !gone.has(chunk.key));
     }
     const plan = planCompaction(chunks, scope.queuedMessageIds, { windowMs: this.windowMs, graceMs: this.graceMs, openWindowMergeAgeMs: this.openWindowMergeAgeMs });
-    const inputsDone: { key: string; modRevision: number }[] = [];
+    const inputsDone: MergedInput[] = [];
     for (const members of plan) {
       const merged = await this.mergeWindow(gpu, members, scope.fence);
       if (merged.length === 0) continue;
@@ -171,7 +178,7 @@ export class ChunkCompactor {
    * Writes the merge of one window's chunks; resolves to the inputs to delete
    * next round (those not overwritten by a part of the same key).
    */
-  private async mergeWindow(gpu: GpuSeries, members: ChunkKey[], fence: Compare[]): Promise<{ key: string; modRevision: number }[]> {
+  private async mergeWindow(gpu: GpuSeries, members: ChunkKey[], fence: Compare[]): Promise<MergedInput[]> {
     const fetched = await fetchChunks(
       this.kv,
       members.map((chunk) => chunk.key),
@@ -187,8 +194,9 @@ export class ChunkCompactor {
     const metadataOps = await this.spanUpdate(gpu, parts);
     if (metadataOps === undefined) return []; // the GPU is being removed (no metadata): nothing to merge into
     await this.writeInBatches([...metadataOps.ops, ...writes], fence, metadataOps.compare);
-    const written = new Set(writes.map((op) => (op.type === 'put' ? op.key : '')));
-    return fetched.filter((input) => !written.has(input.key)).map(({ key, modRevision }) => ({ key, modRevision }));
+    const outputs = writes.map((op) => (op.type === 'put' ? op.key : ''));
+    const written = new Set(outputs);
+    return fetched.filter((input) => !written.has(input.key)).map(({ key, modRevision }) => ({ key, modRevision, outputs }));
   }
 
   /**
@@ -251,19 +259,34 @@ export class ChunkCompactor {
   /** Phase 2: deletes merged inputs, each compared on the revision it was merged at; returns the keys deleted. A changed one is left to the next merge. */
   private async deleteInputs(pending: PendingDeletes, fence: Compare[]): Promise<Set<string>> {
     const deleted = new Set<string>();
-    const perTxn = MAX_TXN_OPS - fence.length;
-    for (let from = 0; from < pending.inputs.length; from += perTxn) {
-      const inputs = pending.inputs.slice(from, from + perTxn);
+    let from = 0;
+    while (from < pending.inputs.length) {
+      // As many inputs as the compares allow: the fence, each input unchanged, and each part their merge wrote still there
+      // (retention may have removed a part while an input that reaches past its cutoff stands: that input must stay).
+      const inputs: MergedInput[] = [];
+      const outputs = new Set<string>();
+      while (from < pending.inputs.length) {
+        const next = pending.inputs[from];
+        const added = next.outputs.filter((output) => !outputs.has(output)).length;
+        if (inputs.length > 0 && fence.length + inputs.length + 1 + outputs.size + added > MAX_TXN_OPS) break;
+        inputs.push(next);
+        for (const output of next.outputs) outputs.add(output);
+        from++;
+      }
       const result = await this.kv.txn({
-        compare: [...fence, ...inputs.map((input): Compare => ({ key: input.key, target: 'modRevision', operator: '==', operand: input.modRevision }))],
+        compare: [
+          ...fence,
+          ...inputs.map((input): Compare => ({ key: input.key, target: 'modRevision', operator: '==', operand: input.modRevision })),
+          ...[...outputs].map((output): Compare => ({ key: output, target: 'version', operator: '>', operand: 0 })),
+        ],
         success: inputs.map((input): TxnOp => ({ type: 'delete', range: { start: input.key } })),
       });
       if (result.succeeded) {
         for (const input of inputs) deleted.add(input.key);
         continue;
       }
-      // Either the claim is gone, or an input changed or went (retention):
-      // leave these; a later round merges the window again.
+      // Either the claim is gone, or an input changed or went, or a part
+      // went (retention): leave these; a later round merges the window again.
       if (!(await this.fenceHolds(fence))) throw claimLost();
     }
     return deleted;
