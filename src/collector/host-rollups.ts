@@ -1,13 +1,20 @@
 /**
  * The utilisation rollups (`rollups/{host}`) one message adds to. A rollup
- * is a sum, so unlike chunks it cannot be rewritten idempotently: it is
- * written only in the message's final transaction, the one that deletes the
- * message and compares the rollup's revision. A replayed message therefore
- * either finds itself deleted or adds its new samples exactly once.
+ * is a sum, so unlike chunks a rewrite is not idempotent by itself: each
+ * rollup records the id of the message that last added to it, written in
+ * the same put. A host belongs to one partition, whose messages are applied
+ * one at a time, each until it is deleted (or dead-lettered), so between a
+ * message's rollup writes and its final transaction no other message adds
+ * to those rollups. A replay of the message (after a failure anywhere,
+ * a new claim, a restart) finds its own id in each rollup it already wrote
+ * and adds nothing to that one; the others get its samples once.
  *
- * Rollups are read through the partition's OwnedPartitionCache and updated
- * in place: a failed message clears that cache, so an update that was not
- * committed never survives into the next message.
+ * So rollups need no room in the final transaction: they are written in as
+ * many fenced transactions as etcd's limits force, each comparing the
+ * rollups' mod revisions, and nothing of them lives only in memory. The
+ * partition's cache keeps the rollups as last written, saving a read per
+ * host and message; a failed message clears it (rollups are updated in
+ * place).
  */
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
@@ -19,56 +26,57 @@ const rollupGpusDropped = counter(
   'gputel_collector_rollup_gpus_dropped_total',
   'GPUs left out of a host utilisation rollup to keep it under its byte bound (oldest first); their data stays queryable',
 );
-const rollupsDeferred = counter(
-  'gputel_collector_rollups_deferred_total',
-  "Host rollups that did not fit a message's final transaction; their samples are added with the host's next message",
+const rollupsReplayed = counter(
+  'gputel_collector_rollups_already_added_total',
+  'Host rollups a replayed message found it had already added to (a failure after its rollup write); nothing was added again',
 );
-
-/**
- * Cached rollups holding samples that a final transaction had no room for.
- * They go first in the host's next message, so a partition whose messages
- * always touch more hosts than fit cannot starve the same hosts forever.
- * Weak: a cache that is dropped (new claim, failed message) takes them along.
- */
-const deferred = new WeakSet<UtilizationRollup>();
 
 interface TouchedRollup {
   key: string;
   rollup: UtilizationRollup;
-  /** The revision the rollup was read at: the commit compares it. */
+  /** The revision the rollup was read at: its write compares it. */
   modRevision: number;
   changed: boolean;
 }
 
-/** What a message's final transaction carries for the rollups, and what to tell the cache once it committed. */
-export interface RollupCommit {
+/** One transaction's worth of rollups: compare each one's revision, put it, then tell the cache. */
+export interface RollupBatch {
   compares: Compare[];
   puts: TxnOp[];
   bytes: number;
   written: { key: string; rollup: UtilizationRollup }[];
 }
 
+/** Adds nothing: for a rollup this message already added to. */
+const ignore = (): void => undefined;
+
 export class HostRollups {
-  private readonly touched = new Map<string, TouchedRollup>();
+  private readonly touched = new Map<string, TouchedRollup | undefined>();
 
   constructor(
     private readonly cache: OwnedPartitionCache,
     private readonly keys: KeySpace,
     private readonly cluster: string,
+    /** The message adding to the rollups: recorded in each one it writes. */
+    private readonly messageId: string,
   ) {}
 
   /** Returns the function that adds new utilisation samples of one GPU of `hostname` to its rollup. */
   async adder(hostname: string, gpuKey: string): Promise<(timestampMs: number, value: number) => void> {
     let touched = this.touched.get(hostname);
-    if (!touched) {
+    if (!this.touched.has(hostname)) {
       const key = this.keys.rollup(this.cluster, hostname);
+      // One that does not decode reads as absent (reported by the cache) and is overwritten with this message's samples.
       const stored = await this.cache.read(key, (bytes) => UtilizationRollup.decode(bytes, key));
-      const rollup = stored.value ?? new UtilizationRollup();
-      // A new rollup goes into the cache too, so that samples deferred by commit() are kept for the next message.
-      if (!stored.value) this.cache.written(key, rollup, stored.modRevision);
-      touched = { key, rollup, modRevision: stored.modRevision, changed: false };
+      if (stored.value?.lastMessageId === this.messageId) {
+        rollupsReplayed.inc();
+        touched = undefined;
+      } else {
+        touched = { key, rollup: stored.value ?? new UtilizationRollup(), modRevision: stored.modRevision, changed: false };
+      }
       this.touched.set(hostname, touched);
     }
+    if (!touched) return ignore;
     const entry = touched;
     return (timestampMs, value) => {
       entry.changed = true;
@@ -77,34 +85,29 @@ export class HostRollups {
   }
 
   /**
-   * The compares and puts of every changed rollup, those deferred before
-   * first, then by hostname, as many as fit `maxOps` operations and
-   * `maxBytes`. One that does not fit is left out of this transaction
-   * (counted): its samples stay in the cached rollup, so a later message of
-   * the host under this claim writes them.
+   * Every changed rollup, stamped with this message's id, by hostname, in
+   * batches of at most `maxOps` rollups and `maxBytes` (one rollup is at
+   * most ROLLUP_MAX_BYTES, so a batch always holds at least one).
    */
-  commit(maxOps: number, maxBytes: number): RollupCommit {
-    const result: RollupCommit = { compares: [], puts: [], bytes: 0, written: [] };
-    const order = (hostname: string): number => (deferred.has(this.touched.get(hostname)!.rollup) ? 0 : 1);
-    const hostnames = [...this.touched.keys()]
-      .filter((hostname) => this.touched.get(hostname)!.changed || deferred.has(this.touched.get(hostname)!.rollup))
-      .sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
+  batches(maxOps: number, maxBytes: number): RollupBatch[] {
+    const batches: RollupBatch[] = [];
+    let batch: RollupBatch | undefined;
+    const hostnames = [...this.touched.keys()].filter((hostname) => this.touched.get(hostname)?.changed).sort();
     for (const hostname of hostnames) {
       const { key, rollup, modRevision } = this.touched.get(hostname)!;
+      rollup.lastMessageId = this.messageId;
       const { bytes, droppedGpus } = rollup.encode();
       rollupGpusDropped.inc(droppedGpus);
-      if (result.puts.length + 1 > maxOps || result.bytes + bytes.length + key.length > maxBytes) {
-        deferred.add(rollup);
-        rollupsDeferred.inc();
-        continue;
+      const size = bytes.length + key.length;
+      if (!batch || batch.puts.length + 1 > maxOps || batch.bytes + size > maxBytes) {
+        batch = { compares: [], puts: [], bytes: 0, written: [] };
+        batches.push(batch);
       }
-      result.compares.push({ key, target: 'modRevision', operator: '==', operand: modRevision });
-      result.puts.push({ type: 'put', key, value: bytes });
-      result.bytes += bytes.length + key.length;
-      result.written.push({ key, rollup });
-      // Should this transaction fail, the cache (and this rollup with it) is dropped anyway.
-      deferred.delete(rollup);
+      batch.compares.push({ key, target: 'modRevision', operator: '==', operand: modRevision });
+      batch.puts.push({ type: 'put', key, value: bytes });
+      batch.bytes += size;
+      batch.written.push({ key, rollup });
     }
-    return result;
+    return batches;
   }
 }

@@ -5,7 +5,10 @@
  *    and latest values are written. They are idempotent: a replay writes the
  *    same keys with the same bytes, so they may be spread over as many
  *    transactions as etcd's limits force.
- * 2. One final transaction deletes the message, comparing that it still
+ * 2. Utilisation rollups (sums) are written in fenced transactions too, each
+ *    stamped with the message's id: a replay adds nothing to a rollup that
+ *    carries its own id (see host-rollups.ts).
+ * 3. One final transaction deletes the message, comparing that it still
  *    exists, and adds the message's counts to its partition's counters in the
  *    same step. A replayed message either finds itself deleted (nothing
  *    counted twice) or is counted exactly once.
@@ -39,7 +42,7 @@ import { mergeChunks } from '../store/chunk-merge.js';
 import type { Logger } from '../common/logger.js';
 import { boundLatest } from './latest-bound.js';
 import { ROLLUP_METRIC } from '../store/utilization-rollup.js';
-import { HostRollups, type RollupCommit } from './host-rollups.js';
+import { HostRollups, type RollupBatch } from './host-rollups.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
 
@@ -111,10 +114,10 @@ export class MessageProcessor {
 
   /**
    * Drops what is cached for a partition: maintenance changed its metadata,
-   * latest values or stats. Rollups stay: maintenance never rewrites a live
-   * one (it deletes those of removed hosts, whose cached copy then fails its
-   * compare once and is read again), and a cached rollup may hold samples a
-   * full final transaction deferred to the host's next message.
+   * latest values or stats. Rollups stay (a cached one is what the store
+   * holds): maintenance never rewrites a live one, and deletes those of
+   * removed hosts, whose cached copy then fails its compare once and is read
+   * again.
    */
   forgetPartition(partition: number): void {
     const rollupPrefixes = [...this.newestByCluster.keys()].map((cluster) => this.keys.rollupsPrefix(cluster));
@@ -146,7 +149,7 @@ export class MessageProcessor {
 
     const latestByHost = new Map<string, LatestHost>();
     const overlapChecks: OverlapCheck[] = [];
-    const rollups = new HostRollups(cache, this.keys, cluster);
+    const rollups = new HostRollups(cache, this.keys, cluster, message.messageId);
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -187,10 +190,18 @@ export class MessageProcessor {
     // each fenced: a collector that lost the partition (paused, then woken)
     // must not write over its successor's newer values.
     const fence = this.fence(message);
-    // Rollups are sums: only the final transaction may carry them (see host-rollups.ts). It also
-    // compares the fence and the stats key, and puts the stats and deletes the message.
-    const rollupCommit = rollups.commit(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
-    const finalRoom = MAX_TXN_OPS - 2 - rollupCommit.puts.length;
+    // Rollups carry this message's id (see host-rollups.ts), so they may go
+    // before the final transaction, batch by batch, each comparing the
+    // fence and its rollups' revisions. Room is left for the final one's
+    // stats compare, stats put and message delete: the last batch rides in it.
+    const rollupBatches = rollups.batches(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
+    const rollupFinal = rollupBatches.pop() ?? { compares: [], puts: [], bytes: 0, written: [] };
+    for (const batch of rollupBatches) {
+      const result = await this.kv.txn({ compare: [...fence, ...batch.compares], success: batch.puts });
+      if (!result.succeeded) throw changedUnder(message);
+      for (const { key, rollup } of batch.written) cache.written(key, rollup, result.revision);
+    }
+    const finalRoom = MAX_TXN_OPS - 2 - rollupFinal.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
     for (const op of writes.values()) {
@@ -204,13 +215,13 @@ export class MessageProcessor {
       pendingBytes += bytes;
     }
     let finalOps: TxnOp[] = [];
-    if (pending.length <= finalRoom && pendingBytes + rollupCommit.bytes < MAX_REQUEST_BYTES - 4_096) {
+    if (pending.length <= finalRoom && pendingBytes + rollupFinal.bytes < MAX_REQUEST_BYTES - 4_096) {
       finalOps = pending;
     } else {
       await this.fencedWrite(message, fence, pending);
     }
 
-    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupCommit);
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupFinal);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
@@ -268,7 +279,7 @@ export class MessageProcessor {
     writes: TxnOp[],
     delta: PartitionStats,
     cache: OwnedPartitionCache,
-    rollups: RollupCommit,
+    rollups: RollupBatch,
   ): Promise<void> {
     const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
     const stats = await cache.read(statsKey, decodePartitionStats);
