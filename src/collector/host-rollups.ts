@@ -15,11 +15,18 @@
  * partition's cache keeps the rollups as last written, saving a read per
  * host and message; a failed message clears it (rollups are updated in
  * place).
+ *
+ * One case escapes the id: a message dead-lettered after some of its
+ * rollups were written, replayed from the DLQ after a newer message added
+ * to those hosts. So each transaction before the final one also puts a
+ * mark listing its hosts (`rollup-marks/…/{message id}/`), and the final
+ * transaction deletes the marks. A message that may need more than one
+ * transaction reads its marks first and skips the hosts they list.
  */
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { Compare, TxnOp } from '../kv/kv-store.js';
-import { UtilizationRollup } from '../store/utilization-rollup.js';
+import { ROLLUP_MAX_BYTES, UtilizationRollup } from '../store/utilization-rollup.js';
 import type { OwnedPartitionCache } from './owned-partition-cache.js';
 
 const rollupGpusDropped = counter(
@@ -41,6 +48,8 @@ interface TouchedRollup {
 
 /** One transaction's worth of rollups: compare each one's revision, put it, then tell the cache. */
 export interface RollupBatch {
+  /** Hosts of the batch, by name: what its mark lists. */
+  hostnames: string[];
   compares: Compare[];
   puts: TxnOp[];
   bytes: number;
@@ -85,6 +94,28 @@ export class HostRollups {
   }
 
   /**
+   * Whether this message's rollups might ever take more than one batch
+   * of `maxOps` rollups and `maxBytes` (whatever their sizes, replays
+   * included): then some are written before the final transaction, and the
+   * message must read its marks. Room is kept for a key and a mark entry.
+   */
+  mayTakeSeveralBatches(maxOps: number, maxBytes: number): boolean {
+    return this.touched.size > Math.min(maxOps, Math.floor(maxBytes / (ROLLUP_MAX_BYTES + 2_048)));
+  }
+
+  /** Leaves out the rollups of `hostnames`: this message added to them already (its marks say so). */
+  skip(hostnames: ReadonlySet<string>): void {
+    for (const hostname of hostnames) {
+      const touched = this.touched.get(hostname);
+      if (!touched) continue;
+      // Updated in place in the cache: it must be read again.
+      this.cache.forget(touched.key);
+      this.touched.set(hostname, undefined);
+      rollupsReplayed.inc();
+    }
+  }
+
+  /**
    * Every changed rollup, stamped with this message's id, by hostname, in
    * batches of at most `maxOps` rollups and `maxBytes` (one rollup is at
    * most ROLLUP_MAX_BYTES, so a batch always holds at least one).
@@ -98,11 +129,13 @@ export class HostRollups {
       rollup.lastMessageId = this.messageId;
       const { bytes, droppedGpus } = rollup.encode();
       rollupGpusDropped.inc(droppedGpus);
-      const size = bytes.length + key.length;
+      // The put, its key's compare, and the hostname in the batch's mark.
+      const size = bytes.length + 2 * key.length + Buffer.byteLength(hostname) + 4;
       if (!batch || batch.puts.length + 1 > maxOps || batch.bytes + size > maxBytes) {
-        batch = { compares: [], puts: [], bytes: 0, written: [] };
+        batch = { hostnames: [], compares: [], puts: [], bytes: 0, written: [] };
         batches.push(batch);
       }
+      batch.hostnames.push(hostname);
       batch.compares.push({ key, target: 'modRevision', operator: '==', operand: modRevision });
       batch.puts.push({ type: 'put', key, value: bytes });
       batch.bytes += size;

@@ -18,7 +18,7 @@
  */
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
-import { chunkTimeRange, TIMESTAMP_KEY_WIDTH, timestampSegment, type KeySpace } from '../kv/key-space.js';
+import { chunkTimeRange, escapeSegment, TIMESTAMP_KEY_WIDTH, timestampSegment, type KeySpace } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KeyRange, type KvStore, type TxnOp, prefixEnd } from '../kv/kv-store.js';
 import { ClusterTopicCheck } from '../queue/cluster-topic-binding.js';
 import { decodeMessage } from '../queue/message-codec.js';
@@ -194,14 +194,22 @@ export class MessageProcessor {
     // before the final transaction, batch by batch, each comparing the
     // fence and its rollups' revisions. Room is left for the final one's
     // stats compare, stats put and message delete: the last batch rides in it.
-    const rollupBatches = rollups.batches(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
-    const rollupFinal = rollupBatches.pop() ?? { compares: [], puts: [], bytes: 0, written: [] };
+    // Each batch before the final one also puts a mark of its hosts, which
+    // the final transaction deletes: a replay from the DLQ skips them.
+    const rollupOps = MAX_TXN_OPS - fence.length - 2;
+    const rollupBytes = MAX_REQUEST_BYTES - 8_192;
+    const marks = this.keys.rollupMarksPrefix(cluster, this.topic, message.partition, message.messageId);
+    if (rollups.mayTakeSeveralBatches(rollupOps, rollupBytes)) rollups.skip(await this.markedHosts(marks));
+    const rollupBatches = rollups.batches(rollupOps, rollupBytes);
+    const rollupFinal = rollupBatches.pop() ?? { hostnames: [], compares: [], puts: [], bytes: 0, written: [] };
     for (const batch of rollupBatches) {
-      const result = await this.kv.txn({ compare: [...fence, ...batch.compares], success: batch.puts });
+      const mark: TxnOp = { type: 'put', key: marks + escapeSegment(batch.hostnames[0], 'hostname'), value: encodeJson(batch.hostnames) };
+      const result = await this.kv.txn({ compare: [...fence, ...batch.compares], success: [...batch.puts, mark] });
       if (!result.succeeded) throw changedUnder(message);
       for (const { key, rollup } of batch.written) cache.written(key, rollup, result.revision);
     }
-    const finalRoom = MAX_TXN_OPS - 2 - rollupFinal.puts.length;
+    // The final transaction also puts the stats, deletes the message and deletes the marks.
+    const finalRoom = MAX_TXN_OPS - 3 - rollupFinal.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
     for (const op of writes.values()) {
@@ -221,10 +229,31 @@ export class MessageProcessor {
       await this.fencedWrite(message, fence, pending);
     }
 
+    finalOps.push({ type: 'delete', range: { prefix: marks } });
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupFinal);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
+  }
+
+  /**
+   * Hosts whose rollups an earlier attempt of this message wrote before its
+   * final transaction (it was dead-lettered, then replayed). A mark that
+   * does not decode is reported and ignored (the rollups' ids still cover
+   * every replay but one after a newer message).
+   */
+  private async markedHosts(marks: string): Promise<Set<string>> {
+    const hosts = new Set<string>();
+    for (const { key, value } of (await this.kv.range({ prefix: marks })).kvs) {
+      try {
+        const listed: unknown = JSON.parse(value.toString('utf8'));
+        if (!Array.isArray(listed) || !listed.every((host) => typeof host === 'string')) throw new Error('not a list of hostnames');
+        for (const host of listed as string[]) hosts.add(host);
+      } catch (error) {
+        this.reportRepaired(key, error);
+      }
+    }
+    return hosts;
   }
 
   /** Keeps latest/{host} under etcd's request limit (see latest-bound.ts), counting and logging what it drops. */

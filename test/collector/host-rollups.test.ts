@@ -3,8 +3,10 @@
  * the message that last added to it, so a replay adds nothing to one it
  * already wrote, and nothing is held back in memory for a later message.
  * The reviewer's scenario (130 hosts in one message, more than one
- * transaction holds, then a message failing once) and crashes between the
- * rollup writes and the final transaction, on both store drivers.
+ * transaction holds, then a message failing once), crashes between the
+ * rollup writes and the final transaction, and a message dead-lettered
+ * after its first rollup transaction and replayed after a newer message,
+ * on both store drivers.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +16,7 @@ import { OwnedPartitionCache } from '../../src/collector/owned-partition-cache.j
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore, TxnRequest } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
+import { DeadLetterQueue } from '../../src/queue/dead-letter-queue.js';
 import { UtilizationRollup, sumRollupWindow } from '../../src/store/utilization-rollup.js';
 import { useEtcdStore } from '../support/etcd-store.js';
 import { CLUSTER, MaintenanceFixture, T0, TOPIC, crashingStore, logger, type Sample } from '../support/maintenance-fixture.js';
@@ -58,6 +61,10 @@ function exactlyOnceSuite(open: () => Promise<KvStore>, close: (kv: KvStore) => 
     kv = await open();
   });
   after(() => close(kv));
+
+  async function markCount(): Promise<number> {
+    return (await kv.range({ prefix: keys.clusterPrefix(CLUSTER) + 'rollup-marks/' }, { countOnly: true })).count;
+  }
 
   /** A fresh cluster and claim for each test: everything under a new root. */
   async function fresh(): Promise<void> {
@@ -126,6 +133,31 @@ function exactlyOnceSuite(open: () => Promise<KvStore>, close: (kv: KvStore) => 
     const all = [...HOSTS, ...HOSTS.map((h) => `${h}-b`)];
     assert.deepEqual(await wrongCounts(kv, all, 1), []);
     assert.equal((await fixture.stats()).samples, all.length);
+    assert.equal(await markCount(), 0, 'the final transaction deleted the marks');
+  });
+
+  it('adds nothing twice when a message dead-lettered after its first rollup transaction is replayed after a newer one', async () => {
+    await fresh();
+    const crashing = crashingStore(kv, isFinalCommit);
+    const message = await fixture.queue(HOSTS.map((h) => util(h, T0, 50)));
+    await assert.rejects(new MessageProcessor(crashing, keys, TOPIC, logger).process(message), { code: 'KV_UNAVAILABLE' });
+    assert.ok(await markCount() > 0, 'the rollups written before the final transaction are marked');
+    // Set aside, as the worker does after five non-retryable failures in a row; the partition moves on.
+    const deadLetters = new DeadLetterQueue(kv, keys, TOPIC);
+    const moved = await deadLetters.add(
+      { messageId: message.messageId, partition: 0, reason: 'test', failedAt: new Date().toISOString(), consumerId: 'test', key: message.key, value: message.value },
+      message.key,
+      [],
+    );
+    assert.ok(moved);
+    await fixture.apply(HOSTS.map((h) => util(h, T0 + 10_000, 20)));
+
+    assert.equal((await deadLetters.replay(1)).replayed, 1);
+    const replayed = (await kv.get(message.key))!;
+    await fixture.processor.process({ ...message, modRevision: replayed.modRevision, value: replayed.value });
+    assert.deepEqual(await wrongCounts(kv, HOSTS, 2), [], "each host holds the dead-lettered message's sample and the newer one, once");
+    assert.equal((await fixture.stats()).samples, HOSTS.length * 2, 'samples in: 260, counted once');
+    assert.equal(await markCount(), 0, 'the replay deleted the marks');
   });
 }
 
