@@ -18,15 +18,21 @@
  *
  * One case escapes the id: a message dead-lettered after some of its
  * rollups were written, replayed from the DLQ after a newer message added
- * to those hosts. So each transaction before the final one also puts a
- * mark listing its hosts (`rollup-marks/…/{message id}/`), and the final
- * transaction deletes the marks. A message that may need more than one
- * transaction reads its marks first and skips the hosts they list.
+ * to those hosts. So each transaction before the final one also puts the
+ * message's mark (`rollup-marks/{topic}-{partition}/{message id}`: which of
+ * its hosts, by index in its sorted hostnames, it wrote so far), and the
+ * final transaction deletes it. Every one of these transactions compares
+ * the mark's revision with the one this attempt knows (0: none), so an
+ * attempt that did not read the mark cannot write past one: its compare
+ * fails, the message is retried, and a retry (the first message after a
+ * failure or a new claim) reads the mark and skips the hosts it lists. The
+ * normal path reads nothing more.
  */
 import { counter } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
-import type { Compare, TxnOp } from '../kv/kv-store.js';
-import { ROLLUP_MAX_BYTES, UtilizationRollup } from '../store/utilization-rollup.js';
+import type { Compare, KeyValue, TxnOp } from '../kv/kv-store.js';
+import { encodeJson } from '../store/gpu-records.js';
+import { UtilizationRollup } from '../store/utilization-rollup.js';
 import type { OwnedPartitionCache } from './owned-partition-cache.js';
 
 const rollupGpusDropped = counter(
@@ -44,23 +50,29 @@ interface TouchedRollup {
   /** The revision the rollup was read at: its write compares it. */
   modRevision: number;
   changed: boolean;
+  /** This message already added to it (its id in the rollup, or its mark): add nothing. */
+  skip: boolean;
 }
 
 /** One transaction's worth of rollups: compare each one's revision, put it, then tell the cache. */
 export interface RollupBatch {
-  /** Hosts of the batch, by name: what its mark lists. */
-  hostnames: string[];
+  /** The batch's hosts, by index in the message's sorted hostnames: what the mark records. */
+  hostIndices: number[];
   compares: Compare[];
   puts: TxnOp[];
   bytes: number;
   written: { key: string; rollup: UtilizationRollup }[];
 }
 
-/** Adds nothing: for a rollup this message already added to. */
-const ignore = (): void => undefined;
+/** A host index in a mark: up to 7 digits and a comma. */
+const MARK_BYTES_PER_HOST = 8;
 
 export class HostRollups {
-  private readonly touched = new Map<string, TouchedRollup | undefined>();
+  private readonly touched = new Map<string, TouchedRollup>();
+  private sortedHostnames?: string[];
+  /** Hosts (indices) the stored mark lists, and its revision (0: no mark). */
+  private marked: number[] = [];
+  private markRevision = 0;
 
   constructor(
     private readonly cache: OwnedPartitionCache,
@@ -68,52 +80,83 @@ export class HostRollups {
     private readonly cluster: string,
     /** The message adding to the rollups: recorded in each one it writes. */
     private readonly messageId: string,
+    /** The message's mark (KeySpace.rollupMark). */
+    private readonly markKey: string,
   ) {}
 
   /** Returns the function that adds new utilisation samples of one GPU of `hostname` to its rollup. */
   async adder(hostname: string, gpuKey: string): Promise<(timestampMs: number, value: number) => void> {
-    let touched = this.touched.get(hostname);
-    if (!this.touched.has(hostname)) {
+    let entry = this.touched.get(hostname);
+    if (!entry) {
       const key = this.keys.rollup(this.cluster, hostname);
       // One that does not decode reads as absent (reported by the cache) and is overwritten with this message's samples.
       const stored = await this.cache.read(key, (bytes) => UtilizationRollup.decode(bytes, key));
-      if (stored.value?.lastMessageId === this.messageId) {
-        rollupsReplayed.inc();
-        touched = undefined;
-      } else {
-        touched = { key, rollup: stored.value ?? new UtilizationRollup(), modRevision: stored.modRevision, changed: false };
-      }
-      this.touched.set(hostname, touched);
+      const skip = stored.value?.lastMessageId === this.messageId;
+      if (skip) rollupsReplayed.inc();
+      entry = { key, rollup: stored.value ?? new UtilizationRollup(), modRevision: stored.modRevision, changed: false, skip };
+      this.touched.set(hostname, entry);
     }
-    if (!touched) return ignore;
-    const entry = touched;
+    const touched = entry;
     return (timestampMs, value) => {
-      entry.changed = true;
-      entry.rollup.add(gpuKey, timestampMs, value);
+      if (touched.skip) return;
+      touched.changed = true;
+      touched.rollup.add(gpuKey, timestampMs, value);
     };
   }
 
   /**
-   * Whether this message's rollups might ever take more than one batch
-   * of `maxOps` rollups and `maxBytes` (whatever their sizes, replays
-   * included): then some are written before the final transaction, and the
-   * message must read its marks. Room is kept for a key and a mark entry.
+   * Takes the message's stored mark (absent: none): the hosts it lists are
+   * skipped. Call after every adder, before any sample is added. A mark that
+   * does not decode is reported and overwritten (its hosts' ids still stop
+   * every replay but one after a newer message).
    */
-  mayTakeSeveralBatches(maxOps: number, maxBytes: number): boolean {
-    return this.touched.size > Math.min(maxOps, Math.floor(maxBytes / (ROLLUP_MAX_BYTES + 2_048)));
-  }
-
-  /** Leaves out the rollups of `hostnames`: this message added to them already (its marks say so). */
-  skip(hostnames: ReadonlySet<string>): void {
-    for (const hostname of hostnames) {
-      const touched = this.touched.get(hostname);
-      if (!touched) continue;
-      // Updated in place in the cache: it must be read again.
-      this.cache.forget(touched.key);
-      this.touched.set(hostname, undefined);
-      rollupsReplayed.inc();
+  useMark(stored: KeyValue | undefined, onUnreadable: (key: string, error: unknown) => void): void {
+    if (!stored) return;
+    this.markRevision = stored.modRevision;
+    const hostnames = this.hostnames();
+    try {
+      const listed: unknown = JSON.parse(stored.value.toString('utf8'));
+      if (!Array.isArray(listed) || !listed.every((index) => Number.isInteger(index) && index >= 0 && index < hostnames.length)) {
+        throw new Error(`not a list of host indices below ${hostnames.length}`);
+      }
+      this.marked = listed as number[];
+    } catch (error) {
+      onUnreadable(this.markKey, error);
+      return;
+    }
+    for (const index of this.marked) {
+      const entry = this.touched.get(hostnames[index])!;
+      if (!entry.skip) rollupsReplayed.inc();
+      entry.skip = true;
     }
   }
+
+  /** Compares the mark's revision with the one this attempt knows: every rollup write and the final transaction carry it. */
+  markGuard(): Compare {
+    return { key: this.markKey, target: 'modRevision', operator: '==', operand: this.markRevision };
+  }
+
+  /** The mark put with `batch`, listing its hosts after those marked before. */
+  markPut(batch: RollupBatch): TxnOp {
+    return { type: 'put', key: this.markKey, value: encodeJson([...this.marked, ...batch.hostIndices]) };
+  }
+
+  /** Records that `batch` and its mark were written at `revision`. */
+  markWritten(batch: RollupBatch, revision: number): void {
+    this.marked = [...this.marked, ...batch.hostIndices];
+    this.markRevision = revision;
+    for (const { key, rollup } of batch.written) this.cache.written(key, rollup, revision);
+  }
+
+  /** The final transaction's delete of the mark, when there is one. */
+  markDelete(): TxnOp[] {
+    return this.markRevision === 0 ? [] : [{ type: 'delete', range: { start: this.markKey } }];
+  }
+
+  private hostnames(): string[] {
+    return (this.sortedHostnames ??= [...this.touched.keys()].sort());
+  }
+
 
   /**
    * Every changed rollup, stamped with this message's id, by hostname, in
@@ -123,24 +166,27 @@ export class HostRollups {
   batches(maxOps: number, maxBytes: number): RollupBatch[] {
     const batches: RollupBatch[] = [];
     let batch: RollupBatch | undefined;
-    const hostnames = [...this.touched.keys()].filter((hostname) => this.touched.get(hostname)?.changed).sort();
-    for (const hostname of hostnames) {
-      const { key, rollup, modRevision } = this.touched.get(hostname)!;
+    let markedBefore = this.marked.length;
+    this.hostnames().forEach((hostname, index) => {
+      const { key, rollup, modRevision, changed, skip } = this.touched.get(hostname)!;
+      if (!changed || skip) return;
       rollup.lastMessageId = this.messageId;
       const { bytes, droppedGpus } = rollup.encode();
       rollupGpusDropped.inc(droppedGpus);
-      // The put, its key's compare, and the hostname in the batch's mark.
-      const size = bytes.length + 2 * key.length + Buffer.byteLength(hostname) + 4;
+      // The put, its key's compare, and its index in the batch's mark.
+      const size = bytes.length + 2 * key.length + MARK_BYTES_PER_HOST;
       if (!batch || batch.puts.length + 1 > maxOps || batch.bytes + size > maxBytes) {
-        batch = { hostnames: [], compares: [], puts: [], bytes: 0, written: [] };
+        if (batch) markedBefore += batch.hostIndices.length;
+        // The mark lists the hosts of earlier batches too.
+        batch = { hostIndices: [], compares: [], puts: [], bytes: markedBefore * MARK_BYTES_PER_HOST, written: [] };
         batches.push(batch);
       }
-      batch.hostnames.push(hostname);
+      batch.hostIndices.push(index);
       batch.compares.push({ key, target: 'modRevision', operator: '==', operand: modRevision });
       batch.puts.push({ type: 'put', key, value: bytes });
       batch.bytes += size;
       batch.written.push({ key, rollup });
-    }
+    });
     return batches;
   }
 }

@@ -18,7 +18,7 @@
  */
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
-import { chunkTimeRange, escapeSegment, TIMESTAMP_KEY_WIDTH, timestampSegment, type KeySpace } from '../kv/key-space.js';
+import { chunkTimeRange, TIMESTAMP_KEY_WIDTH, timestampSegment, type KeySpace } from '../kv/key-space.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type KeyRange, type KvStore, type TxnOp, prefixEnd } from '../kv/kv-store.js';
 import { ClusterTopicCheck } from '../queue/cluster-topic-binding.js';
 import { decodeMessage } from '../queue/message-codec.js';
@@ -71,6 +71,8 @@ const valuesRepaired = counter(
 
 export class MessageProcessor {
   private readonly caches = new Map<number, OwnedPartitionCache>();
+  /** Caches under which a message was applied since they were made or cleared (see the rollup mark in apply). */
+  private readonly settled = new WeakSet<OwnedPartitionCache>();
   private conflictsLogged = 0;
   private latestDropsLogged = 0;
   private readonly topicCheck: ClusterTopicCheck;
@@ -100,9 +102,11 @@ export class MessageProcessor {
     }
     try {
       await this.apply(message, cache);
+      this.settled.add(cache);
     } catch (error) {
       // A failed write may have left the cache ahead of the store.
       cache.clear();
+      this.settled.delete(cache);
       throw error;
     }
   }
@@ -149,7 +153,7 @@ export class MessageProcessor {
 
     const latestByHost = new Map<string, LatestHost>();
     const overlapChecks: OverlapCheck[] = [];
-    const rollups = new HostRollups(cache, this.keys, cluster, message.messageId);
+    const rollups = new HostRollups(cache, this.keys, cluster, message.messageId, this.keys.rollupMark(cluster, this.topic, message.partition, message.messageId));
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -175,6 +179,10 @@ export class MessageProcessor {
       conflictExamples.push(...block.conflictExamples);
       mergeLatest(latest, block);
     }
+    // The first message after a failure or a new claim may be a replay of one
+    // that wrote rollups before its final transaction: its mark names them.
+    // Later ones need no read: their rollup writes compare the mark.
+    if (!this.settled.has(cache)) rollups.useMark(await this.kv.get(this.keys.rollupMark(cluster, this.topic, message.partition, message.messageId)), (key, error) => this.reportRepaired(key, error));
     for (const counts of await this.countNew(cluster, overlapChecks, message.messageId)) {
       samples += counts.samples;
       records += counts.records;
@@ -194,21 +202,17 @@ export class MessageProcessor {
     // before the final transaction, batch by batch, each comparing the
     // fence and its rollups' revisions. Room is left for the final one's
     // stats compare, stats put and message delete: the last batch rides in it.
-    // Each batch before the final one also puts a mark of its hosts, which
-    // the final transaction deletes: a replay from the DLQ skips them.
-    const rollupOps = MAX_TXN_OPS - fence.length - 2;
-    const rollupBytes = MAX_REQUEST_BYTES - 8_192;
-    const marks = this.keys.rollupMarksPrefix(cluster, this.topic, message.partition, message.messageId);
-    if (rollups.mayTakeSeveralBatches(rollupOps, rollupBytes)) rollups.skip(await this.markedHosts(marks));
-    const rollupBatches = rollups.batches(rollupOps, rollupBytes);
-    const rollupFinal = rollupBatches.pop() ?? { hostnames: [], compares: [], puts: [], bytes: 0, written: [] };
+    // Each batch before the final one also puts the message's mark, which the
+    // final transaction deletes; all of them compare the mark's revision.
+    const rollupBatches = rollups.batches(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
+    const rollupFinal = rollupBatches.pop() ?? { hostIndices: [], compares: [], puts: [], bytes: 0, written: [] };
     for (const batch of rollupBatches) {
-      const mark: TxnOp = { type: 'put', key: marks + escapeSegment(batch.hostnames[0], 'hostname'), value: encodeJson(batch.hostnames) };
-      const result = await this.kv.txn({ compare: [...fence, ...batch.compares], success: [...batch.puts, mark] });
+      const result = await this.kv.txn({ compare: [...fence, ...batch.compares, rollups.markGuard()], success: [...batch.puts, rollups.markPut(batch)] });
       if (!result.succeeded) throw changedUnder(message);
-      for (const { key, rollup } of batch.written) cache.written(key, rollup, result.revision);
+      rollups.markWritten(batch, result.revision);
     }
-    // The final transaction also puts the stats, deletes the message and deletes the marks.
+    rollupFinal.compares.push(rollups.markGuard());
+    // The final transaction also puts the stats, deletes the message and deletes the mark.
     const finalRoom = MAX_TXN_OPS - 3 - rollupFinal.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
@@ -229,31 +233,11 @@ export class MessageProcessor {
       await this.fencedWrite(message, fence, pending);
     }
 
-    finalOps.push({ type: 'delete', range: { prefix: marks } });
+    finalOps.push(...rollups.markDelete());
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupFinal);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
-  }
-
-  /**
-   * Hosts whose rollups an earlier attempt of this message wrote before its
-   * final transaction (it was dead-lettered, then replayed). A mark that
-   * does not decode is reported and ignored (the rollups' ids still cover
-   * every replay but one after a newer message).
-   */
-  private async markedHosts(marks: string): Promise<Set<string>> {
-    const hosts = new Set<string>();
-    for (const { key, value } of (await this.kv.range({ prefix: marks })).kvs) {
-      try {
-        const listed: unknown = JSON.parse(value.toString('utf8'));
-        if (!Array.isArray(listed) || !listed.every((host) => typeof host === 'string')) throw new Error('not a list of hostnames');
-        for (const host of listed as string[]) hosts.add(host);
-      } catch (error) {
-        this.reportRepaired(key, error);
-      }
-    }
-    return hosts;
   }
 
   /** Keeps latest/{host} under etcd's request limit (see latest-bound.ts), counting and logging what it drops. */

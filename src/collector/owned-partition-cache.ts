@@ -73,11 +73,6 @@ export class OwnedPartitionCache {
     this.entries.set(key, { value, modRevision: revision });
   }
 
-  /** Drops one entry: the next read goes to the store. */
-  forget(key: string): void {
-    this.entries.delete(key);
-  }
-
   clear(): void {
     this.entries.clear();
   }

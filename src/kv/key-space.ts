@@ -246,12 +246,12 @@ export class KeySpace {
     return this.rollupsPrefix(cluster) + escapeSegment(hostname, 'hostname');
   }
   /**
-   * `rollup-marks/{topic}-{partition}/{message id}/`: the hosts whose rollups
-   * a message added to in transactions before its final one, which deletes
-   * them (collector/host-rollups.ts): a replay from the DLQ adds nothing twice.
+   * `rollup-marks/{topic}-{partition}/{message id}`: which hosts' rollups a
+   * message wrote before its final transaction, which deletes it
+   * (collector/host-rollups.ts): a replay from the DLQ adds nothing twice.
    */
-  rollupMarksPrefix(cluster: string, topic: string, partition: number, messageId: string): string {
-    return `${this.clusterPrefix(cluster)}rollup-marks/${escapeSegment(topic, 'topic')}-${partitionSegment(partition)}/${escapeSegment(messageId, 'message id')}/`;
+  rollupMark(cluster: string, topic: string, partition: number, messageId: string): string {
+    return `${this.clusterPrefix(cluster)}rollup-marks/${escapeSegment(topic, 'topic')}-${partitionSegment(partition)}/${escapeSegment(messageId, 'message id')}`;
   }
   gpuIndexPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}index/gpus/`;
