@@ -6,8 +6,9 @@
  *    same keys with the same bytes, so they may be spread over as many
  *    transactions as etcd's limits force.
  * 2. Utilisation rollups (sums) are written in fenced transactions too, each
- *    stamped with the message's id: a replay adds nothing to a rollup that
- *    carries its own id (see host-rollups.ts).
+ *    stamped with the message's id, with a mark of the hosts written so far:
+ *    a replay adds nothing to a rollup that carries its id or is marked
+ *    (see host-rollups.ts). The last batch rides in the final transaction.
  * 3. One final transaction deletes the message, comparing that it still
  *    exists, and adds the message's counts to its partition's counters in the
  *    same step. A replayed message either finds itself deleted (nothing
