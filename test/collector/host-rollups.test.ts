@@ -167,6 +167,24 @@ function exactlyOnceSuite(open: () => Promise<KvStore>, close: (kv: KvStore) => 
   });
 }
 
+describe('a rollup mark that does not decode', () => {
+  it('is reported, its message applied and the mark deleted', async () => {
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    try {
+      const fixture = new MaintenanceFixture(kv, keys);
+      await fixture.claim();
+      const message = await fixture.queue(['h1', 'h2'].map((h) => util(h, T0, 40)));
+      const mark = keys.rollupMark(CLUSTER, TOPIC, 0, message.messageId);
+      await kv.put(mark, Buffer.from('not json'));
+      await fixture.processor.process({ ...message, modRevision: (await kv.get(message.key))!.modRevision });
+      assert.deepEqual(await wrongCounts(kv, ['h1', 'h2'], 1), []);
+      assert.equal(await kv.get(mark), undefined);
+    } finally {
+      await kv.close();
+    }
+  });
+});
+
 describe('host rollups exactly once, embedded store', () => {
   exactlyOnceSuite(() => openKvStore({ dataDir: ':memory:' }), (kv) => kv.close());
 });
