@@ -235,7 +235,10 @@ describe('host rollups of a message', () => {
     unstamped.add('GPU-1', T0, 10);
     const v2 = unstamped.encode().bytes;
     assert.equal(v2[1], 0, 'an empty id is one zero byte');
-    await kv.put(keys.rollup('default', 'old'), Buffer.concat([Buffer.from([1]), v2.subarray(2)]));
+    const v1 = Buffer.concat([Buffer.from([1]), v2.subarray(2)]);
+    assert.deepEqual(sumRollupWindow(v1, 'old', T0, T0 + HOUR), [{ gpuKey: 'GPU-1', count: 1, sum: 10 }], 'summaries read version 1 as before');
+    assert.equal(UtilizationRollup.decode(v1, 'old').lastMessageId, undefined);
+    await kv.put(keys.rollup('default', 'old'), v1);
 
     const rollups = new HostRollups(new OwnedPartitionCache(kv, 3), keys, 'default', 'm2', 'mark');
     for (const host of ['own', 'other', 'old']) (await rollups.adder(host, 'GPU-1'))(T0 + 10_000, 20);
