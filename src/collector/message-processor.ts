@@ -5,7 +5,11 @@
  *    and latest values are written. They are idempotent: a replay writes the
  *    same keys with the same bytes, so they may be spread over as many
  *    transactions as etcd's limits force.
- * 2. One final transaction deletes the message, comparing that it still
+ * 2. Utilisation rollups (sums) are written in fenced transactions too, each
+ *    stamped with the message's id, with a mark of the hosts written so far:
+ *    a replay adds nothing to a rollup that carries its id or is marked
+ *    (see host-rollups.ts). The last batch rides in the final transaction.
+ * 3. One final transaction deletes the message, comparing that it still
  *    exists, and adds the message's counts to its partition's counters in the
  *    same step. A replayed message either finds itself deleted (nothing
  *    counted twice) or is counted exactly once.
@@ -39,7 +43,7 @@ import { mergeChunks } from '../store/chunk-merge.js';
 import type { Logger } from '../common/logger.js';
 import { boundLatest } from './latest-bound.js';
 import { ROLLUP_METRIC } from '../store/utilization-rollup.js';
-import { HostRollups, type RollupCommit } from './host-rollups.js';
+import { HostRollups, type RollupBatch } from './host-rollups.js';
 import { OwnedPartitionCache } from './owned-partition-cache.js';
 import { MAX_CONFLICT_EXAMPLES, pivot, type ConflictingDuplicate, type GpuBlock } from './pivot.js';
 
@@ -68,6 +72,8 @@ const valuesRepaired = counter(
 
 export class MessageProcessor {
   private readonly caches = new Map<number, OwnedPartitionCache>();
+  /** Caches under which a message was applied since they were made or cleared (see the rollup mark in apply). */
+  private readonly settled = new WeakSet<OwnedPartitionCache>();
   private conflictsLogged = 0;
   private latestDropsLogged = 0;
   private readonly topicCheck: ClusterTopicCheck;
@@ -97,9 +103,11 @@ export class MessageProcessor {
     }
     try {
       await this.apply(message, cache);
+      this.settled.add(cache);
     } catch (error) {
       // A failed write may have left the cache ahead of the store.
       cache.clear();
+      this.settled.delete(cache);
       throw error;
     }
   }
@@ -109,16 +117,9 @@ export class MessageProcessor {
     return this.newestByCluster;
   }
 
-  /**
-   * Drops what is cached for a partition: maintenance changed its metadata,
-   * latest values or stats. Rollups stay: maintenance never rewrites a live
-   * one (it deletes those of removed hosts, whose cached copy then fails its
-   * compare once and is read again), and a cached rollup may hold samples a
-   * full final transaction deferred to the host's next message.
-   */
+  /** Drops what is cached for a partition: maintenance changed its metadata, latest values or stats. */
   forgetPartition(partition: number): void {
-    const rollupPrefixes = [...this.newestByCluster.keys()].map((cluster) => this.keys.rollupsPrefix(cluster));
-    this.caches.get(partition)?.retainOnly((key) => rollupPrefixes.some((prefix) => key.startsWith(prefix)));
+    this.caches.delete(partition);
   }
 
   /**
@@ -146,7 +147,7 @@ export class MessageProcessor {
 
     const latestByHost = new Map<string, LatestHost>();
     const overlapChecks: OverlapCheck[] = [];
-    const rollups = new HostRollups(cache, this.keys, cluster);
+    const rollups = new HostRollups(cache, this.keys, cluster, message.messageId, this.keys.rollupMark(cluster, this.topic, message.partition, message.messageId));
     for (const block of blocks) {
       const { hostname } = block.labels;
       const parts = splitChunk(block.chunk, MAX_CHUNK_BYTES);
@@ -172,6 +173,10 @@ export class MessageProcessor {
       conflictExamples.push(...block.conflictExamples);
       mergeLatest(latest, block);
     }
+    // The first message after a failure or a new claim may be a replay of one
+    // that wrote rollups before its final transaction: its mark names them.
+    // Later ones need no read: their rollup writes compare the mark.
+    if (!this.settled.has(cache)) rollups.useMark(await this.kv.get(this.keys.rollupMark(cluster, this.topic, message.partition, message.messageId)), (key, error) => this.reportRepaired(key, error));
     for (const counts of await this.countNew(cluster, overlapChecks, message.messageId)) {
       samples += counts.samples;
       records += counts.records;
@@ -187,10 +192,22 @@ export class MessageProcessor {
     // each fenced: a collector that lost the partition (paused, then woken)
     // must not write over its successor's newer values.
     const fence = this.fence(message);
-    // Rollups are sums: only the final transaction may carry them (see host-rollups.ts). It also
-    // compares the fence and the stats key, and puts the stats and deletes the message.
-    const rollupCommit = rollups.commit(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
-    const finalRoom = MAX_TXN_OPS - 2 - rollupCommit.puts.length;
+    // Rollups carry this message's id (see host-rollups.ts), so they may go
+    // before the final transaction, batch by batch, each comparing the
+    // fence and its rollups' revisions. Room is left for the final one's
+    // stats compare, stats put and message delete: the last batch rides in it.
+    // Each batch before the final one also puts the message's mark, which the
+    // final transaction deletes; all of them compare the mark's revision.
+    const rollupBatches = rollups.batches(MAX_TXN_OPS - fence.length - 2, MAX_REQUEST_BYTES - 8_192);
+    const rollupFinal = rollupBatches.pop() ?? { hostIndices: [], compares: [], puts: [], bytes: 0, written: [] };
+    for (const batch of rollupBatches) {
+      const result = await this.kv.txn({ compare: [...fence, ...batch.compares, rollups.markGuard()], success: [...batch.puts, rollups.markPut(batch)] });
+      if (!result.succeeded) throw changedUnder(message);
+      rollups.markWritten(batch, result.revision);
+    }
+    rollupFinal.compares.push(rollups.markGuard());
+    // The final transaction also puts the stats, deletes the message and deletes the mark.
+    const finalRoom = MAX_TXN_OPS - 3 - rollupFinal.puts.length;
     let pending: TxnOp[] = [];
     let pendingBytes = 0;
     for (const op of writes.values()) {
@@ -204,13 +221,14 @@ export class MessageProcessor {
       pendingBytes += bytes;
     }
     let finalOps: TxnOp[] = [];
-    if (pending.length <= finalRoom && pendingBytes + rollupCommit.bytes < MAX_REQUEST_BYTES - 4_096) {
+    if (pending.length <= finalRoom && pendingBytes + rollupFinal.bytes < MAX_REQUEST_BYTES - 4_096) {
       finalOps = pending;
     } else {
       await this.fencedWrite(message, fence, pending);
     }
 
-    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupCommit);
+    finalOps.push(...rollups.markDelete());
+    await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupFinal);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
@@ -268,7 +286,7 @@ export class MessageProcessor {
     writes: TxnOp[],
     delta: PartitionStats,
     cache: OwnedPartitionCache,
-    rollups: RollupCommit,
+    rollups: RollupBatch,
   ): Promise<void> {
     const statsKey = this.keys.partitionStats(cluster, this.topic, message.partition);
     const stats = await cache.read(statsKey, decodePartitionStats);

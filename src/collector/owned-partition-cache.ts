@@ -76,9 +76,4 @@ export class OwnedPartitionCache {
   clear(): void {
     this.entries.clear();
   }
-
-  /** Drops every entry but those whose key `keep` says to keep. */
-  retainOnly(keep: (key: string) => boolean): void {
-    for (const key of [...this.entries.keys()]) if (!keep(key)) this.entries.delete(key);
-  }
 }

@@ -245,6 +245,14 @@ export class KeySpace {
   rollup(cluster: string, hostname: string): string {
     return this.rollupsPrefix(cluster) + escapeSegment(hostname, 'hostname');
   }
+  /**
+   * `rollup-marks/{topic}-{partition}/{message id}`: which hosts' rollups a
+   * message wrote before its final transaction, which deletes it
+   * (collector/host-rollups.ts): a replay from the DLQ adds nothing twice.
+   */
+  rollupMark(cluster: string, topic: string, partition: number, messageId: string): string {
+    return `${this.clusterPrefix(cluster)}rollup-marks/${escapeSegment(topic, 'topic')}-${partitionSegment(partition)}/${escapeSegment(messageId, 'message id')}`;
+  }
   gpuIndexPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}index/gpus/`;
   }

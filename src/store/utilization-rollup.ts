@@ -12,9 +12,10 @@
  * the same instant. A host that stopped reporting keeps its last value, at
  * most ROLLUP_MAX_BYTES.
  *
- * Byte format (version 1; varints are unsigned LEB128, at most 2^53):
+ * Byte format (version 2; varints are unsigned LEB128, at most 2^53):
  *
- *   u8      ROLLUP_FORMAT
+ *   u8      ROLLUP_FORMAT (2; version 1 values, written before, lack the next field)
+ *   varint + UTF-8   lastMessageId: the queue message that last added to it ('' for none)
  *   varint  newestMs
  *   varint  GPU count
  *   per GPU, by gpuKey:
@@ -58,10 +59,12 @@ export const ROLLUP_TIERS: readonly RollupTier[] = [
 
 /** The longest window rollups answer: the span of the coarsest tier. */
 export const ROLLUP_MAX_WINDOW_MS = 7 * DAY_MS;
-/** A host's encoded rollup stays under this (it is rewritten in a message's final transaction, next to other hosts'). */
+/** A host's encoded rollup stays under this (a message rewrites it in a fenced transaction, next to other hosts'). */
 export const ROLLUP_MAX_BYTES = 128 * 1024;
 
-const ROLLUP_FORMAT = 1;
+const ROLLUP_FORMAT = 2;
+/** Written before rollups recorded their last message: read as added to by no message. */
+const ROLLUP_FORMAT_NO_ID = 1;
 const SUMS_FLOAT64 = 1;
 const FLOAT64_BYTES = 8;
 /** A safe integer takes at most 8 varint bytes (7 bits each); a longer varint is corruption. */
@@ -102,6 +105,12 @@ function tierStartMs(newestMs: number, t: number): number {
 export class UtilizationRollup {
   /** The newest utilisation sample added, over all GPUs; 0 when empty. */
   newestMs = 0;
+  /**
+   * The id of the queue message that last added to this rollup, written
+   * with it: a replay of that message finds its own id here and adds
+   * nothing (see collector/host-rollups.ts). Undefined for none.
+   */
+  lastMessageId: string | undefined;
   private readonly gpus = new Map<string, GpuBuckets>();
 
   /** GPUs that hold at least one bucket. */
@@ -138,7 +147,7 @@ export class UtilizationRollup {
     const header = new ByteWriter();
     const keys = [...this.gpus.keys()].sort();
     const segments = new Map(keys.map((key) => [key, encodeGpu(key, this.gpus.get(key)!)]));
-    let total = 1 + MAX_VARINT_BYTES * 2 + keys.reduce((sum, key) => sum + segments.get(key)!.length, 0);
+    let total = 1 + MAX_VARINT_BYTES * 3 + Buffer.byteLength(this.lastMessageId ?? '') + keys.reduce((sum, key) => sum + segments.get(key)!.length, 0);
     let droppedGpus = 0;
     if (total > maxBytes) {
       const oldestFirst = keys
@@ -153,6 +162,7 @@ export class UtilizationRollup {
       }
     }
     header.byte(ROLLUP_FORMAT);
+    header.string(this.lastMessageId ?? '');
     header.varint(this.newestMs);
     header.varint(segments.size);
     return { bytes: Buffer.concat([header.take(), ...segments.values()]), droppedGpus };
@@ -161,7 +171,10 @@ export class UtilizationRollup {
   /** Decodes a stored rollup. Throws STORE_CORRUPT naming `where` when the bytes are not one. */
   static decode(bytes: Buffer, where: string): UtilizationRollup {
     const rollup = new UtilizationRollup();
-    readRollup(bytes, where, (newestMs) => (rollup.newestMs = newestMs), (gpuKey) => {
+    readRollup(bytes, where, (newestMs, lastMessageId) => {
+      rollup.newestMs = newestMs;
+      rollup.lastMessageId = lastMessageId;
+    }, (gpuKey) => {
       const gpu = emptyGpu();
       rollup.gpus.set(gpuKey, gpu);
       return (t, startMs, count, sum) => {
@@ -257,11 +270,17 @@ type BucketVisitor = (tier: number, startMs: number, count: number, sum: number)
  * visitor of that GPU's buckets, or undefined to skip them (still parsed,
  * to reach the next GPU). Throws STORE_CORRUPT naming `where`.
  */
-function readRollup(bytes: Buffer, where: string, onNewest: (newestMs: number) => void, onGpu: (gpuKey: string) => BucketVisitor | undefined): void {
+function readRollup(
+  bytes: Buffer,
+  where: string,
+  onHeader: (newestMs: number, lastMessageId: string | undefined) => void,
+  onGpu: (gpuKey: string) => BucketVisitor | undefined,
+): void {
   const reader = new ByteReader(bytes, where);
   const format = reader.byte();
-  if (format !== ROLLUP_FORMAT) reader.fail(`format ${format} is not ${ROLLUP_FORMAT}`);
-  onNewest(reader.varint());
+  if (format !== ROLLUP_FORMAT && format !== ROLLUP_FORMAT_NO_ID) reader.fail(`format ${format} is neither ${ROLLUP_FORMAT} nor ${ROLLUP_FORMAT_NO_ID}`);
+  const lastMessageId = format === ROLLUP_FORMAT_NO_ID ? undefined : reader.string() || undefined;
+  onHeader(reader.varint(), lastMessageId);
   const gpuCount = reader.varint();
   for (let g = 0; g < gpuCount; g++) {
     const visit = onGpu(reader.string());
