@@ -22,6 +22,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import {
+  compareHolds,
   prefixEnd,
   type Compare,
   type KeyRange,
@@ -665,14 +666,14 @@ export class EmbeddedKvStore implements KvStore {
       }
       // As in etcd: there is no value to compare for a missing key, so the compare is false.
       if (row === undefined) return false;
-      return holds(Buffer.compare(row[0] as Buffer, compare.operand), compare.operator);
+      return compareHolds(Buffer.compare(row[0] as Buffer, compare.operand), compare.operator);
     }
     if (typeof compare.operand !== 'number') {
       throw new GputelError('BAD_REQUEST', `a ${compare.target} compare on ${compare.key} needs a number operand (${this.where})`);
     }
     // A missing key has version, createRevision and modRevision 0.
     const actual = row === undefined ? 0 : (row[compare.target === 'version' ? 1 : compare.target === 'createRevision' ? 2 : 3] as number);
-    return holds(actual - compare.operand, compare.operator);
+    return compareHolds(actual - compare.operand, compare.operator);
   }
 
   private committed(revision: number, changes: Change[]): void {
@@ -929,19 +930,6 @@ function inBounds(key: Buffer, bounds: Bounds): boolean {
       return Buffer.compare(key, bounds.start) >= 0 && Buffer.compare(key, bounds.end) < 0;
     case 'from':
       return Buffer.compare(key, bounds.start) >= 0;
-  }
-}
-
-function holds(difference: number, operator: Compare['operator']): boolean {
-  switch (operator) {
-    case '==':
-      return difference === 0;
-    case '!=':
-      return difference !== 0;
-    case '<':
-      return difference < 0;
-    case '>':
-      return difference > 0;
   }
 }
 

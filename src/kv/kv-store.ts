@@ -165,3 +165,17 @@ export function prefixEnd(prefix: string): string {
   if (prefix.length === 0) return '\0';
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
+
+/** Whether a compare holds, given the stored side minus the operand (its sign is what counts), as etcd evaluates it. */
+export function compareHolds(difference: number, operator: Compare['operator']): boolean {
+  switch (operator) {
+    case '==':
+      return difference === 0;
+    case '!=':
+      return difference !== 0;
+    case '<':
+      return difference < 0;
+    case '>':
+      return difference > 0;
+  }
+}

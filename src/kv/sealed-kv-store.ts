@@ -23,6 +23,7 @@ import { GputelError } from '../common/gputel-error.js';
 import {
   MAX_REQUEST_BYTES,
   MAX_TXN_OPS,
+  compareHolds,
   prefixEnd,
   type Compare,
   type KeyRange,
@@ -294,16 +295,7 @@ export class SealedKvStore implements KvStore {
       const stored = found ? found[compare.target] : 0;
       order = Math.sign(stored - (compare.operand as number));
     }
-    switch (compare.operator) {
-      case '==':
-        return order === 0;
-      case '!=':
-        return order !== 0;
-      case '<':
-        return order < 0;
-      case '>':
-        return order > 0;
-    }
+    return compareHolds(order, compare.operator);
   }
 
   private sealFor(key: string, value: Buffer): Buffer {

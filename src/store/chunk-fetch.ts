@@ -28,14 +28,25 @@ export async function fetchChunks(kv: KvStore, chunkKeys: readonly string[], onU
     for (const result of values.results) {
       if (result.type !== 'range') continue;
       for (const stored of result.result.kvs) {
-        try {
-          fetched.push({ key: stored.key, modRevision: stored.modRevision, chunk: decodeChunk(stored.value, stored.key) });
-        } catch (error) {
-          if (!onUnreadable) throw error;
-          onUnreadable(stored.key, error);
-        }
+        const chunk = decodeStoredChunk(stored.key, stored.value, onUnreadable);
+        if (chunk) fetched.push({ key: stored.key, modRevision: stored.modRevision, chunk });
       }
     }
   }
   return fetched;
+}
+
+/**
+ * The chunk stored at `key`; one that does not decode is handed to
+ * `onUnreadable` and answered undefined (one bad chunk must not stall what
+ * reads past it); without it, decodeChunk's STORE_CORRUPT is thrown.
+ */
+export function decodeStoredChunk(key: string, value: Buffer, onUnreadable?: (key: string, error: unknown) => void): Chunk | undefined {
+  try {
+    return decodeChunk(value, key);
+  } catch (error) {
+    if (!onUnreadable) throw error;
+    onUnreadable(key, error);
+    return undefined;
+  }
 }

@@ -6,7 +6,8 @@
  */
 import { chunkTimeRange, type KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { decodeChunk, type Chunk } from './chunk-codec.js';
+import { type Chunk } from './chunk-codec.js';
+import { decodeStoredChunk } from './chunk-fetch.js';
 import { chunkScanBounds, type ChunkOwner } from './telemetry-reader.js';
 
 /**
@@ -104,14 +105,8 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
       bytesRead += stored.value.length;
       // Chunks that start within the longest span before the range but end before it: skipped undecoded.
       if (chunkTimeRange(stored.key).endMs < startMs) continue;
-      let chunk: Chunk;
-      try {
-        chunk = decodeChunk(stored.value, stored.key);
-      } catch (error) {
-        if (!query.onUnreadable) throw error;
-        query.onUnreadable(stored.key, error);
-        continue;
-      }
+      const chunk = decodeStoredChunk(stored.key, stored.value, query.onUnreadable);
+      if (!chunk) continue;
       chunksDecoded++;
       recordsDecoded += chunk.timestampsMs.length;
       const rows = rowsInRange(chunk, startMs, endMs);

@@ -6,7 +6,8 @@ import { chunkTimeRange, timestampSegment, type KeySpace } from '../kv/key-space
 import type { KvStore } from '../kv/kv-store.js';
 import type { Logger } from '../common/logger.js';
 import { counter } from '../common/metrics.js';
-import { decodeChunk, type Attribution, type Chunk } from './chunk-codec.js';
+import type { Attribution, Chunk } from './chunk-codec.js';
+import { fetchChunks } from './chunk-fetch.js';
 import type { GpuMetadata } from './gpu-records.js';
 
 /** One GPU at one timestamp: every metric sampled then. */
@@ -114,23 +115,7 @@ export async function readTelemetry(
   let fetched = 0;
   while (fetched < chunkKeys.length) {
     const page = chunkKeys.slice(fetched, fetched + CHUNKS_PER_FETCH);
-    // Exactly the wanted chunks, in one round trip: a range from the first to
-    // the last would also read every chunk between them that ended too early.
-    const values = await kv.txn({ success: page.map((chunk) => ({ type: 'range' as const, range: { start: chunk.key } })) });
-    for (const result of values.results) {
-      if (result.type !== 'range') continue;
-      for (const stored of result.result.kvs) {
-        let chunk: Chunk;
-        try {
-          chunk = decodeChunk(stored.value, stored.key);
-        } catch (error) {
-          if (!query.onUnreadable) throw error;
-          query.onUnreadable(stored.key, error);
-          continue;
-        }
-        mergeChunk(records, chunk, startMs, endMs);
-      }
-    }
+    for (const { chunk } of await fetchChunks(kv, page.map((listed) => listed.key), query.onUnreadable)) mergeChunk(records, chunk, startMs, endMs);
     fetched += page.length;
     // Records before the next unread chunk's start are final: stop once they fill the page.
     const nextStart = fetched < chunkKeys.length ? chunkKeys[fetched].startMs : Infinity;
@@ -145,7 +130,7 @@ export async function readTelemetry(
   return { records: pageRecords, lastTimestampMs: pageRecords.at(-1)?.timestampMs, more };
 }
 
-function mergeChunk(records: Map<number, StoredRecord>, chunk: ReturnType<typeof decodeChunk>, startMs: number, endMs: number): void {
+function mergeChunk(records: Map<number, StoredRecord>, chunk: Chunk, startMs: number, endMs: number): void {
   const { timestampsMs, metrics, columns } = chunk;
   for (let r = 0; r < timestampsMs.length; r++) {
     const t = timestampsMs[r];
