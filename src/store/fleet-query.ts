@@ -13,6 +13,7 @@ import { FleetSummary, type FleetSummaryResult, type SummaryQuery } from './flee
 import { decodeGpuMetadata, decodePartitionStats } from './gpu-records.js';
 import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscriptionOptions, type LatestUpdate } from './latest-subscription.js';
 import type { GpuEntry, HostEntry, Registry } from './registry.js';
+import { DecodedChunkCache } from './decoded-chunk-cache.js';
 import { readTelemetryColumns, type ColumnsPage, type FetchHint } from './telemetry-columns.js';
 import { MAX_KEY_TIME_MS, reportUnreadable, type ChunkOwner } from './telemetry-reader.js';
 
@@ -40,6 +41,8 @@ export class FleetQuery {
   private readonly fleetSummary: FleetSummary;
   /** Records and bytes per chunk as the last read found them: sizes the next read's first range (see FetchHint). */
   private readonly fetchHint: FetchHint = { recordsPerChunk: 0, bytesPerChunk: 0 };
+  /** Compacted chunks decoded by earlier reads (see decoded-chunk-cache.ts). */
+  private readonly decodedChunks = new DecodedChunkCache();
 
   constructor(
     private readonly kv: KvStore,
@@ -93,7 +96,7 @@ export class FleetQuery {
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
     const limit = request.downsample ? RAW_PAGE_RECORDS : request.limit;
     const read = (owner: ChunkOwner, startMs: number): Promise<ColumnsPage> =>
-      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit, onUnreadable, hint: this.fetchHint });
+      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks });
     const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, request.startMs));
     if (!request.downsample) return first;
 

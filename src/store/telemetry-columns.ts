@@ -4,10 +4,11 @@
  * by column. No object is built per record, which is what made the record
  * reader slow for bulk reads (see docs/performance.md).
  */
-import { chunkTimeRange, type KeySpace } from '../kv/key-space.js';
-import type { KvStore } from '../kv/kv-store.js';
+import { chunkTimeRange, isCompactedChunkKey, type KeySpace } from '../kv/key-space.js';
+import type { KeyValue, KvStore } from '../kv/kv-store.js';
 import { type Chunk } from './chunk-codec.js';
 import { decodeStoredChunk } from './chunk-fetch.js';
+import type { DecodedChunkCache } from './decoded-chunk-cache.js';
 import { chunkScanBounds, type ChunkOwner } from './telemetry-reader.js';
 
 /**
@@ -39,6 +40,8 @@ export interface ColumnsQuery {
    * what this read finds. Without it the first range reads FIRST_FETCH_CHUNKS.
    */
   hint?: FetchHint;
+  /** Decoded compacted chunks of earlier reads, reused under the same key and modRevision. */
+  cache?: DecodedChunkCache;
 }
 
 /**
@@ -105,7 +108,7 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
       bytesRead += stored.value.length;
       // Chunks that start within the longest span before the range but end before it: skipped undecoded.
       if (chunkTimeRange(stored.key).endMs < startMs) continue;
-      const chunk = decodeStoredChunk(stored.key, stored.value, query.onUnreadable);
+      const chunk = cachedOrDecoded(stored, query);
       if (!chunk) continue;
       chunksDecoded++;
       recordsDecoded += chunk.timestampsMs.length;
@@ -263,4 +266,13 @@ function copyAt(source: Float64Array, from: number, to: number, target: Float64A
 function hasValue(column: Float64Array): boolean {
   for (let r = 0; r < column.length; r++) if (column[r] === column[r]) return true;
   return false;
+}
+
+/** The stored chunk decoded, from the cache when it holds it at this revision; compacted chunks are cached, per-message ones are not (they are merged away within minutes). */
+function cachedOrDecoded(stored: KeyValue, query: ColumnsQuery): Chunk | undefined {
+  const cached = query.cache?.get(stored.key, stored.modRevision);
+  if (cached) return cached;
+  const chunk = decodeStoredChunk(stored.key, stored.value, query.onUnreadable);
+  if (chunk && query.cache && isCompactedChunkKey(stored.key)) query.cache.set(stored.key, stored.modRevision, chunk);
+  return chunk;
 }

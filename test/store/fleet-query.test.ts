@@ -227,6 +227,16 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
       assert.deepEqual(await f.query.stats(), { gpus: 2, hosts: 1, records: 1006, samples: 1506 });
     });
 
+    it('reads a compacted chunk rewritten under its key afresh, not from the decoded-chunk cache', async () => {
+      const key = f.keys.gpuCompactedChunk(CLUSTER, HOST, OTHER, T0, T0 + 20_000);
+      await store().put(key, encodeChunk(chunkAt(T0, 3, 5000)));
+      const read = async (): Promise<number[]> => [...(await f.query.telemetry(gpu(OTHER), { startMs: T0, endMs: T0 + 20_000, limit: 100 })).columns[0]];
+      assert.deepEqual(await read(), [5000, 5001, 5002]);
+      assert.deepEqual(await read(), [5000, 5001, 5002], 'again, from the cache');
+      await store().put(key, encodeChunk(chunkAt(T0, 3, 7000)));
+      assert.deepEqual(await read(), [7000, 7001, 7002]);
+    });
+
     it('delivers new latest values of a host to a subscriber until it closes', async () => {
       const updates: LatestUpdate[] = [];
       const subscription = await f.query.subscribeLatest((update) => updates.push(update), { initial: true });
