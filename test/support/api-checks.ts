@@ -58,7 +58,14 @@ export async function assertApiMatches(
   const uuidOf = options.uuidOf ?? ((gpu: ApiGpu) => gpu.uuid);
   const idOf = options.idOf ?? ((gpu: ApiGpu) => gpu.uuid);
   const expected = expectedSeries(rows);
-  const stats = (await getJson<Record<string, number>>(`${baseUrl}/api/v1/stats`)).body;
+  const hostCount = new Set(rows.map((r) => r.hostname)).size;
+  // The GPU and host counts come from the gateway's registry, which follows the store by watch: it may
+  // trail the counters it reads directly by a moment after the last commit. Wait (bounded) for it.
+  let stats = (await getJson<Record<string, number>>(`${baseUrl}/api/v1/stats`)).body;
+  for (let i = 0; i < 50 && (stats.gpus !== expected.size || stats.hosts !== hostCount); i++) {
+    await sleep(100);
+    stats = (await getJson<Record<string, number>>(`${baseUrl}/api/v1/stats`)).body;
+  }
   assert.equal(stats.samples, rows.length, 'samples = good rows');
   const expectedRecords = [...expected.values()].reduce((n, byTime) => n + byTime.size, 0);
   assert.equal(stats.records, expectedRecords, 'records = GPU × timestamp pairs');
