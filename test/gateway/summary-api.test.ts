@@ -22,6 +22,7 @@ import { CSV_HEADER } from '../support/csv-lines.js';
 import { getJson } from '../support/api-checks.js';
 import { useEtcdStore } from '../support/etcd-store.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
+import { withOverrides } from '../support/kv-overrides.js';
 
 const END = Date.parse('2026-03-02T10:00:00Z');
 const STEP_MS = 30_000;
@@ -249,19 +250,13 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
 
   /** The store, with the final transaction of a message (the one deleting it) failing before or after it applied. */
   function failingCommit(kv: KvStore, when: 'before' | 'after'): KvStore {
-    return new Proxy(kv, {
-      get(target, property) {
-        if (property === 'txn') {
-          return async (request: TxnRequest) => {
-            const isCommit = (request.success ?? []).some((op) => op.type === 'delete');
-            if (isCommit && when === 'before') throw new GputelError('KV_UNAVAILABLE', 'injected: the commit did not reach the store', { retryable: true });
-            const result = await target.txn(request);
-            if (isCommit) throw new GputelError('KV_UNAVAILABLE', 'injected: the commit applied but its answer was lost', { retryable: true });
-            return result;
-          };
-        }
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    return withOverrides(kv, {
+      txn: async (request: TxnRequest) => {
+        const isCommit = (request.success ?? []).some((op) => op.type === 'delete');
+        if (isCommit && when === 'before') throw new GputelError('KV_UNAVAILABLE', 'injected: the commit did not reach the store', { retryable: true });
+        const result = await kv.txn(request);
+        if (isCommit) throw new GputelError('KV_UNAVAILABLE', 'injected: the commit applied but its answer was lost', { retryable: true });
+        return result;
       },
     });
   }

@@ -17,6 +17,7 @@ import { isSealedValue, NONCE_BYTES, sealedKeyId, TAG_BYTES, ValueSealer } from 
 import { gputelError } from '../support/gputel-error-check.js';
 import { useEtcdStore } from '../support/etcd-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { withOverrides } from '../support/kv-overrides.js';
 
 const KEY_A = `key-a:${'11'.repeat(32)}`;
 const KEY_B = `key-b:${'22'.repeat(32)}`;
@@ -311,13 +312,7 @@ function driverSuite(driver: string, openInner: () => Promise<KvStore> | KvStore
         }
         return raw.txn(request);
       };
-      const racing = new Proxy(raw, {
-        get(target, property) {
-          if (property === 'txn') return txn;
-          const value: unknown = Reflect.get(target, property, target);
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
-      });
+      const racing = withOverrides(raw, { txn });
       const store = sealedStore(racing, keys.root, KEY_A);
       await store.put(key, Buffer.from('original'));
       const result = await store.txn({

@@ -20,6 +20,7 @@ import { Registry } from '../../src/store/registry.js';
 import type { TelemetryColumns } from '../../src/store/telemetry-columns.js';
 import { readTelemetry } from '../../src/store/telemetry-reader.js';
 import { useEtcdStore } from '../support/etcd-store.js';
+import { withOverrides } from '../support/kv-overrides.js';
 
 const CLUSTER = 'default';
 const HOST = 'node-a';
@@ -170,11 +171,11 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
 
     it('sizes a read\'s first range from what the last read found: a whole page in one range, the same records when the guess misleads', async () => {
       let ranges = 0;
-      const counting = new Proxy(store(), {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property, target);
-          if (property === 'range') ranges++;
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      const real = store();
+      const counting = withOverrides(real, {
+        range: (range, options) => {
+          ranges++;
+          return real.range(range, options);
         },
       });
       const query = new FleetQuery(counting, f.keys, CLUSTER, f.registry, logger);
@@ -265,13 +266,7 @@ describe('fleet query', () => {
       if (options.onError) onErrors.push(options.onError);
       return kv.watch(range, options);
     };
-    const watching = new Proxy(kv, {
-      get(target, property) {
-        if (property === 'watch') return watch;
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const watching = withOverrides(kv, { watch });
     const f = await fixture(watching);
     try {
       const updates: LatestUpdate[] = [];
@@ -311,13 +306,7 @@ describe('fleet query', () => {
       }
       return tracked;
     };
-    const watching = new Proxy(kv, {
-      get(target, property) {
-        if (property === 'watch') return watch;
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const watching = withOverrides(kv, { watch });
     const f = await fixture(watching);
     try {
       const updates: LatestUpdate[] = [];

@@ -14,6 +14,7 @@ import type { KvStore, WatchOptions } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { encodeJson, type GpuMetadata, type LatestHost } from '../../src/store/gpu-records.js';
 import { Registry } from '../../src/store/registry.js';
+import { withOverrides } from '../support/kv-overrides.js';
 
 async function skipped(name = 'gputel_gateway_registry_skipped_total'): Promise<number> {
   const metric = (await metricsRegistry.getMetricsAsJSON()).find((m) => m.name === name);
@@ -96,13 +97,7 @@ describe('registry', () => {
       if (options.onError) onErrors.push(options.onError);
       return store.watch(range, options);
     };
-    const injecting = new Proxy(store, {
-      get(target, property) {
-        if (property === 'watch') return watch;
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const injecting = withOverrides(store, { watch });
     await registry.stop();
     registry = new Registry(injecting, keys, 'default', createLogger('silent'));
     await kv.put(keys.gpuIndex('default', 'GPU-0', 'h0'), encodeJson(metadata('h0', 'GPU-0')));

@@ -16,6 +16,7 @@ import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { decodeGpuMetadata, decodePartitionStats, type PartitionStats } from '../../src/store/gpu-records.js';
 import { PartitionMaintenance, type PartitionMaintenanceOptions } from '../../src/store/maintenance/partition-maintenance.js';
 import { readTelemetry } from '../../src/store/telemetry-reader.js';
+import { withOverrides } from './kv-overrides.js';
 
 export const TOPIC = 'telemetry';
 export const CLUSTER = 'default';
@@ -32,16 +33,10 @@ export interface Sample {
 
 /** A KvStore whose transactions fail once `fail(request)` says so: a crash at that point (nothing of that txn applied). */
 export function crashingStore(kv: KvStore, fail: (request: TxnRequest) => boolean): KvStore {
-  return new Proxy(kv, {
-    get(target, property) {
-      if (property === 'txn') {
-        return async (request: TxnRequest) => {
-          if (fail(request)) throw new GputelError('KV_UNAVAILABLE', 'injected crash', { retryable: true });
-          return target.txn(request);
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  return withOverrides(kv, {
+    txn: async (request: TxnRequest) => {
+      if (fail(request)) throw new GputelError('KV_UNAVAILABLE', 'injected crash', { retryable: true });
+      return kv.txn(request);
     },
   });
 }
