@@ -22,7 +22,6 @@ import { sealedKeyPolicy } from '../../src/kv/sealed-key-policy.js';
 import { isSealedValue, sealedKeyId } from '../../src/kv/value-sealer.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle, type OracleRow } from '../support/csv-oracle.js';
-import { findFreePort } from '../support/etcd-process.js';
 import { runGputel, type GputelProcess } from '../support/gputel-process.js';
 import { usePipelineHarness } from '../support/pipeline-harness.js';
 
@@ -80,11 +79,6 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     return [...harness.common, '--root', root, ...(keys === undefined ? [] : ['--encryption-key-file', keys])];
   }
 
-  async function startGateway(args: string[]): Promise<{ gateway: GputelProcess; baseUrl: string }> {
-    const port = await findFreePort();
-    return { gateway: harness.run(['gateway', ...args, '--port', String(port)]), baseUrl: `http://127.0.0.1:${port}` };
-  }
-
   /** Polls /readyz until it answers 200 (at most 10 s; the assertions that follow then say what is wrong). */
   async function ready(baseUrl: string): Promise<void> {
     for (let i = 0; i < 100; i++) {
@@ -107,7 +101,7 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     const keys = keyFile('rotating.keys', [generateEncryptionKeyLine('a')]);
     const args = roleArgs(root, keys);
     const first = await harness.generate('first.csv', { ...FLEET, start: '2026-03-02T09:00:00Z' });
-    let { gateway, baseUrl } = await startGateway(args);
+    let { gateway, baseUrl } = await harness.startGateway(args);
     let collector = harness.run(['collector', ...args, '--port', '0']);
     await stream(args, first);
     const firstRows = readOracle(first);
@@ -123,7 +117,7 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     const keyB = generateEncryptionKeyLine('b');
     appendFileSync(keys, `${keyB}\n`);
     await Promise.all([gateway.stop(), collector.stop()]);
-    ({ gateway, baseUrl } = await startGateway(args));
+    ({ gateway, baseUrl } = await harness.startGateway(args));
     collector = harness.run(['collector', ...args, '--port', '0']);
     const second = await harness.generate('second.csv', { ...FLEET, start: '2026-03-02T10:00:00Z' });
     await stream(args, second);
@@ -145,17 +139,17 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     const resealed = await harness.cli(['encryption-key', 'reseal', '--root', root, '--encryption-key-file', keys]);
     assert.match(resealed, /resealed [1-9]\d* from older keys, sealed 0 plaintext, 0 changed meanwhile/);
     assertNothingInPlaintext(await everything(root), root, allRows, ['b']);
-    const onlyB = await startGateway(roleArgs(root, keyFile('only-b.keys', [keyB])));
+    const onlyB = await harness.startGateway(roleArgs(root, keyFile('only-b.keys', [keyB])));
     await ready(onlyB.baseUrl);
     await assertApiMatches(onlyB.baseUrl, allRows);
     await onlyB.gateway.stop();
 
     // The wrong key under the same ids, and no key at all: the gateway refuses to start (before any write), naming the key.
     const wrong = keyFile('wrong.keys', [generateEncryptionKeyLine('a'), generateEncryptionKeyLine('b')]);
-    const wrongGateway = (await startGateway(roleArgs(root, wrong))).gateway;
+    const wrongGateway = (await harness.startGateway(roleArgs(root, wrong))).gateway;
     assert.equal(await wrongGateway.exited, 2);
     assert.match(wrongGateway.stderr(), /gputel: encryption key "a" of \S+wrong\.keys is not the key "a" that sealed this store's data .*every gputel process must use the same key file/);
-    const keyless = (await startGateway(roleArgs(root, undefined))).gateway;
+    const keyless = (await harness.startGateway(roleArgs(root, undefined))).gateway;
     assert.equal(await keyless.exited, 2);
     assert.match(keyless.stderr(), new RegExp(`gputel: the data under ${root} is sealed \\(encryption keys "a", "b"\\), and this process has no --encryption-key-file`));
     await assertApiMatches(baseUrl, allRows); // the right gateway still answers
@@ -183,7 +177,7 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     const said = lagging.stderr();
     assert.ok(said.includes('"code":"STORE_KEY"') && said.includes('is sealed with encryption key \\"k2\\", which'), 'the collector logs why (STORE_KEY, key k2)');
 
-    const { baseUrl } = await startGateway(roleArgs(root, rotated));
+    const { baseUrl } = await harness.startGateway(roleArgs(root, rotated));
     harness.run(['collector', ...roleArgs(root, rotated), '--port', '0']);
     await waitForSamples(baseUrl, rows.length);
     await sleep(500); // anything stored twice would show by now

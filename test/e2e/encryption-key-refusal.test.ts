@@ -18,7 +18,6 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import { isSealedValue, sealedKeyId } from '../../src/kv/value-sealer.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle } from '../support/csv-oracle.js';
-import { findFreePort } from '../support/etcd-process.js';
 import { runGputel, type GputelProcess } from '../support/gputel-process.js';
 import { usePipelineHarness } from '../support/pipeline-harness.js';
 
@@ -35,11 +34,6 @@ describe('encryption key files refused at start, and reseal naming its store', {
 
   function roleArgs(root: string, keys: string): string[] {
     return [...harness.common, '--root', root, '--encryption-key-file', keys];
-  }
-
-  async function startGateway(args: string[]): Promise<{ gateway: GputelProcess; baseUrl: string }> {
-    const port = await findFreePort();
-    return { gateway: harness.run(['gateway', ...args, '--port', String(port)]), baseUrl: `http://127.0.0.1:${port}` };
   }
 
   /** Polls /readyz until 200 (at most 10 s), asserting it came. */
@@ -66,7 +60,7 @@ describe('encryption key files refused at start, and reseal naming its store', {
     const revision = await harness.kv.revision();
 
     // Finding 1: a gateway whose only key is new to the store.
-    const refusedGateway = (await startGateway(roleArgs(root, other))).gateway;
+    const refusedGateway = (await harness.startGateway(roleArgs(root, other))).gateway;
     assert.equal(await refusedGateway.exited, 2);
     assert.match(refusedGateway.stderr(), /gputel: the data under \/gputel-refusal is sealed with encryption key\(s\) "a", and \S+other\.keys holds none of them \(it holds "other"\).*append its line to that file/);
     // Finding 2: a streamer with the same file writes no message.
@@ -78,7 +72,7 @@ describe('encryption key files refused at start, and reseal naming its store', {
     assert.equal((await harness.kv.range({ prefix: queuePrefix }, { countOnly: true })).count, queued, 'no message was added');
 
     // A correctly configured process starts with no warning about keys that sealed nothing.
-    const rightGateway = await startGateway(roleArgs(root, known));
+    const rightGateway = await harness.startGateway(roleArgs(root, known));
     await ready(rightGateway.baseUrl);
     await rightGateway.gateway.stop();
     assert.doesNotMatch(rightGateway.gateway.stderr(), /holds data sealed with encryption key/);
@@ -93,7 +87,7 @@ describe('encryption key files refused at start, and reseal naming its store', {
 
     // Samples in and out: both files, once, through a collector and gateway with the rotated file.
     harness.run(['collector', ...roleArgs(root, rotated), '--port', '0']);
-    const { baseUrl } = await startGateway(roleArgs(root, rotated));
+    const { baseUrl } = await harness.startGateway(roleArgs(root, rotated));
     const rows = [...readOracle(first), ...readOracle(second)];
     await waitForSamples(baseUrl, rows.length);
     await assertApiMatches(baseUrl, rows);

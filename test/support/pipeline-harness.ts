@@ -69,8 +69,8 @@ export interface PipelineHarness<E extends EtcdUnderTest> {
   cli(args: string[]): Promise<string>;
   /** Writes the fleet's CSV to `name` in `dir` with `gputel generate` (asserting exit 0) and returns its path. */
   generate(name: string, fleet: FleetOptions): Promise<string>;
-  /** Starts a gateway on a free port (it is not waited for); its URL is `baseUrl` from then on. */
-  startGateway(): Promise<{ gateway: GputelProcess; baseUrl: string }>;
+  /** Starts a gateway on a free port with `args` (default `common`; it is not waited for); its URL is `baseUrl` from then on. */
+  startGateway(args?: string[]): Promise<{ gateway: GputelProcess; baseUrl: string }>;
   /** Starts a collector, in the group under `consumerId` when given. */
   startCollector(consumerId?: string): GputelProcess;
   /** Starts a streamer of `file`; `extra` are its further flags (`--batch-samples 500`). */
@@ -162,9 +162,9 @@ export function usePipelineHarness<E extends EtcdUnderTest = EtcdProcess>(name: 
       assert.equal(await generator.exited, 0, generator.stderr());
       return out;
     },
-    async startGateway() {
+    async startGateway(args = harness.common) {
       const port = await findFreePort();
-      const gateway = harness.run(['gateway', ...harness.common, '--port', String(port)]);
+      const gateway = harness.run(['gateway', ...args, '--port', String(port)]);
       baseUrl = `http://127.0.0.1:${port}`;
       return { gateway, baseUrl };
     },
