@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger.js';
 import type { ReadinessCheck } from '../common/ops-routes.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
+import { QUIET_MAINTENANCE_FACTOR } from '../queue/partition-worker.js';
 import { QueueConsumer } from '../queue/queue-consumer.js';
 import { DEFAULT_RETENTION_MS, PartitionMaintenance, type PartitionMaintenanceOptions } from '../store/maintenance/partition-maintenance.js';
 import { clusterNewestSample } from '../store/maintenance/cluster-newest-sample.js';
@@ -49,17 +50,22 @@ export class Collector {
     const consumerId = options.consumerId ?? `${hostname()}-${process.pid}`;
     const logger = options.logger.child({ role: 'collector', consumerId });
     const processor = new MessageProcessor(kv, keys, options.topic, logger);
-    // The configured cluster's newest stored sample, read once, until messages of it say more.
-    let storedNewest: Promise<number | undefined> | undefined;
+    // The configured cluster's newest stored sample while this collector applies none of its messages:
+    // read again at the pace of quiet maintenance, since other collectors' partitions move it on.
+    const intervalMs = options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS;
+    let storedNewest: { readAtMs: number; newestMs: Promise<number | undefined> } | undefined;
     const clustersToMaintain = async (): Promise<ReadonlyMap<string, number>> => {
       const applied = processor.clusterNewestSamples;
       const cluster = options.cluster;
       if (cluster === undefined || applied.has(cluster)) return applied;
-      storedNewest ??= clusterNewestSample(kv, keys, cluster).catch((error: unknown) => {
-        storedNewest = undefined; // asked again next round
-        throw error;
-      });
-      const newestMs = await storedNewest;
+      if (!storedNewest || Date.now() - storedNewest.readAtMs >= intervalMs * QUIET_MAINTENANCE_FACTOR) {
+        const read = { readAtMs: Date.now(), newestMs: clusterNewestSample(kv, keys, cluster) };
+        storedNewest = read;
+        read.newestMs.catch(() => {
+          if (storedNewest === read) storedNewest = undefined; // asked again next round
+        });
+      }
+      const newestMs = await storedNewest.newestMs;
       return newestMs === undefined ? applied : new Map([...applied, [cluster, newestMs]]);
     };
     const maintenance = new PartitionMaintenance(kv, keys, {
@@ -77,7 +83,7 @@ export class Collector {
       leaseTtlSeconds: options.leaseTtlSeconds,
       logger,
       maintenance: {
-        intervalMs: options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS,
+        intervalMs,
         run: async (partition, claimRevision, signal) => {
           try {
             const summary = await maintenance.run(partition, claimRevision, await clustersToMaintain(), signal);

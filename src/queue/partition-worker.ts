@@ -52,7 +52,7 @@ const MAX_BACKOFF_MS = 5_000;
 /** A message that fails this often in a row with an error a retry cannot help is dead-lettered. */
 export const MAX_SAME_FAILURES = 5;
 /** A partition that applied nothing is maintained every this many maintenance intervals (5 min at the default 30 s). */
-const QUIET_MAINTENANCE_FACTOR = 10;
+export const QUIET_MAINTENANCE_FACTOR = 10;
 /**
  * Failures that can follow from the message itself (it makes a request over
  * etcd's limits, or trips a bug): only these count towards setting a message
