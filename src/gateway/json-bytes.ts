@@ -12,9 +12,22 @@ const DECIMAL_SCALE = 10_000;
 /** Longest JSON form of a double: "-1.2345678901234567e-308" is 24 characters. */
 export const MAX_NUMBER_BYTES = 24;
 
+/** Scratch bytes kept between answers up to this size; a larger answer's are dropped after it. */
+const MAX_KEPT_SCRATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The scratch buffer every writer starts in. Writers are synchronous from
+ * `new JsonBytes()` to `result()`, so one process-wide buffer serves them
+ * all. Why: growing a fresh buffer per answer allocated ~3.3 MB of Buffers
+ * for one GPU's 24 h in columns (0.69 MB), and that external memory made V8
+ * run a full collection about once a request, which was most of the p99
+ * (docs/performance.md).
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 /** A growing byte buffer for ASCII JSON. */
 export class JsonBytes {
-  bytes = Buffer.allocUnsafe(64 * 1024);
+  bytes = scratch;
   at = 0;
 
   reserve(count: number): void {
@@ -22,6 +35,7 @@ export class JsonBytes {
     const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.at + count));
     this.bytes.copy(grown, 0, 0, this.at);
     this.bytes = grown;
+    if (grown.length <= MAX_KEPT_SCRATCH_BYTES) scratch = grown;
   }
 
   /** Appends ASCII text (the caller reserved room). */
@@ -133,7 +147,8 @@ export class JsonBytes {
     bytes[this.at++] = 0x5d; // ]
   }
 
+  /** The JSON written, in a Buffer of its own (the scratch is written over by the next answer). */
   result(): Buffer {
-    return this.bytes.subarray(0, this.at);
+    return Buffer.from(this.bytes.subarray(0, this.at));
   }
 }

@@ -50,6 +50,19 @@ describe('columns JSON', () => {
     const columns = [Float64Array.from(timestamps, (t) => Math.sin(t))];
     assert.equal(columnsJson({ timestampsMs: timestamps, metrics: ['m'], columns }, 'c').toString(), reference(timestamps, ['m'], columns, 'c'));
   });
+
+  it('gives each answer bytes of its own, though every answer is written in one shared scratch buffer', () => {
+    const page = (value: number) => ({ timestampsMs: Float64Array.of(1, 2), metrics: ['m'], columns: [Float64Array.of(value, value)] });
+    const first = columnsJson(page(1), null);
+    const expected = first.toString();
+    // A larger answer grows the scratch; a smaller one writes over its start.
+    const large = Float64Array.from({ length: 100_000 }, (_, r) => r);
+    columnsJson({ timestampsMs: large, metrics: ['m'], columns: [large] }, null);
+    const second = columnsJson(page(2), null);
+    assert.equal(first.toString(), expected);
+    assert.notEqual(second.toString(), expected);
+    assert.equal(first.buffer === second.buffer && first.byteOffset === second.byteOffset, false);
+  });
 });
 
 const GPU = { uuid: 'GPU-é"1', gpuId: 3, hostname: 'node\\a', gpuKey: 'GPU-é"1', migInstanceId: '' } as GpuEntry;
