@@ -20,22 +20,15 @@
  * runs another build's `bin/gputel.js` as the gateway (before/after
  * comparisons; queries it does not support are reported as failing).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeGeneratedFile } from '../src/cli/generate-command.js';
-import { Collector } from '../src/collector/collector.js';
-import { createLogger } from '../src/common/logger.js';
-import { CsvFileSource } from '../src/ingest/csv-file-source.js';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
-import { Streamer } from '../src/streamer/streamer.js';
-import { storedSamples, uncompactedChunks } from './store-progress.js';
+import { fillStore } from './fill-store.js';
+import { storedSamples } from './store-progress.js';
 import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
 import { GPUTEL_BIN } from '../test/support/gputel-process.js';
 
@@ -47,33 +40,6 @@ const START_MS = Date.parse('2026-03-02T00:00:00Z');
 function argument(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-/** Streams a generated file through an in-process streamer and collector into the store. */
-async function fill(kv: KvStore, keys: KeySpace, hours: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-query-'));
-  try {
-    const file = join(dir, 'dcgm.csv');
-    let started = performance.now();
-    const rows = await writeGeneratedFile(file, { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, durationMs: hours * 3_600_000, intervalMs: INTERVAL_MS, seed: 42, startMs: START_MS });
-    console.log(`generated ${rows.toLocaleString('en-US')} rows (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const logger = createLogger('warn');
-    // Maintenance every 2 s (default 30 s) so that compaction has merged every closed window before the queries.
-    const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger, maintenanceIntervalMs: 2_000, retentionMs: 3_650 * 86_400_000 });
-    await collector.start();
-    started = performance.now();
-    const source = new CsvFileSource({ path: file, logger });
-    const summary = await new Streamer(kv, keys, { source, cluster: 'default', topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, logger }).run();
-    if (summary.failure !== undefined) throw new Error(`streaming failed: ${summary.failure}`);
-    while ((await storedSamples(kv, keys)) < rows) await sleep(200);
-    console.log(`stored through etcd in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    started = performance.now();
-    while ((await uncompactedChunks(kv, keys)) > 0) await sleep(1_000);
-    await collector.stop();
-    console.log(`compacted by the collector ${((performance.now() - started) / 1000).toFixed(1)} s after`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Bytes of chunk keys and values per stored sample, read back from the store. */
@@ -179,7 +145,7 @@ async function main(): Promise<void> {
   let gateway: ReturnType<typeof spawn> | undefined;
   try {
     const expected = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length * (hours * 3_600_000 / INTERVAL_MS);
-    if ((await storedSamples(kv, keys)) < expected) await fill(kv, keys, hours);
+    if ((await storedSamples(kv, keys)) < expected) await fillStore(kv, keys, { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, hours, intervalMs: INTERVAL_MS, startMs: START_MS });
     const samples = await storedSamples(kv, keys);
     const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
     const status = await kv.status();
