@@ -27,6 +27,13 @@ const reloads = counter('gputel_gateway_registry_reloads_total', 'Registry reloa
 export const STALE_AFTER_MS = 5 * 60_000;
 
 export interface GpuEntry extends GpuMetadata {
+  /**
+   * The id that names this series alone, the shortest of: its gpuKey (the
+   * UUID, or `UUID:mig{n}` for a MIG instance), `hostname:gpu_id`,
+   * `hostname:gpuKey`. It changes when another series comes to share the
+   * shorter form (the same UUID under a second hostname).
+   */
+  id: string;
   lastSeenMs: number;
   status: 'active' | 'stale';
   latest: LatestGpu | undefined;
@@ -52,6 +59,8 @@ export class Registry {
   private view: GpuEntry[] | undefined;
   /** asOfMs() of the view. */
   private viewAsOfMs: number | undefined;
+  /** The view's series by each id form; built with the view. */
+  private lookup: GpuIdIndex = emptyIndex();
 
   constructor(
     private readonly kv: KvStore,
@@ -159,11 +168,11 @@ export class Registry {
   private buildView(): GpuEntry[] {
     this.viewAsOfMs = this.newestSampleMs();
     const newestMs = this.viewAsOfMs ?? 0;
-    return [...this.gpuByKey.values()]
-      .map((gpu) => {
+    const view = [...this.gpuByKey.values()]
+      .map((gpu): GpuEntry => {
         const latest = this.latestByHost.get(gpu.hostname)?.gpus[gpu.gpuKey];
         const lastSeenMs = latest?.lastSeenMs ?? gpu.firstSeenMs;
-        return { ...gpu, lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
+        return { ...gpu, id: '', lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
       })
       .sort(
         (a, b) =>
@@ -171,6 +180,8 @@ export class Registry {
           a.gpuId - b.gpuId ||
           a.migInstanceId.localeCompare(b.migInstanceId, 'en', { numeric: true }),
       );
+    this.lookup = indexIds(view);
+    return view;
   }
 
   /** Every host, sorted by hostname. */
@@ -190,26 +201,22 @@ export class Registry {
   }
 
   /**
-   * Finds a GPU by gpuKey (a MIG instance), UUID, or `hostname:gpu_id`. A UUID
-   * seen under several hostnames gives the series seen most recently.
+   * Every series an id names, in listing order: by gpuKey (the UUID of a
+   * whole GPU, `UUID:mig{n}` of a MIG instance), else by UUID (all the
+   * instances of a MIG GPU), else by `hostname:gpu_id`, else by
+   * `hostname:gpuKey`. Several when the id is ambiguous (a MIG GPU's UUID,
+   * a UUID under two hostnames); empty when it names none.
    */
-  findGpu(id: string): GpuEntry | undefined {
-    const gpus = this.gpus();
-    const byKey = gpus.filter((g) => g.gpuKey === id);
-    const matches = byKey.length > 0 ? byKey : gpus.filter((g) => g.uuid === id);
-    if (matches.length > 0) return matches.reduce((newest, g) => (g.lastSeenMs > newest.lastSeenMs ? g : newest));
-    const colon = id.lastIndexOf(':');
-    if (colon <= 0) return undefined;
-    const hostname = id.slice(0, colon);
-    const index = id.slice(colon + 1);
-    if (!/^\d{1,9}$/.test(index)) return undefined;
-    const gpuId = Number(index);
-    return gpus.find((g) => g.hostname === hostname && g.gpuId === gpuId);
+  matchGpus(id: string): readonly GpuEntry[] {
+    this.gpus();
+    const { byKey, byUuid, byHostGpuId, bySeries } = this.lookup;
+    return byKey.get(id) ?? byUuid.get(id) ?? byHostGpuId.get(id) ?? bySeries.get(id) ?? [];
   }
 
   /** The series of one GPU on one host. */
   findSeries(hostname: string, gpuKey: string): GpuEntry | undefined {
-    return this.gpus().find((g) => g.hostname === hostname && g.gpuKey === gpuKey);
+    this.gpus();
+    return this.lookup.bySeries.get(`${hostname}:${gpuKey}`)?.[0];
   }
 
   /**
@@ -299,4 +306,47 @@ export class Registry {
     skippedEntries.inc();
     this.logger.warn({ err: error, key }, `unreadable ${what} at ${key} skipped: ${errorMessage(error)}`);
   }
+}
+
+/** The series of a registry view by each form of id, keyed by the id's text. */
+interface GpuIdIndex {
+  byKey: Map<string, GpuEntry[]>;
+  byUuid: Map<string, GpuEntry[]>;
+  byHostGpuId: Map<string, GpuEntry[]>;
+  bySeries: Map<string, GpuEntry[]>;
+}
+
+function emptyIndex(): GpuIdIndex {
+  return { byKey: new Map(), byUuid: new Map(), byHostGpuId: new Map(), bySeries: new Map() };
+}
+
+function push(map: Map<string, GpuEntry[]>, key: string, gpu: GpuEntry): void {
+  const list = map.get(key);
+  if (list) list.push(gpu);
+  else map.set(key, [gpu]);
+}
+
+/**
+ * Indexes a view by every id form and sets each entry's `id`: the first form
+ * that matchGpus resolves to that entry alone. `hostname:gpuKey` always
+ * does, as a host holds one series per gpuKey (barring a hostname with a
+ * colon that makes two forms read alike, which it then accepts as is).
+ */
+function indexIds(view: GpuEntry[]): GpuIdIndex {
+  const index = emptyIndex();
+  for (const gpu of view) {
+    push(index.byKey, gpu.gpuKey, gpu);
+    // A whole GPU's gpuKey is its UUID (unless escaped, see gpuKeyOf): the byKey entry already answers it.
+    if (gpu.gpuKey !== gpu.uuid) push(index.byUuid, gpu.uuid, gpu);
+    push(index.byHostGpuId, `${gpu.hostname}:${gpu.gpuId}`, gpu);
+    push(index.bySeries, `${gpu.hostname}:${gpu.gpuKey}`, gpu);
+  }
+  const { byKey, byUuid, byHostGpuId } = index;
+  for (const gpu of view) {
+    const hostGpuId = `${gpu.hostname}:${gpu.gpuId}`;
+    if (byKey.get(gpu.gpuKey)?.length === 1) gpu.id = gpu.gpuKey;
+    else if (byHostGpuId.get(hostGpuId)?.length === 1 && !byKey.has(hostGpuId) && !byUuid.has(hostGpuId)) gpu.id = hostGpuId;
+    else gpu.id = `${gpu.hostname}:${gpu.gpuKey}`;
+  }
+  return index;
 }
