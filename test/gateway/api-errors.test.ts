@@ -6,16 +6,28 @@
  * large or of the wrong type, an undecodable path), the router (404, 405
  * with Allow) or a route. Requests go as raw bytes over node:net, so that
  * nothing on the client side fixes them first.
+ *
+ * And GPU ids: an id that names several series (the MIG instances of a GPU,
+ * a UUID under two hostnames) is 409 AMBIGUOUS_GPU listing the ids that name
+ * each alone; every series has such an id, and its records say their MIG
+ * instance. On both store drivers.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/common/logger.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
+import { fetchAllTelemetry, getJson } from '../support/api-checks.js';
+import { useEtcdStore } from '../support/etcd-store.js';
+import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
 
 interface RawResponse {
   status: number;
@@ -230,4 +242,158 @@ describe('API error answers', () => {
       assert.equal(response.headers['x-request-id'], 'trace-77');
     });
   });
+});
+
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dcgm-export-sample.csv', import.meta.url));
+
+interface TestSeries {
+  host: string;
+  gpu: number;
+  uuid: string;
+  mig: string;
+  /** The id the listing must give it. */
+  id: string;
+}
+
+/**
+ * Series whose plain ids collide in every way: MIG instances of one GPU, one
+ * UUID under two hostnames, one MIG instance under two hostnames, and two
+ * instances under two hostnames (only hostname:gpuKey names those alone).
+ */
+const SERIES: TestSeries[] = [
+  { host: 'mig-node', gpu: 0, uuid: 'GPU-M', mig: '1', id: 'GPU-M:mig1' },
+  { host: 'mig-node', gpu: 0, uuid: 'GPU-M', mig: '2', id: 'GPU-M:mig2' },
+  { host: 'node-w', gpu: 1, uuid: 'GPU-W', mig: '', id: 'GPU-W' },
+  { host: 'pod-a', gpu: 0, uuid: 'GPU-D', mig: '', id: 'pod-a:0' },
+  { host: 'pod-b', gpu: 0, uuid: 'GPU-D', mig: '', id: 'pod-b:0' },
+  { host: 'x-a', gpu: 0, uuid: 'GPU-X', mig: '1', id: 'x-a:0' },
+  { host: 'x-b', gpu: 0, uuid: 'GPU-X', mig: '1', id: 'x-b:0' },
+  { host: 'y-a', gpu: 0, uuid: 'GPU-Y', mig: '1', id: 'y-a:GPU-Y:mig1' },
+  { host: 'y-a', gpu: 0, uuid: 'GPU-Y', mig: '2', id: 'y-a:GPU-Y:mig2' },
+  { host: 'y-b', gpu: 0, uuid: 'GPU-Y', mig: '1', id: 'y-b:GPU-Y:mig1' },
+  { host: 'y-b', gpu: 0, uuid: 'GPU-Y', mig: '2', id: 'y-b:GPU-Y:mig2' },
+];
+const T0 = Date.parse('2026-03-02T09:15:00Z');
+const TIMES = [T0, T0 + 10_000, T0 + 20_000];
+/** Values that say whose they are: series index, timestamp index, metric. */
+const utilization = (s: number, t: number): number => s * 10 + t;
+const temperature = (s: number, t: number): number => 40 + s + t / 10;
+
+/** The series as DCGM CSV rows (the fixture's header), with GPU_I_ID on MIG instances. */
+function seriesCsv(): { text: string; samples: number } {
+  const header = readFileSync(FIXTURE, 'utf8').split('\n')[0];
+  const lines = [header];
+  SERIES.forEach((series, s) => {
+    const labels = `${series.mig === '' ? '' : `GPU_I_ID="${series.mig}",GPU_I_PROFILE="3g.40gb",`}Hostname="${series.host}",UUID="${series.uuid}"`;
+    TIMES.forEach((timeMs, t) => {
+      for (const [metric, value] of [['DCGM_FI_DEV_GPU_UTIL', utilization(s, t)], ['DCGM_FI_DEV_GPU_TEMP', temperature(s, t)]] as const) {
+        const cells = [new Date(timeMs).toISOString(), metric, String(series.gpu), `nvidia${series.gpu}`, series.uuid, 'NVIDIA A100-SXM4-80GB', series.host, '', '', '', String(value), labels];
+        lines.push(cells.map((c) => `"${c.replace(/"/g, '""')}"`).join(','));
+      }
+    });
+  });
+  return { text: lines.join('\n') + '\n', samples: lines.length - 1 };
+}
+
+type ErrorWithIds = { error: { code: string; message: string; ids?: string[] } };
+
+function identitySuite(driver: string, store: () => KvStore | undefined): void {
+  describe(`GPU ids on the ${driver} store`, () => {
+    let pipeline: InProcessPipeline;
+    let dir: string;
+    let samples: number;
+    before(async () => {
+      pipeline = await startInProcessPipeline({ kv: store() });
+      dir = mkdtempSync(join(tmpdir(), 'gputel-api-ids-'));
+      const csv = seriesCsv();
+      samples = csv.samples;
+      writeFileSync(join(dir, 'ids.csv'), csv.text);
+      await pipeline.ingest(join(dir, 'ids.csv'));
+    });
+    after(async () => {
+      await pipeline?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('gives every series an id that names it alone, with its MIG instance', async () => {
+      const { body } = await getJson<{ data: { id: string; hostname: string; mig_instance_id: string | null; mig_profile: string | null }[] }>(`${pipeline.baseUrl}/api/v1/gpus`);
+      assert.deepEqual(body.data.map((g) => g.id), SERIES.map((s) => s.id));
+      assert.deepEqual(body.data.map((g) => g.mig_instance_id), SERIES.map((s) => (s.mig === '' ? null : s.mig)));
+      assert.deepEqual(body.data.map((g) => g.mig_profile), SERIES.map((s) => (s.mig === '' ? null : '3g.40gb')));
+    });
+
+    it('answers an id that names several series 409 AMBIGUOUS_GPU, listing the id of each', async () => {
+      for (const [id, ids] of [
+        ['GPU-M', ['GPU-M:mig1', 'GPU-M:mig2']],
+        ['mig-node:0', ['GPU-M:mig1', 'GPU-M:mig2']],
+        ['GPU-D', ['pod-a:0', 'pod-b:0']],
+        ['GPU-X', ['x-a:0', 'x-b:0']],
+        ['GPU-X:mig1', ['x-a:0', 'x-b:0']],
+        ['GPU-Y', ['y-a:GPU-Y:mig1', 'y-a:GPU-Y:mig2', 'y-b:GPU-Y:mig1', 'y-b:GPU-Y:mig2']],
+        ['GPU-Y:mig2', ['y-a:GPU-Y:mig2', 'y-b:GPU-Y:mig2']],
+        ['y-a:0', ['y-a:GPU-Y:mig1', 'y-a:GPU-Y:mig2']],
+      ] as const) {
+        for (const endpoint of ['telemetry', 'latest']) {
+          const response = await fetch(`${pipeline.baseUrl}/api/v1/gpus/${encodeURIComponent(id)}/${endpoint}`);
+          assert.equal(response.status, 409, `${id} ${endpoint}`);
+          assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+          const { error } = (await response.json()) as ErrorWithIds;
+          assert.equal(error.code, 'AMBIGUOUS_GPU');
+          assert.deepEqual(error.ids, ids, id);
+          for (const each of ids) assert.ok(error.message.includes(each), `the message names ${each}: ${error.message}`);
+        }
+      }
+    });
+
+    it('answers an id that names no series 404 GPU_NOT_FOUND', async () => {
+      for (const id of ['GPU-M:mig3', 'y-a:GPU-Y:mig3', 'pod-c:0', 'GPU-none']) {
+        const { status, body } = await getJson<ErrorWithIds>(`${pipeline.baseUrl}/api/v1/gpus/${encodeURIComponent(id)}/telemetry`);
+        assert.equal(status, 404, id);
+        assert.equal(body.error.code, 'GPU_NOT_FOUND');
+      }
+    });
+
+    it('serves each series by its id, every record saying its host and MIG instance, losing no sample', async () => {
+      let served = 0;
+      for (const [s, series] of SERIES.entries()) {
+        const records = await fetchAllTelemetry(pipeline.baseUrl, series.id, 2);
+        assert.deepEqual(records.map((r) => Date.parse(r.timestamp)), TIMES, series.id);
+        for (const [t, record] of records.entries()) {
+          assert.deepEqual([record.uuid, record.hostname, record.mig_instance_id], [series.uuid, series.host, series.mig === '' ? null : series.mig], series.id);
+          assert.deepEqual(record.metrics, { DCGM_FI_DEV_GPU_TEMP: temperature(s, t), DCGM_FI_DEV_GPU_UTIL: utilization(s, t) }, `${series.id} at ${record.timestamp}`);
+          served += Object.keys(record.metrics).length;
+        }
+        const latest = await getJson<{ data: Record<string, unknown> }>(`${pipeline.baseUrl}/api/v1/gpus/${encodeURIComponent(series.id)}/latest`);
+        assert.equal(latest.status, 200, series.id);
+        assert.deepEqual([latest.body.data.timestamp, latest.body.data.mig_instance_id, latest.body.data.gpu_utilization], [new Date(TIMES[2]).toISOString(), series.mig === '' ? null : series.mig, utilization(s, 2)]);
+      }
+      assert.equal(served, samples, 'samples served = samples streamed');
+      assert.equal((await getJson<{ samples: number }>(`${pipeline.baseUrl}/api/v1/stats`)).body.samples, samples);
+    });
+
+    it('keeps paging by a cursor in its series, whatever id the next page is asked by', async () => {
+      const first = await getJson<{ next_cursor: string }>(`${pipeline.baseUrl}/api/v1/gpus/y-b:GPU-Y:mig2/telemetry?limit=1`);
+      // The cursor names y-b's instance 2: asked by the ambiguous UUID, the page goes on there.
+      const next = await getJson<{ data: { hostname: string; mig_instance_id: string; timestamp: string }[] }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-Y/telemetry?limit=1&cursor=${first.body.next_cursor}`);
+      assert.equal(next.status, 200);
+      assert.deepEqual([next.body.data[0].hostname, next.body.data[0].mig_instance_id, next.body.data[0].timestamp], ['y-b', '2', new Date(TIMES[1]).toISOString()]);
+      const other = await getJson<ErrorWithIds>(`${pipeline.baseUrl}/api/v1/gpus/GPU-M/telemetry?limit=1&cursor=${first.body.next_cursor}`);
+      assert.equal(other.status, 400);
+      assert.match(other.body.error.message, /another GPU/);
+    });
+
+    it('names MIG instances in host latest values and summaries', async () => {
+      const host = await getJson<{ data: { mig_instance_id: string | null }[] }>(`${pipeline.baseUrl}/api/v1/hosts/y-a/latest`);
+      assert.deepEqual(host.body.data.map((r) => r.mig_instance_id), ['1', '2']);
+      const summary = await getJson<{ temperature: { hottest: Record<string, unknown> } }>(`${pipeline.baseUrl}/api/v1/summary`);
+      const hottest = SERIES.length - 1;
+      assert.deepEqual(summary.body.temperature.hottest, { id: 'y-b:GPU-Y:mig2', uuid: 'GPU-Y', hostname: 'y-b', gpu_id: 0, mig_instance_id: '2', value: temperature(hottest, 2) });
+    });
+  });
+}
+
+identitySuite('embedded', () => undefined);
+describe('on etcd', () => {
+  const etcd = useEtcdStore();
+  identitySuite('etcd', () => etcd.store);
 });
