@@ -24,7 +24,7 @@ export function clientErrorOf(code: string, reason: string | undefined): ApiErro
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'the chunk extensions of the request body are over the size limit: send the body without them' };
     case 'HPE_INVALID_METHOD':
-      return { status: 400, code: 'BAD_REQUEST', message: 'the request method is not an HTTP method: the API takes GET (and HEAD)' };
+      return { status: 400, code: 'BAD_REQUEST', message: 'the request method is not an HTTP method: use GET, HEAD or POST' };
     case 'HPE_INVALID_URL':
       return { status: 400, code: 'BAD_REQUEST', message: 'the request path holds bytes a URL may not (spaces, control characters): percent-encode them' };
     case 'HPE_INVALID_HEADER_TOKEN':
@@ -68,9 +68,10 @@ export function clientErrorResponder(logger: Logger): (error: Error & { code?: s
  * (`requireHostHeader: false`) and this hook refuses it in the API's shape.
  */
 export function registerHostCheck(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
+  // A callback hook, not an async one: it runs on every request, and a promise each is measurable.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
-      throw new GputelError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header: send "host: NAME" (clients send it by themselves)');
-    }
+      done(new GputelError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header: send "host: NAME" (clients send it by themselves)'));
+    } else done();
   });
 }

@@ -14,8 +14,10 @@ function gpuNotFound(id: string): GputelError {
 /** AMBIGUOUS_GPU, listing in `ids` (and the message) the id of each series `id` names. */
 export function ambiguousGpu(id: string, gpus: readonly GpuEntry[]): GputelError {
   const ids = gpus.map((gpu) => gpu.id);
-  const why = gpus.every((gpu) => gpu.hostname === gpus[0].hostname) ? 'MIG instances or GPUs of one host' : 'series under several hostnames';
-  return new GputelError('AMBIGUOUS_GPU', `GPU "${id}" names ${gpus.length} ${why}: ask by one of the ids in error.ids (${ids.join(', ')})`, { details: { ids } });
+  const hostnames = new Set(gpus.map((gpu) => gpu.hostname));
+  const instances = hostnames.size === 1 && gpus.every((gpu) => gpu.uuid === gpus[0].uuid && gpu.migInstanceId !== '');
+  const what = instances ? 'MIG instances' : hostnames.size === 1 ? `series on host "${gpus[0].hostname}"` : `series under ${hostnames.size} hostnames`;
+  return new GputelError('AMBIGUOUS_GPU', `GPU "${id}" names ${gpus.length} ${what}: ask by one of the ids in error.ids (${ids.join(', ')})`, { details: { ids } });
 }
 
 /**

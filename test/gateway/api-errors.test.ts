@@ -103,7 +103,8 @@ describe('API error answers', () => {
       const status = Number((request.params as { status: string }).status);
       // As plugins do: an Error with a statusCode, a plain object thrown, or an Error sent after setting the status.
       if (status === 401) throw Object.assign(new Error('no API key: send Authorization: Bearer KEY'), { statusCode: 401 });
-      // @fastify/rate-limit throws its errorResponseBuilder's plain object.
+      // @fastify/rate-limit sets Retry-After, then throws what its errorResponseBuilder gives (a plain object, if so configured).
+      if (status === 429) reply.header('retry-after', '1');
       // eslint-disable-next-line @typescript-eslint/only-throw-error
       if (status === 429) throw { statusCode: 429, error: 'Too Many Requests', message: 'rate limit exceeded, retry in 1 second' };
       if (status === 403) return reply.code(403).send(new Error('the key has role read; this needs admin'));
@@ -227,8 +228,10 @@ describe('API error answers', () => {
         [429, 'RATE_LIMITED'],
         [503, 'KV_UNAVAILABLE'],
       ] as const) {
-        const error = assertErrorAnswer(await rawExchange(port, get(`/test/status/${status}`)), status, code, `status ${status}`);
+        const response = await rawExchange(port, get(`/test/status/${status}`));
+        const error = assertErrorAnswer(response, status, code, `status ${status}`);
         assert.doesNotMatch(error.message, /statusCode/);
+        if (status === 429) assert.equal(response.headers['retry-after'], '1', 'headers set before the error stay');
       }
     });
 
