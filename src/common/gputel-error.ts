@@ -33,6 +33,7 @@ export type ErrorCode =
   /** An id that names several GPU series (MIG instances, one UUID under two hostnames): the message lists the ids to use. */
   | 'AMBIGUOUS_GPU'
   | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'HEADERS_TOO_LARGE'

@@ -22,6 +22,7 @@ export const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   REQUEST_TIMEOUT: 408,
   AMBIGUOUS_GPU: 409,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   HEADERS_TOO_LARGE: 431,
@@ -44,6 +45,7 @@ const CODE_OF_STATUS: Readonly<Record<number, ErrorCode>> = {
   405: 'METHOD_NOT_ALLOWED',
   408: 'REQUEST_TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
   431: 'HEADERS_TOO_LARGE',
@@ -62,6 +64,13 @@ export function errorBody(code: string, message: string, details?: Readonly<Reco
   return { error: { code, message, ...details } };
 }
 
+/**
+ * The longest path parameter the router takes (Fastify's default is 100). A
+ * GPU id `hostname:UUID:mig{n}` is two key segments of up to 256 characters
+ * each (key-space.ts), and may be percent-encoded.
+ */
+export const MAX_PARAM_CHARS = 2048;
+
 const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
 
 /** Fastify's own messages say what, not where or what to do: these do. */
@@ -69,6 +78,7 @@ const MESSAGE_OF: Readonly<Record<string, (request: FastifyRequest) => string>> 
   FST_ERR_CTP_BODY_TOO_LARGE: (request) => `the request body is over the ${request.routeOptions.bodyLimit ?? 'configured'}-byte limit of ${request.method} ${pathOf(request.url)}: send a smaller body`,
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) =>
     `${request.method} ${pathOf(request.url)} does not take content-type "${request.headers['content-type'] ?? ''}": send application/json`,
+  FST_ERR_MAX_PARAM_LENGTH: (request) => `a segment of the path ${JSON.stringify(pathOf(request.url).slice(0, 80))}… is over ${MAX_PARAM_CHARS} characters: no id is that long`,
   FST_ERR_BAD_URL: (request) => `the path ${JSON.stringify(pathOf(request.url))} is not valid percent-encoding: write a literal % as %25`,
 };
 

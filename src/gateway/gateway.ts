@@ -14,7 +14,7 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
-import { registerErrorHandlers, sendApiError } from './api-error.js';
+import { MAX_PARAM_CHARS, registerErrorHandlers, sendApiError } from './api-error.js';
 import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
@@ -60,6 +60,8 @@ export class Gateway {
       logController: new LogController({ disableRequestLogging: true }),
       requestIdHeader: 'x-request-id',
       genReqId: () => randomUUID(),
+      // A GPU id can be longer than Fastify's default of 100 (see MAX_PARAM_CHARS).
+      routerOptions: { maxParamLength: MAX_PARAM_CHARS },
       // Fastify strips unknown properties by default; report them instead.
       ajv: { customOptions: { removeAdditional: false } },
       // A URL Fastify cannot decode (/api/v1/gpus/%) still answers in the API's error shape.

@@ -170,6 +170,12 @@ describe('API error answers', () => {
       assert.match(error.message, /%25/);
     });
 
+    it('takes a GPU id as long as two key segments, and answers a longer path segment 414 URI_TOO_LONG', async () => {
+      const longId = `${'h'.repeat(256)}:GPU-${'0'.repeat(250)}:mig1`;
+      assertErrorAnswer(await rawExchange(port, get(`/api/v1/gpus/${longId}/latest`)), 404, 'GPU_NOT_FOUND', 'a 513-character id');
+      assertErrorAnswer(await rawExchange(port, get(`/api/v1/gpus/${'x'.repeat(3000)}/latest`)), 414, 'URI_TOO_LONG', 'a 3000-character segment');
+    });
+
     it('answers a body over the limit with 413 PAYLOAD_TOO_LARGE', async () => {
       const body = JSON.stringify({ pad: 'x'.repeat(BODY_LIMIT) });
       const request = `POST /test/body HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
