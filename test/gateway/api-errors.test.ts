@@ -111,6 +111,10 @@ describe('API error answers', () => {
       if (status === 503) throw new GputelError('KV_UNAVAILABLE', 'etcd at 127.0.0.1:2379 does not answer', { retryable: true });
       throw new Error('a bug whose text the client must not see');
     });
+    // A route a plugin declares in its own context (as mercurius and @fastify/swagger-ui do).
+    void gateway.app.register(async (plugin) => {
+      plugin.post('/test/plugin/:name', async () => ({ ok: true }));
+    });
     await gateway.start();
     port = gateway.port;
   });
@@ -212,6 +216,7 @@ describe('API error answers', () => {
         ['PUT', '/api/v1/gpus/GPU-x/telemetry?limit=5', 'GET, HEAD'],
         ['PATCH', '/api/v1/hosts/node-1/latest', 'GET, HEAD'],
         ['GET', '/test/body', 'POST'],
+        ['DELETE', '/test/plugin/x', 'POST'],
       ] as const) {
         const response = await rawExchange(port, `${method} ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
         const error = assertErrorAnswer(response, 405, 'METHOD_NOT_ALLOWED', `${method} ${path}`);
