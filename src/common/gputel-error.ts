@@ -24,18 +24,34 @@ export type ErrorCode =
   | 'KV_CLOSED'
   | 'KV_FAILED'
   | 'CONFLICT'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // HTTP API answers (src/gateway/api-error.ts gives each its status).
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'METHOD_NOT_ALLOWED'
+  | 'REQUEST_TIMEOUT'
+  /** An id that names several GPU series (MIG instances, one UUID under two hostnames): the message lists the ids to use. */
+  | 'AMBIGUOUS_GPU'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
+  | 'HEADERS_TOO_LARGE'
+  | 'UNAVAILABLE';
 
 export class GputelError extends Error {
   readonly code: ErrorCode;
   /** True when the same call may succeed later (the store was unreachable, a compare lost a race). */
   readonly retryable: boolean;
+  /** More fields an API error answer carries beside code and message, for a client to act on (AMBIGUOUS_GPU: `ids`). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GputelError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    this.details = options.details;
   }
 }
 

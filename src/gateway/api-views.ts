@@ -8,11 +8,20 @@ import type { TelemetryColumns } from '../store/telemetry-columns.js';
 import { NAMED_FIELDS } from './named-fields.js';
 import { formatTime } from './time-param.js';
 
+/** The MIG instance of a series as the API writes it: null for a whole GPU. */
+export function migInstanceOf(gpu: { migInstanceId: string }): string | null {
+  return gpu.migInstanceId === '' ? null : gpu.migInstanceId;
+}
+
 export function gpuView(gpu: GpuEntry): Record<string, unknown> {
-  const view: Record<string, unknown> = {
+  return {
+    // The id that names this series alone: what to ask /gpus/{id}/… by (see Registry's GpuEntry.id).
+    id: gpu.id,
     uuid: gpu.uuid,
     gpu_id: gpu.gpuId,
     hostname: gpu.hostname,
+    mig_instance_id: migInstanceOf(gpu),
+    mig_profile: gpu.migInstanceId === '' ? null : gpu.migProfile,
     device: gpu.device,
     model: gpu.modelName,
     driver_version: gpu.driverVersion === '' ? null : gpu.driverVersion,
@@ -20,13 +29,6 @@ export function gpuView(gpu: GpuEntry): Record<string, unknown> {
     first_seen: formatTime(gpu.firstSeenMs),
     last_seen: formatTime(gpu.lastSeenMs),
   };
-  // Only MIG instances carry these, so whole GPUs keep the documented shape.
-  if (gpu.migInstanceId !== '') {
-    view.mig_instance_id = gpu.migInstanceId;
-    view.mig_profile = gpu.migProfile;
-    view.id = gpu.gpuKey;
-  }
-  return view;
 }
 
 export function hostView(host: HostEntry): Record<string, unknown> {
@@ -47,6 +49,7 @@ export function recordViews(gpu: GpuEntry, page: TelemetryColumns): Record<strin
   const { timestampsMs, metrics, columns } = page;
   const columnOf = new Map(metrics.map((name, m) => [name, columns[m]]));
   const named = NAMED_FIELDS.map(([name, field]) => [name, columnOf.get(field)] as const);
+  const migInstance = migInstanceOf(gpu);
   const views: Record<string, unknown>[] = new Array(timestampsMs.length);
   for (let r = 0; r < timestampsMs.length; r++) {
     const view: Record<string, unknown> = {
@@ -54,6 +57,7 @@ export function recordViews(gpu: GpuEntry, page: TelemetryColumns): Record<strin
       uuid: gpu.uuid,
       gpu_id: gpu.gpuId,
       hostname: gpu.hostname,
+      mig_instance_id: migInstance,
     };
     for (const [name, column] of named) view[name] = valueOrNull(column?.[r]);
     const values: Record<string, number | null> = {};

@@ -14,10 +14,12 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
-import { errorBody, registerErrorHandlers } from './api-error.js';
+import { MAX_PARAM_CHARS, registerErrorHandlers, sendApiError } from './api-error.js';
+import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
+import { registerRouteMethods } from './route-methods.js';
 import { registerStatsRoutes } from './routes/stats-routes.js';
 import { registerSummaryRoutes } from './routes/summary-routes.js';
 
@@ -33,7 +35,12 @@ export interface GatewayOptions {
   staleAfterMs?: number;
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
+  /** A request (headers and body) not received within this is answered 408 and its connection closed (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
+
+/** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export class Gateway {
   readonly app: FastifyInstance;
@@ -46,17 +53,33 @@ export class Gateway {
     private readonly options: GatewayOptions,
   ) {
     const logger = options.logger.child({ role: 'gateway' });
+    const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.registry = new Registry(kv, keys, options.cluster, logger, options.staleAfterMs);
     this.app = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       requestIdHeader: 'x-request-id',
       genReqId: () => randomUUID(),
+      // A GPU id can be longer than Fastify's default of 100 (see MAX_PARAM_CHARS).
+      routerOptions: { maxParamLength: MAX_PARAM_CHARS },
       // Fastify strips unknown properties by default; report them instead.
       ajv: { customOptions: { removeAdditional: false } },
       // A URL Fastify cannot decode (/api/v1/gpus/%) still answers in the API's error shape.
-      frameworkErrors: (error, _request, reply) => {
-        void (reply as FastifyReply).code(400).send(errorBody('BAD_REQUEST', error.message));
+      // Fastify answers these before any hook runs: the request id is set here.
+      frameworkErrors: (error, request, reply) => {
+        void sendApiError(error, request, (reply as FastifyReply).header('x-request-id', request.id));
+      },
+      // So do requests Node's parser refuses before Fastify sees them (bad method, 431, 408).
+      clientErrorHandler: clientErrorResponder(logger),
+      requestTimeout: requestTimeoutMs,
+      // Node checks timeouts every connectionsCheckingInterval (30 s by default): check often enough to
+      // keep a short timeout close to its value; the headers alone get no longer than the request.
+      http: {
+        // Node's own refusal of a request without Host has an empty body: registerHostCheck answers it.
+        requireHostHeader: false,
+        requestTimeout: requestTimeoutMs,
+        headersTimeout: Math.min(60_000, requestTimeoutMs),
+        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeoutMs / 4))),
       },
     });
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
@@ -71,6 +94,8 @@ export class Gateway {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
     registerErrorHandlers(this.app);
+    registerRouteMethods(this.app);
+    registerHostCheck(this.app);
     registerOpsRoutes(this.app, () => [
       { name: `store (${kv.driver})`, check: () => kv.ping() },
       { name: 'registry', check: async () => this.registry.check() },

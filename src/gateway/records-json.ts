@@ -6,6 +6,7 @@
  */
 import type { GpuEntry } from '../store/registry.js';
 import type { TelemetryColumns } from '../store/telemetry-columns.js';
+import { migInstanceOf } from './api-views.js';
 import { JsonBytes, MAX_NUMBER_BYTES, NULL_BYTES } from './json-bytes.js';
 import { NAMED_FIELDS } from './named-fields.js';
 
@@ -19,7 +20,9 @@ const TIMESTAMP_BYTES = 24;
 /** The JSON answer of a telemetry page in the record form. The Buffer is the caller's. */
 export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null): Buffer {
   const { timestampsMs, metrics, columns } = page;
-  const identity = ascii(`","uuid":${JSON.stringify(gpu.uuid)},"gpu_id":${JSON.stringify(gpu.gpuId)},"hostname":${JSON.stringify(gpu.hostname)}`);
+  const identity = ascii(
+    `","uuid":${JSON.stringify(gpu.uuid)},"gpu_id":${JSON.stringify(gpu.gpuId)},"hostname":${JSON.stringify(gpu.hostname)},"mig_instance_id":${JSON.stringify(migInstanceOf(gpu))}`,
+  );
   const columnOf = new Map(metrics.map((name, m) => [name, columns[m]]));
   const named = NAMED_FIELDS.map(([name, field]) => ({ key: ascii(`,"${name}":`), column: columnOf.get(field) }));
   const metricKeys = metrics.map((name, m) => ascii(`${m === 0 ? '' : ','}${JSON.stringify(name)}:`));

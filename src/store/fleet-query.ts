@@ -27,6 +27,9 @@ export interface TelemetryRequest {
   downsample?: { stepMs: number; aggregation: Aggregation };
 }
 
+/** What an id names: see FleetQuery.findGpu. */
+export type GpuLookup = { kind: 'found'; gpu: GpuEntry } | { kind: 'ambiguous'; gpus: readonly GpuEntry[] } | { kind: 'none' };
+
 export interface FleetStats {
   gpus: number;
   hosts: number;
@@ -69,9 +72,15 @@ export class FleetQuery {
     return this.registry.hosts();
   }
 
-  /** A GPU by gpuKey, UUID or `hostname:gpu_id` (see Registry.findGpu). */
-  findGpu(id: string): GpuEntry | undefined {
-    return this.registry.findGpu(id);
+  /**
+   * The GPU series an id names (see Registry.matchGpus for the forms):
+   * `found` when it names one, `ambiguous` with every series it names when
+   * several (each with the `id` that names it alone), `none` when none.
+   */
+  findGpu(id: string): GpuLookup {
+    const matches = this.registry.matchGpus(id);
+    if (matches.length === 1) return { kind: 'found', gpu: matches[0] };
+    return matches.length === 0 ? { kind: 'none' } : { kind: 'ambiguous', gpus: matches };
   }
 
   /** The series of one GPU on one host. */

@@ -34,9 +34,13 @@ export interface SummaryQuery {
 
 /** A GPU named the way the API names one. */
 export interface GpuRef {
+  /** The id that names the series alone (GpuEntry.id). */
+  id: string;
   uuid: string;
   hostname: string;
   gpuId: number;
+  /** '' for a whole GPU. */
+  migInstanceId: string;
 }
 
 export interface FleetSummaryResult {
@@ -140,5 +144,5 @@ export class FleetSummary {
 }
 
 function refOf(gpu: GpuEntry): GpuRef {
-  return { uuid: gpu.uuid, hostname: gpu.hostname, gpuId: gpu.gpuId };
+  return { id: gpu.id, uuid: gpu.uuid, hostname: gpu.hostname, gpuId: gpu.gpuId, migInstanceId: gpu.migInstanceId };
 }

@@ -27,6 +27,13 @@ const reloads = counter('gputel_gateway_registry_reloads_total', 'Registry reloa
 export const STALE_AFTER_MS = 5 * 60_000;
 
 export interface GpuEntry extends GpuMetadata {
+  /**
+   * The id that names this series alone, the shortest of: its gpuKey (the
+   * UUID, or `UUID:mig{n}` for a MIG instance), `hostname:gpu_id`,
+   * `hostname:gpuKey`. It changes when another series comes to share the
+   * shorter form (the same UUID under a second hostname).
+   */
+  id: string;
   lastSeenMs: number;
   status: 'active' | 'stale';
   latest: LatestGpu | undefined;
@@ -52,6 +59,8 @@ export class Registry {
   private view: GpuEntry[] | undefined;
   /** asOfMs() of the view. */
   private viewAsOfMs: number | undefined;
+  /** The view's series by each id form; built with the view. */
+  private lookup: GpuIdIndex = emptyIndex();
 
   constructor(
     private readonly kv: KvStore,
@@ -159,11 +168,11 @@ export class Registry {
   private buildView(): GpuEntry[] {
     this.viewAsOfMs = this.newestSampleMs();
     const newestMs = this.viewAsOfMs ?? 0;
-    return [...this.gpuByKey.values()]
-      .map((gpu) => {
+    const view = [...this.gpuByKey.values()]
+      .map((gpu): GpuEntry => {
         const latest = this.latestByHost.get(gpu.hostname)?.gpus[gpu.gpuKey];
         const lastSeenMs = latest?.lastSeenMs ?? gpu.firstSeenMs;
-        return { ...gpu, lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
+        return { ...gpu, id: '', lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
       })
       .sort(
         (a, b) =>
@@ -171,6 +180,8 @@ export class Registry {
           a.gpuId - b.gpuId ||
           a.migInstanceId.localeCompare(b.migInstanceId, 'en', { numeric: true }),
       );
+    this.lookup = indexIds(view);
+    return view;
   }
 
   /** Every host, sorted by hostname. */
@@ -190,26 +201,43 @@ export class Registry {
   }
 
   /**
-   * Finds a GPU by gpuKey (a MIG instance), UUID, or `hostname:gpu_id`. A UUID
-   * seen under several hostnames gives the series seen most recently.
+   * Every series an id names, in listing order: by gpuKey (the UUID of a
+   * whole GPU, `UUID:mig{n}` of a MIG instance), else by UUID (all the
+   * instances of a MIG GPU), else by `hostname:gpu_id`, else by
+   * `hostname:gpuKey`. Several when the id is ambiguous (a MIG GPU's UUID,
+   * a UUID under two hostnames); empty when it names none.
    */
-  findGpu(id: string): GpuEntry | undefined {
-    const gpus = this.gpus();
-    const byKey = gpus.filter((g) => g.gpuKey === id);
-    const matches = byKey.length > 0 ? byKey : gpus.filter((g) => g.uuid === id);
-    if (matches.length > 0) return matches.reduce((newest, g) => (g.lastSeenMs > newest.lastSeenMs ? g : newest));
-    const colon = id.lastIndexOf(':');
-    if (colon <= 0) return undefined;
-    const hostname = id.slice(0, colon);
-    const index = id.slice(colon + 1);
-    if (!/^\d{1,9}$/.test(index)) return undefined;
-    const gpuId = Number(index);
-    return gpus.find((g) => g.hostname === hostname && g.gpuId === gpuId);
+  matchGpus(id: string): readonly GpuEntry[] {
+    this.gpus();
+    const { byKey, byUuid } = this.lookup;
+    const named = byKey.get(id) ?? byUuid.get(id);
+    if (named) return named;
+    // hostname:gpu_id, then hostname:gpuKey. A gpuKey holds at most one ':' (the MIG separator, see
+    // gpuKeyOf), so the hostname ends at the last or the second-last ':' of the id.
+    const last = id.lastIndexOf(':');
+    if (last <= 0) return [];
+    const gpuId = id.slice(last + 1);
+    if (/^(0|[1-9]\d{0,8})$/.test(gpuId)) {
+      const byGpuId = this.gpusOn(id.slice(0, last)).filter((g) => g.gpuId === Number(gpuId));
+      if (byGpuId.length > 0) return byGpuId;
+    }
+    const series = this.findSeries(id.slice(0, last), id.slice(last + 1));
+    if (series) return [series];
+    const secondLast = id.lastIndexOf(':', last - 1);
+    const migSeries = secondLast > 0 ? this.findSeries(id.slice(0, secondLast), id.slice(secondLast + 1)) : undefined;
+    return migSeries ? [migSeries] : [];
   }
 
   /** The series of one GPU on one host. */
   findSeries(hostname: string, gpuKey: string): GpuEntry | undefined {
-    return this.gpus().find((g) => g.hostname === hostname && g.gpuKey === gpuKey);
+    return this.gpusOn(hostname).find((g) => g.gpuKey === gpuKey);
+  }
+
+  /** The series of a host, in listing order (a slice of the view); empty for a host never seen. */
+  private gpusOn(hostname: string): readonly GpuEntry[] {
+    const view = this.gpus();
+    const range = this.lookup.byHost.get(hostname);
+    return range ? view.slice(range.from, range.to) : [];
   }
 
   /**
@@ -299,4 +327,58 @@ export class Registry {
     skippedEntries.inc();
     this.logger.warn({ err: error, key }, `unreadable ${what} at ${key} skipped: ${errorMessage(error)}`);
   }
+}
+
+/** A registry view indexed for lookups by id (see Registry.matchGpus). */
+interface GpuIdIndex {
+  /** By gpuKey: several when a gpuKey is seen under several hostnames. */
+  byKey: Map<string, GpuEntry[]>;
+  /** By UUID, for the series whose gpuKey is not their UUID (MIG instances, escaped UUIDs). */
+  byUuid: Map<string, GpuEntry[]>;
+  /** The range of the view that holds each host's series (the view is sorted by hostname). */
+  byHost: Map<string, { from: number; to: number }>;
+}
+
+function emptyIndex(): GpuIdIndex {
+  return { byKey: new Map(), byUuid: new Map(), byHost: new Map() };
+}
+
+function push(map: Map<string, GpuEntry[]>, key: string, gpu: GpuEntry): void {
+  const list = map.get(key);
+  if (list) list.push(gpu);
+  else map.set(key, [gpu]);
+}
+
+/**
+ * Indexes a view (sorted by hostname, then gpu_id) and sets each entry's
+ * `id`: the first form that matchGpus resolves to that entry alone. Series
+ * of one host and gpu_id are neighbours in the view, so that form is checked
+ * without a map. `hostname:gpuKey` always names one series, as a host holds
+ * one series per gpuKey. Rebuilt with every view: two map inserts per series
+ * (registry bench: 10,000 GPUs).
+ */
+function indexIds(view: GpuEntry[]): GpuIdIndex {
+  const index = emptyIndex();
+  for (let i = 0; i < view.length; i++) {
+    const gpu = view[i];
+    push(index.byKey, gpu.gpuKey, gpu);
+    // A whole GPU's gpuKey is its UUID (unless escaped, see gpuKeyOf): byKey already answers it.
+    if (gpu.gpuKey !== gpu.uuid) push(index.byUuid, gpu.uuid, gpu);
+    const host = index.byHost.get(gpu.hostname);
+    if (host) host.to = i + 1;
+    else index.byHost.set(gpu.hostname, { from: i, to: i + 1 });
+  }
+  const sameSlot = (a: GpuEntry | undefined, b: GpuEntry): boolean => a !== undefined && a.hostname === b.hostname && a.gpuId === b.gpuId;
+  for (let i = 0; i < view.length; i++) {
+    const gpu = view[i];
+    if (index.byKey.get(gpu.gpuKey)!.length === 1) {
+      gpu.id = gpu.gpuKey;
+      continue;
+    }
+    const hostGpuId = `${gpu.hostname}:${gpu.gpuId}`;
+    const aloneInSlot = !sameSlot(view[i - 1], gpu) && !sameSlot(view[i + 1], gpu);
+    // A gpuKey or UUID that reads like hostname:gpu_id would be found first (contrived, but then not this id).
+    gpu.id = aloneInSlot && !index.byKey.has(hostGpuId) && !index.byUuid.has(hostGpuId) ? hostGpuId : `${gpu.hostname}:${gpu.gpuKey}`;
+  }
+  return index;
 }

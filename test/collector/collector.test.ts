@@ -165,11 +165,18 @@ describe('collector', () => {
     }
     writeFileSync(file, lines.join('\n') + '\n');
     await pipeline.ingest(file);
-    await assertApiMatches(pipeline.baseUrl, readOracle(file).map((r) => ({ ...r, uuid: `${r.uuid}@${r.hostname}` })), { uuidOf: (gpu) => `${gpu.uuid}@${gpu.hostname}`, idOf: (gpu) => `${gpu.hostname}:${gpu.gpu_id}` });
-    // Paging by the bare UUID stays in the series the first page came from.
-    const first = await getJson<{ data: { hostname: string }[]; next_cursor: string }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-same/telemetry?limit=1`);
+    // Each series is asked by the id the listing gives it (hostname:gpu_id, as the UUID names both).
+    await assertApiMatches(pipeline.baseUrl, readOracle(file).map((r) => ({ ...r, uuid: `${r.uuid}@${r.hostname}` })), { uuidOf: (gpu) => `${gpu.uuid}@${gpu.hostname}` });
+    const gpus = (await getJson<{ data: { id: string }[] }>(`${pipeline.baseUrl}/api/v1/gpus`)).body.data;
+    assert.deepEqual(gpus.map((g) => g.id), ['exporter-pod-a:0', 'exporter-pod-b:0']);
+    // The bare UUID is ambiguous: 409, naming the ids to use.
+    const ambiguous = await getJson<{ error: { code: string; ids: string[] } }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-same/telemetry`);
+    assert.equal(ambiguous.status, 409);
+    assert.deepEqual(ambiguous.body.error, { ...ambiguous.body.error, code: 'AMBIGUOUS_GPU', ids: ['exporter-pod-a:0', 'exporter-pod-b:0'] });
+    // A cursor names its series: paging by the bare UUID goes on in it.
+    const first = await getJson<{ data: { hostname: string }[]; next_cursor: string }>(`${pipeline.baseUrl}/api/v1/gpus/exporter-pod-b:0/telemetry?limit=1`);
     const second = await getJson<{ data: { hostname: string }[] }>(`${pipeline.baseUrl}/api/v1/gpus/GPU-same/telemetry?limit=1&cursor=${first.body.next_cursor}`);
-    assert.equal(second.body.data[0].hostname, first.body.data[0].hostname);
+    assert.deepEqual([first.body.data[0].hostname, second.body.data[0].hostname], ['exporter-pod-b', 'exporter-pod-b']);
   });
 
   it('refuses at the edge, by line, rows whose names or times no key can hold, and stores the rest', async () => {

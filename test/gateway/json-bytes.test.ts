@@ -66,6 +66,8 @@ describe('columns JSON', () => {
 });
 
 const GPU = { uuid: 'GPU-é"1', gpuId: 3, hostname: 'node\\a', gpuKey: 'GPU-é"1', migInstanceId: '' } as GpuEntry;
+/** A MIG instance: its records carry mig_instance_id as a string (a whole GPU's, null). */
+const MIG = { ...GPU, gpuKey: 'GPU-é"1:mig7"', migInstanceId: '7"' } as GpuEntry;
 
 describe('records JSON', () => {
   it('equals JSON.stringify of the record views, named fields and metrics included', () => {
@@ -78,8 +80,10 @@ describe('records JSON', () => {
           // Two named fields, one metric that is not named, one odd name; DCGM_FI_DEV_GPU_TEMP absent.
           const metrics = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_PROF_DRAM_ACTIVE', 'x"é'];
           const page = { timestampsMs, metrics, columns: metrics.map((_, m) => Float64Array.from(rows, (row) => row[m])) };
-          const expected = JSON.stringify({ data: recordViews(GPU, page), count: rows.length, next_cursor: cursor });
-          assert.equal(recordsJson(GPU, page, cursor).toString('utf8'), expected);
+          for (const gpu of [GPU, MIG]) {
+            const expected = JSON.stringify({ data: recordViews(gpu, page), count: rows.length, next_cursor: cursor });
+            assert.equal(recordsJson(gpu, page, cursor).toString('utf8'), expected);
+          }
         },
       ),
       { numRuns: 300 },

@@ -27,12 +27,15 @@ describe('REST API', () => {
     const { status, body } = await getJson<Page>(`${api}/gpus`);
     assert.equal(status, 200);
     assert.equal(body.count, 3);
-    assert.deepEqual(Object.keys(body.data[0]).sort(), ['device', 'driver_version', 'first_seen', 'gpu_id', 'hostname', 'last_seen', 'model', 'status', 'uuid']);
+    assert.deepEqual(Object.keys(body.data[0]).sort(), ['device', 'driver_version', 'first_seen', 'gpu_id', 'hostname', 'id', 'last_seen', 'mig_instance_id', 'mig_profile', 'model', 'status', 'uuid']);
     assert.deepEqual(body.data.map((g) => `${g.hostname}:${g.gpu_id}`), ['mtv5-dgx1-hgpu-031:0', 'mtv5-dgx1-hgpu-031:1', 'mtv5-dgx1-hgpu-032:0']);
     assert.deepEqual(body.data[0], {
+      id: GPU0,
       uuid: GPU0,
       gpu_id: 0,
       hostname: 'mtv5-dgx1-hgpu-031',
+      mig_instance_id: null,
+      mig_profile: null,
       device: 'nvidia0',
       model: 'NVIDIA H100 80GB HBM3',
       driver_version: '535.129.03',
@@ -59,8 +62,9 @@ describe('REST API', () => {
     assert.equal(body.next_cursor, null);
     assert.deepEqual(body.data.map((r) => r.timestamp), ['2025-07-18T20:42:34.000Z', '2025-07-18T20:42:44.500Z', '2025-07-18T20:42:54.000Z']);
     const first = body.data[0];
-    assert.deepEqual(Object.keys(first), ['timestamp', 'uuid', 'gpu_id', 'hostname', 'gpu_utilization', 'memory_utilization', 'memory_used_mb', 'memory_free_mb', 'temperature', 'power_draw', 'sm_clock_mhz', 'memory_clock_mhz', 'metrics']);
+    assert.deepEqual(Object.keys(first), ['timestamp', 'uuid', 'gpu_id', 'hostname', 'mig_instance_id', 'gpu_utilization', 'memory_utilization', 'memory_used_mb', 'memory_free_mb', 'temperature', 'power_draw', 'sm_clock_mhz', 'memory_clock_mhz', 'metrics']);
     assert.equal(first.gpu_utilization, (first.metrics as Record<string, number>).DCGM_FI_DEV_GPU_UTIL);
+    assert.equal(first.mig_instance_id, null, 'a whole GPU');
   });
 
   it('serves a metric missing at a timestamp as null, never 0', async () => {

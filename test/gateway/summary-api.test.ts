@@ -85,7 +85,7 @@ const byUuid = (uuid: string): Series => SERIES.find((s) => s.uuid === uuid)!;
 const newestUtilization = (uuid: string): number => samplesOf(byUuid(uuid)).at(-1)!.utilization!;
 const idleEntry = (uuid: string, fromMs: number) => {
   const s = byUuid(uuid);
-  return { uuid, hostname: s.host, gpu_id: s.gpu, mean_utilization: meanFrom(s, fromMs) };
+  return { id: uuid, uuid, hostname: s.host, gpu_id: s.gpu, mig_instance_id: null, mean_utilization: meanFrom(s, fromMs) };
 };
 
 type Summary = {
@@ -93,8 +93,8 @@ type Summary = {
   by_status: { active: number; stale: number };
   utilization: { mean: number | null; max: number | null };
   power_draw: { total: number | null };
-  temperature: { max: number | null; hottest: { uuid: string; hostname: string; gpu_id: number; value: number } | null };
-  idle: { threshold: number; window: string; count: number; gpus: { uuid: string; hostname: string; gpu_id: number; mean_utilization: number }[] };
+  temperature: { max: number | null; hottest: { id: string; uuid: string; hostname: string; gpu_id: number; mig_instance_id: string | null; value: number } | null };
+  idle: { threshold: number; window: string; count: number; gpus: { id: string; uuid: string; hostname: string; gpu_id: number; mig_instance_id: string | null; mean_utilization: number }[] };
   as_of: string | null;
 };
 type ErrorBody = { error: { code: string; message: string } };
@@ -133,7 +133,7 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
       utilization: { mean: newest.reduce((a, b) => a + b, 0) / 4, max: 50 },
       power_draw: { total: 710 },
       // GPU-b0 and GPU-c1 are both at 70: the first by hostname, then gpu_id.
-      temperature: { max: 70, hottest: { uuid: 'GPU-b0', hostname: 'host-b', gpu_id: 0, value: 70 } },
+      temperature: { max: 70, hottest: { id: 'GPU-b0', uuid: 'GPU-b0', hostname: 'host-b', gpu_id: 0, mig_instance_id: null, value: 70 } },
       idle: {
         threshold: 5,
         window: '1h',
@@ -169,7 +169,7 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
       by_status: { active: 1, stale: 1 },
       utilization: { mean: 1, max: 1 },
       power_draw: { total: 110 },
-      temperature: { max: 70, hottest: { uuid: 'GPU-c1', hostname: 'host-c', gpu_id: 1, value: 70 } },
+      temperature: { max: 70, hottest: { id: 'GPU-c1', uuid: 'GPU-c1', hostname: 'host-c', gpu_id: 1, mig_instance_id: null, value: 70 } },
       idle: { threshold: 5, window: '30m', count: 1, gpus: [idleEntry('GPU-c0', END - 30 * MINUTE)] },
       as_of: new Date(END).toISOString(),
     });

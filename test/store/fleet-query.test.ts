@@ -16,7 +16,7 @@ import { encodeChunk, type Chunk } from '../../src/store/chunk-codec.js';
 import { FleetQuery } from '../../src/store/fleet-query.js';
 import { encodeJson, type GpuMetadata, type LatestHost, type PartitionStats } from '../../src/store/gpu-records.js';
 import type { LatestUpdate } from '../../src/store/latest-subscription.js';
-import { Registry } from '../../src/store/registry.js';
+import { Registry, type GpuEntry } from '../../src/store/registry.js';
 import type { TelemetryColumns } from '../../src/store/telemetry-columns.js';
 import { readTelemetry } from '../../src/store/telemetry-reader.js';
 import { useEtcdStore } from '../support/etcd-store.js';
@@ -88,12 +88,17 @@ function queryLayerSuite(driver: string, store: () => KvStore): void {
       f = await fixture(store());
     });
     after(() => f?.registry.stop());
-    const gpu = (id = UUID) => f.query.findGpu(id)!;
+    const gpu = (id = UUID) => {
+      const lookup = f.query.findGpu(id);
+      assert.equal(lookup.kind, 'found', id);
+      return (lookup as { gpu: GpuEntry }).gpu;
+    };
 
     it('lists and finds GPUs and hosts', () => {
       assert.deepEqual(f.query.gpus().map((g) => g.uuid), [UUID, OTHER]);
       assert.deepEqual(f.query.hosts().map((h) => [h.hostname, h.gpuCount]), [[HOST, 2]]);
-      assert.equal(f.query.findGpu(`${HOST}:1`)?.uuid, OTHER);
+      assert.equal(gpu(`${HOST}:1`).uuid, OTHER);
+      assert.deepEqual(f.query.findGpu('GPU-none'), { kind: 'none' });
       assert.deepEqual(f.query.gpusOfHost(HOST).map((g) => g.gpuId), [0, 1]);
       assert.deepEqual(f.query.gpusOfHost('nope'), []);
     });

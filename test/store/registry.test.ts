@@ -66,7 +66,7 @@ describe('registry', () => {
     await kv.put(keys.gpuIndex('default', 'GPU-1', 'h1'), encodeJson(metadata('h1', 'GPU-1')));
     const latestH1: LatestHost = { hostname: 'h1', gpus: { 'GPU-1': { lastSeenMs: 2_000, values: { DCGM_FI_DEV_GPU_UTIL: 7 }, container: '', pod: '', namespace: '' } } };
     await kv.put(keys.latest('default', 'h1'), encodeJson(latestH1));
-    await until('GPU-1 arrives with its latest values', () => registry.findGpu('GPU-1')?.latest?.values.DCGM_FI_DEV_GPU_UTIL === 7);
+    await until('GPU-1 arrives with its latest values', () => registry.matchGpus('GPU-1')[0]?.latest?.values.DCGM_FI_DEV_GPU_UTIL === 7);
     assert.deepEqual(registry.gpus().map((g) => g.uuid), ['GPU-0', 'GPU-1']);
     assert.doesNotThrow(() => registry.check(), 'the registry is still following');
     assert.equal(await skipped(), before + 2 + 5);
@@ -109,7 +109,7 @@ describe('registry', () => {
     // Every watch of the first start is set up again.
     await until('the registry watches again', () => onErrors.length === 2 * watchesBefore);
     await kv.put(keys.gpuIndex('default', 'GPU-1', 'h1'), encodeJson(metadata('h1', 'GPU-1')));
-    await until('a GPU registered after the reload arrives', () => registry.findGpu('GPU-1') !== undefined);
+    await until('a GPU registered after the reload arrives', () => registry.matchGpus('GPU-1').length === 1);
     assert.deepEqual(registry.gpus().map((g) => g.uuid), ['GPU-0', 'GPU-1']);
     assert.equal(await skipped('gputel_gateway_registry_reloads_total'), reloadsBefore + 1);
   });

@@ -43,12 +43,12 @@ export async function fetchAllTelemetry(baseUrl: string, id: string, pageSize = 
   return records;
 }
 
-type ApiGpu = { uuid: string; hostname: string; gpu_id: number };
+type ApiGpu = { id: string; uuid: string; hostname: string; gpu_id: number };
 
 /**
  * Asserts the API serves exactly the oracle's GPUs, hosts, samples and values.
  * `uuidOf` names a series when a UUID alone does not (one UUID on two hosts),
- * `idOf` the id to ask its telemetry by.
+ * `idOf` the id to ask its telemetry by (default: the `id` the listing gives it).
  */
 export async function assertApiMatches(
   baseUrl: string,
@@ -56,7 +56,7 @@ export async function assertApiMatches(
   options: { pageSize?: number; uuidOf?: (gpu: ApiGpu) => string; idOf?: (gpu: ApiGpu) => string } = {},
 ): Promise<void> {
   const uuidOf = options.uuidOf ?? ((gpu: ApiGpu) => gpu.uuid);
-  const idOf = options.idOf ?? ((gpu: ApiGpu) => gpu.uuid);
+  const idOf = options.idOf ?? ((gpu: ApiGpu) => gpu.id);
   const expected = expectedSeries(rows);
   const hostCount = new Set(rows.map((r) => r.hostname)).size;
   // The GPU and host counts come from the gateway's registry, which follows the store by watch: it may

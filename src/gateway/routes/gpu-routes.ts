@@ -7,6 +7,7 @@ import { AGGREGATIONS, bucketStart, stepForPoints, type Aggregation } from '../.
 import type { GpuEntry } from '../../store/registry.js';
 import { gpuView, latestView } from '../api-views.js';
 import { columnsJson } from '../columns-json.js';
+import { findCursorGpu, findGpu } from '../gpu-lookup.js';
 import { recordsJson } from '../records-json.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { parseStepParam } from '../step-param.js';
@@ -78,12 +79,6 @@ function decodeCursor(cursor: string): Cursor {
   return { afterMs: decoded[0] as number, hostname: decoded[1], gpuKey: decoded[2], stepMs: decoded[3] as number | undefined };
 }
 
-function findGpu(context: GatewayContext, id: string): GpuEntry {
-  const gpu = context.query.findGpu(id);
-  if (!gpu) throw new GputelError('GPU_NOT_FOUND', `no GPU "${id}": use a UUID or hostname:gpu_id from /api/v1/gpus`);
-  return gpu;
-}
-
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
   // The registry hands out the same list until something changes: its JSON is written once per list, not per request.
   let listed: { gpus: readonly GpuEntry[]; body: Buffer } | undefined;
@@ -102,16 +97,9 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
     async (request, reply) => {
       const { id } = request.params;
       const query = request.query;
-      let gpu = findGpu(context, id);
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      if (cursor) {
-        // Page on through the series the cursor started in, even if a UUID seen
-        // under two hostnames now resolves to the other one.
-        if (cursor.gpuKey !== gpu.gpuKey) throw new GputelError('BAD_REQUEST', `cursor "${query.cursor}" belongs to another GPU's telemetry`);
-        const series = context.query.findSeries(cursor.hostname, cursor.gpuKey);
-        if (!series) throw new GputelError('BAD_REQUEST', `cursor "${query.cursor}" names a series that no longer exists`);
-        gpu = series;
-      }
+      // A cursor names its series: paging goes on in it even if the id has turned ambiguous since.
+      const gpu = cursor ? findCursorGpu(context, id, cursor) : findGpu(context, id);
       const startMs = query.start_time === undefined ? 0 : parseTimeParam(query.start_time, 'start_time');
       const endMs = query.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(query.end_time, 'end_time');
       if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${query.end_time}) is before start_time (${query.start_time})`);

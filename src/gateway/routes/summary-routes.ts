@@ -8,6 +8,7 @@ import { parseDurationMs } from '../../common/config.js';
 import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
 import { SUMMARY_MAX_WINDOW_MS, SUMMARY_MIN_WINDOW_MS, type FleetSummaryResult, type GpuRef } from '../../store/fleet-summary.js';
+import { migInstanceOf } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { formatTime } from '../time-param.js';
 
@@ -34,8 +35,9 @@ function parseWindow(raw: string): number {
   return ms;
 }
 
-function refView(gpu: GpuRef): { uuid: string; hostname: string; gpu_id: number } {
-  return { uuid: gpu.uuid, hostname: gpu.hostname, gpu_id: gpu.gpuId };
+/** A GPU in a summary: enough to tell MIG instances and hosts apart, and the id to ask it by. */
+function refView(gpu: GpuRef): Record<string, unknown> {
+  return { id: gpu.id, uuid: gpu.uuid, hostname: gpu.hostname, gpu_id: gpu.gpuId, mig_instance_id: migInstanceOf(gpu) };
 }
 
 function summaryView(summary: FleetSummaryResult, window: string, threshold: number): Record<string, unknown> {
