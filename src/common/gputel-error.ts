@@ -24,6 +24,14 @@ export type ErrorCode =
   | 'KV_CLOSED'
   | 'KV_FAILED'
   | 'CONFLICT'
+  /** No API key, or one the gateway does not know (401). */
+  | 'UNAUTHORIZED'
+  /** A known API key whose role may not call this (403). */
+  | 'FORBIDDEN'
+  /** Too many requests from one key or address in the rate-limit window (429). */
+  | 'RATE_LIMITED'
+  /** A request URL (path and query string) longer than the gateway accepts (414). */
+  | 'URI_TOO_LONG'
   | 'INTERNAL';
 
 export class GputelError extends Error {

@@ -11,6 +11,10 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   GPU_NOT_FOUND: 404,
   HOST_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  URI_TOO_LONG: 414,
+  RATE_LIMITED: 429,
   KV_UNAVAILABLE: 503,
   // A stored value this gateway cannot open (docs/encryption.md): its key file must change, not the request.
   STORE_KEY: 503,

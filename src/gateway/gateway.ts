@@ -15,6 +15,7 @@ import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
+import { gatewayServerOptions, registerGatewaySecurity, type GatewaySecurityOptions } from './security/gateway-security.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   staleAfterMs?: number;
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
+  /** API keys, TLS, rate limits, CORS (docs/security.md); none: open, HTTP, unlimited, which protected mode allows on loopback only. */
+  security?: GatewaySecurityOptions;
 }
 
 export class Gateway {
@@ -47,7 +50,11 @@ export class Gateway {
   ) {
     const logger = options.logger.child({ role: 'gateway' });
     this.registry = new Registry(kv, keys, options.cluster, logger, options.staleAfterMs);
+    const security = options.security ?? {};
+    // Typed as the HTTP options: with `https` among them Fastify would type the instance over another server
+    // class, while every route and hook here is the same for both.
     this.app = Fastify({
+      ...(gatewayServerOptions(security) as { bodyLimit: number }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       requestIdHeader: 'x-request-id',
@@ -59,6 +66,8 @@ export class Gateway {
         void (reply as FastifyReply).code(400).send(errorBody('BAD_REQUEST', error.message));
       },
     });
+    // Before every route: the access hook must be the first thing each request meets.
+    registerGatewaySecurity(this.app, security, options.host);
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
     const context: GatewayContext = { query };
     this.app.addHook('onSend', async (request, reply, payload) => {
