@@ -24,6 +24,7 @@ import { registerSummaryRoutes } from './routes/summary-routes.js';
 
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
+const DASHBOARD_SCRIPT = new URL('../../../web/dashboard.js', import.meta.url);
 
 export interface GatewayOptions {
   cluster: string;
@@ -89,7 +90,9 @@ export class Gateway {
     registerHostRoutes(this.app, context);
     registerStatsRoutes(this.app, context);
     registerSummaryRoutes(this.app, context);
-    this.app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    // The dashboard page and its script stay open (access 'open'): the page asks for a key and sends it with its API calls.
+    this.app.get('/', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    this.app.get('/dashboard.js', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(DASHBOARD_SCRIPT)));
   }
 
   /** Loads the registry and starts listening; resolves with the URL served. */
