@@ -708,12 +708,25 @@ export function translateEtcdError(
   }
   if (detail.includes('key is not provided')) return fail('BAD_KEY', 'keys must not be empty');
   if (error instanceof ClientClosedError) return fail('KV_CLOSED', 'the store was closed');
+  // Credentials (docs/security.md): the same at every retry, so not retryable; the hint names the settings to fix.
+  if (detail.includes('authentication failed')) return fail('BAD_CONFIG', 'etcd refused the user name or password: check --etcd-user and --etcd-password (GPUTEL_ETCD_PASSWORD)');
+  if (detail.includes('user name is empty') || detail.includes('invalid auth token')) {
+    return fail('BAD_CONFIG', 'etcd has authentication enabled: give --etcd-user and --etcd-password (GPUTEL_ETCD_PASSWORD), or a client certificate (--etcd-cert, --etcd-key) whose CN is an etcd user');
+  }
+  if (detail.includes('permission denied')) return fail('BAD_CONFIG', "the etcd user may not do this: grant its role readwrite on the root prefix (etcdctl role grant-permission ROLE --prefix=true readwrite ROOT/)");
   if (
     error instanceof GRPCUnavailableError ||
     error instanceof GRPCDeadlineExceededError ||
     error instanceof GRPCCancelledError ||
     TRANSIENT_ETCD_ERROR.test(detail)
   ) {
+    // A TLS handshake that fails comes back as UNAVAILABLE too; it may be etcd restarting with new certificates, so it stays retryable.
+    if (/alert bad certificate|certificate required|alert unknown ca/i.test(detail)) {
+      return fail('KV_UNAVAILABLE', "etcd refused this client's certificate: give --etcd-cert and --etcd-key signed by a CA that etcd trusts (--trusted-ca-file)", true);
+    }
+    if (/unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match|wrong version number/i.test(detail)) {
+      return fail('KV_UNAVAILABLE', "TLS to etcd failed: give --etcd-ca with the CA that signed etcd's certificate (whose names must include the endpoint's host), and https:// endpoints only for etcd members that serve TLS", true);
+    }
     return fail('KV_UNAVAILABLE', 'etcd did not answer; check that it runs and is reachable, then retry', true);
   }
   return fail(fallback, '');
