@@ -93,6 +93,15 @@ export function registerAccessControl(app: FastifyInstance, options: AccessContr
         throw new GputelError('FORBIDDEN', `API key "${request.apiKey.name}" has role ${request.apiKey.role}; ${request.method} ${pathOf(request.url)} needs role ${access} (or admin)`);
       }
     });
+    // A refused WebSocket upgrade got its answer on the raw socket, which nothing else closes: the WebSocket
+    // plugin closes it only for requests its own onRequest hook saw, and this hook ran (and refused) first.
+    instance.addHook('onResponse', async (request) => {
+      if (request.headers.upgrade === undefined) return;
+      const socket = request.raw.socket;
+      if (socket.destroyed) return;
+      socket.once('finish', () => socket.destroy());
+      socket.end();
+    });
   };
   // Not encapsulated (what fastify-plugin does): the hook must apply to every route of the app.
   Object.assign(plugin, { [Symbol.for('skip-override')]: true });
