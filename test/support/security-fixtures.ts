@@ -92,13 +92,18 @@ export interface SecuredGateway {
   stop(): Promise<void>;
 }
 
-/** A gateway on 127.0.0.1 over a new in-memory embedded store, with `security`, WebSocket routes, and `logger` (silent by default). */
-export async function startSecuredGateway(security: GatewaySecurityOptions, options: { logger?: Logger } = {}): Promise<SecuredGateway> {
+/**
+ * A gateway on 127.0.0.1 over a new in-memory embedded store, with
+ * `security`, WebSocket routes, `logger` (silent by default), and the test's
+ * own `routes` added before it starts.
+ */
+export async function startSecuredGateway(security: GatewaySecurityOptions, options: { logger?: Logger; routes?: (app: FastifyInstance) => void } = {}): Promise<SecuredGateway> {
   const kv = await openKvStore({ dataDir: ':memory:' });
   let gateway: Gateway;
   try {
     gateway = new Gateway(kv, new KeySpace('/gputel'), { cluster: 'default', host: '127.0.0.1', port: 0, logger: options.logger ?? createLogger('silent'), security });
     ensureWebSocketRoutes(gateway.app);
+    options.routes?.(gateway.app);
     await gateway.start();
   } catch (error) {
     await kv.close();

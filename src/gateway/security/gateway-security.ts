@@ -60,11 +60,6 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
   const rate = security.rateLimit;
   app.log.info({ apiKeys: keys.describe(), tls: security.tls !== undefined, rateLimit: rate && rate.max > 0 ? `${rate.max}/${rate.windowMs}ms` : 'off', corsOrigins: security.corsOrigins ?? [] }, 'gateway security');
   if (keys.size === 0 && !isLoopbackHost(host)) app.log.warn({ host }, 'serving the API without API keys on a non-loopback address (--insecure): anyone who can reach it can read the fleet');
-  app.addHook('onRequest', async (request) => {
-    if (request.url.length > REQUEST_LIMITS.urlChars) {
-      throw new GputelError('URI_TOO_LONG', `the request URL is ${request.url.length} characters; the gateway accepts at most ${REQUEST_LIMITS.urlChars} (ask for fewer metrics or GPUs per request)`);
-    }
-  });
   const origins = security.corsOrigins ?? [];
   if (origins.length > 0) {
     // First, so that a 401 or 429 still carries the CORS headers and a browser page can read why.
@@ -100,6 +95,15 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
     // HSTS means something only over HTTPS (browsers ignore it on http:// answers).
     strictTransportSecurity: security.tls === undefined ? false : { maxAge: 180 * 86_400 },
   });
+  // After CORS and helmet, so that this refusal carries their headers too; not encapsulated, so it covers every route.
+  const urlLimit = async (instance: FastifyInstance): Promise<void> => {
+    instance.addHook('onRequest', async (request) => {
+      if (request.url.length > REQUEST_LIMITS.urlChars) {
+        throw new GputelError('URI_TOO_LONG', `the request URL is ${request.url.length} characters; the gateway accepts at most ${REQUEST_LIMITS.urlChars} (ask for fewer metrics or GPUs per request)`);
+      }
+    });
+  };
+  void app.register(Object.assign(urlLimit, { [Symbol.for('skip-override')]: true }));
   registerAccessControl(app, { keys, rateLimit: security.rateLimit ?? { max: 0, windowMs: 60_000 } });
 }
 
