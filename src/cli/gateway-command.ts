@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { Gateway } from '../gateway/gateway.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
-import { gatewaySecurityOf } from './gateway-security-options.js';
+import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
@@ -15,6 +15,7 @@ export function gatewayCommand(): Command {
       const runtime = await openRoleRuntime(config, 'gateway');
       const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, staleAfterMs: config.staleAfterMs, logger: runtime.logger, security });
       runtime.onStop(() => gateway.stop());
+      reloadKeysOnSighup(config, security, runtime.logger);
       const url = await gateway.start();
       runtime.logger.info({ url }, 'gateway listening');
     });

@@ -4,6 +4,7 @@
  * the store is opened, so a bad keys file stops the start with its line.
  */
 import type { GputelConfig } from '../common/config.js';
+import type { Logger } from '../common/logger.js';
 import { ApiKeyRing } from '../gateway/security/api-key-ring.js';
 import { gatewayServerOptions, type GatewaySecurityOptions } from '../gateway/security/gateway-security.js';
 import { assertProtectedMode } from '../gateway/security/protected-mode.js';
@@ -24,4 +25,22 @@ export function gatewaySecurityOf(config: GputelConfig): GatewaySecurityOptions 
   assertProtectedMode({ host: config.host, keyCount: security.keys?.size ?? 0, insecure: config.insecure });
   gatewayServerOptions(security);
   return security;
+}
+
+/**
+ * Reloads the API keys on SIGHUP (keys added or revoked without a restart).
+ * A reload that fails keeps the keys in use and logs why. Nothing to reload
+ * when the gateway started without keys: protected mode decided on those.
+ */
+export function reloadKeysOnSighup(config: GputelConfig, security: GatewaySecurityOptions, logger: Logger): void {
+  const ring = security.keys;
+  if (ring === undefined || ring.size === 0) return;
+  process.on('SIGHUP', () => {
+    try {
+      ring.replaceWith(ApiKeyRing.load({ file: config.apiKeysFile, inline: config.apiKeys }));
+      logger.info({ apiKeys: ring.describe() }, 'API keys reloaded (SIGHUP)');
+    } catch (error) {
+      logger.error({ err: error }, 'API keys not reloaded (SIGHUP); the keys in use stay');
+    }
+  });
 }

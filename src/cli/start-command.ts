@@ -13,7 +13,7 @@ import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { configFrom, withCommonOptions } from './common-options.js';
-import { gatewaySecurityOf } from './gateway-security-options.js';
+import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
@@ -54,6 +54,7 @@ export function startCommand(): Command {
         extraChecks: () => [...collector.readinessChecks(), ...streamers.map((s) => s.readinessCheck())],
       });
       runtime.onStop(() => gateway.stop());
+      reloadKeysOnSighup(config, security, runtime.logger);
       runtime.onStop(() => collector.stop());
       await collector.start();
       const url = await gateway.start();

@@ -222,7 +222,7 @@ describe('gputel keys and --api-keys-file, through the real binary', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('creates a key, prints it once with its line, and a gputel start given that line serves it (and only it)', async () => {
+  it('creates a key, prints it once with its line; a gputel start given that line serves it (and only it), and reloads the file on SIGHUP', async () => {
     const create = runGputel(['keys', 'create', '--role', 'read', '--name', 'grafana']);
     assert.equal(await create.exited, 0);
     const made = JSON.parse(create.stdout()) as { key: string; line: string };
@@ -232,8 +232,20 @@ describe('gputel keys and --api-keys-file, through the real binary', () => {
     const gputel = runGputel(['start', '--file', FIXTURE, '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data'), '--api-keys-file', join(dir, 'keys')]);
     try {
       const [, port] = await gputel.waitForOutput(/http:\/\/localhost:(\d+)/);
-      assert.equal((await call(`http://127.0.0.1:${port}/api/v1/gpus`)).status, 401);
-      assert.equal((await call(`http://127.0.0.1:${port}/api/v1/gpus`, { authorization: `Bearer ${made.key}` })).status, 200);
+      const gpus = `http://127.0.0.1:${port}/api/v1/gpus`;
+      assert.equal((await call(gpus)).status, 401);
+      assert.equal((await call(gpus, { authorization: `Bearer ${made.key}` })).status, 200);
+      // SIGHUP reloads the file: the replaced key is revoked, the new one works, without a restart.
+      writeFileSync(join(dir, 'keys'), `${reader.line}\n`, { mode: 0o600 });
+      gputel.child.kill('SIGHUP');
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 401; i++) {
+        status = (await call(gpus, { authorization: `Bearer ${made.key}` })).status;
+        if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(status, 401, 'the removed key is refused after SIGHUP');
+      assert.equal((await call(gpus, { 'x-api-key': reader.key })).status, 200);
+      assert.equal(gputel.child.exitCode, null, 'SIGHUP does not stop gputel');
     } finally {
       await gputel.stop();
     }

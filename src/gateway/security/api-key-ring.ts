@@ -46,7 +46,7 @@ export interface ApiKeySource {
 }
 
 export class ApiKeyRing {
-  private constructor(private readonly keys: readonly StoredKey[]) {}
+  private constructor(private keys: readonly StoredKey[]) {}
 
   /** A ring with no keys: authentication is off. */
   static empty(): ApiKeyRing {
@@ -105,6 +105,16 @@ export class ApiKeyRing {
       throw new GputelError('BAD_CONFIG', `${sources.map((s) => s.what).join(' and ')} hold no key: add a line made by \`gputel keys create --role read\`, or leave the setting unset to run without keys`);
     }
     return ring;
+  }
+
+  /**
+   * Takes the keys of `other` in place of these (a reload on SIGHUP): the
+   * gateway holds this ring, so the next request sees the new keys. A ring
+   * with keys never becomes empty this way (that would turn authentication off).
+   */
+  replaceWith(other: ApiKeyRing): void {
+    if (this.keys.length > 0 && other.keys.length === 0) throw new GputelError('BAD_CONFIG', 'the reloaded keys hold no key; the current keys stay (an empty keys file would turn authentication off)');
+    this.keys = other.keys;
   }
 
   get size(): number {
