@@ -13,7 +13,7 @@ import { openKvStore, type EtcdSecurityConfig } from '../kv/open-kv-store.js';
 /** Throws as openKvStore does (KV_UNAVAILABLE, BAD_CONFIG for a bad key file). The caller closes the store. */
 export function openConfiguredStore(config: GputelConfig, logger?: Logger): Promise<KvStore> {
   return openKvStore({
-    ...(config.etcd.length > 0 ? { endpoints: config.etcd, etcdSecurity: etcdSecurityOf(config) } : { dataDir: config.dataDir }),
+    ...(config.etcd.length > 0 ? { endpoints: config.etcd, root: config.root, etcdSecurity: etcdSecurityOf(config) } : { dataDir: config.dataDir }),
     encryption: { root: config.root, keyFile: config.encryptionKeyFile === '' ? undefined : config.encryptionKeyFile, logger },
   });
 }

@@ -60,6 +60,12 @@ export interface EtcdKvStoreOptions {
   tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
   /** etcd user and password, when etcd has auth enabled; the client exchanges them for a token. */
   auth?: { username: string; password: string };
+  /**
+   * The key read (count only) to learn the revision and that a quorum
+   * answers (connect, ping, revision). With etcd auth a user may read only
+   * its own prefix, so give a key under the root (`/gputel/`); default "\0".
+   */
+  probeKey?: string;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 5_000;
@@ -117,6 +123,7 @@ export class EtcdKvStore implements KvStore {
   private readonly dialTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly pingTimeoutMs: number;
+  private readonly probeKey: Buffer;
   private readonly leases = new Set<EtcdLease>();
   private readonly watches = new Set<WatchState>();
   private closed = false;
@@ -149,6 +156,7 @@ export class EtcdKvStore implements KvStore {
     this.dialTimeoutMs = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    this.probeKey = options.probeKey === undefined || options.probeKey === '' ? ZERO_KEY : Buffer.from(options.probeKey, 'utf8');
     const requestTimeoutMs = this.requestTimeoutMs;
     this.client = new Etcd3({
       hosts: options.endpoints,
@@ -360,7 +368,7 @@ export class EtcdKvStore implements KvStore {
   async revision(): Promise<number> {
     this.assertOpen('revision');
     try {
-      const response = await this.client.kv.range({ key: ZERO_KEY, count_only: true });
+      const response = await this.client.kv.range({ key: this.probeKey, count_only: true });
       return Number(response.header.revision);
     } catch (error) {
       throw translateEtcdError(error, 'revision', undefined, this.where);
@@ -378,7 +386,7 @@ export class EtcdKvStore implements KvStore {
     let alarms: string[];
     try {
       const [, alarm] = await Promise.all([
-        this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline }),
+        this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline }),
         this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
       ]);
       alarms = alarm.alarms.map((a) => a.alarm.toUpperCase());
@@ -484,7 +492,7 @@ export class EtcdKvStore implements KvStore {
     const giveUpAt = Date.now() + this.dialTimeoutMs;
     for (;;) {
       try {
-        await this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline: giveUpAt });
+        await this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline: giveUpAt });
         return;
       } catch (error) {
         const translated = translateEtcdError(error, 'connect', undefined, this.where);

@@ -22,6 +22,8 @@ export interface OpenKvStoreConfig {
   dataDir?: string;
   /** How long to wait for etcd to answer at start (default 5,000 ms). */
   dialTimeoutMs?: number;
+  /** The key space's root (e.g. `/gputel`): etcd's probes read under it, where an etcd user with auth may read. */
+  root?: string;
   /** TLS and user/password for etcd (docs/security.md): PEM file paths, read here; unset fields are not used. */
   etcdSecurity?: EtcdSecurityConfig;
   /**
@@ -72,7 +74,7 @@ export async function openKvStore(config: OpenKvStoreConfig): Promise<KvStore> {
 
 async function openDriver(config: OpenKvStoreConfig): Promise<KvStore> {
   if (config.endpoints !== undefined && config.endpoints.length > 0) {
-    return EtcdKvStore.connect({ endpoints: config.endpoints, dialTimeoutMs: config.dialTimeoutMs, ...etcdSecurityOptions(config.etcdSecurity) });
+    return EtcdKvStore.connect({ endpoints: config.endpoints, dialTimeoutMs: config.dialTimeoutMs, probeKey: config.root === undefined ? undefined : `${config.root}/`, ...etcdSecurityOptions(config.etcdSecurity) });
   }
   if (config.dataDir !== undefined && config.dataDir.length > 0) {
     return EmbeddedKvStore.open({ dataDir: config.dataDir });

@@ -14,6 +14,7 @@ import { GputelError } from '../../src/common/gputel-error.js';
 import { openKvStore, type EtcdSecurityConfig } from '../../src/kv/open-kv-store.js';
 import { readOracle } from '../support/csv-oracle.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { runGputel } from '../support/gputel-process.js';
 import { usePipelineHarness } from '../support/pipeline-harness.js';
 import { makeTestCertificates, opensslMissing, type TestCertificates } from '../support/security-fixtures.js';
 
@@ -21,7 +22,8 @@ const skip = opensslMissing();
 
 /** Opens the etcd driver with `security`, writes and reads one key, closes it; resolves with the value read. */
 async function roundTrip(endpoints: string[], security: EtcdSecurityConfig): Promise<string> {
-  const kv = await openKvStore({ endpoints, etcdSecurity: security, dialTimeoutMs: 1_500 });
+  // root: the driver's probes read under it, where a restricted etcd user may read.
+  const kv = await openKvStore({ endpoints, root: '/tls-test', etcdSecurity: security, dialTimeoutMs: 1_500 });
   try {
     await kv.put('/tls-test/key', Buffer.from('through tls'));
     return (await kv.get('/tls-test/key'))?.value.toString() ?? '';
@@ -34,12 +36,21 @@ function refusedWith(code: string, message: RegExp): (error: unknown) => boolean
   return (error) => error instanceof GputelError && error.code === code && message.test(error.message);
 }
 
-/** etcd's HTTP gateway on its plain client URL: what `etcdctl user add / role add / user grant-role / auth enable` do. */
+/**
+ * etcd's HTTP gateway on its plain client URL, doing what `etcdctl role add /
+ * user add / user grant-role / auth enable` do: a root user, and a user
+ * `gputel` whose role may read and write only under `/tls-test/`.
+ */
 async function enableEtcdAuth(plainUrl: string, password: string): Promise<void> {
+  const base64 = (text: string): string => Buffer.from(text).toString('base64');
   for (const [path, body] of [
     ['/v3/auth/role/add', { name: 'root' }],
     ['/v3/auth/user/add', { name: 'root', password }],
     ['/v3/auth/user/grant', { user: 'root', role: 'root' }],
+    ['/v3/auth/role/add', { name: 'gputel' }],
+    ['/v3/auth/role/grant', { name: 'gputel', perm: { permType: 'READWRITE', key: base64('/tls-test/'), range_end: base64('/tls-test0') } }],
+    ['/v3/auth/user/add', { name: 'gputel', password }],
+    ['/v3/auth/user/grant', { user: 'gputel', role: 'gputel' }],
     ['/v3/auth/enable', {}],
   ] as const) {
     const response = await fetch(`${plainUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
@@ -79,6 +90,17 @@ describe('etcd client TLS and auth', { skip, timeout: 60_000 }, () => {
     await assert.rejects(roundTrip(etcd.endpoints, {}), refusedWith('BAD_CONFIG', /authentication enabled: give --etcd-user and --etcd-password/));
     // A client certificate whose CN is an etcd user authenticates as that user.
     assert.equal(await roundTrip(etcd.tlsEndpoints, { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile }), 'through tls');
+  });
+
+  it('works as a user that may only read and write under the root prefix, from the CLI with GPUTEL_ETCD_PASSWORD', async () => {
+    assert.equal(await roundTrip(etcd.endpoints, { user: 'gputel', password: 'pa55-word' }), 'through tls');
+    const status = runGputel(['queue', 'status', '--etcd', etcd.endpoints[0], '--root', '/tls-test', '--etcd-user', 'gputel'], { GPUTEL_ETCD_PASSWORD: 'pa55-word' });
+    // It reads the queue's config under its root (nothing was streamed there): permitted, and answered.
+    assert.equal(await status.exited, 2);
+    assert.match(status.stderr(), /topic "telemetry" under \/tls-test has never been used/);
+    const outside = runGputel(['queue', 'status', '--etcd', etcd.endpoints[0], '--root', '/elsewhere', '--etcd-user', 'gputel'], { GPUTEL_ETCD_PASSWORD: 'pa55-word' });
+    assert.equal(await outside.exited, 2);
+    assert.match(outside.stderr(), /the etcd user may not do this: grant its role readwrite on the root prefix/);
   });
 });
 
