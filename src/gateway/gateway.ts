@@ -55,7 +55,7 @@ export class Gateway {
     // Typed as the HTTP options: with `https` among them Fastify would type the instance over another server
     // class, while every route and hook here is the same for both.
     this.app = Fastify({
-      ...(gatewayServerOptions(security) as { bodyLimit: number }),
+      ...(gatewayServerOptions(security) as { bodyLimit: number; maxParamLength: number }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       requestIdHeader: 'x-request-id',

@@ -221,11 +221,15 @@ describe('CORS, security headers and size limits', () => {
     assert.match(String(answer.headers['x-request-id']), /^[0-9a-f-]{36}$/);
   });
 
-  it('refuses a URL over the limit with 414 URI_TOO_LONG, headers over it with 431, a body over it with 413', async () => {
+  it('refuses a URL over the limit with 414 URI_TOO_LONG, a path parameter over it with 400, headers over it with 431, a body over it with 413', async () => {
     const longUrl = await send(`${served.baseUrl}/api/v1/gpus?hostname=${'h'.repeat(REQUEST_LIMITS.urlChars)}`, { headers: { 'x-api-key': reader.key } });
     assert.equal(longUrl.status, 414, 'long URL');
     assert.equal(errorOf(longUrl).code, 'URI_TOO_LONG');
     assert.ok(longUrl.headers['content-security-policy'], 'the refusal carries the security headers');
+    const longHost = await send(`${served.baseUrl}/api/v1/hosts/${'h'.repeat(253)}/gpus`, { headers: { 'x-api-key': reader.key } });
+    assert.equal(longHost.status, 404, 'a 253-character hostname is looked up (and not found)');
+    const tooLongParam = await send(`${served.baseUrl}/api/v1/hosts/${'h'.repeat(REQUEST_LIMITS.paramChars + 1)}/gpus`, { headers: { 'x-api-key': reader.key } });
+    assert.equal(tooLongParam.status, 400);
     const { port } = new URL(served.baseUrl);
     const bigHeaders = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(REQUEST_LIMITS.headerBytes)}\r\nConnection: close\r\n\r\n`);
     assert.match(bigHeaders, /^HTTP\/1\.1 431 /, 'big headers');

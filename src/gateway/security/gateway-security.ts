@@ -41,11 +41,13 @@ export const REQUEST_LIMITS = {
   headerBytes: 16 * 1024,
   /** Path and query string: longer is 414 URI_TOO_LONG. */
   urlChars: 8 * 1024,
+  /** One path parameter (Fastify maxParamLength, default 100): a DNS hostname may be 253 characters. Longer is 400. */
+  paramChars: 256,
 } as const;
 
 /** What the Fastify constructor needs: `https` when TLS is on (throws BAD_CONFIG for unreadable or bad PEM files), the size limits. */
-export function gatewayServerOptions(security: GatewaySecurityOptions): { https?: HttpsServerOptions; http?: { maxHeaderSize: number }; bodyLimit: number } {
-  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes };
+export function gatewayServerOptions(security: GatewaySecurityOptions): { https?: HttpsServerOptions; http?: { maxHeaderSize: number }; bodyLimit: number; maxParamLength: number } {
+  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes, maxParamLength: REQUEST_LIMITS.paramChars };
   if (security.tls === undefined) return { ...limits, http: { maxHeaderSize: REQUEST_LIMITS.headerBytes } };
   return { ...limits, https: { ...tlsFiles(security.tls), maxHeaderSize: REQUEST_LIMITS.headerBytes } };
 }
