@@ -4,7 +4,6 @@
  * any number of gateways can serve behind a load balancer.
  */
 import { readFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -15,7 +14,7 @@ import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
-import { gatewayServerOptions, registerGatewaySecurity, type GatewaySecurityOptions } from './security/gateway-security.js';
+import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
@@ -58,8 +57,9 @@ export class Gateway {
       ...(gatewayServerOptions(security) as { bodyLimit: number; maxParamLength: number }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
-      requestIdHeader: 'x-request-id',
-      genReqId: () => randomUUID(),
+      // The caller's X-Request-Id when it is a plain token (it goes into every log line), else a new UUID.
+      requestIdHeader: false,
+      genReqId: (request) => requestIdOf(request.headers['x-request-id']),
       // Fastify strips unknown properties by default; report them instead.
       ajv: { customOptions: { removeAdditional: false } },
       // A URL Fastify cannot decode (/api/v1/gpus/%) still answers in the API's error shape.

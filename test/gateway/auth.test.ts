@@ -184,6 +184,13 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
     for (const line of lines) assert.equal(line.apiKey, 'dashboards');
     assert.ok(!JSON.stringify(logLines).includes(reader.key), 'no log line holds a key');
   });
+
+  it("keeps a client's X-Request-Id that is a plain token, and replaces one that is not", async () => {
+    assert.equal((await call(`${base}/healthz`, { 'x-request-id': 'trace-42.a:b' })).headers.get('x-request-id'), 'trace-42.a:b');
+    for (const bad of ['has space', 'x'.repeat(129), '{"forged":1}']) {
+      assert.match((await call(`${base}/healthz`, { 'x-request-id': bad })).headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, bad);
+    }
+  });
 });
 
 describe('protected mode', () => {

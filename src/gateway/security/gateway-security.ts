@@ -5,6 +5,7 @@
  * API keys with roles, rate limits). Protected mode is checked here too, so
  * that no way of creating a gateway can skip it.
  */
+import { randomUUID } from 'node:crypto';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
@@ -110,6 +111,14 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
 }
 
 /** The certificate and key, checked together now: a key that does not match the certificate must stop the start, not every handshake. */
+/** What a client's X-Request-Id may be to be kept: a token that cannot forge or bloat a log line. */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id: the client's `X-Request-Id` when it is 1-128 token characters (to follow one call across services), else a new UUID. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
 function tlsFiles(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
   const files = { cert: readPemFile(tls.certFile, '--tls-cert'), key: readPemFile(tls.keyFile, '--tls-key') };
   try {
