@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
+import { gatewaySecurityOf } from '../../src/cli/gateway-security-options.js';
+import { loadConfig } from '../../src/common/config.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { ApiKeyRing, createApiKey, hashApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { assertProtectedMode, isLoopbackHost } from '../../src/gateway/security/protected-mode.js';
@@ -204,6 +206,13 @@ describe('protected mode', () => {
     assertProtectedMode({ host: '0.0.0.0', keyCount: 0, insecure: true });
     assertProtectedMode({ host: '0.0.0.0', keyCount: 1, insecure: false });
     assertProtectedMode({ host: '127.0.0.1', keyCount: 0, insecure: false });
+  });
+
+  it('counts keys from GPUTEL_API_KEYS, and --insecure, as the ways out', () => {
+    const withKeys = gatewaySecurityOf(loadConfig({ flags: { host: '0.0.0.0' }, env: { GPUTEL_API_KEYS: `${reader.line};${admin.line}` } }));
+    assert.deepEqual(withKeys.keys?.describe(), [{ name: 'dashboards', role: 'read' }, { name: 'ops', role: 'admin' }]);
+    assert.equal(gatewaySecurityOf(loadConfig({ flags: { host: '0.0.0.0', insecure: true }, env: {} })).keys?.size, 0);
+    assert.throws(() => gatewaySecurityOf(loadConfig({ flags: { host: '0.0.0.0' }, env: {} })), /refusing to serve the API on 0\.0\.0\.0/);
   });
 
   it('stops the real gputel gateway and gputel start on 0.0.0.0 without keys, before opening anything', async () => {
