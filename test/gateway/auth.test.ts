@@ -42,7 +42,7 @@ async function call(url: string, headers: Record<string, string | undefined> = {
 }
 
 /** Resolves with the HTTP status a WebSocket upgrade got: 101 when it opened, else the refusal's status. */
-function upgradeStatus(url: string, headers: Record<string, string> = {}, protocol?: string): Promise<number> {
+function upgradeStatus(url: string, headers: Record<string, string> = {}, protocol?: string | string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, protocol, { headers });
     socket.once('open', () => {
@@ -175,6 +175,23 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
       assert.equal(await upgradeStatus(`${ws}${path}`, { 'x-api-key': ingester.key }, protocol), 403, path);
       assert.equal(await upgradeStatus(`${ws}${path}`, { authorization: `Bearer ${reader.key}` }, protocol), 101, path);
     }
+  });
+
+  it('takes the key of a browser WebSocket from the subprotocol gputel-key.KEY, and the server picks the real protocol', async () => {
+    const ws = base.replace(/^http/, 'ws');
+    const offered = (key: string): string[] => ['graphql-transport-ws', `gputel-key.${key}`];
+    assert.equal(await upgradeStatus(`${ws}/graphql`, {}, offered(reader.key)), 101);
+    assert.equal(await upgradeStatus(`${ws}/graphql`, {}, offered(ingester.key)), 403);
+    assert.equal(await upgradeStatus(`${ws}/graphql`, {}, offered('gputel_unknown')), 401);
+    const chosen = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`${ws}/ws`, ['gputel', `gputel-key.${reader.key}`]);
+      socket.once('open', () => {
+        resolve(socket.protocol);
+        socket.close();
+      });
+      socket.once('error', reject);
+    });
+    assert.equal(chosen, 'gputel', 'the key is never echoed back as the chosen protocol');
   });
 
   it('puts the request id in the response and in every log line of the request, with the key name but never the key', async () => {

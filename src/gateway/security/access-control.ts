@@ -4,7 +4,8 @@
  * OpenAPI document and the doc pages alike, so a route added later is
  * protected without knowing about it. Per request it:
  *
- *  1. identifies the caller by `Authorization: Bearer KEY` or `X-API-Key: KEY`;
+ *  1. identifies the caller by `Authorization: Bearer KEY` or `X-API-Key: KEY`
+ *     (a browser's WebSocket upgrade: the subprotocol `gputel-key.KEY`);
  *  2. counts the request against the caller's rate limit: the key's name when
  *     the key is known, else the client address (so guessing keys is limited too);
  *  3. checks the route's access: `open`, or the role it needs (`read` unless
@@ -38,6 +39,8 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 /** The access of a request that matched no route (404): a caller without a key learns nothing about which paths exist. */
 const UNMATCHED_ACCESS: RouteAccess = 'read';
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
+/** The subprotocol prefix that carries a key on a browser's WebSocket upgrade. */
+export const KEY_SUBPROTOCOL = 'gputel-key.';
 
 export interface AccessControlOptions {
   keys: ApiKeyRing;
@@ -116,7 +119,23 @@ function presentedKey(request: FastifyRequest): string | undefined {
   }
   const header = request.headers['x-api-key'];
   const value = Array.isArray(header) ? header[0] : header;
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
+  if (value !== undefined && value.trim() !== '') return value.trim();
+  return request.headers.upgrade === undefined ? undefined : keyInSubprotocols(request.headers['sec-websocket-protocol']);
+}
+
+/**
+ * A browser's WebSocket cannot set headers, only subprotocols: it offers
+ * `gputel-key.KEY` after the protocol it speaks (`new WebSocket(url,
+ * ['graphql-transport-ws', 'gputel-key.' + key])`), and the server picks the
+ * first, real one. Only on upgrades; never in the URL, where keys would be logged.
+ */
+function keyInSubprotocols(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  for (const protocol of header.split(',')) {
+    const trimmed = protocol.trim();
+    if (trimmed.startsWith(KEY_SUBPROTOCOL)) return trimmed.slice(KEY_SUBPROTOCOL.length);
+  }
+  return undefined;
 }
 
 function accessOf(request: FastifyRequest): RouteAccess {
