@@ -35,7 +35,7 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
     .option('--etcd-password <password>', 'password of --etcd-user (prefer GPUTEL_ETCD_PASSWORD: flags show in ps)');
   if (groups.includes('server')) {
     command
-      .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
+      .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start); a gateway on a non-loopback address needs API keys or --insecure')
       .option('--port <port>', 'port to listen on (default 8080; streamer and collector: a free port)');
   }
   if (groups.includes('streamer')) {
