@@ -54,7 +54,7 @@ export class Gateway {
     // Typed as the HTTP options: with `https` among them Fastify would type the instance over another server
     // class, while every route and hook here is the same for both.
     this.app = Fastify({
-      ...(gatewayServerOptions(security) as { bodyLimit: number; maxParamLength: number }),
+      ...(gatewayServerOptions(security) as { bodyLimit: number; routerOptions: { maxParamLength: number } }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       // The caller's X-Request-Id when it is a plain token (it goes into every log line), else a new UUID.

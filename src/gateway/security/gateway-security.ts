@@ -47,8 +47,14 @@ export const REQUEST_LIMITS = {
 } as const;
 
 /** What the Fastify constructor needs: `https` when TLS is on (throws BAD_CONFIG for unreadable or bad PEM files), the size limits. */
-export function gatewayServerOptions(security: GatewaySecurityOptions): { https?: HttpsServerOptions; http?: { maxHeaderSize: number }; bodyLimit: number; maxParamLength: number } {
-  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes, maxParamLength: REQUEST_LIMITS.paramChars };
+export function gatewayServerOptions(security: GatewaySecurityOptions): {
+  https?: HttpsServerOptions;
+  http?: { maxHeaderSize: number };
+  bodyLimit: number;
+  routerOptions: { maxParamLength: number };
+} {
+  // routerOptions: the top-level maxParamLength is deprecated in Fastify 5 (FSTDEP022).
+  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes, routerOptions: { maxParamLength: REQUEST_LIMITS.paramChars } };
   if (security.tls === undefined) return { ...limits, http: { maxHeaderSize: REQUEST_LIMITS.headerBytes } };
   return { ...limits, https: { ...tlsFiles(security.tls), maxHeaderSize: REQUEST_LIMITS.headerBytes } };
 }
