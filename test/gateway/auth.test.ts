@@ -58,6 +58,29 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}, protoc
   });
 }
 
+/**
+ * The routes of Fastify's `printRoutes({ commonPrefix: false })` tree: each
+ * line is a path segment, indented 4 characters per level under its parent,
+ * and its methods, e.g. `│   ├── /:id/telemetry (GET, HEAD)`; the segments
+ * of a line's parents and its own make its path.
+ */
+function routesOf(tree: string): { path: string; methods: string[] }[] {
+  const routes: { path: string; methods: string[] }[] = [];
+  const parents: string[] = [];
+  for (const line of tree.split('\n')) {
+    // The segment starts after "├── " at 4 characters per level, the root's "└── " included.
+    const start = line.search(/[^│ ├└─]/);
+    const match = /^(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line.slice(start));
+    if (start < 0 || !match) continue;
+    const depth = Math.floor(start / 4) - 1;
+    const path = (depth === 0 ? '' : parents[depth - 1]) + match[1];
+    parents[depth] = path;
+    parents.length = depth + 1;
+    if (match[2] !== undefined) routes.push({ path, methods: match[2].split(',').map((m) => m.trim()) });
+  }
+  return routes;
+}
+
 describe('API keys file', () => {
   it('reads NAME:ROLE:sha256:HASH lines with comments and blank lines, and identifies each key', () => {
     const ring = ApiKeyRing.parse([{ what: 'keys', text: KEY_LINES }]);
@@ -158,6 +181,26 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
 
   it('lets an admin key call everything a read key can', async () => {
     for (const path of ['/api/v1/gpus', '/api/v1/hosts', '/metrics']) assert.equal((await call(`${base}${path}`, { 'x-api-key': admin.key })).status, 200, path);
+  });
+
+  it('covers every route the gateway serves, whoever registered it: 401 without a key, 403 with ingest, not refused with read', async () => {
+    const routes = routesOf(served.gateway.app.printRoutes({ commonPrefix: false }));
+    assert.ok(routes.length >= 10, `the route list was read (${routes.length} routes)`);
+    const open = new Set(['/', '/dashboard.js', '/healthz', '/readyz']);
+    for (const { path, methods } of routes) {
+      const url = `${base}${path.replace(/:[^/]+/g, 'x').replace(/\*/g, 'x')}`;
+      for (const method of methods.filter((m) => m !== 'HEAD' && m !== 'OPTIONS')) {
+        const send = (headers: Record<string, string>): Promise<number> =>
+          fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: method === 'GET' ? undefined : '{}' }).then((r) => r.status);
+        if (open.has(path)) {
+          assert.ok(![401, 403].includes(await send({})), `${method} ${path} is open`);
+          continue;
+        }
+        assert.equal(await send({}), 401, `${method} ${path} without a key`);
+        assert.equal(await send({ 'x-api-key': ingester.key }), 403, `${method} ${path} with an ingest key`);
+        assert.ok(![401, 403].includes(await send({ 'x-api-key': reader.key })), `${method} ${path} with a read key`);
+      }
+    }
   });
 
   it('keeps the probes, the dashboard page and its script open', async () => {
