@@ -150,7 +150,12 @@ async function main(): Promise<void> {
     const { perSample, chunks } = await bytesPerSample(kv, keys, samples);
     const status = await kv.status();
     console.log(`store: ${samples.toLocaleString('en-US')} samples in ${chunks.toLocaleString('en-US')} chunks; ${perSample.toFixed(3)} bytes/sample (chunk keys + values; Prometheus 1.42, target ≤ 0.6); etcd db ${(status.dbSizeBytes / 1e6).toFixed(0)} MB`);
-    gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    gateway = spawn(process.execPath, [...nodeArgs, argument('bin') ?? GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // A benchmark sends far more than the default rate limit (6000/min) from one address; through the
+      // environment so that an older --bin, which has no such setting, still starts.
+      env: { ...process.env, GPUTEL_RATE_LIMIT: '0' },
+    });
     await queries(`http://127.0.0.1:${gatewayPort}`, hours, requests);
     gateway.kill('SIGTERM');
     await once(gateway, 'exit');

@@ -27,10 +27,15 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
     .option('--partitions <n>', 'queue partitions (default 16)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
     .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)')
-    .option('--encryption-key-file <file>', 'seal stored telemetry with AES-256-GCM under the keys of this file (ID:KEY lines, newest last; see docs/encryption.md)');
+    .option('--encryption-key-file <file>', 'seal stored telemetry with AES-256-GCM under the keys of this file (ID:KEY lines, newest last; see docs/encryption.md)')
+    .option('--etcd-ca <file>', 'PEM CA certificate that signed etcd\'s server certificate (TLS to etcd; use https:// endpoints)')
+    .option('--etcd-cert <file>', 'PEM client certificate for etcd (--client-cert-auth), with --etcd-key')
+    .option('--etcd-key <file>', 'PEM private key of --etcd-cert')
+    .option('--etcd-user <name>', 'etcd user (etcd auth enabled), with --etcd-password')
+    .option('--etcd-password <password>', 'password of --etcd-user (prefer GPUTEL_ETCD_PASSWORD: flags show in ps)');
   if (groups.includes('server')) {
     command
-      .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start)')
+      .option('--host <address>', 'address to listen on (default 0.0.0.0; 127.0.0.1 for gputel start); a gateway on a non-loopback address needs API keys or --insecure')
       .option('--port <port>', 'port to listen on (default 8080; streamer and collector: a free port)');
   }
   if (groups.includes('streamer')) {
@@ -42,7 +47,15 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
       .option('--max-rate <rows/s>', 'rows per second a streamer reads at most, per source (default 0: unlimited)');
   }
   if (groups.includes('gateway')) {
-    command.option('--stale-after <duration>', "a GPU whose newest sample is more than this behind the cluster's newest is stale (default 5m)");
+    command
+      .option('--stale-after <duration>', "a GPU whose newest sample is more than this behind the cluster's newest is stale (default 5m)")
+      .option('--api-keys-file <file>', 'API keys: NAME:ROLE:sha256:HASH lines (`gputel keys create`); without keys the API is open (docs/security.md)')
+      .option('--api-keys <lines>', 'API key lines inline, separated by newlines or ";" (or GPUTEL_API_KEYS)')
+      .option('--insecure', 'serve without API keys on a non-loopback --host (refused otherwise)')
+      .option('--tls-cert <file>', 'serve HTTPS (and WSS) with this PEM certificate (chain), with --tls-key')
+      .option('--tls-key <file>', 'PEM private key of --tls-cert')
+      .option('--rate-limit <rate>', 'requests per API key (or per client address without one), e.g. 600/min, 20/s; 0 turns it off (default 6000/min)')
+      .option('--cors-origins <origins>', 'browser origins allowed to call the API, comma-separated, e.g. https://grafana.example.com (default none)');
   }
   if (groups.includes('collector')) {
     command.option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within one to two TTLs (default 5s)");
@@ -87,6 +100,18 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       retentionMs: options.retention,
       staleAfterMs: options.staleAfter,
       encryptionKeyFile: options.encryptionKeyFile,
+      apiKeysFile: options.apiKeysFile,
+      apiKeys: options.apiKeys,
+      insecure: options.insecure,
+      tlsCert: options.tlsCert,
+      tlsKey: options.tlsKey,
+      rateLimit: options.rateLimit,
+      corsOrigins: options.corsOrigins,
+      etcdCa: options.etcdCa,
+      etcdCert: options.etcdCert,
+      etcdKey: options.etcdKey,
+      etcdUser: options.etcdUser,
+      etcdPassword: options.etcdPassword,
     },
     file: options.config as string | undefined,
     defaults,

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { Gateway } from '../gateway/gateway.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
+import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
@@ -10,9 +11,11 @@ export function gatewayCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);
       requireEtcd(config, 'gateway');
+      const security = gatewaySecurityOf(config);
       const runtime = await openRoleRuntime(config, 'gateway');
-      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, staleAfterMs: config.staleAfterMs, logger: runtime.logger });
+      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, staleAfterMs: config.staleAfterMs, logger: runtime.logger, security });
       runtime.onStop(() => gateway.stop());
+      reloadKeysOnSighup(config, security, runtime.logger);
       const url = await gateway.start();
       runtime.logger.info({ url }, 'gateway listening');
     });

@@ -6,6 +6,7 @@ import { dlqCommand } from './dlq-command.js';
 import { encryptionKeyCommand } from './encryption-key-command.js';
 import { gatewayCommand } from './gateway-command.js';
 import { generateCommand } from './generate-command.js';
+import { keysCommand } from './keys-command.js';
 import { queueCommand } from './queue-command.js';
 import { startCommand } from './start-command.js';
 import { streamerCommand } from './streamer-command.js';
@@ -21,7 +22,8 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(generateCommand())
     .addCommand(queueCommand())
     .addCommand(dlqCommand())
-    .addCommand(encryptionKeyCommand());
+    .addCommand(encryptionKeyCommand())
+    .addCommand(keysCommand());
   try {
     await program.parseAsync(argv);
   } catch (error) {

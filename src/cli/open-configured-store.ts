@@ -8,12 +8,18 @@
 import type { GputelConfig } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { openKvStore } from '../kv/open-kv-store.js';
+import { openKvStore, type EtcdSecurityConfig } from '../kv/open-kv-store.js';
 
 /** Throws as openKvStore does (KV_UNAVAILABLE, BAD_CONFIG for a bad key file). The caller closes the store. */
 export function openConfiguredStore(config: GputelConfig, logger?: Logger): Promise<KvStore> {
   return openKvStore({
-    ...(config.etcd.length > 0 ? { endpoints: config.etcd } : { dataDir: config.dataDir }),
+    ...(config.etcd.length > 0 ? { endpoints: config.etcd, root: config.root, etcdSecurity: etcdSecurityOf(config) } : { dataDir: config.dataDir }),
     encryption: { root: config.root, keyFile: config.encryptionKeyFile === '' ? undefined : config.encryptionKeyFile, logger },
   });
+}
+
+/** The etcd TLS and auth settings that are set (docs/security.md). */
+function etcdSecurityOf(config: GputelConfig): EtcdSecurityConfig {
+  const set = (value: string): string | undefined => (value === '' ? undefined : value);
+  return { caFile: set(config.etcdCa), certFile: set(config.etcdCert), keyFile: set(config.etcdKey), user: set(config.etcdUser), password: set(config.etcdPassword) };
 }

@@ -13,6 +13,7 @@ import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { configFrom, withCommonOptions } from './common-options.js';
+import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
@@ -23,6 +24,7 @@ export function startCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.
       const config = configFrom(options, { host: '127.0.0.1' });
+      const security = gatewaySecurityOf(config);
       // Refused before serving: a missing file, a directory, a pattern matching nothing.
       const specs = await resolveFileSources(options);
       const runtime = await openRoleRuntime(config, 'start');
@@ -48,13 +50,15 @@ export function startCommand(): Command {
         port: config.port,
         staleAfterMs: config.staleAfterMs,
         logger,
+        security,
         extraChecks: () => [...collector.readinessChecks(), ...streamers.map((s) => s.readinessCheck())],
       });
       runtime.onStop(() => gateway.stop());
+      reloadKeysOnSighup(config, security, runtime.logger);
       runtime.onStop(() => collector.stop());
       await collector.start();
       const url = await gateway.start();
-      process.stdout.write(`gputel is running: dashboard and API on http://localhost:${gateway.port} (${url})\n`);
+      process.stdout.write(`gputel is running: dashboard and API on ${security.tls === undefined ? 'http' : 'https'}://localhost:${gateway.port} (${url})\n`);
 
       for (const source of built.sources) process.stdout.write(`streaming ${source.location}\n`);
       streamers.push(...built.sources.map((source) => new Streamer(kv, keys, streamerOptionsOf(config, source, logger))));

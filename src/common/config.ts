@@ -38,6 +38,26 @@ export interface GputelConfig {
   staleAfterMs: number;
   /** File of encryption keys (ID:KEY lines, newest last) that seal stored values; '' stores them unsealed. */
   encryptionKeyFile: string;
+  /** Gateway API keys (docs/security.md): a file of NAME:ROLE:sha256:HASH lines; '' for none. */
+  apiKeysFile: string;
+  /** The same lines given inline (newline- or ';'-separated), e.g. from GPUTEL_API_KEYS; '' for none. */
+  apiKeys: string;
+  /** Lets a gateway without keys listen on a non-loopback address (protected mode off). */
+  insecure: boolean;
+  /** PEM certificate (chain) and private key of the gateway's HTTPS; both or neither. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Requests per window per API key (or per client address when unauthenticated); max 0 turns it off. */
+  rateLimit: { max: number; windowMs: number };
+  /** Origins allowed to call the API from a browser (CORS); empty: none. */
+  corsOrigins: string[];
+  /** etcd client TLS: the CA that signed etcd's certificate, and a client certificate and key (PEM files). */
+  etcdCa: string;
+  etcdCert: string;
+  etcdKey: string;
+  /** etcd user and password (etcd's `auth enable`); '' for none. */
+  etcdUser: string;
+  etcdPassword: string;
 }
 
 type Source = 'flag' | 'environment' | 'config file' | 'default';
@@ -118,6 +138,33 @@ function seconds(min: number, max: number) {
   };
 }
 
+function flag(raw: unknown): Parsed<boolean> {
+  if (raw === true || raw === false) return ok(raw);
+  const value = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+  if (['true', '1', 'yes'].includes(value)) return ok(true);
+  if (['false', '0', 'no'].includes(value)) return ok(false);
+  return refuse('must be true or false');
+}
+
+const RATE_WINDOW_MS: Record<string, number> = { s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/** `600/min`, `10/s`, `5000/h`, a bare count (per minute), or 0 (off). */
+function rate(raw: unknown): Parsed<{ max: number; windowMs: number }> {
+  const match = /^(\d+)(?:\/(s|sec|m|min|h))?$/.exec(typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : '');
+  const max = match ? Number(match[1]) : NaN;
+  if (!match || max > 1_000_000_000) return refuse('must be requests per window such as 600/min, 20/s or 10000/h (a bare number is per minute), or 0 to turn rate limits off');
+  return ok({ max, windowMs: RATE_WINDOW_MS[match[2] ?? 'min'] });
+}
+
+/** Browser origins, comma-separated: scheme://host[:port], no path; '*' is refused (name the dashboards you trust). */
+function origins(raw: unknown): Parsed<string[]> {
+  const list = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (list === undefined) return refuse('must be a comma-separated list of origins such as https://grafana.example.com');
+  const values = list.map((s) => s.trim()).filter((s) => s !== '');
+  const bad = values.find((origin) => !/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$|^https?:\/\/\[[0-9a-fA-F:]+\](:\d+)?$/.test(origin));
+  return bad === undefined ? ok(values) : refuse(`"${bad}" is not an origin (scheme://host[:port], no path; '*' is not allowed)`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -152,6 +199,20 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
   // The file itself is read and checked where the store is opened (encryption-key-file.ts), with its line numbers.
   encryptionKeyFile: { flag: 'encryption-key-file', env: 'GPUTEL_ENCRYPTION_KEY_FILE', defaultValue: '', parse: text(/^.+$/, 'must be the path of a key file') },
+  // Security (docs/security.md). The keys' lines are checked where they are loaded (api-key-ring.ts), with their line numbers.
+  apiKeysFile: { flag: 'api-keys-file', env: 'GPUTEL_API_KEYS_FILE', defaultValue: '', parse: text(/^.+$/, 'must be the path of a keys file') },
+  apiKeys: { flag: 'api-keys', env: 'GPUTEL_API_KEYS', defaultValue: '', parse: text(/^[\s\S]*$/, 'must be NAME:ROLE:sha256:HASH lines') },
+  insecure: { flag: 'insecure', env: 'GPUTEL_INSECURE', defaultValue: false, parse: flag },
+  tlsCert: { flag: 'tls-cert', env: 'GPUTEL_TLS_CERT', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM certificate file') },
+  tlsKey: { flag: 'tls-key', env: 'GPUTEL_TLS_KEY', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM private key file') },
+  // 100 requests/s per key or address: far above a dashboard's polling, far below what floods a gateway.
+  rateLimit: { flag: 'rate-limit', env: 'GPUTEL_RATE_LIMIT', defaultValue: { max: 6_000, windowMs: 60_000 }, parse: rate },
+  corsOrigins: { flag: 'cors-origins', env: 'GPUTEL_CORS_ORIGINS', defaultValue: [], parse: origins },
+  etcdCa: { flag: 'etcd-ca', env: 'GPUTEL_ETCD_CA', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM CA certificate file') },
+  etcdCert: { flag: 'etcd-cert', env: 'GPUTEL_ETCD_CERT', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM client certificate file') },
+  etcdKey: { flag: 'etcd-key', env: 'GPUTEL_ETCD_KEY', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM client key file') },
+  etcdUser: { flag: 'etcd-user', env: 'GPUTEL_ETCD_USER', defaultValue: '', parse: text(/^[^:\s]+$/, 'must be an etcd user name (no spaces or colons)') },
+  etcdPassword: { flag: 'etcd-password', env: 'GPUTEL_ETCD_PASSWORD', defaultValue: '', parse: text(/^[\s\S]+$/, 'must be a password') },
 };
 
 export interface ConfigSources {
@@ -212,8 +273,18 @@ export function loadConfig(sources: ConfigSources = {}): GputelConfig {
       problems.push(`${where} = ${JSON.stringify(raw)}: ${parsed.reason}`);
     }
   }
+  if (problems.length === 0) problems.push(...pairProblems(config as unknown as GputelConfig));
   if (problems.length > 0) {
     throw new GputelError('BAD_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
   return config as unknown as GputelConfig;
+}
+
+/** Settings that only work together: a certificate needs its key, a user its password. */
+function pairProblems(config: GputelConfig): string[] {
+  const problems: string[] = [];
+  if ((config.tlsCert === '') !== (config.tlsKey === '')) problems.push('--tls-cert and --tls-key go together: give both (HTTPS) or neither (HTTP)');
+  if ((config.etcdCert === '') !== (config.etcdKey === '')) problems.push('--etcd-cert and --etcd-key go together: give both (a client certificate) or neither');
+  if ((config.etcdUser === '') !== (config.etcdPassword === '')) problems.push('--etcd-user and --etcd-password (or GPUTEL_ETCD_PASSWORD) go together: give both or neither');
+  return problems;
 }

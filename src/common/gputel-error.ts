@@ -26,15 +26,19 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'INTERNAL'
   // HTTP API answers (src/gateway/api-error.ts gives each its status).
+  /** No API key, or one the gateway does not know (401). */
   | 'UNAUTHORIZED'
+  /** A known API key whose role may not call this (403). */
   | 'FORBIDDEN'
   | 'METHOD_NOT_ALLOWED'
   | 'REQUEST_TIMEOUT'
   /** An id that names several GPU series (MIG instances, one UUID under two hostnames): the message lists the ids to use. */
   | 'AMBIGUOUS_GPU'
   | 'PAYLOAD_TOO_LARGE'
+  /** A request URL (path and query string) longer than the gateway accepts (414). */
   | 'URI_TOO_LONG'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  /** Too many requests from one key or address in the rate-limit window (429). */
   | 'RATE_LIMITED'
   | 'HEADERS_TOO_LARGE'
   | 'UNAVAILABLE';

@@ -4,7 +4,6 @@
  * any number of gateways can serve behind a load balancer.
  */
 import { readFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -14,8 +13,9 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
-import { MAX_PARAM_CHARS, registerErrorHandlers, sendApiError } from './api-error.js';
+import { registerErrorHandlers, sendApiError } from './api-error.js';
 import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
+import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
@@ -25,6 +25,7 @@ import { registerSummaryRoutes } from './routes/summary-routes.js';
 
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
+const DASHBOARD_SCRIPT = new URL('../../../web/dashboard.js', import.meta.url);
 
 export interface GatewayOptions {
   cluster: string;
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   extraChecks?: () => ReadinessCheck[];
   /** A request (headers and body) not received within this is answered 408 and its connection closed (default REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
+  /** API keys, TLS, rate limits, CORS (docs/security.md); none: open, HTTP, unlimited, which protected mode allows on loopback only. */
+  security?: GatewaySecurityOptions;
 }
 
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
@@ -55,13 +58,24 @@ export class Gateway {
     const logger = options.logger.child({ role: 'gateway' });
     const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.registry = new Registry(kv, keys, options.cluster, logger, options.staleAfterMs);
+    const security = options.security ?? {};
+    // Typed as the HTTP options: with `https` among them Fastify would type the instance over another server
+    // class, while every route and hook here is the same for both.
     this.app = Fastify({
+      ...(gatewayServerOptions(security, {
+        // Node's own refusal of a request without Host has an empty body: registerHostCheck answers it.
+        requireHostHeader: false,
+        requestTimeout: requestTimeoutMs,
+        headersTimeout: Math.min(60_000, requestTimeoutMs),
+        // Node checks timeouts every connectionsCheckingInterval (30 s by default): check often enough to
+        // keep a short timeout close to its value; the headers alone get no longer than the request.
+        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeoutMs / 4))),
+      }) as { bodyLimit: number; routerOptions: { maxParamLength: number } }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
-      requestIdHeader: 'x-request-id',
-      genReqId: () => randomUUID(),
-      // A GPU id can be longer than Fastify's default of 100 (see MAX_PARAM_CHARS).
-      routerOptions: { maxParamLength: MAX_PARAM_CHARS },
+      // The caller's X-Request-Id when it is a plain token (it goes into every log line), else a new UUID.
+      requestIdHeader: false,
+      genReqId: (request) => requestIdOf(request.headers['x-request-id']),
       // Fastify strips unknown properties by default; report them instead.
       ajv: { customOptions: { removeAdditional: false } },
       // A URL Fastify cannot decode (/api/v1/gpus/%) still answers in the API's error shape.
@@ -72,16 +86,9 @@ export class Gateway {
       // So do requests Node's parser refuses before Fastify sees them (bad method, 431, 408).
       clientErrorHandler: clientErrorResponder(logger),
       requestTimeout: requestTimeoutMs,
-      // Node checks timeouts every connectionsCheckingInterval (30 s by default): check often enough to
-      // keep a short timeout close to its value; the headers alone get no longer than the request.
-      http: {
-        // Node's own refusal of a request without Host has an empty body: registerHostCheck answers it.
-        requireHostHeader: false,
-        requestTimeout: requestTimeoutMs,
-        headersTimeout: Math.min(60_000, requestTimeoutMs),
-        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeoutMs / 4))),
-      },
     });
+    // Before every route: the access hook must be the first thing each request meets.
+    registerGatewaySecurity(this.app, security, options.host);
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
     const context: GatewayContext = { query };
     this.app.addHook('onSend', async (request, reply, payload) => {
@@ -105,7 +112,9 @@ export class Gateway {
     registerHostRoutes(this.app, context);
     registerStatsRoutes(this.app, context);
     registerSummaryRoutes(this.app, context);
-    this.app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    // The dashboard page and its script stay open (access 'open'): the page asks for a key and sends it with its API calls.
+    this.app.get('/', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    this.app.get('/dashboard.js', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(DASHBOARD_SCRIPT)));
   }
 
   /** Loads the registry and starts listening; resolves with the URL served. */

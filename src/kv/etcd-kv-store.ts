@@ -56,6 +56,16 @@ export interface EtcdKvStoreOptions {
   requestTimeoutMs?: number;
   /** Deadline of `ping` (default 2,000 ms), short so that /readyz answers quickly. */
   pingTimeoutMs?: number;
+  /** TLS to etcd: the CA of etcd's certificate, and a client certificate and key for --client-cert-auth (PEM bytes). */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
+  /** etcd user and password, when etcd has auth enabled; the client exchanges them for a token. */
+  auth?: { username: string; password: string };
+  /**
+   * The key read (count only) to learn the revision and that a quorum
+   * answers (connect, ping, revision). With etcd auth a user may read only
+   * its own prefix, so give a key under the root (`/gputel/`); default "\0".
+   */
+  probeKey?: string;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 5_000;
@@ -113,6 +123,7 @@ export class EtcdKvStore implements KvStore {
   private readonly dialTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly pingTimeoutMs: number;
+  private readonly probeKey: Buffer;
   private readonly leases = new Set<EtcdLease>();
   private readonly watches = new Set<WatchState>();
   private closed = false;
@@ -145,9 +156,12 @@ export class EtcdKvStore implements KvStore {
     this.dialTimeoutMs = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    this.probeKey = options.probeKey === undefined || options.probeKey === '' ? ZERO_KEY : Buffer.from(options.probeKey, 'utf8');
     const requestTimeoutMs = this.requestTimeoutMs;
     this.client = new Etcd3({
       hosts: options.endpoints,
+      ...(options.tls === undefined ? {} : { credentials: { rootCertificate: options.tls.ca, privateKey: options.tls.key, certChain: options.tls.cert } }),
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
       // Fault handling, chosen on purpose (MEASUREMENTS.md): etcd3's default
       // retries anything "recoverable", RESOURCE_EXHAUSTED included, and its
       // per-host circuit breaker then fails the NEXT small request with
@@ -354,7 +368,7 @@ export class EtcdKvStore implements KvStore {
   async revision(): Promise<number> {
     this.assertOpen('revision');
     try {
-      const response = await this.client.kv.range({ key: ZERO_KEY, count_only: true });
+      const response = await this.client.kv.range({ key: this.probeKey, count_only: true });
       return Number(response.header.revision);
     } catch (error) {
       throw translateEtcdError(error, 'revision', undefined, this.where);
@@ -372,7 +386,7 @@ export class EtcdKvStore implements KvStore {
     let alarms: string[];
     try {
       const [, alarm] = await Promise.all([
-        this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline }),
+        this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline }),
         this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
       ]);
       alarms = alarm.alarms.map((a) => a.alarm.toUpperCase());
@@ -478,7 +492,7 @@ export class EtcdKvStore implements KvStore {
     const giveUpAt = Date.now() + this.dialTimeoutMs;
     for (;;) {
       try {
-        await this.client.kv.range({ key: ZERO_KEY, count_only: true }, { deadline: giveUpAt });
+        await this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline: giveUpAt });
         return;
       } catch (error) {
         const translated = translateEtcdError(error, 'connect', undefined, this.where);
@@ -702,12 +716,25 @@ export function translateEtcdError(
   }
   if (detail.includes('key is not provided')) return fail('BAD_KEY', 'keys must not be empty');
   if (error instanceof ClientClosedError) return fail('KV_CLOSED', 'the store was closed');
+  // Credentials (docs/security.md): the same at every retry, so not retryable; the hint names the settings to fix.
+  if (detail.includes('authentication failed')) return fail('BAD_CONFIG', 'etcd refused the user name or password: check --etcd-user and --etcd-password (GPUTEL_ETCD_PASSWORD)');
+  if (detail.includes('user name is empty') || detail.includes('invalid auth token')) {
+    return fail('BAD_CONFIG', 'etcd has authentication enabled: give --etcd-user and --etcd-password (GPUTEL_ETCD_PASSWORD), or a client certificate (--etcd-cert, --etcd-key) whose CN is an etcd user');
+  }
+  if (detail.includes('permission denied')) return fail('BAD_CONFIG', "the etcd user may not do this: grant its role readwrite on the root prefix (etcdctl role grant-permission ROLE --prefix=true readwrite ROOT/)");
   if (
     error instanceof GRPCUnavailableError ||
     error instanceof GRPCDeadlineExceededError ||
     error instanceof GRPCCancelledError ||
     TRANSIENT_ETCD_ERROR.test(detail)
   ) {
+    // A TLS handshake that fails comes back as UNAVAILABLE too; it may be etcd restarting with new certificates, so it stays retryable.
+    if (/alert bad certificate|certificate required|alert unknown ca/i.test(detail)) {
+      return fail('KV_UNAVAILABLE', "etcd refused this client's certificate: give --etcd-cert and --etcd-key signed by a CA that etcd trusts (--trusted-ca-file)", true);
+    }
+    if (/unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match|wrong version number/i.test(detail)) {
+      return fail('KV_UNAVAILABLE', "TLS to etcd failed: give --etcd-ca with the CA that signed etcd's certificate (whose names must include the endpoint's host), and https:// endpoints only for etcd members that serve TLS", true);
+    }
     return fail('KV_UNAVAILABLE', 'etcd did not answer; check that it runs and is reachable, then retry', true);
   }
   return fail(fallback, '');

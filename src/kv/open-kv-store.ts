@@ -7,7 +7,8 @@ import type { Logger } from '../common/logger.js';
 import { EmbeddedKvStore } from './embedded-kv-store.js';
 import { checkEncryptionKeys } from './encryption-key-check.js';
 import { loadEncryptionKeyFile } from './encryption-key-file.js';
-import { EtcdKvStore } from './etcd-kv-store.js';
+import { readPemFile } from '../common/pem-file.js';
+import { EtcdKvStore, type EtcdKvStoreOptions } from './etcd-kv-store.js';
 import { KeySpace } from './key-space.js';
 import type { KvStore } from './kv-store.js';
 import { SealedKvStore } from './sealed-kv-store.js';
@@ -21,6 +22,10 @@ export interface OpenKvStoreConfig {
   dataDir?: string;
   /** How long to wait for etcd to answer at start (default 5,000 ms). */
   dialTimeoutMs?: number;
+  /** The key space's root (e.g. `/gputel`): etcd's probes read under it, where an etcd user with auth may read. */
+  root?: string;
+  /** TLS and user/password for etcd (docs/security.md): PEM file paths, read here; unset fields are not used. */
+  etcdSecurity?: EtcdSecurityConfig;
   /**
    * Encryption at rest (docs/encryption.md). Given, the store is wrapped in a
    * SealedKvStore for the key space under `root`: with `keyFile` it seals
@@ -29,6 +34,16 @@ export interface OpenKvStoreConfig {
    * checked against the store (encryption-key-check.ts). Absent: the bare driver.
    */
   encryption?: { root: string; keyFile?: string; logger?: Logger };
+}
+
+export interface EtcdSecurityConfig {
+  /** CA certificate of etcd's server certificate; given, the client speaks TLS. */
+  caFile?: string;
+  /** Client certificate and its key (etcd --client-cert-auth); need caFile. */
+  certFile?: string;
+  keyFile?: string;
+  user?: string;
+  password?: string;
 }
 
 /**
@@ -59,10 +74,31 @@ export async function openKvStore(config: OpenKvStoreConfig): Promise<KvStore> {
 
 async function openDriver(config: OpenKvStoreConfig): Promise<KvStore> {
   if (config.endpoints !== undefined && config.endpoints.length > 0) {
-    return EtcdKvStore.connect({ endpoints: config.endpoints, dialTimeoutMs: config.dialTimeoutMs });
+    return EtcdKvStore.connect({ endpoints: config.endpoints, dialTimeoutMs: config.dialTimeoutMs, probeKey: config.root === undefined ? undefined : `${config.root}/`, ...etcdSecurityOptions(config.etcdSecurity) });
   }
   if (config.dataDir !== undefined && config.dataDir.length > 0) {
     return EmbeddedKvStore.open({ dataDir: config.dataDir });
   }
   throw new GputelError('BAD_CONFIG', 'no store configured: give etcd endpoints (--etcd, GPUTEL_ETCD) or a data directory for the embedded store (--data-dir, GPUTEL_DATA_DIR)');
+}
+
+/** The etcd driver's TLS and auth options from file paths. Throws BAD_CONFIG naming the setting and file that cannot be used. */
+function etcdSecurityOptions(security: EtcdSecurityConfig | undefined): Pick<EtcdKvStoreOptions, 'tls' | 'auth'> {
+  if (security === undefined) return {};
+  const { caFile, certFile, keyFile, user, password } = security;
+  if ((certFile !== undefined || keyFile !== undefined) && caFile === undefined) {
+    throw new GputelError('BAD_CONFIG', '--etcd-cert and --etcd-key need --etcd-ca: the CA that signed etcd\'s server certificate (a client certificate is only sent over TLS)');
+  }
+  return {
+    ...(caFile === undefined
+      ? {}
+      : {
+          tls: {
+            ca: readPemFile(caFile, '--etcd-ca'),
+            ...(certFile === undefined ? {} : { cert: readPemFile(certFile, '--etcd-cert') }),
+            ...(keyFile === undefined ? {} : { key: readPemFile(keyFile, '--etcd-key') }),
+          },
+        }),
+    ...(user === undefined ? {} : { auth: { username: user, password: password ?? '' } }),
+  };
 }

@@ -14,6 +14,8 @@ import { GputelError } from '../../src/common/gputel-error.js';
 export interface EtcdProcess {
   /** Client URLs, e.g. ['http://127.0.0.1:40123']. */
   endpoints: string[];
+  /** With the `tls` option: the https:// client URL(s) beside the plain ones (which setup and health checks use). */
+  tlsEndpoints: string[];
   /** The temporary directory holding etcd's data (`data/`) and its log (`etcd.log`). */
   dataDir: string;
   /** Pid of the running etcd (changes on restart). */
@@ -25,6 +27,14 @@ export interface EtcdProcess {
    * it answers. `whileDown` runs while it is stopped (checks of how clients see the outage).
    */
   restart(whileDown?: () => Promise<void>): Promise<void>;
+}
+
+/** PEM files of an etcd that serves TLS (startEtcd's `tls`); `clientCertAuth` makes it require a client certificate signed by caFile. */
+export interface EtcdTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  clientCertAuth?: boolean;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -111,17 +121,23 @@ export function findEtcdBinary(): string {
  * not become ready; in that case the process is stopped and the dir removed.
  * The caller must call `stop()`.
  */
-export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise<EtcdProcess> {
+export async function startEtcd(options: { extraArgs?: string[]; tls?: EtcdTlsFiles } = {}): Promise<EtcdProcess> {
   const binary = findEtcdBinary();
   installLastResort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gputel-etcd-'));
-  const [clientPort, peerPort] = await findFreePorts(2);
+  const [clientPort, peerPort, tlsPort] = await findFreePorts(3);
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
+  // TLS is served on a second client URL; the plain one stays for the health check and test set-up (etcd serves both).
+  const tlsUrls = options.tls === undefined ? [] : [`https://127.0.0.1:${tlsPort}`];
+  const tlsArgs =
+    options.tls === undefined
+      ? []
+      : ['--cert-file', options.tls.certFile, '--key-file', options.tls.keyFile, '--trusted-ca-file', options.tls.caFile, ...(options.tls.clientCertAuth ? ['--client-cert-auth'] : [])];
   const args = [
     '--name', 'test',
     '--data-dir', path.join(dataDir, 'data'),
-    '--listen-client-urls', clientUrl,
+    '--listen-client-urls', [clientUrl, ...tlsUrls].join(','),
     '--advertise-client-urls', clientUrl,
     '--listen-peer-urls', peerUrl,
     '--initial-advertise-peer-urls', peerUrl,
@@ -129,6 +145,7 @@ export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise
     '--initial-cluster-state', 'new',
     '--logger', 'zap',
     '--log-level', 'warn',
+    ...tlsArgs,
     ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
@@ -177,6 +194,7 @@ export async function startEtcd(options: { extraArgs?: string[] } = {}): Promise
 
   return {
     endpoints: [clientUrl],
+    tlsEndpoints: tlsUrls,
     dataDir,
     get pid(): number {
       return child?.pid ?? -1;
