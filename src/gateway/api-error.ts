@@ -16,6 +16,11 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   STORE_KEY: 503,
 };
 
+/** The HTTP status an error code implies; 500 for codes a client cannot act on. */
+export function statusOf(code: ErrorCode): number {
+  return STATUS_OF[code] ?? 500;
+}
+
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
 }
