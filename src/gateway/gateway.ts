@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -16,6 +17,7 @@ import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
 import type { GatewayContext } from './gateway-context.js';
+import { graphqlPlugin } from './graphql/graphql-plugin.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
 import { registerStatsRoutes } from './routes/stats-routes.js';
@@ -78,6 +80,9 @@ export class Gateway {
       { name: 'registry', check: async () => this.registry.check() },
       ...(options.extraChecks?.() ?? []),
     ]);
+    // One WebSocket server for every WebSocket route (/ws, GraphQL subscriptions); compression off: frames are small and deflate costs memory per client.
+    void this.app.register(fastifyWebsocket, { options: { perMessageDeflate: false, maxPayload: 1024 * 1024 } });
+    void this.app.register(graphqlPlugin, context);
     registerGpuRoutes(this.app, context);
     registerHostRoutes(this.app, context);
     registerStatsRoutes(this.app, context);

@@ -50,3 +50,13 @@ export function graphqlErrorFormatter(execution: ExecutionResult, context: Mercu
   const statusCode = ran ? 200 : Math.max(400, ...errors.map((error) => statusOf(error.extensions.code as ErrorCode)));
   return { statusCode, response: { data: execution.data ?? null, errors: errors.map((error) => error.toJSON()) } };
 }
+
+/**
+ * What a resolver throws for `error`: a GputelError a client can act on
+ * becomes a GraphQLError carrying its code, which graphql keeps when it
+ * locates the error (the subscription path sends it without the formatter).
+ */
+export function graphqlErrorOf(error: unknown): unknown {
+  if (error instanceof GputelError && statusOf(error.code) !== 500) return new GraphQLError(error.message, { originalError: error, extensions: { code: error.code } });
+  return error;
+}

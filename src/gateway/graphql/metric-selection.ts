@@ -2,17 +2,15 @@
  * The `metrics` argument of telemetry: DCGM field names, or the API's named
  * fields (`power_draw` stands for DCGM_FI_DEV_POWER_USAGE), as in REST.
  *
- * LEAD: the query layer's own metric selection (branch rest) replaces
- * selectColumns: pass the DCGM names to FleetQuery.telemetry instead.
+ * LEAD: once the query layer selects metrics itself (branch rest), pass the
+ * resolved names to FleetQuery.telemetry and drop selectColumns.
  */
+import { resolveMetricName } from '../../store/named-fields.js';
 import type { ColumnsPage } from '../../store/telemetry-columns.js';
-import { NAMED_FIELDS } from '../named-fields.js';
 
-const FIELD_OF_NAME = new Map<string, string>(NAMED_FIELDS);
-
-/** The DCGM fields `names` ask for, in order and once each. */
+/** The DCGM fields `names` ask for, once each; throws BAD_REQUEST for a name that is neither. */
 export function dcgmFields(names: readonly string[]): string[] {
-  return [...new Set(names.map((name) => FIELD_OF_NAME.get(name) ?? name))];
+  return [...new Set(names.map(resolveMetricName))];
 }
 
 /** The page with only the columns of `fields` (a field the page lacks is simply absent). */
