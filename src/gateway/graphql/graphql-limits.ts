@@ -2,7 +2,7 @@
  * The abuse limits of the GraphQL API, one set for both transports: over
  * HTTP mercurius runs them as validationRules (and the token limit in its
  * parser); over graphql-ws it runs no validation at all (it hands the parsed
- * document straight to graphql's subscribe), so enforceSubscriptionLimits
+ * document straight to graphql's subscribe), so enforceLimits
  * runs the same checks from the subscription hooks before anything executes.
  * docs/graphql.md lists the limits and why each has its value.
  */
@@ -14,19 +14,20 @@ import { GraphQLError, parse, specifiedRules, validate, type ValidationRule } fr
 import { BAD_REQUEST_EXTENSIONS } from './graphql-errors.js';
 
 /**
- * Deepest selection: the deepest useful query is hosts → gpus → latest →
- * metrics → value (5); two levels spare for fragments and __typename.
+ * Deepest selection. The schema's deepest query is hosts → gpus → latest →
+ * metrics → name (5), so no valid query reaches it: it refuses deep junk
+ * in the same validation pass, before the other rules walk it.
  */
-export const MAX_DEPTH = 7;
+export const MAX_DEPTH = 6;
 /**
  * Most static cost (graphql-armor: 2 per object, 1 per scalar, ×1.5 per
- * level). Every field of every type once costs about 400; a query ten times
- * that asks for the same things over and over.
+ * level of depth). Every field of every query type once costs 316; three
+ * times that is room for aliases, not for the same reads over and over.
  */
-export const MAX_COST = 5000;
+export const MAX_COST = 1000;
 /** Most aliases: each alias of `telemetry` or `latest` is one more store read, so they are few. */
 export const MAX_ALIASES = 10;
-/** Most lexical tokens in a query: graphql's introspection query (GraphiQL's schema fetch) is about 260. */
+/** Most lexical tokens in a query: every field of every query type once is 180, graphql's introspection query (GraphiQL's schema fetch) 170. */
 export const MAX_TOKENS = 1000;
 /** Longest query text, in bytes (a query within MAX_TOKENS is rarely more than a few KiB). */
 export const MAX_QUERY_BYTES = 16 * 1024;
@@ -47,9 +48,17 @@ function refuse(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: BAD_REQUEST_EXTENSIONS });
 }
 
+/** Throws BAD_REQUEST when a query's text is longer than MAX_QUERY_BYTES. */
+export function checkQuerySize(source: string): void {
+  // A UTF-8 byte is at most 3 per UTF-16 unit: count the bytes only of a text that may be too long.
+  if (source.length * 3 <= MAX_QUERY_BYTES) return;
+  const bytes = Buffer.byteLength(source);
+  if (bytes > MAX_QUERY_BYTES) throw refuse(`the query is ${bytes} bytes, more than the ${MAX_QUERY_BYTES} allowed: ask for less in each query`);
+}
+
 /** Throws BAD_REQUEST when a query's text is too long or has too many tokens. */
 export function checkQueryText(source: string): void {
-  if (Buffer.byteLength(source) > MAX_QUERY_BYTES) throw refuse(`the query is ${Buffer.byteLength(source)} bytes, more than the ${MAX_QUERY_BYTES} allowed: split it`);
+  checkQuerySize(source);
   try {
     parse(source, PARSE_OPTIONS);
   } catch (error) {
@@ -58,16 +67,25 @@ export function checkQueryText(source: string): void {
 }
 
 /**
- * Runs graphql's rules and the limits on every subscription started over
- * WebSocket, in mercurius's subscription hooks: a refused one gets a
- * graphql-ws `error` message with extensions.code BAD_REQUEST and never
- * starts. A query sent as a parsed document (no text) is validated the
- * same way: like over HTTP, only text can count tokens.
+ * The limits mercurius does not apply itself: the query size over HTTP (the
+ * tokens and rules it applies from PARSE_OPTIONS and LIMIT_RULES), and
+ * everything over WebSocket, from the subscription hooks. A subscription
+ * refused there gets a graphql-ws `error` message with extensions.code
+ * BAD_REQUEST and never starts. A query sent as a parsed document (no
+ * text) is validated the same way: as over HTTP, only text has tokens.
  */
-export function enforceSubscriptionLimits(app: FastifyInstance): void {
+export function enforceLimits(app: FastifyInstance): void {
+  app.graphql.addHook('preParsing', (_schema, source) => checkQuerySize(source));
   app.graphql.addHook('preSubscriptionParsing', (_schema, source) => checkQueryText(source));
   app.graphql.addHook('preSubscriptionExecution', (schema, document) => {
-    const errors = validate(schema, document, [...specifiedRules, ...LIMIT_RULES]);
+    let errors: readonly GraphQLError[];
+    try {
+      errors = validate(schema, document, [...specifiedRules, ...LIMIT_RULES]);
+    } catch (error) {
+      // The armor rules throw their refusal rather than report it.
+      if (error instanceof GraphQLError) throw refuse(error.message);
+      throw error;
+    }
     if (errors.length > 0) throw refuse(errors.map((error) => error.message).join('; '));
   });
 }

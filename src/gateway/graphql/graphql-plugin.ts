@@ -10,7 +10,7 @@ import mercurius from 'mercurius';
 import type { GatewayContext } from '../gateway-context.js';
 import { registerGraphiqlPage } from './graphiql-page.js';
 import { graphqlErrorFormatter } from './graphql-errors.js';
-import { LIMIT_RULES, MAX_BODY_BYTES, PARSE_OPTIONS, enforceSubscriptionLimits } from './graphql-limits.js';
+import { LIMIT_RULES, MAX_BODY_BYTES, PARSE_OPTIONS, enforceLimits } from './graphql-limits.js';
 import { graphqlResolvers } from './graphql-resolvers.js';
 import { GRAPHQL_SCHEMA } from './graphql-schema.js';
 
@@ -33,6 +33,6 @@ export async function graphqlPlugin(app: FastifyInstance, context: GatewayContex
     additionalRouteOptions: { bodyLimit: MAX_BODY_BYTES },
     subscription: { keepAlive: KEEP_ALIVE_MS },
   });
-  enforceSubscriptionLimits(app);
+  enforceLimits(app);
   registerGraphiqlPage(app);
 }

@@ -1,0 +1,11 @@
+import { startInProcessPipeline } from '../dist/test/support/in-process-pipeline.js';
+import { wsClient, subscribe } from '../dist/test/support/graphql-client.js';
+const p = await startInProcessPipeline();
+await p.ingest('test/fixtures/dcgm-export-sample.csv');
+const c = wsClient(p.baseUrl);
+const s = subscribe(c, 'subscription { telemetry { uuid timestamp } }');
+s.ended.then((e) => console.log('ended', JSON.stringify(e)));
+await new Promise((r) => setTimeout(r, 1000));
+console.log('events', s.events.length);
+await c.dispose();
+await p.stop();

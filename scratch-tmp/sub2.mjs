@@ -1,0 +1,11 @@
+import { startInProcessPipeline } from '../dist/test/support/in-process-pipeline.js';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+const p = await startInProcessPipeline();
+const c = createClient({ url: p.baseUrl.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0, on: { connected: () => console.log('connected'), closed: (e) => console.log('closed', e.code, e.reason), error: (e) => console.log('err', e.message), message: (m) => console.log('msg', JSON.stringify(m)) } });
+c.subscribe({ query: 'subscription { telemetry { uuid timestamp } }' }, { next: (v) => console.log('next', JSON.stringify(v)), error: (e) => console.log('error', e), complete: () => console.log('complete') });
+await new Promise((r) => setTimeout(r, 1000));
+await p.ingest('test/fixtures/dcgm-export-sample.csv');
+await new Promise((r) => setTimeout(r, 1000));
+await c.dispose();
+await p.stop();

@@ -1,0 +1,17 @@
+import { startInProcessPipeline } from '../dist/test/support/in-process-pipeline.js';
+import { wsClient, subscribe } from '../dist/test/support/graphql-client.js';
+import { writeFileSync } from 'node:fs';
+import { DCGM_CSV_COLUMNS } from '../dist/src/ingest/dcgm-row.js';
+const p = await startInProcessPipeline();
+await p.ingest('test/fixtures/dcgm-export-sample.csv');
+const c = wsClient(p.baseUrl);
+const s = subscribe(c, process.argv[2]);
+s.ended.then((e) => console.log('ended', JSON.stringify(e)));
+await new Promise((r) => setTimeout(r, 500));
+const line = ['2025-07-18T21:00:00.000Z','DCGM_FI_DEV_GPU_TEMP','7','nvidia7','GPU-probe-0001','NVIDIA H100 80GB HBM3','mtv5-dgx1-hgpu-032','','','','1',''].map((f) => JSON.stringify(f)).join(',');
+writeFileSync('/tmp/gq/probe.csv', DCGM_CSV_COLUMNS.join(',') + '\n' + line + '\n');
+await p.ingest('/tmp/gq/probe.csv');
+await new Promise((r) => setTimeout(r, 1000));
+console.log('events', JSON.stringify(s.events));
+await c.dispose();
+await p.stop();
