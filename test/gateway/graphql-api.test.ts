@@ -15,7 +15,7 @@ import type { Client } from 'graphql-ws';
 import { DCGM_CSV_COLUMNS } from '../../src/ingest/dcgm-row.js';
 import { getJson } from '../support/api-checks.js';
 import { useEtcdStore } from '../support/etcd-store.js';
-import { camelKeys, gql, subscribe, wsClient, type TestSubscription } from '../support/graphql-client.js';
+import { camelKeys, gql, subscribe, within, wsClient, type TestSubscription } from '../support/graphql-client.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -282,7 +282,7 @@ describe('GraphQL API (embedded store)', () => {
       );
       assert.ok(subscription.events.every((event) => event.telemetry.uuid === GPU0 || event.telemetry.uuid === GPU_B), 'GPU1 is filtered out');
       subscription.stop();
-      assert.deepEqual(await subscription.ended, []);
+      assert.deepEqual(await within(subscription.ended, 10_000, 'the end of the subscription'), []);
       const stats = (await getJson<{ samples: number }>(`${base}/api/v1/stats`)).body;
       assert.equal(stats.samples, FIXTURE_SAMPLES + probes + times.length * 6, 'samples in = samples out');
     } finally {
@@ -293,7 +293,7 @@ describe('GraphQL API (embedded store)', () => {
   it('a subscription to a GPU that does not exist is refused with GPU_NOT_FOUND, as REST refuses it', async () => {
     const client = wsClient(base);
     try {
-      const errors = await subscribe(client, 'subscription { telemetry(gpus: ["GPU-nope"]) { uuid } }').ended;
+      const errors = await within(subscribe(client, 'subscription { telemetry(gpus: ["GPU-nope"]) { uuid } }').ended, 10_000, 'the refusal');
       assert.equal(errors[0]?.extensions?.code, 'GPU_NOT_FOUND');
     } finally {
       await client.dispose();

@@ -50,6 +50,19 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
   return { events, ended, stop: () => stop() };
 }
 
+/** `promise`, or a rejection naming `what` after `timeoutMs`: a test that waits for a server's answer stops by itself. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `snake_case` keys → `camelCase`, deeply: a REST body in GraphQL's names. */
 export function camelKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelKeys);

@@ -1,0 +1,119 @@
+/**
+ * The GraphQL abuse limits hold on both transports: over HTTP a query too
+ * deep, too costly, with too many aliases or tokens, or too long is refused
+ * with 400 and BAD_REQUEST before it runs; over graphql-ws the same
+ * subscription is refused with a graphql-ws error (mercurius itself runs no
+ * validation there). GraphiQL's introspection query passes them all.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { getIntrospectionQuery } from 'graphql';
+import type { Client } from 'graphql-ws';
+import { MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TOKENS } from '../../src/gateway/graphql/graphql-limits.js';
+import { gql, subscribe, within, wsClient } from '../support/graphql-client.js';
+import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
+
+/** `count` copies of `text`, space-separated. */
+const times = (count: number, text: (i: number) => string): string => Array.from({ length: count }, (_, i) => text(i)).join(' ');
+
+/**
+ * One abusive document per limit, as a query (HTTP) and as a subscription
+ * (WebSocket), and what the refusal says. A subscription selects one root
+ * field of a Record, so its deep and costly forms nest and repeat fragments.
+ */
+const ABUSES: { limit: string; query: string; subscription: string; message: RegExp }[] = [
+  {
+    limit: 'depth',
+    query: `{ hosts { gpus { latest { metrics { name { a { b } } } } } } }`,
+    subscription: `subscription { telemetry { metrics { name { a { b { c { d } } } } } } }`,
+    message: new RegExp(`depth limit of ${MAX_DEPTH} exceeded`),
+  },
+  {
+    limit: 'cost',
+    // Each spread of a fragment is paid again: valid GraphQL, ever more work to plan.
+    query: `{ stats { ${times(60, () => '...S')} } } fragment S on Stats { gpus hosts records samples }`,
+    subscription: `subscription { telemetry { ${times(60, () => '...R')} } } fragment R on Record { timestamp uuid gpuId hostname temperature powerDraw metrics { name value } }`,
+    message: new RegExp(`Cost limit of ${MAX_COST} exceeded`),
+  },
+  {
+    limit: 'aliases',
+    query: `{ ${times(MAX_ALIASES + 1, (i) => `a${i}: stats { gpus }`)} }`,
+    subscription: `subscription { telemetry { ${times(MAX_ALIASES + 1, (i) => `a${i}: timestamp`)} } }`,
+    message: new RegExp(`Aliases limit of ${MAX_ALIASES} exceeded`),
+  },
+  {
+    limit: 'tokens',
+    query: `{ stats { ${times(MAX_TOKENS, () => 'gpus')} } }`,
+    subscription: `subscription { telemetry { ${times(MAX_TOKENS, () => 'uuid')} } }`,
+    message: new RegExp(`more that ${MAX_TOKENS} tokens`),
+  },
+  {
+    limit: 'size',
+    // Comments are no tokens: only the byte limit stops this one.
+    query: `{ stats { gpus } }\n#${'x'.repeat(MAX_QUERY_BYTES)}`,
+    subscription: `subscription { telemetry { uuid } }\n#${'x'.repeat(MAX_QUERY_BYTES)}`,
+    message: new RegExp(`more than the ${MAX_QUERY_BYTES} allowed`),
+  },
+];
+
+describe('GraphQL limits', () => {
+  let pipeline: InProcessPipeline;
+  let client: Client;
+  before(async () => {
+    pipeline = await startInProcessPipeline();
+    client = wsClient(pipeline.baseUrl);
+  });
+  after(async () => {
+    await client.dispose();
+    await pipeline.stop();
+  });
+
+  for (const abuse of ABUSES) {
+    it(`refuses a query over the ${abuse.limit} limit over HTTP with 400 BAD_REQUEST`, async () => {
+      const { status, body } = await gql(pipeline.baseUrl, abuse.query);
+      assert.equal(status, 400);
+      assert.equal(body.data, null);
+      assert.equal(body.errors?.length, 1);
+      assert.equal(body.errors![0].extensions?.code, 'BAD_REQUEST');
+      assert.match(body.errors![0].message, abuse.message);
+    });
+
+    it(`refuses a subscription over the ${abuse.limit} limit over graphql-ws`, async () => {
+      const subscription = subscribe(client, abuse.subscription);
+      const errors = await within(subscription.ended, 10_000, 'the refusal').finally(() => subscription.stop());
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0].extensions?.code, 'BAD_REQUEST');
+      assert.match(errors[0].message, abuse.message);
+      assert.deepEqual(subscription.events, []);
+    });
+  }
+
+  it('refuses an invalid subscription over graphql-ws, as graphql validation refuses it over HTTP', async () => {
+    const subscription = subscribe(client, 'subscription { telemetry { nope } }');
+    const errors = await within(subscription.ended, 10_000, 'the refusal').finally(() => subscription.stop());
+    assert.equal(errors[0]?.extensions?.code, 'BAD_REQUEST');
+    assert.match(errors[0].message, /Cannot query field "nope" on type "Record"/);
+    const http = await gql(pipeline.baseUrl, '{ gpus { nope } }');
+    assert.equal(http.status, 400);
+    assert.match(http.body.errors![0].message, /Cannot query field "nope" on type "Gpu"/);
+  });
+
+  it('refuses a batch of queries: one operation per request', async () => {
+    const response = await fetch(`${pipeline.baseUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ query: '{ stats { gpus } }' }, { query: '{ stats { hosts } }' }]),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { errors: { extensions?: { code?: string } }[] };
+    assert.equal(body.errors[0].extensions?.code, 'BAD_REQUEST');
+  });
+
+  it("answers GraphiQL's introspection query within every limit", async () => {
+    const { status, body } = await gql<{ __schema: { queryType: { name: string }; subscriptionType: { name: string } } }>(pipeline.baseUrl, getIntrospectionQuery());
+    assert.equal(status, 200);
+    assert.equal(body.errors, undefined);
+    assert.equal(body.data?.__schema.queryType.name, 'Query');
+    assert.equal(body.data?.__schema.subscriptionType.name, 'Subscription');
+  });
+});
