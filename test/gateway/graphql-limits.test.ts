@@ -3,12 +3,18 @@
  * deep, too costly, with too many aliases or tokens, or too long is refused
  * with 400 and BAD_REQUEST before it runs; over graphql-ws the same
  * subscription is refused with a graphql-ws error (mercurius itself runs no
- * validation there). GraphiQL's introspection query passes them all.
+ * validation there). GraphiQL's introspection query passes them all. A
+ * subscriber that does not read holds a bounded queue of the newest records.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { getIntrospectionQuery } from 'graphql';
 import type { Client } from 'graphql-ws';
+import { createLogger } from '../../src/common/logger.js';
+import { recordFeed } from '../../src/gateway/graphql/record-feed.js';
+import type { FleetQuery } from '../../src/store/fleet-query.js';
+import type { StreamedRecord } from '../../src/store/record-stream.js';
+import type { GpuEntry } from '../../src/store/registry.js';
 import { MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TOKENS } from '../../src/gateway/graphql/graphql-limits.js';
 import { gql, subscribe, within, wsClient } from '../support/graphql-client.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
@@ -115,5 +121,45 @@ describe('GraphQL limits', () => {
     assert.equal(body.errors, undefined);
     assert.equal(body.data?.__schema.queryType.name, 'Query');
     assert.equal(body.data?.__schema.subscriptionType.name, 'Subscription');
+  });
+});
+
+describe('GraphQL subscription queue', () => {
+  const logger = createLogger('silent');
+  /** A record stream of one subscriber that the test feeds by hand. */
+  function handStream(): { query: Pick<FleetQuery, 'subscribeRecords'>; push(records: StreamedRecord[]): void; readonly subscribed: boolean } {
+    let listener: ((records: StreamedRecord[]) => void) | undefined;
+    return {
+      query: {
+        subscribeRecords: (_filter, next) => {
+          listener = next;
+          return Promise.resolve(() => {
+            listener = undefined;
+          });
+        },
+      },
+      push: (records) => listener?.(records),
+      get subscribed() {
+        return listener !== undefined;
+      },
+    };
+  }
+  const gpu = { uuid: 'GPU-1' } as GpuEntry;
+  const records = (from: number, count: number): StreamedRecord[] => Array.from({ length: count }, (_, i) => ({ gpu, timestampMs: from + i, values: { DCGM_FI_DEV_GPU_TEMP: from + i } }));
+
+  it('keeps the newest records of a client that does not read, at most the bound, and ends its stream subscription on return', async () => {
+    const stream = handStream();
+    const feed = await recordFeed(stream.query, {}, logger, 100);
+    stream.push(records(0, 150));
+    stream.push(records(150, 30));
+    const received: number[] = [];
+    for (let i = 0; i < 100; i++) received.push(((await feed.next()).value as StreamedRecord).timestampMs);
+    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => 80 + i), 'the oldest 80 were dropped');
+    const waiting = feed.next();
+    stream.push(records(180, 1));
+    assert.equal(((await waiting).value as StreamedRecord).timestampMs, 180, 'a waiting reader gets the next record at once');
+    await feed.return!();
+    assert.equal(stream.subscribed, false);
+    assert.deepEqual(await feed.next(), { value: undefined, done: true });
   });
 });

@@ -22,7 +22,7 @@ const recordsDropped = counter('gputel_gateway_graphql_records_dropped_total', '
  * which also ends the record-stream subscription. Throws what
  * subscribeRecords throws (KV_CLOSED, KV_UNAVAILABLE).
  */
-export async function recordFeed(query: FleetQuery, filter: RecordFilter, logger: Logger, maxQueued = MAX_QUEUED_RECORDS): Promise<AsyncIterableIterator<StreamedRecord>> {
+export async function recordFeed(query: Pick<FleetQuery, 'subscribeRecords'>, filter: RecordFilter, logger: Logger, maxQueued = MAX_QUEUED_RECORDS): Promise<AsyncIterableIterator<StreamedRecord>> {
   const queue: StreamedRecord[] = [];
   let head = 0;
   let waiting: ((result: IteratorResult<StreamedRecord>) => void) | undefined;
