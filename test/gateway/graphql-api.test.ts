@@ -15,7 +15,7 @@ import type { Client } from 'graphql-ws';
 import { DCGM_CSV_COLUMNS } from '../../src/ingest/dcgm-row.js';
 import { getJson } from '../support/api-checks.js';
 import { useEtcdStore } from '../support/etcd-store.js';
-import { camelKeys, gql, subscribe, within, wsClient, type TestSubscription } from '../support/graphql-client.js';
+import { camelKeys, gql, subscribe, within, wsClient, type GraphqlAnswer, type TestSubscription } from '../support/graphql-client.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -246,6 +246,20 @@ describe('GraphQL API (embedded store)', () => {
     const syntax = await gql(base, '{ gpus { uuid ');
     assert.equal(syntax.status, 400);
     assert.equal(syntax.body.errors?.[0].extensions?.code, 'BAD_REQUEST');
+  });
+
+  it('answers a query the same once it is compiled (mercurius JIT after a few runs), errors included', async () => {
+    // A compiled query's errors carry no locations (graphql-jit keeps no nodes): compare the rest.
+    const withoutLocations = (answer: GraphqlAnswer): GraphqlAnswer => ({ ...answer, body: { ...answer.body, errors: answer.body.errors?.map(({ message, path, extensions }) => ({ message, path, extensions })) } });
+    for (const query of [
+      `{ gpus { ${GPU_FIELDS} latest { ${RECORD_FIELDS} } } }`,
+      `{ telemetry(id: "${GPU0}", limit: 2) { count nextCursor records { ${RECORD_FIELDS} } columns { timestamps metrics { name values } } } }`,
+      `{ telemetry(id: "${GPU0}", metrics: ["power_draw"]) { columns { metrics { name } } } }`,
+      '{ summary { gpus idle { count } asOf } stats { gpus } gpu(id: "GPU-nope") { uuid } }',
+    ]) {
+      const first = withoutLocations(await gql(base, query));
+      for (let run = 0; run < 3; run++) assert.deepEqual(withoutLocations(await gql(base, query)), first, query);
+    }
   });
 
   it('a subscription over graphql-ws receives only the records stored after it, of its GPUs and with its metrics', async () => {

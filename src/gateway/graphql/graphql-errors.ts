@@ -23,7 +23,8 @@ function unwrapped(error: GraphQLError): readonly GraphQLError[] {
 }
 
 function withCode(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
-  if (typeof error.extensions.code === 'string') return error;
+  // graphql-jit's errors (a compiled query's) have no extensions object at all.
+  if (typeof error.extensions?.code === 'string') return error;
   const original = error.originalError;
   const located = { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
   if (original instanceof GputelError && statusOf(original.code) !== 500) {
@@ -47,7 +48,7 @@ export function graphqlErrorFormatter(execution: ExecutionResult, context: Mercu
   const log = context.reply?.log ?? context.app.log;
   const errors = (execution.errors ?? []).flatMap(unwrapped).map((error) => withCode(error, log));
   const ran = execution.data !== undefined && execution.data !== null;
-  const statusCode = ran ? 200 : Math.max(400, ...errors.map((error) => statusOf(error.extensions.code as ErrorCode)));
+  const statusCode = ran ? 200 : Math.max(400, ...errors.map((error) => statusOf(error.extensions?.code as ErrorCode)));
   return { statusCode, response: { data: execution.data ?? null, errors: errors.map((error) => error.toJSON()) } };
 }
 

@@ -14,6 +14,8 @@ import { LIMIT_RULES, MAX_BODY_BYTES, PARSE_OPTIONS, enforceLimits } from './gra
 import { graphqlResolvers } from './graphql-resolvers.js';
 import { GRAPHQL_SCHEMA } from './graphql-schema.js';
 
+/** Runs of one query text before mercurius compiles it: often enough to be worth a compile, soon enough for a dashboard. */
+const JIT_AFTER_RUNS = 2;
 /** graphql-ws keep-alive pings: a dead connection is found within this and its subscriptions freed. */
 const KEEP_ALIVE_MS = 30_000;
 
@@ -29,6 +31,8 @@ export async function graphqlPlugin(app: FastifyInstance, context: GatewayContex
     graphql: { parseOptions: PARSE_OPTIONS },
     // One operation per request: a batch would multiply every limit by its length.
     allowBatchedQueries: false,
+    // A query run this often is compiled (graphql-jit): a 1,000-record page 44 → 14 ms, the GPU list 3.3 → 1.7 ms (bench/graphql.ts).
+    jit: JIT_AFTER_RUNS,
     errorFormatter: graphqlErrorFormatter,
     additionalRouteOptions: { bodyLimit: MAX_BODY_BYTES },
     subscription: { keepAlive: KEEP_ALIVE_MS },
