@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import fastifyWebsocket from '@fastify/websocket';
+import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -36,6 +36,9 @@ export interface GatewayOptions {
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
 }
+
+/** Largest frame a WebSocket client may send (/ws and GraphQL subscriptions). */
+const MAX_WEBSOCKET_FRAME_BYTES = 1024 * 1024;
 
 export class Gateway {
   readonly app: FastifyInstance;
@@ -75,14 +78,16 @@ export class Gateway {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
     registerErrorHandlers(this.app);
+    // Registered once, before the routes, for /ws and for GraphQL
+    // subscriptions (mercurius finds app.websocketServer and reuses it).
+    // No permessage-deflate: it costs memory per client and CPU per frame.
+    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
+    void this.app.register(graphqlPlugin, context);
     registerOpsRoutes(this.app, () => [
       { name: `store (${kv.driver})`, check: () => kv.ping() },
       { name: 'registry', check: async () => this.registry.check() },
       ...(options.extraChecks?.() ?? []),
     ]);
-    // One WebSocket server for every WebSocket route (/ws, GraphQL subscriptions); compression off: frames are small and deflate costs memory per client.
-    void this.app.register(fastifyWebsocket, { options: { perMessageDeflate: false, maxPayload: 1024 * 1024 } });
-    void this.app.register(graphqlPlugin, context);
     registerGpuRoutes(this.app, context);
     registerHostRoutes(this.app, context);
     registerStatsRoutes(this.app, context);
