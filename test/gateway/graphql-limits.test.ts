@@ -7,17 +7,20 @@
  * subscriber that does not read holds a bounded queue of the newest records.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { getIntrospectionQuery } from 'graphql';
+import { getIntrospectionQuery, parse } from 'graphql';
 import type { Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { createLogger } from '../../src/common/logger.js';
 import { recordFeed } from '../../src/gateway/graphql/record-feed.js';
 import type { FleetQuery } from '../../src/store/fleet-query.js';
 import type { StreamedRecord } from '../../src/store/record-stream.js';
 import type { GpuEntry } from '../../src/store/registry.js';
-import { MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TOKENS } from '../../src/gateway/graphql/graphql-limits.js';
+import { MAX_ALIASES, MAX_BODY_BYTES, MAX_COST, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TOKENS } from '../../src/gateway/graphql/graphql-limits.js';
 import { gql, subscribe, within, wsClient } from '../support/graphql-client.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
+import { waitFor } from '../support/wait-for.js';
 
 /** `count` copies of `text`, space-separated. */
 const times = (count: number, text: (i: number) => string): string => Array.from({ length: count }, (_, i) => text(i)).join(' ');
@@ -102,6 +105,35 @@ describe('GraphQL limits', () => {
     const http = await gql(pipeline.baseUrl, '{ gpus { nope } }');
     assert.equal(http.status, 400);
     assert.match(http.body.errors![0].message, /Cannot query field "nope" on type "Gpu"/);
+  });
+
+  it('refuses a query sent as a ready document (JSON AST) on both transports: no limit could count its tokens', async () => {
+    const ast = JSON.parse(JSON.stringify(parse('{ stats { gpus } }'))) as unknown;
+    const http = await gql(pipeline.baseUrl, JSON.stringify(ast));
+    assert.equal(http.status, 400);
+    assert.equal(http.body.errors?.[0].extensions?.code, 'BAD_REQUEST');
+    assert.match(http.body.errors![0].message, /must be GraphQL text/);
+    // graphql-ws clients send text only: speak the protocol by hand.
+    const socket = new WebSocket(`${pipeline.baseUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    try {
+      const answers: { type: string; payload?: { message: string; extensions?: { code?: string } }[] }[] = [];
+      socket.on('message', (data: Buffer) => answers.push(JSON.parse(data.toString()) as (typeof answers)[number]));
+      await once(socket, 'open');
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      await waitFor('connection_ack', 10_000, () => (answers.some((a) => a.type === 'connection_ack') ? true : undefined));
+      socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: JSON.parse(JSON.stringify(parse('subscription { telemetry { uuid } }'))) as unknown } }));
+      const refusal = await waitFor('the refusal', 10_000, () => answers.find((a) => a.type === 'error'));
+      assert.equal(refusal.payload?.[0].extensions?.code, 'BAD_REQUEST');
+      assert.match(refusal.payload![0].message, /must be GraphQL text/);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('refuses a body over the POST limit with 413, in the GraphQL error shape', async () => {
+    const { status, body } = await gql(pipeline.baseUrl, '{ stats { gpus } }', { padding: 'x'.repeat(MAX_BODY_BYTES) });
+    assert.equal(status, 413);
+    assert.equal(body.errors?.[0].extensions?.code, 'BAD_REQUEST');
   });
 
   it('refuses a batch of queries: one operation per request', async () => {

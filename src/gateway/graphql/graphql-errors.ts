@@ -33,22 +33,29 @@ function withCode(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
   // No original error: graphql's own syntax or validation error. A client error of the HTTP layer (bad JSON variables, a body that fails mercurius's schema) has a 4xx status.
   const status = (original as { statusCode?: unknown } | undefined)?.statusCode;
   if (original === undefined || original instanceof GraphQLError || (typeof status === 'number' && status >= 400 && status < 500)) {
-    return new GraphQLError(error.message, { ...located, extensions: BAD_REQUEST_EXTENSIONS });
+    return new GraphQLError(error.message, { ...located, originalError: original, extensions: BAD_REQUEST_EXTENSIONS });
   }
   log.error({ err: original }, 'GraphQL request failed');
   return new GraphQLError(INTERNAL_MESSAGE, { ...located, extensions: { code: 'INTERNAL' } });
 }
 
+/** The HTTP status an error implies: the HTTP layer's own (413, 415) for its client errors, else its code's REST status. */
+function httpStatusOf(error: GraphQLError): number {
+  const status = (error.originalError as { statusCode?: unknown } | undefined)?.statusCode;
+  if (typeof status === 'number' && status > 400 && status < 500) return status;
+  return statusOf(error.extensions?.code as ErrorCode);
+}
+
 /**
  * mercurius's errorFormatter: the status is 200 when the query ran (its
- * data holds what could be answered, GraphQL over HTTP), else the REST
- * status of its worst error (400 for a refused query).
+ * data holds what could be answered, GraphQL over HTTP), else the status of
+ * its worst error (400 for a refused query).
  */
 export function graphqlErrorFormatter(execution: ExecutionResult, context: MercuriusContext): { statusCode: number; response: FormattedExecutionResult } {
   const log = context.reply?.log ?? context.app.log;
   const errors = (execution.errors ?? []).flatMap(unwrapped).map((error) => withCode(error, log));
   const ran = execution.data !== undefined && execution.data !== null;
-  const statusCode = ran ? 200 : Math.max(400, ...errors.map((error) => statusOf(error.extensions?.code as ErrorCode)));
+  const statusCode = ran ? 200 : Math.max(400, ...errors.map(httpStatusOf));
   return { statusCode, response: { data: execution.data ?? null, errors: errors.map((error) => error.toJSON()) } };
 }
 

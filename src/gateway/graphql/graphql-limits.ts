@@ -10,7 +10,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import type { FastifyInstance } from 'fastify';
-import { GraphQLError, parse, specifiedRules, validate, type ValidationRule } from 'graphql';
+import { GraphQLError, Location, parse, specifiedRules, validate, type DocumentNode, type ValidationRule } from 'graphql';
 import { BAD_REQUEST_EXTENSIONS } from './graphql-errors.js';
 
 /**
@@ -67,17 +67,28 @@ export function checkQueryText(source: string): void {
 }
 
 /**
+ * Throws BAD_REQUEST for a document graphql's parser did not build: mercurius
+ * takes a query that is not GraphQL but JSON as a ready document (an AST),
+ * which no token limit covers and whose malformed nodes break validation.
+ * Only the parser makes Location objects; JSON cannot.
+ */
+export function checkParsed(document: DocumentNode): void {
+  if (!(document.loc instanceof Location)) throw refuse('the query must be GraphQL text, not a parsed document');
+}
+
+/**
  * The limits mercurius does not apply itself: the query size over HTTP (the
  * tokens and rules it applies from PARSE_OPTIONS and LIMIT_RULES), and
  * everything over WebSocket, from the subscription hooks. A subscription
  * refused there gets a graphql-ws `error` message with extensions.code
- * BAD_REQUEST and never starts. A query sent as a parsed document (no
- * text) is validated the same way: as over HTTP, only text has tokens.
+ * BAD_REQUEST and never starts. On both, a query must be GraphQL text.
  */
 export function enforceLimits(app: FastifyInstance): void {
   app.graphql.addHook('preParsing', (_schema, source) => checkQuerySize(source));
+  app.graphql.addHook('preValidation', (_schema, document) => checkParsed(document));
   app.graphql.addHook('preSubscriptionParsing', (_schema, source) => checkQueryText(source));
   app.graphql.addHook('preSubscriptionExecution', (schema, document) => {
+    checkParsed(document);
     let errors: readonly GraphQLError[];
     try {
       errors = validate(schema, document, [...specifiedRules, ...LIMIT_RULES]);
