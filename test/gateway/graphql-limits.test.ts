@@ -4,7 +4,8 @@
  * with 400 and BAD_REQUEST before it runs; over graphql-ws the same
  * subscription is refused with a graphql-ws error (mercurius itself runs no
  * validation there). GraphiQL's introspection query passes them all. A
- * subscriber that does not read holds a bounded queue of the newest records.
+ * subscriber that does not read holds a bounded queue of the newest records,
+ * and one connection holds a bounded number of subscriptions.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -13,7 +14,9 @@ import { getIntrospectionQuery, parse } from 'graphql';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/common/logger.js';
+import { GputelError } from '../../src/common/gputel-error.js';
 import { recordFeed } from '../../src/gateway/graphql/record-feed.js';
+import { MAX_SUBSCRIPTIONS_PER_CONNECTION, SubscriptionSlots } from '../../src/gateway/graphql/subscription-slots.js';
 import type { FleetQuery } from '../../src/store/fleet-query.js';
 import type { StreamedRecord } from '../../src/store/record-stream.js';
 import type { GpuEntry } from '../../src/store/registry.js';
@@ -147,6 +150,35 @@ describe('GraphQL limits', () => {
     assert.equal(body.errors[0].extensions?.code, 'BAD_REQUEST');
   });
 
+  it(`refuses a subscription beyond ${MAX_SUBSCRIPTIONS_PER_CONNECTION} on one connection`, async () => {
+    const own = wsClient(pipeline.baseUrl);
+    try {
+      const ended: (readonly unknown[] | undefined)[] = [];
+      const subscriptions = Array.from({ length: MAX_SUBSCRIPTIONS_PER_CONNECTION + 1 }, (_, i) => {
+        const subscription = subscribe(own, 'subscription { telemetry { uuid } }');
+        void subscription.ended.then((errors) => (ended[i] = errors));
+        return subscription;
+      });
+      const errors = await within(Promise.race(subscriptions.map((subscription) => subscription.ended)), 10_000, 'a refusal');
+      assert.equal(errors[0]?.extensions?.code, 'BAD_REQUEST');
+      assert.match(errors[0].message, new RegExp(`already has ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions`));
+      assert.equal(ended.filter((end) => end !== undefined).length, 1, 'only one is refused');
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it('gives a subscription slot back once, however often its end is reported', () => {
+    const slots = new SubscriptionSlots(2);
+    const first = slots.take();
+    slots.take();
+    assert.throws(() => slots.take(), (error: GputelError) => error.code === 'BAD_REQUEST');
+    first();
+    first();
+    slots.take();
+    assert.throws(() => slots.take(), (error: GputelError) => error.code === 'BAD_REQUEST');
+  });
+
   it("answers GraphiQL's introspection query within every limit", async () => {
     const { status, body } = await gql<{ __schema: { queryType: { name: string }; subscriptionType: { name: string } } }>(pipeline.baseUrl, getIntrospectionQuery());
     assert.equal(status, 200);
@@ -181,7 +213,8 @@ describe('GraphQL subscription queue', () => {
 
   it('keeps the newest records of a client that does not read, at most the bound, and ends its stream subscription on return', async () => {
     const stream = handStream();
-    const feed = await recordFeed(stream.query, {}, logger, 100);
+    let ends = 0;
+    const feed = await recordFeed(stream.query, {}, logger, { maxQueued: 100, onEnd: () => ends++ });
     stream.push(records(0, 150));
     stream.push(records(150, 30));
     const received: number[] = [];
@@ -191,7 +224,9 @@ describe('GraphQL subscription queue', () => {
     stream.push(records(180, 1));
     assert.equal(((await waiting).value as StreamedRecord).timestampMs, 180, 'a waiting reader gets the next record at once');
     await feed.return!();
+    await feed.return!();
     assert.equal(stream.subscribed, false);
+    assert.equal(ends, 1);
     assert.deepEqual(await feed.next(), { value: undefined, done: true });
   });
 });

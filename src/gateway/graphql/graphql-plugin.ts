@@ -11,8 +11,9 @@ import type { GatewayContext } from '../gateway-context.js';
 import { registerGraphiqlPage } from './graphiql-page.js';
 import { graphqlErrorFormatter } from './graphql-errors.js';
 import { LIMIT_RULES, MAX_BODY_BYTES, PARSE_OPTIONS, enforceLimits } from './graphql-limits.js';
-import { graphqlResolvers } from './graphql-resolvers.js';
+import { graphqlResolvers, type SlotsContext } from './graphql-resolvers.js';
 import { GRAPHQL_SCHEMA } from './graphql-schema.js';
+import { SubscriptionSlots } from './subscription-slots.js';
 
 /** Runs of one query text before mercurius compiles it: often enough to be worth a compile, soon enough for a dashboard. */
 const JIT_AFTER_RUNS = 2;
@@ -35,7 +36,11 @@ export async function graphqlPlugin(app: FastifyInstance, context: GatewayContex
     jit: JIT_AFTER_RUNS,
     errorFormatter: graphqlErrorFormatter,
     additionalRouteOptions: { bodyLimit: MAX_BODY_BYTES },
-    subscription: { keepAlive: KEEP_ALIVE_MS },
+    subscription: {
+      keepAlive: KEEP_ALIVE_MS,
+      // Per connection: merged into the context of each of its subscriptions.
+      context: (): SlotsContext => ({ subscriptionSlots: new SubscriptionSlots() }),
+    },
   });
   enforceLimits(app);
   registerGraphiqlPage(app);

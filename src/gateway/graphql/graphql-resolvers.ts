@@ -25,6 +25,7 @@ import { camelCase } from './graphql-schema.js';
 import { dcgmFields, selectColumns } from './metric-selection.js';
 import { recordFeed } from './record-feed.js';
 import { pageRows, valuesRow, type RecordRow } from './record-row.js';
+import type { SubscriptionSlots } from './subscription-slots.js';
 
 /** GraphQL gives an argument left out as undefined and one given as null as null: both mean "not given". */
 type Optional<T> = T | null | undefined;
@@ -45,6 +46,11 @@ interface TelemetryPageValue {
   gpu: GpuEntry;
   page: ColumnsPage;
   nextCursor: string | null;
+}
+
+/** What each graphql-ws connection's context carries (see graphql-plugin.ts). */
+export interface SlotsContext {
+  subscriptionSlots?: SubscriptionSlots;
 }
 
 function requestLogger(context: MercuriusContext): Logger {
@@ -152,10 +158,13 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
     },
     Subscription: {
       telemetry: {
-        subscribe: async (_root: unknown, args: { gpus?: Optional<string[]>; hosts?: Optional<string[]>; metrics?: Optional<string[]> }, ctx: MercuriusContext) => {
+        subscribe: async (_root: unknown, args: { gpus?: Optional<string[]>; hosts?: Optional<string[]>; metrics?: Optional<string[]> }, ctx: MercuriusContext & SlotsContext) => {
+          let release: (() => void) | undefined;
           try {
-            return await recordFeed(query, { gpus: given(args.gpus), hosts: given(args.hosts), metrics: given(args.metrics) }, requestLogger(ctx));
+            release = ctx.subscriptionSlots?.take();
+            return await recordFeed(query, { gpus: given(args.gpus), hosts: given(args.hosts), metrics: given(args.metrics) }, requestLogger(ctx), { onEnd: release });
           } catch (error) {
+            release?.();
             throw graphqlErrorOf(error);
           }
         },

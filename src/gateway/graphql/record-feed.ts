@@ -19,10 +19,17 @@ const recordsDropped = counter('gputel_gateway_graphql_records_dropped_total', '
 /**
  * Subscribes to the records `filter` selects; resolves (once the stream
  * follows the store) with an iterator that ends when `return()` is called,
- * which also ends the record-stream subscription. Throws what
- * subscribeRecords throws (KV_CLOSED, KV_UNAVAILABLE).
+ * which also ends the record-stream subscription and calls `onEnd`. Throws
+ * what subscribeRecords throws (GPU_NOT_FOUND, BAD_REQUEST, KV_CLOSED,
+ * KV_UNAVAILABLE).
  */
-export async function recordFeed(query: Pick<FleetQuery, 'subscribeRecords'>, filter: RecordFilter, logger: Logger, maxQueued = MAX_QUEUED_RECORDS): Promise<AsyncIterableIterator<StreamedRecord>> {
+export async function recordFeed(
+  query: Pick<FleetQuery, 'subscribeRecords'>,
+  filter: RecordFilter,
+  logger: Logger,
+  options: { maxQueued?: number; onEnd?: () => void } = {},
+): Promise<AsyncIterableIterator<StreamedRecord>> {
+  const maxQueued = options.maxQueued ?? MAX_QUEUED_RECORDS;
   const queue: StreamedRecord[] = [];
   let head = 0;
   let waiting: ((result: IteratorResult<StreamedRecord>) => void) | undefined;
@@ -60,6 +67,7 @@ export async function recordFeed(query: Pick<FleetQuery, 'subscribeRecords'>, fi
     if (!done) {
       done = true;
       unsubscribe();
+      options.onEnd?.();
       queue.length = 0;
       head = 0;
       waiting?.({ value: undefined, done: true });
