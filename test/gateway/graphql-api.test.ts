@@ -49,8 +49,8 @@ function restGpu(gpu: Row): Row {
 }
 
 /** One CSV line of a sample, in DATA.md's columns. */
-function csvLine(time: string, metric: string, gpuId: number, uuid: string, hostname: string, value: number): string {
-  return [time, metric, String(gpuId), `nvidia${gpuId}`, uuid, MODEL, hostname, '', '', '', String(value), ''].map((field) => JSON.stringify(field)).join(',');
+function csvLine(time: string, metric: string, gpuId: number, uuid: string, hostname: string, value: number, labelsRaw = ''): string {
+  return [time, metric, String(gpuId), `nvidia${gpuId}`, uuid, MODEL, hostname, '', '', '', String(value), labelsRaw].map((field) => `"${field.replaceAll('"', '""')}"`).join(',');
 }
 
 /** Writes a CSV of `times` new records of GPU0 and GPU1 (host A) with three metrics each. */
@@ -335,6 +335,38 @@ describe('GraphQL API (embedded store)', () => {
     const unknown = await getJson<{ error: { code: string } }>(`${base}/graphiql/assets/..%2Fpackage.json`);
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, 'NOT_FOUND');
+  });
+
+  it('serves MIG instances as REST does: their ids, instance and profile, and migInstanceId in every record', async () => {
+    const before = (await getJson<{ samples: number }>(`${base}/api/v1/stats`)).body.samples;
+    const uuid = 'GPU-3c9e0000-0000-4000-8000-000000000001';
+    const lines = [DCGM_CSV_COLUMNS.join(',')];
+    for (const [instance, profile] of [['1', '1g.10gb'], ['2', '2g.20gb']]) {
+      for (const time of ['2025-07-18T20:42:34.000Z', '2025-07-18T20:42:44.000Z']) {
+        lines.push(csvLine(time, 'DCGM_FI_DEV_GPU_UTIL', 0, uuid, 'mig-host', Number(instance) * 10, `GPU_I_ID="${instance}",GPU_I_PROFILE="${profile}"`));
+      }
+    }
+    const path = join(dir, 'mig.csv');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    await pipeline.ingest(path);
+
+    const rest = await getJson<Page>(`${base}/api/v1/hosts/mig-host/gpus`);
+    assert.equal(rest.body.count, 2);
+    const { body } = await gql<{ gpus: Row[] }>(base, `{ gpus(hostname: "mig-host") { ${GPU_FIELDS} } }`);
+    assert.deepEqual(body.data?.gpus, rest.body.data.map(restGpu));
+    assert.deepEqual(body.data?.gpus.map((gpu) => [gpu.migInstanceId, gpu.migProfile]), [['1', '1g.10gb'], ['2', '2g.20gb']]);
+    const id = rest.body.data[1].id as string;
+    const restPage = await getJson<Page>(`${base}/api/v1/gpus/${encodeURIComponent(id)}/telemetry`);
+    const page = await gql<{ telemetry: GqlPage }>(base, `query ($id: String!) { telemetry(id: $id) { records { migInstanceId ${RECORD_FIELDS} } } }`, { id });
+    const records = page.body.data!.telemetry.records;
+    assert.deepEqual(records.map((record) => record.migInstanceId), ['2', '2']);
+    assert.deepEqual(
+      records.map(({ migInstanceId: _instance, ...record }) => record),
+      restPage.body.data.map(restRecord).map(({ migInstanceId: _instance, ...record }) => record),
+    );
+    assert.deepEqual(records.map((record) => record.gpuUtilization), [20, 20]);
+    const stats = (await getJson<{ samples: number }>(`${base}/api/v1/stats`)).body;
+    assert.equal(stats.samples, before + 4, 'samples in = samples out');
   });
 });
 
