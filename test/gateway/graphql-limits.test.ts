@@ -139,6 +139,13 @@ describe('GraphQL limits', () => {
     assert.equal(body.errors?.[0].extensions?.code, 'BAD_REQUEST');
   });
 
+  it('refuses a subscription over HTTP, naming the WebSocket path', async () => {
+    const { status, body } = await gql(pipeline.baseUrl, 'subscription { telemetry { uuid } }');
+    assert.equal(status, 400);
+    assert.equal(body.errors?.[0].extensions?.code, 'BAD_REQUEST');
+    assert.match(body.errors![0].message, /over WebSocket \(graphql-ws\)/);
+  });
+
   it('refuses a batch of queries: one operation per request', async () => {
     const response = await fetch(`${pipeline.baseUrl}/graphql`, {
       method: 'POST',

@@ -10,7 +10,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import type { FastifyInstance } from 'fastify';
-import { GraphQLError, Location, parse, specifiedRules, validate, type DocumentNode, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, Location, OperationTypeNode, parse, specifiedRules, validate, type DocumentNode, type ValidationRule } from 'graphql';
 import { BAD_REQUEST_EXTENSIONS } from './graphql-errors.js';
 
 /**
@@ -85,7 +85,13 @@ export function checkParsed(document: DocumentNode): void {
  */
 export function enforceLimits(app: FastifyInstance): void {
   app.graphql.addHook('preParsing', (_schema, source) => checkQuerySize(source));
-  app.graphql.addHook('preValidation', (_schema, document) => checkParsed(document));
+  app.graphql.addHook('preValidation', (_schema, document) => {
+    checkParsed(document);
+    // graphql would run the subscription's field as a query, with no record to resolve.
+    if (document.definitions.some((definition) => definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION)) {
+      throw refuse('subscriptions are served over WebSocket (graphql-ws) at /graphql, not over HTTP');
+    }
+  });
   app.graphql.addHook('preSubscriptionParsing', (_schema, source) => checkQueryText(source));
   app.graphql.addHook('preSubscriptionExecution', (schema, document) => {
     checkParsed(document);
