@@ -138,6 +138,11 @@ function validationMessage(error: FastifyError): string {
   return error.message.replace(/^(querystring|params|body|headers)\/?/, '').trim();
 }
 
+/** The HTTP status an error code implies; 500 for codes a client cannot act on. */
+export function statusOf(code: ErrorCode): number {
+  return STATUS_OF[code] ?? 500;
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | GputelError, request, reply) => {
     if (!(error instanceof GputelError) && error.validation) return reply.code(400).send(errorBody('BAD_REQUEST', validationMessage(error)));

@@ -4,6 +4,7 @@
  * any number of gateways can serve behind a load balancer.
  */
 import { readFile } from 'node:fs/promises';
+import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -17,6 +18,7 @@ import { registerErrorHandlers, sendApiError } from './api-error.js';
 import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
 import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import type { GatewayContext } from './gateway-context.js';
+import { graphqlPlugin } from './graphql/graphql-plugin.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
 import { registerRouteMethods } from './route-methods.js';
@@ -45,9 +47,13 @@ export interface GatewayOptions {
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
+/** Largest frame a WebSocket client may send (/ws and GraphQL subscriptions). */
+const MAX_WEBSOCKET_FRAME_BYTES = 1024 * 1024;
+
 export class Gateway {
   readonly app: FastifyInstance;
   private readonly registry: Registry;
+  private readonly query: FleetQuery;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -90,6 +96,7 @@ export class Gateway {
     // Before every route: the access hook must be the first thing each request meets.
     registerGatewaySecurity(this.app, security, options.host);
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
+    this.query = query;
     const context: GatewayContext = { query };
     this.app.addHook('onSend', async (request, reply, payload) => {
       reply.header('x-request-id', request.id);
@@ -103,6 +110,11 @@ export class Gateway {
     registerErrorHandlers(this.app);
     registerRouteMethods(this.app);
     registerHostCheck(this.app);
+    // Registered once, before the routes, for /ws and for GraphQL
+    // subscriptions (mercurius finds app.websocketServer and reuses it).
+    // No permessage-deflate: it costs memory per client and CPU per frame.
+    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
+    void this.app.register(graphqlPlugin, context);
     registerOpsRoutes(this.app, () => [
       { name: `store (${kv.driver})`, check: () => kv.ping() },
       { name: 'registry', check: async () => this.registry.check() },
@@ -133,6 +145,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.app.close();
+      await this.query.close();
       await this.registry.stop();
     })();
     return this.stopping;

@@ -5,7 +5,7 @@
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { GpuEntry } from '../store/registry.js';
-import type { GatewayContext } from './gateway-context.js';
+import type { FleetQuery } from '../store/fleet-query.js';
 
 function gpuNotFound(id: string): GputelError {
   return new GputelError('GPU_NOT_FOUND', `no GPU "${id}": use an id, UUID or hostname:gpu_id from /api/v1/gpus`);
@@ -24,8 +24,8 @@ export function ambiguousGpu(id: string, gpus: readonly GpuEntry[]): GputelError
  * The one GPU series `id` names. Throws GPU_NOT_FOUND when it names none,
  * AMBIGUOUS_GPU (with the ids to use) when it names several.
  */
-export function findGpu(context: GatewayContext, id: string): GpuEntry {
-  const lookup = context.query.findGpu(id);
+export function findGpu(query: FleetQuery, id: string): GpuEntry {
+  const lookup = query.findGpu(id);
   if (lookup.kind === 'found') return lookup.gpu;
   throw lookup.kind === 'none' ? gpuNotFound(id) : ambiguousGpu(id, lookup.gpus);
 }
@@ -37,13 +37,13 @@ export function findGpu(context: GatewayContext, id: string): GpuEntry {
  * hostname). Throws GPU_NOT_FOUND for an unknown id, BAD_REQUEST for a
  * cursor of another GPU or of a series no longer stored.
  */
-export function findCursorGpu(context: GatewayContext, id: string, series: { hostname: string; gpuKey: string }): GpuEntry {
-  const lookup = context.query.findGpu(id);
+export function findCursorGpu(query: FleetQuery, id: string, series: { hostname: string; gpuKey: string }): GpuEntry {
+  const lookup = query.findGpu(id);
   if (lookup.kind === 'none') throw gpuNotFound(id);
   const named = lookup.kind === 'found' ? [lookup.gpu] : lookup.gpus;
   const gpu = named.find((candidate) => candidate.hostname === series.hostname && candidate.gpuKey === series.gpuKey);
   if (gpu) return gpu;
-  if (context.query.findSeries(series.hostname, series.gpuKey)) {
+  if (query.findSeries(series.hostname, series.gpuKey)) {
     throw new GputelError('BAD_REQUEST', `the cursor belongs to another GPU's telemetry than "${id}": ask without cursor to start again`);
   }
   throw new GputelError('BAD_REQUEST', `the cursor names a series that no longer exists: ask without cursor to start again`);

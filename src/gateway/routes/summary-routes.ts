@@ -4,16 +4,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { parseDurationMs } from '../../common/config.js';
-import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
-import { SUMMARY_MAX_WINDOW_MS, SUMMARY_MIN_WINDOW_MS, type FleetSummaryResult, type GpuRef } from '../../store/fleet-summary.js';
+import type { FleetSummaryResult, GpuRef } from '../../store/fleet-summary.js';
 import { migInstanceOf } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
+import { DEFAULT_IDLE_THRESHOLD, DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
 import { formatTime } from '../time-param.js';
-
-const DEFAULT_WINDOW = '1h';
-const DEFAULT_IDLE_THRESHOLD = 5;
 
 const SummaryQuery = Type.Object(
   {
@@ -25,15 +21,6 @@ const SummaryQuery = Type.Object(
   { additionalProperties: false },
 );
 type SummaryQueryString = { window?: string; idle_threshold?: number };
-
-/** The window in ms; throws BAD_REQUEST naming the parameter, the value and what is allowed. */
-function parseWindow(raw: string): number {
-  const ms = parseDurationMs(raw);
-  if (Number.isNaN(ms)) throw new GputelError('BAD_REQUEST', `window "${raw}" is not a duration: use a number with s, m, h or d, from 1m to 7d (e.g. 15m, 1h, 7d)`);
-  if (ms < SUMMARY_MIN_WINDOW_MS) throw new GputelError('BAD_REQUEST', `window "${raw}" is shorter than 1m, the finest utilisation bucket`);
-  if (ms > SUMMARY_MAX_WINDOW_MS) throw new GputelError('BAD_REQUEST', `window "${raw}" is longer than 7d, the longest window the utilisation rollups keep`);
-  return ms;
-}
 
 /** A GPU in a summary: enough to tell MIG instances and hosts apart, and the id to ask it by. */
 function refView(gpu: GpuRef): Record<string, unknown> {

@@ -1,0 +1,118 @@
+/**
+ * One page of a GPU's telemetry as the API's parameters describe it, shared
+ * by REST and GraphQL: find the GPU (or the series a cursor started in),
+ * parse the time range, pick the downsampling step, read the page through
+ * the query layer and hand out the cursor of the next one. Protocol-free:
+ * it throws GputelError (GPU_NOT_FOUND, BAD_REQUEST) and each protocol
+ * shapes the answer and the errors its own way.
+ */
+import { GputelError } from '../common/gputel-error.js';
+import type { Logger } from '../common/logger.js';
+import { bucketStart, stepForPoints, type Aggregation } from '../store/downsampler.js';
+import type { FleetQuery } from '../store/fleet-query.js';
+import type { GpuEntry } from '../store/registry.js';
+import type { ColumnsPage } from '../store/telemetry-columns.js';
+import { findCursorGpu, findGpu } from './gpu-lookup.js';
+import { parseStepParam } from './step-param.js';
+import { parseTimeParam } from './time-param.js';
+
+export const DEFAULT_LIMIT = 1000;
+/** Most records per page in the record form (each value is written twice, with names). */
+export const MAX_LIMIT = 10_000;
+/** Most records per page in the columnar form: one GPU's 24 h at 1 s in one page. */
+export const MAX_COLUMNS_LIMIT = 100_000;
+
+/** The telemetry parameters, by their REST names. */
+export interface TelemetryParams {
+  start_time?: string;
+  end_time?: string;
+  limit?: number;
+  cursor?: string;
+  step?: string;
+  max_points?: number;
+  agg?: Aggregation;
+  format?: 'records' | 'columns';
+}
+
+export interface TelemetryPageResult {
+  /** The series served: the one the cursor started in when paging on. */
+  gpu: GpuEntry;
+  page: ColumnsPage;
+  nextCursor: string | null;
+}
+
+interface Cursor {
+  afterMs: number;
+  hostname: string;
+  gpuKey: string;
+  /** The step of a downsampled page (max_points picks it once, for every page). */
+  stepMs?: number;
+}
+
+/** A cursor is the series (host and GPU), the last timestamp served and the step, opaque to clients. */
+function encodeCursor(gpu: GpuEntry, lastMs: number, stepMs: number | undefined): string {
+  const fields: unknown[] = [lastMs, gpu.hostname, gpu.gpuKey];
+  if (stepMs !== undefined) fields.push(stepMs);
+  return Buffer.from(JSON.stringify(fields)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Cursor {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (
+    !Array.isArray(decoded) ||
+    !Number.isInteger(decoded[0]) ||
+    typeof decoded[1] !== 'string' ||
+    typeof decoded[2] !== 'string' ||
+    (decoded[3] !== undefined && !(Number.isSafeInteger(decoded[3]) && (decoded[3] as number) >= 1))
+  ) {
+    throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
+  }
+  return { afterMs: decoded[0] as number, hostname: decoded[1], gpuKey: decoded[2], stepMs: decoded[3] as number | undefined };
+}
+
+/**
+ * Reads the page `params` ask for of GPU `id`. Throws GPU_NOT_FOUND,
+ * AMBIGUOUS_GPU, BAD_REQUEST (a bad time, step, cursor or combination, naming the
+ * parameter) and the store's KV_* errors.
+ */
+export async function readTelemetryPage(query: FleetQuery, id: string, params: TelemetryParams, logger: Logger): Promise<TelemetryPageResult> {
+  const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor);
+  // A cursor names its series: paging goes on in it even if the id has turned ambiguous since.
+  const gpu = cursor ? findCursorGpu(query, id, cursor) : findGpu(query, id);
+  const startMs = params.start_time === undefined ? 0 : parseTimeParam(params.start_time, 'start_time');
+  const endMs = params.end_time === undefined ? Number.MAX_SAFE_INTEGER : parseTimeParam(params.end_time, 'end_time');
+  if (endMs < startMs) throw new GputelError('BAD_REQUEST', `end_time (${params.end_time}) is before start_time (${params.start_time})`);
+  const columns = params.format === 'columns';
+  const limit = params.limit ?? DEFAULT_LIMIT;
+  if (!columns && limit > MAX_LIMIT) throw new GputelError('BAD_REQUEST', `limit must be <= ${MAX_LIMIT} (up to ${MAX_COLUMNS_LIMIT} with format=columns)`);
+  const stepMs = downsampleStep(params, gpu, startMs, endMs, cursor);
+  const downsample = stepMs === undefined ? undefined : { stepMs, aggregation: params.agg ?? 'avg' };
+  // The next page starts after the last record served, or after the last bucket served.
+  const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
+  const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample }, logger);
+  const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
+  const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
+  return { gpu, page, nextCursor };
+}
+
+/**
+ * The bucket width of a downsampled request, or undefined for raw records.
+ * `max_points` picks it over the range clipped to the GPU's data, once: the
+ * cursor carries it to the next pages, so new data cannot change it midway.
+ */
+function downsampleStep(params: TelemetryParams, gpu: GpuEntry, startMs: number, endMs: number, cursor: Cursor | undefined): number | undefined {
+  if (params.step !== undefined && params.max_points !== undefined) throw new GputelError('BAD_REQUEST', 'step and max_points exclude each other: give one of them');
+  if (params.step !== undefined) return parseStepParam(params.step);
+  if (params.max_points !== undefined) {
+    if (cursor?.stepMs !== undefined) return cursor.stepMs;
+    const fromMs = Math.max(startMs, gpu.firstSeenMs);
+    return stepForPoints(fromMs, Math.max(fromMs, Math.min(endMs, gpu.lastSeenMs)), params.max_points);
+  }
+  if (params.agg !== undefined) throw new GputelError('BAD_REQUEST', `agg "${params.agg}" needs step or max_points: raw records are not aggregated`);
+  return undefined;
+}
