@@ -38,6 +38,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly app: FastifyInstance;
   private readonly registry: Registry;
+  private readonly query: FleetQuery;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -60,6 +61,7 @@ export class Gateway {
       },
     });
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
+    this.query = query;
     const context: GatewayContext = { query };
     this.app.addHook('onSend', async (request, reply, payload) => {
       reply.header('x-request-id', request.id);
@@ -99,6 +101,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.app.close();
+      await this.query.close();
       await this.registry.stop();
     })();
     return this.stopping;

@@ -8,7 +8,7 @@
  *
  * Layout (one file, `{dataDir}/gputel.db`, WAL, synchronous=NORMAL, 16 KiB pages):
  *   kv(key BLOB PK, value, create_revision, mod_revision, version, lease)
- *   events(revision, seq, type, key, value)  the watch history, trimmed to a bound
+ *   events(revision, seq, type, key, value, create_revision)  the watch history, trimmed to a bound
  *   leases(id PK, ttl_seconds, expires_at_ms)
  *   meta(name PK, value)                     revision, compact_revision, next_lease_id
  * Keys are BLOBs so that SQLite orders them bytewise (memcmp), as etcd does.
@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS events (
   type INTEGER NOT NULL,
   key BLOB NOT NULL,
   value BLOB,
+  create_revision INTEGER,
   PRIMARY KEY (revision, seq)
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1), ('compact_revision', 0), ('next_lease_id', 1);
@@ -123,6 +124,8 @@ interface Change {
   key: Buffer;
   value: Buffer;
   revision: number;
+  /** The key's create revision after a put; 0 for a delete. */
+  createRevision: number;
 }
 
 interface WatchState {
@@ -187,11 +190,12 @@ export class EmbeddedKvStore implements KvStore {
   private closed = false;
 
   // Hot statements, prepared once.
+  /** Answers the key's create_revision (its revision when the put created it). */
   private readonly upsertKv: Database.Statement;
   private readonly insertEvent: Database.Statement;
   private readonly setMeta: Database.Statement;
   private readonly selectForCompare: Database.Statement;
-  private readonly runPut: (key: Buffer, value: Buffer, lease: number, revision: number) => void;
+  private readonly runPut: (key: Buffer, value: Buffer, lease: number, revision: number) => number;
   private readonly runDelete: (bounds: Bounds, revision: number) => Change[];
   private readonly runTxn: (request: TxnRequest, leaseIds: Map<string, number>) => { result: TxnResult; changes: Change[] };
   private readonly runExpire: (leaseId: number, revision: number) => Change[];
@@ -234,6 +238,7 @@ export class EmbeddedKvStore implements KvStore {
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('wal_autocheckpoint = 4096');
       this.db.exec(SCHEMA);
+      addCreateRevisionColumn(this.db);
       const meta = new Map(
         (this.db.prepare('SELECT name, value FROM meta').raw().all() as [string, number][]).map(([name, value]) => [name, value]),
       );
@@ -246,16 +251,17 @@ export class EmbeddedKvStore implements KvStore {
       this.upsertKv = this.db.prepare(
         'INSERT INTO kv (key, value, create_revision, mod_revision, version, lease) VALUES (?, ?, ?, ?, 1, ?) ' +
           'ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, ' +
-          'version = kv.version + 1, lease = excluded.lease',
-      );
-      this.insertEvent = this.db.prepare('INSERT INTO events (revision, seq, type, key, value) VALUES (?, ?, ?, ?, ?)');
+          'version = kv.version + 1, lease = excluded.lease RETURNING create_revision',
+      ).pluck();
+      this.insertEvent = this.db.prepare('INSERT INTO events (revision, seq, type, key, value, create_revision) VALUES (?, ?, ?, ?, ?, ?)');
       this.setMeta = this.db.prepare('UPDATE meta SET value = ? WHERE name = ?');
       this.selectForCompare = this.db.prepare('SELECT value, version, create_revision, mod_revision FROM kv WHERE key = ?').raw();
 
       this.runPut = this.db.transaction((key: Buffer, value: Buffer, lease: number, revision: number) => {
-        this.upsertKv.run(key, value, revision, revision, lease);
-        this.insertEvent.run(revision, 0, EVENT_PUT, key, value);
+        const createRevision = this.upsertKv.get(key, value, revision, revision, lease) as number;
+        this.insertEvent.run(revision, 0, EVENT_PUT, key, value, createRevision);
         this.setMeta.run(revision, 'revision');
+        return createRevision;
       });
       this.runDelete = this.db.transaction((bounds: Bounds, revision: number) => {
         const changes = this.deleteBounds(bounds, revision, 0);
@@ -272,8 +278,8 @@ export class EmbeddedKvStore implements KvStore {
         const changes: Change[] = [];
         for (let seq = 0; seq < keys.length; seq++) {
           const key = keys[seq][0] as Buffer;
-          this.insertEvent.run(revision, seq, EVENT_DELETE, key, null);
-          changes.push({ type: 'delete', key, value: EMPTY, revision });
+          this.insertEvent.run(revision, seq, EVENT_DELETE, key, null, 0);
+          changes.push({ type: 'delete', key, value: EMPTY, revision, createRevision: 0 });
         }
         this.stmt('DELETE FROM leases WHERE id = ?').run(leaseId);
         if (changes.length > 0) this.setMeta.run(revision, 'revision');
@@ -326,15 +332,16 @@ export class EmbeddedKvStore implements KvStore {
     const lease = this.leaseNumber(options.lease, key);
     this.checkRequestBytes(keyBytes.length + value.length + OP_OVERHEAD_BYTES, 'put', key);
     const revision = this.currentRevision + 1;
+    let createRevision: number;
     try {
-      this.runPut(keyBytes, value, lease, revision);
+      createRevision = this.runPut(keyBytes, value, lease, revision);
     } catch (error) {
       throw this.translate(error, 'put', key);
     }
     this.currentRevision = revision;
     this.eventCount += 1;
     this.eventBytes += keyBytes.length + value.length;
-    if (this.watchers.size > 0) this.notify([{ type: 'put', key: keyBytes, value, revision }]);
+    if (this.watchers.size > 0) this.notify([{ type: 'put', key: keyBytes, value, revision, createRevision }]);
     this.trimHistoryIfDue();
     return { revision };
   }
@@ -436,14 +443,17 @@ export class EmbeddedKvStore implements KvStore {
       try {
         const { where, params } = boundsSql(bounds);
         const rows = this.stmt(
-          `SELECT revision, type, key, value FROM events WHERE revision >= ? AND ${where} ORDER BY revision, seq`,
+          `SELECT revision, type, key, value, create_revision FROM events WHERE revision >= ? AND ${where} ORDER BY revision, seq`,
         ).iterate(fromRevision, ...params) as IterableIterator<Row>;
-        for (const [revision, type, key, value] of rows) {
+        for (const [revision, type, key, value, createRevision] of rows) {
+          const put = type === EVENT_PUT;
           state.queue.push({
-            type: type === EVENT_PUT ? 'put' : 'delete',
+            type: put ? 'put' : 'delete',
             key: (key as Buffer).toString('utf8'),
-            value: type === EVENT_PUT ? (value as Buffer) : EMPTY,
+            value: put ? (value as Buffer) : EMPTY,
             modRevision: revision as number,
+            // NULL: an event logged before the column existed; read as a create (delivered, never missed).
+            createRevision: put ? ((createRevision as number | null) ?? (revision as number)) : 0,
           });
         }
       } catch (error) {
@@ -621,8 +631,8 @@ export class EmbeddedKvStore implements KvStore {
     const changes: Change[] = new Array<Change>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i][0] as Buffer;
-      this.insertEvent.run(revision, firstSeq + i, EVENT_DELETE, key, null);
-      changes[i] = { type: 'delete', key, value: EMPTY, revision };
+      this.insertEvent.run(revision, firstSeq + i, EVENT_DELETE, key, null, 0);
+      changes[i] = { type: 'delete', key, value: EMPTY, revision, createRevision: 0 };
     }
     return changes;
   }
@@ -640,9 +650,9 @@ export class EmbeddedKvStore implements KvStore {
         const key = toKeyBytes(op.key);
         const lease = op.lease === undefined || op.lease === '0' ? 0 : leaseIds.get(op.lease)!;
         if (lease === 0 && op.lease !== undefined && op.lease !== '0') throw leaseNotFound(op.lease, op.key, this.where);
-        this.upsertKv.run(key, op.value, revision, revision, lease);
-        this.insertEvent.run(revision, changes.length, EVENT_PUT, key, op.value);
-        changes.push({ type: 'put', key, value: op.value, revision });
+        const createRevision = this.upsertKv.get(key, op.value, revision, revision, lease) as number;
+        this.insertEvent.run(revision, changes.length, EVENT_PUT, key, op.value, createRevision);
+        changes.push({ type: 'put', key, value: op.value, revision, createRevision });
         results.push({ type: 'put' });
       } else if (op.type === 'delete') {
         const deleted = this.deleteBounds(toBounds(op.range), revision, changes.length);
@@ -694,6 +704,7 @@ export class EmbeddedKvStore implements KvStore {
           key: change.key.toString('utf8'),
           value: change.value,
           modRevision: change.revision,
+          createRevision: change.createRevision,
         });
       }
       if (state.queue.length > 0) this.scheduleFlush();
@@ -909,6 +920,16 @@ function toBounds(range: KeyRange): Bounds {
   if (range.end === undefined) return singleKey(range.start);
   if (range.end === '\0') return { kind: 'from', start: Buffer.from(range.start, 'utf8'), end: EMPTY };
   return { kind: 'bounded', start: Buffer.from(range.start, 'utf8'), end: Buffer.from(range.end, 'utf8') };
+}
+
+/**
+ * Adds events.create_revision to a store written before watch events carried
+ * it (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). Its old
+ * rows stay NULL, which watch replays read as creates.
+ */
+function addCreateRevisionColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(events)').all() as { name: string }[];
+  if (!columns.some((column) => column.name === 'create_revision')) db.exec('ALTER TABLE events ADD COLUMN create_revision INTEGER');
 }
 
 function boundsSql(bounds: Bounds): { where: string; params: Buffer[] } {

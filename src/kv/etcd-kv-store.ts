@@ -545,6 +545,7 @@ export class EtcdKvStore implements KvStore {
           key: event.kv.key.toString('utf8'),
           value: event.type === 'Put' ? event.kv.value : EMPTY,
           modRevision,
+          createRevision: event.type === 'Put' ? Number(event.kv.create_revision) : 0,
         });
       } catch (error) {
         this.endWatchOnError(

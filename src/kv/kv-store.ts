@@ -84,6 +84,12 @@ export interface WatchEvent {
   /** Empty for deletes. */
   value: Buffer;
   modRevision: number;
+  /**
+   * Revision at which the key was created, as etcd reports it: equal to
+   * modRevision for the put that created the key, smaller for a rewrite of an
+   * existing key (followers tell a new key from a rewritten one by it), 0 for deletes.
+   */
+  createRevision: number;
 }
 
 export interface WatchOptions {

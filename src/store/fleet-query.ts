@@ -1,7 +1,7 @@
 /**
  * The protocol-free query layer over one cluster's store: it lists and finds
  * GPUs and hosts, pages raw and downsampled telemetry, reads latest values
- * and stats, and subscribes to new latest values. REST routes, GraphQL and
+ * and stats, and subscribes to new latest values and new records. REST routes, GraphQL and
  * the WebSocket stream are thin adapters over it; none of them decodes
  * storage records itself.
  */
@@ -14,6 +14,7 @@ import { decodeGpuMetadata, decodePartitionStats } from './gpu-records.js';
 import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscriptionOptions, type LatestUpdate } from './latest-subscription.js';
 import type { GpuEntry, HostEntry, Registry } from './registry.js';
 import { DecodedChunkCache } from './decoded-chunk-cache.js';
+import { RecordStream, type RecordFilter, type StreamedRecord } from './record-stream.js';
 import { readTelemetryColumns, type ColumnsPage, type FetchHint } from './telemetry-columns.js';
 import { MAX_KEY_TIME_MS, reportUnreadable, type ChunkOwner } from './telemetry-reader.js';
 
@@ -43,6 +44,8 @@ export class FleetQuery {
   private readonly fetchHint: FetchHint = { recordsPerChunk: 0, bytesPerChunk: 0 };
   /** Compacted chunks decoded by earlier reads (see decoded-chunk-cache.ts). */
   private readonly decodedChunks = new DecodedChunkCache();
+  /** New records, followed by one watch shared by every subscriber (see record-stream.ts). */
+  private readonly recordStream: RecordStream;
 
   constructor(
     private readonly kv: KvStore,
@@ -52,6 +55,21 @@ export class FleetQuery {
     private readonly logger: Logger,
   ) {
     this.fleetSummary = new FleetSummary(registry);
+    this.recordStream = new RecordStream(kv, keys, cluster, registry, logger);
+  }
+
+  /**
+   * Calls `listener` with every new record stored from now on that matches
+   * `filter`, until the returned function is called (see RecordStream.subscribe
+   * for the filter, the order and what it throws). Resolves once the watch is in place.
+   */
+  subscribeRecords(filter: RecordFilter, listener: (records: StreamedRecord[]) => void): Promise<() => void> {
+    return this.recordStream.subscribe(filter, listener);
+  }
+
+  /** Ends every record subscription and its watch. Safe twice. */
+  close(): Promise<void> {
+    return this.recordStream.close();
   }
 
   /** The fleet's or one host's summary: newest values and utilisation rollups as the registry follows them (see fleet-summary.ts). */

@@ -92,7 +92,7 @@ export class LatestSubscription {
     let fromRevision: number | undefined;
     if (deliverCurrent) {
       const current = await this.kv.range({ prefix });
-      for (const kv of current.kvs) this.deliver({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, prefix);
+      for (const kv of current.kvs) this.deliver({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, createRevision: kv.createRevision }, prefix);
       fromRevision = current.revision + 1;
     }
     const watcher = await this.kv.watch(

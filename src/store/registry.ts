@@ -79,9 +79,9 @@ export class Registry {
     this.latestByHost = new Map();
     this.rollupByHost = new Map();
     try {
-      for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, indexPrefix);
-      for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, latestPrefix);
-      for (const kv of rollups.kvs) this.applyRollup({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision }, rollupsPrefix);
+      for (const kv of index.kvs) this.applyIndex({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, createRevision: kv.createRevision }, indexPrefix);
+      for (const kv of latest.kvs) this.applyLatest({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, createRevision: kv.createRevision }, latestPrefix);
+      for (const kv of rollups.kvs) this.applyRollup({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision, createRevision: kv.createRevision }, rollupsPrefix);
     } catch (error) {
       [this.gpuByKey, this.latestByHost, this.rollupByHost] = previous;
       this.view = undefined;

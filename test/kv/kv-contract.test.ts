@@ -390,6 +390,28 @@ function kvContract(driver: string, backend: Backend): void {
       assert.deepEqual(watch.errors, []);
     });
 
+    test('watch events carry the create revision: a new key, a rewrite, a delete, a recreation; live and replayed alike', async () => {
+      const watch = await collect(store, { prefix });
+      const created = await store.put(k('a'), v('1'));
+      const rewritten = await store.txn({ success: [{ type: 'put', key: k('a'), value: v('1') }] });
+      const deleted = await store.delete({ start: k('a') });
+      const recreated = await store.put(k('a'), v('2'));
+      await waitFor(async () => watch.events.length >= 4, 3_000, 'four events');
+      await watch.cancel();
+      const expected = [
+        { type: 'put', modRevision: created.revision, createRevision: created.revision },
+        { type: 'put', modRevision: rewritten.revision, createRevision: created.revision },
+        { type: 'delete', modRevision: deleted.revision, createRevision: 0 },
+        { type: 'put', modRevision: recreated.revision, createRevision: recreated.revision },
+      ];
+      const shape = (events: WatchEvent[]): unknown[] => events.map(({ type, modRevision, createRevision }) => ({ type, modRevision, createRevision }));
+      assert.deepEqual(shape(watch.events), expected);
+      const replay = await collect(store, { prefix }, created.revision);
+      await waitFor(async () => replay.events.length >= 4, 3_000, 'four replayed events');
+      await replay.cancel();
+      assert.deepEqual(shape(replay.events), expected);
+    });
+
     test('watch from an older revision replays history, then live changes, with no gap or repeat', async () => {
       const start = (await store.put(k('h0'), v('0'))).revision;
       for (let i = 1; i < 5; i++) await store.put(k(`h${i}`), v(String(i)));
