@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
@@ -16,6 +17,7 @@ import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
 import type { GatewayContext } from './gateway-context.js';
+import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
 import { registerStatsRoutes } from './routes/stats-routes.js';
@@ -33,7 +35,12 @@ export interface GatewayOptions {
   staleAfterMs?: number;
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
+  /** Limits of the live stream at /ws (defaults: LIVE_STREAM_DEFAULTS). */
+  liveStream?: Partial<LiveStreamOptions>;
 }
+
+/** Largest frame a WebSocket client may send (/ws and GraphQL subscriptions). */
+const MAX_WEBSOCKET_FRAME_BYTES = 1024 * 1024;
 
 export class Gateway {
   readonly app: FastifyInstance;
@@ -73,6 +80,11 @@ export class Gateway {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
     registerErrorHandlers(this.app);
+    // Registered once, before the routes, for /ws and for GraphQL
+    // subscriptions (mercurius finds app.websocketServer and reuses it).
+    // No permessage-deflate: it costs memory per client and CPU per frame.
+    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
+    void this.app.register(async (app) => registerLiveStream(app, context, logger, options.liveStream));
     registerOpsRoutes(this.app, () => [
       { name: `store (${kv.driver})`, check: () => kv.ping() },
       { name: 'registry', check: async () => this.registry.check() },
