@@ -139,7 +139,8 @@ export class RecordStream {
   }
 
   private compile(filter: RecordFilter): CompiledFilter {
-    const metrics = filter.metrics && filter.metrics.length > 0 ? [...new Set(filter.metrics.map(resolveMetricName))] : undefined;
+    // Sorted, so that equal selections are recognised and their records built once per chunk.
+    const metrics = filter.metrics && filter.metrics.length > 0 ? [...new Set(filter.metrics.map(resolveMetricName))].sort() : undefined;
     let gpuIds: Set<string> | undefined;
     if (filter.gpus && filter.gpus.length > 0) {
       gpuIds = new Set();
@@ -254,9 +255,15 @@ export class RecordStream {
     const chunk = decodeStoredChunk(event.key, event.value, (key, error) => reportUnreadable(this.logger, key, error));
     if (!chunk) return;
     recordsStreamed.inc(chunk.timestampsMs.length);
-    const all = chunkRecords(gpu, chunk, undefined);
+    // Subscribers that select the same metrics share the same record objects (a client adapter may cache per record).
+    const recordsBySelection = new Map<string, StreamedRecord[]>();
     for (const subscriber of wanting) {
-      const records = subscriber.filter.metrics ? chunkRecords(gpu, chunk, subscriber.filter.metrics) : all;
+      const selection = subscriber.filter.metrics?.join(',') ?? '';
+      let records = recordsBySelection.get(selection);
+      if (!records) {
+        records = chunkRecords(gpu, chunk, subscriber.filter.metrics);
+        recordsBySelection.set(selection, records);
+      }
       if (records.length === 0) continue;
       try {
         subscriber.listener(records);

@@ -194,6 +194,10 @@ describe('the live stream at /ws', () => {
         assert.match(answer.error?.message ?? '', message);
         assert.equal(answer.id, id, `id of the error for ${JSON.stringify(frame)}`);
       }
+      // A plain GET, without the upgrade, answers in the API's error shape.
+      const plain = await fetch(`${baseUrl}/ws`);
+      assert.equal(plain.status, 426);
+      assert.equal(((await plain.json()) as Frame).error?.code, 'BAD_REQUEST');
       client.socket.send(Buffer.from('binary'), { binary: true });
       await waitFor('an error for a binary frame', 5_000, () => client.frames.find((f) => f.error?.message.includes('binary')));
 

@@ -6,9 +6,10 @@
  * waiting, and the connection metrics. Protocol: docs/websocket.md.
  */
 import '@fastify/websocket';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Logger } from '../../common/logger.js';
 import { gauge } from '../../common/metrics.js';
+import { errorBody } from '../api-error.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { LiveClient, CLOSE_GRACE_MS, type LiveClientLimits } from './live-client.js';
 
@@ -55,38 +56,52 @@ export function registerLiveStream(app: FastifyInstance, context: GatewayContext
 
   const pumpAll = (): void => {
     const nowMs = Date.now();
-    for (const client of congested) if (!client.pump(nowMs)) congested.delete(client);
-    congestedGauge.set(congested.size);
+    for (const client of congested) if (!client.pump(nowMs)) uncongest(client);
     if (congested.size === 0 && pumpTimer) {
       clearInterval(pumpTimer);
       pumpTimer = undefined;
     }
   };
+  // Gauges count up and down (not set): several gateways may share a process (tests, `gputel start` beside others).
+  const uncongest = (client: LiveClient): void => {
+    if (congested.delete(client)) congestedGauge.dec();
+  };
   const onCongested = (client: LiveClient): void => {
+    if (congested.has(client)) return;
     congested.add(client);
-    congestedGauge.set(congested.size);
+    congestedGauge.inc();
     pumpTimer ??= setInterval(pumpAll, PUMP_INTERVAL_MS).unref();
   };
   const heartbeat = (): void => {
     for (const client of clients) client.heartbeat();
   };
 
-  app.get(LIVE_STREAM_PATH, { websocket: true }, (socket, request) => {
-    const client = new LiveClient(socket, context.query, settings, logger.child({ reqId: request.id, client: request.ip }), onCongested);
-    clients.add(client);
-    clientsGauge.set(clients.size);
-    heartbeatTimer ??= setInterval(heartbeat, settings.pingIntervalMs).unref();
-    socket.on('close', () => {
-      client.release();
-      clients.delete(client);
-      congested.delete(client);
-      clientsGauge.set(clients.size);
-      congestedGauge.set(congested.size);
-      if (clients.size === 0 && heartbeatTimer) {
-        clearInterval(heartbeatTimer);
-        heartbeatTimer = undefined;
-      }
-    });
+  app.route({
+    method: 'GET',
+    url: LIVE_STREAM_PATH,
+    // Hidden from the OpenAPI document, as @fastify/websocket hides its routes: it cannot describe a WebSocket protocol (docs/websocket.md does).
+    schema: { hide: true } as FastifySchema,
+    // A plain GET (no upgrade) answers in the API's error shape, not with @fastify/websocket's empty 404.
+    handler: async (_request, reply) =>
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody('BAD_REQUEST', `${LIVE_STREAM_PATH} is a WebSocket endpoint: connect with a WebSocket client (ws://…${LIVE_STREAM_PATH}); see docs/websocket.md`)),
+    wsHandler: (socket, request) => {
+      const client = new LiveClient(socket, context.query, settings, logger.child({ reqId: request.id, client: request.ip }), onCongested);
+      clients.add(client);
+      clientsGauge.inc();
+      heartbeatTimer ??= setInterval(heartbeat, settings.pingIntervalMs).unref();
+      socket.on('close', () => {
+        client.release();
+        if (clients.delete(client)) clientsGauge.dec();
+        uncongest(client);
+        if (clients.size === 0 && heartbeatTimer) {
+          clearInterval(heartbeatTimer);
+          heartbeatTimer = undefined;
+        }
+      });
+    },
   });
 
   // Stopping: every client is told (1001, going away) and destroyed if it does
