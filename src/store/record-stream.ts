@@ -21,6 +21,7 @@ import type { Chunk } from './chunk-codec.js';
 import { decodeStoredChunk } from './chunk-fetch.js';
 import { decodeGpuMetadata, type GpuMetadata } from './gpu-records.js';
 import { resolveMetricName } from './named-fields.js';
+import { RecordSubscribers, type SubscriberFilter } from './record-subscribers.js';
 import type { GpuEntry, Registry } from './registry.js';
 import { reportUnreadable } from './telemetry-reader.js';
 
@@ -53,9 +54,7 @@ const RESTART_BACKOFF = { initialMs: 200, maxMs: 5_000 };
 /** Metadata of GPUs seen by the watch but not yet by the registry, kept at most (a burst of new GPUs). */
 const MAX_PENDING_METADATA = 10_000;
 
-interface CompiledFilter {
-  gpuIds: ReadonlySet<string> | undefined;
-  hosts: ReadonlySet<string> | undefined;
+interface CompiledFilter extends SubscriberFilter {
   /** DCGM field names, or undefined for all. */
   metrics: readonly string[] | undefined;
 }
@@ -75,7 +74,7 @@ interface Follow {
 }
 
 export class RecordStream {
-  private readonly subscribers = new Set<Subscriber>();
+  private readonly subscribers = new RecordSubscribers<Subscriber>();
   private follow: Follow | undefined;
   private readonly prefix: string;
   /** registry.gpus() as last indexed, and its series by `hostname/gpuKey`. */
@@ -250,7 +249,7 @@ export class RecordStream {
       this.logger.debug({ key: event.key }, 'record stream skipped a chunk of a GPU with no metadata');
       return;
     }
-    const wanting = [...this.subscribers].filter((subscriber) => matches(subscriber.filter, gpu));
+    const wanting = this.subscribers.matching(gpu);
     if (wanting.length === 0) return;
     const chunk = decodeStoredChunk(event.key, event.value, (key, error) => reportUnreadable(this.logger, key, error));
     if (!chunk) return;
@@ -309,12 +308,6 @@ export class RecordStream {
 
 function seriesKey(hostname: string, gpuKey: string): string {
   return `${hostname}/${gpuKey}`;
-}
-
-function matches(filter: CompiledFilter, gpu: GpuEntry): boolean {
-  if (filter.hosts && !filter.hosts.has(gpu.hostname)) return false;
-  if (!filter.gpuIds) return true;
-  return filter.gpuIds.has(gpu.gpuKey) || filter.gpuIds.has(gpu.uuid) || filter.gpuIds.has(`${gpu.hostname}:${gpu.gpuId}`);
 }
 
 /** The records of a chunk, each with the metrics sampled then (only `metrics`, when given); records left with none are left out. */
