@@ -273,6 +273,25 @@ describe('the live stream at /ws', () => {
     }
   });
 
+  it('closes a client that keeps sending frames and reads none of the answers, once its queue of answers is full', async () => {
+    const { gateway, baseUrl } = await startGateway(pipeline, { liveStream: { highWaterBytes: 16 * 1024, maxQueuedFrames: 200, maxQueuedBytes: 64 * 1024 } });
+    const client = await TestClient.connect(baseUrl);
+    const slowClosesBefore = await metricValue('gputel_gateway_ws_slow_closes_total');
+    try {
+      (client.socket as unknown as { _socket: Socket })._socket.pause();
+      // Each answer is an error frame of ~170 bytes: 100,000 of them outgrow the kernel's socket buffers and the queue.
+      for (let i = 0; i < 100 && client.socket.readyState === WebSocket.OPEN; i++) {
+        for (let j = 0; j < 1_000; j++) client.send('[1]');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await waitFor('the client to be closed by the server', 30_000, async () => ((await metricValue('gputel_gateway_ws_slow_closes_total')) > slowClosesBefore ? true : undefined));
+      await waitFor('its connection gone from the gateway', 10_000, async () => ((await metricValue('gputel_gateway_ws_clients')) === 0 ? true : undefined));
+    } finally {
+      client.close();
+      await gateway.stop();
+    }
+  });
+
   it('pings every client: one that answers stays connected, one that stopped reading is disconnected', async () => {
     const { gateway, baseUrl } = await startGateway(pipeline, { liveStream: { pingIntervalMs: 200 } });
     const answering = await TestClient.connect(baseUrl);

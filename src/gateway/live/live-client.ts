@@ -141,7 +141,7 @@ export class LiveClient {
     }
     if (this.queuedFrames === 0 && this.dropped === 0) return false;
     if (nowMs - this.lastDrainMs > this.limits.stuckCloseMs) {
-      this.closeTooSlow();
+      this.closeTooSlow(`its send buffer did not drain for ${this.limits.stuckCloseMs} ms`);
       return false;
     }
     return true;
@@ -166,12 +166,9 @@ export class LiveClient {
     }, CLOSE_GRACE_MS).unref();
   }
 
-  private closeTooSlow(): void {
+  private closeTooSlow(why: string): void {
     slowCloses.inc();
-    this.logger.warn(
-      { queuedFrames: this.queuedFrames, bufferedBytes: this.socket.bufferedAmount },
-      `live stream client closed: its send buffer did not drain for ${this.limits.stuckCloseMs} ms`,
-    );
+    this.logger.warn({ queuedFrames: this.queuedFrames, bufferedBytes: this.socket.bufferedAmount }, `live stream client closed: ${why}`);
     this.close(CLOSE_TOO_SLOW, 'too slow: the stream could not be delivered');
   }
 
@@ -275,7 +272,10 @@ export class LiveClient {
     this.queue.push({ text, droppable });
     this.queuedBytes += text.length;
     while (this.queuedFrames > this.limits.maxQueuedFrames || this.queuedBytes > this.limits.maxQueuedBytes) {
-      if (!this.dropOldestRecord()) break;
+      if (this.dropOldestRecord()) continue;
+      // Only answers to its own frames wait: a client that keeps sending and never reads. They are not dropped, so it goes.
+      this.closeTooSlow('it sends frames but reads none of the answers, which filled its queue');
+      return;
     }
     if (congested) {
       this.lastDrainMs = Date.now();
