@@ -11,12 +11,16 @@
  * machine is shared: read ratios and trends, not absolutes.
  *
  *   npm run build && node --expose-gc dist/bench/ws-stream.js [--clients 1000,5000,10000] [--seconds 10] [--store embedded|etcd] [--burst]
+ *   … [--pipeline [--flush-ms 10]]: rows from the simulator through streamer, queue and collector instead
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../src/common/logger.js';
+import { Collector } from '../src/collector/collector.js';
 import { Gateway } from '../src/gateway/gateway.js';
+import { SimulatorSource } from '../src/ingest/simulator-source.js';
+import { Streamer } from '../src/streamer/streamer.js';
 import { EtcdKvStore } from '../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore, TxnOp } from '../src/kv/kv-store.js';
@@ -24,7 +28,7 @@ import { openKvStore } from '../src/kv/open-kv-store.js';
 import { encodeChunk } from '../src/store/chunk-codec.js';
 import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
-import { startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
+import { startEtcd } from '../test/support/etcd-process.js';
 
 const HOSTS = 32;
 const GPUS_PER_HOST = 8;
@@ -89,26 +93,64 @@ async function writeSecond(kv: KvStore, keys: KeySpace, sequence: number, burst:
   );
 }
 
-async function main(): Promise<void> {
-  const clientCounts = argument('clients', '1000,5000,10000').split(',').map(Number);
-  const seconds = Number(argument('seconds', '10'));
-  const storeKind = argument('store', 'embedded');
-  const burst = process.argv.includes('--burst');
-  let etcd: EtcdProcess | undefined;
-  let kv: KvStore;
-  if (storeKind === 'etcd') {
-    etcd = await startEtcd();
-    kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
-  } else {
-    kv = await openKvStore({ dataDir: ':memory:' });
+/** Connects `clients` clients (each to one GPU of `gpuIds`) in a child process, measures for `seconds`, prints a row. */
+async function measureClients(url: string, gpuIds: string[], clients: number, seconds: number): Promise<void> {
+  collectGarbage();
+  const before = process.memoryUsage();
+  const child = fork(new URL('./ws-stream-clients.js', import.meta.url), [url, String(clients), gpuIds.join(',')], { stdio: 'inherit' });
+  const next = async (type: string): Promise<Record<string, unknown>> => {
+    for (;;) {
+      const [message] = (await once(child, 'message')) as [Record<string, unknown>];
+      if (message.type === 'failed') throw new Error(`clients failed: ${String(message.error)}`);
+      if (message.type === type) return message;
+    }
+  };
+  const connectStarted = Date.now();
+  await next('connected');
+  const connectSeconds = (Date.now() - connectStarted) / 1000;
+  await sleep(2_000);
+  collectGarbage();
+  const after = process.memoryUsage();
+  child.send({ type: 'reset' });
+  await next('reset');
+  await sleep(seconds * 1_000);
+  child.send({ type: 'report' });
+  const report = (await next('report')) as { records: number; latenciesMs: number[] };
+  child.send({ type: 'close' });
+  await once(child, 'exit');
+  const sorted = report.latenciesMs.sort((a, b) => a - b);
+  const perClient = (bytes: number): string => `${(bytes / clients / 1024).toFixed(1)} KiB`;
+  console.log(
+    `${clients} | ${connectSeconds.toFixed(1)} | ${perClient(after.rss - before.rss)} | ${perClient(after.heapUsed - before.heapUsed)} | ` +
+      `${report.records}/${clients * seconds} | ${percentile(sorted, 50)} ms | ${percentile(sorted, 99)} ms`,
+  );
+  await sleep(2_000); // the gateway sees the clients go
+}
+
+async function openStore(storeKind: string): Promise<{ kv: KvStore; close: () => Promise<void> }> {
+  if (storeKind !== 'etcd') {
+    const kv = await openKvStore({ dataDir: ':memory:' });
+    return { kv, close: () => kv.close() };
   }
+  const etcd = await startEtcd();
+  const kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
+  return {
+    kv,
+    close: async () => {
+      await kv.close();
+      await etcd.stop();
+    },
+  };
+}
+
+/** Records written straight to the store: what the gateway adds, from the store write to the client. */
+async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean): Promise<void> {
+  const { kv, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
   await register(kv, keys);
   const gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger: createLogger('warn') });
   await gateway.start();
-  const url = `ws://127.0.0.1:${gateway.port}/ws`;
   const gpuIds = Array.from({ length: HOSTS * GPUS_PER_HOST }, (_, i) => uuid(Math.floor(i / GPUS_PER_HOST), i % GPUS_PER_HOST));
-
   let sequence = 0;
   let writing = true;
   const writer = (async () => {
@@ -118,48 +160,62 @@ async function main(): Promise<void> {
       await sleep(Math.max(0, 1_000 - (Date.now() - started)));
     }
   })();
-
   console.log(
     `live stream: ${HOSTS * GPUS_PER_HOST} GPUs, 1 record/s each (${burst ? 'all hosts at once' : 'hosts spread over the second'}), ${storeKind} store, clients each subscribed to one GPU; ${seconds} s per step`,
   );
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | write→client p50 | p99');
-  for (const clients of clientCounts) {
-    collectGarbage();
-    const before = process.memoryUsage();
-    const child = fork(new URL('./ws-stream-clients.js', import.meta.url), [url, String(clients), gpuIds.join(',')], { stdio: 'inherit' });
-    const next = async (type: string): Promise<Record<string, unknown>> => {
-      for (;;) {
-        const [message] = (await once(child, 'message')) as [Record<string, unknown>];
-        if (message.type === 'failed') throw new Error(`clients failed: ${String(message.error)}`);
-        if (message.type === type) return message;
-      }
-    };
-    const connectStarted = Date.now();
-    await next('connected');
-    const connectSeconds = (Date.now() - connectStarted) / 1000;
-    await sleep(2_000);
-    collectGarbage();
-    const after = process.memoryUsage();
-    child.send({ type: 'reset' });
-    await next('reset');
-    await sleep(seconds * 1_000);
-    child.send({ type: 'report' });
-    const report = (await next('report')) as { records: number; latenciesMs: number[] };
-    child.send({ type: 'close' });
-    await once(child, 'exit');
-    const sorted = report.latenciesMs.sort((a, b) => a - b);
-    const perClient = (bytes: number): string => `${((bytes / clients) / 1024).toFixed(1)} KiB`;
-    console.log(
-      `${clients} | ${connectSeconds.toFixed(1)} | ${perClient(after.rss - before.rss)} | ${perClient(after.heapUsed - before.heapUsed)} | ` +
-        `${report.records}/${clients * seconds} | ${percentile(sorted, 50)} ms | ${percentile(sorted, 99)} ms`,
-    );
-    await sleep(2_000); // the gateway sees the clients go
+  try {
+    for (const clients of clientCounts) await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds);
+  } finally {
+    writing = false;
+    await writer;
+    await gateway.stop();
+    await close();
   }
-  writing = false;
-  await writer;
-  await gateway.stop();
-  await kv.close();
-  await etcd?.stop();
+}
+
+/**
+ * The whole pipeline: the simulator (rows stamped with the wall clock of
+ * their tick, 256 GPUs at 1 s) → streamer (flush interval `flushIntervalMs`)
+ * → queue → collector → store → gateway → client: the latency of a row
+ * entering the streamer to its record reaching a client.
+ */
+async function fromStreamer(storeKind: string, clientCounts: number[], seconds: number, flushIntervalMs: number): Promise<void> {
+  const { kv, close } = await openStore(storeKind);
+  const keys = new KeySpace('/gputel');
+  const logger = createLogger('warn');
+  const collector = new Collector(kv, keys, { topic: 'telemetry', partitions: 16, logger });
+  const gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger });
+  await collector.start();
+  await gateway.start();
+  const source = new SimulatorSource({ hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, intervalMs: 1_000, backfillMs: 0 });
+  const streamer = new Streamer(kv, keys, { source, cluster: CLUSTER, topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, flushIntervalMs, logger });
+  const streaming = streamer.run();
+  const baseUrl = `http://127.0.0.1:${gateway.port}`;
+  let gpuIds: string[] = [];
+  for (let i = 0; i < 300 && gpuIds.length < HOSTS * GPUS_PER_HOST; i++) {
+    await sleep(100);
+    gpuIds = ((await (await fetch(`${baseUrl}/api/v1/gpus`)).json()) as { data: { uuid: string }[] }).data.map((gpu) => gpu.uuid);
+  }
+  console.log(`live stream through the whole pipeline: simulator ${HOSTS * GPUS_PER_HOST} GPUs at 1 s, streamer flush interval ${flushIntervalMs} ms, ${storeKind} store; ${seconds} s per step`);
+  console.log('clients | connect s | RSS/client | heap/client | records got/expected | row→client p50 | p99');
+  try {
+    for (const clients of clientCounts) await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds);
+  } finally {
+    await streamer.stop();
+    await streaming;
+    await gateway.stop();
+    await collector.stop();
+    await close();
+  }
+}
+
+async function main(): Promise<void> {
+  const clientCounts = argument('clients', '1000,5000,10000').split(',').map(Number);
+  const seconds = Number(argument('seconds', '10'));
+  const storeKind = argument('store', 'embedded');
+  if (process.argv.includes('--pipeline')) await fromStreamer(storeKind, clientCounts, seconds, Number(argument('flush-ms', '10')));
+  else await fromStore(storeKind, clientCounts, seconds, process.argv.includes('--burst'));
 }
 
 await main();
