@@ -19,6 +19,7 @@ import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
 import { fetchAllTelemetry, getJson } from '../support/api-checks.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
+import { runGputel, type GputelProcess } from '../support/gputel-process.js';
 import { startInProcessPipeline, type InProcessPipeline } from '../support/in-process-pipeline.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -407,6 +408,44 @@ describe('two gateways on one etcd', () => {
       onFirst.close();
       onSecond.close();
       await second.gateway.stop();
+    }
+  });
+});
+
+describe('the gputel binary', () => {
+  let dir: string;
+  let gputel: GputelProcess | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gputel-ws-bin-'));
+  });
+  after(async () => {
+    await gputel?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('`gputel start` streams a live simulated fleet at /ws, every sample as stored', async () => {
+    gputel = runGputel(['start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--simulate', '--simulate-hosts', '1', '--simulate-gpus-per-host', '2', '--interval', '1s', '--simulate-backfill', '1s']);
+    const [, port] = await gputel.waitForOutput(/API on http:\/\/localhost:(\d+)/);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const client = await TestClient.connect(baseUrl);
+    try {
+      await client.subscribe('live');
+      // Four ticks.
+      const streamed = await waitFor('three ticks of records', 30_000, () => {
+        const records = merged(client.records());
+        return new Set(records.map((r) => r.timestamp)).size >= 4 ? records : undefined;
+      });
+      // Samples in = samples out: every tick wholly after the subscription (not the first, which may have begun before it,
+      // nor the newest, which may still be arriving) holds what REST serves.
+      const ticks = [...new Set(streamed.map((r) => r.timestamp))].sort().slice(1, 3);
+      for (const uuid of new Set(streamed.map((r) => r.uuid))) {
+        const rest = (await fetchAllTelemetry(baseUrl, uuid)).filter((r) => ticks.includes(r.timestamp)) as ApiRecord[];
+        const mine = streamed.filter((r) => r.uuid === uuid && ticks.includes(r.timestamp));
+        assert.equal(samplesOf(mine), samplesOf(rest), `samples of ${uuid}`);
+        assert.deepEqual(mine, rest);
+      }
+    } finally {
+      client.close();
     }
   });
 });
