@@ -115,13 +115,15 @@ export class RecordStream {
     const unsubscribe = (): void => {
       if (!subscribed) return;
       subscribed = false;
-      this.subscribers.delete(subscriber);
+      // After close() it is gone already, and counted off there.
+      if (!this.subscribers.delete(subscriber)) return;
       subscriberCount.dec();
       if (this.subscribers.size === 0) void this.stopFollowing();
     };
     try {
       this.follow ??= this.startFollowing();
       await this.follow.ready;
+      if (this.closed) throw new GputelError('KV_CLOSED', 'the record stream closed while the subscription was set up (the gateway is stopping)');
     } catch (error) {
       unsubscribe();
       throw error;

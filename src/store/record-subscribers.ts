@@ -35,12 +35,14 @@ export class RecordSubscribers<S extends { filter: SubscriberFilter }> {
     else this.unfiltered.add(subscriber);
   }
 
-  delete(subscriber: S): void {
-    if (!this.all.delete(subscriber)) return;
+  /** Removes a subscriber; false when it was not there (already deleted, or cleared). */
+  delete(subscriber: S): boolean {
+    if (!this.all.delete(subscriber)) return false;
     const { gpuIds, hosts } = subscriber.filter;
     if (gpuIds) for (const id of gpuIds) removeFrom(this.byGpuId, id, subscriber);
     else if (hosts) for (const host of hosts) removeFrom(this.byHost, host, subscriber);
     else this.unfiltered.delete(subscriber);
+    return true;
   }
 
   clear(): void {
