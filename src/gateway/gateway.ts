@@ -19,6 +19,7 @@ import { clientErrorResponder, registerHostCheck } from './client-error-response
 import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import type { GatewayContext } from './gateway-context.js';
 import { graphqlPlugin } from './graphql/graphql-plugin.js';
+import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
 import { registerRouteMethods } from './route-methods.js';
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** API keys, TLS, rate limits, CORS (docs/security.md); none: open, HTTP, unlimited, which protected mode allows on loopback only. */
   security?: GatewaySecurityOptions;
+  /** Limits of the live stream at /ws (defaults: LIVE_STREAM_DEFAULTS). */
+  liveStream?: Partial<LiveStreamOptions>;
 }
 
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
@@ -115,6 +118,7 @@ export class Gateway {
     // No permessage-deflate: it costs memory per client and CPU per frame.
     void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
     void this.app.register(graphqlPlugin, context);
+    void this.app.register(async (app) => registerLiveStream(app, context, logger, options.liveStream));
     registerOpsRoutes(this.app, () => [
       { name: `store (${kv.driver})`, check: () => kv.ping() },
       { name: 'registry', check: async () => this.registry.check() },

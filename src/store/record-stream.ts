@@ -21,6 +21,7 @@ import type { Chunk } from './chunk-codec.js';
 import { decodeStoredChunk } from './chunk-fetch.js';
 import { decodeGpuMetadata, type GpuMetadata } from './gpu-records.js';
 import { resolveMetricName } from './named-fields.js';
+import { RecordSubscribers, type SubscriberFilter } from './record-subscribers.js';
 import type { GpuEntry, Registry } from './registry.js';
 import { reportUnreadable } from './telemetry-reader.js';
 
@@ -53,9 +54,7 @@ const RESTART_BACKOFF = { initialMs: 200, maxMs: 5_000 };
 /** Metadata of GPUs seen by the watch but not yet by the registry, kept at most (a burst of new GPUs). */
 const MAX_PENDING_METADATA = 10_000;
 
-interface CompiledFilter {
-  gpuIds: ReadonlySet<string> | undefined;
-  hosts: ReadonlySet<string> | undefined;
+interface CompiledFilter extends SubscriberFilter {
   /** DCGM field names, or undefined for all. */
   metrics: readonly string[] | undefined;
 }
@@ -75,7 +74,7 @@ interface Follow {
 }
 
 export class RecordStream {
-  private readonly subscribers = new Set<Subscriber>();
+  private readonly subscribers = new RecordSubscribers<Subscriber>();
   private follow: Follow | undefined;
   private readonly prefix: string;
   /** registry.gpus() as last indexed, and its series by `hostname/gpuKey`. */
@@ -116,13 +115,15 @@ export class RecordStream {
     const unsubscribe = (): void => {
       if (!subscribed) return;
       subscribed = false;
-      this.subscribers.delete(subscriber);
+      // After close() it is gone already, and counted off there.
+      if (!this.subscribers.delete(subscriber)) return;
       subscriberCount.dec();
       if (this.subscribers.size === 0) void this.stopFollowing();
     };
     try {
       this.follow ??= this.startFollowing();
       await this.follow.ready;
+      if (this.closed) throw new GputelError('KV_CLOSED', 'the record stream closed while the subscription was set up (the gateway is stopping)');
     } catch (error) {
       unsubscribe();
       throw error;
@@ -139,13 +140,13 @@ export class RecordStream {
   }
 
   private compile(filter: RecordFilter): CompiledFilter {
-    const metrics = filter.metrics && filter.metrics.length > 0 ? [...new Set(filter.metrics.map(resolveMetricName))] : undefined;
+    // Sorted, so that equal selections are recognised and their records built once per chunk.
+    const metrics = filter.metrics && filter.metrics.length > 0 ? [...new Set(filter.metrics.map(resolveMetricName))].sort() : undefined;
     let gpuIds: Set<string> | undefined;
     if (filter.gpus && filter.gpus.length > 0) {
       gpuIds = new Set();
       for (const id of filter.gpus) {
-        const gpu = this.registry.findGpu(id);
-        if (!gpu) throw new GputelError('GPU_NOT_FOUND', `no GPU ${JSON.stringify(id.slice(0, 120))} in this cluster: use a UUID, hostname:gpu_id, or a MIG instance's id from /api/v1/gpus`);
+        if (this.registry.matchGpus(id).length === 0) throw new GputelError('GPU_NOT_FOUND', `no GPU ${JSON.stringify(id.slice(0, 120))} in this cluster: use a UUID, hostname:gpu_id, or a MIG instance's id from /api/v1/gpus`);
         gpuIds.add(id);
       }
     }
@@ -249,14 +250,20 @@ export class RecordStream {
       this.logger.debug({ key: event.key }, 'record stream skipped a chunk of a GPU with no metadata');
       return;
     }
-    const wanting = [...this.subscribers].filter((subscriber) => matches(subscriber.filter, gpu));
+    const wanting = this.subscribers.matching(gpu);
     if (wanting.length === 0) return;
     const chunk = decodeStoredChunk(event.key, event.value, (key, error) => reportUnreadable(this.logger, key, error));
     if (!chunk) return;
     recordsStreamed.inc(chunk.timestampsMs.length);
-    const all = chunkRecords(gpu, chunk, undefined);
+    // Subscribers that select the same metrics share the same record objects (a client adapter may cache per record).
+    const recordsBySelection = new Map<string, StreamedRecord[]>();
     for (const subscriber of wanting) {
-      const records = subscriber.filter.metrics ? chunkRecords(gpu, chunk, subscriber.filter.metrics) : all;
+      const selection = subscriber.filter.metrics?.join(',') ?? '';
+      let records = recordsBySelection.get(selection);
+      if (!records) {
+        records = chunkRecords(gpu, chunk, subscriber.filter.metrics);
+        recordsBySelection.set(selection, records);
+      }
       if (records.length === 0) continue;
       try {
         subscriber.listener(records);
@@ -296,18 +303,13 @@ export class RecordStream {
     const known = this.seriesIndex.get(key);
     if (known) return known;
     const metadata = this.pendingMetadata.get(key);
-    return metadata && { ...metadata, lastSeenMs: metadata.firstSeenMs, status: 'active', latest: undefined };
+    // Until the registry lists it, the series is named by hostname and gpuKey, which no other series shares.
+    return metadata && { ...metadata, id: `${metadata.hostname}:${metadata.gpuKey}`, lastSeenMs: metadata.firstSeenMs, status: 'active', latest: undefined };
   }
 }
 
 function seriesKey(hostname: string, gpuKey: string): string {
   return `${hostname}/${gpuKey}`;
-}
-
-function matches(filter: CompiledFilter, gpu: GpuEntry): boolean {
-  if (filter.hosts && !filter.hosts.has(gpu.hostname)) return false;
-  if (!filter.gpuIds) return true;
-  return filter.gpuIds.has(gpu.gpuKey) || filter.gpuIds.has(gpu.uuid) || filter.gpuIds.has(`${gpu.hostname}:${gpu.gpuId}`);
 }
 
 /** The records of a chunk, each with the metrics sampled then (only `metrics`, when given); records left with none are left out. */

@@ -95,10 +95,10 @@ describe('HTTPS and WSS', { skip: opensslMissing() }, () => {
     const opened = await new Promise<number>((resolve, reject) => {
       const socket = new WebSocket(`${wss}/ws`, { ca, headers: { 'x-api-key': reader.key } });
       socket.once('open', () => {
-        socket.send('ping-through-tls');
+        socket.send(JSON.stringify({ type: 'subscribe', id: 'through-tls' }));
       });
       socket.once('message', (data: Buffer) => {
-        assert.equal(data.toString(), 'ping-through-tls');
+        assert.deepEqual(JSON.parse(data.toString()), { type: 'subscribed', id: 'through-tls' });
         socket.close();
         resolve(101);
       });

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { GputelError } from '../../src/common/gputel-error.js';
-import { EmbeddedKvStore } from '../../src/kv/embedded-kv-store.js';
+import Database from 'better-sqlite3';
+import { EMBEDDED_DB_FILE, EmbeddedKvStore } from '../../src/kv/embedded-kv-store.js';
 import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import type { Compare, CompareOperator, KeyRange, KvStore, Lease, WatchEvent } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
@@ -691,6 +692,36 @@ void describe('embedded driver beyond the contract', () => {
     try {
       assert.notEqual(await second.get('/leased'), undefined, 'the lease has time left');
       await waitFor(async () => (await second.get('/leased')) === undefined, 5_000, 'the orphaned lease to expire');
+    } finally {
+      await second.close();
+    }
+  });
+
+  void it('opens a store written before watch events carried createRevision: old events replay as creates, new ones carry it', async () => {
+    const dataDir = path.join(root, 'old-events');
+    const first = await EmbeddedKvStore.open({ dataDir });
+    const created = await first.put('/a', Buffer.from('1'));
+    const rewritten = await first.put('/a', Buffer.from('2'));
+    await first.close();
+    // What an earlier version's schema had: events without the column.
+    const db = new Database(path.join(dataDir, EMBEDDED_DB_FILE));
+    db.exec('ALTER TABLE events DROP COLUMN create_revision');
+    db.close();
+    const second = await EmbeddedKvStore.open({ dataDir });
+    try {
+      const again = await second.put('/a', Buffer.from('3'));
+      const events: WatchEvent[] = [];
+      const watcher = await second.watch({ prefix: '/' }, { fromRevision: created.revision, onEvent: (event) => events.push(event) });
+      await waitFor(async () => events.length >= 3, 3_000, 'three replayed events');
+      await watcher.cancel();
+      assert.deepEqual(
+        events.map((event) => [event.modRevision, event.createRevision]),
+        [
+          [created.revision, created.revision],
+          [rewritten.revision, rewritten.revision],
+          [again.revision, created.revision],
+        ],
+      );
     } finally {
       await second.close();
     }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/common/logger.js';
+import { metricsRegistry } from '../../src/common/metrics.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore, Watcher, WatchOptions } from '../../src/kv/kv-store.js';
@@ -265,6 +266,27 @@ function recordStreamSuite(driver: string, open: () => Promise<KvStore>, close: 
         await f.registry.stop();
       }
       assert.equal(f.watches.live, 0);
+    });
+
+    it('close ends every subscription and its watch, refuses new ones, and keeps the subscriber count right', async () => {
+      f = await fixture(base);
+      const count = async (): Promise<number> => (await metricsRegistry.getSingleMetric('gputel_gateway_record_stream_subscribers')!.get()).values[0].value;
+      const before = await count();
+      const seen = collector();
+      const unsubscribe = await f.query.subscribeRecords({}, seen.listener);
+      await f.query.subscribeRecords({ hosts: ['node-a'] }, () => undefined);
+      assert.equal(await count(), before + 2);
+      await f.query.close();
+      await f.query.close(); // twice is fine
+      assert.equal(f.watches.live, 0);
+      assert.equal(await count(), before);
+      unsubscribe(); // after close: harmless, not counted twice
+      assert.equal(await count(), before);
+      await assert.rejects(f.query.subscribeRecords({}, () => undefined), (error: unknown) => error instanceof GputelError && error.code === 'KV_CLOSED');
+      await f.store('node-a', 'GPU-a0', T0, 2, 'm-1');
+      await f.store('node-a', 'GPU-a0', T0 + 2_000, 1, 'm-2');
+      await f.registry.stop();
+      assert.deepEqual(seen.records, []);
     });
 
     it('follows again when its watch ends, and records stored after that arrive', async () => {

@@ -7,7 +7,6 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import { createLogger, type Logger } from '../../src/common/logger.js';
 import { Gateway } from '../../src/gateway/gateway.js';
@@ -62,28 +61,6 @@ export function makeTestCertificates(dir: string, clientName = 'root'): TestCert
   };
 }
 
-/**
- * Makes sure the gateway app has `/ws` and a GET `/graphql` WebSocket route:
- * where the gateway has none yet (the routes come from other parts of the
- * gateway), a tiny echo route stands in, so the upgrade path through the
- * access hook is tested either way. Call before the gateway starts.
- */
-export function ensureWebSocketRoutes(app: FastifyInstance): void {
-  // Inside a plugin: it runs after the gateway's own plugins have loaded, so what they registered is visible.
-  // (`await app.after()` then `await app.register()` from outside leaves Fastify's boot waiting forever.)
-  void app.register(async (instance) => {
-    if (!instance.hasDecorator('websocketServer')) {
-      await instance.register(websocket, { options: { perMessageDeflate: false, maxPayload: 1024 * 1024 } });
-    }
-    for (const url of ['/ws', '/graphql']) {
-      if (instance.hasRoute({ method: 'GET', url })) continue;
-      instance.get(url, { websocket: true }, (socket) => {
-        socket.on('message', (data: Buffer) => socket.send(data));
-      });
-    }
-  });
-}
-
 export interface SecuredGateway {
   gateway: Gateway;
   kv: KvStore;
@@ -94,7 +71,7 @@ export interface SecuredGateway {
 
 /**
  * A gateway on 127.0.0.1 over a new in-memory embedded store, with
- * `security`, WebSocket routes, `logger` (silent by default), and the test's
+ * `security`, `logger` (silent by default), and the test's
  * own `routes` added before it starts.
  */
 export async function startSecuredGateway(security: GatewaySecurityOptions, options: { logger?: Logger; routes?: (app: FastifyInstance) => void } = {}): Promise<SecuredGateway> {
@@ -102,7 +79,6 @@ export async function startSecuredGateway(security: GatewaySecurityOptions, opti
   let gateway: Gateway;
   try {
     gateway = new Gateway(kv, new KeySpace('/gputel'), { cluster: 'default', host: '127.0.0.1', port: 0, logger: options.logger ?? createLogger('silent'), security });
-    ensureWebSocketRoutes(gateway.app);
     options.routes?.(gateway.app);
     await gateway.start();
   } catch (error) {
