@@ -29,6 +29,7 @@ import { encodeChunk } from '../src/store/chunk-codec.js';
 import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
 import { startEtcd } from '../test/support/etcd-process.js';
+import { percentile } from './percentile.js';
 
 const HOSTS = 32;
 const GPUS_PER_HOST = 8;
@@ -38,10 +39,6 @@ const METRICS = NAMED_FIELDS.map(([, field]) => field);
 function argument(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 function collectGarbage(): void {
