@@ -30,7 +30,7 @@ const HOST_B = 'mtv5-dgx1-hgpu-032';
 const GPU_B = 'GPU-aa0d4e6f-1234-5678-9abc-def012345678';
 const MODEL = 'NVIDIA H100 80GB HBM3';
 
-const RECORD_FIELDS = 'timestamp uuid gpuId hostname gpuUtilization memoryUtilization memoryUsedMb memoryFreeMb temperature powerDraw smClockMhz memoryClockMhz metrics { name value }';
+const RECORD_FIELDS = 'timestamp uuid gpuId hostname migInstanceId gpuUtilization memoryUtilization memoryUsedMb memoryFreeMb temperature powerDraw smClockMhz memoryClockMhz metrics { name value }';
 const GPU_FIELDS = 'id uuid gpuId hostname device model driverVersion status firstSeen lastSeen migInstanceId migProfile';
 
 type Row = Record<string, unknown>;
@@ -210,7 +210,7 @@ describe('GraphQL API (embedded store)', () => {
 
   it('summary and stats agree with /api/v1/summary, /api/v1/hosts/{hostname}/summary and /api/v1/stats', async () => {
     const fields =
-      'gpus byStatus { active stale } utilization { mean max } powerDraw { total } temperature { max hottest { uuid hostname gpuId value } } idle { threshold window count gpus { uuid hostname gpuId meanUtilization } } asOf';
+      'gpus byStatus { active stale } utilization { mean max } powerDraw { total } temperature { max hottest { id uuid hostname gpuId migInstanceId value } } idle { threshold window count gpus { id uuid hostname gpuId migInstanceId meanUtilization } } asOf';
     const { body } = await gql<Row>(base, `{ summary(window: "15m", idleThreshold: 50) { ${fields} } host: summary(hostname: "${HOST_B}") { ${fields} } stats { gpus hosts records samples } }`);
     assert.deepEqual(body.data?.summary, camelKeys((await getJson(`${base}/api/v1/summary?window=15m&idle_threshold=50`)).body));
     assert.deepEqual(body.data?.host, camelKeys((await getJson(`${base}/api/v1/hosts/${HOST_B}/summary`)).body));
@@ -280,6 +280,7 @@ describe('GraphQL API (embedded store)', () => {
           uuid: GPU0,
           gpuId: 0,
           hostname: HOST_A,
+          migInstanceId: null,
           gpuUtilization: null,
           memoryUtilization: null,
           memoryUsedMb: null,

@@ -17,6 +17,7 @@ import type { ColumnsPage } from '../../store/telemetry-columns.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { NAMED_FIELDS } from '../named-fields.js';
 import { DEFAULT_IDLE_THRESHOLD, DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
+import { migInstanceOf } from '../api-views.js';
 import { findGpu } from '../gpu-lookup.js';
 import { MAX_COLUMNS_LIMIT, MAX_LIMIT, readTelemetryPage } from '../telemetry-page.js';
 import { formatTime } from '../time-param.js';
@@ -86,8 +87,8 @@ function hostNotFound(hostname: string): GputelError {
   return new GputelError('HOST_NOT_FOUND', `no host "${hostname}": see hosts`);
 }
 
-function refOf(gpu: GpuRef): { uuid: string; hostname: string; gpuId: number } {
-  return { uuid: gpu.uuid, hostname: gpu.hostname, gpuId: gpu.gpuId };
+function refOf(gpu: GpuRef): { id: string; uuid: string; hostname: string; gpuId: number; migInstanceId: string | null } {
+  return { id: gpu.id, uuid: gpu.uuid, hostname: gpu.hostname, gpuId: gpu.gpuId, migInstanceId: migInstanceOf(gpu) };
 }
 
 /** The record fields that read one DCGM field each (gpuUtilization, powerDraw, …). */

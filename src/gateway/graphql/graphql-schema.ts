@@ -109,9 +109,13 @@ type PowerSummary {
 }
 
 type GpuValue {
+  "The id that names this series alone (as /api/v1/gpus lists it)."
+  id: String!
   uuid: String!
   hostname: String!
   gpuId: Int!
+  "Null for a whole GPU."
+  migInstanceId: String
   value: Float!
 }
 
@@ -121,9 +125,13 @@ type TemperatureSummary {
 }
 
 type IdleGpu {
+  "The id that names this series alone (as /api/v1/gpus lists it)."
+  id: String!
   uuid: String!
   hostname: String!
   gpuId: Int!
+  "Null for a whole GPU."
+  migInstanceId: String
   meanUtilization: Float!
 }
 
