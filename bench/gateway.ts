@@ -1,17 +1,15 @@
 /**
- * Gateway benchmark, against a real `gputel gateway` process on a real etcd
- * filled with 256 GPUs (32 hosts × 8) × 2 h at 10 s:
- *   1. req/s and p99 (autocannon) of /api/v1/gpus and of one GPU's last
- *      hour of telemetry, each beside a bare Fastify server (its own
- *      process) answering the same bytes in the same run: the ratio is the
- *      figure (target ≥ 70% on the list);
- *   2. the latency from a row entering the streamer to its record reaching a
- *      WebSocket client (p50/p99; target p99 ≤ 50 ms);
- *   3. how many WebSocket clients one gateway holds, each receiving one
- *      update a second, and its memory per client (target 10,000).
- * Not a test: the figures move with the machine's load; read the ratios.
+ * Gateway benchmark, part 1 (HTTP), against a real `gputel gateway` process
+ * on a real etcd filled with 256 GPUs (32 hosts × 8) × 2 h at 10 s: req/s
+ * and p99 (autocannon) of /api/v1/gpus and of one GPU's last hour of
+ * telemetry, each beside a bare Fastify server (its own process) answering
+ * the same bytes in the same run. The ratio is the figure (target ≥ 70% on
+ * the list). Parts 2 and 3 (the live stream: ingest → WebSocket latency,
+ * clients held and memory per client) are bench/ws-stream.ts; `npm run
+ * bench:gateway` runs all three. Not a test: the figures move with the
+ * machine's load; read the ratios.
  *
- *   npm run bench:gateway [-- --duration 10 --connections 10 --clients 10000 --etcd URL]
+ *   npm run build && node dist/bench/gateway.js [--duration 10 --connections 10 --etcd URL]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
