@@ -33,7 +33,11 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         const unknown = String((first.params as { additionalProperty?: unknown }).additionalProperty);
         return reply.code(400).send(errorBody('BAD_REQUEST', `unknown parameter "${unknown}"`));
       }
-      // A value outside a set of constants (agg, format): name the values the parameter takes, not the schema's anyOf.
+      // A value outside a set of constants (agg, format, status): name the values the parameter takes, not the schema's enum.
+      if (first?.keyword === 'enum') {
+        const values = (first.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+        return reply.code(400).send(errorBody('BAD_REQUEST', `${first.instancePath.replace(/^\//, '')} must be one of ${values.join(', ')}`));
+      }
       const allowed = error.validation.filter((item) => item.keyword === 'const' && item.instancePath === first?.instancePath);
       if (allowed.length > 0) {
         const name = (first?.instancePath ?? '').replace(/^\//, '');

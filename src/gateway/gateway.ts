@@ -14,6 +14,8 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
+import { registerApiDocs } from './api-docs.js';
+import { HTML_PAGE, NoQuery, responses } from './api-schemas.js';
 import { errorBody, registerErrorHandlers } from './api-error.js';
 import type { GatewayContext } from './gateway-context.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
@@ -23,6 +25,7 @@ import { registerSummaryRoutes } from './routes/summary-routes.js';
 
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
+const DASHBOARD_SCHEMA = { summary: 'The dashboard (HTML)', tags: ['docs'], querystring: NoQuery, response: responses({ 200: HTML_PAGE }) };
 
 export interface GatewayOptions {
   cluster: string;
@@ -71,16 +74,21 @@ export class Gateway {
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
     registerErrorHandlers(this.app);
-    registerOpsRoutes(this.app, () => [
-      { name: `store (${kv.driver})`, check: () => kv.ping() },
-      { name: 'registry', check: async () => this.registry.check() },
-      ...(options.extraChecks?.() ?? []),
-    ]);
-    registerGpuRoutes(this.app, context);
-    registerHostRoutes(this.app, context);
-    registerStatsRoutes(this.app, context);
-    registerSummaryRoutes(this.app, context);
-    this.app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    registerApiDocs(this.app);
+    // Routes are added once the document's plugin has loaded: it lists the routes added after it.
+    this.app.after((error) => {
+      if (error) throw error;
+      registerOpsRoutes(this.app, () => [
+        { name: `store (${kv.driver})`, check: () => kv.ping() },
+        { name: 'registry', check: async () => this.registry.check() },
+        ...(options.extraChecks?.() ?? []),
+      ]);
+      registerGpuRoutes(this.app, context);
+      registerHostRoutes(this.app, context);
+      registerStatsRoutes(this.app, context);
+      registerSummaryRoutes(this.app, context);
+      this.app.get('/', { schema: DASHBOARD_SCHEMA }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+    });
   }
 
   /** Loads the registry and starts listening; resolves with the URL served. */

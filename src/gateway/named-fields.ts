@@ -14,3 +14,6 @@ export const NAMED_FIELDS = [
 ] as const;
 
 export type NamedField = (typeof NAMED_FIELDS)[number][0];
+
+/** A named field and the DCGM field it reads. */
+export type NamedFieldEntry = readonly [name: string, field: string];

@@ -1,47 +1,39 @@
-/** GET /api/v1/gpus, /api/v1/gpus/{id}/telemetry and /api/v1/gpus/{id}/latest. */
-import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+/** GET /api/v1/gpus, /api/v1/gpus/{id}, /api/v1/gpus/{id}/telemetry and /api/v1/gpus/{id}/latest. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
-import { AGGREGATIONS, bucketStart, stepForPoints, type Aggregation } from '../../store/downsampler.js';
+import { bucketStart, stepForPoints } from '../../store/downsampler.js';
 import type { GpuEntry } from '../../store/registry.js';
+import {
+  DEFAULT_LIMIT,
+  GpuDetail,
+  GpuIdParams,
+  GpuList,
+  GpusQuery,
+  LatestAnswer,
+  MAX_COLUMNS_LIMIT,
+  MAX_LIMIT,
+  NoQuery,
+  TelemetryAnswer,
+  TelemetryQuery,
+  responses,
+  type ApiGpuDetail,
+  type TelemetryQueryString,
+} from '../api-schemas.js';
 import { gpuView, latestView } from '../api-views.js';
 import { columnsJson } from '../columns-json.js';
 import { recordsJson } from '../records-json.js';
 import type { GatewayContext } from '../gateway-context.js';
+import { parseMetricsParam } from '../metrics-param.js';
 import { parseStepParam } from '../step-param.js';
 import { parseTimeParam } from '../time-param.js';
 
-export const DEFAULT_LIMIT = 1000;
-/** Most records per page in the record form (each value is written twice, with names). */
-export const MAX_LIMIT = 10_000;
-/** Most records per page in the columnar form: one GPU's 24 h at 1 s in one page. */
-export const MAX_COLUMNS_LIMIT = 100_000;
+export { DEFAULT_LIMIT, MAX_COLUMNS_LIMIT, MAX_LIMIT };
 
-const TelemetryQuery = Type.Object(
-  {
-    start_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
-    end_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COLUMNS_LIMIT, description: `records (or buckets) per page; default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT} (${MAX_COLUMNS_LIMIT} with format=columns)` })),
-    cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
-    step: Type.Optional(Type.String({ description: 'downsample into buckets of this width, aligned to multiples of it since the epoch: 30s, 5m, 1h' })),
-    max_points: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COLUMNS_LIMIT, description: 'downsample with the smallest nice step giving at most this many buckets over the range' })),
-    agg: Type.Optional(Type.Union(AGGREGATIONS.map((a) => Type.Literal(a)), { description: 'aggregation per bucket and metric (default avg)' })),
-    format: Type.Optional(Type.Union([Type.Literal('records'), Type.Literal('columns')], { description: 'records (default) or columns' })),
-  },
-  // A misspelt parameter (?start=) must be an error, not a silently wider query.
-  { additionalProperties: false },
-);
-
-interface TelemetryParams {
-  start_time?: string;
-  end_time?: string;
-  limit?: number;
-  cursor?: string;
-  step?: string;
-  max_points?: number;
-  agg?: Aggregation;
-  format?: 'records' | 'columns';
+/** Sends JSON bytes written beforehand: the response schema documents them, nothing serialises them again. */
+function sendJsonBytes(reply: FastifyReply, body: Buffer): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(body);
 }
 
 interface Cursor {
@@ -85,20 +77,67 @@ function findGpu(context: GatewayContext, id: string): GpuEntry {
 }
 
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
   // The registry hands out the same list until something changes: its JSON is written once per list, not per request.
   let listed: { gpus: readonly GpuEntry[]; body: Buffer } | undefined;
-  app.get('/api/v1/gpus', async (_request, reply) => {
-    const gpus = context.query.gpus();
-    if (listed?.gpus !== gpus) {
+  api.get(
+    '/api/v1/gpus',
+    {
+      schema: {
+        summary: 'List GPUs',
+        description: 'Every GPU (each MIG instance on its own), by hostname, then gpu_id, then MIG instance; filters match exactly and combine.',
+        tags: ['gpus'],
+        querystring: GpusQuery,
+        response: responses({ 200: GpuList }),
+      },
+    },
+    async (request, reply) => {
+      const gpus = context.query.gpus(request.query);
+      if (gpus === listed?.gpus) return sendJsonBytes(reply, listed.body);
       const data = gpus.map(gpuView);
-      listed = { gpus, body: Buffer.from(JSON.stringify({ data, count: data.length })) };
-    }
-    return reply.type('application/json; charset=utf-8').send(listed.body);
-  });
+      const body = Buffer.from(JSON.stringify({ data, count: data.length }));
+      // Only the unfiltered list is the same array until the registry changes.
+      if (gpus === context.query.gpus()) listed = { gpus, body };
+      return sendJsonBytes(reply, body);
+    },
+  );
 
-  app.get<{ Params: { id: string }; Querystring: TelemetryParams }>(
+  api.get(
+    '/api/v1/gpus/:id',
+    {
+      schema: {
+        summary: "A GPU's metadata and newest record",
+        description: 'The /api/v1/gpus item, its newest record (latest, null before any sample) and the Kubernetes attribution of that record when known.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: NoQuery,
+        response: responses({ 200: GpuDetail }, 404, 409, 503),
+      },
+    },
+    async (request) => {
+      const gpu = findGpu(context, request.params.id);
+      const latest = await context.query.latest(gpu);
+      const data: ApiGpuDetail = { ...gpuView(gpu), latest: latest ? latestView(latest) : null };
+      // Attribution of the newest sample; empty strings are "no workload holds the GPU".
+      if (gpu.latest?.namespace) data.namespace = gpu.latest.namespace;
+      if (gpu.latest?.pod) data.pod = gpu.latest.pod;
+      if (gpu.latest?.container) data.container = gpu.latest.container;
+      return { data };
+    },
+  );
+
+  api.get(
     '/api/v1/gpus/:id/telemetry',
-    { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }), querystring: TelemetryQuery } },
+    {
+      schema: {
+        summary: "A GPU's telemetry, raw or downsampled, as records or columns",
+        description: 'Ascending by time, paged with limit and next_cursor. docs/api.md has the details of downsampling and of the two forms.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: TelemetryQuery,
+        response: responses({ 200: TelemetryAnswer }, 404, 409, 503),
+      },
+    },
     async (request, reply) => {
       const { id } = request.params;
       const query = request.query;
@@ -118,21 +157,31 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       const columns = query.format === 'columns';
       const limit = query.limit ?? DEFAULT_LIMIT;
       if (!columns && limit > MAX_LIMIT) throw new GputelError('BAD_REQUEST', `limit must be <= ${MAX_LIMIT} (up to ${MAX_COLUMNS_LIMIT} with format=columns)`);
+      const selection = query.metrics === undefined ? undefined : parseMetricsParam(query.metrics);
       const stepMs = downsampleStep(query, gpu, startMs, endMs, cursor);
       const downsample = stepMs === undefined ? undefined : { stepMs, aggregation: query.agg ?? 'avg' };
       // The next page starts after the last record served, or after the last bucket served.
       const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
-      const page = await context.query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample }, request.log as Logger);
+      const page = await context.query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields }, request.log as Logger);
       const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
       const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, query.max_points === undefined ? undefined : stepMs) : null;
       // Both forms are written as bytes straight from the columns (docs/performance.md).
-      return reply.type('application/json; charset=utf-8').send(columns ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor));
+      return sendJsonBytes(reply, columns ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, selection?.namedFields));
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  api.get(
     '/api/v1/gpus/:id/latest',
-    { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }) } },
+    {
+      schema: {
+        summary: "A GPU's newest record",
+        description: 'In the telemetry record shape; its metrics are those sampled at that time. 404 NOT_FOUND before the first sample.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: NoQuery,
+        response: responses({ 200: LatestAnswer }, 404, 409, 503),
+      },
+    },
     async (request) => {
       const gpu = findGpu(context, request.params.id);
       const latest = await context.query.latest(gpu);
@@ -147,7 +196,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
  * `max_points` picks it over the range clipped to the GPU's data, once: the
  * cursor carries it to the next pages, so new data cannot change it midway.
  */
-function downsampleStep(query: TelemetryParams, gpu: GpuEntry, startMs: number, endMs: number, cursor: Cursor | undefined): number | undefined {
+function downsampleStep(query: TelemetryQueryString, gpu: GpuEntry, startMs: number, endMs: number, cursor: Cursor | undefined): number | undefined {
   if (query.step !== undefined && query.max_points !== undefined) throw new GputelError('BAD_REQUEST', 'step and max_points exclude each other: give one of them');
   if (query.step !== undefined) return parseStepParam(query.step);
   if (query.max_points !== undefined) {
