@@ -29,8 +29,6 @@ import { parseMetricsParam } from '../metrics-param.js';
 import { parseStepParam } from '../step-param.js';
 import { parseTimeParam } from '../time-param.js';
 
-export { DEFAULT_LIMIT, MAX_COLUMNS_LIMIT, MAX_LIMIT };
-
 /** Sends JSON bytes written beforehand: the response schema documents them, nothing serialises them again. */
 function sendJsonBytes(reply: FastifyReply, body: Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(body);
