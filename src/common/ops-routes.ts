@@ -44,7 +44,7 @@ const HEALTHZ = {
   summary: 'Liveness: the process answers',
   tags: ['ops'],
   querystring: NoQuery,
-  response: responses({ 200: Type.Object({ status: Type.Literal('ok') }, { title: 'Health' }) }),
+  response: responses({ 200: Type.Object({ status: Type.Literal('ok') }, { title: 'Health', description: 'the process answers' }) }),
 };
 const READYZ = {
   summary: 'Readiness: every dependency answers',

@@ -38,14 +38,14 @@ export const Gpu = Type.Object(
 );
 export type ApiGpu = Static<typeof Gpu>;
 
-export const GpuList = Type.Object({ data: Type.Array(Gpu), count: Type.Integer() }, { title: 'GpuList' });
+export const GpuList = Type.Object({ data: Type.Array(Gpu), count: Type.Integer() }, { title: 'GpuList', description: 'GPUs by hostname, then gpu_id, then MIG instance' });
 
 export const Host = Type.Object(
   { hostname: Type.String(), gpu_count: Type.Integer(), first_seen: Time('first sample of any of its GPUs'), last_seen: Time('newest sample of any of its GPUs') },
   { title: 'Host' },
 );
 export type ApiHost = Static<typeof Host>;
-export const HostList = Type.Object({ data: Type.Array(Host), count: Type.Integer() }, { title: 'HostList' });
+export const HostList = Type.Object({ data: Type.Array(Host), count: Type.Integer() }, { title: 'HostList', description: 'hosts by hostname' });
 
 const MetricValue = Nullable(Type.Number());
 const namedFields = Object.fromEntries(
@@ -83,8 +83,8 @@ export const ColumnsPage = Type.Object(
 
 export const TelemetryAnswer = Type.Union([RecordsPage, ColumnsPage], { description: 'format=records (default): a RecordsPage; format=columns: a ColumnsPage' });
 
-export const LatestAnswer = Type.Object({ data: TelemetryRecord }, { title: 'Latest' });
-export const LatestList = Type.Object({ data: Type.Array(TelemetryRecord), count: Type.Integer() }, { title: 'LatestList' });
+export const LatestAnswer = Type.Object({ data: TelemetryRecord }, { title: 'Latest', description: "the GPU's newest record" });
+export const LatestList = Type.Object({ data: Type.Array(TelemetryRecord), count: Type.Integer() }, { title: 'LatestList', description: 'the newest record of each GPU of the host that has one' });
 
 export const GpuDetail = Type.Object(
   {
@@ -98,7 +98,7 @@ export const GpuDetail = Type.Object(
       }),
     ]),
   },
-  { title: 'GpuDetail' },
+  { title: 'GpuDetail', description: 'the GPU, its newest record and its Kubernetes attribution' },
 );
 export type ApiGpuDetail = Static<typeof GpuDetail>['data'];
 
@@ -118,13 +118,13 @@ export const Summary = Type.Object(
     }),
     as_of: Nullable(Time('newest sample of the cluster')),
   },
-  { title: 'Summary' },
+  { title: 'Summary', description: 'counts, newest values and idle GPUs' },
 );
 export type ApiSummary = Static<typeof Summary>;
 
 export const Stats = Type.Object(
   { gpus: Type.Integer(), hosts: Type.Integer(), records: Type.Integer({ description: 'GPU × timestamp pairs stored' }), samples: Type.Integer({ description: 'metric values stored' }) },
-  { title: 'Stats' },
+  { title: 'Stats', description: 'fleet totals' },
 );
 
 /** A query string that takes no parameter (strict-query.ts refuses any). */

@@ -102,6 +102,7 @@ describe('OpenAPI document and Swagger UI', () => {
         assert.ok(operation.summary && operation.summary.length > 0, `${method} ${path} has a summary`);
         const statuses = Object.keys(operation.responses).map(Number);
         assert.ok(statuses.includes(200), `${path}: 200`);
+        assert.notEqual(operation.responses['200'].description ?? 'Default Response', 'Default Response', `${path}: 200 says what it is`);
         assert.ok(ROUTE_ERRORS[path], `${path} has an expected list in this test`);
         assert.deepEqual(statuses.filter((status) => status >= 400).sort(), [400, 429, 500, ...ROUTE_ERRORS[path]].sort(), `${path}: error statuses`);
         for (const status of statuses.filter((s) => s >= 400 && !(path === '/readyz' && s === 503))) {
