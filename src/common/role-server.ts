@@ -6,9 +6,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { listen } from './listen.js';
 import type { Logger } from './logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.js';
+import { registerStrictQuery } from './strict-query.js';
 
 export async function startRoleServer(options: { host: string; port: number; logger: Logger; checks: () => ReadinessCheck[] }): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  registerStrictQuery(app);
   registerOpsRoutes(app, options.checks);
   await listen(app, options.host, options.port);
   return app;

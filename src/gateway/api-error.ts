@@ -127,7 +127,11 @@ function validationMessage(error: FastifyError): string {
   if (first?.keyword === 'additionalProperties') {
     return `unknown parameter "${String((first.params as { additionalProperty?: unknown }).additionalProperty)}"`;
   }
-  // A value outside a set of constants (agg, format): name the values the parameter takes, not the schema's anyOf.
+  // A value outside a set of constants (agg, format, status): name the values the parameter takes, not the schema's enum or anyOf.
+  if (first?.keyword === 'enum') {
+    const values = (first.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+    return `${first.instancePath.replace(/^\//, '')} must be one of ${values.join(', ')}`;
+  }
   const allowed = validation.filter((item) => item.keyword === 'const' && item.instancePath === first?.instancePath);
   if (allowed.length > 0) {
     const name = (first?.instancePath ?? '').replace(/^\//, '');

@@ -5,7 +5,8 @@
 import type { GpuEntry, HostEntry } from '../store/registry.js';
 import type { LatestRecord } from '../store/latest-subscription.js';
 import type { TelemetryColumns } from '../store/telemetry-columns.js';
-import { NAMED_FIELDS } from './named-fields.js';
+import type { ApiGpu, ApiHost, ApiRecord } from './api-schemas.js';
+import { NAMED_FIELDS, type NamedFieldEntry } from './named-fields.js';
 import { formatTime } from './time-param.js';
 
 /** The MIG instance of a series as the API writes it: null for a whole GPU. */
@@ -13,7 +14,7 @@ export function migInstanceOf(gpu: { migInstanceId: string }): string | null {
   return gpu.migInstanceId === '' ? null : gpu.migInstanceId;
 }
 
-export function gpuView(gpu: GpuEntry): Record<string, unknown> {
+export function gpuView(gpu: GpuEntry): ApiGpu {
   return {
     // The id that names this series alone: what to ask /gpus/{id}/… by (see Registry's GpuEntry.id).
     id: gpu.id,
@@ -31,7 +32,7 @@ export function gpuView(gpu: GpuEntry): Record<string, unknown> {
   };
 }
 
-export function hostView(host: HostEntry): Record<string, unknown> {
+export function hostView(host: HostEntry): ApiHost {
   return {
     hostname: host.hostname,
     gpu_count: host.gpuCount,
@@ -43,14 +44,15 @@ export function hostView(host: HostEntry): Record<string, unknown> {
 /**
  * Telemetry records, one per timestamp of the columns. `metrics` lists every
  * DCGM field present in any record of the page, with null where this record
- * has no sample of it.
+ * has no sample of it; `namedFields` are the named fields written (all but
+ * those a metric selection leaves out).
  */
-export function recordViews(gpu: GpuEntry, page: TelemetryColumns): Record<string, unknown>[] {
+export function recordViews(gpu: GpuEntry, page: TelemetryColumns, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): ApiRecord[] {
   const { timestampsMs, metrics, columns } = page;
   const columnOf = new Map(metrics.map((name, m) => [name, columns[m]]));
-  const named = NAMED_FIELDS.map(([name, field]) => [name, columnOf.get(field)] as const);
+  const named = namedFields.map(([name, field]) => [name, columnOf.get(field)] as const);
   const migInstance = migInstanceOf(gpu);
-  const views: Record<string, unknown>[] = new Array(timestampsMs.length);
+  const views: ApiRecord[] = new Array(timestampsMs.length);
   for (let r = 0; r < timestampsMs.length; r++) {
     const view: Record<string, unknown> = {
       timestamp: formatTime(timestampsMs[r]),
@@ -63,13 +65,13 @@ export function recordViews(gpu: GpuEntry, page: TelemetryColumns): Record<strin
     const values: Record<string, number | null> = {};
     for (let m = 0; m < metrics.length; m++) values[metrics[m]] = valueOrNull(columns[m][r]);
     view.metrics = values;
-    views[r] = view;
+    views[r] = view as ApiRecord;
   }
   return views;
 }
 
 /** A GPU's newest record, in the shape of a telemetry record (its metrics are those sampled then). */
-export function latestView(record: LatestRecord): Record<string, unknown> {
+export function latestView(record: LatestRecord): ApiRecord {
   const metrics = Object.keys(record.values).sort();
   const columns = metrics.map((name) => Float64Array.of(record.values[name]));
   return recordViews(record.gpu, { timestampsMs: Float64Array.of(record.timestampMs), metrics, columns })[0];

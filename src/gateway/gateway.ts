@@ -17,6 +17,9 @@ import { Registry } from '../store/registry.js';
 import { registerErrorHandlers, sendApiError } from './api-error.js';
 import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
 import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
+import { registerApiDocs } from './api-docs.js';
+import { responses as openResponses } from '../common/error-responses.js';
+import { HTML_PAGE, NoQuery, SCRIPT_FILE } from './api-schemas.js';
 import type { GatewayContext } from './gateway-context.js';
 import { graphqlPlugin } from './graphql/graphql-plugin.js';
 import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
@@ -29,6 +32,8 @@ import { registerSummaryRoutes } from './routes/summary-routes.js';
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
 const DASHBOARD_SCRIPT = new URL('../../../web/dashboard.js', import.meta.url);
+const DASHBOARD_SCHEMA = { summary: 'The dashboard (HTML)', tags: ['docs'], querystring: NoQuery, response: openResponses({ 200: HTML_PAGE }) };
+const DASHBOARD_SCRIPT_SCHEMA = { summary: 'The dashboard script', tags: ['docs'], querystring: NoQuery, response: openResponses({ 200: SCRIPT_FILE }) };
 
 export interface GatewayOptions {
   cluster: string;
@@ -117,20 +122,28 @@ export class Gateway {
     // subscriptions (mercurius finds app.websocketServer and reuses it).
     // No permessage-deflate: it costs memory per client and CPU per frame.
     void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
+    // GraphQL documents itself (introspection, GraphiQL), and /ws in docs/websocket.md: neither is in the OpenAPI document.
     void this.app.register(graphqlPlugin, context);
     void this.app.register(async (app) => registerLiveStream(app, context, logger, options.liveStream));
-    registerOpsRoutes(this.app, () => [
-      { name: `store (${kv.driver})`, check: () => kv.ping() },
-      { name: 'registry', check: async () => this.registry.check() },
-      ...(options.extraChecks?.() ?? []),
-    ]);
-    registerGpuRoutes(this.app, context);
-    registerHostRoutes(this.app, context);
-    registerStatsRoutes(this.app, context);
-    registerSummaryRoutes(this.app, context);
-    // The dashboard page and its script stay open (access 'open'): the page asks for a key and sends it with its API calls.
-    this.app.get('/', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
-    this.app.get('/dashboard.js', { config: { access: 'open' } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(DASHBOARD_SCRIPT)));
+    registerApiDocs(this.app);
+    // Routes are added once the document's plugin has loaded: it lists the routes added after it.
+    this.app.after((error) => {
+      if (error) throw error;
+      registerOpsRoutes(this.app, () => [
+        { name: `store (${kv.driver})`, check: () => kv.ping() },
+        { name: 'registry', check: async () => this.registry.check() },
+        ...(options.extraChecks?.() ?? []),
+      ]);
+      registerGpuRoutes(this.app, context);
+      registerHostRoutes(this.app, context);
+      registerStatsRoutes(this.app, context);
+      registerSummaryRoutes(this.app, context);
+      // The dashboard page and its script stay open (access 'open'): the page asks for a key and sends it with its API calls.
+      this.app.get('/', { schema: DASHBOARD_SCHEMA, config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
+      this.app.get('/dashboard.js', { schema: DASHBOARD_SCRIPT_SCHEMA, config: { access: 'open' } }, async (_request, reply) =>
+        reply.type('text/javascript; charset=utf-8').send(await readFile(DASHBOARD_SCRIPT)),
+      );
+    });
   }
 
   /** Loads the registry and starts listening; resolves with the URL served. */

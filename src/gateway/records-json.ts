@@ -1,6 +1,6 @@
 /**
  * The record form of a telemetry page written as JSON bytes: exactly
- * `JSON.stringify({ data: recordViews(gpu, page), count, next_cursor })`
+ * `JSON.stringify({ data: recordViews(gpu, page, namedFields), count, next_cursor })`
  * (api-views.ts has the shape), without an object per record. Every key and
  * the GPU's identity are encoded once per page and copied into each record.
  */
@@ -8,7 +8,7 @@ import type { GpuEntry } from '../store/registry.js';
 import type { TelemetryColumns } from '../store/telemetry-columns.js';
 import { migInstanceOf } from './api-views.js';
 import { JsonBytes, MAX_NUMBER_BYTES, NULL_BYTES } from './json-bytes.js';
-import { NAMED_FIELDS } from './named-fields.js';
+import { NAMED_FIELDS, type NamedFieldEntry } from './named-fields.js';
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'utf8');
 const RECORD_OPEN = ascii('{"timestamp":"');
@@ -17,14 +17,17 @@ const RECORD_CLOSE = ascii('}}');
 /** `2026-03-02T00:00:00.000Z` */
 const TIMESTAMP_BYTES = 24;
 
-/** The JSON answer of a telemetry page in the record form. The Buffer is the caller's. */
-export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null): Buffer {
+/**
+ * The JSON answer of a telemetry page in the record form, with the named
+ * fields given (all by default). The Buffer is the caller's.
+ */
+export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): Buffer {
   const { timestampsMs, metrics, columns } = page;
   const identity = ascii(
     `","uuid":${JSON.stringify(gpu.uuid)},"gpu_id":${JSON.stringify(gpu.gpuId)},"hostname":${JSON.stringify(gpu.hostname)},"mig_instance_id":${JSON.stringify(migInstanceOf(gpu))}`,
   );
   const columnOf = new Map(metrics.map((name, m) => [name, columns[m]]));
-  const named = NAMED_FIELDS.map(([name, field]) => ({ key: ascii(`,"${name}":`), column: columnOf.get(field) }));
+  const named = namedFields.map(([name, field]) => ({ key: ascii(`,"${name}":`), column: columnOf.get(field) }));
   const metricKeys = metrics.map((name, m) => ascii(`${m === 0 ? '' : ','}${JSON.stringify(name)}:`));
   let recordBytes = 1 + RECORD_OPEN.length + TIMESTAMP_BYTES + identity.length + METRICS_OPEN.length + RECORD_CLOSE.length;
   for (const { key } of named) recordBytes += key.length + MAX_NUMBER_BYTES;

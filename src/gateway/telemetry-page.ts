@@ -8,37 +8,28 @@
  */
 import { GputelError } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
-import { bucketStart, stepForPoints, type Aggregation } from '../store/downsampler.js';
+import { bucketStart, stepForPoints } from '../store/downsampler.js';
 import type { FleetQuery } from '../store/fleet-query.js';
 import type { GpuEntry } from '../store/registry.js';
 import type { ColumnsPage } from '../store/telemetry-columns.js';
+import { DEFAULT_LIMIT, MAX_COLUMNS_LIMIT, MAX_LIMIT, type TelemetryQueryString } from './api-schemas.js';
+import { parseMetricsParam } from './metrics-param.js';
+import { NAMED_FIELDS, type NamedFieldEntry } from './named-fields.js';
 import { findCursorGpu, findGpu } from './gpu-lookup.js';
 import { parseStepParam } from './step-param.js';
 import { parseTimeParam } from './time-param.js';
 
-export const DEFAULT_LIMIT = 1000;
-/** Most records per page in the record form (each value is written twice, with names). */
-export const MAX_LIMIT = 10_000;
-/** Most records per page in the columnar form: one GPU's 24 h at 1 s in one page. */
-export const MAX_COLUMNS_LIMIT = 100_000;
 
-/** The telemetry parameters, by their REST names. */
-export interface TelemetryParams {
-  start_time?: string;
-  end_time?: string;
-  limit?: number;
-  cursor?: string;
-  step?: string;
-  max_points?: number;
-  agg?: Aggregation;
-  format?: 'records' | 'columns';
-}
+/** The telemetry parameters, by their REST names (api-schemas.ts). */
+export type TelemetryParams = TelemetryQueryString;
 
 export interface TelemetryPageResult {
   /** The series served: the one the cursor started in when paging on. */
   gpu: GpuEntry;
   page: ColumnsPage;
   nextCursor: string | null;
+  /** The named fields the records carry: those the metrics selection keeps (all without one). */
+  namedFields: readonly NamedFieldEntry[];
 }
 
 interface Cursor {
@@ -90,14 +81,15 @@ export async function readTelemetryPage(query: FleetQuery, id: string, params: T
   const columns = params.format === 'columns';
   const limit = params.limit ?? DEFAULT_LIMIT;
   if (!columns && limit > MAX_LIMIT) throw new GputelError('BAD_REQUEST', `limit must be <= ${MAX_LIMIT} (up to ${MAX_COLUMNS_LIMIT} with format=columns)`);
+  const selection = params.metrics === undefined ? undefined : parseMetricsParam(params.metrics);
   const stepMs = downsampleStep(params, gpu, startMs, endMs, cursor);
   const downsample = stepMs === undefined ? undefined : { stepMs, aggregation: params.agg ?? 'avg' };
   // The next page starts after the last record served, or after the last bucket served.
   const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
-  const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample }, logger);
+  const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields }, logger);
   const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
   const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
-  return { gpu, page, nextCursor };
+  return { gpu, page, nextCursor, namedFields: selection?.namedFields ?? NAMED_FIELDS };
 }
 
 /**

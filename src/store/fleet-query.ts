@@ -26,6 +26,24 @@ export interface TelemetryRequest {
   limit: number;
   /** Aggregate into buckets of stepMs aligned to multiples of it since the epoch. */
   downsample?: { stepMs: number; aggregation: Aggregation };
+  /**
+   * Only these metrics (DCGM field names); all when absent. Records are the
+   * same (one per stored timestamp or bucket with samples): only their metrics
+   * narrow. Unselected metrics are decoded (a chunk decodes whole) but neither
+   * merged into the page nor aggregated.
+   */
+  metrics?: ReadonlySet<string>;
+}
+
+/** Which GPUs a listing keeps: each given field must match exactly. */
+export interface GpuFilter {
+  hostname?: string;
+  /** The model name, e.g. NVIDIA H100 80GB HBM3. */
+  model?: string;
+  status?: 'active' | 'stale';
+  /** Kubernetes attribution of the GPU's newest sample. */
+  namespace?: string;
+  pod?: string;
 }
 
 /** What an id names: see FleetQuery.findGpu. */
@@ -80,9 +98,23 @@ export class FleetQuery {
     return this.fleetSummary.summarize(query);
   }
 
-  /** Every GPU, sorted by hostname, then gpu_id, then MIG instance. */
-  gpus(): readonly GpuEntry[] {
-    return this.registry.gpus();
+  /**
+   * Every GPU, or those the filter keeps, sorted by hostname, then gpu_id,
+   * then MIG instance. Unfiltered, the registry's list itself: the same array
+   * until something changes (callers cache what they build from it).
+   */
+  gpus(filter: GpuFilter = {}): readonly GpuEntry[] {
+    const all = this.registry.gpus();
+    const { hostname, model, status, namespace, pod } = filter;
+    if (hostname === undefined && model === undefined && status === undefined && namespace === undefined && pod === undefined) return all;
+    return all.filter(
+      (gpu) =>
+        (hostname === undefined || gpu.hostname === hostname) &&
+        (model === undefined || gpu.modelName === model) &&
+        (status === undefined || gpu.status === status) &&
+        (namespace === undefined || gpu.latest?.namespace === namespace) &&
+        (pod === undefined || gpu.latest?.pod === pod),
+    );
   }
 
   /** Every host, sorted by hostname. */
@@ -120,11 +152,15 @@ export class FleetQuery {
    */
   async telemetry(gpu: GpuEntry, request: TelemetryRequest, logger: Logger = this.logger): Promise<ColumnsPage> {
     const endMs = Math.min(request.endMs, MAX_KEY_TIME_MS - 1);
+    // Nothing is stored before the epoch (times before it are valid in the API, and hold no record).
+    const startMs = Math.max(0, request.startMs);
+    if (endMs < startMs) return { timestampsMs: new Float64Array(0), metrics: [], columns: [], more: false };
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
     const limit = request.downsample ? RAW_PAGE_RECORDS : request.limit;
-    const read = (owner: ChunkOwner, startMs: number): Promise<ColumnsPage> =>
-      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs, endMs, limit, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks });
-    const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, request.startMs));
+    const { metrics } = request;
+    const read = (owner: ChunkOwner, fromMs: number): Promise<ColumnsPage> =>
+      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: fromMs, endMs, limit, metrics, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks });
+    const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, startMs));
     if (!request.downsample) return first;
 
     const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);

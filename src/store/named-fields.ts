@@ -19,9 +19,17 @@ export const NAMED_FIELDS = [
 
 export type NamedField = (typeof NAMED_FIELDS)[number][0];
 
+/** A named field and the DCGM field it reads. */
+export type NamedFieldEntry = readonly [name: string, field: string];
+
 const DCGM_FIELD_OF = new Map<string, string>(NAMED_FIELDS);
 /** What a DCGM field name looks like (DATA.md: any `DCGM_FI_*` field is kept under its own name). */
 const DCGM_FIELD_NAME = /^DCGM_FI_[A-Z0-9_]{1,120}$/;
+
+/** The DCGM field a metric name selects (a named field or a DCGM field name itself), or undefined for anything else. */
+export function dcgmFieldOf(name: string): string | undefined {
+  return DCGM_FIELD_OF.get(name) ?? (DCGM_FIELD_NAME.test(name) ? name : undefined);
+}
 
 /**
  * The DCGM field a metric name selects: a named field (`power_draw`) or a
@@ -29,9 +37,8 @@ const DCGM_FIELD_NAME = /^DCGM_FI_[A-Z0-9_]{1,120}$/;
  * allowed for anything else.
  */
 export function resolveMetricName(name: string): string {
-  const named = DCGM_FIELD_OF.get(name);
-  if (named !== undefined) return named;
-  if (DCGM_FIELD_NAME.test(name)) return name;
+  const field = dcgmFieldOf(name);
+  if (field !== undefined) return field;
   throw new GputelError(
     'BAD_REQUEST',
     `unknown metric ${JSON.stringify(name.slice(0, 80))}: use a DCGM field name (DCGM_FI_…) or one of ${NAMED_FIELDS.map(([field]) => field).join(', ')}`,

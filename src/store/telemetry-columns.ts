@@ -42,6 +42,8 @@ export interface ColumnsQuery {
   hint?: FetchHint;
   /** Decoded compacted chunks of earlier reads, reused under the same key and modRevision. */
   cache?: DecodedChunkCache;
+  /** Only these metrics go into the page (the records are the same); all when absent. */
+  metrics?: ReadonlySet<string>;
 }
 
 /**
@@ -133,7 +135,7 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
     hint.recordsPerChunk = recordsDecoded / chunksDecoded;
     hint.bytesPerChunk = bytesRead / chunksRead;
   }
-  return mergeColumns(parts, limit);
+  return mergeColumns(parts, limit, query.metrics);
 }
 
 /** Chunks for the next range: enough for the records still missing (plus a quarter), at most ~FETCH_BYTES. */
@@ -210,9 +212,10 @@ function countBefore(times: Float64Array, limitMs: number): number {
  * Merges the parts (in key order) into columns, keeping the first `limit`
  * records. In the common case (parts in time order, see orderedLayout) each
  * chunk column is copied into place by a tight loop; otherwise each row's
- * place is looked up. Later parts overwrite earlier ones.
+ * place is looked up. Later parts overwrite earlier ones. Metrics outside
+ * `selected` (when given) are not copied.
  */
-function mergeColumns(parts: ChunkRows[], limit: number): ColumnsPage {
+function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<string> | undefined): ColumnsPage {
   if (parts.length === 0) return emptyPage();
   const layout = orderedLayout(parts);
   const allTimes = mergedTimes(parts, layout);
@@ -234,6 +237,7 @@ function mergeColumns(parts: ChunkRows[], limit: number): ColumnsPage {
       for (let r = from; r < to; r++) positions[r - from] = countBefore(timestampsMs, times[r]);
     }
     for (let m = 0; m < chunk.metrics.length; m++) {
+      if (selected !== undefined && !selected.has(chunk.metrics[m])) continue;
       let target = columnOf.get(chunk.metrics[m]);
       if (!target) {
         target = new Float64Array(records).fill(NaN);

@@ -27,6 +27,19 @@ describe('time parameters', () => {
     }
   });
 
+  it('refuses times beyond what a date holds, naming the parameter and the range', () => {
+    for (const bad of ['now-99999999999999d', 'now+99999999999999w', '8640000000000001', '-8640000000000001', '99999999999999999999999']) {
+      assert.throws(() => parseTimeParam(bad, 'end_time', now), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST' && /^end_time ".*" is out of range: times run from/.test(e.message), bad);
+    }
+  });
+
+  it('takes epoch milliseconds up to the range ends, before 1970 too', () => {
+    assert.equal(parseTimeParam('8640000000000000', 't'), 8.64e15);
+    assert.equal(parseTimeParam('-8640000000000000', 't'), -8.64e15);
+    assert.equal(parseTimeParam('-1000', 't'), -1000);
+    assert.equal(formatTime(parseTimeParam('8640000000000000', 't')), '+275760-09-13T00:00:00.000Z');
+  });
+
   it('formats RFC 3339 with milliseconds in UTC', () => {
     assert.equal(formatTime(Date.parse('2026-03-02T09:15:00Z')), '2026-03-02T09:15:00.000Z');
   });

@@ -72,7 +72,7 @@ test('scrape, nvidia-smi and simulator rows are stored exactly: samples in = sam
     const stats = (await getJson<Record<string, number>>(`${pipeline.baseUrl}/api/v1/stats`)).body;
     assert.equal(stats.samples, total, 'every row stored once');
 
-    const gpus = (await getJson<{ data: Array<Record<string, unknown>> }>(`${pipeline.baseUrl}/api/v1/gpus?limit=1000`)).body.data;
+    const gpus = (await getJson<{ data: Array<Record<string, unknown>> }>(`${pipeline.baseUrl}/api/v1/gpus`)).body.data;
     const scrapedGpus = gpus.filter((g) => g.hostname === 'scraped-node').map((g) => [g.uuid, g.mig_instance_id ?? null, g.driver_version]);
     assert.deepEqual(scrapedGpus.sort(), [
       ['GPU-scrape-0', null, '535.129.03'],

@@ -21,6 +21,10 @@ const JIT_AFTER_RUNS = 2;
 const KEEP_ALIVE_MS = 30_000;
 
 export async function graphqlPlugin(app: FastifyInstance, context: GatewayContext): Promise<void> {
+  // GraphQL documents itself (introspection, GraphiQL, docs/graphql.md): its routes stay out of the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
   await app.register(mercurius, {
     schema: GRAPHQL_SCHEMA,
     resolvers: graphqlResolvers(context),

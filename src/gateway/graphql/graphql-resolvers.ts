@@ -19,12 +19,11 @@ import { NAMED_FIELDS } from '../named-fields.js';
 import { DEFAULT_IDLE_THRESHOLD, DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
 import { migInstanceOf } from '../api-views.js';
 import { findGpu } from '../gpu-lookup.js';
-import { MAX_COLUMNS_LIMIT, MAX_LIMIT, readTelemetryPage } from '../telemetry-page.js';
+import { MAX_COLUMNS_LIMIT, MAX_LIMIT } from '../api-schemas.js';
+import { readTelemetryPage } from '../telemetry-page.js';
 import { formatTime } from '../time-param.js';
-import { filterGpus } from './gpu-filter.js';
 import { graphqlErrorOf } from './graphql-errors.js';
 import { camelCase } from './graphql-schema.js';
-import { dcgmFields, selectColumns } from './metric-selection.js';
 import { recordFeed } from './record-feed.js';
 import { pageRows, valuesRow, type RecordRow } from './record-row.js';
 import type { SubscriptionSlots } from './subscription-slots.js';
@@ -101,8 +100,8 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
   const { query } = context;
   return {
     Query: {
-      gpus: (_root, args: { hostname?: Optional<string>; model?: Optional<string>; status?: Optional<GpuEntry['status']> }) =>
-        filterGpus(query.gpus(), { hostname: given(args.hostname), model: given(args.model), status: given(args.status) }),
+      gpus: (_root, args: { hostname?: Optional<string>; model?: Optional<string>; status?: Optional<GpuEntry['status']>; namespace?: Optional<string>; pod?: Optional<string> }) =>
+        query.gpus({ hostname: given(args.hostname), model: given(args.model), status: given(args.status), namespace: given(args.namespace), pod: given(args.pod) }),
       gpu: (_root, args: { id: string }) => findGpu(query, args.id),
       hosts: () => query.hosts(),
       host: (_root, args: { hostname: string }) => {
@@ -116,7 +115,6 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
         const columnsOnly = !selects(info, 'records');
         checkRange('limit', limit, 1, columnsOnly ? MAX_COLUMNS_LIMIT : MAX_LIMIT);
         checkRange('maxPoints', given(args.maxPoints), 1, MAX_COLUMNS_LIMIT);
-        const metrics = args.metrics ? dcgmFields(args.metrics) : undefined;
         const params = {
           start_time: given(args.startTime),
           end_time: given(args.endTime),
@@ -126,9 +124,11 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
           limit,
           cursor: given(args.cursor),
           format: columnsOnly ? ('columns' as const) : ('records' as const),
+          // Metric names have no commas (named fields and DCGM_FI_… names): the REST form of the list.
+          metrics: args.metrics ? args.metrics.join(',') : undefined,
         };
         const { gpu, page, nextCursor } = await readTelemetryPage(query, args.id, params, requestLogger(ctx));
-        return { gpu, page: metrics ? selectColumns(page, metrics) : page, nextCursor };
+        return { gpu, page, nextCursor };
       },
       summary: (_root, args: { window?: Optional<string>; idleThreshold?: Optional<number>; hostname?: Optional<string> }, ctx: MercuriusContext) => {
         const window = (given(args.window) ?? DEFAULT_WINDOW).trim();

@@ -163,7 +163,7 @@ type Stats {
 
 type Query {
   "Every GPU, by hostname, then gpuId, then MIG instance; the arguments filter."
-  gpus(hostname: String, model: String, status: GpuStatus): [Gpu!]!
+  gpus(hostname: String, model: String, status: GpuStatus, namespace: String, pod: String): [Gpu!]!
   "A GPU by UUID, id or hostname:gpuId."
   gpu(id: String!): Gpu
   hosts: [Host!]!

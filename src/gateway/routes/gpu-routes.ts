@@ -1,57 +1,114 @@
-/** GET /api/v1/gpus, /api/v1/gpus/{id}/telemetry and /api/v1/gpus/{id}/latest. */
-import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+/** GET /api/v1/gpus, /api/v1/gpus/{id}, /api/v1/gpus/{id}/telemetry and /api/v1/gpus/{id}/latest. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { GputelError } from '../../common/gputel-error.js';
 import type { Logger } from '../../common/logger.js';
-import { AGGREGATIONS } from '../../store/downsampler.js';
 import type { GpuEntry } from '../../store/registry.js';
+import {
+  GpuDetail,
+  GpuIdParams,
+  GpuList,
+  GpusQuery,
+  LatestAnswer,
+  NoQuery,
+  TelemetryAnswer,
+  TelemetryQuery,
+  responses,
+  type ApiGpuDetail,
+} from '../api-schemas.js';
 import { gpuView, latestView } from '../api-views.js';
 import { columnsJson } from '../columns-json.js';
 import { findGpu } from '../gpu-lookup.js';
 import { recordsJson } from '../records-json.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { DEFAULT_LIMIT, MAX_COLUMNS_LIMIT, MAX_LIMIT, readTelemetryPage, type TelemetryParams } from '../telemetry-page.js';
+import { readTelemetryPage } from '../telemetry-page.js';
 
-const TelemetryQuery = Type.Object(
-  {
-    start_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
-    end_time: Type.Optional(Type.String({ description: 'RFC 3339, epoch ms, or now-15m style; inclusive' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COLUMNS_LIMIT, description: `records (or buckets) per page; default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT} (${MAX_COLUMNS_LIMIT} with format=columns)` })),
-    cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
-    step: Type.Optional(Type.String({ description: 'downsample into buckets of this width, aligned to multiples of it since the epoch: 30s, 5m, 1h' })),
-    max_points: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COLUMNS_LIMIT, description: 'downsample with the smallest nice step giving at most this many buckets over the range' })),
-    agg: Type.Optional(Type.Union(AGGREGATIONS.map((a) => Type.Literal(a)), { description: 'aggregation per bucket and metric (default avg)' })),
-    format: Type.Optional(Type.Union([Type.Literal('records'), Type.Literal('columns')], { description: 'records (default) or columns' })),
-  },
-  // A misspelt parameter (?start=) must be an error, not a silently wider query.
-  { additionalProperties: false },
-);
+/** Sends JSON bytes written beforehand: the response schema documents them, nothing serialises them again. */
+function sendJsonBytes(reply: FastifyReply, body: Buffer): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(body);
+}
 
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
   // The registry hands out the same list until something changes: its JSON is written once per list, not per request.
   let listed: { gpus: readonly GpuEntry[]; body: Buffer } | undefined;
-  app.get('/api/v1/gpus', async (_request, reply) => {
-    const gpus = context.query.gpus();
-    if (listed?.gpus !== gpus) {
-      const data = gpus.map(gpuView);
-      listed = { gpus, body: Buffer.from(JSON.stringify({ data, count: data.length })) };
-    }
-    return reply.type('application/json; charset=utf-8').send(listed.body);
-  });
-
-  app.get<{ Params: { id: string }; Querystring: TelemetryParams }>(
-    '/api/v1/gpus/:id/telemetry',
-    { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }), querystring: TelemetryQuery } },
+  api.get(
+    '/api/v1/gpus',
+    {
+      schema: {
+        summary: 'List GPUs',
+        description: 'Every GPU (each MIG instance on its own), by hostname, then gpu_id, then MIG instance; filters match exactly and combine.',
+        tags: ['gpus'],
+        querystring: GpusQuery,
+        response: responses({ 200: GpuList }),
+      },
+    },
     async (request, reply) => {
-      const { gpu, page, nextCursor } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger);
-      // Both forms are written as bytes straight from the columns (docs/performance.md).
-      return reply.type('application/json; charset=utf-8').send(request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor));
+      const gpus = context.query.gpus(request.query);
+      if (gpus === listed?.gpus) return sendJsonBytes(reply, listed.body);
+      const data = gpus.map(gpuView);
+      const body = Buffer.from(JSON.stringify({ data, count: data.length }));
+      // Only the unfiltered list is the same array until the registry changes.
+      if (gpus === context.query.gpus()) listed = { gpus, body };
+      return sendJsonBytes(reply, body);
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  api.get(
+    '/api/v1/gpus/:id',
+    {
+      schema: {
+        summary: "A GPU's metadata and newest record",
+        description: 'The /api/v1/gpus item, its newest record (latest, null before any sample) and the Kubernetes attribution of that record when known.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: NoQuery,
+        response: responses({ 200: GpuDetail }, 404, 409, 503),
+      },
+    },
+    async (request) => {
+      const gpu = findGpu(context.query, request.params.id);
+      const latest = await context.query.latest(gpu);
+      const data: ApiGpuDetail = { ...gpuView(gpu), latest: latest ? latestView(latest) : null };
+      // Attribution of the newest sample; empty strings are "no workload holds the GPU".
+      if (gpu.latest?.namespace) data.namespace = gpu.latest.namespace;
+      if (gpu.latest?.pod) data.pod = gpu.latest.pod;
+      if (gpu.latest?.container) data.container = gpu.latest.container;
+      return { data };
+    },
+  );
+
+  api.get(
+    '/api/v1/gpus/:id/telemetry',
+    {
+      schema: {
+        summary: "A GPU's telemetry, raw or downsampled, as records or columns",
+        description: 'Ascending by time, paged with limit and next_cursor. docs/api.md has the details of downsampling and of the two forms.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: TelemetryQuery,
+        response: responses({ 200: TelemetryAnswer }, 404, 409, 503),
+      },
+    },
+    async (request, reply) => {
+      const { gpu, page, nextCursor, namedFields } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger);
+      // Both forms are written as bytes straight from the columns (docs/performance.md).
+      return sendJsonBytes(reply, request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields));
+    },
+  );
+
+  api.get(
     '/api/v1/gpus/:id/latest',
-    { schema: { params: Type.Object({ id: Type.String({ minLength: 1 }) }) } },
+    {
+      schema: {
+        summary: "A GPU's newest record",
+        description: 'In the telemetry record shape; its metrics are those sampled at that time. 404 NOT_FOUND before the first sample.',
+        tags: ['gpus'],
+        params: GpuIdParams,
+        querystring: NoQuery,
+        response: responses({ 200: LatestAnswer }, 404, 409, 503),
+      },
+    },
     async (request) => {
       const gpu = findGpu(context.query, request.params.id);
       const latest = await context.query.latest(gpu);
