@@ -12,6 +12,14 @@ export function camelCase(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
 }
 
+/** How a summary names a GPU (REST's id, uuid, hostname, gpu_id, mig_instance_id). */
+const GPU_REF_FIELDS = `  "The id that names this series alone (as /api/v1/gpus lists it)."
+  id: String!
+  uuid: String!
+  hostname: String!
+  gpuId: Int!
+  "Null for a whole GPU."
+  migInstanceId: String`;
 const NAMED_RECORD_FIELDS = NAMED_FIELDS.map(([name, field]) => `  "${field}; null when not sampled."\n  ${camelCase(name)}: Float`).join('\n');
 
 export const GRAPHQL_SCHEMA = `
@@ -109,13 +117,7 @@ type PowerSummary {
 }
 
 type GpuValue {
-  "The id that names this series alone (as /api/v1/gpus lists it)."
-  id: String!
-  uuid: String!
-  hostname: String!
-  gpuId: Int!
-  "Null for a whole GPU."
-  migInstanceId: String
+${GPU_REF_FIELDS}
   value: Float!
 }
 
@@ -125,13 +127,7 @@ type TemperatureSummary {
 }
 
 type IdleGpu {
-  "The id that names this series alone (as /api/v1/gpus lists it)."
-  id: String!
-  uuid: String!
-  hostname: String!
-  gpuId: Int!
-  "Null for a whole GPU."
-  migInstanceId: String
+${GPU_REF_FIELDS}
   meanUtilization: Float!
 }
 
