@@ -41,6 +41,7 @@ export function withCommonOptions(command: Command, groups: OptionGroup[] = [], 
   if (groups.includes('streamer')) {
     command
       .option('--batch-samples <n>', 'samples per streamer flush (default 20000)')
+      .option('--flush-interval <duration>', 'longest a row waits for its flush when the batch does not fill, 1ms-60s; lower it (e.g. 10ms) for a live stream with less delay (default 1s)')
       .option('--high-watermark <n>', 'partition depth in messages at which streamers wait (default 1000)')
       .option('--low-watermark <n>', 'partition depth under which waiting streamers go on (default: half the high watermark)')
       .option('--max-clock-skew <duration>', 'streamers reject rows dated further ahead of this clock (default 1h)')
@@ -94,6 +95,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       highWatermark: options.highWatermark,
       lowWatermark: options.lowWatermark,
       maxClockSkewMs: options.maxClockSkew,
+      flushIntervalMs: options.flushInterval,
       maxRate: options.maxRate,
       etcdCompactionIntervalMs: options.etcdCompactionInterval,
       leaseTtlSeconds: options.leaseTtl,

@@ -126,6 +126,7 @@ export function streamerOptionsOf(config: GputelConfig, source: Source, logger: 
     lowWatermark: config.lowWatermark || undefined,
     maxRowsPerSecond: config.maxRate || undefined,
     maxClockSkewMs: config.maxClockSkewMs,
+    flushIntervalMs: config.flushIntervalMs,
     logger,
   };
 }

@@ -26,6 +26,8 @@ export interface GputelConfig {
   lowWatermark: number;
   /** Streamers reject rows dated more than this many ms ahead of the wall clock. */
   maxClockSkewMs: number;
+  /** Longest a row waits for its streamer flush when the batch does not fill (live sources). */
+  flushIntervalMs: number;
   /** Rows per second a streamer reads at most, per source; 0 is unlimited. */
   maxRate: number;
   /** How often the elected instance compacts etcd's history, to the revision of one interval ago; 0 disables it. */
@@ -189,6 +191,7 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
   lowWatermark: { flag: 'low-watermark', env: 'GPUTEL_LOW_WATERMARK', defaultValue: 0, parse: integer(0, 1_000_000) },
   maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration(1) },
+  flushIntervalMs: { flag: 'flush-interval', env: 'GPUTEL_FLUSH_INTERVAL', defaultValue: 1_000, parse: duration(1, false, 60_000) },
   maxRate: { flag: 'max-rate', env: 'GPUTEL_MAX_RATE', defaultValue: 0, parse: integer(0, 100_000_000) },
   // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },

@@ -1,4 +1,5 @@
 import { isAscii, isUtf8 } from 'node:buffer';
+import { detachedString } from '../common/detached-string.js';
 import { GputelError } from '../common/gputel-error.js';
 import { DCGM_CSV_COLUMNS, emptyRow, type DcgmRow, type RejectedRow } from './dcgm-row.js';
 import { canonicalMetricName } from './legacy-metric-names.js';
@@ -124,11 +125,6 @@ interface MetricEntry {
 /** A value quoted in a reason: cut, and control characters escaped (a binary file must not reach the terminal raw). */
 function shown(value: string): string {
   return quoteInput(value, SHOWN_VALUE_CHARS);
-}
-
-/** A copy that shares no memory with `text` (V8 slices keep their parent string alive). */
-function detached(text: string): string {
-  return text.length === 0 ? '' : Buffer.from(text, 'utf8').toString('utf8');
 }
 
 function isMetricNameStart(code: number): boolean {
@@ -592,7 +588,7 @@ export class DcgmCsvParser {
         this.reject(`timestamp "${shown(timestampText)}" is not an RFC 3339 date-time`, lineOffset, lineBytes);
         return;
       }
-      this.lastTimestampText = detached(timestampText);
+      this.lastTimestampText = detachedString(timestampText);
       this.lastTimestampMs = timestampMs;
     }
 
@@ -721,7 +717,7 @@ export class DcgmCsvParser {
     const known = this.interned.get(value);
     if (known !== undefined) return known;
     if (this.interned.size >= MAX_INTERNED) this.interned.clear();
-    const copy = detached(value);
+    const copy = detachedString(value);
     this.interned.set(copy, copy);
     return copy;
   }
@@ -735,7 +731,7 @@ export class DcgmCsvParser {
       this.metrics.clear();
       this.lastMetric = undefined;
     }
-    const copy = detached(source);
+    const copy = detachedString(source);
     const canonical = canonicalMetricName(copy);
     const entry: MetricEntry = { source: copy, canonical, next: undefined };
     this.metrics.set(copy, entry);

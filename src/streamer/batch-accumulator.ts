@@ -5,6 +5,7 @@
  */
 import type { DcgmRow } from '../ingest/dcgm-row.js';
 import { driverVersionOf, migInstanceOf, parseLabelsRaw } from '../ingest/labels-raw.js';
+import { detachedString } from '../common/detached-string.js';
 import { GputelError } from '../common/gputel-error.js';
 import { escapeSegment, TIMESTAMP_KEY_WIDTH } from '../kv/key-space.js';
 import { partitionOf } from '../queue/partitioner.js';
@@ -20,12 +21,18 @@ const SEPARATOR = '\u0000';
 /** Hostnames whose partition is remembered; past this the cache starts over (hostnames come from the input). */
 export const MAX_CACHED_HOSTS = 10_000;
 /**
- * Distinct labels_raw texts whose parse is remembered across batches; past
- * this the cache starts over. A live source repeats each GPU's text every
+ * labels_raw parses are remembered across batches, within these bounds; past
+ * them the cache starts over. A live source repeats each GPU's text every
  * tick: parsing 256 GPUs' labels each tick cost ~10 ms of the ~25 ms from a
- * tick to its queued message (bench/ws-stream.ts --pipeline).
+ * tick to its queued message (bench/ws-stream.ts --pipeline). Texts are
+ * cached as copies of their own (a slice would keep its whole 64 KiB piece of
+ * input alive), and long ones are not cached at all.
  */
 export const MAX_CACHED_LABELS = 10_000;
+/** Characters of labels_raw text cached in all (2 bytes each at most). */
+const MAX_CACHED_LABEL_CHARS = 4 * 1024 * 1024;
+/** A labels_raw text longer than this is parsed for each row that has it. */
+const MAX_CACHED_LABEL_TEXT = 4 * 1024;
 
 export class BatchAccumulator {
   private readonly builders = new Map<number, TelemetryBatchBuilder>();
@@ -36,6 +43,7 @@ export class BatchAccumulator {
   }
   /** labels_raw texts parsed, or the error each gives (see MAX_CACHED_LABELS). */
   private readonly parsedLabels = new Map<string, ReadonlyMap<string, string> | Error>();
+  private cachedLabelChars = 0;
   samples = 0;
   /** Estimated encoded size of everything pending, to stay under the request limit. */
   estimatedBytes = 0;
@@ -100,13 +108,22 @@ export class BatchAccumulator {
   private labelsOf(labelsRaw: string): ReadonlyMap<string, string> {
     let parsed = this.parsedLabels.get(labelsRaw);
     if (parsed === undefined) {
+      const cached = labelsRaw.length <= MAX_CACHED_LABEL_TEXT;
+      // The copy is parsed too: the labels are slices of what is parsed, and they are kept with it.
+      const text = cached ? detachedString(labelsRaw) : labelsRaw;
       try {
-        parsed = parseLabelsRaw(labelsRaw);
+        parsed = parseLabelsRaw(text);
       } catch (error) {
         parsed = error instanceof Error ? error : new Error(String(error));
       }
-      if (this.parsedLabels.size >= MAX_CACHED_LABELS) this.parsedLabels.clear();
-      this.parsedLabels.set(labelsRaw, parsed);
+      if (cached) {
+        if (this.parsedLabels.size >= MAX_CACHED_LABELS || this.cachedLabelChars + text.length > MAX_CACHED_LABEL_CHARS) {
+          this.parsedLabels.clear();
+          this.cachedLabelChars = 0;
+        }
+        this.parsedLabels.set(text, parsed);
+        this.cachedLabelChars += text.length;
+      }
     }
     if (parsed instanceof Error) throw parsed;
     return parsed;
