@@ -77,8 +77,14 @@ export class RecordStream {
   private readonly subscribers = new RecordSubscribers<Subscriber>();
   private follow: Follow | undefined;
   private readonly prefix: string;
-  /** registry.gpus() as last indexed, and its series by `hostname/gpuKey`. */
-  private indexedView: readonly GpuEntry[] | undefined;
+  /**
+   * The registry's identityVersion when the series were last indexed, and
+   * the series by `hostname/gpuKey`. Indexed again only when series come or
+   * go: latest values change with every message, and rebuilding the view for
+   * each chunk cost 36 ms a time at 8,000 GPUs. Streamed records use only a
+   * series' identity, which an older entry still has right.
+   */
+  private indexedVersion: number | undefined;
   private readonly seriesIndex = new Map<string, GpuEntry>();
   /**
    * GPU metadata seen by this watch (it covers `hosts/…/metadata` too, written
@@ -290,11 +296,11 @@ export class RecordStream {
    * 'active', no latest values yet).
    */
   private series(hostname: string, gpuKey: string): GpuEntry | undefined {
-    const view = this.registry.gpus();
-    if (view !== this.indexedView) {
-      this.indexedView = view;
+    const version = this.registry.identityVersion;
+    if (version !== this.indexedVersion) {
+      this.indexedVersion = version;
       this.seriesIndex.clear();
-      for (const gpu of view) {
+      for (const gpu of this.registry.gpus()) {
         this.seriesIndex.set(seriesKey(gpu.hostname, gpu.gpuKey), gpu);
         this.pendingMetadata.delete(seriesKey(gpu.hostname, gpu.gpuKey));
       }

@@ -57,6 +57,8 @@ export class Registry {
   private resyncing: Promise<void> | undefined;
   /** gpus() as last built; dropped on every change. */
   private view: GpuEntry[] | undefined;
+  /** Bumped whenever a GPU series is added, changed or removed (not when latest values move): see identityVersion. */
+  private identities = 0;
   /** asOfMs() of the view. */
   private viewAsOfMs: number | undefined;
   /** The view's series by each id form; built with the view. */
@@ -85,6 +87,7 @@ export class Registry {
     const previous = [this.gpuByKey, this.latestByHost, this.rollupByHost] as const;
     this.gpuByKey = new Map();
     this.view = undefined;
+    this.identities++;
     this.latestByHost = new Map();
     this.rollupByHost = new Map();
     try {
@@ -94,6 +97,7 @@ export class Registry {
     } catch (error) {
       [this.gpuByKey, this.latestByHost, this.rollupByHost] = previous;
       this.view = undefined;
+      this.identities++;
       throw error;
     }
     const fromRevision = Math.min(index.revision, latest.revision, rollups.revision) + 1;
@@ -228,6 +232,18 @@ export class Registry {
     return migSeries ? [migSeries] : [];
   }
 
+  /**
+   * Changes whenever the set of GPU series or their metadata changes, and
+   * only then: a GpuEntry's identity (id, uuid, hostname, gpuId, MIG
+   * instance) from a view of the same version is still right, while its
+   * status and latest values may have moved on. Lets a follower of every
+   * stored record (record-stream.ts) index series without rebuilding the
+   * whole view each time a latest value changes.
+   */
+  get identityVersion(): number {
+    return this.identities;
+  }
+
   /** The series of one GPU on one host. */
   findSeries(hostname: string, gpuKey: string): GpuEntry | undefined {
     return this.gpusOn(hostname).find((g) => g.gpuKey === gpuKey);
@@ -277,6 +293,7 @@ export class Registry {
         this.gpuByKey.set(series, decodeGpuMetadata(event.value));
       }
       this.view = undefined;
+      this.identities++;
     } catch (error) {
       this.skip(event.key, error, 'GPU index entry');
     }

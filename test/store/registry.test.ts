@@ -72,6 +72,23 @@ describe('registry', () => {
     assert.equal(await skipped(), before + 2 + 5);
   });
 
+  it('moves identityVersion when series come, change or go, and not when latest values move', async () => {
+    await kv.put(keys.gpuIndex('default', 'GPU-0', 'h0'), encodeJson(metadata('h0', 'GPU-0')));
+    await registry.start();
+    const loaded = registry.identityVersion;
+    const latest: LatestHost = { hostname: 'h0', gpus: { 'GPU-0': { lastSeenMs: 5_000, values: { DCGM_FI_DEV_GPU_UTIL: 1 }, container: '', pod: '', namespace: '' } } };
+    await kv.put(keys.latest('default', 'h0'), encodeJson(latest));
+    await until('the latest values arrive', () => registry.gpus()[0]?.lastSeenMs === 5_000);
+    assert.equal(registry.identityVersion, loaded, 'latest values are no identity change');
+    await kv.put(keys.gpuIndex('default', 'GPU-1', 'h0'), encodeJson(metadata('h0', 'GPU-1')));
+    await until('the new GPU arrives', () => registry.gpus().length === 2);
+    const added = registry.identityVersion;
+    assert.notEqual(added, loaded);
+    await kv.delete({ start: keys.gpuIndex('default', 'GPU-1', 'h0') });
+    await until('the GPU goes', () => registry.gpus().length === 1);
+    assert.notEqual(registry.identityVersion, added);
+  });
+
   it('holds every host\'s rollup as stored, at load and through the watch, and skips a key that is not rollups/{host}', async () => {
     const rollups = keys.rollupsPrefix('default');
     await kv.put(keys.rollup('default', 'h0'), Buffer.from('h0 at load'));
