@@ -14,6 +14,7 @@ import { getIntrospectionQuery, parse } from 'graphql';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/common/logger.js';
+import { metricsRegistry } from '../../src/common/metrics.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { recordFeed } from '../../src/gateway/graphql/record-feed.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, SubscriptionSlots } from '../../src/gateway/graphql/subscription-slots.js';
@@ -177,13 +178,58 @@ describe('GraphQL limits', () => {
 
   it('gives a subscription slot back once, however often its end is reported', () => {
     const slots = new SubscriptionSlots(2);
-    const first = slots.take();
-    slots.take();
-    assert.throws(() => slots.take(), (error: GputelError) => error.code === 'BAD_REQUEST');
+    const first = slots.take('a');
+    slots.take('b');
+    assert.throws(() => slots.take('c'), (error: GputelError) => error.code === 'BAD_REQUEST');
     first();
     first();
-    slots.take();
-    assert.throws(() => slots.take(), (error: GputelError) => error.code === 'BAD_REQUEST');
+    slots.take('c');
+    assert.throws(() => slots.take('d'), (error: GputelError) => error.code === 'BAD_REQUEST');
+  });
+
+  it('refuses an id in use on the connection, and remembers a complete that came during set-up until the slot is given back', () => {
+    const slots = new SubscriptionSlots();
+    slots.reserve('1');
+    const release = slots.take('1');
+    assert.throws(() => slots.reserve('1'), (error: GputelError) => error.code === 'BAD_REQUEST' && /in use/.test(error.message));
+    assert.equal(slots.wasCompleted('1'), false);
+    slots.complete('1');
+    assert.equal(slots.wasCompleted('1'), true);
+    release();
+    assert.equal(slots.size, 0);
+    slots.complete('never-taken');
+    slots.reserve('1');
+    const again = slots.take('1');
+    assert.equal(slots.wasCompleted('1'), false, 'a complete is forgotten with its subscription');
+    again();
+  });
+
+  it('ends every subscription of a connection that reused an id or completed one during set-up, once it closes', async () => {
+    const subscribers = async (): Promise<number> => {
+      const metric = await metricsRegistry.getSingleMetric('gputel_gateway_record_stream_subscribers')?.get();
+      return metric?.values.reduce((sum, value) => sum + value.value, 0) ?? 0;
+    };
+    // The tests before this one closed their connections; their subscriptions end a moment later.
+    const before = await waitFor('the earlier tests\' subscriptions end', 10_000, async () => ((await subscribers()) === 0 ? 0 : undefined));
+    const socket = new WebSocket(`${pipeline.baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    await once(socket, 'open');
+    const frames: { id?: string; type: string; payload?: unknown }[] = [];
+    socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as { type: string }));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await waitFor('the connection is acknowledged', 10_000, () => (frames.some((frame) => frame.type === 'connection_ack')) || undefined);
+    const query = 'subscription { telemetry { uuid } }';
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+    await waitFor('the first subscription follows', 10_000, async () => ((await subscribers()) === before + 1) || undefined);
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+    await waitFor('the reused id is refused', 10_000, () => (frames.some((frame) => frame.id === '1' && frame.type === 'error')) || undefined);
+    const refusal = frames.find((frame) => frame.id === '1' && frame.type === 'error');
+    assert.match(JSON.stringify(refusal?.payload), /in use on this connection/);
+    // A complete right behind its subscribe reaches the gateway while the subscription is set up.
+    socket.send(JSON.stringify({ id: '2', type: 'subscribe', payload: { query } }));
+    socket.send(JSON.stringify({ id: '2', type: 'complete' }));
+    await waitFor('the completed one ends', 10_000, async () => ((await subscribers()) === before + 1) || undefined);
+    socket.close();
+    await waitFor('nothing is left once the socket closed', 10_000, async () => ((await subscribers()) === before) || undefined);
   });
 
   it("answers GraphiQL's introspection query within every limit", async () => {

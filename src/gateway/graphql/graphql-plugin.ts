@@ -13,6 +13,7 @@ import { graphqlErrorFormatter } from './graphql-errors.js';
 import { LIMIT_RULES, MAX_BODY_BYTES, PARSE_OPTIONS, enforceLimits } from './graphql-limits.js';
 import { graphqlResolvers, type SlotsContext } from './graphql-resolvers.js';
 import { GRAPHQL_SCHEMA } from './graphql-schema.js';
+import { graphqlErrorOf } from './graphql-errors.js';
 import { SubscriptionSlots } from './subscription-slots.js';
 
 /** Runs of one query text before mercurius compiles it: often enough to be worth a compile, soon enough for a dashboard. */
@@ -47,5 +48,17 @@ export async function graphqlPlugin(app: FastifyInstance, context: GatewayContex
     },
   });
   enforceLimits(app);
+  // After the limits (an earlier hook): a refused subscription holds no slot.
+  app.graphql.addHook('preSubscriptionExecution', async (_schema, _document, context, id) => {
+    try {
+      (context as SlotsContext).subscriptionSlots?.reserve(String(id));
+    } catch (error) {
+      throw graphqlErrorOf(error);
+    }
+  });
+  // A `complete` from the client: ends a subscription still being set up too (subscription-slots.ts).
+  app.graphql.addHook('onSubscriptionEnd', async (context, id) => {
+    (context as SlotsContext).subscriptionSlots?.complete(String(id));
+  });
   registerGraphiqlPage(app);
 }

@@ -162,9 +162,15 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
       telemetry: {
         subscribe: async (_root: unknown, args: { gpus?: Optional<string[]>; hosts?: Optional<string[]>; metrics?: Optional<string[]> }, ctx: MercuriusContext & SlotsContext) => {
           let release: (() => void) | undefined;
+          // The operation id of this subscription on its connection (mercurius puts it in the context).
+          const id = String((ctx as { id?: unknown }).id);
           try {
-            release = ctx.subscriptionSlots?.take();
-            return await recordFeed(query, { gpus: given(args.gpus), hosts: given(args.hosts), metrics: given(args.metrics) }, requestLogger(ctx), { onEnd: release });
+            // Reserved by the plugin's preSubscriptionExecution hook, so a reused id was refused before mercurius stored it.
+            release = ctx.subscriptionSlots?.take(id);
+            const feed = await recordFeed(query, { gpus: given(args.gpus), hosts: given(args.hosts), metrics: given(args.metrics) }, requestLogger(ctx), { onEnd: release });
+            // Completed by the client while the feed was set up: end it now (mercurius would not).
+            if (ctx.subscriptionSlots?.wasCompleted(id)) await feed.return?.();
+            return feed;
           } catch (error) {
             release?.();
             throw graphqlErrorOf(error);
@@ -174,7 +180,7 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
       },
     },
     Gpu: {
-      id: (gpu: GpuEntry) => gpu.gpuKey,
+      id: (gpu: GpuEntry) => gpu.id,
       model: (gpu: GpuEntry) => gpu.modelName,
       driverVersion: (gpu: GpuEntry) => gpu.driverVersion || null,
       firstSeen: (gpu: GpuEntry) => formatTime(gpu.firstSeenMs),
