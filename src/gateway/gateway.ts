@@ -16,6 +16,7 @@ import { FleetQuery } from '../store/fleet-query.js';
 import { Registry } from '../store/registry.js';
 import { registerErrorHandlers, sendApiError } from './api-error.js';
 import { clientErrorResponder, registerHostCheck } from './client-error-response.js';
+import { spokenProtocol } from './security/access-control.js';
 import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import { registerApiDocs } from './api-docs.js';
 import { responses as openResponses } from '../common/error-responses.js';
@@ -55,13 +56,20 @@ export interface GatewayOptions {
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
-/** Largest frame a WebSocket client may send (/ws and GraphQL subscriptions). */
-const MAX_WEBSOCKET_FRAME_BYTES = 1024 * 1024;
+/**
+ * Largest frame a WebSocket client may send (/ws and GraphQL subscriptions):
+ * a /ws subscribe of 1,000 GPUs by UUID is ~45 KB, a GraphQL subscribe at
+ * most 16 KiB of query plus variables, as over HTTP. mercurius parses a
+ * subscription's text before any hook can refuse it, and that took ~90 ms
+ * for 1 MB: a larger bound let one client stall the gateway.
+ */
+const MAX_WEBSOCKET_FRAME_BYTES = 64 * 1024;
 
 export class Gateway {
   readonly app: FastifyInstance;
   private readonly registry: Registry;
   private readonly query: FleetQuery;
+  private starting: Promise<string> | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -121,7 +129,7 @@ export class Gateway {
     // Registered once, before the routes, for /ws and for GraphQL
     // subscriptions (mercurius finds app.websocketServer and reuses it).
     // No permessage-deflate: it costs memory per client and CPU per frame.
-    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES } });
+    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES, handleProtocols: spokenProtocol } });
     // GraphQL documents itself (introspection, GraphiQL), and /ws in docs/websocket.md: neither is in the OpenAPI document.
     void this.app.register(graphqlPlugin, context);
     void this.app.register(async (app) => registerLiveStream(app, context, logger, options.liveStream));
@@ -146,10 +154,13 @@ export class Gateway {
     });
   }
 
-  /** Loads the registry and starts listening; resolves with the URL served. */
-  async start(): Promise<string> {
-    await this.registry.start();
-    return listen(this.app, this.options.host, this.options.port);
+  /** Loads the registry and starts listening; resolves with the URL served. Once only. */
+  start(): Promise<string> {
+    this.starting ??= (async () => {
+      await this.registry.start();
+      return listen(this.app, this.options.host, this.options.port);
+    })();
+    return this.starting;
   }
 
   /** The port actually bound (useful with port 0). */
@@ -161,6 +172,8 @@ export class Gateway {
   /** Stops listening and following the store. Safe before start and twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // A stop during start waits for it, then undoes all of it: start would otherwise go on to listen after stop returned.
+      await this.starting?.catch(() => undefined);
       await this.app.close();
       await this.query.close();
       await this.registry.stop();

@@ -235,6 +235,23 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
       socket.once('error', reject);
     });
     assert.equal(chosen, 'gputel', 'the key is never echoed back as the chosen protocol');
+    // Offered alone, the key is still taken, and no protocol is answered: not the key.
+    const answered = await new Promise<string | undefined>((resolve, reject) => {
+      const socket = new WebSocket(`${ws}/ws`, { headers: { 'sec-websocket-protocol': `gputel-key.${reader.key}` } });
+      socket.once('upgrade', (response) => resolve(response.headers['sec-websocket-protocol']));
+      socket.once('open', () => socket.close());
+      socket.once('error', reject);
+    });
+    assert.equal(answered, undefined);
+  });
+
+  it('refuses a WebSocket opened by a page of another site (Origin), and takes one from its own pages', async () => {
+    const ws = base.replace(/^http/, 'ws');
+    const key = { 'x-api-key': reader.key };
+    assert.equal(await upgradeStatus(`${ws}/ws`, { ...key, origin: 'https://evil.example' }), 403);
+    assert.equal(await upgradeStatus(`${ws}/graphql`, { ...key, origin: 'https://evil.example' }, 'graphql-transport-ws'), 403);
+    assert.equal(await upgradeStatus(`${ws}/ws`, { ...key, origin: base }), 101);
+    assert.equal(await upgradeStatus(`${ws}/ws`, key), 101, 'clients that are not browsers send no Origin');
   });
 
   it('puts the request id in the response and in every log line of the request, with the key name but never the key', async () => {

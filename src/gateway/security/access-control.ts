@@ -46,6 +46,8 @@ export interface AccessControlOptions {
   keys: ApiKeyRing;
   /** Requests per window per key or address; max 0 turns rate limiting off. */
   rateLimit: { max: number; windowMs: number };
+  /** Origins of other sites whose pages may open WebSockets here (--cors-origins). */
+  allowedOrigins?: readonly string[];
 }
 
 /**
@@ -73,6 +75,7 @@ export function registerAccessControl(app: FastifyInstance, options: AccessContr
   const plugin = async (instance: FastifyInstance): Promise<void> => {
     const countRequest = limited ? instance.rateLimit() : undefined;
     instance.addHook('onRequest', async (request, reply) => {
+      refuseCrossSiteUpgrade(request, options.allowedOrigins ?? []);
       const presented = presentedKey(request);
       if (presented !== undefined && options.keys.size > 0) {
         request.apiKey = options.keys.identify(presented) ?? null;
@@ -98,8 +101,9 @@ export function registerAccessControl(app: FastifyInstance, options: AccessContr
     });
     // A refused WebSocket upgrade got its answer on the raw socket, which nothing else closes: the WebSocket
     // plugin closes it only for requests its own onRequest hook saw, and this hook ran (and refused) first.
-    instance.addHook('onResponse', async (request) => {
-      if (request.headers.upgrade === undefined) return;
+    instance.addHook('onResponse', async (request, reply) => {
+      // Only refused WebSocket upgrades: a plain request that happens to carry Upgrade (h2c) keeps its connection.
+      if (request.headers.upgrade?.toLowerCase() !== 'websocket' || reply.statusCode < 400) return;
       const socket = request.raw.socket;
       if (socket.destroyed) return;
       socket.once('finish', () => socket.destroy());
@@ -129,6 +133,38 @@ function presentedKey(request: FastifyRequest): string | undefined {
  * ['graphql-transport-ws', 'gputel-key.' + key])`), and the server picks the
  * first, real one. Only on upgrades; never in the URL, where keys would be logged.
  */
+/**
+ * Refuses (403) a WebSocket upgrade sent by a page of another site. Browsers
+ * do not apply CORS to WebSockets, but they send the page's Origin: without
+ * this check any web page an operator opens could stream the fleet from a
+ * gateway it can reach (an open one on loopback, say). Clients that are not
+ * browsers send no Origin and are not affected.
+ */
+function refuseCrossSiteUpgrade(request: FastifyRequest, allowedOrigins: readonly string[]): void {
+  const origin = request.headers.origin;
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket' || origin === undefined) return;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    originHost = '';
+  }
+  if (originHost !== '' && originHost === request.headers.host) return;
+  if (allowedOrigins.includes(origin)) return;
+  throw new GputelError('FORBIDDEN', `a WebSocket from a page of ${JSON.stringify(origin.slice(0, 100))} is refused: only pages served by this gateway, or origins given in --cors-origins, may open one`);
+}
+
+/**
+ * The subprotocol a WebSocket server answers with (ws's handleProtocols):
+ * the first one offered that is not a key, or none. ws would pick the first
+ * offered, and a client offering only its key would get the key echoed back
+ * in a response header, which proxies log.
+ */
+export function spokenProtocol(protocols: Set<string>): string | false {
+  for (const protocol of protocols) if (!protocol.startsWith(KEY_SUBPROTOCOL)) return protocol;
+  return false;
+}
+
 function keyInSubprotocols(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   for (const protocol of header.split(',')) {

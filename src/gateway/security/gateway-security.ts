@@ -118,7 +118,7 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
     });
   };
   void app.register(Object.assign(urlLimit, { [Symbol.for('skip-override')]: true }));
-  registerAccessControl(app, { keys, rateLimit: security.rateLimit ?? { max: 0, windowMs: 60_000 } });
+  registerAccessControl(app, { keys, rateLimit: security.rateLimit ?? { max: 0, windowMs: 60_000 }, allowedOrigins: origins });
 }
 
 /** The certificate and key, checked together now: a key that does not match the certificate must stop the start, not every handshake. */
