@@ -223,6 +223,9 @@ export class Registry {
     const gpuId = id.slice(last + 1);
     if (/^(0|[1-9]\d{0,8})$/.test(gpuId)) {
       const byGpuId = this.gpusOn(id.slice(0, last)).filter((g) => g.gpuId === Number(gpuId));
+      // Whole GPUs only: the index held one GPU, then its replacement. It names the GPU there now, the newest.
+      // (Instances of a GPU split by MIG are there at once: that stays ambiguous.)
+      if (byGpuId.length > 1 && byGpuId.every((g) => g.migInstanceId === '')) return [byGpuId.reduce((newest, g) => (g.lastSeenMs > newest.lastSeenMs ? g : newest))];
       if (byGpuId.length > 0) return byGpuId;
     }
     const series = this.findSeries(id.slice(0, last), id.slice(last + 1));

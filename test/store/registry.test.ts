@@ -89,6 +89,23 @@ describe('registry', () => {
     assert.notEqual(registry.identityVersion, added);
   });
 
+  it('names by hostname:gpu_id the GPU at that index now once it was replaced, and keeps MIG instances ambiguous', async () => {
+    const gpu = (uuid: string, mig = ''): GpuMetadata => ({ ...metadata('h0', uuid), gpuKey: mig === '' ? uuid : `${uuid}::${mig}`, migInstanceId: mig });
+    await kv.put(keys.gpuIndex('default', 'GPU-old', 'h0'), encodeJson(gpu('GPU-old')));
+    await kv.put(keys.gpuIndex('default', 'GPU-new', 'h0'), encodeJson(gpu('GPU-new')));
+    await kv.put(keys.latest('default', 'h0'), encodeJson({ hostname: 'h0', gpus: {
+      'GPU-old': { lastSeenMs: 1_000, values: {}, container: '', pod: '', namespace: '' },
+      'GPU-new': { lastSeenMs: 9_000, values: {}, container: '', pod: '', namespace: '' },
+    } } satisfies LatestHost));
+    await registry.start();
+    assert.deepEqual(registry.matchGpus('h0:0').map((g) => g.uuid), ['GPU-new']);
+    assert.deepEqual(registry.matchGpus('GPU-old').map((g) => g.uuid), ['GPU-old'], 'the old one by its UUID');
+    await kv.put(keys.gpuIndex('default', 'GPU-m::1', 'h1'), encodeJson({ ...gpu('GPU-m', '1'), hostname: 'h1' }));
+    await kv.put(keys.gpuIndex('default', 'GPU-m::2', 'h1'), encodeJson({ ...gpu('GPU-m', '2'), hostname: 'h1' }));
+    await until('the instances arrive', () => registry.gpus().length === 4);
+    assert.equal(registry.matchGpus('h1:0').length, 2);
+  });
+
   it('holds every host\'s rollup as stored, at load and through the watch, and skips a key that is not rollups/{host}', async () => {
     const rollups = keys.rollupsPrefix('default');
     await kv.put(keys.rollup('default', 'h0'), Buffer.from('h0 at load'));
