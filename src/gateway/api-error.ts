@@ -72,6 +72,7 @@ export function errorBody(code: string, message: string, details?: Readonly<Reco
 export const MAX_PARAM_CHARS = 2048;
 
 const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
+const STORE_UNAVAILABLE_MESSAGE = 'the store (etcd) does not answer or is out of space; retry later (/readyz says which; the request id in the logs has the details)';
 
 /** Fastify's own messages say what, not where or what to do: these do. */
 const MESSAGE_OF: Readonly<Record<string, (request: FastifyRequest) => string>> = {
@@ -101,7 +102,10 @@ function httpStatus(value: unknown): number | undefined {
 export function apiErrorOf(error: unknown, request: FastifyRequest, replyStatus: number): ApiError {
   if (error instanceof GputelError) {
     const status = STATUS_OF[error.code] ?? 500;
-    return { status, code: status === 500 ? 'INTERNAL' : error.code, message: error.message, details: error.details };
+    // The store's own words name keys and endpoints: the log has them (under the request id), the client gets what to do.
+    if (status === 500) return { status, code: 'INTERNAL', message: INTERNAL_MESSAGE };
+    if (error.code.startsWith('KV_')) return { status, code: error.code, message: STORE_UNAVAILABLE_MESSAGE };
+    return { status, code: error.code, message: error.message, details: error.details };
   }
   const fields = (typeof error === 'object' && error !== null ? error : {}) as { statusCode?: unknown; status?: unknown; code?: unknown; message?: unknown };
   const status = httpStatus(fields.statusCode) ?? httpStatus(fields.status) ?? httpStatus(replyStatus) ?? 500;

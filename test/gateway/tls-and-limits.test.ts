@@ -175,6 +175,9 @@ describe('rate limits', () => {
     for (let i = 0; i < 4; i++) statuses.push((await send(url, { headers: { 'x-api-key': `gputel_guess-${i}` } })).status);
     assert.deepEqual(statuses, [401, 401, 401, 429]);
     for (let i = 0; i < 5; i++) assert.equal((await send(`${served.baseUrl}/healthz`)).status, 200);
+    // Nor the files of gputel's own pages: one page load is several of them.
+    for (let i = 0; i < 5; i++) assert.equal((await send(`${served.baseUrl}/dashboard.js`)).status, 200);
+    for (let i = 0; i < 5; i++) assert.notEqual((await send(`${served.baseUrl}/graphiql/assets/graphiql.min.css`)).status, 429);
   });
 });
 

@@ -36,6 +36,13 @@ declare module 'fastify' {
 
 /** Probes stay open on every role (orchestrators call them without credentials); they are registered outside the gateway. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+/** The static files of gputel's own pages (dashboard, Swagger UI, GraphiQL): not rate limited. */
+const PAGE_FILE_PREFIXES = ['/docs/static/', '/graphiql/assets/'];
+const PAGE_FILES = new Set(['/', '/dashboard.js', '/docs', '/docs/', '/graphiql']);
+
+function isPageFile(path: string): boolean {
+  return PAGE_FILES.has(path) || PAGE_FILE_PREFIXES.some((prefix) => path.startsWith(prefix));
+}
 /** The access of a request that matched no route (404): a caller without a key learns nothing about which paths exist. */
 const UNMATCHED_ACCESS: RouteAccess = 'read';
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -66,8 +73,9 @@ export function registerAccessControl(app: FastifyInstance, options: AccessContr
       max: options.rateLimit.max,
       timeWindow: options.rateLimit.windowMs,
       keyGenerator: (request) => (request.apiKey !== null ? `key:${request.apiKey.name}` : `ip:${request.ip}`),
-      // Orchestrators' probes must never be refused.
-      allowList: (request) => OPEN_PATHS.has(pathOf(request.url)),
+      // Orchestrators' probes must never be refused, and the pages' own files are not API calls
+      // (one Swagger UI or GraphiQL load is 7-8 of them).
+      allowList: (request) => OPEN_PATHS.has(pathOf(request.url)) || isPageFile(pathOf(request.url)),
       errorResponseBuilder: (_request, context) =>
         new GputelError('RATE_LIMITED', `rate limit of ${context.max} requests per ${describeWindow(options.rateLimit.windowMs)} exceeded for this API key or address; retry in ${context.after} (Retry-After)`, { retryable: true }),
     });
