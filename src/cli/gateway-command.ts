@@ -7,7 +7,7 @@ import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
   return withCommonOptions(new Command('gateway'), ['server', 'gateway'], { etcdRequired: true })
-    .description('serve the REST API, health and metrics over the store')
+    .description('serve the API over the store: REST (OpenAPI at /openapi.json, Swagger UI at /docs), GraphQL at /graphql, the WebSocket live stream at /ws, health and metrics')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);
       requireEtcd(config, 'gateway');
