@@ -71,10 +71,10 @@ export function recordViews(gpu: GpuEntry, page: TelemetryColumns, namedFields: 
 }
 
 /** A GPU's newest record, in the shape of a telemetry record (its metrics are those sampled then). */
-export function latestView(record: LatestRecord): ApiRecord {
+export function latestView(record: LatestRecord, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): ApiRecord {
   const metrics = Object.keys(record.values).sort();
   const columns = metrics.map((name) => Float64Array.of(record.values[name]));
-  return recordViews(record.gpu, { timestampsMs: Float64Array.of(record.timestampMs), metrics, columns })[0];
+  return recordViews(record.gpu, { timestampsMs: Float64Array.of(record.timestampMs), metrics, columns }, namedFields)[0];
 }
 
 function valueOrNull(value: number | undefined): number | null {

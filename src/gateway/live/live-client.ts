@@ -15,6 +15,7 @@ import type { FleetQuery } from '../../store/fleet-query.js';
 import type { StreamedRecord } from '../../store/record-stream.js';
 import { latestView } from '../api-views.js';
 import { ClientFrameError, parseClientFrame } from './client-frame.js';
+import { NAMED_FIELDS, resolveMetricName, type NamedFieldEntry } from '../../store/named-fields.js';
 
 /** The limits of one connection (defaults and meaning in live-stream.ts). */
 export interface LiveClientLimits {
@@ -42,6 +43,8 @@ interface Subscription {
   /** Records that arrived before `subscribed` was sent; sent right after it. */
   early: StreamedRecord[] | undefined;
   cancelled: boolean;
+  /** The named fields its records carry: all, or those its metrics select (as REST's metrics=, null keeps meaning "no sample"). */
+  namedFields: readonly NamedFieldEntry[];
 }
 
 interface QueuedFrame {
@@ -57,10 +60,11 @@ interface QueuedFrame {
  */
 const viewJsonOf = new WeakMap<StreamedRecord, string>();
 
-function recordViewJson(record: StreamedRecord): string {
+function recordViewJson(record: StreamedRecord, namedFields: readonly NamedFieldEntry[]): string {
   let json = viewJsonOf.get(record);
   if (json === undefined) {
-    json = JSON.stringify(latestView(record));
+    // Records of a metric selection are built for it alone (record-stream.ts), so one view per record still holds.
+    json = JSON.stringify(latestView(record, namedFields));
     viewJsonOf.set(record, json);
   }
   return json;
@@ -196,7 +200,9 @@ export class LiveClient {
       throw new GputelError('BAD_REQUEST', `too many subscriptions on this connection (at most ${this.limits.maxSubscriptions}): unsubscribe one, or combine filters`);
     }
     const idJson = JSON.stringify(id);
-    const subscription: Subscription = { id, recordPrefix: `{"type":"record","id":${idJson},"data":`, unsubscribe: undefined, early: [], cancelled: false };
+    const selected = filter.metrics && filter.metrics.length > 0 ? new Set(filter.metrics.map(resolveMetricName)) : undefined;
+    const namedFields = selected ? NAMED_FIELDS.filter(([, field]) => selected.has(field)) : NAMED_FIELDS;
+    const subscription: Subscription = { id, recordPrefix: `{"type":"record","id":${idJson},"data":`, unsubscribe: undefined, early: [], cancelled: false, namedFields };
     this.subscriptions.set(id, subscription);
     let unsubscribe: () => void;
     try {
@@ -216,7 +222,7 @@ export class LiveClient {
     this.send(`{"type":"subscribed","id":${idJson}}`, false);
     const early = subscription.early ?? [];
     subscription.early = undefined;
-    for (const record of early) this.send(subscription.recordPrefix + recordViewJson(record) + '}', true);
+    for (const record of early) this.send(subscription.recordPrefix + recordViewJson(record, subscription.namedFields) + '}', true);
   }
 
   private unsubscribe(id: string): void {
@@ -245,7 +251,7 @@ export class LiveClient {
       subscription.early.push(...records);
       return;
     }
-    for (const record of records) this.send(subscription.recordPrefix + recordViewJson(record) + '}', true);
+    for (const record of records) this.send(subscription.recordPrefix + recordViewJson(record, subscription.namedFields) + '}', true);
   }
 
   private sendError(id: string | undefined, error: unknown): void {

@@ -57,7 +57,7 @@ export function registerHostRoutes(app: FastifyInstance, context: GatewayContext
       const { hostname } = request.params;
       const records = await context.query.hostLatest(hostname);
       if (!records) throw hostNotFound(hostname);
-      const data = records.map(latestView);
+      const data = records.map((record) => latestView(record));
       return { data, count: data.length };
     },
   );
