@@ -16,6 +16,8 @@ import type { KvStore, Lease } from '../kv/kv-store.js';
 
 export const DEFAULT_SOURCE_CLAIM_TTL_SECONDS = 5;
 const RETRY_MS = 250;
+/** Longest wait between attempts to claim a lost source again while the store does not answer. */
+const RECLAIM_MAX_BACKOFF_MS = 5_000;
 
 export interface SourceClaimOptions {
   topic: string;
@@ -41,10 +43,16 @@ interface ClaimHolder {
 
 export class SourceClaim {
   private releasing: Promise<void> | undefined;
+  private released = false;
+  /** Ends a reclaim's wait between attempts when the claim is released. */
+  private readonly stopReclaiming = new AbortController();
 
   private constructor(
-    private readonly lease: Lease,
+    private readonly kv: KvStore,
+    private lease: Lease,
     readonly key: string,
+    private readonly holderValue: Buffer,
+    private readonly options: SourceClaimOptions,
   ) {}
 
   /**
@@ -87,14 +95,66 @@ export class SourceClaim {
       await lease.revoke().catch(() => undefined);
       throw error;
     }
-    lease.onLost((error) => options.logger.error({ err: error, sourceId: options.sourceId }, 'the claim on the source was lost (store unreachable past its lease); the checkpoint still refuses a second streamer'));
-    return new SourceClaim(lease, key);
+    const claim = new SourceClaim(kv, lease, key, Buffer.from(JSON.stringify(me)), options);
+    claim.watchLease();
+    return claim;
   }
 
   /** Releases the claim (revokes its lease). Safe to call twice. */
   release(): Promise<void> {
+    this.released = true;
+    this.stopReclaiming.abort();
     this.releasing ??= this.lease.revoke();
     return this.releasing;
+  }
+
+  /**
+   * When the lease is lost (the store unreachable past its TTL), claims the
+   * source again under a new lease, retrying while the store does not
+   * answer. Before, a streamer that rode out an etcd stall streamed on
+   * without a claim for good, and a second streamer of its source was not
+   * refused at start (the checkpoint's compare-and-swap stopped it later).
+   */
+  private watchLease(): void {
+    this.lease.onLost((error) => {
+      if (this.released) return;
+      this.options.logger.error({ err: error, sourceId: this.options.sourceId }, 'the claim on the source was lost (store unreachable past its lease); claiming it again');
+      void this.reclaim();
+    });
+  }
+
+  private async reclaim(): Promise<void> {
+    const ttlSeconds = this.options.ttlSeconds ?? DEFAULT_SOURCE_CLAIM_TTL_SECONDS;
+    for (let attempt = 0; !this.released; attempt++) {
+      let lease: Lease | undefined;
+      try {
+        lease = await this.kv.grantLease(ttlSeconds);
+        const result = await this.kv.txn({
+          compare: [{ key: this.key, target: 'createRevision', operator: '==', operand: 0 }],
+          success: [{ type: 'put', key: this.key, value: this.holderValue, lease: lease.id }],
+          failure: [{ type: 'range', range: { start: this.key } }],
+        });
+        if (this.released) {
+          await lease.revoke().catch(() => undefined);
+          return;
+        }
+        if (result.succeeded) {
+          this.lease = lease;
+          this.watchLease();
+          this.options.logger.info({ sourceId: this.options.sourceId }, 'the claim on the source is held again');
+          return;
+        }
+        await lease.revoke().catch(() => undefined);
+        const held = result.results[0];
+        const holder = held?.type === 'range' && held.result.kvs[0] ? describeHolder(held.result.kvs[0].value) : 'another streamer';
+        this.options.logger.error({ sourceId: this.options.sourceId, holder }, `the source is now claimed by ${holder}: the checkpoint lets only one of the two streamers commit`);
+        return;
+      } catch (error) {
+        await lease?.revoke().catch(() => undefined);
+        this.options.logger.warn({ err: error, sourceId: this.options.sourceId }, 'claiming the source again failed; retrying');
+        await sleep(Math.min(RECLAIM_MAX_BACKOFF_MS, RETRY_MS * 2 ** attempt), undefined, { signal: this.stopReclaiming.signal }).catch(() => undefined);
+      }
+    }
   }
 }
 
