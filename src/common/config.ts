@@ -122,11 +122,11 @@ function duration(minMs: number, offAllowed = false, maxMs = Infinity) {
     const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
     if (offAllowed && value === '0') return ok(0);
     const ms = parseDurationMs(value);
-    if (ms > maxMs) return refuse(`must be at most ${maxMs / DURATION_UNIT_MS.d} days`);
+    if (ms > maxMs) return refuse(`must be at most ${formatDuration(maxMs)}`);
     if (ms >= minMs && ms > 0) return ok(ms);
     const least = minMs > 1 ? `a duration of at least ${formatDuration(minMs)}` : 'a positive duration';
     // Examples the setting takes: the usual ones at or above its minimum.
-    const examples = ['30s', '5m', '1h', '7d', '30d'].filter((example) => parseDurationMs(example) >= minMs && parseDurationMs(example) <= maxMs).slice(0, 3);
+    const examples = ['10ms', '30s', '5m', '1h', '7d', '30d'].filter((example) => parseDurationMs(example) >= minMs && parseDurationMs(example) <= maxMs).slice(0, 3);
     return refuse(`must be ${least} with ms, s, m, h or d (e.g. ${examples.join(', ')})${offAllowed ? ', or 0 to disable' : ''}`);
   };
 }

@@ -99,7 +99,7 @@ describe('the retention setting', () => {
     assert.equal(loadConfig({ env: {} }).retentionMs, 7 * 24 * HOUR);
     assert.equal(loadConfig({ env: {}, flags: { retentionMs: '90d' } }).retentionMs, 90 * 24 * HOUR);
     assert.throws(() => loadConfig({ env: {}, flags: { retentionMs: '30m' } }), /retention/);
-    assert.throws(() => loadConfig({ env: {}, flags: { retentionMs: '4000d' } }), /at most 3650 days/);
+    assert.throws(() => loadConfig({ env: {}, flags: { retentionMs: '4000d' } }), /at most 3650d/);
     assert.equal(loadConfig({ env: { GPUTEL_RETENTION: '30d' } }).retentionMs, 30 * 24 * HOUR);
     assert.equal(configFrom({ retention: '2h' }).retentionMs, 2 * HOUR, 'the --retention flag');
   });
