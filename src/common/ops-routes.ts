@@ -42,12 +42,14 @@ const Readiness = Type.Object(
 
 const HEALTHZ = {
   summary: 'Liveness: the process answers',
+  security: [],
   tags: ['ops'],
   querystring: NoQuery,
   response: responses({ 200: Type.Object({ status: Type.Literal('ok') }, { title: 'Health', description: 'the process answers' }) }),
 };
 const READYZ = {
   summary: 'Readiness: every dependency answers',
+  security: [],
   description: `Runs each check (the store, the registry, the other roles of gputel start) with a ${CHECK_TIMEOUT_MS} ms timeout; 503 lists the failing ones.`,
   tags: ['ops'],
   querystring: NoQuery,

@@ -12,7 +12,8 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { registerStrictQuery } from '../common/strict-query.js';
-import { NoQuery, responses } from './api-schemas.js';
+import { responses as openResponses } from '../common/error-responses.js';
+import { NoQuery } from './api-schemas.js';
 
 const PACKAGE = new URL('../../../package.json', import.meta.url);
 
@@ -37,6 +38,14 @@ export function registerApiDocs(app: FastifyInstance): void {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'gputel gateway', version, description: DESCRIPTION, license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key from `gputel keys create`, when the gateway has keys (docs/security.md)' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'the same key in X-API-Key' },
+        },
+      },
+      // Either scheme; routes that need no key (probes, pages, this document) say `security: []`.
+      security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
       tags: [
         { name: 'gpus', description: 'GPUs and their telemetry' },
         { name: 'hosts', description: 'hosts and their GPUs' },
@@ -54,10 +63,11 @@ export function registerApiDocs(app: FastifyInstance): void {
       {
         schema: {
           summary: 'This API as an OpenAPI 3.1.0 document',
+          security: [],
           description: 'Built from the same schemas that validate the requests. Swagger UI at /docs renders it.',
           tags: ['docs'],
           querystring: NoQuery,
-          response: responses({ 200: Type.Object({}, { additionalProperties: true, description: 'the OpenAPI document' }) }),
+          response: openResponses({ 200: Type.Object({}, { additionalProperties: true, description: 'the OpenAPI document' }) }),
         },
       },
       async () => app.swagger(),

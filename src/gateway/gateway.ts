@@ -33,8 +33,8 @@ import { registerSummaryRoutes } from './routes/summary-routes.js';
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
 const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
 const DASHBOARD_SCRIPT = new URL('../../../web/dashboard.js', import.meta.url);
-const DASHBOARD_SCHEMA = { summary: 'The dashboard (HTML)', tags: ['docs'], querystring: NoQuery, response: openResponses({ 200: HTML_PAGE }) };
-const DASHBOARD_SCRIPT_SCHEMA = { summary: 'The dashboard script', tags: ['docs'], querystring: NoQuery, response: openResponses({ 200: SCRIPT_FILE }) };
+const DASHBOARD_SCHEMA = { summary: 'The dashboard (HTML)', tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: HTML_PAGE }) };
+const DASHBOARD_SCRIPT_SCHEMA = { summary: 'The dashboard script', tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: SCRIPT_FILE }) };
 
 export interface GatewayOptions {
   cluster: string;

@@ -40,6 +40,17 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 const PAGE_FILE_PREFIXES = ['/docs/static/', '/graphiql/assets/'];
 const PAGE_FILES = new Set(['/', '/dashboard.js', '/docs', '/docs/', '/graphiql']);
 
+/**
+ * The API's description and the pages that render it: Swagger UI (`/docs`,
+ * its files and the document it loads), `/openapi.json`, GraphiQL and its
+ * files. They hold no fleet data, and a browser cannot send a key on a page
+ * navigation: open, they let a user enter a key (Swagger UI's Authorize,
+ * GraphiQL's headers) for the calls that do read data.
+ */
+function isDocumentation(path: string): boolean {
+  return path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/') || path === '/graphiql' || path.startsWith('/graphiql/');
+}
+
 function isPageFile(path: string): boolean {
   return PAGE_FILES.has(path) || PAGE_FILE_PREFIXES.some((prefix) => path.startsWith(prefix));
 }
@@ -183,7 +194,8 @@ function keyInSubprotocols(header: string | undefined): string | undefined {
 }
 
 function accessOf(request: FastifyRequest): RouteAccess {
-  if (OPEN_PATHS.has(pathOf(request.url))) return 'open';
+  const path = pathOf(request.url);
+  if (OPEN_PATHS.has(path) || isDocumentation(path)) return 'open';
   // A request no route matched has Fastify's empty 404 route config.
   if (request.routeOptions.url === undefined) return UNMATCHED_ACCESS;
   return request.routeOptions.config.access ?? 'read';
