@@ -31,6 +31,7 @@ export interface SourceClaimOptions {
    * Default: the TTL plus 2 s.
    */
   waitMs?: number;
+  /** The streamer's logger: its lines already carry the source id. */
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -87,7 +88,7 @@ export class SourceClaim {
         }
         if (!logged) {
           logged = true;
-          options.logger.info({ sourceId: options.sourceId, holder }, 'the source is claimed by another streamer; waiting for the claim to be released or to expire');
+          options.logger.info({ holder }, 'the source is claimed by another streamer; waiting for the claim to be released or to expire');
         }
         await sleep(RETRY_MS, undefined, { signal: options.signal });
       }
@@ -118,7 +119,7 @@ export class SourceClaim {
   private watchLease(): void {
     this.lease.onLost((error) => {
       if (this.released) return;
-      this.options.logger.error({ err: error, sourceId: this.options.sourceId }, 'the claim on the source was lost (store unreachable past its lease); claiming it again');
+      this.options.logger.error({ err: error }, 'the claim on the source was lost (store unreachable past its lease); claiming it again');
       void this.reclaim();
     });
   }
@@ -141,17 +142,17 @@ export class SourceClaim {
         if (result.succeeded) {
           this.lease = lease;
           this.watchLease();
-          this.options.logger.info({ sourceId: this.options.sourceId }, 'the claim on the source is held again');
+          this.options.logger.info('the claim on the source is held again');
           return;
         }
         await lease.revoke().catch(() => undefined);
         const held = result.results[0];
         const holder = held?.type === 'range' && held.result.kvs[0] ? describeHolder(held.result.kvs[0].value) : 'another streamer';
-        this.options.logger.error({ sourceId: this.options.sourceId, holder }, `the source is now claimed by ${holder}: the checkpoint lets only one of the two streamers commit`);
+        this.options.logger.error({ holder }, `the source is now claimed by ${holder}: the checkpoint lets only one of the two streamers commit`);
         return;
       } catch (error) {
         await lease?.revoke().catch(() => undefined);
-        this.options.logger.warn({ err: error, sourceId: this.options.sourceId }, 'claiming the source again failed; retrying');
+        this.options.logger.warn({ err: error }, 'claiming the source again failed; retrying');
         await sleep(Math.min(RECLAIM_MAX_BACKOFF_MS, RETRY_MS * 2 ** attempt), undefined, { signal: this.stopReclaiming.signal }).catch(() => undefined);
       }
     }
