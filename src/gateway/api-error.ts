@@ -52,6 +52,11 @@ const CODE_OF_STATUS: Readonly<Record<number, ErrorCode>> = {
   503: 'UNAVAILABLE',
 };
 
+/** The code of an HTTP status alone (a plugin's error): the catalogue's, else BAD_REQUEST (4xx) or INTERNAL (5xx). */
+export function codeOfStatus(status: number): string {
+  return CODE_OF_STATUS[status] ?? (status < 500 ? 'BAD_REQUEST' : 'INTERNAL');
+}
+
 /** What an error answer says; `details` are more fields of the `error` object (AMBIGUOUS_GPU's `ids`). */
 export interface ApiError {
   status: number;
@@ -72,7 +77,7 @@ export function errorBody(code: string, message: string, details?: Readonly<Reco
 export const MAX_PARAM_CHARS = 2048;
 
 const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
-const STORE_UNAVAILABLE_MESSAGE = 'the store (etcd) does not answer or is out of space; retry later (/readyz says which; the request id in the logs has the details)';
+export const STORE_UNAVAILABLE_MESSAGE = 'the store (etcd) does not answer or is out of space; retry later (/readyz says which; the request id in the logs has the details)';
 
 /** Fastify's own messages say what, not where or what to do: these do. */
 const MESSAGE_OF: Readonly<Record<string, (request: FastifyRequest) => string>> = {
@@ -110,7 +115,7 @@ export function apiErrorOf(error: unknown, request: FastifyRequest, replyStatus:
   const fields = (typeof error === 'object' && error !== null ? error : {}) as { statusCode?: unknown; status?: unknown; code?: unknown; message?: unknown };
   const status = httpStatus(fields.statusCode) ?? httpStatus(fields.status) ?? httpStatus(replyStatus) ?? 500;
   const ownCode = typeof fields.code === 'string' ? fields.code : '';
-  const code = STATUS_OF[ownCode as ErrorCode] === status ? ownCode : (CODE_OF_STATUS[status] ?? (status < 500 ? 'BAD_REQUEST' : 'INTERNAL'));
+  const code = STATUS_OF[ownCode as ErrorCode] === status ? ownCode : codeOfStatus(status);
   // A 500 says nothing of its cause to the client: the log has it.
   if (code === 'INTERNAL') return { status, code, message: INTERNAL_MESSAGE };
   const message = MESSAGE_OF[ownCode]?.(request) ?? (typeof fields.message === 'string' && fields.message !== '' ? fields.message : `${code.toLowerCase().replace(/_/g, ' ')}`);

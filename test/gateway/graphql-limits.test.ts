@@ -137,7 +137,7 @@ describe('GraphQL limits', () => {
   it('refuses a body over the POST limit with 413, in the GraphQL error shape', async () => {
     const { status, body } = await gql(pipeline.baseUrl, '{ stats { gpus } }', { padding: 'x'.repeat(MAX_BODY_BYTES) });
     assert.equal(status, 413);
-    assert.equal(body.errors?.[0].extensions?.code, 'BAD_REQUEST');
+    assert.equal(body.errors?.[0].extensions?.code, 'PAYLOAD_TOO_LARGE', 'the code REST gives a 413');
   });
 
   it('refuses a subscription over HTTP, naming the WebSocket path', async () => {

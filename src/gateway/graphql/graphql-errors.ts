@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import type { MercuriusContext } from 'mercurius';
 import { GputelError, type ErrorCode } from '../../common/gputel-error.js';
-import { statusOf } from '../api-error.js';
+import { codeOfStatus, statusOf, STORE_UNAVAILABLE_MESSAGE } from '../api-error.js';
 
 export const BAD_REQUEST_EXTENSIONS = Object.freeze({ code: 'BAD_REQUEST' });
 const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
@@ -28,11 +28,16 @@ function withCode(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
   const original = error.originalError;
   const located = { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
   if (original instanceof GputelError && statusOf(original.code) !== 500) {
-    return new GraphQLError(original.message, { ...located, originalError: original, extensions: { code: original.code } });
+    // As in REST: the store's own words name keys and endpoints, the log has them.
+    const message = original.code.startsWith('KV_') ? STORE_UNAVAILABLE_MESSAGE : original.message;
+    return new GraphQLError(message, { ...located, originalError: original, extensions: { code: original.code } });
   }
-  // No original error: graphql's own syntax or validation error. A client error of the HTTP layer (bad JSON variables, a body that fails mercurius's schema) has a 4xx status.
+  // No original error: graphql's own syntax or validation error. A client error of the HTTP layer (bad JSON variables, a body over the limit or of another type) has a 4xx status, and REST's code for it.
   const status = (original as { statusCode?: unknown } | undefined)?.statusCode;
-  if (original === undefined || original instanceof GraphQLError || (typeof status === 'number' && status >= 400 && status < 500)) {
+  if (typeof status === 'number' && status > 400 && status < 500) {
+    return new GraphQLError(error.message, { ...located, originalError: original, extensions: { code: codeOfStatus(status) } });
+  }
+  if (original === undefined || original instanceof GraphQLError || status === 400) {
     return new GraphQLError(error.message, { ...located, originalError: original, extensions: BAD_REQUEST_EXTENSIONS });
   }
   log.error({ err: original }, 'GraphQL request failed');
