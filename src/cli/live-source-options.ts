@@ -37,7 +37,7 @@ export function withLiveSourceOptions(command: Command): Command {
     .option('--simulate-hosts <n>', 'hosts of the simulated fleet (default 4)')
     .option('--simulate-gpus-per-host <n>', 'GPUs per simulated host (default 8)')
     .option('--simulate-seed <n>', 'seed of the simulated fleet (default 1)')
-    .option('--simulate-backfill <duration>', 'history the simulated fleet fills in at start (default 1h)')
+    .option('--simulate-backfill <duration>', 'history the simulated fleet fills in at start; 0 for none (default 1h)')
     .option('--interval <duration>', `sampling interval of --scrape, --nvidia-smi and --simulate (default ${DEFAULT_INTERVAL})`)
     .option('--replay <mode>', 'play a file back: asfast (as the consumer takes it) or realtime (at its own pace, see --speed)')
     .option('--speed <n>', 'with --replay realtime: play N times faster (default 1)')
@@ -117,7 +117,8 @@ export function simulatorSourceFrom(options: Record<string, unknown>): Simulator
     gpusPerHost: positiveInteger(options.simulateGpusPerHost, '--simulate-gpus-per-host', 8),
     seed: positiveInteger(options.simulateSeed, '--simulate-seed', 1),
     intervalMs: intervalOf(options),
-    backfillMs: options.simulateBackfill === undefined ? undefined : parseDuration(options.simulateBackfill as string, '--simulate-backfill'),
+    // 0: no history, the live ticks only.
+    backfillMs: options.simulateBackfill === undefined ? undefined : String(options.simulateBackfill).trim() === '0' ? 0 : parseDuration(options.simulateBackfill as string, '--simulate-backfill'),
   });
 }
 

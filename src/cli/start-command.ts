@@ -58,7 +58,9 @@ export function startCommand(): Command {
       runtime.onStop(() => collector.stop());
       await collector.start();
       const url = await gateway.start();
-      process.stdout.write(`gputel is running: dashboard and API on ${security.tls === undefined ? 'http' : 'https'}://localhost:${gateway.port} (${url})\n`);
+      // localhost only where it reaches the gateway: the loopback address, or every address.
+      const local = ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost'].includes(config.host) ? ` ${security.tls === undefined ? 'http' : 'https'}://localhost:${gateway.port} (${url})` : ` ${url}`;
+      process.stdout.write(`gputel is running: dashboard and API on${local}\n`);
 
       for (const source of built.sources) process.stdout.write(`streaming ${source.location}\n`);
       streamers.push(...built.sources.map((source) => new Streamer(kv, keys, streamerOptionsOf(config, source, logger))));

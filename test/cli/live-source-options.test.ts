@@ -38,6 +38,12 @@ test('no flag: no live source, or the simulated fleet where the command has no o
   assert.deepEqual(liveSourcesFrom(flags(['--nvidia-smi']), { logger, simulateByDefault: true }).map((s) => s.constructor), [NvidiaSmiSource]);
 });
 
+test('--simulate-backfill 0 runs the simulated fleet with no history', () => {
+  const [fleet] = liveSourcesFrom(flags(['--simulate', '--simulate-backfill', '0']), { logger });
+  assert.equal((fleet as unknown as { backfillMs: number }).backfillMs, 0);
+  refused(() => liveSourcesFrom(flags(['--simulate', '--simulate-backfill', 'soon']), { logger }), /--simulate-backfill "soon" is not a duration/);
+});
+
 test('a flag of a source not asked for, or a bad value, is refused with the flag named', () => {
   refused(() => liveSourcesFrom(flags(['--nvidia-smi-path', '/x']), { logger }), /--nvidia-smi-path applies to --nvidia-smi/);
   refused(() => liveSourcesFrom(flags(['--scrape-timeout', '1s']), { logger }), /--scrape-timeout applies to --scrape/);
