@@ -45,7 +45,7 @@ export interface RecordFilter {
   metrics?: readonly string[];
 }
 
-const watchRestarts = counter('gputel_gateway_record_stream_restarts_total', 'Record stream watch restarts after it ended (history compacted, store restarted): records stored meanwhile were not streamed');
+const watchRestarts = counter('gputel_gateway_record_stream_restarts_total', 'Record stream watch restarts after it ended (store restarted or unreachable, history compacted); the log says whether records were missed');
 const recordsStreamed = counter('gputel_gateway_record_stream_records_total', 'Records decoded from new chunks for record stream subscribers');
 const subscriberCount = gauge('gputel_gateway_record_stream_subscribers', 'Subscribers of the record stream (WebSocket and GraphQL subscriptions)');
 
@@ -71,6 +71,8 @@ interface Follow {
   /** Resolves once the first watch is in place; rejects when it could not be set up. */
   ready: Promise<void>;
   restarting: Promise<void> | undefined;
+  /** The revision of the last event the watch delivered: a restart resumes after it (see watchEnded). */
+  lastRevision: number | undefined;
 }
 
 export class RecordStream {
@@ -161,7 +163,7 @@ export class RecordStream {
   }
 
   private startFollowing(): Follow {
-    const follow: Follow = { abort: new AbortController(), watcher: undefined, ready: Promise.resolve(), restarting: undefined };
+    const follow: Follow = { abort: new AbortController(), watcher: undefined, ready: Promise.resolve(), restarting: undefined, lastRevision: undefined };
     follow.ready = this.watch(follow).catch((error: unknown) => {
       // The first watch failed: the next subscriber tries again from scratch.
       if (this.follow === follow) this.follow = undefined;
@@ -182,13 +184,20 @@ export class RecordStream {
     })().catch((error: unknown) => this.logger.warn({ err: error }, `record stream watch did not cancel cleanly: ${errorMessage(error)}`));
   }
 
-  /** Sets up a watch from now for `follow`; one that finishes after the follow was stopped is cancelled at once. */
+  /**
+   * Sets up a watch for `follow`: from now, or right after the last event it
+   * delivered. One that finishes after the follow was stopped is cancelled
+   * at once.
+   */
   private async watch(follow: Follow): Promise<void> {
     const watcher = await this.kv.watch(
       { prefix: this.prefix },
       {
+        fromRevision: follow.lastRevision === undefined ? undefined : follow.lastRevision + 1,
         onEvent: (event) => {
-          if (this.follow === follow) this.onEvent(event);
+          if (this.follow !== follow) return;
+          follow.lastRevision = event.modRevision;
+          this.onEvent(event);
         },
         onError: (error) => this.watchEnded(follow, error),
       },
@@ -201,15 +210,23 @@ export class RecordStream {
   }
 
   /**
-   * The watch ended (history compacted under a lagging watch, store restarted):
-   * follow again from the current revision, with backoff while the store is
-   * down. Records stored in between are not streamed, and the log says so: a
-   * stream may miss records, it never stalls silently.
+   * The watch ended (store restarted or unreachable, history compacted under
+   * a lagging watch): follow again, with backoff while the store is down,
+   * from right after the last event delivered, so nothing stored meanwhile
+   * is missed. Only when that history is compacted away too does it follow
+   * from the current revision, and the log says records were missed: a
+   * stream never stalls silently.
    */
   private watchEnded(follow: Follow, error: Error): void {
     if (follow.abort.signal.aborted || follow.restarting) return;
     watchRestarts.inc();
-    this.logger.warn({ err: error }, `record stream watch ended (${errorMessage(error)}); following again from the current revision: records stored meanwhile were not streamed`);
+    const compacted = error instanceof GputelError && error.code === 'KV_COMPACTED';
+    if (compacted) follow.lastRevision = undefined;
+    if (compacted || follow.lastRevision === undefined) {
+      this.logger.warn({ err: error }, `record stream watch ended (${errorMessage(error)}); following again from the current revision: records stored meanwhile were not streamed`);
+    } else {
+      this.logger.warn({ err: error }, `record stream watch ended (${errorMessage(error)}); following again from revision ${follow.lastRevision + 1}, after the last record streamed`);
+    }
     follow.restarting = (async () => {
       for (let attempt = 0; !follow.abort.signal.aborted; attempt++) {
         try {
@@ -220,6 +237,8 @@ export class RecordStream {
           if (!follow.abort.signal.aborted) this.logger.info('record stream followed again');
           return;
         } catch (restartError) {
+          // The history after the last event is gone too: from now on, then.
+          if (restartError instanceof GputelError && restartError.code === 'KV_COMPACTED') follow.lastRevision = undefined;
           this.logger.debug({ err: restartError }, 'record stream watch restart failed; retrying');
           await sleep(backoffDelayMs(attempt, RESTART_BACKOFF), undefined, { signal: follow.abort.signal }).catch(() => undefined);
         }

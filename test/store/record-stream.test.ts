@@ -289,6 +289,27 @@ function recordStreamSuite(driver: string, open: () => Promise<KvStore>, close: 
       assert.deepEqual(seen.records, []);
     });
 
+    it('resumes right after the last event it delivered when its watch ends, and from now when that history is compacted', async () => {
+      f = await fixture(base);
+      try {
+        const seen = collector();
+        const unsubscribe = await f.query.subscribeRecords({}, seen.listener);
+        const key = await f.store('node-a', 'GPU-a0', T0, 2, 'm-1');
+        await until('the records', 5_000, () => seen.records.length === 2);
+        const revision = (await f.kv.get(key))!.modRevision;
+        f.watches.last!.onError!(new GputelError('KV_UNAVAILABLE', 'the store restarted'));
+        await until('a new watch', 5_000, () => f.watches.started === 2 && f.watches.live === 1);
+        assert.equal(f.watches.last!.fromRevision, revision + 1, 'after the last event, so nothing stored meanwhile is missed');
+        f.watches.last!.onError!(new GputelError('KV_COMPACTED', 'history compacted under the watch'));
+        await until('a third watch', 5_000, () => f.watches.started === 3 && f.watches.live === 1);
+        assert.equal(f.watches.last!.fromRevision, undefined, 'from now');
+        unsubscribe();
+      } finally {
+        await f.query.close();
+        await f.registry.stop();
+      }
+    });
+
     it('follows again when its watch ends, and records stored after that arrive', async () => {
       f = await fixture(base);
       try {
