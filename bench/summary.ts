@@ -29,6 +29,7 @@ import { startEtcd } from '../test/support/etcd-process.js';
 import { median } from './median.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitForSamples } from '../test/support/api-checks.js';
+import { percentile } from './percentile.js';
 
 const HOSTS = 8;
 const GPUS_PER_HOST = 8;
@@ -40,10 +41,6 @@ const RUNS = 3;
 function argument(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** p50 and p99 of `requests` sequential requests, the medians of RUNS runs (the machine is shared: single runs vary). */

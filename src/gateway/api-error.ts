@@ -52,6 +52,13 @@ const CODE_OF_STATUS: Readonly<Record<number, ErrorCode>> = {
   503: 'UNAVAILABLE',
 };
 
+const STORE_UNAVAILABLE_MESSAGE = 'the store (etcd) does not answer or is out of space; retry later (/readyz says which; the request id in the logs has the details)';
+
+/** What a client is told of a GputelError it can act on: the store's own words name keys and endpoints, the log has them. */
+export function clientMessage(error: GputelError): string {
+  return error.code.startsWith('KV_') ? STORE_UNAVAILABLE_MESSAGE : error.message;
+}
+
 /** The code of an HTTP status alone (a plugin's error): the catalogue's, else BAD_REQUEST (4xx) or INTERNAL (5xx). */
 export function codeOfStatus(status: number): string {
   return CODE_OF_STATUS[status] ?? (status < 500 ? 'BAD_REQUEST' : 'INTERNAL');
@@ -76,8 +83,7 @@ export function errorBody(code: string, message: string, details?: Readonly<Reco
  */
 export const MAX_PARAM_CHARS = 2048;
 
-const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
-export const STORE_UNAVAILABLE_MESSAGE = 'the store (etcd) does not answer or is out of space; retry later (/readyz says which; the request id in the logs has the details)';
+export const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
 
 /** Fastify's own messages say what, not where or what to do: these do. */
 const MESSAGE_OF: Readonly<Record<string, (request: FastifyRequest) => string>> = {
@@ -107,10 +113,8 @@ function httpStatus(value: unknown): number | undefined {
 export function apiErrorOf(error: unknown, request: FastifyRequest, replyStatus: number): ApiError {
   if (error instanceof GputelError) {
     const status = STATUS_OF[error.code] ?? 500;
-    // The store's own words name keys and endpoints: the log has them (under the request id), the client gets what to do.
     if (status === 500) return { status, code: 'INTERNAL', message: INTERNAL_MESSAGE };
-    if (error.code.startsWith('KV_')) return { status, code: error.code, message: STORE_UNAVAILABLE_MESSAGE };
-    return { status, code: error.code, message: error.message, details: error.details };
+    return { status, code: error.code, message: clientMessage(error), details: error.details };
   }
   const fields = (typeof error === 'object' && error !== null ? error : {}) as { statusCode?: unknown; status?: unknown; code?: unknown; message?: unknown };
   const status = httpStatus(fields.statusCode) ?? httpStatus(fields.status) ?? httpStatus(replyStatus) ?? 500;

@@ -10,10 +10,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import type { MercuriusContext } from 'mercurius';
 import { GputelError, type ErrorCode } from '../../common/gputel-error.js';
-import { codeOfStatus, statusOf, STORE_UNAVAILABLE_MESSAGE } from '../api-error.js';
+import { clientMessage, codeOfStatus, INTERNAL_MESSAGE, statusOf } from '../api-error.js';
 
 export const BAD_REQUEST_EXTENSIONS = Object.freeze({ code: 'BAD_REQUEST' });
-const INTERNAL_MESSAGE = 'internal error; the request id in the logs has the details';
 
 /** mercurius wraps the errors of a refused query in one error with the list in `errors`. */
 function unwrapped(error: GraphQLError): readonly GraphQLError[] {
@@ -28,9 +27,7 @@ function withCode(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
   const original = error.originalError;
   const located = { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path };
   if (original instanceof GputelError && statusOf(original.code) !== 500) {
-    // As in REST: the store's own words name keys and endpoints, the log has them.
-    const message = original.code.startsWith('KV_') ? STORE_UNAVAILABLE_MESSAGE : original.message;
-    return new GraphQLError(message, { ...located, originalError: original, extensions: { code: original.code } });
+    return new GraphQLError(clientMessage(original), { ...located, originalError: original, extensions: { code: original.code } });
   }
   // No original error: graphql's own syntax or validation error. A client error of the HTTP layer (bad JSON variables, a body over the limit or of another type) has a 4xx status, and REST's code for it.
   const status = (original as { statusCode?: unknown } | undefined)?.statusCode;
@@ -70,6 +67,6 @@ export function graphqlErrorFormatter(execution: ExecutionResult, context: Mercu
  * locates the error (the subscription path sends it without the formatter).
  */
 export function graphqlErrorOf(error: unknown): unknown {
-  if (error instanceof GputelError && statusOf(error.code) !== 500) return new GraphQLError(error.message, { originalError: error, extensions: { code: error.code } });
+  if (error instanceof GputelError && statusOf(error.code) !== 500) return new GraphQLError(clientMessage(error), { originalError: error, extensions: { code: error.code } });
   return error;
 }

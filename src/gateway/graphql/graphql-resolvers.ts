@@ -185,7 +185,7 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
       driverVersion: (gpu: GpuEntry) => gpu.driverVersion || null,
       firstSeen: (gpu: GpuEntry) => formatTime(gpu.firstSeenMs),
       lastSeen: (gpu: GpuEntry) => formatTime(gpu.lastSeenMs),
-      migInstanceId: (gpu: GpuEntry) => gpu.migInstanceId || null,
+      migInstanceId: (gpu: GpuEntry) => migInstanceOf(gpu),
       migProfile: (gpu: GpuEntry) => gpu.migProfile || null,
       latest: async (gpu: GpuEntry): Promise<RecordRow | null> => {
         const latest = await query.latest(gpu);
@@ -202,7 +202,7 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
       uuid: (row: RecordRow) => row.gpu.uuid,
       gpuId: (row: RecordRow) => row.gpu.gpuId,
       hostname: (row: RecordRow) => row.gpu.hostname,
-      migInstanceId: (row: RecordRow) => row.gpu.migInstanceId || null,
+      migInstanceId: (row: RecordRow) => migInstanceOf(row.gpu),
       ...namedRecordFields(),
       metrics: (row: RecordRow) => row.metricNames.map((name) => ({ name, value: row.value(name) })),
     },

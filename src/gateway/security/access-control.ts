@@ -18,6 +18,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { GputelError } from '../../common/gputel-error.js';
+import { pathOf } from '../api-error.js';
 import { roleAllows, type ApiKeyIdentity, type ApiKeyRing, type ApiKeyRole } from './api-key-ring.js';
 
 /** What a route needs: nothing (`open`), or a key of a role allowed to call `ApiKeyRole` routes. */
@@ -206,10 +207,6 @@ function isPreflight(request: FastifyRequest): boolean {
   return request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] !== undefined;
 }
 
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query < 0 ? url : url.slice(0, query);
-}
 
 function describeWindow(windowMs: number): string {
   return windowMs === 1_000 ? 'second' : windowMs === 60_000 ? 'minute' : windowMs === 3_600_000 ? 'hour' : `${windowMs} ms`;
