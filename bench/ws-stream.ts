@@ -11,7 +11,9 @@
  * machine is shared: read ratios and trends, not absolutes.
  *
  *   npm run build && node --expose-gc dist/bench/ws-stream.js [--clients 1000,5000,10000] [--seconds 10] [--store embedded|etcd] [--burst]
- *   … [--pipeline [--flush-ms 10]]: rows from the simulator through streamer, queue and collector instead
+ *   … [--pipeline [--flush-ms 10] [--burst]]: rows from the simulator through streamer, queue and
+ *   collector instead; hosts sample spread over the second as real hosts do, or with --burst all
+ *   256 GPUs on the same instant (the worst case)
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +23,7 @@ import { Collector } from '../src/collector/collector.js';
 import { Gateway } from '../src/gateway/gateway.js';
 import { SimulatorSource } from '../src/ingest/simulator-source.js';
 import { Streamer } from '../src/streamer/streamer.js';
+import { SpreadHostsSource } from './spread-hosts-source.js';
 import { EtcdKvStore } from '../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../src/kv/key-space.js';
 import type { KvStore, TxnOp } from '../src/kv/kv-store.js';
@@ -173,11 +176,12 @@ async function fromStore(storeKind: string, clientCounts: number[], seconds: num
 
 /**
  * The whole pipeline: the simulator (rows stamped with the wall clock of
- * their tick, 256 GPUs at 1 s) → streamer (flush interval `flushIntervalMs`)
- * → queue → collector → store → gateway → client: the latency of a row
- * entering the streamer to its record reaching a client.
+ * their tick, 256 GPUs at 1 s; hosts spread over the second unless `burst`)
+ * → streamer (flush interval `flushIntervalMs`) → queue → collector → store
+ * → gateway → client: the latency of a row entering the streamer to its
+ * record reaching a client.
  */
-async function fromStreamer(storeKind: string, clientCounts: number[], seconds: number, flushIntervalMs: number): Promise<void> {
+async function fromStreamer(storeKind: string, clientCounts: number[], seconds: number, flushIntervalMs: number, burst: boolean): Promise<void> {
   const { kv, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
   const logger = createLogger('warn');
@@ -185,7 +189,8 @@ async function fromStreamer(storeKind: string, clientCounts: number[], seconds: 
   const gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger });
   await collector.start();
   await gateway.start();
-  const source = new SimulatorSource({ hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, intervalMs: 1_000, backfillMs: 0 });
+  const fleet = { hosts: HOSTS, gpusPerHost: GPUS_PER_HOST, intervalMs: 1_000, backfillMs: 0 };
+  const source = burst ? new SimulatorSource(fleet) : new SpreadHostsSource(fleet);
   const streamer = new Streamer(kv, keys, { source, cluster: CLUSTER, topic: 'telemetry', partitions: 16, batchSamples: 20_000, highWatermark: 1_000, flushIntervalMs, logger });
   const streaming = streamer.run();
   const baseUrl = `http://127.0.0.1:${gateway.port}`;
@@ -194,7 +199,10 @@ async function fromStreamer(storeKind: string, clientCounts: number[], seconds: 
     await sleep(100);
     gpuIds = ((await (await fetch(`${baseUrl}/api/v1/gpus`)).json()) as { data: { uuid: string }[] }).data.map((gpu) => gpu.uuid);
   }
-  console.log(`live stream through the whole pipeline: simulator ${HOSTS * GPUS_PER_HOST} GPUs at 1 s, streamer flush interval ${flushIntervalMs} ms, ${storeKind} store; ${seconds} s per step`);
+  console.log(
+    `live stream through the whole pipeline: simulator ${HOSTS * GPUS_PER_HOST} GPUs at 1 s (${burst ? 'all hosts on the same instant' : 'hosts spread over the second'}), ` +
+      `streamer flush interval ${flushIntervalMs} ms, ${storeKind} store; ${seconds} s per step`,
+  );
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | row→client p50 | p99');
   try {
     for (const clients of clientCounts) await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds);
@@ -211,7 +219,7 @@ async function main(): Promise<void> {
   const clientCounts = argument('clients', '1000,5000,10000').split(',').map(Number);
   const seconds = Number(argument('seconds', '10'));
   const storeKind = argument('store', 'embedded');
-  if (process.argv.includes('--pipeline')) await fromStreamer(storeKind, clientCounts, seconds, Number(argument('flush-ms', '10')));
+  if (process.argv.includes('--pipeline')) await fromStreamer(storeKind, clientCounts, seconds, Number(argument('flush-ms', '10')), process.argv.includes('--burst'));
   else await fromStore(storeKind, clientCounts, seconds, process.argv.includes('--burst'));
 }
 
