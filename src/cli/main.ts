@@ -4,6 +4,7 @@ import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { collectorCommand } from './collector-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { encryptionKeyCommand } from './encryption-key-command.js';
+import { exitCodeOf } from './exit-codes.js';
 import { gatewayCommand } from './gateway-command.js';
 import { generateCommand } from './generate-command.js';
 import { keysCommand } from './keys-command.js';
@@ -30,6 +31,6 @@ export async function main(argv: string[]): Promise<void> {
     // Errors a user can act on print as one clear message, not a stack.
     const code = error instanceof GputelError ? error.code : 'INTERNAL';
     process.stderr.write(`gputel: ${errorMessage(error)}${code === 'INTERNAL' && error instanceof Error && error.stack ? `\n${error.stack}` : ''}\n`);
-    process.exit(2);
+    process.exit(exitCodeOf(error));
   }
 }
