@@ -1,0 +1,138 @@
+/**
+ * The dashboard in headless Chromium (Debian's chromium, through
+ * playwright-core) against a real pipeline holding a known data set: what
+ * each view shows is what the API answers, tiles link to their GPU, the back
+ * button works, and records stored after the page loaded appear without a
+ * reload. Each view is saved as a screenshot under test-output/screenshots/.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { getJson } from '../support/api-checks.js';
+import { useBrowser } from '../support/browser.js';
+import { useDashboardFleet } from '../support/dashboard-fleet.js';
+import { askAgain, chartPoints, numberShown, openView, recordApiRequests, telemetryPointsOf, waitForView } from '../support/dashboard-page.js';
+import { waitFor } from '../support/wait-for.js';
+
+type ApiGpu = { id: string; uuid: string; hostname: string };
+type Summary = { gpus: number; by_status: { active: number; stale: number }; idle: { count: number; gpus: unknown[] } };
+
+/** The path of a GPU view's telemetry request. */
+const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
+
+describe('dashboard in headless Chromium on a known fleet', () => {
+  const fleet = useDashboardFleet('dashboard-views');
+  const chromium = useBrowser();
+
+  async function apiGpus(): Promise<ApiGpu[]> {
+    const { status, body } = await getJson<{ data: ApiGpu[]; count: number }>(`${fleet.baseUrl}/api/v1/gpus`);
+    assert.equal(status, 200);
+    assert.equal(body.count, body.data.length);
+    return body.data;
+  }
+
+  it('shows one tile per GPU the API lists, each a link to its GPU, and the counters of the summary', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const gpus = await apiGpus();
+    assert.equal(gpus.length, fleet.gpuCount, 'the API lists every GPU of the data set');
+
+    const tiles = page.getByTestId('gpu-tile');
+    const shown = await tiles.evaluateAll((elements) =>
+      elements.map((tile) => ({ uuid: tile.getAttribute('data-uuid'), id: tile.getAttribute('data-id'), href: tile.getAttribute('href'), tag: tile.tagName })),
+    );
+    assert.equal(shown.length, gpus.length, 'one tile per GPU');
+    assert.deepEqual(shown.map((tile) => tile.uuid).sort(), gpus.map((gpu) => gpu.uuid).sort());
+    assert.deepEqual(shown.map((tile) => tile.id).sort(), gpus.map((gpu) => gpu.id).sort());
+    for (const tile of shown) {
+      assert.equal(tile.tag, 'A', `tile ${tile.id} is a link`);
+      assert.equal(decodeURIComponent(tile.href ?? ''), `#/gpus/${tile.id}`, `tile ${tile.id} links to its GPU view`);
+    }
+
+    const [summary] = await askAgain<Summary>(requests.last(/^\/api\/v1\/summary$/));
+    assert.equal(await numberShown(page, 'fleet-count-active'), summary.by_status.active);
+    assert.equal(await numberShown(page, 'fleet-count-stale'), summary.by_status.stale);
+    assert.equal(summary.by_status.active + summary.by_status.stale, fleet.gpuCount);
+    await chromium.screenshot(page, 'fleet');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('opens the GPU view from a tile, with charts of the points the API answers, and goes back to the fleet', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const tile = page.getByTestId('gpu-tile').nth(1);
+    const id = await tile.getAttribute('data-id');
+    assert.ok(id);
+    await tile.click();
+    await waitForView(page, 'gpu');
+    assert.equal(decodeURIComponent(new URL(page.url()).hash).replace(/\?.*$/, ''), `#/gpus/${id}`, 'the URL names the GPU');
+
+    const request = requests.last(TELEMETRY_PATH);
+    assert.equal(decodeURIComponent(request.url.pathname.split('/')[4]), id, 'the charts ask for the GPU clicked');
+    assert.ok(request.url.searchParams.has('max_points'), `the charts ask for server-side downsampling: ${request.url.search}`);
+    const expected = await telemetryPointsOf(request);
+    assert.ok(expected > 0, 'the API answers points for the range shown');
+    const points = await chartPoints(page);
+    assert.ok(points.length > 0, 'the GPU view draws charts');
+    for (const [i, n] of points.entries()) assert.equal(n, expected, `chart ${i} plots the ${expected} points the API answers to ${request.url.search}`);
+    await chromium.screenshot(page, 'gpu');
+
+    await page.goBack();
+    await waitForView(page, 'fleet');
+    assert.match(new URL(page.url()).hash, /^(#\/?)?$/, 'back at the fleet');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('shows as many idle GPUs as the summary counts, in the counter and as rows of the idle report', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const [fleetSummary] = await askAgain<Summary>(requests.last(/^\/api\/v1\/summary$/));
+    assert.equal(fleetSummary.idle.count, fleet.idleCount, 'the API counts the idle GPUs of the data set');
+    assert.ok(fleet.idleCount > 0, 'the data set has an idle GPU');
+    assert.equal(await numberShown(page, 'fleet-count-idle'), fleetSummary.idle.count);
+
+    requests.requests.length = 0;
+    await openView(page, fleet.baseUrl, '#/idle', 'idle');
+    const [idleSummary] = await askAgain<Summary>(requests.last(/^\/api\/v1\/summary$/));
+    assert.equal(await page.getByTestId('idle-row').count(), idleSummary.idle.count, `one row per idle GPU of ${requests.last(/^\/api\/v1\/summary$/).url.search}`);
+    await chromium.screenshot(page, 'idle');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('shows a host with the charts of its GPUs', async () => {
+    const page = await chromium.newPage();
+    const hostname = (await apiGpus())[0].hostname;
+    const root = await openView(page, fleet.baseUrl, `#/hosts/${encodeURIComponent(hostname)}`, 'host');
+    assert.match((await root.textContent()) ?? '', new RegExp(hostname), 'the view names its host');
+    const points = await chartPoints(page);
+    assert.ok(points.length > 0 && points.every((n) => n > 0), `the host view charts its GPUs (data-points ${points.join(', ')})`);
+    await chromium.screenshot(page, 'host');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('appends a record streamed after the page loaded to the GPU chart, without a reload', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    const gpu = (await apiGpus())[0];
+    // 1h: the whole data set (50 min) and the new record are inside the window, so nothing leaves it meanwhile.
+    await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
+    const before = await chartPoints(page);
+    assert.ok(before.length > 0);
+    const loaded = await telemetryPointsOf(requests.last(TELEMETRY_PATH));
+    assert.deepEqual(before, before.map(() => loaded), 'the charts start with the points the API answers');
+    // A reload would clear this (strings are evaluated in the page: this file has no DOM types).
+    await page.evaluate("window.gputelTestMark = 'loaded once'");
+
+    const streamed = await fleet.streamLater();
+    assert.equal(new Set(streamed.map((row) => row.timestampMs)).size, 1, 'one new timestamp');
+    const after = await waitFor('the new record on every chart', 20_000, async () => {
+      const points = await chartPoints(page);
+      return points.every((n) => n === loaded + 1) ? points : undefined;
+    });
+    assert.equal(after.length, before.length);
+    assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+});
