@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { createApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { useBrowser } from '../support/browser.js';
 import { useDashboardFleet } from '../support/dashboard-fleet.js';
@@ -18,10 +18,10 @@ describe('dashboard with API keys on, in headless Chromium', () => {
   const chromium = useBrowser();
 
   /** Waits for the key prompt and returns its key field. */
-  async function keyPrompt(page: Page): Promise<ReturnType<Page['locator']>> {
-    const prompt = page.getByTestId('api-key-prompt');
+  async function keyPrompt(page: Page): Promise<Locator> {
+    const prompt = page.getByTestId('key-prompt');
     await prompt.waitFor({ state: 'visible', timeout: 15_000 });
-    return prompt.locator('input').first();
+    return prompt.getByTestId('api-key-input');
   }
 
   it('asks for a key, loads the fleet with a read key, and keeps it across a reload for this session only', async () => {
@@ -44,7 +44,7 @@ describe('dashboard with API keys on, in headless Chromium', () => {
     await page.reload();
     await waitForView(page, 'fleet');
     assert.equal(await page.getByTestId('gpu-tile').count(), fleet.gpuCount, 'the fleet loads again after a reload');
-    assert.equal(await page.getByTestId('api-key-prompt').isVisible(), false, 'no prompt after a reload');
+    assert.equal(await page.getByTestId('key-prompt').isVisible(), false, 'no prompt after a reload');
 
     const otherSession = await chromium.newPage();
     await otherSession.goto(`${baseUrl}/#/`);
@@ -59,11 +59,13 @@ describe('dashboard with API keys on, in headless Chromium', () => {
     const page = await chromium.newPage();
     await page.goto(`${baseUrl}/#/`);
     const field = await keyPrompt(page);
-    await field.fill(createApiKey('read', 'unknown').key);
+    const refusedKey = createApiKey('read', 'unknown').key;
+    await field.fill(refusedKey);
     const refused = page.waitForResponse((response) => new URL(response.url()).pathname.startsWith('/api/') && response.status() === 401);
     await field.press('Enter');
     await refused;
     await keyPrompt(page);
+    assert.ok(!(await page.evaluate<string[]>('Object.values(sessionStorage)')).includes(refusedKey), 'a refused key is not kept');
     assert.equal(await page.getByTestId('gpu-tile').count(), 0, 'no fleet with a refused key');
     assert.equal(await readyView(page, 'fleet').count(), 0);
   });

@@ -14,7 +14,7 @@ import { askAgain, chartPoints, numberShown, openView, recordApiRequests, teleme
 import { waitFor } from '../support/wait-for.js';
 
 type ApiGpu = { id: string; uuid: string; hostname: string };
-type Summary = { gpus: number; by_status: { active: number; stale: number }; idle: { count: number; gpus: unknown[] } };
+type Summary = { gpus: number; by_status: { active: number; stale: number }; idle: { count: number; gpus: { id: string }[] } };
 
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
@@ -93,10 +93,12 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     assert.ok(fleet.idleCount > 0, 'the data set has an idle GPU');
     assert.equal(await numberShown(page, 'fleet-count-idle'), fleetSummary.idle.count);
 
-    requests.requests.length = 0;
-    await openView(page, fleet.baseUrl, '#/idle', 'idle');
-    const [idleSummary] = await askAgain<Summary>(requests.last(/^\/api\/v1\/summary$/));
-    assert.equal(await page.getByTestId('idle-row').count(), idleSummary.idle.count, `one row per idle GPU of ${requests.last(/^\/api\/v1\/summary$/).url.search}`);
+    await openView(page, fleet.baseUrl, '#/idle?window=1h', 'idle');
+    const request = requests.last(/^\/api\/v1\/summary$/, { window: '1h' });
+    const [idleSummary] = await askAgain<Summary>(request);
+    const rows = await page.getByTestId('idle-row').evaluateAll((elements) => elements.map((row) => row.getAttribute('data-id')));
+    assert.equal(rows.length, idleSummary.idle.count, `one row per idle GPU of ${request.url.search}`);
+    assert.deepEqual(rows.sort(), idleSummary.idle.gpus.map((gpu) => gpu.id).sort(), 'the rows are the idle GPUs');
     await chromium.screenshot(page, 'idle');
     assert.deepEqual(chromium.pageErrors(page), []);
   });

@@ -47,8 +47,8 @@ export interface ApiRequest {
 /** The API requests a page made, from the moment recordApiRequests() was called. */
 export interface ApiRequestLog {
   readonly requests: ApiRequest[];
-  /** The last request whose path matches `path` (asserts there is one). */
-  last(path: RegExp): ApiRequest;
+  /** The last request whose path matches `path` and whose query has `query`'s parameters (asserts there is one). */
+  last(path: RegExp, query?: Record<string, string>): ApiRequest;
 }
 
 /** Starts recording the page's requests to `/api/…`. */
@@ -60,9 +60,14 @@ export function recordApiRequests(page: Page): ApiRequestLog {
   });
   return {
     requests,
-    last(path) {
-      const matching = requests.filter((request) => path.test(request.url.pathname));
-      assert.ok(matching.length > 0, `the page asked the API for ${path}; it asked for: ${requests.map((r) => r.url.pathname + r.url.search).join(', ') || 'nothing'}`);
+    last(path, query = {}) {
+      const matching = requests.filter(
+        (request) => path.test(request.url.pathname) && Object.entries(query).every(([name, value]) => request.url.searchParams.get(name) === value),
+      );
+      assert.ok(
+        matching.length > 0,
+        `the page asked the API for ${path} with ${JSON.stringify(query)}; it asked for: ${requests.map((r) => r.url.pathname + r.url.search).join(', ') || 'nothing'}`,
+      );
       return matching[matching.length - 1];
     },
   };
