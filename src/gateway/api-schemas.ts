@@ -201,4 +201,3 @@ export const HostParams = Type.Object({ hostname: Type.String({ minLength: 1 }) 
 
 /** A 200 answer that is an HTML page, not JSON. */
 export const HTML_PAGE = { description: 'an HTML page', content: { 'text/html': { schema: Type.String() } } };
-export const SCRIPT_FILE = { description: 'a JavaScript file', content: { 'text/javascript': { schema: Type.String() } } };

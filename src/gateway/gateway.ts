@@ -3,7 +3,6 @@
  * registry in memory (followed through watch) and reads chunks on demand, so
  * any number of gateways can serve behind a load balancer.
  */
-import { readFile } from 'node:fs/promises';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
@@ -19,8 +18,7 @@ import { clientErrorResponder, registerHostCheck } from './client-error-response
 import { spokenProtocol } from './security/access-control.js';
 import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type GatewaySecurityOptions } from './security/gateway-security.js';
 import { registerApiDocs } from './api-docs.js';
-import { responses as openResponses } from '../common/error-responses.js';
-import { HTML_PAGE, NoQuery, SCRIPT_FILE } from './api-schemas.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
 import type { GatewayContext } from './gateway-context.js';
 import { graphqlPlugin } from './graphql/graphql-plugin.js';
 import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
@@ -31,10 +29,6 @@ import { registerStatsRoutes } from './routes/stats-routes.js';
 import { registerSummaryRoutes } from './routes/summary-routes.js';
 
 const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
-const DASHBOARD_PAGE = new URL('../../../web/index.html', import.meta.url);
-const DASHBOARD_SCRIPT = new URL('../../../web/dashboard.js', import.meta.url);
-const DASHBOARD_SCHEMA = { summary: 'The dashboard (HTML)', tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: HTML_PAGE }) };
-const DASHBOARD_SCRIPT_SCHEMA = { summary: 'The dashboard script', tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: SCRIPT_FILE }) };
 
 export interface GatewayOptions {
   cluster: string;
@@ -51,6 +45,8 @@ export interface GatewayOptions {
   security?: GatewaySecurityOptions;
   /** Limits of the live stream at /ws (defaults: LIVE_STREAM_DEFAULTS). */
   liveStream?: Partial<LiveStreamOptions>;
+  /** The built web dashboard served at / (default DASHBOARD_DIR, what `npm run build` makes). */
+  dashboardDir?: string;
 }
 
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
@@ -146,11 +142,8 @@ export class Gateway {
       registerHostRoutes(this.app, context);
       registerStatsRoutes(this.app, context);
       registerSummaryRoutes(this.app, context);
-      // The dashboard page and its script stay open (access 'open'): the page asks for a key and sends it with its API calls.
-      this.app.get('/', { schema: DASHBOARD_SCHEMA, config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(DASHBOARD_PAGE)));
-      this.app.get('/dashboard.js', { schema: DASHBOARD_SCRIPT_SCHEMA, config: { access: 'open' } }, async (_request, reply) =>
-        reply.type('text/javascript; charset=utf-8').send(await readFile(DASHBOARD_SCRIPT)),
-      );
+      // The dashboard's page and files stay open: the page asks for a key and sends it with its API calls.
+      registerDashboardRoutes(this.app, options.dashboardDir);
     });
   }
 

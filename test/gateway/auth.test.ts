@@ -187,8 +187,8 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
     const routes = routesOf(served.gateway.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length >= 10, `the route list was read (${routes.length} routes)`);
     // The probes, the dashboard, and the API's description with the pages that render it (no fleet data in any).
-    const open = new Set(['/', '/dashboard.js', '/healthz', '/readyz', '/openapi.json', '/graphiql']);
-    const isOpen = (path: string): boolean => open.has(path) || path === '/docs' || path.startsWith('/docs/') || path.startsWith('/graphiql/');
+    const open = new Set(['/', '/healthz', '/readyz', '/openapi.json', '/graphiql']);
+    const isOpen = (path: string): boolean => open.has(path) || path === '/docs' || path.startsWith('/docs/') || path.startsWith('/graphiql/') || path.startsWith('/assets/');
     for (const { path, methods } of routes) {
       const url = `${base}${path.replace(/:[^/]+/g, 'x').replace(/\*/g, 'x')}`;
       for (const method of methods.filter((m) => m !== 'HEAD' && m !== 'OPTIONS')) {
@@ -205,11 +205,10 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
     }
   });
 
-  it('keeps the probes, the dashboard page and its script open', async () => {
-    for (const path of ['/healthz', '/readyz', '/', '/dashboard.js']) assert.equal((await call(`${base}${path}`)).status, 200, path);
-    const page = await call(`${base}/`);
-    assert.match(String(page.body), /<script type="module" src="\/dashboard.js"><\/script>/);
-    assert.doesNotMatch(String(page.body), /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script (CSP script-src self)');
+  it('keeps the probes and the dashboard page open (test/gateway/dashboard.test.ts checks its files with keys on)', async () => {
+    for (const path of ['/healthz', '/readyz']) assert.equal((await call(`${base}${path}`)).status, 200, path);
+    // 200 once `npm run build` built the dashboard, 503 (a page saying so) after tsc alone: open either way.
+    assert.ok(![401, 403].includes((await call(`${base}/`)).status), '/ is open');
   });
 
   it('refuses a WebSocket upgrade to /ws and /graphql without a key (401) or with an ingest key (403), and opens it with a read key', async () => {

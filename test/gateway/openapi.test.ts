@@ -37,8 +37,7 @@ const ROUTE_ERRORS: Record<string, number[]> = {
   '/readyz': [503],
   '/metrics': [],
   '/openapi.json': [],
-  '/': [],
-  '/dashboard.js': [],
+  '/': [503],
 };
 
 const ERROR_SHAPE = {

@@ -20,6 +20,7 @@ import rateLimit from '@fastify/rate-limit';
 import { GputelError } from '../../common/gputel-error.js';
 import { pathOf } from '../api-error.js';
 import { roleAllows, type ApiKeyIdentity, type ApiKeyRing, type ApiKeyRole } from './api-key-ring.js';
+import { DASHBOARD_ASSET_PREFIX } from '../dashboard-routes.js';
 
 /** What a route needs: nothing (`open`), or a key of a role allowed to call `ApiKeyRole` routes. */
 export type RouteAccess = 'open' | ApiKeyRole;
@@ -38,8 +39,8 @@ declare module 'fastify' {
 /** Probes stay open on every role (orchestrators call them without credentials); they are registered outside the gateway. */
 const OPEN_PATHS = new Set(['/healthz', '/readyz']);
 /** The static files of gputel's own pages (dashboard, Swagger UI, GraphiQL): not rate limited. */
-const PAGE_FILE_PREFIXES = ['/docs/static/', '/graphiql/assets/'];
-const PAGE_FILES = new Set(['/', '/dashboard.js', '/docs', '/docs/', '/graphiql']);
+const PAGE_FILE_PREFIXES = [DASHBOARD_ASSET_PREFIX, '/docs/static/', '/graphiql/assets/'];
+const PAGE_FILES = new Set(['/', '/docs', '/docs/', '/graphiql']);
 
 /**
  * The API's description and the pages that render it: Swagger UI (`/docs`,
@@ -196,7 +197,8 @@ function keyInSubprotocols(header: string | undefined): string | undefined {
 
 function accessOf(request: FastifyRequest): RouteAccess {
   const path = pathOf(request.url);
-  if (OPEN_PATHS.has(path) || isDocumentation(path)) return 'open';
+  // The dashboard's built files (served by @fastify/static, whose routes take no config) are open as the page is.
+  if (OPEN_PATHS.has(path) || isDocumentation(path) || path.startsWith(DASHBOARD_ASSET_PREFIX)) return 'open';
   // A request no route matched has Fastify's empty 404 route config.
   if (request.routeOptions.url === undefined) return UNMATCHED_ACCESS;
   return request.routeOptions.config.access ?? 'read';

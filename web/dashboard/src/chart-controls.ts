@@ -1,0 +1,47 @@
+/**
+ * The range and metric choices of the GPU and host views. Each choice is a
+ * new URL (a link or a hash change), so the back button returns to the
+ * previous range and a copied link shows the same charts.
+ */
+import { el } from './dom.js';
+import { METRICS, type MetricInfo } from './metrics.js';
+import { localInputValue, PRESETS, rangeQuery, type TimeRange } from './time-range.js';
+
+/** `basePath` is the view's hash path, e.g. `#/gpus/node-1%3A0`. */
+export function chartControls(basePath: string, range: TimeRange, metrics: readonly MetricInfo[], windowMs: { startMs: number; endMs: number }): HTMLElement {
+  const metricsParam = metrics.map((metric) => metric.name).join(',');
+  const href = (query: Record<string, string>): string => `${basePath}?${new URLSearchParams({ ...query, metrics: metricsParam }).toString()}`;
+  const presets = PRESETS.map(([name, label]) =>
+    el('a', { href: href({ range: name }), class: range.mode === 'now' && range.preset === name ? 'chip chosen' : 'chip', 'aria-current': range.mode === 'now' && range.preset === name ? 'true' : undefined }, label),
+  );
+  const from = el('input', { type: 'datetime-local', name: 'from', 'aria-label': 'from', value: localInputValue(windowMs.startMs) });
+  const to = el('input', { type: 'datetime-local', name: 'to', 'aria-label': 'to', value: localInputValue(windowMs.endMs) });
+  const custom = el('form', { class: range.mode === 'custom' ? 'custom chosen' : 'custom' }, from, '–', to, el('button', { type: 'submit' }, 'Show'));
+  custom.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const start = new Date(from.value).getTime();
+    const end = new Date(to.value).getTime();
+    if (Number.isNaN(start) || Number.isNaN(end) || start >= end) {
+      to.setCustomValidity('the end must be after the start');
+      to.reportValidity();
+      return;
+    }
+    location.hash = href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1);
+  });
+  to.addEventListener('input', () => to.setCustomValidity(''));
+  const chosen = new Set(metrics.map((metric) => metric.name));
+  const boxes = METRICS.map((metric) => {
+    const box = el('input', { type: 'checkbox', name: metric.name });
+    box.checked = chosen.has(metric.name);
+    box.addEventListener('change', () => {
+      const names = METRICS.filter((m) => (m.name === metric.name ? box.checked : chosen.has(m.name))).map((m) => m.name);
+      if (names.length === 0) {
+        box.checked = true;
+        return;
+      }
+      location.hash = `${basePath}?${new URLSearchParams({ ...rangeQuery(range), metrics: names.join(',') }).toString()}`.slice(1);
+    });
+    return el('label', { class: 'metric-choice' }, box, ` ${metric.label}`);
+  });
+  return el('div', { class: 'chart-controls' }, el('div', { class: 'ranges' }, el('span', { class: 'muted' }, range.mode === 'now' ? 'Last ' : 'Range '), ...presets, custom), el('div', { class: 'metric-choices' }, ...boxes));
+}

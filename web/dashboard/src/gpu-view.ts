@@ -1,0 +1,113 @@
+/**
+ * The GPU view (`#/gpus/<id>`): metadata, newest values, the Kubernetes pod
+ * and namespace holding it, and a chart per chosen metric. Requests:
+ * `/api/v1/gpus/{id}` once, its telemetry as columns (one page), and one
+ * `/ws` subscription to this GPU's records ("now" mode).
+ */
+import { getJson, segment } from './api-client.js';
+import type { GpuDetail, TelemetryRecord } from './api-types.js';
+import { chartControls } from './chart-controls.js';
+import { el } from './dom.js';
+import { formatTime, formatValue } from './format.js';
+import { GpuCharts } from './gpu-charts.js';
+import { liveSocket } from './live-socket.js';
+import { METRICS, metricsFromQuery, valueOf } from './metrics.js';
+import { gpuHref, hostHref } from './router.js';
+import { seriesKey } from './fleet-data.js';
+import { rangeFromQuery, windowOf } from './time-range.js';
+import { markReady, type View } from './view.js';
+
+export class GpuView implements View {
+  readonly element = el('section', { class: 'view gpu', 'data-testid': 'view-gpu' });
+  private readonly abort = new AbortController();
+  private readonly stops: (() => void)[] = [];
+  private charts: GpuCharts | undefined;
+  private readonly latestCells = new Map<string, HTMLElement>();
+
+  constructor(
+    private readonly id: string,
+    private readonly query: URLSearchParams,
+  ) {
+    this.element.append(el('h1', {}, `GPU ${id}`), el('p', { class: 'muted' }, 'Loading…'));
+  }
+
+  async start(): Promise<void> {
+    const gpu = (await getJson<{ data: GpuDetail }>(`/api/v1/gpus/${segment(this.id)}`, this.abort.signal)).data;
+    const range = rangeFromQuery(this.query);
+    const metrics = metricsFromQuery(this.query.get('metrics'));
+    const span = windowOf(range, Date.parse(gpu.last_seen));
+    const width = Math.min(1100, Math.max(320, this.element.clientWidth || document.body.clientWidth - 48));
+    this.charts = new GpuCharts(gpu.id, metrics, width, `gpu:${gpu.id}`, range);
+    const mig = gpu.mig_instance_id === null ? '' : ` · MIG instance ${gpu.mig_instance_id}${gpu.mig_profile ? ` (${gpu.mig_profile})` : ''}`;
+    this.element.replaceChildren(
+      el('nav', { class: 'crumbs' }, el('a', { href: '#/' }, 'Fleet'), ' / ', el('a', { href: hostHref(gpu.hostname) }, gpu.hostname), ' / ', el('a', { href: gpuHref(gpu.id) }, `GPU ${gpu.gpu_id}`)),
+      el('h1', {}, `${gpu.hostname} · GPU ${gpu.gpu_id}${mig}`, el('span', { class: `status ${gpu.status}` }, gpu.status)),
+      el(
+        'div',
+        { class: 'facts' },
+        facts([
+          ['id', gpu.id],
+          ['UUID', gpu.uuid],
+          ['model', gpu.model],
+          ['device', gpu.device],
+          ['driver', gpu.driver_version ?? '–'],
+          ['MIG', gpu.mig_instance_id === null ? 'whole GPU' : `instance ${gpu.mig_instance_id}${gpu.mig_profile ? `, profile ${gpu.mig_profile}` : ''}`],
+          ['namespace', gpu.namespace ?? '– (no workload)'],
+          ['pod', gpu.pod ?? '–'],
+          ['container', gpu.container ?? '–'],
+          ['first seen', formatTime(gpu.first_seen)],
+          ['last seen', formatTime(gpu.last_seen)],
+        ]),
+        this.latestTable(gpu.latest),
+      ),
+      chartControls(gpuHref(gpu.id), range, metrics, span),
+      this.charts.element,
+    );
+    await this.charts.load(span.startMs, span.endMs, this.abort.signal);
+    if (range.mode === 'now') {
+      const key = seriesKey(gpu.hostname, gpu.uuid, gpu.mig_instance_id);
+      this.stops.push(
+        liveSocket.subscribe({ gpus: [gpu.id] }, (record) => {
+          // A UUID id selects every series of that GPU on the stream: keep this one's.
+          if (seriesKey(record.hostname, record.uuid, record.mig_instance_id) !== key) return;
+          this.charts?.append(record);
+          this.showLatest(record);
+        }),
+      );
+    }
+    const onResize = (): void => this.charts?.resize(Math.min(1100, Math.max(320, this.element.clientWidth)));
+    window.addEventListener('resize', onResize);
+    this.stops.push(() => window.removeEventListener('resize', onResize));
+    markReady(this.element);
+  }
+
+  dispose(): void {
+    this.abort.abort();
+    for (const stop of this.stops) stop();
+    this.charts?.destroy();
+  }
+
+  private latestTable(latest: TelemetryRecord | null): HTMLElement {
+    const rows = METRICS.map((metric) => {
+      const cell = el('td', {}, latest === null ? '–' : formatValue(valueOf(latest, metric), metric));
+      this.latestCells.set(metric.name, cell);
+      return el('tr', {}, el('th', {}, metric.label), cell);
+    });
+    const at = el('td', {}, latest === null ? 'no sample yet' : formatTime(latest.timestamp));
+    this.latestCells.set('timestamp', at);
+    return el('table', { class: 'latest', 'data-testid': 'gpu-latest' }, el('caption', {}, 'Newest values'), el('tbody', {}, el('tr', {}, el('th', {}, 'at'), at), ...rows));
+  }
+
+  private showLatest(record: TelemetryRecord): void {
+    for (const metric of METRICS) {
+      const value = valueOf(record, metric);
+      if (value !== null) this.latestCells.get(metric.name)?.replaceChildren(formatValue(value, metric));
+    }
+    this.latestCells.get('timestamp')?.replaceChildren(formatTime(record.timestamp));
+  }
+}
+
+/** A definition list of label/value pairs. */
+export function facts(pairs: readonly (readonly [string, string])[]): HTMLElement {
+  return el('dl', { class: 'meta' }, ...pairs.flatMap(([label, value]) => [el('dt', {}, label), el('dd', {}, value)]));
+}

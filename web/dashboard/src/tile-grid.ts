@@ -1,0 +1,179 @@
+/**
+ * The fleet's tiles: one link per GPU (or MIG instance), grouped by host, in
+ * one DOM grid per host and no chart per GPU, so 1,000 GPUs stay cheap.
+ * Values change in place: a record updates its own tile's colour and text,
+ * batched to one pass per animation frame, never a re-render of the grid.
+ */
+import { colourOf, needsDarkText } from './colour-scale.js';
+import { gpuLabel, latestValues, seriesKey, type FleetGpu } from './fleet-data.js';
+import { el } from './dom.js';
+import { formatValue } from './format.js';
+import type { MetricInfo, MetricName } from './metrics.js';
+import { gpuHref, hostHref } from './router.js';
+
+interface Tile {
+  gpu: FleetGpu;
+  values: Record<MetricName, number | null>;
+  element: HTMLAnchorElement;
+  value: HTMLElement;
+}
+
+export interface TileFilter {
+  host: string;
+  model: string;
+  status: string;
+  /** Lower-cased search text, matched against id, UUID, hostname and model. */
+  search: string;
+  /** Ids of the namespace filter's GPUs, or null for no namespace filter. */
+  ids: Set<string> | null;
+}
+
+export class TileGrid {
+  readonly element = el('div', { class: 'hosts' });
+  private tiles = new Map<string, Tile>();
+  private idOfSeries = new Map<string, string>();
+  private hostSections = new Map<string, HTMLElement>();
+  private pending = new Set<Tile>();
+  private frame: number | undefined;
+  private signature = '';
+
+  constructor(private metric: MetricInfo) {}
+
+  /**
+   * Shows this list. The same GPUs in the same order (the usual refresh)
+   * update status and values in place; any other change rebuilds the grid.
+   */
+  setGpus(gpus: FleetGpu[]): void {
+    const signature = gpus.map((gpu) => gpu.id).join('\n');
+    if (signature === this.signature) {
+      for (const gpu of gpus) {
+        const tile = this.tiles.get(gpu.id);
+        if (tile === undefined) continue;
+        tile.gpu = gpu;
+        tile.values = { ...tile.values, ...definedOnly(latestValues(gpu)) };
+        this.schedule(tile);
+      }
+      return;
+    }
+    this.signature = signature;
+    const old = this.tiles;
+    this.tiles = new Map();
+    this.idOfSeries = new Map();
+    this.hostSections = new Map();
+    const fragment = document.createDocumentFragment();
+    let grid: HTMLElement | undefined;
+    let host: string | undefined;
+    for (const gpu of gpus) {
+      if (gpu.hostname !== host) {
+        host = gpu.hostname;
+        grid = el('div', { class: 'tiles' });
+        const count = gpus.filter((other) => other.hostname === host).length;
+        const section = el('section', { class: 'host', 'data-host': host }, el('h2', {}, el('a', { href: hostHref(host) }, host), el('span', { class: 'muted' }, ` ${count} GPU${count === 1 ? '' : 's'}`)), grid);
+        this.hostSections.set(host, section);
+        fragment.append(section);
+      }
+      const tile = this.makeTile(gpu, old.get(gpu.id));
+      this.tiles.set(gpu.id, tile);
+      this.idOfSeries.set(seriesKey(gpu.hostname, gpu.uuid, gpu.migInstanceId), gpu.id);
+      grid?.append(tile.element);
+    }
+    this.element.replaceChildren(fragment);
+  }
+
+  /** The ids of the GPUs shown, in order. */
+  get ids(): string[] {
+    return [...this.tiles.keys()];
+  }
+
+  /** Recolours every tile by another metric. */
+  setMetric(metric: MetricInfo): void {
+    this.metric = metric;
+    for (const tile of this.tiles.values()) this.paint(tile);
+  }
+
+  /**
+   * A live record's values, by its series. Returns false for a series not in
+   * the grid (a GPU that joined since the list was read).
+   */
+  update(hostname: string, uuid: string, migInstanceId: string | null, values: Partial<Record<MetricName, number | null>>): boolean {
+    const id = this.idOfSeries.get(seriesKey(hostname, uuid, migInstanceId));
+    const tile = id === undefined ? undefined : this.tiles.get(id);
+    if (tile === undefined) return false;
+    tile.values = { ...tile.values, ...definedOnly(values) };
+    // It just reported: it is active whatever the last list said.
+    tile.gpu = { ...tile.gpu, status: 'active' };
+    this.schedule(tile);
+    return true;
+  }
+
+  /** Shows the tiles that pass `filter` (and the hosts with any); returns how many are shown. */
+  applyFilter(filter: TileFilter): number {
+    let shown = 0;
+    const hostsShown = new Set<string>();
+    for (const tile of this.tiles.values()) {
+      const { gpu } = tile;
+      const visible =
+        (filter.host === '' || gpu.hostname === filter.host) &&
+        (filter.model === '' || gpu.model === filter.model) &&
+        (filter.status === '' || gpu.status === filter.status) &&
+        (filter.ids === null || filter.ids.has(gpu.id)) &&
+        (filter.search === '' || [gpu.id, gpu.uuid, gpu.hostname, gpu.model].some((text) => text.toLowerCase().includes(filter.search)));
+      tile.element.hidden = !visible;
+      if (visible) {
+        shown++;
+        hostsShown.add(gpu.hostname);
+      }
+    }
+    for (const [host, section] of this.hostSections) section.hidden = !hostsShown.has(host);
+    return shown;
+  }
+
+  dispose(): void {
+    if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+  }
+
+  private makeTile(gpu: FleetGpu, previous: Tile | undefined): Tile {
+    const value = el('span', { class: 'tile-value' });
+    const profile = gpu.migProfile ? ` (${gpu.migProfile})` : '';
+    const element = el(
+      'a',
+      {
+        class: gpu.migInstanceId === null ? 'tile' : 'tile mig',
+        href: gpuHref(gpu.id),
+        'data-testid': 'gpu-tile',
+        'data-uuid': gpu.uuid,
+        'data-id': gpu.id,
+        title: `${gpu.hostname} ${gpuLabel(gpu)}${profile}\n${gpu.model}\n${gpu.id}`,
+      },
+      el('span', { class: 'tile-name' }, gpu.migInstanceId === null ? String(gpu.gpuId) : `${gpu.gpuId}·${gpu.migInstanceId}`),
+      value,
+    );
+    // The list's newest values, else what the tile had (a value streamed since the list was read).
+    const values = { ...latestValues(gpu), ...(previous ? definedOnly(previous.values) : {}), ...definedOnly(latestValues(gpu)) };
+    const tile: Tile = { gpu, values, element, value };
+    this.paint(tile);
+    return tile;
+  }
+
+  private schedule(tile: Tile): void {
+    this.pending.add(tile);
+    this.frame ??= requestAnimationFrame(() => {
+      this.frame = undefined;
+      for (const waiting of this.pending) this.paint(waiting);
+      this.pending.clear();
+    });
+  }
+
+  private paint(tile: Tile): void {
+    const value = tile.values[this.metric.name];
+    const style = tile.element.style;
+    style.backgroundColor = colourOf(value, this.metric);
+    style.color = needsDarkText(value, this.metric) ? '#111' : '#fff';
+    tile.element.classList.toggle('stale', tile.gpu.status === 'stale');
+    tile.value.textContent = formatValue(value, this.metric);
+  }
+}
+
+function definedOnly(values: Partial<Record<MetricName, number | null>>): Partial<Record<MetricName, number | null>> {
+  return Object.fromEntries(Object.entries(values).filter((entry) => entry[1] !== null && entry[1] !== undefined));
+}
