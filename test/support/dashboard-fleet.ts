@@ -78,6 +78,11 @@ export function useDashboardFleet(name: string): DashboardFleet {
     await harness.startGateway();
     harness.startCollector();
     await waitUntilReady(`${harness.baseUrl}/readyz`);
+    // Without the built page every browser test would wait out its view's timeout: fail once, saying why.
+    const page = await fetch(`${harness.baseUrl}/`);
+    if (page.status !== 200) {
+      throw new Error(`the gateway answers ${page.status} at /: the dashboard is not built. Run \`npm run build\` (it builds dist/web/dashboard), then the browser tests again`);
+    }
     await stream(DURATION_MS);
   });
 
