@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { getJson } from '../support/api-checks.js';
 import { useBrowser } from '../support/browser.js';
 import { useDashboardFleet } from '../support/dashboard-fleet.js';
@@ -18,6 +19,12 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
+
+/** The number each tile shows, by UUID: its last element, after its name. */
+async function tileValues(page: Page): Promise<Map<string, number>> {
+  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.lastElementChild?.textContent ?? ''] as const));
+  return new Map(tiles.map(([uuid, text]) => [uuid, parseFloat(text)]));
+}
 
 describe('dashboard in headless Chromium on a known fleet', () => {
   const fleet = useDashboardFleet('dashboard-views');
@@ -114,27 +121,41 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     assert.deepEqual(chromium.pageErrors(page), []);
   });
 
-  it('appends a record streamed after the page loaded to the GPU chart, without a reload', async () => {
-    const page = await chromium.newPage();
-    const requests = recordApiRequests(page);
+  it('shows a record streamed after the pages loaded without a reload: on every tile, and appended to the GPU charts', async () => {
+    const gpuPage = await chromium.newPage();
+    const requests = recordApiRequests(gpuPage);
     const gpu = (await apiGpus())[0];
     // 1h: the whole data set (50 min) and the new record are inside the window, so nothing leaves it meanwhile.
-    await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
-    const before = await chartPoints(page);
+    await openView(gpuPage, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
+    const before = await chartPoints(gpuPage);
     assert.ok(before.length > 0);
     const loaded = await telemetryPointsOf(requests.last(TELEMETRY_PATH));
     assert.deepEqual(before, before.map(() => loaded), 'the charts start with the points the API answers');
-    // A reload would clear this (strings are evaluated in the page: this file has no DOM types).
-    await page.evaluate("window.gputelTestMark = 'loaded once'");
+    const fleetPage = await chromium.newPage();
+    await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
+    const tilesBefore = await tileValues(fleetPage);
+    // A reload would clear these (strings are evaluated in the page: this file has no DOM types).
+    for (const page of [gpuPage, fleetPage]) await page.evaluate("window.gputelTestMark = 'loaded once'");
 
     const streamed = await fleet.streamLater();
     assert.equal(new Set(streamed.map((row) => row.timestampMs)).size, 1, 'one new timestamp');
     const after = await waitFor('the new record on every chart', 20_000, async () => {
-      const points = await chartPoints(page);
+      const points = await chartPoints(gpuPage);
       return points.every((n) => n === loaded + 1) ? points : undefined;
     });
     assert.equal(after.length, before.length);
-    assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
-    assert.deepEqual(chromium.pageErrors(page), []);
+
+    // Each tile shows utilisation (the default colouring): the new record's, by UUID.
+    const newUtilization = new Map(streamed.filter((row) => row.metric === 'DCGM_FI_DEV_GPU_UTIL').map((row) => [row.uuid, row.value]));
+    assert.equal(newUtilization.size, fleet.gpuCount);
+    assert.ok([...tilesBefore].some(([uuid, value]) => value !== newUtilization.get(uuid)), 'the new record changes some tile');
+    await waitFor('the new utilisation on every tile', 20_000, async () => {
+      const tiles = await tileValues(fleetPage);
+      return [...tiles].every(([uuid, value]) => value === newUtilization.get(uuid)) ? true : undefined;
+    });
+    for (const page of [gpuPage, fleetPage]) {
+      assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
+      assert.deepEqual(chromium.pageErrors(page), []);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { before } from 'node:test';
 import { readOracle, type OracleRow } from './csv-oracle.js';
 import { findFreePort, type EtcdProcess } from './etcd-process.js';
 import { usePipelineHarness, type FleetOptions, type PipelineHarness } from './pipeline-harness.js';
+import { waitFor } from './wait-for.js';
 
 const INTERVAL_MS = 30_000;
 const DURATION_MS = 50 * 60_000;
@@ -42,11 +43,7 @@ export interface DashboardFleet {
 
 /** Polls `url` until it answers 200, at most 10 s. */
 async function waitUntilReady(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await fetch(url).then((r) => r.status, () => 0)) === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not answer 200 within 10 s`);
+  await waitFor(`${url} answering 200`, 10_000, async () => ((await fetch(url).then((r) => r.status, () => 0)) === 200 ? true : undefined), 100);
 }
 
 /**
