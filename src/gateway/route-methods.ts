@@ -52,6 +52,8 @@ export function registerRouteMethods(app: FastifyInstance): void {
     const path = pathOf(request.url);
     const allowed = allowedMethods(path);
     if (allowed.length === 0) return reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${path}: check the path (the REST API is under /api/v1)`));
+    // A route of this method matched and found nothing: a static file that is not there (/assets/…, /docs/static/…), not a wrong method.
+    if (allowed.includes(request.method)) return reply.code(404).send(errorBody('NOT_FOUND', `no file ${path}: check the name (a page's file from an older build: reload the page)`));
     return reply
       .code(405)
       .header('allow', allowed.join(', '))

@@ -115,7 +115,8 @@ describe('OpenAPI document and Swagger UI', () => {
         assert.notEqual(operation.responses['200'].description ?? 'Default Response', 'Default Response', `${path}: 200 says what it is`);
         assert.ok(ROUTE_ERRORS[path], `${path} has an expected list in this test`);
         assert.deepEqual(statuses.filter((status) => status >= 400).sort(), [400, 429, 500, ...ROUTE_ERRORS[path]].sort(), `${path}: error statuses`);
-        for (const status of statuses.filter((s) => s >= 400 && !(path === '/readyz' && s === 503))) {
+        // /readyz's 503 lists its checks; the dashboard's 503 is a page saying to run npm run build.
+        for (const status of statuses.filter((s) => s >= 400 && !((path === '/readyz' || path === '/') && s === 503))) {
           const response = operation.responses[String(status)];
           assert.ok(response.description, `${path} ${status} says when`);
           const schema = response.content?.['application/json']?.schema as Record<string, unknown>;

@@ -72,13 +72,13 @@ export interface SecuredGateway {
 /**
  * A gateway on 127.0.0.1 over a new in-memory embedded store, with
  * `security`, `logger` (silent by default), and the test's
- * own `routes` added before it starts.
+ * own `routes` added before it starts; `dashboardDir` replaces the built dashboard's folder.
  */
-export async function startSecuredGateway(security: GatewaySecurityOptions, options: { logger?: Logger; routes?: (app: FastifyInstance) => void } = {}): Promise<SecuredGateway> {
+export async function startSecuredGateway(security: GatewaySecurityOptions, options: { logger?: Logger; routes?: (app: FastifyInstance) => void; dashboardDir?: string } = {}): Promise<SecuredGateway> {
   const kv = await openKvStore({ dataDir: ':memory:' });
   let gateway: Gateway;
   try {
-    gateway = new Gateway(kv, new KeySpace('/gputel'), { cluster: 'default', host: '127.0.0.1', port: 0, logger: options.logger ?? createLogger('silent'), security });
+    gateway = new Gateway(kv, new KeySpace('/gputel'), { cluster: 'default', host: '127.0.0.1', port: 0, logger: options.logger ?? createLogger('silent'), security, dashboardDir: options.dashboardDir });
     options.routes?.(gateway.app);
     await gateway.start();
   } catch (error) {

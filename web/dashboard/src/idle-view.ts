@@ -1,12 +1,14 @@
 /**
  * The idle report (`#/idle`): the GPUs whose mean utilisation over a window
  * is below a threshold, and for how long: the longest of the standard
- * windows (15 min … 7 d) over which each one's mean stays below it. Sortable
- * by any column. Requests: `/api/v1/summary?window=W&idle_threshold=T` for
- * each standard window (each answers from memory, reading no telemetry).
+ * windows (15 min … 7 d) over which each one's mean stays below it, cut to
+ * the time since its first sample (a GPU seen for an hour has not been idle
+ * for 7 days). Sortable by any column. Requests:
+ * `/api/v1/summary?window=W&idle_threshold=T` for each standard window (each
+ * answers from memory, reading no telemetry) and `/api/v1/gpus` (first seen).
  */
 import { getJson } from './api-client.js';
-import type { Summary } from './api-types.js';
+import type { Gpu, ListAnswer, Summary } from './api-types.js';
 import { el, select } from './dom.js';
 import { formatDuration } from './format.js';
 import { gpuHref, hostHref, replaceQuery } from './router.js';
@@ -67,14 +69,18 @@ export class IdleView implements View {
   }
 
   async start(): Promise<void> {
-    const summaries = await Promise.all(
-      WINDOWS.map(([name]) => getJson<Summary>(`/api/v1/summary?${new URLSearchParams({ window: name, idle_threshold: String(this.threshold) }).toString()}`, this.abort.signal)),
-    );
+    const [gpus, ...summaries] = await Promise.all([
+      getJson<ListAnswer<Gpu>>('/api/v1/gpus', this.abort.signal),
+      ...WINDOWS.map(([name]) => getJson<Summary>(`/api/v1/summary?${new URLSearchParams({ window: name, idle_threshold: String(this.threshold) }).toString()}`, this.abort.signal)),
+    ]);
+    const firstSeen = new Map(gpus.data.map((gpu) => [gpu.id, Date.parse(gpu.first_seen)]));
     const chosen = summaries[WINDOWS.findIndex(([name]) => name === this.window)];
+    const asOf = chosen.as_of === null ? Date.now() : Date.parse(chosen.as_of);
     this.rows = chosen.idle.gpus.map((gpu) => {
+      const seenForMs = asOf - (firstSeen.get(gpu.id) ?? asOf);
       let idleForMs = 0;
       WINDOWS.forEach(([, ms], i) => {
-        if (summaries[i].idle.gpus.some((other) => other.id === gpu.id)) idleForMs = Math.max(idleForMs, ms);
+        if (summaries[i].idle.gpus.some((other) => other.id === gpu.id)) idleForMs = Math.max(idleForMs, Math.min(ms, seenForMs));
       });
       return { id: gpu.id, hostname: gpu.hostname, gpu: gpu.mig_instance_id === null ? `GPU ${gpu.gpu_id}` : `GPU ${gpu.gpu_id} MIG ${gpu.mig_instance_id}`, meanUtilization: gpu.mean_utilization, idleForMs };
     });
