@@ -117,6 +117,9 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     assert.match((await root.textContent()) ?? '', new RegExp(hostname), 'the view names its host');
     const points = await chartPoints(page);
     assert.ok(points.length > 0 && points.every((n) => n > 0), `the host view charts its GPUs (data-points ${points.join(', ')})`);
+    const hostGpus = (await getJson<{ data: ApiGpu[] }>(`${fleet.baseUrl}/api/v1/hosts/${encodeURIComponent(hostname)}/gpus`)).body.data;
+    const charted = await page.getByTestId('gpu-chart').evaluateAll((charts) => charts.map((chart) => chart.getAttribute('data-id')));
+    assert.deepEqual([...new Set(charted)].sort(), hostGpus.map((gpu) => gpu.id).sort(), 'charts of each GPU of the host, and of no other');
     await chromium.screenshot(page, 'host');
     assert.deepEqual(chromium.pageErrors(page), []);
   });
