@@ -169,6 +169,8 @@ export class FleetView implements View {
   }
 
   private saveQuery(): void {
+    // A load that ends after the user left this view must not write the fleet's choices into the next view's URL.
+    if (this.abort.signal.aborted) return;
     const { metric, host, model, status, namespace, search } = this.controls;
     replaceQuery({ metric: metric.value === TILE_METRICS[0].name ? '' : metric.value, host: host.value, model: model.value, status: status.value, namespace: namespace.value.trim(), q: search.value.trim() });
   }

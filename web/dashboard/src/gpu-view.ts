@@ -40,7 +40,7 @@ export class GpuView implements View {
     this.charts = new GpuCharts(gpu.id, metrics, width, `gpu:${gpu.id}`, range);
     const mig = gpu.mig_instance_id === null ? '' : ` · MIG instance ${gpu.mig_instance_id}${gpu.mig_profile ? ` (${gpu.mig_profile})` : ''}`;
     this.element.replaceChildren(
-      el('nav', { class: 'crumbs' }, el('a', { href: '#/' }, 'Fleet'), ' / ', el('a', { href: hostHref(gpu.hostname) }, gpu.hostname), ' / ', el('a', { href: gpuHref(gpu.id) }, `GPU ${gpu.gpu_id}`)),
+      el('nav', { class: 'crumbs' }, el('a', { href: '#/' }, 'Fleet'), ' / ', el('a', { href: hostHref(gpu.hostname) }, gpu.hostname), ' / ', el('a', { href: gpuHref(gpu.id) }, gpu.mig_instance_id === null ? `GPU ${gpu.gpu_id}` : `GPU ${gpu.gpu_id} MIG ${gpu.mig_instance_id}`)),
       el('h1', {}, `${gpu.hostname} · GPU ${gpu.gpu_id}${mig}`, el('span', { class: `status ${gpu.status}` }, gpu.status)),
       el(
         'div',

@@ -31,12 +31,17 @@ export function parseRoute(hash: string): Route {
   return { view: 'unknown', path, query };
 }
 
+/** A path segment of a hash route: ':' stays as it is (legal in a fragment, and in every GPU id), so `#/gpus/<id>` reads as the id. */
+function hashSegment(value: string): string {
+  return encodeURIComponent(value).replace(/%3A/gi, ':');
+}
+
 export function gpuHref(id: string): string {
-  return `#/gpus/${encodeURIComponent(id)}`;
+  return `#/gpus/${hashSegment(id)}`;
 }
 
 export function hostHref(hostname: string): string {
-  return `#/hosts/${encodeURIComponent(hostname)}`;
+  return `#/hosts/${hashSegment(hostname)}`;
 }
 
 /**
