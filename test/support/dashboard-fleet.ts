@@ -1,8 +1,8 @@
 /**
  * The known data set the browser tests open the dashboard on, streamed through
  * the real pipeline (etcd, streamer, collector, gateway processes): a
- * `gputel generate` fleet of 3 hosts × 4 GPUs over the last 50 minutes at 30 s,
- * seed 3, which holds exactly one idle GPU. It ends at the wall clock, so the
+ * `gputel generate` fleet of 4 hosts × 8 GPUs over the last 50 minutes at 30 s,
+ * seed 3, which holds exactly two idle GPUs. It ends at the wall clock, so the
  * dashboard's relative ranges (`now-1h`) and its "now" mode see all of it.
  * Samples are counted in and out: the suite starts only once the API serves
  * exactly the generated rows.
@@ -17,7 +17,7 @@ import { waitFor } from './wait-for.js';
 const INTERVAL_MS = 30_000;
 const DURATION_MS = 50 * 60_000;
 /** The generator's fleet: GPU series depend on the seed, not on the start time. */
-const FLEET = { hosts: 3, gpusPerHost: 4, interval: '30s', seed: 3 } as const;
+const FLEET = { hosts: 4, gpusPerHost: 8, interval: '30s', seed: 3 } as const;
 /** A GPU whose mean utilisation is below this is idle (the API's default idle_threshold). */
 const IDLE_THRESHOLD = 5;
 
