@@ -31,7 +31,7 @@ const GPU_CSV_COLUMNS: Column<GpuRow>[] = [
   GPU_COLUMNS[4],
   { name: 'driver_version', title: 'DRIVER', value: (g) => g.driver_version },
   GPU_COLUMNS[5],
-  { name: 'first_seen', title: 'FIRST SEEN', value: (g) => g.first_seen as string },
+  { name: 'first_seen', title: 'FIRST SEEN', value: (g) => g.first_seen as string, cell: (g) => shortTime(g.first_seen as string) },
   GPU_COLUMNS[6],
 ];
 

@@ -92,9 +92,9 @@ function idleCommand(): Command {
       const { summary, format, colors } = await fetchSummary(options);
       const { idle } = summary;
       if (format === 'table') {
-        process.stderr.write(`${idle.count} GPU(s) idle: mean utilisation under ${formatNumber(idle.threshold)}% over the ${idle.window} up to ${shortTime(summary.as_of as string | null)}\n`);
+        process.stdout.write(`${idle.count} GPU(s) idle: mean utilisation under ${formatNumber(idle.threshold)}% over ${idle.window} up to ${shortTime(summary.as_of as string | null)}\n`);
       }
-      if (format !== 'table' || idle.count > 0) process.stdout.write(formatList(format, idle, idle.gpus, IDLE_COLUMNS, colors));
+      if (format !== 'table' || idle.count > 0) process.stdout.write(`${format === 'table' ? '\n' : ''}${formatList(format, idle, idle.gpus, IDLE_COLUMNS, colors)}`);
     });
 }
 

@@ -13,7 +13,7 @@ import { csvHeader, csvRow, formatList } from './client-output.js';
 import type { Query } from './gateway-client.js';
 import { IDENTITY_CSV_COLUMNS, TIME_COLUMN, metricColumns, metricsOption } from './record-columns.js';
 
-/** Records per page: the API's most, so that a long range takes few round trips. */
+/** Records per page by default: the API's most, so that a long range takes few round trips. */
 const PAGE_LIMIT = 10_000;
 const DURATION = /^\d+(?:ms|s|m|h|d|w)$/;
 
@@ -61,7 +61,7 @@ function telemetryQuery(options: Record<string, unknown>): Query {
     step: options.step as string | undefined,
     agg: options.agg as string | undefined,
     max_points: positiveInteger(options.maxPoints, '--max-points', 100_000),
-    limit: PAGE_LIMIT,
+    limit: positiveInteger(options.pageSize, '--page-size', PAGE_LIMIT) ?? PAGE_LIMIT,
   };
 }
 
@@ -74,6 +74,7 @@ export function telemetryCommand(): Command {
     .option('--metrics <names>', 'only these metrics, comma-separated: named fields (power_draw, temperature, …) or DCGM_FI_* names')
     .option('--step <width>', 'downsample into buckets of this width: 30s, 1m, 1h')
     .option('--max-points <n>', 'downsample into at most n buckets (the gateway picks the step)')
+    .option('--page-size <n>', `records (or buckets) per request, 1-${PAGE_LIMIT} (default ${PAGE_LIMIT}); smaller for a proxy that limits answer sizes`)
     .option('--agg <aggregation>', `aggregation of each bucket: ${AGGREGATIONS.join(', ')} (default avg; with --step or --max-points)`)
     .action(async (id: string, options: Record<string, unknown>) => {
       const query = telemetryQuery(options);

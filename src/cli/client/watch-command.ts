@@ -19,6 +19,9 @@ const SUBSCRIPTION_ID = 'watch';
 /** The gateway pings every 30 s: without a ping or a frame for this long, the connection is dead. */
 const SILENCE_LIMIT_MS = 75_000;
 
+/** What the close codes a client sees most mean (RFC 6455, 7.4.1), for a close without a reason. */
+const CLOSE_REASONS: Record<number, string> = { 1001: 'the gateway is going away', 1005: 'no reason given', 1006: 'the connection was lost', 1008: 'policy violation', 1011: 'a gateway fault' };
+
 interface ServerFrame {
   type: string;
   id?: string;
@@ -176,7 +179,7 @@ function follow(socket: WebSocket, baseUrl: string, printer: RecordPrinter, opti
       }
     });
     socket.on('close', (code, reason) => {
-      const why = reason.length > 0 ? `${code} ${reason.toString()}` : code === 1006 ? 'connection lost' : String(code);
+      const why = `code ${code}, ${reason.length > 0 ? reason.toString() : (CLOSE_REASONS[code] ?? 'no reason given')}`;
       finish(new GputelError('UNAVAILABLE', `the gateway at ${baseUrl} closed the stream (${why}): check that it runs, then run gputel watch again`, { retryable: true }));
     });
     socket.on('error', (error) => finish(new GputelError('UNAVAILABLE', `the stream from ${baseUrl} failed (${error.message}): run gputel watch again`, { retryable: true, cause: error })));
