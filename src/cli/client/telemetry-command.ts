@@ -69,7 +69,7 @@ export function telemetryCommand(): Command {
   return withClientOptions(new Command('telemetry'))
     .description("a GPU's telemetry over a time range, raw or downsampled; JSON is every page's data in one array")
     .argument('<id>', 'a GPU id from gputel gpus')
-    .option('--since <time>', 'from this time: a duration back from now (1h, 30m, 7d), RFC 3339, epoch ms or now-15m (default 1h; 0 for all)', '1h')
+    .option('--since <time>', 'from this time: a duration back from now (1h, 30m, 7d), RFC 3339, epoch ms or now-15m; 0 for everything', '1h')
     .option('--until <time>', 'up to this time, in the same forms (default: the newest sample)')
     .option('--metrics <names>', 'only these metrics, comma-separated: named fields (power_draw, temperature, …) or DCGM_FI_* names')
     .option('--step <width>', 'downsample into buckets of this width: 30s, 1m, 1h')
