@@ -187,7 +187,8 @@ export function answerError(baseUrl: string, what: string, status: number, body:
       return new GputelError('UNAVAILABLE', `the gateway at ${baseUrl} is rate limiting this key or address (429): ${message!}${retryAfter ? `; retry in ${String(retryAfter)} s` : ''}`, { retryable: true });
     default: {
       const known: ErrorCode = code === 'KV_UNAVAILABLE' ? 'KV_UNAVAILABLE' : 'UNAVAILABLE';
-      return new GputelError(known, `the gateway at ${baseUrl} answered ${what} with ${status} ${typeof code === 'string' ? code : ''}: ${message!}`.replace('  ', ' '), { retryable: status >= 500 });
+      const answered = typeof code === 'string' ? `${status} ${code}` : String(status);
+      return new GputelError(known, `the gateway at ${baseUrl} answered ${what} with ${answered}: ${message!}`, { retryable: status >= 500 });
     }
   }
 }

@@ -46,7 +46,7 @@ class RecordPrinter {
     const metricCols = metricColumns(metrics);
     this.columns = format === 'csv' ? [TIME_COLUMN, ...IDENTITY_CSV_COLUMNS, ...metricCols] : [TIME_COLUMN, GPU_LABEL_COLUMN, ...metricCols];
     // A stream has no "widest cell": fixed widths that fit usual values.
-    this.widths = this.columns.map((c) => (c === TIME_COLUMN ? 24 : c === GPU_LABEL_COLUMN ? 18 : Math.max(10, c.title.length)));
+    this.widths = this.columns.map((c) => (c === TIME_COLUMN ? 20 : c === GPU_LABEL_COLUMN ? 14 : Math.max(9, c.title.length)));
   }
 
   header(): string {
