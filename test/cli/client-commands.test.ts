@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -291,13 +292,25 @@ describe('gputel client commands against a real gateway', () => {
   });
 
   describe('errors: one line each, and the exit code of its class', () => {
-    it('an unreachable gateway names the URL and the setting: EXIT.GATEWAY_UNREACHABLE', async () => {
+    it('an unreachable gateway (refused, no such host, no answer) names the URL and the setting: EXIT.GATEWAY_UNREACHABLE', async () => {
       const port = await findFreePort();
+      // A server that takes connections and never answers.
+      const sockets: Socket[] = [];
+      const silent = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
       const [viaEnv] = await Promise.all([
         cli(['hosts'], { GPUTEL_GATEWAY: `127.0.0.1:${port}` }, null),
         fails(['gpus'], EXIT.GATEWAY_UNREACHABLE, new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${port} \\(connection refused\\): check --gateway or GPUTEL_GATEWAY`), `http://127.0.0.1:${port}`),
         fails(['watch'], EXIT.GATEWAY_UNREACHABLE, /cannot reach the gateway .*connection refused/, `http://127.0.0.1:${port}`),
-      ]);
+        // RFC 6761: .invalid never resolves.
+        fails(['hosts', '--timeout', '10s'], EXIT.GATEWAY_UNREACHABLE, /cannot reach the gateway at http:\/\/gputel-test\.invalid:8080 \(host name not found\)/, 'gputel-test.invalid:8080'),
+        fails(['summary', '--timeout', '500ms'], EXIT.GATEWAY_UNREACHABLE, /cannot reach the gateway at .* \(no answer within 0\.5 s\): check --gateway or GPUTEL_GATEWAY/, silentUrl),
+        fails(['watch', '--timeout', '500ms'], EXIT.GATEWAY_UNREACHABLE, /\(no answer within 0\.5 s\)/, silentUrl),
+      ]).finally(() => {
+        for (const socket of sockets) socket.destroy();
+        silent.close();
+      });
       assert.equal(viaEnv.code, EXIT.GATEWAY_UNREACHABLE);
       assert.match(viaEnv.stderr, new RegExp(`http://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
     });

@@ -5,8 +5,9 @@
  */
 import type { Command } from 'commander';
 import { GputelError } from '../../common/gputel-error.js';
+import { parseDuration } from '../duration.js';
 import { outputFormat, terminalColors, type OutputFormat, type TerminalColors } from '../output-format.js';
-import { GatewayClient } from './gateway-client.js';
+import { GatewayClient, REQUEST_TIMEOUT_MS } from './gateway-client.js';
 
 export const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';
 
@@ -15,6 +16,8 @@ export interface ClientOptions {
   gatewayUrl: string;
   apiKey: string | undefined;
   format: OutputFormat;
+  /** How long one request (or the WebSocket handshake) may take. */
+  timeoutMs: number;
 }
 
 /** What a client command works with: the gateway, the format, the colours of stdout. */
@@ -26,8 +29,8 @@ export interface ClientContext {
 
 /** The context of a command from its parsed options (clientOptionsOf()'s checks). */
 export function clientContextOf(options: Record<string, unknown>): ClientContext {
-  const { gatewayUrl, apiKey, format } = clientOptionsOf(options);
-  return { client: new GatewayClient(gatewayUrl, apiKey), format, colors: terminalColors() };
+  const { gatewayUrl, apiKey, format, timeoutMs } = clientOptionsOf(options);
+  return { client: new GatewayClient(gatewayUrl, apiKey, timeoutMs), format, colors: terminalColors() };
 }
 
 /** Adds --gateway, --api-key and --output to a client command. */
@@ -35,7 +38,8 @@ export function withClientOptions(command: Command): Command {
   return command
     .option('--gateway <url>', `the gateway's URL (or GPUTEL_GATEWAY; default ${DEFAULT_GATEWAY})`)
     .option('--api-key <key>', 'API key sent as X-API-Key (or GPUTEL_API_KEY; prefer the variable: flags show in ps)')
-    .option('--output <format>', 'table, json or csv (default: table on a terminal, else json)');
+    .option('--output <format>', 'table, json or csv (default: table on a terminal, else json)')
+    .option('--timeout <duration>', `longest wait for one answer of the gateway, e.g. 5s (default ${REQUEST_TIMEOUT_MS / 1000}s)`);
 }
 
 /** Resolves and checks the shared options; throws BAD_CONFIG naming the bad one. */
@@ -50,6 +54,7 @@ export function clientOptionsOf(options: Record<string, unknown>, env: NodeJS.Pr
     gatewayUrl: gatewayUrlOf(raw, fromFlag ? '--gateway' : 'GPUTEL_GATEWAY'),
     apiKey,
     format: outputFormat(options.output, process.stdout.isTTY === true, ['table', 'json', 'csv']),
+    timeoutMs: options.timeout === undefined ? REQUEST_TIMEOUT_MS : parseDuration(String(options.timeout), '--timeout'),
   };
 }
 

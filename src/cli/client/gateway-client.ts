@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { GputelError, errorMessage, type ErrorCode } from '../../common/gputel-error.js';
 
-/** How long one request (or a WebSocket handshake) may take before the gateway counts as unreachable. */
+/** How long one request (or a WebSocket handshake) may take by default before the gateway counts as unreachable (--timeout). */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The query string of a request; undefined values are left out. */
@@ -106,6 +106,7 @@ export class GatewayClient {
 function reasonOf(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${timeoutMs / 1000} s`;
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError')) return `no answer within ${timeoutMs / 1000} s`;
   const code = (cause as { code?: unknown } | undefined)?.code;
   switch (code) {
     case 'ECONNREFUSED':
