@@ -1,6 +1,7 @@
 /** The `gputel` command: one binary, a subcommand per role. */
 import { Command } from 'commander';
 import { GputelError, errorMessage } from '../common/gputel-error.js';
+import { clientCommands } from './client/client-commands.js';
 import { collectorCommand } from './collector-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { encryptionKeyCommand } from './encryption-key-command.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(dlqCommand())
     .addCommand(encryptionKeyCommand())
     .addCommand(keysCommand());
+  for (const command of clientCommands()) program.addCommand(command);
   try {
     await program.parseAsync(argv);
   } catch (error) {
