@@ -5,6 +5,7 @@ import { DeadLetterQueue, type StoredDeadLetter } from '../queue/dead-letter-que
 import { readTopicPartitions } from '../queue/topic-config.js';
 import { withClientStore } from './client-store.js';
 import { configFrom, withCommonOptions } from './common-options.js';
+import { EXIT } from './exit-codes.js';
 import { formatTable, outputFormat, printable } from './output-format.js';
 
 function partitionOption(raw: unknown): number | undefined {
@@ -79,7 +80,7 @@ export function dlqCommand(): Command {
       const result = await withQueue(options, async (dlq, partitions) => dlq.replay(await partitions(), await partitionOf(options.partition, partitions)));
       for (const skipped of result.skipped) process.stderr.write(`not replayed ${printable(skipped.messageId, 80)}: ${skipped.reason}\n`);
       process.stdout.write(`replayed ${result.replayed} dead letter(s)${result.skipped.length > 0 ? `, ${result.skipped.length} not replayed` : ''}\n`);
-      if (result.skipped.length > 0) process.exitCode = 1;
+      if (result.skipped.length > 0) process.exitCode = EXIT.FAILED;
     });
   const purge = subcommand('purge', 'delete dead letters')
     .option('--partition <n>', 'only this partition')

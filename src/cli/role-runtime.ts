@@ -10,6 +10,7 @@ import { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
+import { EXIT } from './exit-codes.js';
 import { openConfiguredStore } from './open-configured-store.js';
 
 export interface RoleRuntime {
@@ -51,7 +52,7 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
       runtime.stop().then(
         // A stop step may have set the exit code (a streamer whose source had failed).
         () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
-        () => process.exit(1),
+        () => process.exit(EXIT.INTERNAL),
       );
     });
   }
