@@ -4,7 +4,7 @@ import { GputelError } from '../common/gputel-error.js';
 import { DeadLetterQueue, type StoredDeadLetter } from '../queue/dead-letter-queue.js';
 import { readTopicPartitions } from '../queue/topic-config.js';
 import { withClientStore } from './client-store.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { configFrom, withCommonOptions, type OptionGroup } from './common-options.js';
 import { EXIT } from './exit-codes.js';
 import { formatTable, outputFormat, printable } from './output-format.js';
 
@@ -40,8 +40,9 @@ function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string
   };
 }
 
-function subcommand(name: string, description: string): Command {
-  return withCommonOptions(new Command(name)).description(description);
+/** A dlq subcommand with the store's options and the queue's (the partition count checks --partition). */
+function subcommand(name: string, description: string, groups: OptionGroup[] = ['topic', 'partitions']): Command {
+  return withCommonOptions(new Command(name), groups).description(description);
 }
 
 async function withQueue<T>(options: Record<string, unknown>, use: (dlq: DeadLetterQueue, partitions: () => Promise<number>) => Promise<T>): Promise<T> {
@@ -67,7 +68,7 @@ export function dlqCommand(): Command {
         );
       }
     });
-  const show = subcommand('show', 'one dead letter, with its reason and the message bytes (base64)')
+  const show = subcommand('show', 'one dead letter, with its reason and the message bytes (base64)', ['topic'])
     .argument('<id>', 'the id gputel dlq list shows')
     .action(async (id: string, options: Record<string, unknown>) => {
       const letter = await withQueue(options, (dlq) => dlq.get(id));

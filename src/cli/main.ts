@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { GputelError, errorMessage } from '../common/gputel-error.js';
 import { collectorCommand } from './collector-command.js';
+import { completionCommand } from './completion-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { encryptionKeyCommand } from './encryption-key-command.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
@@ -12,8 +13,9 @@ import { queueCommand } from './queue-command.js';
 import { startCommand } from './start-command.js';
 import { streamerCommand } from './streamer-command.js';
 
-export async function main(argv: string[]): Promise<void> {
-  const program = new Command('gputel')
+/** The whole command tree (its --help, shell completion and tests read it). */
+export function gputelProgram(): Command {
+  return new Command('gputel')
     .description('GPU telemetry pipeline: DCGM CSV → etcd queue → collectors → store → API')
     .version('0.1.0')
     .addCommand(startCommand())
@@ -24,7 +26,12 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(queueCommand())
     .addCommand(dlqCommand())
     .addCommand(encryptionKeyCommand())
-    .addCommand(keysCommand());
+    .addCommand(keysCommand())
+    .addCommand(completionCommand());
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = gputelProgram();
   throwInsteadOfExit(program);
   try {
     await program.parseAsync(argv);

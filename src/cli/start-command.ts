@@ -12,14 +12,14 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { QUEUE_ROLE_GROUPS, configFrom, withCommonOptions } from './common-options.js';
 import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
 
 export function startCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector', 'gateway']))
+  return withSourceOptions(withCommonOptions(new Command('start'), [...QUEUE_ROLE_GROUPS, 'streamer', 'collector', 'gateway']))
     .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet (unless the store holds other data: then it serves that)')
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.

@@ -4,7 +4,7 @@ import { GputelError } from '../common/gputel-error.js';
 import { startRoleServer } from '../common/role-server.js';
 import { Streamer, type StreamSummary } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
-import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
+import { QUEUE_ROLE_GROUPS, configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { hasLiveSource } from './live-source-options.js';
@@ -53,7 +53,7 @@ export function streamExitCode(summaries: StreamSummary[], strict: boolean): Exi
 }
 
 export function streamerCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('streamer'), ['server', 'streamer'], { etcdRequired: true }))
+  return withSourceOptions(withCommonOptions(new Command('streamer'), [...QUEUE_ROLE_GROUPS, 'streamer'], { etcdRequired: true }))
     .description(
       'stream sources onto the queue: DCGM CSV files or stdin (--file), dcgm-exporter endpoints (--scrape), nvidia-smi (--nvidia-smi) or a simulated fleet (--simulate); ' +
         'exits once every row of its files is committed (live sources, --follow and --loop run until SIGTERM)',
