@@ -12,9 +12,11 @@ export function completionCommand(): Command {
   return new Command('completion')
     .description('print the shell completion script: source <(gputel completion bash), or zsh')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(Object.keys(SHELLS)))
-    .action(function (this: Command, shell: keyof typeof SHELLS) {
-      let program: Command = this;
-      while (program.parent) program = program.parent;
-      process.stdout.write(SHELLS[shell](program));
+    .action((shell: keyof typeof SHELLS, _options: unknown, command: Command) => {
+      process.stdout.write(SHELLS[shell](rootOf(command)));
     });
+}
+
+function rootOf(command: Command): Command {
+  return command.parent ? rootOf(command.parent) : command;
 }

@@ -8,6 +8,8 @@ import { QUEUE_ROLE_GROUPS, configFrom, requireEtcd, withCommonOptions } from '.
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { hasLiveSource } from './live-source-options.js';
+import { progressSettingsOf, reportProgress, withProgressOptions } from './progress-reporter.js';
+import { streamProgressTasks } from './stream-progress.js';
 import { EXIT, exitCodeOfErrorCode, type ExitCode } from './exit-codes.js';
 
 /** One line for people and scripts: what a stream did (and why it failed, when it did). */
@@ -53,7 +55,7 @@ export function streamExitCode(summaries: StreamSummary[], strict: boolean): Exi
 }
 
 export function streamerCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('streamer'), [...QUEUE_ROLE_GROUPS, 'streamer'], { etcdRequired: true }))
+  return withProgressOptions(withSourceOptions(withCommonOptions(new Command('streamer'), [...QUEUE_ROLE_GROUPS, 'streamer'], { etcdRequired: true })))
     .description(
       'stream sources onto the queue: DCGM CSV files or stdin (--file), dcgm-exporter endpoints (--scrape), nvidia-smi (--nvidia-smi) or a simulated fleet (--simulate); ' +
         'exits once every row of its files is committed (live sources, --follow and --loop run until SIGTERM)',
@@ -62,6 +64,7 @@ export function streamerCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
       requireEtcd(config, 'streamer');
+      const progressSettings = progressSettingsOf(options, config);
       // Refused before anything starts: a directory, a missing file, a pattern matching nothing.
       const specs = await resolveFileSources(options);
       if (specs.length === 0 && !hasLiveSource(options)) {
@@ -93,8 +96,11 @@ export function streamerCommand(): Command {
         // Stopped by a signal: a source that had failed still makes the exit code say so.
         if (streamers.some((s) => s.state === 'failed')) process.exitCode = EXIT.FAILED;
       });
+      const stopProgress = reportProgress(await streamProgressTasks(specs, built, streamers), progressSettings);
+      runtime.onStop(async () => stopProgress());
       try {
         const summaries = await runStreamers(streamers, { concurrent: built.concurrent });
+        stopProgress();
         printSummaries(summaries);
         await runtime.stop();
         process.exitCode = streamExitCode(summaries, options.strict === true);
