@@ -22,6 +22,20 @@ function bashComplete(bashScript: string, words: string[]): string[] {
   return out.split('\n').filter((line) => line !== '');
 }
 
+/** What the zsh script offers for the words typed, through stand-ins for compdef, _describe, compadd and _files. */
+function zshComplete(zshScript: string, words: string[]): string[] {
+  const quoted = words.map((word) => `'${word}'`).join(' ');
+  const stubs = [
+    'compdef() { :; }',
+    // _describe -t commands TITLE ARRAY: the array holds name:description entries.
+    '_describe() { local -a e; e=("${(@P)4}"); print -l -- "${e[@]%%:*}"; }',
+    'compadd() { shift; print -l -- "$@"; }',
+    "_files() { print '(files)'; }",
+  ].join('\n');
+  const out = execFileSync('zsh', ['-f', '-c', `${stubs}\n${zshScript}\nwords=(${quoted}); CURRENT=${words.length}; _gputel`], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line !== '');
+}
+
 describe('shell completion', () => {
   it('bash: completes `gputel g` to every command starting with g, from the command tree', async () => {
     const bash = await script('bash');
@@ -44,7 +58,7 @@ describe('shell completion', () => {
     assert.equal(syntax.status, 0, syntax.stderr);
   });
 
-  it('zsh: defines the completion function and registers it with compdef (checked by zsh when installed)', async () => {
+  it('zsh: defines the completion function, registers it with compdef, and offers subcommands and options (run in zsh when installed)', async () => {
     const zsh = await script('zsh');
     assert.match(zsh, /^#compdef gputel\n/);
     assert.match(zsh, /^_gputel\(\) \{$/m);
@@ -54,6 +68,11 @@ describe('shell completion', () => {
     if (zshInstalled) {
       const syntax = spawnSync('zsh', ['-n'], { input: zsh, encoding: 'utf8' });
       assert.equal(syntax.status, 0, syntax.stderr);
+      // zsh's completion builtins need an interactive shell: stand-ins print what the script offers (zsh then filters by prefix).
+      assert.deepEqual(zshComplete(zsh, ['gputel', 'dlq', '']), ['list', 'show', 'replay', 'purge']);
+      const collector = zshComplete(zsh, ['gputel', '--etcd', 'http://127.0.0.1:2379', 'collector', '--']);
+      assert.ok(collector.includes('--lease-ttl') && !collector.includes('--data-dir'), collector.join(' '));
+      assert.deepEqual(zshComplete(zsh, ['gputel', 'streamer', '--file', '']), ['(files)']);
     }
   });
 });
