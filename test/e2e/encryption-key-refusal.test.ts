@@ -113,13 +113,13 @@ describe('encryption key files refused at start, and reseal naming its store', {
     };
 
     const help = await run(['--help']);
-    assert.match(help.stdout(), /--data-dir <dir> +the embedded store to reseal \(or --etcd; no default\)/);
+    assert.match(help.stdout(), /--data-dir <dir> +the embedded store to reseal \(or --etcd; no\s+default\)/);
     assert.match(help.stdout(), /reseal never defaults to \.\/\.gputel/);
     const unnamed = await run([]);
-    assert.equal(unnamed.child.exitCode, 2);
+    assert.equal(unnamed.child.exitCode, EXIT.CONFIG);
     assert.match(unnamed.stderr(), /gputel: gputel encryption-key reseal rewrites every value of one store: name it with --etcd .* or --data-dir DIR .*it does not default to \.\/\.gputel/);
     const missing = await run(['--data-dir', 'nothing-here']);
-    assert.equal(missing.child.exitCode, 2);
+    assert.equal(missing.child.exitCode, EXIT.CONFIG);
     assert.match(missing.stderr(), new RegExp(`there is no embedded store at ${join(cwd, 'nothing-here')} \\(--data-dir\\)`));
     assert.ok(!existsSync(join(cwd, '.gputel')) && !existsSync(join(cwd, 'nothing-here')), 'no store was created');
 
