@@ -170,7 +170,7 @@ export class ProgressReporter {
 export function withProgressOptions(command: Command): Command {
   return command
     .option('--progress-interval <duration>', 'when stderr is not a terminal: write a progress line this often (default 5s); on a terminal a bar shows rows/s and ETA')
-    .option('--no-progress', 'no progress bar or lines (neither are shown at --log-level error, fatal or silent either)');
+    .option('--no-progress', 'no progress bar or lines (also off at log level error, fatal or silent, from --log-level or GPUTEL_LOG_LEVEL)');
 }
 
 /** Whether progress is shown (the flags and the log level allow it), and the plain lines' interval. Throws BAD_CONFIG for a bad interval. */
