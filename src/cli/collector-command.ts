@@ -2,11 +2,11 @@
 import { Command } from 'commander';
 import { startRoleServer } from '../common/role-server.js';
 import { Collector } from '../collector/collector.js';
-import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
+import { QUEUE_ROLE_GROUPS, configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function collectorCommand(): Command {
-  return withCommonOptions(new Command('collector'), ['server', 'collector'], { etcdRequired: true })
+  return withCommonOptions(new Command('collector'), [...QUEUE_ROLE_GROUPS, 'collector'], { etcdRequired: true })
     .description('consume the queue: pivot, register GPUs and hosts, store chunks')
     .option('--consumer-id <id>', 'name of this collector in the consumer group (default host-pid)')
     .action(async (options: Record<string, unknown>) => {

@@ -6,27 +6,39 @@ import type { Command } from 'commander';
 import { loadConfig, type GputelConfig } from '../common/config.js';
 import { GputelError } from '../common/gputel-error.js';
 
-/** Groups of settings beyond the store's, added to the commands that use them. */
-export type OptionGroup = 'server' | 'streamer' | 'collector' | 'gateway';
+/**
+ * Groups of settings beyond the store's, added to the commands that use
+ * them (and only those: a command's --help lists what it reads):
+ * `log` --log-level; `role` the etcd history compaction every long-running
+ * role takes part in; `cluster`, `topic`, `partitions` the queue's names and
+ * shape; `server` --host and --port; then each role's own settings.
+ */
+export type OptionGroup = 'log' | 'role' | 'cluster' | 'topic' | 'partitions' | 'server' | 'streamer' | 'collector' | 'gateway';
+
+/** The groups of a long-running role on the queue (streamer, collector, start), beside its own. */
+export const QUEUE_ROLE_GROUPS: readonly OptionGroup[] = ['log', 'role', 'cluster', 'topic', 'partitions', 'server'];
 
 /**
- * Adds the settings a command uses: the store's always, and the listed
- * groups. `etcdRequired` (the separate roles, the admin commands) drops the
- * embedded store's options from the help. No commander defaults: an absent
- * flag must fall through to the environment and the config file.
+ * Adds the settings a command uses: the store's always (where it is, its
+ * root, its encryption and etcd's TLS and auth), and the listed groups.
+ * `etcdRequired` (the separate roles) drops the embedded store's --data-dir.
+ * No commander defaults: an absent flag must fall through to the
+ * environment and the config file.
  */
-export function withCommonOptions(command: Command, groups: OptionGroup[] = [], options: { etcdRequired?: boolean } = {}): Command {
+export function withCommonOptions(command: Command, groups: readonly OptionGroup[] = [], options: { etcdRequired?: boolean } = {}): Command {
   command
     .option('--config <file>', 'YAML file of settings (keys as the flag names)')
     .option('--etcd <urls>', options.etcdRequired ? 'etcd client URLs, comma-separated (required; or GPUTEL_ETCD)' : 'etcd client URLs, comma-separated (default: the embedded store)');
   if (!options.etcdRequired) command.option('--data-dir <dir>', 'embedded store folder (default .gputel)');
+  command.option('--root <prefix>', 'root key prefix (default /gputel)');
+  if (groups.includes('cluster')) command.option('--cluster <name>', 'cluster name (default "default")');
+  if (groups.includes('topic')) command.option('--topic <name>', 'queue topic (default "telemetry")');
+  if (groups.includes('partitions')) command.option('--partitions <n>', 'queue partitions (default 16)');
+  if (groups.includes('log')) command.option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)');
+  if (groups.includes('role')) {
+    command.option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)');
+  }
   command
-    .option('--root <prefix>', 'root key prefix (default /gputel)')
-    .option('--cluster <name>', 'cluster name (default "default")')
-    .option('--topic <name>', 'queue topic (default "telemetry")')
-    .option('--partitions <n>', 'queue partitions (default 16)')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
-    .option('--etcd-compaction-interval <duration>', 'compact etcd history to the revision of one interval ago, e.g. 5m; 0 disables (default 5m)')
     .option('--encryption-key-file <file>', 'seal stored telemetry with AES-256-GCM under the keys of this file (ID:KEY lines, newest last; see docs/encryption.md)')
     .option('--etcd-ca <file>', 'PEM CA certificate that signed etcd\'s server certificate (TLS to etcd; use https:// endpoints)')
     .option('--etcd-cert <file>', 'PEM client certificate for etcd (--client-cert-auth), with --etcd-key')

@@ -1,11 +1,14 @@
 /** `gputel dlq list|show|replay|purge`: the dead-letter queue of a topic. */
 import { Command } from 'commander';
 import { GputelError } from '../common/gputel-error.js';
-import { DeadLetterQueue, type StoredDeadLetter } from '../queue/dead-letter-queue.js';
+import type { GputelConfig } from '../common/config.js';
+import { DeadLetterQueue, type ReplayResult, type StoredDeadLetter } from '../queue/dead-letter-queue.js';
 import { readTopicPartitions } from '../queue/topic-config.js';
 import { withClientStore } from './client-store.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { configFrom, withCommonOptions, type OptionGroup } from './common-options.js';
+import { EXIT } from './exit-codes.js';
 import { formatTable, outputFormat, printable } from './output-format.js';
+import { progressSettingsOf, reportProgress, withProgressOptions, type ProgressSnapshot, type ProgressTask } from './progress-reporter.js';
 
 function partitionOption(raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
@@ -39,15 +42,40 @@ function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string
   };
 }
 
-function subcommand(name: string, description: string): Command {
-  return withCommonOptions(new Command(name)).description(description);
+/** A dlq subcommand with the store's options and the queue's (the partition count checks --partition). */
+function subcommand(name: string, description: string, groups: OptionGroup[] = ['topic', 'partitions']): Command {
+  return withCommonOptions(new Command(name), groups).description(description);
 }
 
-async function withQueue<T>(options: Record<string, unknown>, use: (dlq: DeadLetterQueue, partitions: () => Promise<number>) => Promise<T>): Promise<T> {
+async function withQueue<T>(
+  options: Record<string, unknown>,
+  use: (dlq: DeadLetterQueue, partitions: () => Promise<number>, config: GputelConfig) => Promise<T>,
+): Promise<T> {
   const config = configFrom(options, { logLevel: 'warn' });
   return withClientStore(config, (kv, keys) =>
-    use(new DeadLetterQueue(kv, keys, config.topic), async () => (await readTopicPartitions(kv, keys, config.topic)) ?? config.partitions),
+    use(new DeadLetterQueue(kv, keys, config.topic), async () => (await readTopicPartitions(kv, keys, config.topic)) ?? config.partitions, config),
   );
+}
+
+/**
+ * Replays with progress: the letters handled of all the topic's (a count
+ * taken first; with --partition the share is unknown, so no percentage).
+ */
+async function replayWithProgress(dlq: DeadLetterQueue, partitions: number, partition: number | undefined, settings: { enabled: boolean; intervalMs: number }, topic: string): Promise<ReplayResult> {
+  const total = partition === undefined && settings.enabled ? await dlq.count() : undefined;
+  let snapshot: ProgressSnapshot | undefined;
+  const task: ProgressTask = { label: `dead letters of topic ${topic}`, unit: 'dead letters', snapshot: () => snapshot };
+  const stopProgress = reportProgress([task], settings);
+  try {
+    const startedAtMs = performance.now();
+    snapshot = { count: 0, done: 0, startDone: 0, total, startedAtMs };
+    return await dlq.replay(partitions, partition, (result) => {
+      const handled = result.replayed + result.skipped.length;
+      snapshot = { count: handled, done: handled, startDone: 0, total, startedAtMs };
+    });
+  } finally {
+    stopProgress();
+  }
 }
 
 export function dlqCommand(): Command {
@@ -66,20 +94,22 @@ export function dlqCommand(): Command {
         );
       }
     });
-  const show = subcommand('show', 'one dead letter, with its reason and the message bytes (base64)')
+  const show = subcommand('show', 'one dead letter, with its reason and the message bytes (base64)', ['topic'])
     .argument('<id>', 'the id gputel dlq list shows')
     .action(async (id: string, options: Record<string, unknown>) => {
       const letter = await withQueue(options, (dlq) => dlq.get(id));
       if (!letter) throw new GputelError('NOT_FOUND', `no dead letter ${printable(id, 80)}; gputel dlq list shows the ids`);
       process.stdout.write(JSON.stringify(letterJson(letter, true), null, 2) + '\n');
     });
-  const replay = subcommand('replay', 'put dead letters back on their partition (fix what made them fail first, or they fail again)')
+  const replay = withProgressOptions(subcommand('replay', 'put dead letters back on their partition (fix what made them fail first, or they fail again)'))
     .option('--partition <n>', 'only this partition')
     .action(async (options: Record<string, unknown>) => {
-      const result = await withQueue(options, async (dlq, partitions) => dlq.replay(await partitions(), await partitionOf(options.partition, partitions)));
+      const result = await withQueue(options, async (dlq, partitions, config) =>
+        replayWithProgress(dlq, await partitions(), await partitionOf(options.partition, partitions), progressSettingsOf(options, config), config.topic),
+      );
       for (const skipped of result.skipped) process.stderr.write(`not replayed ${printable(skipped.messageId, 80)}: ${skipped.reason}\n`);
       process.stdout.write(`replayed ${result.replayed} dead letter(s)${result.skipped.length > 0 ? `, ${result.skipped.length} not replayed` : ''}\n`);
-      if (result.skipped.length > 0) process.exitCode = 1;
+      if (result.skipped.length > 0) process.exitCode = EXIT.FAILED;
     });
   const purge = subcommand('purge', 'delete dead letters')
     .option('--partition <n>', 'only this partition')

@@ -49,5 +49,10 @@ const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
 /** The exit code for an error that ends a command. */
 export function exitCodeOf(error: unknown): ExitCode {
   if (!(error instanceof GputelError)) return EXIT.INTERNAL;
-  return BY_ERROR_CODE[error.code] ?? EXIT.INTERNAL;
+  return exitCodeOfErrorCode(error.code);
+}
+
+/** The exit code for a failure known by its error code only (a stream summary's `failureCode`). */
+export function exitCodeOfErrorCode(code: ErrorCode): ExitCode {
+  return BY_ERROR_CODE[code] ?? EXIT.INTERNAL;
 }

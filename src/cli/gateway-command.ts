@@ -6,7 +6,7 @@ import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-option
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
-  return withCommonOptions(new Command('gateway'), ['server', 'gateway'], { etcdRequired: true })
+  return withCommonOptions(new Command('gateway'), ['log', 'role', 'cluster', 'server', 'gateway'], { etcdRequired: true })
     .description('serve the API over the store: REST (OpenAPI at /openapi.json, Swagger UI at /docs), GraphQL at /graphql, the WebSocket live stream at /ws, health and metrics')
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options);

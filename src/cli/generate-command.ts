@@ -25,7 +25,7 @@ export async function writeGeneratedFile(
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     const reason = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : message;
-    throw new GputelError('BAD_INPUT', `cannot write ${path}: ${reason}`);
+    throw new GputelError('BAD_CONFIG', `cannot write ${path}: ${reason}`);
   }
   const { rows } = await generateDcgmCsv(options, async (chunk) => {
     if (!out.write(chunk)) await once(out, 'drain');

@@ -22,7 +22,7 @@ export function formatQueueStatus(topic: string, status: QueueStatus): string {
 }
 
 export function queueCommand(): Command {
-  const status = withCommonOptions(new Command('status'))
+  const status = withCommonOptions(new Command('status'), ['topic'])
     .description('members of the consumer group, and every partition: owner, depth, age of the oldest message')
     .option('--output <format>', 'json or table (default: table on a terminal, else json)')
     .action(async (options: Record<string, unknown>) => {

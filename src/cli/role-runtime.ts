@@ -10,6 +10,8 @@ import { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
+import { EXIT } from './exit-codes.js';
+import { requireResolvableHost } from './listen-host.js';
 import { openConfiguredStore } from './open-configured-store.js';
 
 export interface RoleRuntime {
@@ -23,7 +25,9 @@ export interface RoleRuntime {
   stop(): Promise<void>;
 }
 
+/** Opens the store of a role that listens on --host; throws BAD_CONFIG for a --host that does not resolve, before opening anything. */
 export async function openRoleRuntime(config: GputelConfig, role: string): Promise<RoleRuntime> {
+  await requireResolvableHost(config.host);
   const logger = createLogger(config.logLevel, { service: 'gputel', process: role });
   const kv = await openConfiguredStore(config, logger);
   const encryption = config.encryptionKeyFile === '' ? 'off' : config.encryptionKeyFile;
@@ -51,7 +55,7 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
       runtime.stop().then(
         // A stop step may have set the exit code (a streamer whose source had failed).
         () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
-        () => process.exit(1),
+        () => process.exit(EXIT.INTERNAL),
       );
     });
   }

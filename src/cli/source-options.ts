@@ -70,8 +70,8 @@ export interface FileSourceSpec {
 
 /**
  * Expands and checks the --file paths before anything starts. Throws
- * BAD_INPUT naming the path for a missing file, a directory, or a pattern
- * that matches nothing; BAD_CONFIG for --source-id with several files or
+ * BAD_CONFIG (a bad flag value) naming the path for a missing file, a
+ * directory, or a pattern that matches nothing, and for --source-id with several files or
  * stdin mixed with files. [] when no --file was given.
  */
 export async function resolveFileSources(options: Record<string, unknown>): Promise<FileSourceSpec[]> {
@@ -87,7 +87,7 @@ export async function resolveFileSources(options: Record<string, unknown>): Prom
   for (const entry of given) {
     if (isGlob(entry)) {
       const matches = await expandGlob(entry);
-      if (matches.length === 0) throw new GputelError('BAD_INPUT', `--file ${entry}: no file matches this pattern; check the folder and the pattern`);
+      if (matches.length === 0) throw new GputelError('BAD_CONFIG', `--file ${entry}: no file matches this pattern; check the folder and the pattern`);
       paths.push(...matches);
     } else {
       paths.push(entry);
@@ -97,10 +97,10 @@ export async function resolveFileSources(options: Record<string, unknown>): Prom
   for (const path of unique) {
     const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
       const reason = error.code === 'ENOENT' ? 'no such file; check the path' : error.code === 'EACCES' ? 'permission denied' : error.message;
-      throw new GputelError('BAD_INPUT', `--file ${path}: ${reason}`);
+      throw new GputelError('BAD_CONFIG', `--file ${path}: ${reason}`);
     });
     if (stats.isDirectory()) {
-      throw new GputelError('BAD_INPUT', `--file ${path} is a directory; pass the files in it, e.g. --file '${path.replace(/\/$/, '')}/*.csv'`);
+      throw new GputelError('BAD_CONFIG', `--file ${path} is a directory; pass the files in it, e.g. --file '${path.replace(/\/$/, '')}/*.csv'`);
     }
   }
   if (sourceId !== undefined && unique.length > 1) {

@@ -12,19 +12,22 @@ import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
-import { configFrom, withCommonOptions } from './common-options.js';
+import { QUEUE_ROLE_GROUPS, configFrom, withCommonOptions } from './common-options.js';
 import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
+import { progressSettingsOf, reportProgress, withProgressOptions } from './progress-reporter.js';
+import { streamProgressTasks } from './stream-progress.js';
 
 export function startCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('start'), ['server', 'streamer', 'collector', 'gateway']))
+  return withProgressOptions(withSourceOptions(withCommonOptions(new Command('start'), [...QUEUE_ROLE_GROUPS, 'streamer', 'collector', 'gateway'])))
     .description('run streamer, collector and gateway in one process (dashboard and API on --port, default 8080); given no source, a live simulated fleet (unless the store holds other data: then it serves that)')
     .action(async (options: Record<string, unknown>) => {
       // All in one process is for a workstation: listen on loopback unless told otherwise.
       const config = configFrom(options, { host: '127.0.0.1' });
       const security = gatewaySecurityOf(config);
+      const progressSettings = progressSettingsOf(options, config);
       // Refused before serving: a missing file, a directory, a pattern matching nothing.
       const specs = await resolveFileSources(options);
       const runtime = await openRoleRuntime(config, 'start');
@@ -67,7 +70,13 @@ export function startCommand(): Command {
       runtime.onStop(async () => {
         await Promise.all(streamers.map((s) => s.stop()));
       });
-      runStreamers(streamers, { concurrent: built.concurrent }).then(printSummaries, (error: unknown) => {
+      const stopProgress = reportProgress(await streamProgressTasks(specs, built, streamers), progressSettings);
+      runtime.onStop(async () => stopProgress());
+      runStreamers(streamers, { concurrent: built.concurrent }).then((summaries) => {
+        stopProgress();
+        printSummaries(summaries);
+      }, (error: unknown) => {
+        stopProgress();
         process.stderr.write(`streaming failed: ${errorMessage(error)}\n`);
         logger.error({ err: error }, 'streaming failed');
       });

@@ -4,10 +4,13 @@ import { GputelError } from '../common/gputel-error.js';
 import { startRoleServer } from '../common/role-server.js';
 import { Streamer, type StreamSummary } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
-import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
+import { QUEUE_ROLE_GROUPS, configFrom, requireEtcd, withCommonOptions } from './common-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { hasLiveSource } from './live-source-options.js';
+import { progressSettingsOf, reportProgress, withProgressOptions } from './progress-reporter.js';
+import { streamProgressTasks } from './stream-progress.js';
+import { EXIT, exitCodeOfErrorCode, type ExitCode } from './exit-codes.js';
 
 /** One line for people and scripts: what a stream did (and why it failed, when it did). */
 export function formatSummary(summary: StreamSummary): string {
@@ -35,16 +38,33 @@ export function printSummaries(summaries: StreamSummary[]): void {
   }
 }
 
+/**
+ * The exit code of a finished stream (docs/cli.md, "Exit codes"): a setting
+ * that cannot work (e.g. a partition count the topic does not have) is a
+ * configuration error; a source that failed, FAILED; with `strict`, rows
+ * rejected by this source in any run, REJECTED_INPUT (judged on the whole
+ * source: a rerun that resumes past rejected rows must not turn a failure
+ * into success); otherwise OK.
+ */
+export function streamExitCode(summaries: StreamSummary[], strict: boolean): ExitCode {
+  const failures = summaries.filter((s) => s.failure !== undefined);
+  if (failures.some((s) => exitCodeOfErrorCode(s.failureCode ?? 'INTERNAL') === EXIT.CONFIG)) return EXIT.CONFIG;
+  if (failures.length > 0) return EXIT.FAILED;
+  if (strict && summaries.some((s) => s.sourceRowsRejected > 0)) return EXIT.REJECTED_INPUT;
+  return EXIT.OK;
+}
+
 export function streamerCommand(): Command {
-  return withSourceOptions(withCommonOptions(new Command('streamer'), ['server', 'streamer'], { etcdRequired: true }))
+  return withProgressOptions(withSourceOptions(withCommonOptions(new Command('streamer'), [...QUEUE_ROLE_GROUPS, 'streamer'], { etcdRequired: true })))
     .description(
       'stream sources onto the queue: DCGM CSV files or stdin (--file), dcgm-exporter endpoints (--scrape), nvidia-smi (--nvidia-smi) or a simulated fleet (--simulate); ' +
         'exits once every row of its files is committed (live sources, --follow and --loop run until SIGTERM)',
     )
-    .option('--strict', 'exit 1 when any row was rejected, in this run or an earlier one of the same source')
+    .option('--strict', `exit ${EXIT.REJECTED_INPUT} when any row was rejected, in this run or an earlier one of the same source`)
     .action(async (options: Record<string, unknown>) => {
       const config = configFrom(options, { port: 0 });
       requireEtcd(config, 'streamer');
+      const progressSettings = progressSettingsOf(options, config);
       // Refused before anything starts: a directory, a missing file, a pattern matching nothing.
       const specs = await resolveFileSources(options);
       if (specs.length === 0 && !hasLiveSource(options)) {
@@ -74,18 +94,16 @@ export function streamerCommand(): Command {
       runtime.onStop(async () => {
         await Promise.all(streamers.map((s) => s.stop()));
         // Stopped by a signal: a source that had failed still makes the exit code say so.
-        if (streamers.some((s) => s.state === 'failed')) process.exitCode = 1;
+        if (streamers.some((s) => s.state === 'failed')) process.exitCode = EXIT.FAILED;
       });
+      const stopProgress = reportProgress(await streamProgressTasks(specs, built, streamers), progressSettings);
+      runtime.onStop(async () => stopProgress());
       try {
         const summaries = await runStreamers(streamers, { concurrent: built.concurrent });
+        stopProgress();
         printSummaries(summaries);
         await runtime.stop();
-        const failed = summaries.some((s) => s.failure !== undefined);
-        // Judged on the whole source: a rerun that resumes past rejected rows must not turn a failure into success.
-        const rejected = summaries.some((s) => s.sourceRowsRejected > 0);
-        // Settings that cannot work (e.g. a partition count the topic does not have) exit 2, like every configuration error.
-        const misconfigured = summaries.some((s) => s.failureCode === 'BAD_CONFIG');
-        process.exitCode = misconfigured ? 2 : failed || (options.strict && rejected) ? 1 : 0;
+        process.exitCode = streamExitCode(summaries, options.strict === true);
       } catch (error) {
         await runtime.stop();
         throw error;

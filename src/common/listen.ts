@@ -7,7 +7,8 @@ export async function listen(app: FastifyInstance, host: string, port: number): 
     return await app.listen({ host, port });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    // ENOTFOUND / EAI_AGAIN: a --host that stopped resolving after the roles' check (listen-host.ts).
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
       throw new GputelError('BAD_CONFIG', `cannot listen on ${host}:${port} (${code}): choose another --port or --host`, { cause: error });
     }
     throw error;

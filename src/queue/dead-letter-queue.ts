@@ -128,39 +128,41 @@ export class DeadLetterQueue {
    * Puts dead letters back on their partition under their id (one transaction
    * each: put on the partition + delete from the DLQ, if the dead letter is
    * unchanged). `partitions` is the topic's partition count: a record naming
-   * another partition stays, and is reported.
+   * another partition stays, and is reported. `onLetter` is called after each
+   * dead letter is handled (replayed or skipped), with the result so far: for
+   * progress displays.
    */
-  async replay(partitions: number, partition?: number): Promise<ReplayResult> {
+  async replay(partitions: number, partition?: number, onLetter?: (result: ReplayResult) => void): Promise<ReplayResult> {
     const result: ReplayResult = { replayed: 0, skipped: [] };
     for await (const letter of this.each(partition)) {
-      const { record } = letter;
-      if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= partitions) {
-        result.skipped.push({ messageId: record.messageId, reason: `its partition ${record.partition} is not one of the topic's ${partitions}` });
-        continue;
-      }
-      if (!isMessageId(record.messageId)) {
-        result.skipped.push({ messageId: record.messageId, reason: 'its key does not end in a message id; purge it' });
-        continue;
-      }
-      if (record.value.length === 0) {
-        result.skipped.push({ messageId: record.messageId, reason: 'the record holds no message bytes' });
-        continue;
-      }
-      if (record.truncatedFrom !== undefined) {
-        result.skipped.push({ messageId: record.messageId, reason: `the record holds only the first ${record.value.length} of its ${record.truncatedFrom} bytes; purge it` });
-        continue;
-      }
-      const moved = await this.kv.txn({
-        compare: [{ key: letter.key, target: 'modRevision', operator: '==', operand: letter.modRevision }],
-        success: [
-          { type: 'put', key: this.keys.message(this.topic, record.partition, record.messageId), value: record.value },
-          { type: 'delete', range: { start: letter.key } },
-        ],
-      });
-      if (moved.succeeded) result.replayed++;
-      else result.skipped.push({ messageId: record.messageId, reason: 'it changed while being replayed; run replay again' });
+      const skipped = await this.replayOne(letter, partitions);
+      if (skipped === undefined) result.replayed++;
+      else result.skipped.push({ messageId: letter.record.messageId, reason: skipped });
+      onLetter?.(result);
     }
     return result;
+  }
+
+  /** Replays one dead letter; resolves to why it was left in place, or undefined once it is back on its partition. */
+  private async replayOne(letter: StoredDeadLetter, partitions: number): Promise<string | undefined> {
+    const { record } = letter;
+    if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= partitions) return `its partition ${record.partition} is not one of the topic's ${partitions}`;
+    if (!isMessageId(record.messageId)) return 'its key does not end in a message id; purge it';
+    if (record.value.length === 0) return 'the record holds no message bytes';
+    if (record.truncatedFrom !== undefined) return `the record holds only the first ${record.value.length} of its ${record.truncatedFrom} bytes; purge it`;
+    const moved = await this.kv.txn({
+      compare: [{ key: letter.key, target: 'modRevision', operator: '==', operand: letter.modRevision }],
+      success: [
+        { type: 'put', key: this.keys.message(this.topic, record.partition, record.messageId), value: record.value },
+        { type: 'delete', range: { start: letter.key } },
+      ],
+    });
+    return moved.succeeded ? undefined : 'it changed while being replayed; run replay again';
+  }
+
+  /** How many dead letters the topic holds (all partitions). */
+  async count(): Promise<number> {
+    return (await this.kv.range({ prefix: this.keys.deadLetterPrefix(this.topic) }, { countOnly: true })).count;
   }
 
   /** Deletes dead letters (of one partition when given); resolves to how many. */

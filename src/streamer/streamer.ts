@@ -92,6 +92,18 @@ export interface StreamSummary {
 
 export type StreamerState = 'idle' | 'running' | 'done' | 'failed' | 'stopped';
 
+/** How far a run has read, for progress displays (the summary's counters, as of the source's last yield). */
+export interface StreamProgress {
+  /** Data rows read in this run, good and rejected. */
+  rowsRead: number;
+  /** Byte of a file the source has read up to (0 for a source without bytes). */
+  byteOffset: number;
+  /** Byte where this run started (the committed offset it resumed from). */
+  resumedFromByte: number;
+  /** When reading began (performance.now()), after the source was claimed. */
+  startedAtMs: number;
+}
+
 export class Streamer {
   private readonly controller = new AbortController();
   private running: Promise<StreamSummary> | undefined;
@@ -99,6 +111,7 @@ export class Streamer {
   private failure: string | undefined;
   private failureCode: ErrorCode | undefined;
   private producer: QueueProducer | undefined;
+  private progressNow: StreamProgress | undefined;
   readonly sourceId: string;
 
   constructor(
@@ -128,6 +141,11 @@ export class Streamer {
     this.controller.abort(new GputelError('INTERNAL', 'the streamer was stopped'));
     if (this.running) await this.running;
     else if (this.stateNow === 'idle') this.stateNow = 'stopped';
+  }
+
+  /** How far the current run has read; undefined before it reads (and once it ended, the last value). Updated at each yield of the source, not per row. */
+  progress(): StreamProgress | undefined {
+    return this.progressNow;
   }
 
   /**
@@ -216,6 +234,8 @@ export class Streamer {
       this.producer = producer;
       const start = await producer.resume();
       startedAt = performance.now();
+      const progress: StreamProgress = { rowsRead: 0, byteOffset: 0, resumedFromByte: 0, startedAtMs: startedAt };
+      this.progressNow = progress;
       messagesBefore = start.messages;
       const stored = resumePositionOf(start);
       // A source that cannot resume starts anew; the checkpoint still orders its commits.
@@ -346,7 +366,10 @@ export class Streamer {
             first = false;
             // Where the source really started (it may start a different file over): its first position, if no row came before it.
             if (deliveredNow === 0) resumedFromByte = numberIn(next, 'byteOffset', 0);
+            progress.resumedFromByte = resumedFromByte;
           }
+          progress.rowsRead = deliveredNow;
+          progress.byteOffset = numberIn(next, 'byteOffset', progress.byteOffset);
           if (deliveredNow > delivered) {
             if (bucket) await bucket.take(deliveredNow - delivered, signal);
             if (pendingSince === 0) pendingSince = performance.now();

@@ -36,7 +36,7 @@ test('--file takes several paths and patterns; each file is its own source, dupl
 });
 
 test('--file DIR is refused, naming the folder and what to pass instead', async () => {
-  await assert.rejects(resolveFileSources(parse(['--file', dir])), (e: Error & { code?: string }) => e.code === 'BAD_INPUT' && e.message.includes(`--file ${dir} is a directory`) && e.message.includes(`${dir}/*.csv`));
+  await assert.rejects(resolveFileSources(parse(['--file', dir])), (e: Error & { code?: string }) => e.code === 'BAD_CONFIG' && e.message.includes(`--file ${dir} is a directory`) && e.message.includes(`${dir}/*.csv`));
 });
 
 test('a missing file and a pattern that matches nothing are refused', async () => {

@@ -20,6 +20,7 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KeyValue } from '../../src/kv/kv-store.js';
 import { sealedKeyPolicy } from '../../src/kv/sealed-key-policy.js';
 import { isSealedValue, sealedKeyId } from '../../src/kv/value-sealer.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle, type OracleRow } from '../support/csv-oracle.js';
 import { runGputel, type GputelProcess } from '../support/gputel-process.js';
@@ -147,10 +148,10 @@ describe('encryption at rest, roles on etcd', { timeout: 120_000 }, () => {
     // The wrong key under the same ids, and no key at all: the gateway refuses to start (before any write), naming the key.
     const wrong = keyFile('wrong.keys', [generateEncryptionKeyLine('a'), generateEncryptionKeyLine('b')]);
     const wrongGateway = (await harness.startGateway(roleArgs(root, wrong))).gateway;
-    assert.equal(await wrongGateway.exited, 2);
+    assert.equal(await wrongGateway.exited, EXIT.CONFIG);
     assert.match(wrongGateway.stderr(), /gputel: encryption key "a" of \S+wrong\.keys is not the key "a" that sealed this store's data .*every gputel process must use the same key file/);
     const keyless = (await harness.startGateway(roleArgs(root, undefined))).gateway;
-    assert.equal(await keyless.exited, 2);
+    assert.equal(await keyless.exited, EXIT.CONFIG);
     assert.match(keyless.stderr(), new RegExp(`gputel: the data under ${root} is sealed \\(encryption keys "a", "b"\\), and this process has no --encryption-key-file`));
     await assertApiMatches(baseUrl, allRows); // the right gateway still answers
   });
@@ -240,7 +241,7 @@ describe('encryption at rest, gputel start on the embedded store', { timeout: 60
     writeFileSync(wrong, `${generateEncryptionKeyLine('embedded-1')}\n`, { mode: 0o600 });
     const refused = runGputel(['start', ...args.slice(0, -1), wrong]);
     processes.push(refused);
-    assert.equal(await refused.exited, 2);
+    assert.equal(await refused.exited, EXIT.CONFIG);
     assert.match(refused.stderr(), /gputel: encryption key "embedded-1" of \S+wrong\.keys is not the key "embedded-1" that sealed this store's data/);
   });
 });

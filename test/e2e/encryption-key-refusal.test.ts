@@ -16,6 +16,7 @@ import { EmbeddedKvStore } from '../../src/kv/embedded-kv-store.js';
 import { generateEncryptionKeyLine } from '../../src/kv/encryption-key-file.js';
 import { KeySpace } from '../../src/kv/key-space.js';
 import { isSealedValue, sealedKeyId } from '../../src/kv/value-sealer.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle } from '../support/csv-oracle.js';
 import { runGputel, type GputelProcess } from '../support/gputel-process.js';
@@ -61,11 +62,11 @@ describe('encryption key files refused at start, and reseal naming its store', {
 
     // Finding 1: a gateway whose only key is new to the store.
     const refusedGateway = (await harness.startGateway(roleArgs(root, other))).gateway;
-    assert.equal(await refusedGateway.exited, 2);
+    assert.equal(await refusedGateway.exited, EXIT.CONFIG);
     assert.match(refusedGateway.stderr(), /gputel: the data under \/gputel-refusal is sealed with encryption key\(s\) "a", and \S+other\.keys holds none of them \(it holds "other"\).*append its line to that file/);
     // Finding 2: a streamer with the same file writes no message.
     const refusedStreamer = harness.run(['streamer', ...roleArgs(root, other), '--port', '0', '--file', first]);
-    assert.equal(await refusedStreamer.exited, 2);
+    assert.equal(await refusedStreamer.exited, EXIT.CONFIG);
     assert.match(refusedStreamer.stderr(), /holds none of them \(it holds "other"\)/);
     assert.equal(await harness.kv.revision(), revision, 'the refused processes wrote nothing');
     assert.equal((await harness.kv.range({ start: keySpace.encryptionKeyCheck('other') })).kvs.length, 0, 'no check value for "other"');
@@ -112,13 +113,13 @@ describe('encryption key files refused at start, and reseal naming its store', {
     };
 
     const help = await run(['--help']);
-    assert.match(help.stdout(), /--data-dir <dir> +the embedded store to reseal \(or --etcd; no default\)/);
+    assert.match(help.stdout(), /--data-dir <dir> +the embedded store to reseal \(or --etcd; no\s+default\)/);
     assert.match(help.stdout(), /reseal never defaults to \.\/\.gputel/);
     const unnamed = await run([]);
-    assert.equal(unnamed.child.exitCode, 2);
+    assert.equal(unnamed.child.exitCode, EXIT.CONFIG);
     assert.match(unnamed.stderr(), /gputel: gputel encryption-key reseal rewrites every value of one store: name it with --etcd .* or --data-dir DIR .*it does not default to \.\/\.gputel/);
     const missing = await run(['--data-dir', 'nothing-here']);
-    assert.equal(missing.child.exitCode, 2);
+    assert.equal(missing.child.exitCode, EXIT.CONFIG);
     assert.match(missing.stderr(), new RegExp(`there is no embedded store at ${join(cwd, 'nothing-here')} \\(--data-dir\\)`));
     assert.ok(!existsSync(join(cwd, '.gputel')) && !existsSync(join(cwd, 'nothing-here')), 'no store was created');
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { assertApiMatches, getJson, waitForSamples } from '../support/api-checks.js';
 import { readOracle } from '../support/csv-oracle.js';
 import { findFreePort, startEtcd } from '../support/etcd-process.js';
@@ -84,6 +85,6 @@ describe('following files', { timeout: 90_000 }, () => {
     assert.equal(streamer.child.exitCode, null, 'the streamer goes on following the good file');
     await streamer.stop();
     assert.match(streamer.stderr(), /source .*bad\.csv failed: /);
-    assert.equal(await streamer.exited, 1, 'stopped by SIGTERM, the exit code still says a source failed');
+    assert.equal(await streamer.exited, EXIT.FAILED, 'stopped by SIGTERM, the exit code still says a source failed');
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { assertApiMatches, getJson, waitForSamples } from '../support/api-checks.js';
 import { withBrokenRows } from '../support/broken-rows.js';
 import { readOracle } from '../support/csv-oracle.js';
@@ -92,15 +93,15 @@ describe('streamer, collector and gateway processes on etcd', () => {
     assert.equal((await getJson<{ samples: number }>(`${baseUrl}/api/v1/stats`)).body.samples, 84);
   });
 
-  it('with --strict, reports every broken row by line, stores every good row and exits 1', async () => {
+  it('with --strict, reports every broken row by line, stores every good row and exits REJECTED_INPUT (4)', async () => {
     const { baseUrl, common } = await startServingRoles();
     const { text, badLines } = withBrokenRows(readFileSync(FIXTURE, 'utf8'));
     const file = join(dir, 'broken.csv');
     writeFileSync(file, text);
     const result = await stream(common, file, ['--strict']);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, EXIT.REJECTED_INPUT);
     const rerun = await stream(common, file, ['--strict']);
-    assert.equal(rerun.code, 1, 'a rerun that resumes past the bad rows still fails');
+    assert.equal(rerun.code, EXIT.REJECTED_INPUT, 'a rerun that resumes past the bad rows still fails');
     assert.match(rerun.stdout, new RegExp(`rows read 0, rows rejected 0 \\(and ${badLines.length} in earlier runs of this source\\), good rows 0`));
     assert.match(result.stdout, new RegExp(`rows read ${84 + badLines.length}, rows rejected ${badLines.length}, good rows 84,`));
     for (const line of badLines) assert.match(result.stderr, new RegExp(`broken\\.csv:${line}: `), `line ${line} reported`);
@@ -112,19 +113,19 @@ describe('streamer, collector and gateway processes on etcd', () => {
   it('refuses a streamer whose partition count differs from the topic\'s', async () => {
     const { common } = await startServingRoles();
     const result = await stream(common, FIXTURE, ['--partitions', '32']);
-    assert.equal(result.code, 2);
+    assert.equal(result.code, EXIT.CONFIG);
     assert.match(result.stderr, /topic "telemetry" has 16 partitions .* started with --partitions 32: start it with --partitions 16/);
   });
 
   it('refuses to run a separate role without etcd', async () => {
     const result = await stream([], FIXTURE);
-    assert.equal(result.code, 2);
+    assert.equal(result.code, EXIT.CONFIG);
     assert.match(result.stderr, /gputel streamer needs etcd: pass --etcd/);
   });
 
   it('refuses a bad setting with a message naming it', async () => {
     const result = await stream(['--etcd', etcd.endpoints.join(','), '--partitions', 'many', '--batch-samples', '0'], FIXTURE);
-    assert.equal(result.code, 2);
+    assert.equal(result.code, EXIT.CONFIG);
     assert.match(result.stderr, /--partitions = "many": must be a whole number from 1 to 127/);
     assert.match(result.stderr, /--batch-samples = "0": must be a whole number from 1 to 40000/);
   });

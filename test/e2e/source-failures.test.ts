@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { getJson, waitForSamples } from '../support/api-checks.js';
 import { readOracle } from '../support/csv-oracle.js';
 import { runGputel, type GputelProcess } from '../support/gputel-process.js';
@@ -51,7 +52,7 @@ describe('failed sources', { timeout: 60_000 }, () => {
     const folder = join(dir, 'exports');
     mkdirSync(folder);
     const gputel = start(['--file', folder]);
-    assert.equal(await gputel.exited, 2);
+    assert.equal(await gputel.exited, EXIT.CONFIG);
     assert.match(gputel.stderr(), /--file .*exports is a directory; pass the files in it, e\.g\. --file '.*exports\/\*\.csv'/);
   });
 

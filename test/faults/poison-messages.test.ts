@@ -13,6 +13,7 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { assertApiMatches, waitForSamples } from '../support/api-checks.js';
 import { readOracle, type OracleRow } from '../support/csv-oracle.js';
 import { usePipelineHarness } from '../support/pipeline-harness.js';
@@ -63,7 +64,7 @@ describe('faults: poison messages and the dead-letter queue', { timeout: 120_000
     await waitForSamples(baseUrl, rows.length, 30_000);
     // A streamer of another topic into this cluster (bound by the first streamer) is refused at start.
     const refused = h.startStreamer(file, ['--topic', 'other-topic']);
-    assert.equal(await refused.exited, 2);
+    assert.equal(await refused.exited, EXIT.CONFIG);
     assert.match(refused.stderr(), /cluster "default" is fed by topic "telemetry".*--topic telemetry/);
 
     let letters = await deadLetters();

@@ -18,6 +18,7 @@ import { loadConfig } from '../../src/common/config.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { ApiKeyRing, createApiKey, hashApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { assertProtectedMode, isLoopbackHost } from '../../src/gateway/security/protected-mode.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { runGputel } from '../support/gputel-process.js';
 import { startSecuredGateway, type SecuredGateway } from '../support/security-fixtures.js';
 
@@ -299,7 +300,7 @@ describe('protected mode', () => {
       // Port 9 of 127.0.0.1 answers nothing: the refusal must come before any connection to etcd.
       for (const args of [['gateway', '--etcd', 'http://127.0.0.1:9', '--host', '0.0.0.0', '--port', '0'], ['start', '--host', '0.0.0.0', '--port', '0', '--data-dir', join(dir, 'data')]]) {
         const refused = runGputel(args);
-        assert.equal(await refused.exited, 2, args.join(' '));
+        assert.equal(await refused.exited, EXIT.CONFIG, args.join(' '));
         assert.match(refused.stderr(), /refusing to serve the API on 0\.0\.0\.0 without API keys/);
         assert.match(refused.stderr(), /gputel keys create --role read/);
       }
@@ -347,12 +348,12 @@ describe('gputel keys and --api-keys-file, through the real binary', () => {
 
   it('refuses a bad role, and a start whose keys file has a bad line, naming the file and line', async () => {
     const badRole = runGputel(['keys', 'create', '--role', 'writer']);
-    assert.equal(await badRole.exited, 2);
+    assert.equal(await badRole.exited, EXIT.USAGE);
     assert.match(badRole.stderr(), /role "writer" is not one of read, ingest, admin/);
     const file = join(dir, 'bad-keys');
     writeFileSync(file, `${reader.line}\noops:read:sha256:1234\n`);
     const refused = runGputel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data2'), '--api-keys-file', file]);
-    assert.equal(await refused.exited, 2);
+    assert.equal(await refused.exited, EXIT.CONFIG);
     assert.match(refused.stderr(), new RegExp(`API keys file ${file} line 2: the hash of key "oops"`));
   });
 });

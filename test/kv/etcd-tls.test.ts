@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { openKvStore, type EtcdSecurityConfig } from '../../src/kv/open-kv-store.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { readOracle } from '../support/csv-oracle.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
 import { runGputel } from '../support/gputel-process.js';
@@ -96,10 +97,10 @@ describe('etcd client TLS and auth', { skip, timeout: 60_000 }, () => {
     assert.equal(await roundTrip(etcd.endpoints, { user: 'gputel', password: 'pa55-word' }), 'through tls');
     const status = runGputel(['queue', 'status', '--etcd', etcd.endpoints[0], '--root', '/tls-test', '--etcd-user', 'gputel'], { GPUTEL_ETCD_PASSWORD: 'pa55-word' });
     // It reads the queue's config under its root (nothing was streamed there): permitted, and answered.
-    assert.equal(await status.exited, 2);
+    assert.equal(await status.exited, EXIT.NOT_FOUND);
     assert.match(status.stderr(), /topic "telemetry" under \/tls-test has never been used/);
     const outside = runGputel(['queue', 'status', '--etcd', etcd.endpoints[0], '--root', '/elsewhere', '--etcd-user', 'gputel'], { GPUTEL_ETCD_PASSWORD: 'pa55-word' });
-    assert.equal(await outside.exited, 2);
+    assert.equal(await outside.exited, EXIT.CONFIG);
     assert.match(outside.stderr(), /the etcd user may not do this: grant its role readwrite on the root prefix/);
   });
 });
