@@ -39,7 +39,7 @@ function zshComplete(zshScript: string, words: string[]): string[] {
 describe('shell completion', () => {
   it('bash: completes `gputel g` to every command starting with g, from the command tree', async () => {
     const bash = await script('bash');
-    const expected = gputelProgram().commands.map((command) => command.name()).filter((name) => name.startsWith('g'));
+    const expected = (await gputelProgram()).commands.map((command) => command.name()).filter((name) => name.startsWith('g'));
     assert.ok(expected.length >= 2, `commands starting with g: ${expected.join(', ')}`);
     assert.deepEqual(bashComplete(bash, ['gputel', 'g']).sort(), expected.sort());
   });
