@@ -20,10 +20,10 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
 
-/** The number each tile shows, by UUID: its last element, after its name. */
+/** The value of the colouring metric (utilisation by default) each tile holds, by UUID: its data-value. */
 async function tileValues(page: Page): Promise<Map<string, number>> {
-  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.lastElementChild?.textContent ?? ''] as const));
-  return new Map(tiles.map(([uuid, text]) => [uuid, parseFloat(text)]));
+  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.getAttribute('data-value') ?? ''] as const));
+  return new Map(tiles.map(([uuid, text]) => [uuid, text === '' ? NaN : Number(text)]));
 }
 
 describe('dashboard in headless Chromium on a known fleet', () => {

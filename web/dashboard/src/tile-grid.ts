@@ -171,6 +171,9 @@ export class TileGrid {
     style.color = needsDarkText(value, this.metric) ? '#111' : '#fff';
     tile.element.classList.toggle('stale', tile.gpu.status === 'stale');
     tile.value.textContent = formatValue(value, this.metric);
+    // The raw value of the colouring metric, for tests and tools that read the page.
+    tile.element.dataset.metric = this.metric.name;
+    tile.element.dataset.value = value === null || value === undefined ? '' : String(value);
   }
 }
 
