@@ -37,8 +37,7 @@ export class HostView implements View {
     const metrics = metricsFromQuery(this.query.get('metrics'));
     const newest = Math.max(...gpus.map((gpu) => Date.parse(gpu.last_seen)));
     const span = windowOf(range, newest);
-    const available = this.element.clientWidth || document.body.clientWidth - 48;
-    const width = Math.max(MIN_COLUMN_PX, Math.floor(available / Math.max(1, gpus.length)) - 16);
+    const width = this.columnWidth(gpus.length);
     const columns = el('div', { class: 'gpu-columns' });
     const byKey = new Map<string, GpuCharts>();
     for (const gpu of gpus) {
@@ -66,7 +65,20 @@ export class HostView implements View {
     if (range.mode === 'now') {
       this.stops.push(liveSocket.subscribe({ hosts: [this.hostname] }, (record) => byKey.get(seriesKey(record.hostname, record.uuid, record.mig_instance_id))?.append(record)));
     }
+    // Charts follow the window's width (the points stay those loaded for the first width).
+    const onResize = (): void => {
+      const resized = this.columnWidth(gpus.length);
+      for (const charts of this.charts.values()) charts.resize(resized);
+    };
+    window.addEventListener('resize', onResize);
+    this.stops.push(() => window.removeEventListener('resize', onResize));
     markReady(this.element);
+  }
+
+  /** Each GPU's column width: the view's width shared by the GPUs, never under MIN_COLUMN_PX (the row then scrolls). */
+  private columnWidth(gpuCount: number): number {
+    const available = this.element.clientWidth || document.body.clientWidth - 48;
+    return Math.max(MIN_COLUMN_PX, Math.floor(available / Math.max(1, gpuCount)) - 16);
   }
 
   dispose(): void {
