@@ -64,6 +64,8 @@ export class GpuView implements View {
       this.charts.element,
     );
     await this.charts.load(span.startMs, span.endMs, this.abort.signal);
+    // Left meanwhile: dispose() has run, and nothing may be subscribed after it.
+    if (this.abort.signal.aborted) return;
     if (range.mode === 'now') {
       const key = seriesKey(gpu.hostname, gpu.uuid, gpu.mig_instance_id);
       this.stops.push(

@@ -62,6 +62,8 @@ export class HostView implements View {
       columns,
     );
     await Promise.all([...this.charts.values()].map((charts) => charts.load(span.startMs, span.endMs, this.abort.signal)));
+    // Left meanwhile: dispose() has run, and nothing may be subscribed after it.
+    if (this.abort.signal.aborted) return;
     if (range.mode === 'now') {
       this.stops.push(liveSocket.subscribe({ hosts: [this.hostname] }, (record) => byKey.get(seriesKey(record.hostname, record.uuid, record.mig_instance_id))?.append(record)));
     }
