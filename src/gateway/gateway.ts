@@ -21,6 +21,7 @@ import { registerApiDocs } from './api-docs.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import type { GatewayContext } from './gateway-context.js';
 import { graphqlPlugin } from './graphql/graphql-plugin.js';
+import { CLOSE_GOING_AWAY, GATEWAY_STOPPING } from './live/live-client.js';
 import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
 import { registerGpuRoutes } from './routes/gpu-routes.js';
 import { registerHostRoutes } from './routes/host-routes.js';
@@ -125,7 +126,16 @@ export class Gateway {
     // Registered once, before the routes, for /ws and for GraphQL
     // subscriptions (mercurius finds app.websocketServer and reuses it).
     // No permessage-deflate: it costs memory per client and CPU per frame.
-    void this.app.register(websocket, { options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES, handleProtocols: spokenProtocol } });
+    // Stopping tells every WebSocket client why (1001, going away): the plugin's own preClose closes them with no code
+    // (1005), which a client cannot tell from a failure. The live stream's preClose then waits for them to go.
+    void this.app.register(websocket, {
+      options: { perMessageDeflate: false, maxPayload: MAX_WEBSOCKET_FRAME_BYTES, handleProtocols: spokenProtocol },
+      preClose(this: FastifyInstance, done: () => void) {
+        for (const client of this.websocketServer.clients) client.close(CLOSE_GOING_AWAY, GATEWAY_STOPPING);
+        this.websocketServer.close();
+        done();
+      },
+    });
     // GraphQL documents itself (introspection, GraphiQL), and /ws in docs/websocket.md: neither is in the OpenAPI document.
     void this.app.register(graphqlPlugin, context);
     void this.app.register(async (app) => registerLiveStream(app, context, logger, options.liveStream));

@@ -371,6 +371,24 @@ describe('the live stream at /ws', () => {
   });
 });
 
+describe('a gateway that stops', () => {
+  it('closes its WebSocket clients with 1001 and a reason, the live stream and GraphQL alike', async () => {
+    const pipeline = await startInProcessPipeline();
+    const { gateway, baseUrl } = await startGateway(pipeline);
+    try {
+      const live = await TestClient.connect(baseUrl);
+      const graphql = new WebSocket(`${baseUrl.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => graphql.once('open', resolve).once('error', reject));
+      const closes = [live.socket, graphql].map((socket) => new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)]))));
+      await gateway.stop();
+      for (const [code, reason] of await Promise.all(closes)) assert.deepEqual([code, reason], [1001, 'the gateway is stopping']);
+    } finally {
+      await gateway.stop();
+      await pipeline.stop();
+    }
+  });
+});
+
 describe('two gateways on one etcd', () => {
   let etcd: EtcdProcess;
   let kv: EtcdKvStore;

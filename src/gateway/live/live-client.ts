@@ -28,6 +28,9 @@ export interface LiveClientLimits {
 
 /** WebSocket close code for a client too slow to be served: 1008, policy violation (it must keep reading). */
 export const CLOSE_TOO_SLOW = 1008;
+/** Close code and reason for every WebSocket client (live stream and GraphQL) when the gateway stops. */
+export const CLOSE_GOING_AWAY = 1001;
+export const GATEWAY_STOPPING = 'the gateway is stopping';
 /** How long a closed-for-slowness or stopping client gets to finish the closing handshake before its socket is destroyed. */
 export const CLOSE_GRACE_MS = 1_000;
 

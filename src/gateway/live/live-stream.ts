@@ -11,7 +11,7 @@ import type { Logger } from '../../common/logger.js';
 import { gauge } from '../../common/metrics.js';
 import { errorBody } from '../api-error.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { LiveClient, CLOSE_GRACE_MS, type LiveClientLimits } from './live-client.js';
+import { LiveClient, CLOSE_GOING_AWAY, CLOSE_GRACE_MS, GATEWAY_STOPPING, type LiveClientLimits } from './live-client.js';
 
 export interface LiveStreamOptions extends LiveClientLimits {
   /** Ping period; a client that has not answered the previous ping by the next one is disconnected. */
@@ -111,7 +111,7 @@ export function registerLiveStream(app: FastifyInstance, context: GatewayContext
     if (pumpTimer) clearInterval(pumpTimer);
     if (heartbeatTimer) clearInterval(heartbeatTimer);
     pumpTimer = heartbeatTimer = undefined;
-    for (const client of clients) client.close(1001, 'the gateway is stopping');
+    for (const client of clients) client.close(CLOSE_GOING_AWAY, GATEWAY_STOPPING);
     const deadline = Date.now() + CLOSE_GRACE_MS + 100;
     while (clients.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   });
