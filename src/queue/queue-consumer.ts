@@ -268,11 +268,17 @@ export class QueueConsumer {
     for (const worker of [...this.workers.values()]) {
       if (!mine.has(worker.partition)) this.drainAway(worker, true);
     }
+    const claimed: number[] = [];
     for (const partition of mine) {
       if (!this.running || this.workers.has(partition) || this.releasing.has(partition) || owners.has(partition)) continue;
       const claimRevision = await this.claims.claim(partition, lease);
-      if (claimRevision !== undefined && this.running && this.membership.lease === lease) this.startWorker(partition, claimRevision);
+      if (claimRevision !== undefined && this.running && this.membership.lease === lease) {
+        this.startWorker(partition, claimRevision);
+        claimed.push(partition);
+      }
     }
+    // One line per rebalance, not one per partition: a first start claims every partition at once.
+    if (claimed.length > 0) this.options.logger.info({ partitions: claimed, owned: this.workers.size }, `claimed ${claimed.length} partition(s)`);
     ownedPartitionsGauge.set(this.workers.size);
     this.reconcileError = undefined;
   }
@@ -299,7 +305,7 @@ export class QueueConsumer {
     });
     this.workers.set(partition, worker);
     worker.start();
-    this.options.logger.info({ partition, claimRevision }, 'partition claimed');
+    this.options.logger.debug({ partition, claimRevision }, 'partition claimed');
   }
 
   /** Drains a worker, then (if `release`) deletes its owner key, so the next owner starts after the message in hand. */
