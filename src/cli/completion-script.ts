@@ -12,8 +12,10 @@ interface CompletionNode {
   commands: { name: string; description: string }[];
   /** Long and short flags, e.g. --etcd, -h. */
   options: string[];
-  /** The flags that take a value (the next word is the value, completed as a file). */
+  /** The flags that take a value (the next word is the value, completed as a file unless it has choices). */
   valueOptions: string[];
+  /** The values of flags with a fixed set of them (`--role read|ingest|admin`); flag '' for the command's arguments. */
+  choices: { flag: string; values: readonly string[] }[];
 }
 
 /** Every command path of the tree, the program first. */
@@ -27,6 +29,10 @@ export function completionNodes(program: Command): CompletionNode[] {
       // -h/--help is commander's own option, outside command.options.
       options: [...flags, '--help', '-h'],
       valueOptions: command.options.filter((option) => option.required || option.optional).flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined)),
+      choices: [
+        ...command.options.flatMap((option) => (option.argChoices ? [option.long, option.short].filter((flag): flag is string => flag !== undefined).map((flag) => ({ flag, values: option.argChoices! })) : [])),
+        ...command.registeredArguments.flatMap((argument) => (argument.argChoices ? [{ flag: '', values: argument.argChoices }] : [])),
+      ],
     });
     for (const sub of command.commands) visit(sub, path === '' ? sub.name() : `${path} ${sub.name()}`);
   };
@@ -46,9 +52,17 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The shell functions both scripts share: a command path's subcommands, options, and options that take a value. */
+/** The shell functions both scripts share: a command path's subcommands, options, options that take a value, and choices. */
 function lookupFunctions(name: string, nodes: CompletionNode[]): string {
-  return `_${name}_commands() {
+  const choiceArms = nodes
+    .flatMap((node) => node.choices.map(({ flag, values }) => `    ${JSON.stringify(`${node.path}|${flag}`)}) echo ${shellQuote(values.join(' '))} ;;`))
+    .join('\n');
+  return `_${name}_choices() {
+  case "$1|$2" in
+${choiceArms}
+  esac
+}
+_${name}_commands() {
   case "$1" in
 ${caseTable(nodes, (node) => node.commands.map((command) => command.name))}
   esac
@@ -87,12 +101,20 @@ _${name}() {
     if [[ " $(_${name}_commands "$cmdpath") " == *" $word "* ]]; then cmdpath="\${cmdpath:+$cmdpath }$word"; fi
   done
   COMPREPLY=()
-  # A flag's value: left to bash's default (file) completion.
+  local values=""
+  # A flag's value: its choices when it has some, else bash's default (file) completion.
+  [[ "$prev" == -* ]] && values="$(_${name}_choices "$cmdpath" "$prev")"
+  if [[ -n "$values" ]]; then
+    COMPREPLY=( $(compgen -W "$values" -- "$cur") )
+    return 0
+  fi
   [[ "$prev" == -* && " $(_${name}_value_options "$cmdpath") " == *" $prev "* ]] && return 0
   if [[ "$cur" == -* ]]; then
     COMPREPLY=( $(compgen -W "$(_${name}_options "$cmdpath")" -- "$cur") )
   else
-    COMPREPLY=( $(compgen -W "$(_${name}_commands "$cmdpath")" -- "$cur") )
+    values="$(_${name}_commands "$cmdpath")"
+    [[ -z "$values" ]] && values="$(_${name}_choices "$cmdpath" "")"
+    COMPREPLY=( $(compgen -W "$values" -- "$cur") )
   fi
 }
 complete -o bashdefault -o default -F _${name} ${name}
@@ -137,12 +159,18 @@ _${name}() {
     [[ "$word" == -* ]] && continue
     if [[ " $(_${name}_commands "$cmdpath") " == *" $word "* ]]; then cmdpath="\${cmdpath:+$cmdpath }$word"; fi
   done
-  if [[ "$prev" == -* && " $(_${name}_value_options "$cmdpath") " == *" $prev "* ]]; then
+  local values=""
+  [[ "$prev" == -* ]] && values="$(_${name}_choices "$cmdpath" "$prev")"
+  if [[ -n "$values" ]]; then
+    compadd -- \${=values}
+  elif [[ "$prev" == -* && " $(_${name}_value_options "$cmdpath") " == *" $prev "* ]]; then
     _files
   elif [[ "\${words[CURRENT]}" == -* ]]; then
     compadd -- \${=$(_${name}_options "$cmdpath")}
   elif [[ -n "$(_${name}_commands "$cmdpath")" ]]; then
     _${name}_describe_commands "$cmdpath"
+  elif [[ -n "$(_${name}_choices "$cmdpath" "")" ]]; then
+    compadd -- \${=$(_${name}_choices "$cmdpath" "")}
   else
     _files
   fi

@@ -54,6 +54,9 @@ describe('shell completion', () => {
     assert.ok(!collector.includes('--data-dir') && !collector.includes('--batch-samples'), 'no options of other roles');
     // A flag's value is left to bash's file completion.
     assert.deepEqual(bashComplete(bash, ['gputel', 'streamer', '--file', '']), []);
+    // An argument with a fixed set of values completes to them.
+    assert.deepEqual(bashComplete(bash, ['gputel', 'completion', '']).sort(), ['bash', 'zsh']);
+    assert.deepEqual(bashComplete(bash, ['gputel', 'completion', 'z']), ['zsh']);
     const syntax = spawnSync('bash', ['-n'], { input: bash, encoding: 'utf8' });
     assert.equal(syntax.status, 0, syntax.stderr);
   });
@@ -73,6 +76,7 @@ describe('shell completion', () => {
       const collector = zshComplete(zsh, ['gputel', '--etcd', 'http://127.0.0.1:2379', 'collector', '--']);
       assert.ok(collector.includes('--lease-ttl') && !collector.includes('--data-dir'), collector.join(' '));
       assert.deepEqual(zshComplete(zsh, ['gputel', 'streamer', '--file', '']), ['(files)']);
+      assert.deepEqual(zshComplete(zsh, ['gputel', 'completion', '']), ['bash', 'zsh']);
     }
   });
 });
