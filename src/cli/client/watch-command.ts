@@ -33,6 +33,9 @@ interface ServerFrame {
   error?: { code?: string; message?: string };
 }
 
+/** Unwritten output (bytes) past which records are dropped rather than queued: a reader that stalled. */
+const MAX_QUEUED_OUTPUT_BYTES = 4 * 1024 * 1024;
+
 /** The codes a refused subscription may carry, kept so that the exit code says what went wrong. */
 const FRAME_CODES = new Set<ErrorCode>(['BAD_REQUEST', 'GPU_NOT_FOUND', 'CONFLICT', 'NOT_FOUND', 'KV_UNAVAILABLE']);
 
@@ -165,18 +168,26 @@ function follow(socket: WebSocket, baseUrl: string, printer: RecordPrinter, opti
     let silence: NodeJS.Timeout | undefined;
     const forTimer = options.forMs === undefined ? undefined : setTimeout(() => finish(), options.forMs);
     const onSignal = (): void => finish();
-    // A reader slower than the stream: stop reading the socket until stdout
-    // drains, so that records wait in the gateway (which drops them and
-    // says so) rather than in this process's memory. A reader that went
-    // away ends the command with exit 0 (writeOutputNow()).
-    const onDrain = (): void => {
-      if (!done) socket.resume();
+    // A reader slower than the stream (a pager left alone): records past
+    // MAX_QUEUED_OUTPUT_BYTES of unwritten output are dropped and counted,
+    // as the gateway does for a slow socket, rather than held in memory
+    // without bound. The socket is still read: pausing it would leave the
+    // gateway's pings unread, and the gateway closes a client that does not
+    // read for 30 s. A reader that went away ends the command with exit 0
+    // (writeOutputNow()).
+    let dropped = 0;
+    const reportDropped = (): void => {
+      process.stderr.write(`dropped ${dropped} record(s): stdout was not read fast enough\n`);
+      dropped = 0;
     };
-    const print = (text: string): void => {
-      if (!writeOutputNow(text) && !socket.isPaused) {
-        socket.pause();
-        process.stdout.once('drain', onDrain);
+    /** Answers whether the record was printed (not dropped). */
+    const printRecord = (record: ApiRecord): boolean => {
+      if (process.stdout.writableLength > MAX_QUEUED_OUTPUT_BYTES) {
+        if (dropped++ === 0) process.stdout.once('drain', reportDropped);
+        return false;
       }
+      writeOutputNow(printer.record(record));
+      return true;
     };
 
     function finish(error?: Error): void {
@@ -186,7 +197,8 @@ function follow(socket: WebSocket, baseUrl: string, printer: RecordPrinter, opti
       clearTimeout(silence);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      process.stdout.off('drain', onDrain);
+      process.stdout.off('drain', reportDropped);
+      if (dropped > 0) reportDropped();
       socket.removeAllListeners();
       socket.on('error', () => {}); // nothing more to report
       socket.terminate();
@@ -215,12 +227,11 @@ function follow(socket: WebSocket, baseUrl: string, printer: RecordPrinter, opti
         return;
       }
       if (frame.type === 'record' && frame.data !== undefined) {
-        print(printer.record(frame.data));
-        printed++;
+        if (printRecord(frame.data)) printed++;
         if (options.count !== undefined && printed >= options.count) finish();
       } else if (frame.type === 'subscribed') {
         process.stderr.write(`watching ${options.what} at ${baseUrl} (Ctrl-C to stop)\n`);
-        print(printer.header());
+        writeOutputNow(printer.header());
       } else if (frame.type === 'dropped') {
         process.stderr.write(`the gateway dropped ${frame.count ?? 'some'} record(s): this client did not read fast enough\n`);
       } else if (frame.type === 'error') {
