@@ -157,6 +157,23 @@ describe('client output: hostile text, closed pipes, failed pages, watch alignme
     assert.match(table.stdout, /^TIME\s+UTIL/);
   });
 
+  it('watch whose reader closes the pipe ends with exit 0 at the next record, without a stack', async () => {
+    const watch = runGputel(['watch', '--host', 'host-5', '--output', 'json', '--gateway', pipeline.baseUrl], PLAIN_ENV);
+    started.push(watch);
+    await waitFor('gputel watch to subscribe', 15_000, () => (/^watching /m.test(watch.stderr()) ? true : watch.child.exitCode !== null ? Promise.reject(new Error(watch.stderr())) : undefined));
+    const at = (from: number) => (i: number): number => Date.UTC(2026, 2, 2, 10, 0, 0) + (from + i) * 1000;
+    const first = join(dir, 'pipe-1.csv');
+    writeFileSync(first, `${CSV_HEADER}\n${csvLines(1, 5, 0, at(0))}`);
+    await pipeline.ingest(first);
+    await watch.waitForOutput(/\n/);
+    watch.child.stdout!.destroy(); // the reader goes away, as head does after its line
+    const second = join(dir, 'pipe-2.csv');
+    writeFileSync(second, `${CSV_HEADER}\n${csvLines(1, 5, 0, at(1))}`);
+    await pipeline.ingest(second);
+    assert.equal(await watch.exited, 0, watch.stderr());
+    assert.match(watch.stderr(), /^watching host host-5 at \S+ \(Ctrl-C to stop\)\n$/, 'nothing after the watching line');
+  });
+
   it('a page that fails after others were printed: the exit code of its error, and stderr says the output is incomplete', async () => {
     // A fault-injecting proxy in front of the real gateway: the first
     // request passes, the second has its connection cut.
