@@ -31,6 +31,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   BAD_CONFIG: EXIT.CONFIG,
   BAD_REQUEST: EXIT.USAGE,
+  /** `watch`: the gateway refused a subscription whose id is in use on the connection (a client's mistake, like a bad request). */
+  CONFLICT: EXIT.USAGE,
   BAD_INPUT: EXIT.REJECTED_INPUT,
   KV_UNAVAILABLE: EXIT.STORE_UNAVAILABLE,
   KV_CLOSED: EXIT.STORE_UNAVAILABLE,

@@ -6,6 +6,7 @@
 import Table from 'cli-table3';
 import picocolors from 'picocolors';
 import { GputelError } from '../common/gputel-error.js';
+import { quoteInput } from '../ingest/quote-input.js';
 
 export type OutputFormat = 'json' | 'table' | 'csv';
 
@@ -36,10 +37,18 @@ export function formatAge(ms: number): string {
   return `${Math.floor(ms / 86_400_000)}d${String(Math.floor((ms % 86_400_000) / 3_600_000)).padStart(2, '0')}h`;
 }
 
-/** Quotes text from the store for a terminal: control characters escaped, long text cut. */
+/**
+ * Text from the store (or a server) made safe for a terminal: every control
+ * character (C0, DEL, C1: ESC, BEL, CSI, NUL, line breaks) shown as a `\xNN`
+ * escape, so that a hostname like `evil\x1b]0;pwned\x07` cannot retitle,
+ * clear or move the terminal, and a backslash doubled so that an escape seen
+ * was made here; text longer than `max` characters is cut (`...`). The one
+ * filter of table cells, `watch` lines and quoted values: it is the
+ * ingest's quoteInput(), so input quoted in a rejection and output shown in
+ * a table are escaped alike. Never throws.
+ */
 export function printable(text: string, max = 100): string {
-  const escaped = JSON.stringify(text).slice(1, -1);
-  return escaped.length > max ? `${escaped.slice(0, max - 1)}…` : escaped;
+  return quoteInput(text, max);
 }
 
 /** One CSV field (RFC 4180): quoted, quotes doubled, when it holds a comma, a quote or a line break; null and undefined are empty. */

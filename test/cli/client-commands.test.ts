@@ -130,9 +130,16 @@ describe('gputel client commands against a real gateway', () => {
     it('passes its filters to the API', async () => {
       const data = await apiData('/api/v1/gpus?hostname=gpu-node-02&status=active&model=NVIDIA%20H100%2080GB%20HBM3');
       assert.equal((data as unknown[]).length, 2);
-      const [filtered, none] = await Promise.all([ok(['gpus', '--host', 'gpu-node-02', '--status', 'active', '--model', 'NVIDIA H100 80GB HBM3']), ok(['gpus', '--host', 'no-such-host'])]);
+      const [filtered, none] = await Promise.all([ok(['gpus', '--host', 'gpu-node-02', '--status', 'active', '--model', 'NVIDIA H100 80GB HBM3']), ok(['gpus', '--host', 'gpu-node-02', '--status', 'stale'])]);
       assert.equal(filtered, `${JSON.stringify(data)}\n`);
-      assert.equal(none, '[]\n');
+      assert.equal(none, '[]\n', 'a known host whose GPUs the other filters leave out: an empty list');
+    });
+
+    it('--host naming a host the gateway has never seen is EXIT.NOT_FOUND, as summary --host is', async () => {
+      await Promise.all([
+        fails(['gpus', '--host', 'no-such-host'], EXIT.NOT_FOUND, /no host "no-such-host".*gputel hosts lists them/),
+        fails(['gpus', '--host', 'no-such-host', '--output', 'table'], EXIT.NOT_FOUND, /no host "no-such-host".*gputel hosts lists them/),
+      ]);
     });
 
     it('writes CSV: a header row, one row per GPU with every API field, RFC 4180 line ends', async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { EXIT, exitCodeOf } from '../../src/cli/exit-codes.js';
+import { EXIT, exitCodeOf, exitCodeOfErrorCode } from '../../src/cli/exit-codes.js';
 import { streamExitCode } from '../../src/cli/streamer-command.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { KeySpace } from '../../src/kv/key-space.js';
@@ -142,5 +142,10 @@ describe('exit codes, one per class of failure', () => {
     assert.equal(streamExitCode([summary({ sourceRowsRejected: 2 })], true), EXIT.REJECTED_INPUT);
     assert.equal(streamExitCode([summary({ sourceRowsRejected: 2 }), summary({ failure: 'unreadable', failureCode: 'BAD_INPUT' })], true), EXIT.FAILED);
     assert.equal(streamExitCode([summary({ failure: 'unreadable', failureCode: 'BAD_INPUT' }), summary({ failure: '16 partitions', failureCode: 'BAD_CONFIG' })], false), EXIT.CONFIG);
+  });
+
+  it('a refused subscription gputel watch keeps as CONFLICT (its id already in use) exits USAGE (2), not INTERNAL', () => {
+    assert.equal(exitCodeOf(new GputelError('CONFLICT', 'subscription id "watch" is already in use on this connection')), EXIT.USAGE);
+    assert.equal(exitCodeOfErrorCode('CONFLICT'), EXIT.USAGE);
   });
 });

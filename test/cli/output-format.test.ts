@@ -1,7 +1,7 @@
 /** The output helpers of every command: format choice, RFC 4180 CSV, borderless tables, when to colour. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { csvField, formatAge, formatCsv, outputFormat, renderTable, terminalColors } from '../../src/cli/output-format.js';
+import { csvField, formatAge, formatCsv, outputFormat, printable, renderTable, terminalColors } from '../../src/cli/output-format.js';
 
 describe('output format', () => {
   it('offers csv only to commands that say so, and names what is allowed', () => {
@@ -42,6 +42,14 @@ describe('output format', () => {
     assert.equal(terminalColors({ NO_COLOR: '1' }, true).isColorSupported, false);
     assert.equal(terminalColors({ NO_COLOR: '1', FORCE_COLOR: '1' }, true).isColorSupported, false);
     assert.equal(terminalColors({ NO_COLOR: '' }, true).isColorSupported, true);
+  });
+
+  it('printable() escapes C0, DEL and C1 control characters (ESC, BEL, CSI) and doubles backslashes; quotes and other text stay', () => {
+    assert.equal(printable('evil\u001b]0;pwned\u0007\u001b[2J\u009b1m\u007f'), 'evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m\\x7f');
+    assert.equal(printable('say "hi", naïve — 温度'), 'say "hi", naïve — 温度');
+    assert.equal(printable('C:\\x1b'), 'C:\\\\x1b', 'an escape seen was made by printable()');
+    assert.equal(printable('x'.repeat(20), 10), 'xxxxxxx...');
+    assert.equal(printable('x'.repeat(200), Number.POSITIVE_INFINITY), 'x'.repeat(200));
   });
 
   it('writes ages in days from 48 hours on', () => {

@@ -9,6 +9,7 @@ import { clientContextOf, withClientOptions } from './client-options.js';
 import { formatDetail, formatList, type Column } from './client-output.js';
 import { ago, shortTime, statusCell } from './human-units.js';
 import { metricColumns } from './record-columns.js';
+import { writeOutput } from './write-output.js';
 
 /** A GPU row of the table: its status shows `idle` for an active GPU the summary lists as idle. */
 type GpuRow = ApiGpu & { shownStatus: string };
@@ -51,7 +52,7 @@ function statusOption(raw: unknown): string | undefined {
 function gpusCommand(): Command {
   return withClientOptions(new Command('gpus'))
     .description('list the GPUs (each MIG instance on its own line), optionally filtered; the table marks idle GPUs (see gputel idle)')
-    .option('--host <hostname>', 'only the GPUs of this host')
+    .option('--host <hostname>', 'only the GPUs of this host (an unknown host is an error: gputel hosts lists them)')
     .option('--status <status>', 'only active or only stale GPUs')
     .option('--model <name>', 'only GPUs of this model (exact), e.g. "NVIDIA H100 80GB HBM3"')
     .option('--namespace <name>', 'only GPUs whose newest sample is of this Kubernetes namespace')
@@ -65,9 +66,14 @@ function gpusCommand(): Command {
         client.get<{ data: ApiGpu[] }>('/api/v1/gpus', query),
         format === 'table' ? client.get<ApiSummary>('/api/v1/summary') : undefined,
       ]);
+      // An empty list for a host the gateway has never seen is a typo, not
+      // an answer: NOT_FOUND, as summary --host says (the host's GPU list
+      // 404s with HOST_NOT_FOUND). A known host whose GPUs the other filters
+      // leave out stays an empty list.
+      if (list.data.length === 0 && query.hostname !== undefined) await client.get(`/api/v1/hosts/${encodeURIComponent(query.hostname)}/gpus`);
       const idle = new Set(summary?.idle.gpus.map((gpu) => gpu.id));
       const rows = list.data.map((gpu) => ({ ...gpu, shownStatus: gpu.status === 'active' && idle.has(gpu.id) ? 'idle' : gpu.status }));
-      process.stdout.write(formatList(format, list.data, rows, format === 'csv' ? GPU_CSV_COLUMNS : GPU_COLUMNS, colors));
+      await writeOutput(formatList(format, list.data, rows, format === 'csv' ? GPU_CSV_COLUMNS : GPU_COLUMNS, colors));
     });
 }
 
@@ -77,7 +83,7 @@ function hostsCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const { client, format, colors } = clientContextOf(options);
       const list = await client.get<{ data: ApiHost[] }>('/api/v1/hosts');
-      process.stdout.write(formatList(format, list.data, list.data, HOST_COLUMNS, colors));
+      await writeOutput(formatList(format, list.data, list.data, HOST_COLUMNS, colors));
     });
 }
 
@@ -106,7 +112,7 @@ function gpuCommand(): Command {
     .action(async (id: string, options: Record<string, unknown>) => {
       const { client, format, colors } = clientContextOf(options);
       const answer = await client.get<{ data: ApiGpuDetail }>(`/api/v1/gpus/${encodeURIComponent(id)}`);
-      process.stdout.write(formatDetail(format, answer.data, answer.data, gpuDetailColumns(), colors));
+      await writeOutput(formatDetail(format, answer.data, answer.data, gpuDetailColumns(), colors));
     });
 }
 

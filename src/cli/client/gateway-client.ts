@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { GputelError, errorMessage, type ErrorCode } from '../../common/gputel-error.js';
+import { printable } from '../output-format.js';
 
 /** How long one request (or a WebSocket handshake) may take by default before the gateway counts as unreachable (--timeout). */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -145,10 +146,14 @@ export function unreachable(baseUrl: string, error: unknown, timeoutMs = REQUEST
   });
 }
 
-/** The server's message on one line, or undefined when the body is not the API's error shape. */
+/**
+ * The server's message on one line, through printable() (a message may quote
+ * stored text, such as the hostnames of an ambiguous id), or undefined when
+ * the body is not the API's error shape.
+ */
 function serverMessage(body: unknown): string | undefined {
   const message = (body as ErrorBody | undefined)?.error?.message;
-  return typeof message === 'string' ? message.replace(/\s+/g, ' ').trim() : undefined;
+  return typeof message === 'string' ? printable(message.replace(/\s+/g, ' ').trim(), Number.POSITIVE_INFINITY) : undefined;
 }
 
 /**

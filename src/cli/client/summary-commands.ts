@@ -8,9 +8,11 @@ import { Command } from 'commander';
 import { GputelError } from '../../common/gputel-error.js';
 import type { ApiSummary } from '../../gateway/api-schemas.js';
 import { parseWindow } from '../../gateway/summary-params.js';
+import { printable } from '../output-format.js';
 import { clientContextOf, withClientOptions } from './client-options.js';
 import { formatDetail, formatList, type Column } from './client-output.js';
 import { celsius, formatNumber, percent, shortTime, watts } from './human-units.js';
+import { writeOutput } from './write-output.js';
 
 type IdleGpu = ApiSummary['idle']['gpus'][number];
 
@@ -81,7 +83,7 @@ function summaryCommand(): Command {
       const { summary, format, colors } = await fetchSummary(options);
       // The table leaves out what it already says in IDLE.
       const columns = format === 'table' ? SUMMARY_COLUMNS.filter((c) => c.name !== 'idle_window' && c.name !== 'idle_threshold') : SUMMARY_COLUMNS;
-      process.stdout.write(formatDetail(format, summary, summary, columns, colors));
+      await writeOutput(formatDetail(format, summary, summary, columns, colors));
     });
 }
 
@@ -92,9 +94,9 @@ function idleCommand(): Command {
       const { summary, format, colors } = await fetchSummary(options);
       const { idle } = summary;
       if (format === 'table') {
-        process.stdout.write(`${idle.count} GPU(s) idle: mean utilisation under ${formatNumber(idle.threshold)}% over ${idle.window} up to ${shortTime(summary.as_of as string | null)}\n`);
+        await writeOutput(`${idle.count} GPU(s) idle: mean utilisation under ${formatNumber(idle.threshold)}% over ${printable(idle.window)} up to ${shortTime(summary.as_of as string | null)}\n`);
       }
-      if (format !== 'table' || idle.count > 0) process.stdout.write(`${format === 'table' ? '\n' : ''}${formatList(format, idle, idle.gpus, IDLE_COLUMNS, colors)}`);
+      if (format !== 'table' || idle.count > 0) await writeOutput(`${format === 'table' ? '\n' : ''}${formatList(format, idle, idle.gpus, IDLE_COLUMNS, colors)}`);
     });
 }
 

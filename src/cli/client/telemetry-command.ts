@@ -11,6 +11,7 @@ import { AGGREGATIONS } from '../../store/downsampler.js';
 import { clientContextOf, withClientOptions } from './client-options.js';
 import { csvHeader, csvRow, formatList } from './client-output.js';
 import type { Query } from './gateway-client.js';
+import { writeOutput } from './write-output.js';
 import { IDENTITY_CSV_COLUMNS, TIME_COLUMN, metricColumns, metricsOption } from './record-columns.js';
 
 /** Records per page by default: the API's most, so that a long range takes few round trips. */
@@ -84,32 +85,52 @@ export function telemetryCommand(): Command {
       const csvColumns = [TIME_COLUMN, ...IDENTITY_CSV_COLUMNS, ...metricCols];
       const path = `/api/v1/gpus/${encodeURIComponent(id)}/telemetry`;
       // JSON and CSV are written page by page (a week at 1 s is 600,000
-      // records); a table needs every row for its widths.
+      // records), each page waiting until stdout took the last one; a table
+      // needs every row for its widths.
       const tableRows: ApiRecord[] = [];
       let pages = 0;
-      let wroteRecord = false;
+      let written = 0;
       let cursor: string | null | undefined;
       do {
-        const page = await client.get<{ data: ApiRecord[]; next_cursor: string | null }>(path, { ...query, cursor: cursor ?? undefined });
+        let page: { data: ApiRecord[]; next_cursor: string | null };
+        try {
+          page = await client.get<{ data: ApiRecord[]; next_cursor: string | null }>(path, { ...query, cursor: cursor ?? undefined });
+        } catch (error) {
+          throw pages === 0 || format === 'table' ? error : incomplete(error, format, pages, written);
+        }
         if (format === 'json') {
           let text = pages === 0 ? '[' : '';
-          for (const record of page.data) {
-            text += `${wroteRecord ? ',' : ''}${JSON.stringify(record)}`;
-            wroteRecord = true;
-          }
-          process.stdout.write(text);
+          for (const record of page.data) text += `${written++ > 0 ? ',' : ''}${JSON.stringify(record)}`;
+          await writeOutput(text);
         } else if (format === 'csv') {
-          process.stdout.write(`${pages === 0 ? csvHeader(csvColumns) : ''}${page.data.map((record) => csvRow(csvColumns, record)).join('')}`);
+          await writeOutput(`${pages === 0 ? csvHeader(csvColumns) : ''}${page.data.map((record) => csvRow(csvColumns, record)).join('')}`);
+          written += page.data.length;
         } else {
           tableRows.push(...page.data);
         }
         pages++;
         cursor = page.next_cursor;
       } while (cursor);
-      if (format === 'json') process.stdout.write(']\n');
+      if (format === 'json') await writeOutput(']\n');
       if (format === 'table') {
         if (tableRows.length === 0) process.stderr.write(`no records of ${id} in that range (--since ${String(options.since)}${options.until === undefined ? '' : ` --until ${String(options.until)}`}): gputel gpu ${id} shows its newest sample\n`);
-        else process.stdout.write(formatList(format, tableRows, tableRows, [TIME_COLUMN, ...metricCols], colors));
+        else await writeOutput(formatList(format, tableRows, tableRows, [TIME_COLUMN, ...metricCols], colors));
       }
     });
+}
+
+/**
+ * The error of a page that failed after earlier pages were printed: the
+ * same code (so the same exit code), its message saying that the output is
+ * cut. JSON is left without its closing `]` on purpose: a parser then fails
+ * rather than take part of the range for all of it.
+ */
+function incomplete(error: unknown, format: 'json' | 'csv', pages: number, written: number): unknown {
+  if (!(error instanceof GputelError)) return error;
+  const cut = format === 'json' ? 'the JSON array is left unclosed' : 'the CSV rows stop there';
+  return new GputelError(error.code, `${error.message} (the output is incomplete: ${written} record(s) of ${pages} page(s) were printed before this failure; ${cut})`, {
+    retryable: error.retryable,
+    cause: error,
+    details: error.details === undefined ? undefined : { ...error.details },
+  });
 }
