@@ -339,6 +339,8 @@ describe('gputel client commands against a real gateway', () => {
         fails(['gpus', '--output', 'yaml'], EXIT.CONFIG, /--output "yaml": use table, json or csv/),
         fails(['telemetry', 'x', '--since', 'yesterday'], EXIT.CONFIG, /--since "yesterday" is not a time/),
         fails(['telemetry', 'x', '--agg', 'median'], EXIT.CONFIG, /--agg "median"/),
+        fails(['telemetry', 'x', '--step', '10m', '--max-points', '5'], EXIT.CONFIG, /--step and --max-points exclude each other/),
+        fails(['telemetry', 'x', '--since', '1h', '--until', '2h'], EXIT.CONFIG, /--until 2h is before --since 1h/),
         fails(['summary', '--window', '8d'], EXIT.CONFIG, /--window "8d" is longer than 7d/),
         fails(['watch', '--count', '0'], EXIT.CONFIG, /--count "0"/),
         fails(['hosts'], EXIT.CONFIG, /--gateway "ftp:\/\/h": the gateway speaks http:\/\/ or https:\/\//, 'ftp://h'),

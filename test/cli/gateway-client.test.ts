@@ -5,9 +5,11 @@
  * and client-auth.test.ts; these are the ones a test gateway cannot easily give).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { clientOptionsOf, DEFAULT_GATEWAY } from '../../src/cli/client/client-options.js';
-import { answerError } from '../../src/cli/client/gateway-client.js';
+import { answerError, unreachable } from '../../src/cli/client/gateway-client.js';
 import { EXIT, exitCodeOf } from '../../src/cli/exit-codes.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 
@@ -52,6 +54,10 @@ describe('gateway answers that are errors', () => {
     assert.equal(exitOf(401, undefined, true)[0], EXIT.AUTH);
     assert.deepEqual(exitOf(403, body('FORBIDDEN', 'API key "p" has role ingest'))[0], EXIT.AUTH);
     assert.deepEqual(exitOf(404, body('HOST_NOT_FOUND', 'no host "h"')), [EXIT.NOT_FOUND, 'no host "h" (gputel hosts lists them)']);
+    // A route the gateway does not have: --gateway is not its base URL (a path too many), not an unknown GPU.
+    const noRoute = exitOf(404, body('NOT_FOUND', 'no route GET /foo/api/v1/gpus: check the path (the REST API is under /api/v1)'));
+    assert.equal(noRoute[0], EXIT.GATEWAY_UNREACHABLE);
+    assert.match(noRoute[1], /is not the base URL of a gputel gateway .*check --gateway or GPUTEL_GATEWAY/);
     const ambiguous = answerError(BASE, 'GET /api/v1/gpus/GPU-M', 409, body('AMBIGUOUS_GPU', 'GPU "GPU-M" names 2 MIG instances (GPU-M:mig1, GPU-M:mig2)', { ids: ['GPU-M:mig1', 'GPU-M:mig2'] }), false, null);
     assert.equal(exitCodeOf(ambiguous), EXIT.NOT_FOUND);
     assert.deepEqual(ambiguous.details, { ids: ['GPU-M:mig1', 'GPU-M:mig2'] });
@@ -60,5 +66,24 @@ describe('gateway answers that are errors', () => {
     assert.deepEqual(exitOf(503, body('KV_UNAVAILABLE', 'etcd does not answer: retry')), [EXIT.STORE_UNAVAILABLE, `the gateway at ${BASE} answered GET /api/v1/gpus with 503 KV_UNAVAILABLE: etcd does not answer: retry`]);
     assert.equal(exitOf(500, body('INTERNAL', 'internal error'))[0], EXIT.GATEWAY_UNREACHABLE);
     assert.deepEqual(exitOf(502, undefined), [EXIT.GATEWAY_UNREACHABLE, `${BASE} answered GET /api/v1/gpus with HTTP 502 and no gputel error: is --gateway (or GPUTEL_GATEWAY) the URL of a gputel gateway?`]);
+  });
+});
+
+describe('a gateway that cannot be reached', () => {
+  it('says that an https:// URL reached a server speaking plain HTTP, not which OpenSSL check failed', async () => {
+    const server = createServer((_request, response) => response.end('{}'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    const url = `https://127.0.0.1:${port}`;
+    try {
+      const error = await fetch(`${url}/api/v1/gpus`).then(() => undefined, (failure: unknown) => failure);
+      const refused = unreachable(url, error);
+      assert.equal(exitCodeOf(refused), EXIT.GATEWAY_UNREACHABLE);
+      assert.match(refused.message, /does not speak HTTPS: use an http:\/\/ URL/);
+      assert.doesNotMatch(refused.message, /ssl3|openssl|NODE_EXTRA_CA_CERTS/i);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -131,6 +131,8 @@ function reasonOf(error: unknown, timeoutMs: number): string {
       break;
   }
   const message = errorMessage(cause).replace(/\s+/g, ' ');
+  // OpenSSL's words for a server that answered in plain HTTP.
+  if (/wrong version number|packet length too long|http request/i.test(message)) return 'it does not speak HTTPS: use an http:// URL, or start the gateway with --tls-cert and --tls-key';
   if (typeof code === 'string' && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
     return `TLS: ${message}; for a private CA set NODE_EXTRA_CA_CERTS=ca.pem`;
   }
@@ -183,6 +185,10 @@ export function answerError(baseUrl: string, what: string, status: number, body:
     case 404:
       if (code === 'GPU_NOT_FOUND') return new GputelError('GPU_NOT_FOUND', `${message!} (gputel gpus lists the ids)`);
       if (code === 'HOST_NOT_FOUND') return new GputelError('HOST_NOT_FOUND', `${message!} (gputel hosts lists them)`);
+      // Every path the client commands ask exists on a gateway: an unknown route means --gateway is not one's base URL.
+      if (code === 'NOT_FOUND' && /^no route /.test(message!)) {
+        return new GputelError('UNAVAILABLE', `${baseUrl} is not the base URL of a gputel gateway (it answered ${what} with "${message!}"): check --gateway or GPUTEL_GATEWAY: the URL the gateway's own routes start at, such as http://127.0.0.1:8080`);
+      }
       return new GputelError('NOT_FOUND', `${message!} (${what} at ${baseUrl})`);
     case 409: {
       const ids = (body as ErrorBody).error?.ids;

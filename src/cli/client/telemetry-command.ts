@@ -55,9 +55,19 @@ function telemetryQuery(options: Record<string, unknown>): Query {
   if (options.agg !== undefined && !(AGGREGATIONS as readonly string[]).includes(String(options.agg))) {
     throw new GputelError('BAD_CONFIG', `--agg "${String(options.agg)}": use ${AGGREGATIONS.join(', ')}`);
   }
+  if (options.step !== undefined && options.maxPoints !== undefined) {
+    throw new GputelError('BAD_CONFIG', '--step and --max-points exclude each other: give the bucket width, or the most buckets and let the gateway pick the width');
+  }
+  const since = timeOption(options.since, '--since');
+  const until = timeOption(options.until, '--until');
+  // Checked here too, so that the message names the options rather than the API's parameters.
+  const nowMs = Date.now();
+  if (since !== undefined && until !== undefined && parseTimeParam(until, '--until', nowMs) < parseTimeParam(since, '--since', nowMs)) {
+    throw new GputelError('BAD_CONFIG', `--until ${String(options.until)} is before --since ${String(options.since)}: a bare duration means that long before now, so --since needs the longer one`);
+  }
   return {
-    start_time: timeOption(options.since, '--since'),
-    end_time: timeOption(options.until, '--until'),
+    start_time: since,
+    end_time: until,
     metrics: metricsOption(options.metrics)?.join(','),
     step: options.step as string | undefined,
     agg: options.agg as string | undefined,
