@@ -250,7 +250,7 @@ describe('gputel client commands against a real gateway', () => {
       ]);
       assert.equal(json, `${JSON.stringify(body)}\n`);
       assert.equal(hostJson, `${JSON.stringify(host.body)}\n`);
-      const summary = body as { gpus: number; idle: { count: number }; temperature: { hottest: { id: string } } };
+      const summary = body as { gpus: number; idle: { count: number }; temperature: { hottest: { id: string; hostname: string; gpu_id: number } } };
       const rows = parseCsv(csv);
       assert.equal(rows.length, 2);
       assert.equal(Number(rows[1][rows[0].indexOf('gpus')]), summary.gpus);
@@ -258,7 +258,8 @@ describe('gputel client commands against a real gateway', () => {
       assert.match(table, new RegExp(`^GPUS\\s+${summary.gpus}$`, 'm'));
       assert.match(table, /^POWER\s+\d+(\.\d)? k?W$/m);
       assert.match(table, new RegExp(`^IDLE\\s+${summary.idle.count} \\(under 5% over 30m\\)$`, 'm'));
-      assert.match(table, new RegExp(`^HOTTEST\\s+${summary.temperature.hottest.id} \\(\\d+°C\\)$`, 'm'));
+      const { hostname, gpu_id: gpuId } = summary.temperature.hottest;
+      assert.match(table, new RegExp(`^HOTTEST\\s+${hostname}:${gpuId} \\(\\d+°C\\)$`, 'm'));
     });
 
     it('gputel idle: JSON is the summary\'s idle part; CSV and the table list the idle GPUs', async () => {
@@ -387,7 +388,7 @@ describe('gputel client commands against a real gateway', () => {
       assert.equal(await table.exited, 0, table.stderr());
       const lines = table.stdout().trimEnd().split('\n');
       assert.match(lines[0], /^TIME\s+GPU\s+TEMP$/);
-      assert.match(lines[1], /^2026-03-02 00:30:00Z\s+host-6\/0\s+600000°C$/);
+      assert.match(lines[1], /^2026-03-02 00:30:00Z\s+host-6:0\s+600000°C$/);
       await waitFor('2 CSV rows', 15_000, () => (csv.stdout().split('\r\n').length >= 4 ? true : undefined));
       csv.child.kill('SIGTERM');
       assert.equal(await csv.exited, 0, csv.stderr());

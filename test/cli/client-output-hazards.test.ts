@@ -117,14 +117,14 @@ describe('client output: hostile text, closed pipes, failed pages, watch alignme
     const lines = text.trimEnd().split('\n');
     assert.equal(lines.length, 5, `one header, then 4 records, the header not repeated (the labels were known): ${text}`);
     assert.match(lines[0], /^TIME\s+GPU\s+TEMP$/);
-    assert.equal(lines.filter((line) => line.includes(`${EVIL_SHOWN}/0`)).length, 2);
-    assert.equal(lines.filter((line) => line.includes(`${LONG_HOST}/0`)).length, 2);
+    assert.equal(lines.filter((line) => line.includes(`${EVIL_SHOWN}:0`)).length, 2);
+    assert.equal(lines.filter((line) => line.includes(`${LONG_HOST}:0`)).length, 2);
     // TEMP is right-aligned and lines carry no trailing blanks: aligned lines are all as long as the header.
     for (const line of lines) assert.equal(line.length, lines[0].length, `misaligned: ${JSON.stringify(lines)}`);
   });
 
   it('watch: a GPU label wider than its column widens it and prints the header again, aligned (a MIG label included)', () => {
-    const printer = new RecordPrinter('table', ['temperature'], terminalColors({}, false), ['host-1/0']);
+    const printer = new RecordPrinter('table', ['temperature'], terminalColors({}, false), ['host-1:0']);
     const record = (hostname: string, mig: string | null): ApiRecord =>
       ({ timestamp: '2026-03-02T09:00:00.000Z', uuid: 'GPU-1', gpu_id: 0, hostname, mig_instance_id: mig, temperature: 70, metrics: { DCGM_FI_DEV_GPU_TEMP: 70 } }) as unknown as ApiRecord;
     const header = printer.header();
@@ -134,7 +134,7 @@ describe('client output: hostile text, closed pipes, failed pages, watch alignme
     assert.equal(short.split('\n').length, 2, 'one line: the label fits');
     const [newHeader, wideLine] = wide.trimEnd().split('\n');
     assert.match(newHeader, /^TIME\s+GPU\s+TEMP$/, 'the header again, over the wider column');
-    assert.ok(wideLine.includes(`${LONG_HOST}/0 mig3`));
+    assert.ok(wideLine.includes(`${LONG_HOST}:0 mig3`));
     assert.equal(newHeader.length, wideLine.length);
     assert.equal(shortAgain.trimEnd().length, newHeader.length, 'later lines keep the wider column');
     assert.equal(header.trimEnd().length, short.trimEnd().length);

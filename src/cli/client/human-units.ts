@@ -71,7 +71,7 @@ export function statusCell(status: string, colors: TerminalColors): string {
   return status;
 }
 
-/** Which GPU a record is of, for a person: `node-1/0`, `node-1/0 mig1`. */
+/** Which GPU a record is of, for a person, in the `hostname:gpu_id` form the API takes as an id: `node-1:0`, `node-1:0 mig1`. */
 export function gpuLabel(record: { hostname: string; gpu_id: number; mig_instance_id: string | null }): string {
-  return `${record.hostname}/${record.gpu_id}${record.mig_instance_id === null ? '' : ` mig${record.mig_instance_id}`}`;
+  return `${record.hostname}:${record.gpu_id}${record.mig_instance_id === null ? '' : ` mig${record.mig_instance_id}`}`;
 }

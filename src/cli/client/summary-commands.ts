@@ -11,7 +11,7 @@ import { parseWindow } from '../../gateway/summary-params.js';
 import { printable } from '../output-format.js';
 import { clientContextOf, withClientOptions } from './client-options.js';
 import { formatDetail, formatList, type Column } from './client-output.js';
-import { celsius, formatNumber, percent, shortTime, watts } from './human-units.js';
+import { celsius, formatNumber, gpuLabel, percent, shortTime, watts } from './human-units.js';
 import { writeOutput } from './write-output.js';
 
 type IdleGpu = ApiSummary['idle']['gpus'][number];
@@ -60,7 +60,8 @@ const SUMMARY_COLUMNS: Column<ApiSummary>[] = [
     name: 'hottest_id',
     title: 'HOTTEST',
     value: (s) => s.temperature.hottest?.id,
-    cell: (s, colors) => (s.temperature.hottest ? `${s.temperature.hottest.id} (${colors.red(celsius(s.temperature.hottest.value))})` : '-'),
+    // A person reads host and GPU number (JSON and CSV keep the id to ask for it by).
+    cell: (s, colors) => (s.temperature.hottest ? `${gpuLabel(s.temperature.hottest)} (${colors.red(celsius(s.temperature.hottest.value))})` : '-'),
   },
   { name: 'idle_window', title: 'WINDOW', value: (s) => s.idle.window },
   { name: 'idle_threshold', title: 'THRESHOLD', value: (s) => s.idle.threshold, cell: (s) => percent(s.idle.threshold) },
