@@ -7,11 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
 import { getJson } from '../support/api-checks.js';
 import { useBrowser } from '../support/browser.js';
 import { useDashboardFleet } from '../support/dashboard-fleet.js';
-import { askAgain, chartPoints, numberShown, openView, recordApiRequests, telemetryPointsOf, waitForView } from '../support/dashboard-page.js';
+import { askAgain, chartPoints, numberShown, openView, recordApiRequests, telemetryPointsOf, tileValues, waitForView } from '../support/dashboard-page.js';
 import { waitFor } from '../support/wait-for.js';
 
 type ApiGpu = { id: string; uuid: string; hostname: string };
@@ -19,12 +18,6 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
-
-/** The value of the colouring metric (utilisation by default) each tile holds, by UUID: its data-value. */
-async function tileValues(page: Page): Promise<Map<string, number>> {
-  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.getAttribute('data-value') ?? ''] as const));
-  return new Map(tiles.map(([uuid, text]) => [uuid, text === '' ? NaN : Number(text)]));
-}
 
 describe('dashboard in headless Chromium on a known fleet', () => {
   const fleet = useDashboardFleet('dashboard-views');
@@ -160,5 +153,31 @@ describe('dashboard in headless Chromium on a known fleet', () => {
       assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
       assert.deepEqual(chromium.pageErrors(page), []);
     }
+  });
+
+  it('drops the points that leave a live chart\'s sliding window, but the one at its edge', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    const gpu = (await apiGpus())[0];
+    const spanMs = 15 * 60_000;
+    await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=15m`, 'gpu');
+    const loaded = (await askAgain<{ data: { timestamps: number[] } }>(requests.last(TELEMETRY_PATH))).flatMap((answer) => answer.data.timestamps);
+    assert.deepEqual(await chartPoints(page), (await chartPoints(page)).map(() => loaded.length), 'the charts start with the points the API answers');
+    const times = [...loaded];
+    // Streamed until some loaded point is more than one behind the window's start (at most 3 records: 30 s each, the window 15 min).
+    let expected = times.length;
+    for (let i = 0; i < 3 && expected >= loaded.length + i; i++) {
+      const [row] = await fleet.streamLater();
+      times.push(row.timestampMs);
+      const startMs = row.timestampMs - spanMs;
+      const inside = times.filter((ms) => ms >= startMs).length;
+      expected = inside + (inside < times.length ? 1 : 0);
+    }
+    assert.ok(expected < times.length, `some point left the window (${times.length} points, ${expected} to keep)`);
+    await waitFor(`every chart at ${expected} points (of ${times.length} loaded and streamed)`, 20_000, async () => {
+      const points = await chartPoints(page);
+      return points.length > 0 && points.every((n) => n === expected) ? true : undefined;
+    });
+    assert.deepEqual(chromium.pageErrors(page), []);
   });
 });
