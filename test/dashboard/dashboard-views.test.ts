@@ -180,4 +180,27 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     });
     assert.deepEqual(chromium.pageErrors(page), []);
   });
+
+  it('clears the problem banner when the gateway answers again, and keeps the URL\'s filters when a load fails', async () => {
+    const page = await chromium.newPage();
+    // Timers under the test's control: the 10 s summary refresh runs when the clock is moved on.
+    await page.clock.install();
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const failing = { status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'STORE_UNAVAILABLE', message: 'the store is down (test)' } }) };
+    await page.route('**/api/v1/summary', (route) => route.fulfill(failing));
+    await page.clock.runFor(10_500);
+    const banner = page.locator('#problem');
+    await banner.filter({ hasText: 'the store is down (test)' }).waitFor({ timeout: 5_000 });
+    await page.unroute('**/api/v1/summary');
+    await page.clock.runFor(10_500);
+    await banner.waitFor({ state: 'hidden', timeout: 5_000 });
+
+    const { hostname, model } = (await getJson<{ data: { hostname: string; model: string }[] }>(`${fleet.baseUrl}/api/v1/gpus`)).body.data[0];
+    await page.route('**/graphql', (route) => route.fulfill(failing));
+    await page.goto(`${fleet.baseUrl}/#/?${new URLSearchParams({ host: hostname, model }).toString()}`);
+    await banner.filter({ hasText: 'the store is down (test)' }).waitFor({ timeout: 10_000 });
+    const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#\/?\??/, ''));
+    assert.deepEqual([query.get('host'), query.get('model')], [hostname, model], `the deep link's filters stay in the URL: ${page.url()}`);
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
 });
