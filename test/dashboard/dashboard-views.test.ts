@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { APIResponse, Route } from 'playwright-core';
 import { getJson } from '../support/api-checks.js';
 import { useBrowser } from '../support/browser.js';
 import { useDashboardFleet } from '../support/dashboard-fleet.js';
@@ -202,5 +203,52 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#\/?\??/, ''));
     assert.deepEqual([query.get('host'), query.get('model')], [hostname, model], `the deep link's filters stay in the URL: ${page.url()}`);
     assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('keeps a record stored while a chart\'s history loads, and tile values newer than a list refresh', async () => {
+    const gpu = (await apiGpus())[0];
+    // The GPU view's history answer is read now but handed to the page only after a new record is stored.
+    const gpuPage = await chromium.newPage();
+    let held: { route: Route; response: APIResponse } | undefined;
+    await gpuPage.route(
+      (url) => TELEMETRY_PATH.test(url.pathname),
+      async (route) => {
+        held = { route, response: await route.fetch() };
+      },
+    );
+    await gpuPage.goto(`${fleet.baseUrl}/#/gpus/${encodeURIComponent(gpu.id)}?range=1h`);
+    const history = await waitFor('the history request', 15_000, async () => held);
+    const loaded = ((await history.response.json()) as { data: { timestamps: number[] } }).data.timestamps.length;
+    await gpuPage.locator('#live-state.live').waitFor({ timeout: 15_000 });
+
+    // The fleet's list refreshes (every 30 s, on the page's clock) answer the list read before the new record.
+    const fleetPage = await chromium.newPage();
+    await fleetPage.clock.install();
+    let oldList: APIResponse | undefined;
+    let lists = 0;
+    await fleetPage.route('**/graphql', async (route) => {
+      lists++;
+      oldList ??= await route.fetch();
+      await route.fulfill({ response: oldList });
+    });
+    await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
+    await fleetPage.locator('#live-state.live').waitFor({ timeout: 15_000 });
+
+    const streamed = await fleet.streamLater();
+    await history.route.fulfill({ response: history.response });
+    await waitForView(gpuPage, 'gpu');
+    await waitFor(`the record stored during the load on every chart (${loaded} + 1 points)`, 20_000, async () => {
+      const points = await chartPoints(gpuPage);
+      return points.length > 0 && points.every((n) => n === loaded + 1) ? true : undefined;
+    });
+
+    const newUtilization = new Map(streamed.filter((row) => row.metric === 'DCGM_FI_DEV_GPU_UTIL').map((row) => [row.uuid, row.value]));
+    const showsNew = async (): Promise<boolean> => [...(await tileValues(fleetPage))].every(([uuid, value]) => value === newUtilization.get(uuid));
+    await waitFor('the new utilisation on every tile', 20_000, async () => ((await showsNew()) ? true : undefined));
+    await fleetPage.clock.runFor(30_500);
+    await waitFor('a list refresh', 10_000, async () => (lists >= 2 ? true : undefined));
+    await fleetPage.clock.runFor(1_000);
+    assert.ok(await showsNew(), 'a list older than the live values leaves them on the tiles');
+    for (const page of [gpuPage, fleetPage]) assert.deepEqual(chromium.pageErrors(page), []);
   });
 });
