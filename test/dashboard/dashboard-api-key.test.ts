@@ -123,4 +123,18 @@ describe('dashboard with API keys on, in headless Chromium', () => {
     assert.ok(upgrades.length > 0 && upgrades.every((url) => new URL(url).pathname === '/ws'), `the page opened /ws: ${upgrades.join(', ')}`);
     assert.deepEqual(chromium.pageErrors(page), []);
   });
+
+  it('forgets the key and asks again when GraphQL answers UNAUTHORIZED in its errors, as for a REST 401', async () => {
+    const page = await chromium.newPage();
+    await page.goto(`${fleet.baseUrl}/#/idle`);
+    await waitForView(page, 'idle');
+    await page.evaluate("sessionStorage.setItem('gputel-api-key', 'some-old-key')");
+    // A gateway (or a proxy) that answers GraphQL's way: 200 with an error whose code says the key is refused.
+    await page.route('**/graphql', (route) => route.fulfill({ status: 200, json: { errors: [{ message: 'API key refused (test)', extensions: { code: 'UNAUTHORIZED' } }] } }));
+    await page.goto(`${fleet.baseUrl}/#/`);
+    await keyPrompt(page);
+    assert.equal((await page.getByTestId('key-prompt-reason').textContent())?.trim(), 'API key refused (test)', "the prompt shows the API's message");
+    assert.deepEqual(await page.evaluate<string[]>('Object.values(sessionStorage)'), [], 'the refused key is forgotten');
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
 });

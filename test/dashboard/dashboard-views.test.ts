@@ -131,6 +131,18 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     const fleetPage = await chromium.newPage();
     await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
     const tilesBefore = await tileValues(fleetPage);
+    // A fleet filtered to stale GPUs, whose list says every GPU is stale: a live record makes its tile active, and hides it.
+    const stalePage = await chromium.newPage();
+    await stalePage.route('**/graphql', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { gpus: { status: string }[] } };
+      for (const listed of body.data.gpus) listed.status = 'stale';
+      await route.fulfill({ response, json: body });
+    });
+    await openView(stalePage, fleet.baseUrl, '#/?status=stale', 'fleet');
+    const visibleTiles = stalePage.locator('[data-testid="gpu-tile"]:visible');
+    assert.equal(await visibleTiles.count(), fleet.gpuCount, 'every GPU listed as stale is shown');
+    await stalePage.locator('#live-state.live').waitFor({ timeout: 15_000 });
     // A reload would clear these (strings are evaluated in the page: this file has no DOM types).
     for (const page of [gpuPage, fleetPage]) await page.evaluate("window.gputelTestMark = 'loaded once'");
 
@@ -154,6 +166,8 @@ describe('dashboard in headless Chromium on a known fleet', () => {
       assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
       assert.deepEqual(chromium.pageErrors(page), []);
     }
+    await waitFor('every tile hidden by the stale filter once it reported', 20_000, async () => ((await visibleTiles.count()) === 0 ? true : undefined));
+    assert.deepEqual(chromium.pageErrors(stalePage), []);
   });
 
   it('drops the points that leave a live chart\'s sliding window, but the one at its edge', async () => {
