@@ -137,4 +137,25 @@ describe('dashboard with API keys on, in headless Chromium', () => {
     assert.deepEqual(await page.evaluate<string[]>('Object.values(sessionStorage)'), [], 'the refused key is forgotten');
     assert.deepEqual(chromium.pageErrors(page), []);
   });
+
+  it('opens the live stream at once when a key is entered, not when a pending retry is due', async () => {
+    const { key, line } = createApiKey('read', 'dashboard-test-5');
+    const baseUrl = await fleet.startGateway(['--api-keys', line]);
+    const gpus = await fetch(`${fleet.baseUrl}/api/v1/gpus`).then((response) => response.json() as Promise<{ data: { id: string }[] }>);
+    const id = gpus.data[0].id;
+    const detail = await fetch(`${fleet.baseUrl}/api/v1/gpus/${encodeURIComponent(id)}`).then((response) => response.json() as Promise<unknown>);
+    const page = await chromium.newPage();
+    // The page's timers stand still: a retry of the live stream is pending until the test moves the clock, which it never does.
+    await page.clock.install();
+    await page.clock.pauseAt(Date.now() + 1_000);
+    // The GPU's details answer without a key, so the view subscribes (the upgrade is refused: no key yet) before its history asks for one.
+    await page.route((url) => url.pathname === `/api/v1/gpus/${encodeURIComponent(id)}`, (route) => route.fulfill({ json: detail }));
+    await page.goto(`${baseUrl}/#/gpus/${encodeURIComponent(id)}`);
+    const field = await keyPrompt(page);
+    await page.locator('#live-state.down').waitFor({ timeout: 15_000 });
+    await field.fill(key);
+    await field.press('Enter');
+    await page.locator('#live-state.live').waitFor({ timeout: 15_000 });
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
 });
