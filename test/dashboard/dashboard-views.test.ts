@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { APIResponse, Route } from 'playwright-core';
 import { getJson } from '../support/api-checks.js';
 import { useBrowser } from '../support/browser.js';
 import { useDashboardFleet } from '../support/dashboard-fleet.js';
-import { askAgain, chartPoints, numberShown, openView, recordApiRequests, telemetryPointsOf, waitForView } from '../support/dashboard-page.js';
+import { askAgain, chartPoints, numberShown, openView, recordApiRequests, telemetryPointsOf, tileValues, waitForView } from '../support/dashboard-page.js';
 import { waitFor } from '../support/wait-for.js';
 
 type ApiGpu = { id: string; uuid: string; hostname: string };
@@ -19,12 +19,6 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
-
-/** The value of the colouring metric (utilisation by default) each tile holds, by UUID: its data-value. */
-async function tileValues(page: Page): Promise<Map<string, number>> {
-  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.getAttribute('data-value') ?? ''] as const));
-  return new Map(tiles.map(([uuid, text]) => [uuid, text === '' ? NaN : Number(text)]));
-}
 
 describe('dashboard in headless Chromium on a known fleet', () => {
   const fleet = useDashboardFleet('dashboard-views');
@@ -137,6 +131,18 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     const fleetPage = await chromium.newPage();
     await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
     const tilesBefore = await tileValues(fleetPage);
+    // A fleet filtered to stale GPUs, whose list says every GPU is stale: a live record makes its tile active, and hides it.
+    const stalePage = await chromium.newPage();
+    await stalePage.route('**/graphql', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { gpus: { status: string }[] } };
+      for (const listed of body.data.gpus) listed.status = 'stale';
+      await route.fulfill({ response, json: body });
+    });
+    await openView(stalePage, fleet.baseUrl, '#/?status=stale', 'fleet');
+    const visibleTiles = stalePage.locator('[data-testid="gpu-tile"]:visible');
+    assert.equal(await visibleTiles.count(), fleet.gpuCount, 'every GPU listed as stale is shown');
+    await stalePage.locator('#live-state.live').waitFor({ timeout: 15_000 });
     // A reload would clear these (strings are evaluated in the page: this file has no DOM types).
     for (const page of [gpuPage, fleetPage]) await page.evaluate("window.gputelTestMark = 'loaded once'");
 
@@ -160,5 +166,103 @@ describe('dashboard in headless Chromium on a known fleet', () => {
       assert.equal(await page.evaluate<string | undefined>('window.gputelTestMark'), 'loaded once', 'the page did not reload');
       assert.deepEqual(chromium.pageErrors(page), []);
     }
+    await waitFor('every tile hidden by the stale filter once it reported', 20_000, async () => ((await visibleTiles.count()) === 0 ? true : undefined));
+    assert.deepEqual(chromium.pageErrors(stalePage), []);
+  });
+
+  it('drops the points that leave a live chart\'s sliding window, but the one at its edge', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    const gpu = (await apiGpus())[0];
+    const spanMs = 15 * 60_000;
+    await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=15m`, 'gpu');
+    const loaded = (await askAgain<{ data: { timestamps: number[] } }>(requests.last(TELEMETRY_PATH))).flatMap((answer) => answer.data.timestamps);
+    assert.deepEqual(await chartPoints(page), (await chartPoints(page)).map(() => loaded.length), 'the charts start with the points the API answers');
+    const times = [...loaded];
+    // Streamed until some loaded point is more than one behind the window's start (at most 3 records: 30 s each, the window 15 min).
+    let expected = times.length;
+    for (let i = 0; i < 3 && expected >= loaded.length + i; i++) {
+      const [row] = await fleet.streamLater();
+      times.push(row.timestampMs);
+      const startMs = row.timestampMs - spanMs;
+      const inside = times.filter((ms) => ms >= startMs).length;
+      expected = inside + (inside < times.length ? 1 : 0);
+    }
+    assert.ok(expected < times.length, `some point left the window (${times.length} points, ${expected} to keep)`);
+    await waitFor(`every chart at ${expected} points (of ${times.length} loaded and streamed)`, 20_000, async () => {
+      const points = await chartPoints(page);
+      return points.length > 0 && points.every((n) => n === expected) ? true : undefined;
+    });
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('clears the problem banner when the gateway answers again, and keeps the URL\'s filters when a load fails', async () => {
+    const page = await chromium.newPage();
+    // Timers under the test's control: the 10 s summary refresh runs when the clock is moved on.
+    await page.clock.install();
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const failing = { status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'STORE_UNAVAILABLE', message: 'the store is down (test)' } }) };
+    await page.route('**/api/v1/summary', (route) => route.fulfill(failing));
+    await page.clock.runFor(10_500);
+    const banner = page.locator('#problem');
+    await banner.filter({ hasText: 'the store is down (test)' }).waitFor({ timeout: 5_000 });
+    await page.unroute('**/api/v1/summary');
+    await page.clock.runFor(10_500);
+    await banner.waitFor({ state: 'hidden', timeout: 5_000 });
+
+    const { hostname, model } = (await getJson<{ data: { hostname: string; model: string }[] }>(`${fleet.baseUrl}/api/v1/gpus`)).body.data[0];
+    await page.route('**/graphql', (route) => route.fulfill(failing));
+    await page.goto(`${fleet.baseUrl}/#/?${new URLSearchParams({ host: hostname, model }).toString()}`);
+    await banner.filter({ hasText: 'the store is down (test)' }).waitFor({ timeout: 10_000 });
+    const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#\/?\??/, ''));
+    assert.deepEqual([query.get('host'), query.get('model')], [hostname, model], `the deep link's filters stay in the URL: ${page.url()}`);
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('keeps a record stored while a chart\'s history loads, and tile values newer than a list refresh', async () => {
+    const gpu = (await apiGpus())[0];
+    // The GPU view's history answer is read now but handed to the page only after a new record is stored.
+    const gpuPage = await chromium.newPage();
+    let held: { route: Route; response: APIResponse } | undefined;
+    await gpuPage.route(
+      (url) => TELEMETRY_PATH.test(url.pathname),
+      async (route) => {
+        held = { route, response: await route.fetch() };
+      },
+    );
+    await gpuPage.goto(`${fleet.baseUrl}/#/gpus/${encodeURIComponent(gpu.id)}?range=1h`);
+    const history = await waitFor('the history request', 15_000, async () => held);
+    const loaded = ((await history.response.json()) as { data: { timestamps: number[] } }).data.timestamps.length;
+    await gpuPage.locator('#live-state.live').waitFor({ timeout: 15_000 });
+
+    // The fleet's list refreshes (every 30 s, on the page's clock) answer the list read before the new record.
+    const fleetPage = await chromium.newPage();
+    await fleetPage.clock.install();
+    let oldList: APIResponse | undefined;
+    let lists = 0;
+    await fleetPage.route('**/graphql', async (route) => {
+      lists++;
+      oldList ??= await route.fetch();
+      await route.fulfill({ response: oldList });
+    });
+    await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
+    await fleetPage.locator('#live-state.live').waitFor({ timeout: 15_000 });
+
+    const streamed = await fleet.streamLater();
+    await history.route.fulfill({ response: history.response });
+    await waitForView(gpuPage, 'gpu');
+    await waitFor(`the record stored during the load on every chart (${loaded} + 1 points)`, 20_000, async () => {
+      const points = await chartPoints(gpuPage);
+      return points.length > 0 && points.every((n) => n === loaded + 1) ? true : undefined;
+    });
+
+    const newUtilization = new Map(streamed.filter((row) => row.metric === 'DCGM_FI_DEV_GPU_UTIL').map((row) => [row.uuid, row.value]));
+    const showsNew = async (): Promise<boolean> => [...(await tileValues(fleetPage))].every(([uuid, value]) => value === newUtilization.get(uuid));
+    await waitFor('the new utilisation on every tile', 20_000, async () => ((await showsNew()) ? true : undefined));
+    await fleetPage.clock.runFor(30_500);
+    await waitFor('a list refresh', 10_000, async () => (lists >= 2 ? true : undefined));
+    await fleetPage.clock.runFor(1_000);
+    assert.ok(await showsNew(), 'a list older than the live values leaves them on the tiles');
+    for (const page of [gpuPage, fleetPage]) assert.deepEqual(chromium.pageErrors(page), []);
   });
 });

@@ -111,3 +111,9 @@ export async function chartPoints(page: Page): Promise<number[]> {
   const values = await page.getByTestId('gpu-chart').evaluateAll((charts) => charts.map((chart) => chart.getAttribute('data-points')));
   return values.map((value) => Number(value));
 }
+
+/** The value of the colouring metric (utilisation by default) each tile holds, by UUID: its data-value. */
+export async function tileValues(page: Page): Promise<Map<string, number>> {
+  const tiles = await page.getByTestId('gpu-tile').evaluateAll((elements) => elements.map((tile) => [tile.getAttribute('data-uuid') ?? '', tile.getAttribute('data-value') ?? ''] as const));
+  return new Map(tiles.map(([uuid, text]) => [uuid, text === '' ? NaN : Number(text)]));
+}

@@ -4,7 +4,7 @@
  * the page answers with the key prompt; any other error keeps the API's own
  * message (it says what was wrong and what to do).
  */
-import { forgetKey, storedKey } from './key-store.js';
+import { forgetKey, keyProblem, storedKey } from './key-store.js';
 
 /** The gateway wants a (different) key: the message is the API's. */
 export class KeyRequiredError extends Error {
@@ -22,9 +22,26 @@ export class ApiError extends Error {
   }
 }
 
-function headers(): Record<string, string> {
+/**
+ * The request's headers with the stored key. A key that cannot be a header
+ * (one stored before it was checked, or one the browser still refuses) is
+ * forgotten and asked for again: kept, it would fail every call until the
+ * tab closed.
+ */
+function headers(extra: Record<string, string> = {}): Headers {
   const key = storedKey();
-  return key === null ? {} : { 'X-API-Key': key };
+  if (key === null) return new Headers(extra);
+  const problem = keyProblem(key);
+  if (problem !== null) {
+    forgetKey();
+    throw new KeyRequiredError(problem);
+  }
+  try {
+    return new Headers({ ...extra, 'X-API-Key': key });
+  } catch (error) {
+    forgetKey();
+    throw new KeyRequiredError(`The API key cannot be sent (${error instanceof Error ? error.message : String(error)}). Paste the key again.`);
+  }
 }
 
 async function checked(response: Response, what: string): Promise<Response> {
@@ -56,14 +73,18 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
 export async function graphql<T>(query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<T> {
   const response = await fetch('/graphql', {
     method: 'POST',
-    headers: { ...headers(), 'Content-Type': 'application/json' },
+    headers: headers({ 'Content-Type': 'application/json' }),
     body: JSON.stringify({ query, variables }),
     signal,
   });
   const body = (await (await checked(response, 'POST /graphql')).json()) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
   if (body.errors?.length) {
     const [first] = body.errors;
-    if (first.extensions?.code === 'UNAUTHORIZED' || first.extensions?.code === 'FORBIDDEN') throw new KeyRequiredError(first.message);
+    if (first.extensions?.code === 'UNAUTHORIZED' || first.extensions?.code === 'FORBIDDEN') {
+      // As for REST's 401 and 403: a refused key is not sent again.
+      forgetKey();
+      throw new KeyRequiredError(first.message);
+    }
     throw new ApiError(200, first.extensions?.code ?? 'GRAPHQL', first.message);
   }
   if (body.data === undefined) throw new ApiError(200, 'GRAPHQL', 'POST /graphql answered without data');

@@ -99,7 +99,10 @@ export class FleetView implements View {
     this.stops.push(
       liveSocket.subscribe({ metrics: TILE_METRICS.map((m) => m.name) }, (record) => {
         const values = Object.fromEntries(TILE_METRICS.map((m) => [m.name, valueOf(record, m)]));
-        if (!this.grid.update(record.hostname, record.uuid, record.mig_instance_id, values)) this.newGpuSeen();
+        const outcome = this.grid.update(record.hostname, record.uuid, record.mig_instance_id, Date.parse(record.timestamp), values);
+        if (outcome === 'unknown') this.newGpuSeen();
+        // A stale GPU reporting again is active now: a status filter shows or hides it.
+        else if (outcome === 'status' && this.controls.status.value !== '') this.filter();
       }),
       every(LIST_REFRESH_MS, () => this.loadList(), this.fail),
       every(SUMMARY_REFRESH_MS, () => this.loadSummary(), this.fail),
@@ -172,7 +175,9 @@ export class FleetView implements View {
     // A load that ends after the user left this view must not write the fleet's choices into the next view's URL.
     if (this.abort.signal.aborted) return;
     const { metric, host, model, status, namespace, search } = this.controls;
-    replaceQuery({ metric: metric.value === TILE_METRICS[0].name ? '' : metric.value, host: host.value, model: model.value, status: status.value, namespace: namespace.value.trim(), q: search.value.trim() });
+    // Host and model from the URL wait in data-wanted until a list gives their options: a failed load must not drop them from the URL.
+    const chosen = (control: HTMLSelectElement): string => control.dataset.wanted || control.value;
+    replaceQuery({ metric: metric.value === TILE_METRICS[0].name ? '' : metric.value, host: chosen(host), model: chosen(model), status: status.value, namespace: namespace.value.trim(), q: search.value.trim() });
   }
 }
 

@@ -17,6 +17,8 @@ const MAX_PAGES = 20;
 export class GpuCharts {
   readonly element = el('div', { class: 'charts' });
   private readonly charts: TelemetryChart[];
+  /** The newest timestamp load() read (epoch ms); -Infinity before, or when it read none. */
+  loadedUntilMs = -Infinity;
 
   constructor(
     private readonly gpuId: string,
@@ -54,6 +56,16 @@ export class GpuCharts {
       if (cursor === null) break;
     }
     for (const chart of this.charts) chart.setData(timestamps, columns.get(chart.metric.dcgm) ?? [], startMs, endMs);
+    this.loadedUntilMs = timestamps.length === 0 ? -Infinity : timestamps[timestamps.length - 1];
+  }
+
+  /**
+   * A live record held while load() ran: appended unless the history read
+   * already holds its time (a record of the newest time read fills in what
+   * that point lacks, never adds a second point).
+   */
+  appendHeld(record: TelemetryRecord): void {
+    if (Date.parse(record.timestamp) >= this.loadedUntilMs) this.append(record);
   }
 
   /** A live record of this GPU ("now" mode only: a custom range stays as read). */

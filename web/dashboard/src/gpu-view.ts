@@ -10,7 +10,7 @@ import { chartControls } from './chart-controls.js';
 import { el } from './dom.js';
 import { formatTime, formatValue } from './format.js';
 import { GpuCharts } from './gpu-charts.js';
-import { liveSocket } from './live-socket.js';
+import { BufferedSubscription } from './buffered-subscription.js';
 import { METRICS, metricsFromQuery, valueOf } from './metrics.js';
 import { gpuHref, hostHref } from './router.js';
 import { seriesKey } from './fleet-data.js';
@@ -63,19 +63,26 @@ export class GpuView implements View {
       chartControls(gpuHref(gpu.id), range, metrics, span),
       this.charts.element,
     );
-    await this.charts.load(span.startMs, span.endMs, this.abort.signal);
     // Left meanwhile: dispose() has run, and nothing may be subscribed after it.
     if (this.abort.signal.aborted) return;
-    if (range.mode === 'now') {
+    // Subscribed before the history is read, so no record falls between the two.
+    const live = range.mode === 'now' ? new BufferedSubscription({ gpus: [gpu.id] }) : undefined;
+    if (live !== undefined) this.stops.push(live.stop);
+    const charts = this.charts;
+    await charts.load(span.startMs, span.endMs, this.abort.signal);
+    if (this.abort.signal.aborted) return;
+    if (live !== undefined) {
       const key = seriesKey(gpu.hostname, gpu.uuid, gpu.mig_instance_id);
-      this.stops.push(
-        liveSocket.subscribe({ gpus: [gpu.id] }, (record) => {
-          // A UUID id selects every series of that GPU on the stream: keep this one's.
-          if (seriesKey(record.hostname, record.uuid, record.mig_instance_id) !== key) return;
-          this.charts?.append(record);
-          this.showLatest(record);
-        }),
-      );
+      let latestMs = gpu.latest === null ? -Infinity : Date.parse(gpu.latest.timestamp);
+      live.release((record) => {
+        // A UUID id selects every series of that GPU on the stream: keep this one's.
+        if (seriesKey(record.hostname, record.uuid, record.mig_instance_id) !== key) return;
+        charts.appendHeld(record);
+        const ms = Date.parse(record.timestamp);
+        if (ms < latestMs) return;
+        latestMs = ms;
+        this.showLatest(record);
+      });
     }
     const onResize = (): void => this.charts?.resize(Math.min(1100, Math.max(320, this.element.clientWidth)));
     window.addEventListener('resize', onResize);

@@ -10,7 +10,7 @@ import { chartControls } from './chart-controls.js';
 import { el } from './dom.js';
 import { seriesKey } from './fleet-data.js';
 import { GpuCharts } from './gpu-charts.js';
-import { liveSocket } from './live-socket.js';
+import { BufferedSubscription } from './buffered-subscription.js';
 import { metricsFromQuery } from './metrics.js';
 import { gpuHref, hostHref } from './router.js';
 import { rangeFromQuery, windowOf } from './time-range.js';
@@ -61,12 +61,14 @@ export class HostView implements View {
       chartControls(hostHref(this.hostname), range, metrics, span),
       columns,
     );
-    await Promise.all([...this.charts.values()].map((charts) => charts.load(span.startMs, span.endMs, this.abort.signal)));
     // Left meanwhile: dispose() has run, and nothing may be subscribed after it.
     if (this.abort.signal.aborted) return;
-    if (range.mode === 'now') {
-      this.stops.push(liveSocket.subscribe({ hosts: [this.hostname] }, (record) => byKey.get(seriesKey(record.hostname, record.uuid, record.mig_instance_id))?.append(record)));
-    }
+    // Subscribed before the history is read, so no record falls between the two.
+    const live = range.mode === 'now' ? new BufferedSubscription({ hosts: [this.hostname] }) : undefined;
+    if (live !== undefined) this.stops.push(live.stop);
+    await Promise.all([...this.charts.values()].map((charts) => charts.load(span.startMs, span.endMs, this.abort.signal)));
+    if (this.abort.signal.aborted) return;
+    live?.release((record) => byKey.get(seriesKey(record.hostname, record.uuid, record.mig_instance_id))?.appendHeld(record));
     // Charts follow the window's width (the points stay those loaded for the first width).
     const onResize = (): void => {
       const resized = this.columnWidth(gpus.length);

@@ -1,9 +1,11 @@
 /**
  * The idle report (`#/idle`): the GPUs whose mean utilisation over a window
- * is below a threshold, and for how long: the longest of the standard
- * windows (15 min … 7 d) over which each one's mean stays below it, cut to
- * the time since its first sample (a GPU seen for an hour has not been idle
- * for 7 days). Sortable by any column. Requests:
+ * is below a threshold, and for how long: the standard windows (15 min …
+ * 7 d) walked from the shortest up, up to the last one before the first
+ * whose mean is not below it (means over windows are not monotonic: a busy
+ * hour 3 h ago can vanish in a 24 h mean), cut to the time since its first
+ * sample (a GPU seen for an hour has not been idle for 7 days). Sortable by
+ * any column. Requests:
  * `/api/v1/summary?window=W&idle_threshold=T` for each standard window (each
  * answers from memory, reading no telemetry) and `/api/v1/gpus` (first seen).
  */
@@ -27,7 +29,7 @@ interface IdleRow {
   hostname: string;
   gpu: string;
   meanUtilization: number;
-  /** The longest standard window over which its mean is below the threshold. */
+  /** The longest standard window such that it and every shorter one have a mean below the threshold; 0 when not even 15 min. */
   idleForMs: number;
 }
 
@@ -78,11 +80,7 @@ export class IdleView implements View {
     const asOf = chosen.as_of === null ? Date.now() : Date.parse(chosen.as_of);
     this.rows = chosen.idle.gpus.map((gpu) => {
       const seenForMs = asOf - (firstSeen.get(gpu.id) ?? asOf);
-      let idleForMs = 0;
-      WINDOWS.forEach(([, ms], i) => {
-        if (summaries[i].idle.gpus.some((other) => other.id === gpu.id)) idleForMs = Math.max(idleForMs, Math.min(ms, seenForMs));
-      });
-      return { id: gpu.id, hostname: gpu.hostname, gpu: gpu.mig_instance_id === null ? `GPU ${gpu.gpu_id}` : `GPU ${gpu.gpu_id} MIG ${gpu.mig_instance_id}`, meanUtilization: gpu.mean_utilization, idleForMs };
+      return { id: gpu.id, hostname: gpu.hostname, gpu: gpu.mig_instance_id === null ? `GPU ${gpu.gpu_id}` : `GPU ${gpu.gpu_id} MIG ${gpu.mig_instance_id}`, meanUtilization: gpu.mean_utilization, idleForMs: idleFor(gpu.id, summaries, seenForMs) };
     });
     this.note.textContent = `${chosen.idle.count} of ${chosen.gpus} GPUs idle over the ${this.window} before ${chosen.as_of === null ? 'any data' : new Date(chosen.as_of).toLocaleString()} (the newest sample). A GPU with no utilisation sample in the window is not idle.`;
     this.draw();
@@ -120,11 +118,28 @@ export class IdleView implements View {
           { 'data-testid': 'idle-row', 'data-id': row.id },
           el('td', {}, el('a', { href: gpuHref(row.id) }, row.gpu)),
           el('td', {}, el('a', { href: hostHref(row.hostname) }, row.hostname)),
-          el('td', {}, formatDuration(row.idleForMs)),
+          el('td', { 'data-testid': 'idle-for', 'data-ms': String(row.idleForMs) }, row.idleForMs === 0 ? `under ${formatDuration(WINDOWS[0][1])}` : formatDuration(row.idleForMs)),
           el('td', {}, `${row.meanUtilization.toFixed(1)} %`),
         ),
       ),
     );
     if (sorted.length === 0) this.body.append(el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No GPU is idle over this window.')));
   }
+}
+
+/**
+ * How long `id` has been idle: the windows from the shortest up, stopping at
+ * the first where it is not idle (a longer window's mean may dip below the
+ * threshold again, which says nothing about the time between), each cut to
+ * the time it has been seen.
+ */
+function idleFor(id: string, summaries: Summary[], seenForMs: number): number {
+  let idleForMs = 0;
+  for (const [i, [, ms]] of WINDOWS.entries()) {
+    if (!summaries[i].idle.gpus.some((other) => other.id === id)) break;
+    idleForMs = Math.min(ms, seenForMs);
+    // Seen for less than this window: a longer one holds the same samples.
+    if (seenForMs <= ms) break;
+  }
+  return idleForMs;
 }

@@ -8,7 +8,7 @@
  * the gap over HTTP).
  */
 import type { TelemetryRecord } from './api-types.js';
-import { storedKey } from './key-store.js';
+import { forgetKey, storedKey } from './key-store.js';
 
 export interface LiveFilter {
   gpus?: string[];
@@ -48,6 +48,9 @@ export class LiveSocket {
 
   /** Drops the connection and opens a new one (a new key was entered). */
   reconnect(): void {
+    // A retry still pending would otherwise hold connect() off for up to MAX_BACKOFF_MS.
+    window.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.socket?.close();
     this.socket = undefined;
     this.backoffMs = 500;
@@ -58,7 +61,15 @@ export class LiveSocket {
     if (this.socket !== undefined || this.reconnectTimer !== undefined) return;
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
     const key = storedKey();
-    const socket = key === null ? new WebSocket(url, ['gputel']) : new WebSocket(url, ['gputel', `gputel-key.${key}`]);
+    let socket: WebSocket;
+    try {
+      socket = key === null ? new WebSocket(url, ['gputel']) : new WebSocket(url, ['gputel', `gputel-key.${key}`]);
+    } catch (error) {
+      // A key that cannot be a subprotocol (SyntaxError): forget it; the views' HTTP calls ask for another, and a new key reconnects.
+      if (key !== null) forgetKey();
+      this.onState('down', `live updates off: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     this.socket = socket;
     this.onState('connecting');
     socket.addEventListener('open', () => {

@@ -12,11 +12,11 @@ import { HostView } from './host-view.js';
 import { IdleView } from './idle-view.js';
 import { KeyPrompt } from './key-prompt.js';
 import { liveSocket } from './live-socket.js';
+import { clearProblem, showProblem } from './problem-banner.js';
 import { parseRoute } from './router.js';
 import type { View } from './view.js';
 
 const main = document.getElementById('view') as HTMLElement;
-const problem = document.getElementById('problem') as HTMLElement;
 const liveState = document.getElementById('live-state') as HTMLElement;
 const prompt = new KeyPrompt(() => {
   liveSocket.reconnect();
@@ -33,13 +33,12 @@ function fail(error: unknown): void {
     prompt.show(error.message);
     return;
   }
-  problem.textContent = error instanceof Error ? error.message : String(error);
-  problem.hidden = false;
+  showProblem(error instanceof Error ? error.message : String(error));
 }
 
 function show(): void {
   current?.dispose();
-  problem.hidden = true;
+  clearProblem();
   const route = parseRoute(location.hash);
   const view = viewOf(route);
   current = view;
@@ -47,10 +46,15 @@ function show(): void {
   const mine = ++generation;
   document.title = `gputel · ${titleOf(route)}`;
   for (const link of document.querySelectorAll<HTMLAnchorElement>('header nav a')) link.classList.toggle('current', link.dataset.view === route.view);
-  view.start().catch((error: unknown) => {
-    // A view left before its data came is not this page's problem any more.
-    if (mine === generation) fail(error);
-  });
+  view.start().then(
+    () => {
+      if (mine === generation) clearProblem();
+    },
+    (error: unknown) => {
+      // A view left before its data came is not this page's problem any more.
+      if (mine === generation) fail(error);
+    },
+  );
 }
 
 function viewOf(route: ReturnType<typeof parseRoute>): View {
@@ -73,6 +77,8 @@ function titleOf(route: ReturnType<typeof parseRoute>): string {
 }
 
 liveSocket.onState = (state, detail) => {
+  // Live again: the gateway answers, so an earlier failure to reach it is over.
+  if (state === 'live') clearProblem();
   liveState.textContent = state === 'live' ? '● live' : state === 'connecting' ? '○ connecting' : '○ offline';
   liveState.className = `live-state ${state}`;
   liveState.title = detail ?? '';

@@ -4,7 +4,8 @@
  * lines: nulls break the line (spanGaps off), and so does a jump between two
  * timestamps much wider than the series' usual spacing (a downsampled page
  * has no bucket at all where there was no sample). The wrapper carries
- * `data-testid="gpu-chart"` and `data-points`, the timestamps plotted.
+ * `data-testid="gpu-chart"` and `data-points`, the timestamps plotted (in
+ * "now" mode, those of the sliding window plus one before its start).
  */
 import uPlot from 'uplot';
 import { el } from './dom.js';
@@ -14,7 +15,7 @@ import type { MetricInfo } from './metrics.js';
 const HEIGHT = 170;
 /** A step more than this many times the median spacing is a gap. */
 const GAP_FACTOR = 2.5;
-/** Past this many points a live chart drops its oldest (a tab left open for days stays bounded). */
+/** Past this many points a live chart drops its oldest, whatever its window. */
 const MAX_POINTS = 20_000;
 
 export class TelemetryChart {
@@ -67,16 +68,27 @@ export class TelemetryChart {
     } else {
       this.times.push(t);
       this.values.push(value);
-      if (this.times.length > MAX_POINTS) {
-        this.times.shift();
-        this.values.shift();
-      }
       this.endS = Math.max(this.endS, t);
       this.startS = this.endS - spanMs / 1000;
+      this.dropBefore(this.startS);
       if (this.gapS === Infinity) this.gapS = gapThreshold(this.times);
     }
     this.plot?.setData([this.times, this.values]);
     this.element.dataset.points = String(this.times.length);
+  }
+
+  /**
+   * Drops the points that left the window, but the last one before its
+   * start (the line enters the plot from it rather than starting inside),
+   * and the oldest past MAX_POINTS (a tab left open for days stays bounded).
+   */
+  private dropBefore(startS: number): void {
+    let firstInside = 0;
+    while (firstInside < this.times.length && this.times[firstInside] < startS) firstInside++;
+    const drop = Math.max(firstInside - 1, this.times.length - MAX_POINTS, 0);
+    if (drop === 0) return;
+    this.times.splice(0, drop);
+    this.values.splice(0, drop);
   }
 
   resize(width: number): void {

@@ -14,6 +14,8 @@ import { gpuHref, hostHref } from './router.js';
 interface Tile {
   gpu: FleetGpu;
   values: Record<MetricName, number | null>;
+  /** The time of the newest record in `values` (epoch ms): the list's lastSeen, or a live record's. */
+  valuesAtMs: number;
   element: HTMLAnchorElement;
   value: HTMLElement;
 }
@@ -49,8 +51,15 @@ export class TileGrid {
       for (const gpu of gpus) {
         const tile = this.tiles.get(gpu.id);
         if (tile === undefined) continue;
-        tile.gpu = gpu;
-        tile.values = { ...tile.values, ...definedOnly(latestValues(gpu)) };
+        const listedAtMs = listTime(gpu);
+        // A live record newer than the list (read before it arrived) keeps its values and its status.
+        if (tile.valuesAtMs > listedAtMs) {
+          tile.gpu = { ...gpu, status: tile.gpu.status };
+        } else {
+          tile.gpu = gpu;
+          tile.values = { ...tile.values, ...definedOnly(latestValues(gpu)) };
+          tile.valuesAtMs = listedAtMs;
+        }
         this.schedule(tile);
       }
       return;
@@ -92,18 +101,25 @@ export class TileGrid {
   }
 
   /**
-   * A live record's values, by its series. Returns false for a series not in
-   * the grid (a GPU that joined since the list was read).
+   * A live record's values (of time `atMs`), by its series. Returns
+   * 'unknown' for a series not in the grid (a GPU that joined since the list
+   * was read), 'status' when the record changed the tile's status (a status
+   * filter must be applied again), else 'updated'.
    */
-  update(hostname: string, uuid: string, migInstanceId: string | null, values: Partial<Record<MetricName, number | null>>): boolean {
+  update(hostname: string, uuid: string, migInstanceId: string | null, atMs: number, values: Partial<Record<MetricName, number | null>>): 'unknown' | 'status' | 'updated' {
     const id = this.idOfSeries.get(seriesKey(hostname, uuid, migInstanceId));
     const tile = id === undefined ? undefined : this.tiles.get(id);
-    if (tile === undefined) return false;
-    tile.values = { ...tile.values, ...definedOnly(values) };
+    if (tile === undefined) return 'unknown';
+    // An older record (one held back, or replayed) must not overwrite newer values.
+    if (atMs >= tile.valuesAtMs) {
+      tile.values = { ...tile.values, ...definedOnly(values) };
+      tile.valuesAtMs = atMs;
+    }
     // It just reported: it is active whatever the last list said.
+    const wasStale = tile.gpu.status !== 'active';
     tile.gpu = { ...tile.gpu, status: 'active' };
     this.schedule(tile);
-    return true;
+    return wasStale ? 'status' : 'updated';
   }
 
   /** Shows the tiles that pass `filter` (and the hosts with any); returns how many are shown. */
@@ -148,9 +164,13 @@ export class TileGrid {
       el('span', { class: 'tile-name' }, gpu.migInstanceId === null ? String(gpu.gpuId) : `${gpu.gpuId}·${gpu.migInstanceId}`),
       value,
     );
-    // The list's newest values, else what the tile had (a value streamed since the list was read).
-    const values = { ...latestValues(gpu), ...(previous ? definedOnly(previous.values) : {}), ...definedOnly(latestValues(gpu)) };
-    const tile: Tile = { gpu, values, element, value };
+    // The list's newest values, unless the tile had newer ones (streamed after the list was read); a value one of them lacks comes from the other.
+    const listedAtMs = listTime(gpu);
+    const liveIsNewer = previous !== undefined && previous.valuesAtMs > listedAtMs;
+    const listed = definedOnly(latestValues(gpu));
+    const kept = previous ? definedOnly(previous.values) : {};
+    const values = { ...latestValues(gpu), ...(liveIsNewer ? { ...listed, ...kept } : { ...kept, ...listed }) };
+    const tile: Tile = { gpu: liveIsNewer ? { ...gpu, status: previous.gpu.status } : gpu, values, valuesAtMs: liveIsNewer ? previous.valuesAtMs : listedAtMs, element, value };
     this.paint(tile);
     return tile;
   }
@@ -175,6 +195,12 @@ export class TileGrid {
     tile.element.dataset.metric = this.metric.name;
     tile.element.dataset.value = value === null || value === undefined ? '' : String(value);
   }
+}
+
+/** The time of a listed GPU's newest values: its last sample (-Infinity when unknown). */
+function listTime(gpu: FleetGpu): number {
+  const ms = Date.parse(gpu.lastSeen);
+  return Number.isNaN(ms) ? -Infinity : ms;
 }
 
 function definedOnly(values: Partial<Record<MetricName, number | null>>): Partial<Record<MetricName, number | null>> {

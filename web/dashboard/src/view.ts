@@ -1,3 +1,5 @@
+import { clearProblem } from './problem-banner.js';
+
 /** What every view is: its root element (with `data-testid="view-…"` and `data-ready`) and what it holds open. */
 export interface View {
   readonly element: HTMLElement;
@@ -15,10 +17,10 @@ export function markReady(element: HTMLElement): void {
   element.dataset.ready = 'true';
 }
 
-/** Repeats `task` every `ms` while the view lives, reporting failures; returns the stopper. */
+/** Repeats `task` every `ms` while the view lives, reporting failures (and clearing the banner when it works again); returns the stopper. */
 export function every(ms: number, task: () => Promise<void>, fail: FailureReporter): () => void {
   const timer = window.setInterval(() => {
-    task().catch(fail);
+    task().then(clearProblem, fail);
   }, ms);
   return () => window.clearInterval(timer);
 }
