@@ -188,7 +188,7 @@ describe('gputel client commands against a real gateway', () => {
       assert.match(table, new RegExp(`^TEMP\\s+${detail.latest.temperature}°C$`, 'm'));
       assert.match(table, new RegExp(`^UTIL\\s+${detail.latest.gpu_utilization}%$`, 'm'));
       assert.match(table, /^POWER\s+\d+(\.\d)? W$/m);
-      assert.match(table, /^MEM USED\s+\d+ MiB$/m);
+      assert.match(table, /^MEM USED\s+(\d+\.\d GiB|\d+ MiB)$/m);
       const rows = parseCsv(csv);
       assert.equal(rows.length, 2);
       const field = (name: string): string => rows[1][rows[0].indexOf(name)];

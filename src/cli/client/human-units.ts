@@ -1,5 +1,5 @@
 /**
- * Values for people reading a table: units (%, °C, W, MiB, MHz), one decimal
+ * Values for people reading a table: units (%, °C, W, GiB, MHz), one decimal
  * at most, ages, short times, and the status colours. CSV and JSON never go
  * through here: they carry the API's values as they are.
  */
@@ -16,7 +16,12 @@ const unit = (suffix: string) => (value: number | null | undefined): string => (
 
 export const percent = unit('%');
 export const celsius = unit('°C');
-export const mebibytes = unit(' MiB');
+
+/** Memory from DCGM's MiB, as GiB with one decimal from 1 GiB on (as the dashboard shows it): `73.9 GiB`, `512 MiB`. */
+export function memory(mebibytes: number | null | undefined): string {
+  if (mebibytes === null || mebibytes === undefined) return '-';
+  return Math.abs(mebibytes) >= 1024 ? `${(mebibytes / 1024).toFixed(1)} GiB` : `${formatNumber(mebibytes)} MiB`;
+}
 export const megahertz = unit(' MHz');
 
 /** Watts, as kW from 10 kW on (a fleet's total). */
@@ -34,8 +39,8 @@ export interface MetricDisplay {
 const NAMED_DISPLAY: Record<string, MetricDisplay> = {
   gpu_utilization: { title: 'UTIL', format: percent },
   memory_utilization: { title: 'MEM UTIL', format: percent },
-  memory_used_mb: { title: 'MEM USED', format: mebibytes },
-  memory_free_mb: { title: 'MEM FREE', format: mebibytes },
+  memory_used_mb: { title: 'MEM USED', format: memory },
+  memory_free_mb: { title: 'MEM FREE', format: memory },
   temperature: { title: 'TEMP', format: celsius },
   power_draw: { title: 'POWER', format: watts },
   sm_clock_mhz: { title: 'SM CLOCK', format: megahertz },
