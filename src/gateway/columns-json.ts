@@ -4,10 +4,10 @@
  * "count","next_cursor"}`. No object is built per record or per value.
  */
 import type { TelemetryColumns } from '../store/telemetry-columns.js';
-import { JsonBytes } from './json-bytes.js';
+import { JsonBytes, type JsonAnswer } from './json-bytes.js';
 
-/** The JSON answer of a columnar telemetry page. The Buffer is the caller's. */
-export function columnsJson(page: TelemetryColumns, nextCursor: string | null): Buffer {
+/** The JSON answer of a columnar telemetry page, lent until released (json-bytes.ts). */
+export function columnsJson(page: TelemetryColumns, nextCursor: string | null): JsonAnswer {
   const out = new JsonBytes();
   out.text('{"data":{"timestamps":');
   out.numbers(page.timestampsMs);
@@ -17,5 +17,5 @@ export function columnsJson(page: TelemetryColumns, nextCursor: string | null): 
     out.numbers(page.columns[m]);
   }
   out.text(`}},"count":${page.timestampsMs.length},"next_cursor":${nextCursor === null ? 'null' : JSON.stringify(nextCursor)}}`);
-  return out.result();
+  return out.answer();
 }

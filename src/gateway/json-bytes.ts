@@ -12,22 +12,49 @@ const DECIMAL_SCALE = 10_000;
 /** Longest JSON form of a double: "-1.2345678901234567e-308" is 24 characters. */
 export const MAX_NUMBER_BYTES = 24;
 
-/** Scratch bytes kept between answers up to this size; a larger answer's are dropped after it. */
+/** Scratch buffers kept between answers, in bytes all together; a buffer over it is dropped after its answer. */
 const MAX_KEPT_SCRATCH_BYTES = 16 * 1024 * 1024;
+const FIRST_SCRATCH_BYTES = 64 * 1024;
 
 /**
- * The scratch buffer every writer starts in. Writers are synchronous from
- * `new JsonBytes()` to `result()`, so one process-wide buffer serves them
- * all. Why: growing a fresh buffer per answer allocated ~3.3 MB of Buffers
- * for one GPU's 24 h in columns (0.69 MB), and that external memory made V8
- * run a full collection about once a request, which was most of the p99
- * (docs/performance.md).
+ * Scratch buffers the writers start in, given back once their answer has
+ * been sent. Why: a fresh buffer grown by doubling per answer allocated
+ * ~3.3 MB for one GPU's 24 h in columns (0.69 MB), and copying the answer
+ * out of one shared scratch still allocated its size again; that external
+ * memory, not the JS heap, made V8 run full collections inside requests,
+ * which was most of the p99 (docs/performance.md). Answers in flight at once
+ * each hold their own buffer; idle ones wait here.
  */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+const idleScratch: Buffer[] = [];
+let idleScratchBytes = 0;
+
+function takeScratch(): Buffer {
+  const buffer = idleScratch.pop();
+  if (!buffer) return Buffer.allocUnsafe(FIRST_SCRATCH_BYTES);
+  idleScratchBytes -= buffer.length;
+  return buffer;
+}
+
+function giveBackScratch(buffer: Buffer): void {
+  if (idleScratchBytes + buffer.length > MAX_KEPT_SCRATCH_BYTES) return;
+  idleScratch.push(buffer);
+  idleScratchBytes += buffer.length;
+}
+
+/**
+ * Written JSON, in a scratch buffer lent to the answer: `bytes` may be
+ * read until `release()`, which gives the buffer back for another answer
+ * (call it once the bytes are sent, and at most once). An answer that is
+ * never released is simply collected.
+ */
+export interface JsonAnswer {
+  readonly bytes: Buffer;
+  release(): void;
+}
 
 /** A growing byte buffer for ASCII JSON. */
 export class JsonBytes {
-  bytes = scratch;
+  bytes = takeScratch();
   at = 0;
 
   reserve(count: number): void {
@@ -35,7 +62,6 @@ export class JsonBytes {
     const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.at + count));
     this.bytes.copy(grown, 0, 0, this.at);
     this.bytes = grown;
-    if (grown.length <= MAX_KEPT_SCRATCH_BYTES) scratch = grown;
   }
 
   /** Appends ASCII text (the caller reserved room). */
@@ -147,8 +173,17 @@ export class JsonBytes {
     bytes[this.at++] = 0x5d; // ]
   }
 
-  /** The JSON written, in a Buffer of its own (the scratch is written over by the next answer). */
-  result(): Buffer {
-    return Buffer.from(this.bytes.subarray(0, this.at));
+  /** The JSON written, lent in this writer's scratch buffer until released; the writer is not used after it. */
+  answer(): JsonAnswer {
+    const scratch = this.bytes;
+    let released = false;
+    return {
+      bytes: scratch.subarray(0, this.at),
+      release: () => {
+        if (released) return;
+        released = true;
+        giveBackScratch(scratch);
+      },
+    };
   }
 }

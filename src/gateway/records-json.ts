@@ -7,7 +7,7 @@
 import type { GpuEntry } from '../store/registry.js';
 import type { TelemetryColumns } from '../store/telemetry-columns.js';
 import { migInstanceOf } from './api-views.js';
-import { JsonBytes, MAX_NUMBER_BYTES, NULL_BYTES } from './json-bytes.js';
+import { JsonBytes, MAX_NUMBER_BYTES, NULL_BYTES, type JsonAnswer } from './json-bytes.js';
 import { NAMED_FIELDS, type NamedFieldEntry } from './named-fields.js';
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -21,7 +21,7 @@ const TIMESTAMP_BYTES = 24;
  * The JSON answer of a telemetry page in the record form, with the named
  * fields given (all by default). The Buffer is the caller's.
  */
-export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): Buffer {
+export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): JsonAnswer {
   const { timestampsMs, metrics, columns } = page;
   const identity = ascii(
     `","uuid":${JSON.stringify(gpu.uuid)},"gpu_id":${JSON.stringify(gpu.gpuId)},"hostname":${JSON.stringify(gpu.hostname)},"mig_instance_id":${JSON.stringify(migInstanceOf(gpu))}`,
@@ -54,5 +54,5 @@ export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: s
     out.raw(RECORD_CLOSE);
   }
   out.text(`],"count":${timestampsMs.length},"next_cursor":${nextCursor === null ? 'null' : JSON.stringify(nextCursor)}}`);
-  return out.result();
+  return out.answer();
 }

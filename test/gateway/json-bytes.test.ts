@@ -37,7 +37,7 @@ describe('columns JSON', () => {
           const timestamps = Float64Array.from(rows, (_, r) => 1_772_409_600_000 + r * 10_000);
           const metrics = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_POWER_USAGE', 'odd "name"\u00e9'];
           const columns = metrics.map((_, m) => Float64Array.from(rows, (row) => row[m]));
-          assert.equal(columnsJson({ timestampsMs: timestamps, metrics, columns }, cursor).toString('utf8'), reference(timestamps, metrics, columns, cursor));
+          assert.equal(columnsJson({ timestampsMs: timestamps, metrics, columns }, cursor).bytes.toString('utf8'), reference(timestamps, metrics, columns, cursor));
         },
       ),
       { numRuns: 500 },
@@ -45,23 +45,32 @@ describe('columns JSON', () => {
   });
 
   it('writes an empty page and grows past its first buffer', () => {
-    assert.equal(columnsJson({ timestampsMs: new Float64Array(0), metrics: [], columns: [] }, null).toString(), '{"data":{"timestamps":[],"metrics":{}},"count":0,"next_cursor":null}');
+    assert.equal(columnsJson({ timestampsMs: new Float64Array(0), metrics: [], columns: [] }, null).bytes.toString(), '{"data":{"timestamps":[],"metrics":{}},"count":0,"next_cursor":null}');
     const timestamps = Float64Array.from({ length: 50_000 }, (_, r) => r * 1_000);
     const columns = [Float64Array.from(timestamps, (t) => Math.sin(t))];
-    assert.equal(columnsJson({ timestampsMs: timestamps, metrics: ['m'], columns }, 'c').toString(), reference(timestamps, ['m'], columns, 'c'));
+    assert.equal(columnsJson({ timestampsMs: timestamps, metrics: ['m'], columns }, 'c').bytes.toString(), reference(timestamps, ['m'], columns, 'c'));
   });
 
-  it('gives each answer bytes of its own, though every answer is written in one shared scratch buffer', () => {
+  it('lends each answer a buffer of its own until released, then reuses it for a later answer', () => {
     const page = (value: number) => ({ timestampsMs: Float64Array.of(1, 2), metrics: ['m'], columns: [Float64Array.of(value, value)] });
     const first = columnsJson(page(1), null);
-    const expected = first.toString();
-    // A larger answer grows the scratch; a smaller one writes over its start.
+    const expected = first.bytes.toString();
+    // Answers in flight at once (a larger one grows its own buffer) never write over the first.
     const large = Float64Array.from({ length: 100_000 }, (_, r) => r);
-    columnsJson({ timestampsMs: large, metrics: ['m'], columns: [large] }, null);
+    const grown = columnsJson({ timestampsMs: large, metrics: ['m'], columns: [large] }, null);
     const second = columnsJson(page(2), null);
-    assert.equal(first.toString(), expected);
-    assert.notEqual(second.toString(), expected);
-    assert.equal(first.buffer === second.buffer && first.byteOffset === second.byteOffset, false);
+    assert.equal(first.bytes.toString(), expected);
+    assert.notEqual(second.bytes.toString(), expected);
+    assert.notEqual(first.bytes.buffer, second.bytes.buffer);
+    assert.notEqual(first.bytes.buffer, grown.bytes.buffer);
+    // Released, a buffer serves the next answer; releasing twice gives it back once.
+    first.release();
+    first.release();
+    const third = columnsJson(page(3), null);
+    assert.equal(third.bytes.buffer, first.bytes.buffer);
+    const fourth = columnsJson(page(4), null);
+    assert.notEqual(fourth.bytes.buffer, first.bytes.buffer);
+    for (const answer of [grown, second, third, fourth]) answer.release();
   });
 });
 
@@ -82,7 +91,7 @@ describe('records JSON', () => {
           const page = { timestampsMs, metrics, columns: metrics.map((_, m) => Float64Array.from(rows, (row) => row[m])) };
           for (const gpu of [GPU, MIG]) {
             const expected = JSON.stringify({ data: recordViews(gpu, page), count: rows.length, next_cursor: cursor });
-            assert.equal(recordsJson(gpu, page, cursor).toString('utf8'), expected);
+            assert.equal(recordsJson(gpu, page, cursor).bytes.toString('utf8'), expected);
           }
         },
       ),

@@ -80,6 +80,25 @@ describe('telemetry queries: downsampling, columns, latest', () => {
     assert.equal(whole.next_cursor, null);
   });
 
+  it('answers requests in flight at once, some cut short by their client, each with its own bytes (lent buffers are not shared)', async () => {
+    const gpus = (await getJson<{ data: { id: string }[] }>(`${api}/gpus`)).body.data;
+    const urlOf = (id: string, format: string): string => `${api}/gpus/${encodeURIComponent(id)}/telemetry?start_time=${START_MS}&end_time=${START_MS + HOUR_MS - 1}&limit=100000&format=${format}`;
+    const expected = new Map<string, string>();
+    for (const { id } of gpus) for (const format of ['columns', 'records']) expected.set(urlOf(id, format), await (await fetch(urlOf(id, format))).text());
+    for (let round = 0; round < 3; round++) {
+      const urls = [...expected.keys()];
+      const cut = urls.map(async (url) => {
+        const aborting = new AbortController();
+        const reading = fetch(url, { signal: aborting.signal }).then((response) => response.body?.getReader().read(), () => undefined);
+        aborting.abort();
+        await reading.catch(() => undefined);
+      });
+      const answers = await Promise.all([...urls, ...urls].map(async (url) => [url, await (await fetch(url)).text()] as const));
+      await Promise.all(cut);
+      for (const [url, text] of answers) assert.equal(text, expected.get(url), url);
+    }
+  });
+
   it('aggregates each metric over its samples in buckets aligned to the step, for every aggregation', async () => {
     const raw = (await allPages<Page>(`${telemetry}&limit=10000`)).flatMap((page) => page.data);
     const stepMs = 7 * 60_000; // not a divisor of the hour: the first and last buckets are cut by the range

@@ -20,12 +20,23 @@ import { gpuView, latestView } from '../api-views.js';
 import { columnsJson } from '../columns-json.js';
 import { findGpu } from '../gpu-lookup.js';
 import { recordsJson } from '../records-json.js';
+import type { JsonAnswer } from '../json-bytes.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { readTelemetryPage } from '../telemetry-page.js';
 
 /** Sends JSON bytes written beforehand: the response schema documents them, nothing serialises them again. */
 function sendJsonBytes(reply: FastifyReply, body: Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * Sends a lent answer, and gives its buffer back once the response has been
+ * handed to the socket ('finish'). A response cut short ('close' first)
+ * keeps its buffer out of reuse: the socket may still hold a write of it.
+ */
+function sendJsonAnswer(reply: FastifyReply, answer: JsonAnswer): FastifyReply {
+  reply.raw.once('finish', answer.release);
+  return sendJsonBytes(reply, answer.bytes);
 }
 
 export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext): void {
@@ -93,7 +104,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
     async (request, reply) => {
       const { gpu, page, nextCursor, namedFields } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger);
       // Both forms are written as bytes straight from the columns (docs/performance.md).
-      return sendJsonBytes(reply, request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields));
+      return sendJsonAnswer(reply, request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields));
     },
   );
 
