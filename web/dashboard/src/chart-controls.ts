@@ -5,15 +5,21 @@
  */
 import { el } from './dom.js';
 import { METRICS, type MetricInfo } from './metrics.js';
+import { markLoading } from './view.js';
 import { localInputValue, PRESETS, rangeQuery, type TimeRange } from './time-range.js';
 
 /** `basePath` is the view's hash path, e.g. `#/gpus/node-1%3A0`. */
 export function chartControls(basePath: string, range: TimeRange, metrics: readonly MetricInfo[], windowMs: { startMs: number; endMs: number }): HTMLElement {
   const metricsParam = metrics.map((metric) => metric.name).join(',');
   const href = (query: Record<string, string>): string => `${basePath}?${new URLSearchParams({ ...query, metrics: metricsParam }).toString()}`;
-  const presets = PRESETS.map(([name, label]) =>
-    el('a', { href: href({ range: name }), class: range.mode === 'now' && range.preset === name ? 'chip chosen' : 'chip', 'aria-current': range.mode === 'now' && range.preset === name ? 'true' : undefined }, label),
-  );
+  const presets = PRESETS.map(([name, label]) => {
+    const link = el('a', { href: href({ range: name }), class: range.mode === 'now' && range.preset === name ? 'chip chosen' : 'chip', 'aria-current': range.mode === 'now' && range.preset === name ? 'true' : undefined }, label);
+    // The view is rebuilt on the hash change that follows: not ready from the click on, not from then.
+    link.addEventListener('click', () => {
+      if (link.hash !== location.hash) markLoading(link);
+    });
+    return link;
+  });
   const from = el('input', { type: 'datetime-local', name: 'from', 'aria-label': 'from', value: localInputValue(windowMs.startMs) });
   const to = el('input', { type: 'datetime-local', name: 'to', 'aria-label': 'to', value: localInputValue(windowMs.endMs) });
   const custom = el('form', { class: range.mode === 'custom' ? 'custom chosen' : 'custom' }, from, '–', to, el('button', { type: 'submit' }, 'Show'));
@@ -26,7 +32,7 @@ export function chartControls(basePath: string, range: TimeRange, metrics: reado
       to.reportValidity();
       return;
     }
-    location.hash = href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1);
+    navigate(custom, href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1));
   });
   to.addEventListener('input', () => to.setCustomValidity(''));
   const chosen = new Set(metrics.map((metric) => metric.name));
@@ -39,9 +45,16 @@ export function chartControls(basePath: string, range: TimeRange, metrics: reado
         box.checked = true;
         return;
       }
-      location.hash = `${basePath}?${new URLSearchParams({ ...rangeQuery(range), metrics: names.join(',') }).toString()}`.slice(1);
+      navigate(box, `${basePath}?${new URLSearchParams({ ...rangeQuery(range), metrics: names.join(',') }).toString()}`.slice(1));
     });
     return el('label', { class: 'metric-choice' }, box, ` ${metric.label}`);
   });
   return el('div', { class: 'chart-controls' }, el('div', { class: 'ranges' }, el('span', { class: 'muted' }, range.mode === 'now' ? 'Last ' : 'Range '), ...presets, custom), el('div', { class: 'metric-choices' }, ...boxes));
+}
+
+/** Goes to `hash`; the view is loading from now on unless that is where the page already is (no hash change, so no new view). */
+function navigate(from: Element, hash: string): void {
+  const before = location.hash;
+  location.hash = hash;
+  if (location.hash !== before) markLoading(from);
 }

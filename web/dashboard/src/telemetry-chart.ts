@@ -9,7 +9,7 @@
  */
 import uPlot from 'uplot';
 import { el } from './dom.js';
-import { formatValue } from './format.js';
+import { formatClock, formatValue } from './format.js';
 import type { MetricInfo } from './metrics.js';
 
 const HEIGHT = 170;
@@ -110,9 +110,9 @@ export class TelemetryChart {
       scales: { x: { time: true, range: () => [this.startS, this.endS] } },
       legend: { live: true },
       series: [
-        { value: (_plot, seconds) => (seconds === null ? '–' : new Date(seconds * 1000).toLocaleString()) },
+        { value: (_plot, seconds) => (seconds === null ? '–' : formatClock(seconds * 1000)) },
         {
-          label: `${metric.label} (${metric.unit})`,
+          label: `${metric.label} (${metric.unit === 'MiB' ? 'GiB' : metric.unit})`,
           stroke: '#2c7fb8',
           fill: 'rgba(44,127,184,0.08)',
           width: 1.5,
