@@ -39,6 +39,8 @@ export class FleetView implements View {
   private readonly legendLow = el('span');
   private readonly legendHigh = el('span');
   private gpus: FleetGpu[] = [];
+  /** Whether a list has loaded (the "shown" line counts from then on). */
+  private listed = false;
   private namespaceIds: Set<string> | null = null;
   private readonly stops: (() => void)[] = [];
   private readonly abort = new AbortController();
@@ -121,6 +123,7 @@ export class FleetView implements View {
 
   private async loadList(): Promise<void> {
     this.gpus = await fetchFleet(this.abort.signal);
+    this.listed = true;
     this.grid.setGpus(this.gpus);
     fillOptions(this.controls.host, 'all hosts', this.gpus.map((gpu) => gpu.hostname));
     fillOptions(this.controls.model, 'all models', this.gpus.map((gpu) => gpu.model));
@@ -163,11 +166,16 @@ export class FleetView implements View {
       search: this.controls.search.value.trim().toLowerCase(),
       ids: this.namespaceIds,
     });
+    this.saveQuery();
+    // Until a list has come, there is nothing to count: "No GPU has reported yet" would be wrong (the list may wait for a key).
+    if (!this.listed) return;
     this.shown.classList.remove('loading');
+    // What is shown, for tests and tools that read the page.
+    this.shown.dataset.gpus = String(shown.gpus);
+    this.shown.dataset.hosts = String(shown.hosts);
     if (this.gpus.length === 0) this.shown.replaceChildren('No GPU has reported yet.');
     else if (shown.gpus === 0) this.shown.replaceChildren('No GPU matches these filters. ', this.clearButton);
-    else this.shown.replaceChildren(`${shown.gpus} of ${this.gpus.length} GPUs shown, on ${shown.hosts} host${shown.hosts === 1 ? '' : 's'}`, shown.gpus < this.gpus.length ? this.clearButton : '');
-    this.saveQuery();
+    else this.shown.replaceChildren(`${shown.gpus} of ${this.gpus.length} GPUs shown, on ${shown.hosts} host${shown.hosts === 1 ? '' : 's'}.`, shown.gpus < this.gpus.length ? ' ' : '', shown.gpus < this.gpus.length ? this.clearButton : '');
   }
 
   /** Empties every filter and the search (the colouring metric stays), and shows the whole fleet. */
