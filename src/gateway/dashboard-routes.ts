@@ -25,7 +25,8 @@ export const DASHBOARD_ASSET_PREFIX = '/assets/';
 export const FAVICON_PATHS = ['/favicon.ico', '/graphiql/favicon.ico'] as const;
 /** Vite's name for the built icon, `favicon-HASH.svg` (web/dashboard/favicon.svg, linked from index.html). */
 const BUILT_FAVICON = /^favicon-[\w-]+\.svg$/;
-const ICON_SCHEMA = { summary: "The dashboard's icon (SVG)", tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: { description: 'an SVG image', content: { 'image/svg+xml': { schema: Type.String() } } } }) };
+/** Not an API: left out of the OpenAPI document, as GraphiQL's files are. */
+const ICON_SCHEMA = { hide: true };
 /** The icon's URLs carry no hash: a day in the cache, so a new icon shows the next day at the latest. */
 const ICON_CACHE = 'public, max-age=86400';
 
