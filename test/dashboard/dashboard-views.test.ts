@@ -341,6 +341,20 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     for (const text of times) assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30\b/, 'a 24-hour time in the page\'s zone, named');
     assert.ok(texts.every((text) => !/\b(AM|PM)\b/.test(text)), 'no 12-hour time');
 
+    // The custom range's fields: the same format, the zone beside them, and a range typed there is the one asked for.
+    const [fromText, toText] = [await root.locator('input[name="from"]').inputValue(), await root.locator('input[name="to"]').inputValue()];
+    for (const text of [fromText, toText]) assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'a range field');
+    assert.equal(await root.getByTestId('range-zone').textContent(), '+05:30');
+    const kolkataMs = 5.5 * 3_600_000;
+    const toMs = Date.parse(`${toText.replace(' ', 'T')}+05:30`);
+    const fromMs = toMs - 20 * 60_000;
+    await root.locator('input[name="from"]').fill(new Date(fromMs + kolkataMs).toISOString().slice(0, 19).replace('T', ' '));
+    await root.locator('form.custom button').click();
+    await waitFor('the custom range in the URL', 10_000, async () => (new URL(page.url()).hash.includes('from=') ? true : undefined));
+    await waitForView(page, 'gpu');
+    const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#[^?]*\??/, ''));
+    assert.deepEqual([query.get('from'), query.get('to')], [new Date(fromMs).toISOString(), new Date(toMs).toISOString()], 'the range typed, read in the page\'s zone');
+
     await openView(page, fleet.baseUrl, '#/', 'fleet');
     const formats: Record<string, RegExp> = { gpu_utilization: /^\d+%$/, temperature: /^\d+°C$/, power_draw: /^\d+ W$/, memory_used_mb: /^\d+\.\d GiB$/ };
     for (const [metric, format] of Object.entries(formats)) {

@@ -6,7 +6,8 @@
 import { el } from './dom.js';
 import { METRICS, type MetricInfo } from './metrics.js';
 import { markLoading } from './view.js';
-import { localInputValue, PRESETS, rangeQuery, type TimeRange } from './time-range.js';
+import { localDateTime, zoneOf } from './format.js';
+import { parseTypedTime, PRESETS, rangeQuery, type TimeRange } from './time-range.js';
 
 /** `basePath` is the view's hash path, e.g. `#/gpus/node-1%3A0`. */
 export function chartControls(basePath: string, range: TimeRange, metrics: readonly MetricInfo[], windowMs: { startMs: number; endMs: number }): HTMLElement {
@@ -20,21 +21,27 @@ export function chartControls(basePath: string, range: TimeRange, metrics: reado
     });
     return link;
   });
-  const from = el('input', { type: 'datetime-local', name: 'from', 'aria-label': 'from', value: localInputValue(windowMs.startMs) });
-  const to = el('input', { type: 'datetime-local', name: 'to', 'aria-label': 'to', value: localInputValue(windowMs.endMs) });
-  const custom = el('form', { class: range.mode === 'custom' ? 'custom chosen' : 'custom' }, from, '–', to, el('button', { type: 'submit' }, 'Show'));
+  // Text fields, not datetime-local: the browser would show its locale's format (12-hour in en-US), not the page's one.
+  const field = (name: string, ms: number): HTMLInputElement =>
+    el('input', { type: 'text', name, 'aria-label': `${name} (YYYY-MM-DD HH:MM:SS, ${zoneOf(ms)})`, placeholder: 'YYYY-MM-DD HH:MM:SS', size: '19', spellcheck: 'false', value: localDateTime(ms) });
+  const from = field('from', windowMs.startMs);
+  const to = field('to', windowMs.endMs);
+  const zone = el('span', { class: 'muted small', 'data-testid': 'range-zone' }, zoneOf(windowMs.endMs));
+  const custom = el('form', { class: range.mode === 'custom' ? 'custom chosen' : 'custom' }, from, '–', to, zone, el('button', { type: 'submit' }, 'Show'));
   custom.addEventListener('submit', (event) => {
     event.preventDefault();
-    const start = new Date(from.value).getTime();
-    const end = new Date(to.value).getTime();
-    if (Number.isNaN(start) || Number.isNaN(end) || start >= end) {
-      to.setCustomValidity('the end must be after the start');
-      to.reportValidity();
+    const start = parseTypedTime(from.value);
+    const end = parseTypedTime(to.value);
+    const problem = Number.isNaN(start) ? [from, 'a time such as 2026-12-01 06:30:00'] : Number.isNaN(end) ? [to, 'a time such as 2026-12-01 07:30:00'] : start >= end ? [to, 'the end must be after the start'] : undefined;
+    if (problem !== undefined) {
+      const [input, message] = problem as [HTMLInputElement, string];
+      input.setCustomValidity(message);
+      input.reportValidity();
       return;
     }
     navigate(custom, href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1));
   });
-  to.addEventListener('input', () => to.setCustomValidity(''));
+  for (const input of [from, to]) input.addEventListener('input', () => input.setCustomValidity(''));
   const chosen = new Set(metrics.map((metric) => metric.name));
   const boxes = METRICS.map((metric) => {
     const box = el('input', { type: 'checkbox', name: metric.name });

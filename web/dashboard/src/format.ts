@@ -31,6 +31,19 @@ export function formatDuration(ms: number): string {
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
+/** An instant's date and time of day in the browser's zone, 24-hour: `2026-12-01 06:31:20` (no zone: see zoneOf). */
+export function localDateTime(ms: number): string {
+  const at = new Date(ms);
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+}
+
+/** The browser's zone at an instant, as the page names it: `UTC`, or its offset (`+01:00`, `-05:00`, `+05:30`). */
+export function zoneOf(ms: number): string {
+  const offsetMin = -new Date(ms).getTimezoneOffset();
+  if (offsetMin === 0) return 'UTC';
+  return `${offsetMin < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${pad(Math.abs(offsetMin) % 60)}`;
+}
+
 /**
  * An instant as the CLI writes times: `2026-12-01 06:31:20 UTC`, 24-hour,
  * in the browser's zone, which is named (`UTC`, or its offset such as
@@ -40,10 +53,7 @@ const pad = (n: number): string => String(n).padStart(2, '0');
 export function formatClock(time: string | number): string {
   const ms = typeof time === 'number' ? time : Date.parse(time);
   if (Number.isNaN(ms)) return String(time);
-  const at = new Date(ms);
-  const offsetMin = -at.getTimezoneOffset();
-  const zone = offsetMin === 0 ? 'UTC' : `${offsetMin < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offsetMin) / 60))}:${pad(Math.abs(offsetMin) % 60)}`;
-  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())} ${zone}`;
+  return `${localDateTime(ms)} ${zoneOf(ms)}`;
 }
 
 /** An RFC 3339 time (formatClock), with how long ago relative to `nowMs`. */
