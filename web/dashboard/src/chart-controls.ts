@@ -5,7 +5,7 @@
  */
 import { el } from './dom.js';
 import { METRICS, type MetricInfo } from './metrics.js';
-import { markLoading } from './view.js';
+import { markLoading, navigateTo } from './view.js';
 import { localDateTime, zoneOf } from './format.js';
 import { parseTypedTime, PRESETS, rangeQuery, type TimeRange } from './time-range.js';
 
@@ -39,7 +39,7 @@ export function chartControls(basePath: string, range: TimeRange, metrics: reado
       input.reportValidity();
       return;
     }
-    navigate(custom, href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1));
+    navigateTo(custom, href(rangeQuery({ mode: 'custom', startMs: start, endMs: end })).slice(1));
   });
   for (const input of [from, to]) input.addEventListener('input', () => input.setCustomValidity(''));
   const chosen = new Set(metrics.map((metric) => metric.name));
@@ -52,16 +52,10 @@ export function chartControls(basePath: string, range: TimeRange, metrics: reado
         box.checked = true;
         return;
       }
-      navigate(box, `${basePath}?${new URLSearchParams({ ...rangeQuery(range), metrics: names.join(',') }).toString()}`.slice(1));
+      navigateTo(box, `${basePath}?${new URLSearchParams({ ...rangeQuery(range), metrics: names.join(',') }).toString()}`.slice(1));
     });
     return el('label', { class: 'metric-choice' }, box, ` ${metric.label}`);
   });
   return el('div', { class: 'chart-controls' }, el('div', { class: 'ranges' }, el('span', { class: 'muted' }, range.mode === 'now' ? 'Last ' : 'Range '), ...presets, custom), el('div', { class: 'metric-choices' }, ...boxes));
 }
 
-/** Goes to `hash`; the view is loading from now on unless that is where the page already is (no hash change, so no new view). */
-function navigate(from: Element, hash: string): void {
-  const before = location.hash;
-  location.hash = hash;
-  if (location.hash !== before) markLoading(from);
-}

@@ -14,7 +14,7 @@ import type { Gpu, ListAnswer, Summary } from './api-types.js';
 import { el, select } from './dom.js';
 import { formatClock, formatDuration } from './format.js';
 import { gpuHref, hostHref, replaceQuery } from './router.js';
-import { markReady, type View } from './view.js';
+import { markReady, navigateTo, type View } from './view.js';
 
 const WINDOWS = [
   ['15m', 15 * 60_000],
@@ -65,7 +65,7 @@ export class IdleView implements View {
     const form = el('form', { class: 'toolbar' }, el('label', {}, 'Idle over the last ', windowSelect), el('label', {}, ' with mean utilisation below ', thresholdInput, ' %'), el('button', { type: 'submit' }, 'Show'));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      location.hash = `/idle?${new URLSearchParams({ window: windowSelect.value, threshold: thresholdInput.value, sort: this.sort, dir: this.descending ? 'desc' : 'asc' }).toString()}`;
+      navigateTo(form, `/idle?${new URLSearchParams({ window: windowSelect.value, threshold: thresholdInput.value, sort: this.sort, dir: this.descending ? 'desc' : 'asc' }).toString()}`);
     });
     this.element.append(el('nav', { class: 'crumbs' }, el('a', { href: '#/' }, 'Fleet'), ' / idle report'), el('h1', {}, 'Idle GPUs'), form, this.note, el('table', { class: 'idle-table' }, el('thead', {}, this.head), this.body));
   }

@@ -29,6 +29,13 @@ export function markLoading(element: Element): void {
   if (root !== null) root.dataset.ready = 'false';
 }
 
+/** Goes to `hash` (a new history entry); the view is loading from now on, unless the page is there already (no hash change, so no new view). */
+export function navigateTo(from: Element, hash: string): void {
+  const before = location.hash;
+  location.hash = hash;
+  if (location.hash !== before) markLoading(from);
+}
+
 /** The placeholder a view shows until its data is drawn (replaced under the key prompt: see waitingForKey). */
 export function loadingNote(): HTMLElement {
   return el('p', { class: 'muted loading' }, 'Loading…');
