@@ -6,7 +6,7 @@
  * calls. A checkout built with tsc alone has no dashboard: `/` then answers
  * 503 with a page that says how to build it, and the API works as usual.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,15 @@ import { HTML_PAGE, NoQuery } from './api-schemas.js';
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../web/dashboard/', import.meta.url));
 /** The URL prefix of the dashboard's built files (Vite's `assets/` folder at base `/`). */
 export const DASHBOARD_ASSET_PREFIX = '/assets/';
+
+/** The browser's default icon URLs: the page's and GraphiQL's (both link the icon, but a browser or tool may still ask here). */
+export const FAVICON_PATHS = ['/favicon.ico', '/graphiql/favicon.ico'] as const;
+/** Vite's name for the built icon, `favicon-HASH.svg` (web/dashboard/favicon.svg, linked from index.html). */
+const BUILT_FAVICON = /^favicon-[\w-]+\.svg$/;
+/** Not an API: left out of the OpenAPI document, as GraphiQL's files are. */
+const ICON_SCHEMA = { hide: true };
+/** The icon's URLs carry no hash: a day in the cache, so a new icon shows the next day at the latest. */
+const ICON_CACHE = 'public, max-age=86400';
 
 const NOT_BUILT = { description: 'the dashboard is not built (run npm run build)', content: { 'text/html': { schema: Type.String() } } };
 const PAGE_SCHEMA = { summary: 'The web dashboard (HTML)', tags: ['docs'], security: [], querystring: NoQuery, response: openResponses({ 200: HTML_PAGE, 503: NOT_BUILT }) };
@@ -39,6 +48,17 @@ export function registerDashboardRoutes(app: FastifyInstance, dir = DASHBOARD_DI
   app.get('/', { schema: PAGE_SCHEMA, config: { access: 'open' } }, async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(await readFile(index)));
   if (existsSync(assets)) {
     void app.register(fastifyStatic, { root: assets, prefix: DASHBOARD_ASSET_PREFIX, decorateReply: false, index: false, maxAge: ASSET_MAX_AGE_MS, immutable: true });
+    registerFavicon(app, assets);
+  }
+}
+
+/** `/favicon.ico` and `/graphiql/favicon.ico` answer the built icon (an SVG): without them every page load logs a 404. */
+function registerFavicon(app: FastifyInstance, assets: string): void {
+  const name = readdirSync(assets).find((file) => BUILT_FAVICON.test(file));
+  if (name === undefined) return;
+  const file = join(assets, name);
+  for (const path of FAVICON_PATHS) {
+    app.get(path, { schema: ICON_SCHEMA, config: { access: 'open' } }, async (_request, reply) => reply.type('image/svg+xml').header('cache-control', ICON_CACHE).send(await readFile(file)));
   }
 }
 

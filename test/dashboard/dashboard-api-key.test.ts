@@ -69,6 +69,19 @@ describe('dashboard with API keys on, in headless Chromium', () => {
     assert.ok(!(await page.evaluate<string[]>('Object.values(sessionStorage)')).includes(refusedKey), 'a refused key is not kept');
     assert.equal(await page.getByTestId('gpu-tile').count(), 0, 'no fleet with a refused key');
     assert.equal(await readyView(page, 'fleet').count(), 0);
+
+    // Under the prompt, a view says it waits for a key, never "Loading…" forever: the fleet, and a GPU's deep link.
+    const waiting = async (view: string): Promise<void> => {
+      const root = page.getByTestId(`view-${view}`);
+      await waitFor(`the ${view} view waiting for a key`, 10_000, async () => (/API key/.test((await root.textContent()) ?? '') ? true : undefined));
+      assert.doesNotMatch((await root.textContent()) ?? '', /Loading…/, `the ${view} view under the prompt`);
+      assert.equal(await root.getAttribute('data-ready'), 'false', `the ${view} view is not drawn`);
+    };
+    await waiting('fleet');
+    await page.goto(`${baseUrl}/#/gpus/nope:9`);
+    await keyPrompt(page);
+    await waiting('gpu');
+    assert.deepEqual(chromium.pageErrors(page), []);
   });
 
   it('refuses a key outside printable ASCII at the prompt, and forgets one stored anyway instead of failing every call', async () => {

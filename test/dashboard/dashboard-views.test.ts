@@ -265,4 +265,152 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     assert.ok(await showsNew(), 'a list older than the live values leaves them on the tiles');
     for (const page of [gpuPage, fleetPage]) assert.deepEqual(chromium.pageErrors(page), []);
   });
+
+  it('answers an unknown GPU or host link with a not-found state in the view, drawn, with a link back to the fleet', async () => {
+    const page = await chromium.newPage();
+    for (const [route, view, asked] of [['#/gpus/nope:9', 'gpu', 'nope:9'], ['#/hosts/nohost', 'host', 'nohost']] as const) {
+      const root = await openView(page, fleet.baseUrl, route, view);
+      const notFound = root.getByTestId('not-found');
+      assert.match((await notFound.textContent()) ?? '', new RegExp(`"${asked}"`), `${route}: the view says what was asked`);
+      assert.equal(await root.locator('a[href="#/"]').count(), 1, `${route}: a link back to the fleet`);
+      assert.equal(await root.locator('.loading').count(), 0, `${route}: no "Loading…" left`);
+      assert.ok(await page.locator('#problem').isHidden(), `${route}: the view says it, not the problem banner`);
+    }
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('counts the hosts a filter shows, says when filters match nothing with a way to clear them, and keeps typing out of the history', async () => {
+    const page = await chromium.newPage();
+    const hostname = (await apiGpus())[0].hostname;
+    const root = await openView(page, fleet.baseUrl, `#/?host=${encodeURIComponent(hostname)}`, 'fleet');
+    const shown = root.getByTestId('fleet-shown');
+    const perHost = fleet.gpuCount / fleet.hostCount;
+    assert.deepEqual([await shown.getAttribute('data-gpus'), await shown.getAttribute('data-hosts')], [String(perHost), '1'], 'one host on screen, counted as one');
+    assert.match((await shown.textContent()) ?? '', new RegExp(`^${perHost} of ${fleet.gpuCount} GPUs shown, on 1 host\\b`));
+
+    const historyLength = await page.evaluate<number>('history.length');
+    await page.locator('input[name="q"]').pressSequentially('no-such-gpu');
+    assert.equal(await page.evaluate<number>('history.length'), historyLength, 'typing a search replaces the history entry');
+    assert.equal(new URLSearchParams(new URL(page.url()).hash.replace(/^#\/?\??/, '')).get('q'), 'no-such-gpu', 'the URL holds the search');
+    assert.equal(await shown.getAttribute('data-gpus'), '0');
+    assert.equal(await page.locator('[data-testid="gpu-tile"]:visible').count(), 0);
+    await root.getByTestId('clear-filters').click();
+    assert.equal(await page.locator('[data-testid="gpu-tile"]:visible').count(), fleet.gpuCount, 'cleared: the whole fleet');
+    assert.deepEqual([await shown.getAttribute('data-gpus'), await shown.getAttribute('data-hosts')], [String(fleet.gpuCount), String(fleet.hostCount)]);
+    const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#\/?\??/, ''));
+    assert.deepEqual([query.get('host'), query.get('q')], [null, null], `no filter left in the URL: ${page.url()}`);
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('sets data-ready to "false" from a range click until the new range is drawn', async () => {
+    const page = await chromium.newPage();
+    const requests = recordApiRequests(page);
+    const gpu = (await apiGpus())[0];
+    const root = await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
+    // The next view's history is held back, so "loading" lasts until the test lets it through.
+    let release: (() => void) | undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(
+      (url) => TELEMETRY_PATH.test(url.pathname),
+      async (route) => {
+        await released;
+        await route.continue();
+      },
+    );
+    const asked = requests.requests.filter((r) => TELEMETRY_PATH.test(r.url.pathname)).length;
+    await root.locator('a.chip', { hasText: '6 h' }).click();
+    const view = page.getByTestId('view-gpu');
+    assert.equal(await view.getAttribute('data-ready'), 'false', 'not ready right after the click');
+    await waitFor('the 6 h view asking for its history', 10_000, async () => (requests.requests.filter((r) => TELEMETRY_PATH.test(r.url.pathname)).length > asked ? true : undefined));
+    assert.equal(await view.getAttribute('data-ready'), 'false', 'not ready while the new range loads');
+    release?.();
+    await waitForView(page, 'gpu');
+    const expected = await telemetryPointsOf(requests.last(TELEMETRY_PATH));
+    const points = await chartPoints(page);
+    assert.ok(points.length > 0 && points.every((n) => n === expected), `once ready, every chart plots the ${expected} points of the 6 h range (${points.join(', ')})`);
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('writes times as YYYY-MM-DD HH:MM:SS with the zone, and each unit in one format', async () => {
+    const page = await chromium.newPage({ timezoneId: 'Asia/Kolkata' });
+    const gpu = (await apiGpus())[0];
+    const root = await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
+    const texts = await root.locator('dl.meta dd, [data-testid="gpu-latest"] td').allTextContents();
+    const times = texts.filter((text) => /\d{4}-\d\d-\d\d/.test(text));
+    assert.ok(times.length >= 3, `first seen, last seen and the newest values' time: ${texts.join(' | ')}`);
+    for (const text of times) assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30\b/, 'a 24-hour time in the page\'s zone, named');
+    assert.ok(texts.every((text) => !/\b(AM|PM)\b/.test(text)), 'no 12-hour time');
+
+    // The custom range's fields: the same format, the zone beside them, and a range typed there is the one asked for.
+    const [fromText, toText] = [await root.locator('input[name="from"]').inputValue(), await root.locator('input[name="to"]').inputValue()];
+    for (const text of [fromText, toText]) assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'a range field');
+    assert.equal(await root.getByTestId('range-zone').textContent(), '+05:30');
+    const kolkataMs = 5.5 * 3_600_000;
+    const toMs = Date.parse(`${toText.replace(' ', 'T')}+05:30`);
+    const fromMs = toMs - 20 * 60_000;
+    await root.locator('input[name="from"]').fill(new Date(fromMs + kolkataMs).toISOString().slice(0, 19).replace('T', ' '));
+    await root.locator('form.custom button').click();
+    await waitFor('the custom range in the URL', 10_000, async () => (new URL(page.url()).hash.includes('from=') ? true : undefined));
+    await waitForView(page, 'gpu');
+    const query = new URLSearchParams(new URL(page.url()).hash.replace(/^#[^?]*\??/, ''));
+    assert.deepEqual([query.get('from'), query.get('to')], [new Date(fromMs).toISOString(), new Date(toMs).toISOString()], 'the range typed, read in the page\'s zone');
+
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    const formats: Record<string, RegExp> = { gpu_utilization: /^\d+%$/, temperature: /^\d+°C$/, power_draw: /^\d+ W$/, memory_used_mb: /^\d+\.\d GiB$/ };
+    for (const [metric, format] of Object.entries(formats)) {
+      await page.locator('select[name="metric"]').selectOption(metric);
+      const values = await page.locator('[data-testid="gpu-tile"] .tile-value').allTextContents();
+      assert.equal(values.length, fleet.gpuCount);
+      for (const value of values) assert.match(value, format, `${metric} tile`);
+    }
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('fits a 420 px wide window: nothing runs off the right edge, and the search placeholder shows whole', async () => {
+    const width = 420;
+    const page = await chromium.newPage({ viewport: { width, height: 800 } });
+    const gpu = (await apiGpus())[0];
+    const overflow = (): Promise<number> => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    for (const [route, view] of [['#/', 'fleet'], [`#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu'], [`#/hosts/${encodeURIComponent(gpu.hostname)}`, 'host'], ['#/idle', 'idle']] as const) {
+      await openView(page, fleet.baseUrl, route, view);
+      assert.equal(await overflow(), 0, `${route}: no horizontal scroll at ${width} px`);
+      if (view === 'gpu') {
+        const box = await page.locator('input[name="to"]').boundingBox();
+        assert.ok(box !== null && box.x + box.width <= width, `the "to" input ends inside the window (${JSON.stringify(box)})`);
+        await chromium.screenshot(page, 'gpu-narrow');
+      }
+      if (view === 'fleet') {
+        // The placeholder's width in the input's font, against the room the input has for text.
+        const room = await page.evaluate<{ text: number; room: number }>(`(() => {
+          const input = document.querySelector('input[name="q"]');
+          const style = getComputedStyle(input);
+          const context = document.createElement('canvas').getContext('2d');
+          context.font = style.font;
+          return { text: context.measureText(input.placeholder).width, room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+        })()`);
+        assert.ok(room.text <= room.room, `the search placeholder fits (${room.text.toFixed(0)} px of text in ${room.room} px)`);
+      }
+    }
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
+
+  it('loads the page and GraphiQL with no failed request or console error (the icon is served)', async () => {
+    const page = await chromium.newPage();
+    const failed: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+    });
+    await openView(page, fleet.baseUrl, '#/', 'fleet');
+    await page.goto(`${fleet.baseUrl}/graphiql`);
+    await page.locator('.graphiql-container').waitFor({ timeout: 15_000 });
+    for (const path of ['/favicon.ico', '/graphiql/favicon.ico']) {
+      const response = await fetch(`${fleet.baseUrl}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get('content-type') ?? '', /^image\/svg\+xml/, path);
+      await response.body?.cancel();
+    }
+    assert.deepEqual(failed, [], 'no request failed');
+    assert.deepEqual(chromium.consoleErrors(page), []);
+    assert.deepEqual(chromium.pageErrors(page), []);
+  });
 });

@@ -187,8 +187,8 @@ describe('access by role, through a gateway on 127.0.0.1', () => {
   it('covers every route the gateway serves, whoever registered it: 401 without a key, 403 with ingest, not refused with read', async () => {
     const routes = routesOf(served.gateway.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length >= 10, `the route list was read (${routes.length} routes)`);
-    // The probes, the dashboard, and the API's description with the pages that render it (no fleet data in any).
-    const open = new Set(['/', '/healthz', '/readyz', '/openapi.json', '/graphiql']);
+    // The probes, the dashboard (and its icon), and the API's description with the pages that render it (no fleet data in any).
+    const open = new Set(['/', '/favicon.ico', '/healthz', '/readyz', '/openapi.json', '/graphiql']);
     const isOpen = (path: string): boolean => open.has(path) || path === '/docs' || path.startsWith('/docs/') || path.startsWith('/graphiql/') || path.startsWith('/assets/');
     for (const { path, methods } of routes) {
       const url = `${base}${path.replace(/:[^/]+/g, 'x').replace(/\*/g, 'x')}`;

@@ -17,7 +17,7 @@ import { ApiKeyRing, createApiKey } from '../../src/gateway/security/api-key-rin
 import { startSecuredGateway, type SecuredGateway } from '../support/security-fixtures.js';
 
 const reader = createApiKey('read', 'dashboard-test');
-const TYPES: Record<string, RegExp> = { '.html': /^text\/html; charset=utf-8$/, '.js': /^(application|text)\/javascript; charset=utf-8$/, '.css': /^text\/css; charset=utf-8$/ };
+const TYPES: Record<string, RegExp> = { '.html': /^text\/html; charset=utf-8$/, '.js': /^(application|text)\/javascript; charset=utf-8$/, '.css': /^text\/css; charset=utf-8$/, '.svg': /^image\/svg\+xml/ };
 
 /** Every file under `dir`, as paths relative to it. */
 function filesUnder(dir: string): string[] {
@@ -72,6 +72,17 @@ describe('the web dashboard, served with API keys on', () => {
       // Hashed names never change content: the browser keeps them; the page itself is checked on each load.
       if (file !== 'index.html') assert.match(response.headers.get('cache-control') ?? '', /max-age=31536000, immutable/, url);
     }
+    // The icon, at the URLs browsers ask for by default, is the built SVG the page links.
+    const icon = built.find((file) => /^assets\/favicon-[\w-]+\.svg$/.test(file));
+    assert.ok(icon, `the built icon among ${built.join(', ')}`);
+    const page = await (await fetch(`${served.baseUrl}/`)).text();
+    assert.match(page, new RegExp(`<link rel="icon" type="image/svg\\+xml" href="/${icon}">`), 'the page links its icon');
+    for (const path of ['/favicon.ico', '/graphiql/favicon.ico']) {
+      const response = await fetch(`${served.baseUrl}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get('content-type') ?? '', /^image\/svg\+xml/, path);
+      assert.ok(Buffer.from(await response.arrayBuffer()).equals(readFileSync(join(DASHBOARD_DIR, icon))), `${path} is the built icon`);
+    }
     // A file that is not there is a plain 404, not a key prompt.
     const missing = await fetch(`${served.baseUrl}/assets/no-such-file.js`);
     assert.equal(missing.status, 404);
@@ -80,7 +91,8 @@ describe('the web dashboard, served with API keys on', () => {
 
   it('loads nothing from another site: no http:// or https:// URL in any built file', () => {
     for (const file of built) {
-      const text = readFileSync(join(DASHBOARD_DIR, file), 'utf8');
+      // An SVG's xmlns is the name of its XML namespace, never fetched.
+      const text = readFileSync(join(DASHBOARD_DIR, file), 'utf8').replace(/\bxmlns(:\w+)?="[^"]*"/g, '');
       const urls = [...text.matchAll(/\bhttps?:\/\/[^\s"'`)<>]*/g)].map((match) => match[0]);
       assert.deepEqual(urls, [], `${relative(process.cwd(), join(DASHBOARD_DIR, file))} names no absolute URL (everything comes from the gateway, by relative path)`);
     }

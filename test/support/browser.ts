@@ -44,6 +44,13 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, args: asRoot ? ['--no-sandbox'] : [] });
 }
 
+/** A page's context other than the default: a narrow viewport, or a time zone other than the machine's. */
+export interface PageOptions {
+  viewport?: { width: number; height: number };
+  /** An IANA zone (`Asia/Kolkata`): the page's clock reads in it. */
+  timezoneId?: string;
+}
+
 export interface BrowserUnderTest {
   /** The browser (from `before` on). */
   readonly browser: Browser;
@@ -52,9 +59,11 @@ export interface BrowserUnderTest {
    * at a fixed viewport. Errors the page throws are collected in
    * `pageErrors(page)`. Closed when the suite ends.
    */
-  newPage(): Promise<Page>;
+  newPage(options?: PageOptions): Promise<Page>;
   /** Uncaught errors of `page`'s scripts so far, as "message" strings. */
   pageErrors(page: Page): string[];
+  /** What `page` logged as a console error so far (a failed load, such as a missing favicon, among them), with its URL. */
+  consoleErrors(page: Page): string[];
   /** Saves a PNG of `page` (the viewport) as SCREENSHOT_DIR/NAME.png and returns its path. */
   screenshot(page: Page, name: string): Promise<string>;
 }
@@ -68,6 +77,7 @@ export function useBrowser(): BrowserUnderTest {
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
   const errors = new WeakMap<Page, string[]>();
+  const consoleErrors = new WeakMap<Page, string[]>();
 
   before(async () => {
     browser = await launchChromium();
@@ -82,17 +92,25 @@ export function useBrowser(): BrowserUnderTest {
       if (browser === undefined) throw new Error('the browser is launched in before(): read it inside a test');
       return browser;
     },
-    async newPage() {
-      const context = await handle.browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+    async newPage(options = {}) {
+      const context = await handle.browser.newContext({ viewport: options.viewport ?? VIEWPORT, deviceScaleFactor: 1, timezoneId: options.timezoneId });
       contexts.push(context);
       const page = await context.newPage();
       const pageErrors: string[] = [];
       errors.set(page, pageErrors);
       page.on('pageerror', (error) => pageErrors.push(error.message));
+      const logged: string[] = [];
+      consoleErrors.set(page, logged);
+      page.on('console', (message) => {
+        if (message.type() === 'error') logged.push(`${message.text()} (${message.location().url})`);
+      });
       return page;
     },
     pageErrors(page) {
       return errors.get(page) ?? [];
+    },
+    consoleErrors(page) {
+      return consoleErrors.get(page) ?? [];
     },
     async screenshot(page, name) {
       mkdirSync(SCREENSHOT_DIR, { recursive: true });

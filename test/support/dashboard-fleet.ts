@@ -29,6 +29,8 @@ export interface DashboardFleet {
   readonly rows: OracleRow[];
   /** GPUs of the data set, counted from its rows. */
   readonly gpuCount: number;
+  /** Hosts of the data set, counted from its rows. */
+  readonly hostCount: number;
   /** GPUs whose mean utilisation over the data set is below 5 %: the idle GPUs of the API's default summary. */
   readonly idleCount: number;
   /** Starts one more gateway on the same etcd with `args` added (e.g. `--api-keys …`), and returns its base URL once ready. */
@@ -104,6 +106,9 @@ export function useDashboardFleet(name: string): DashboardFleet {
     rows,
     get gpuCount() {
       return new Set(rows.map((row) => row.uuid)).size;
+    },
+    get hostCount() {
+      return new Set(rows.map((row) => row.hostname)).size;
     },
     get idleCount() {
       return utilizationMeans().filter((mean) => mean < IDLE_THRESHOLD).length;

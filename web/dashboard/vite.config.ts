@@ -20,5 +20,7 @@ export default defineConfig({
     // No source maps in the served files: the sources are in the repository.
     sourcemap: false,
     reportCompressedSize: false,
+    // The icon stays a file (assets/favicon-HASH.svg), never a data: URL: the gateway also serves it at /favicon.ico.
+    assetsInlineLimit: (file) => (file.endsWith('favicon.svg') ? false : undefined),
   },
 });

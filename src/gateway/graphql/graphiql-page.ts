@@ -21,6 +21,7 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.map': 'application/json; charset=utf-8',
   '.html': 'text/html; charset=utf-8',
+  '.svg': 'image/svg+xml',
 };
 
 /** Asset name → file. The source maps are there for the browser's developer tools, which follow the bundles' sourceMappingURL. */
@@ -36,6 +37,8 @@ function assetFiles(): Map<string, string> {
     ['react-dom.production.min.js', join(packageDir('react-dom'), 'umd', 'react-dom.production.min.js')],
     ['graphiql-start.js', join(PAGE_DIR, 'graphiql-start.js')],
     ['graphiql-page.css', join(PAGE_DIR, 'graphiql-page.css')],
+    // The dashboard's icon, from its source: GraphiQL has it whether or not the dashboard is built.
+    ['favicon.svg', join(PAGE_DIR, '..', 'dashboard', 'favicon.svg')],
   ]);
 }
 

@@ -23,7 +23,7 @@ const SUMMARY_REFRESH_MS = 10_000;
 const NEW_GPU_REFRESH_MS = 3_000;
 
 export class FleetView implements View {
-  readonly element = el('section', { class: 'view fleet', 'data-testid': 'view-fleet' });
+  readonly element = el('section', { class: 'view fleet', 'data-testid': 'view-fleet', 'data-ready': 'false' });
   private readonly grid: TileGrid;
   private metric: MetricInfo;
   private readonly controls: { metric: HTMLSelectElement; host: HTMLSelectElement; model: HTMLSelectElement; status: HTMLSelectElement; namespace: HTMLInputElement; search: HTMLInputElement };
@@ -34,10 +34,13 @@ export class FleetView implements View {
     power: el('b', { 'data-testid': 'fleet-power' }, '…'),
     hottest: el('b', { 'data-testid': 'fleet-hottest' }, '…'),
   };
-  private readonly shown = el('p', { class: 'muted shown' });
+  private readonly shown = el('p', { class: 'muted shown loading', 'data-testid': 'fleet-shown' }, 'Loading…');
+  private readonly clearButton = el('button', { type: 'button', class: 'link', 'data-testid': 'clear-filters' }, 'Clear filters');
   private readonly legendLow = el('span');
   private readonly legendHigh = el('span');
   private gpus: FleetGpu[] = [];
+  /** Whether a list has loaded (the "shown" line counts from then on). */
+  private listed = false;
   private namespaceIds: Set<string> | null = null;
   private readonly stops: (() => void)[] = [];
   private readonly abort = new AbortController();
@@ -91,6 +94,7 @@ export class FleetView implements View {
       this.loadNamespace().catch(fail);
     });
     this.element.querySelector('form')?.addEventListener('submit', (event) => event.preventDefault());
+    this.clearButton.addEventListener('click', () => this.clearFilters());
   }
 
   /** Loads the first data, then follows the fleet live. */
@@ -119,6 +123,7 @@ export class FleetView implements View {
 
   private async loadList(): Promise<void> {
     this.gpus = await fetchFleet(this.abort.signal);
+    this.listed = true;
     this.grid.setGpus(this.gpus);
     fillOptions(this.controls.host, 'all hosts', this.gpus.map((gpu) => gpu.hostname));
     fillOptions(this.controls.model, 'all models', this.gpus.map((gpu) => gpu.model));
@@ -161,9 +166,30 @@ export class FleetView implements View {
       search: this.controls.search.value.trim().toLowerCase(),
       ids: this.namespaceIds,
     });
-    const hosts = new Set(this.gpus.map((gpu) => gpu.hostname)).size;
-    this.shown.textContent = this.gpus.length === 0 ? 'No GPU has reported yet.' : `${shown} of ${this.gpus.length} GPUs shown, on ${hosts} host${hosts === 1 ? '' : 's'}`;
     this.saveQuery();
+    // Until a list has come, there is nothing to count: "No GPU has reported yet" would be wrong (the list may wait for a key).
+    if (!this.listed) return;
+    this.shown.classList.remove('loading');
+    // What is shown, for tests and tools that read the page.
+    this.shown.dataset.gpus = String(shown.gpus);
+    this.shown.dataset.hosts = String(shown.hosts);
+    if (this.gpus.length === 0) this.shown.replaceChildren('No GPU has reported yet.');
+    else if (shown.gpus === 0) this.shown.replaceChildren('No GPU matches these filters. ', this.clearButton);
+    else this.shown.replaceChildren(`${shown.gpus} of ${this.gpus.length} GPUs shown, on ${shown.hosts} host${shown.hosts === 1 ? '' : 's'}.`, shown.gpus < this.gpus.length ? ' ' : '', shown.gpus < this.gpus.length ? this.clearButton : '');
+  }
+
+  /** Empties every filter and the search (the colouring metric stays), and shows the whole fleet. */
+  private clearFilters(): void {
+    const { host, model, status, namespace, search } = this.controls;
+    for (const control of [host, model, status]) {
+      control.value = '';
+      delete control.dataset.wanted;
+    }
+    search.value = '';
+    const hadNamespace = namespace.value.trim() !== '';
+    namespace.value = '';
+    if (hadNamespace) this.loadNamespace().catch(this.fail);
+    else this.filter();
   }
 
   private drawLegend(): void {

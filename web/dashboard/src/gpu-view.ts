@@ -15,10 +15,10 @@ import { METRICS, metricsFromQuery, valueOf } from './metrics.js';
 import { gpuHref, hostHref } from './router.js';
 import { seriesKey } from './fleet-data.js';
 import { rangeFromQuery, windowOf } from './time-range.js';
-import { markReady, type View } from './view.js';
+import { isNotFound, loadingNote, markReady, showNotFound, type View } from './view.js';
 
 export class GpuView implements View {
-  readonly element = el('section', { class: 'view gpu', 'data-testid': 'view-gpu' });
+  readonly element = el('section', { class: 'view gpu', 'data-testid': 'view-gpu', 'data-ready': 'false' });
   private readonly abort = new AbortController();
   private readonly stops: (() => void)[] = [];
   private charts: GpuCharts | undefined;
@@ -28,11 +28,18 @@ export class GpuView implements View {
     private readonly id: string,
     private readonly query: URLSearchParams,
   ) {
-    this.element.append(el('h1', {}, `GPU ${id}`), el('p', { class: 'muted' }, 'Loading…'));
+    this.element.append(el('h1', {}, `GPU ${id}`), loadingNote());
   }
 
   async start(): Promise<void> {
-    const gpu = (await getJson<{ data: GpuDetail }>(`/api/v1/gpus/${segment(this.id)}`, this.abort.signal)).data;
+    let gpu: GpuDetail;
+    try {
+      gpu = (await getJson<{ data: GpuDetail }>(`/api/v1/gpus/${segment(this.id)}`, this.abort.signal)).data;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      showNotFound(this.element, `No GPU with the id "${this.id}" on this gateway.`, error instanceof Error ? error.message : String(error));
+      return;
+    }
     const range = rangeFromQuery(this.query);
     const metrics = metricsFromQuery(this.query.get('metrics'));
     const span = windowOf(range, Date.parse(gpu.last_seen));

@@ -14,12 +14,12 @@ import { BufferedSubscription } from './buffered-subscription.js';
 import { metricsFromQuery } from './metrics.js';
 import { gpuHref, hostHref } from './router.js';
 import { rangeFromQuery, windowOf } from './time-range.js';
-import { markReady, type View } from './view.js';
+import { isNotFound, loadingNote, markReady, showNotFound, type View } from './view.js';
 
 const MIN_COLUMN_PX = 300;
 
 export class HostView implements View {
-  readonly element = el('section', { class: 'view host', 'data-testid': 'view-host' });
+  readonly element = el('section', { class: 'view host', 'data-testid': 'view-host', 'data-ready': 'false' });
   private readonly abort = new AbortController();
   private readonly stops: (() => void)[] = [];
   private readonly charts = new Map<string, GpuCharts>();
@@ -28,11 +28,18 @@ export class HostView implements View {
     private readonly hostname: string,
     private readonly query: URLSearchParams,
   ) {
-    this.element.append(el('h1', {}, hostname), el('p', { class: 'muted' }, 'Loading…'));
+    this.element.append(el('h1', {}, hostname), loadingNote());
   }
 
   async start(): Promise<void> {
-    const gpus = (await getJson<ListAnswer<Gpu>>(`/api/v1/hosts/${segment(this.hostname)}/gpus`, this.abort.signal)).data;
+    let gpus: Gpu[];
+    try {
+      gpus = (await getJson<ListAnswer<Gpu>>(`/api/v1/hosts/${segment(this.hostname)}/gpus`, this.abort.signal)).data;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      showNotFound(this.element, `No host named "${this.hostname}" on this gateway.`, error instanceof Error ? error.message : String(error));
+      return;
+    }
     const range = rangeFromQuery(this.query);
     const metrics = metricsFromQuery(this.query.get('metrics'));
     const newest = Math.max(...gpus.map((gpu) => Date.parse(gpu.last_seen)));

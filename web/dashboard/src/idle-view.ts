@@ -12,9 +12,9 @@
 import { getJson } from './api-client.js';
 import type { Gpu, ListAnswer, Summary } from './api-types.js';
 import { el, select } from './dom.js';
-import { formatDuration } from './format.js';
+import { formatClock, formatDuration } from './format.js';
 import { gpuHref, hostHref, replaceQuery } from './router.js';
-import { markReady, type View } from './view.js';
+import { markReady, navigateTo, type View } from './view.js';
 
 const WINDOWS = [
   ['15m', 15 * 60_000],
@@ -42,7 +42,7 @@ const COLUMNS: readonly [Column, string][] = [
 ];
 
 export class IdleView implements View {
-  readonly element = el('section', { class: 'view idle', 'data-testid': 'view-idle' });
+  readonly element = el('section', { class: 'view idle', 'data-testid': 'view-idle', 'data-ready': 'false' });
   private readonly abort = new AbortController();
   private rows: IdleRow[] = [];
   private sort: Column;
@@ -51,7 +51,7 @@ export class IdleView implements View {
   private readonly threshold: number;
   private readonly body = el('tbody');
   private readonly head = el('tr');
-  private readonly note = el('p', { class: 'muted' });
+  private readonly note = el('p', { class: 'muted loading' }, 'Loading…');
 
   constructor(query: URLSearchParams) {
     this.window = WINDOWS.some(([name]) => name === query.get('window')) ? (query.get('window') as string) : '1h';
@@ -65,7 +65,7 @@ export class IdleView implements View {
     const form = el('form', { class: 'toolbar' }, el('label', {}, 'Idle over the last ', windowSelect), el('label', {}, ' with mean utilisation below ', thresholdInput, ' %'), el('button', { type: 'submit' }, 'Show'));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      location.hash = `/idle?${new URLSearchParams({ window: windowSelect.value, threshold: thresholdInput.value, sort: this.sort, dir: this.descending ? 'desc' : 'asc' }).toString()}`;
+      navigateTo(form, `/idle?${new URLSearchParams({ window: windowSelect.value, threshold: thresholdInput.value, sort: this.sort, dir: this.descending ? 'desc' : 'asc' }).toString()}`);
     });
     this.element.append(el('nav', { class: 'crumbs' }, el('a', { href: '#/' }, 'Fleet'), ' / idle report'), el('h1', {}, 'Idle GPUs'), form, this.note, el('table', { class: 'idle-table' }, el('thead', {}, this.head), this.body));
   }
@@ -82,7 +82,8 @@ export class IdleView implements View {
       const seenForMs = asOf - (firstSeen.get(gpu.id) ?? asOf);
       return { id: gpu.id, hostname: gpu.hostname, gpu: gpu.mig_instance_id === null ? `GPU ${gpu.gpu_id}` : `GPU ${gpu.gpu_id} MIG ${gpu.mig_instance_id}`, meanUtilization: gpu.mean_utilization, idleForMs: idleFor(gpu.id, summaries, seenForMs) };
     });
-    this.note.textContent = `${chosen.idle.count} of ${chosen.gpus} GPUs idle over the ${this.window} before ${chosen.as_of === null ? 'any data' : new Date(chosen.as_of).toLocaleString()} (the newest sample). A GPU with no utilisation sample in the window is not idle.`;
+    this.note.textContent = `${chosen.idle.count} of ${chosen.gpus} GPUs idle over the ${this.window} before ${chosen.as_of === null ? 'any data' : formatClock(chosen.as_of)} (the newest sample). A GPU with no utilisation sample in the window is not idle.`;
+    this.note.classList.remove('loading');
     this.draw();
     markReady(this.element);
   }

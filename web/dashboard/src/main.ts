@@ -14,7 +14,7 @@ import { KeyPrompt } from './key-prompt.js';
 import { liveSocket } from './live-socket.js';
 import { clearProblem, showProblem } from './problem-banner.js';
 import { parseRoute } from './router.js';
-import type { View } from './view.js';
+import { markReady, waitingForKey, type View } from './view.js';
 
 const main = document.getElementById('view') as HTMLElement;
 const liveState = document.getElementById('live-state') as HTMLElement;
@@ -31,6 +31,7 @@ function fail(error: unknown): void {
   if (error instanceof DOMException && error.name === 'AbortError') return;
   if (error instanceof KeyRequiredError) {
     prompt.show(error.message);
+    if (current !== undefined) waitingForKey(current.element);
     return;
   }
   showProblem(error instanceof Error ? error.message : String(error));
@@ -67,8 +68,11 @@ function viewOf(route: ReturnType<typeof parseRoute>): View {
       return new HostView(route.hostname, route.query);
     case 'idle':
       return new IdleView(route.query);
-    case 'unknown':
-      return { element: el('section', { class: 'view' }, el('h1', {}, 'Not found'), el('p', {}, `No view at #${route.path}. `, el('a', { href: '#/' }, 'Back to the fleet'))), start: async () => undefined, dispose: () => undefined };
+    case 'unknown': {
+      const element = el('section', { class: 'view', 'data-testid': 'view-not-found' }, el('h1', {}, 'Not found'), el('p', { 'data-testid': 'not-found' }, `No view at #${route.path}.`), el('p', {}, el('a', { href: '#/' }, 'Back to the fleet')));
+      markReady(element);
+      return { element, start: async () => undefined, dispose: () => undefined };
+    }
   }
 }
 

@@ -9,10 +9,14 @@
  */
 import uPlot from 'uplot';
 import { el } from './dom.js';
-import { formatValue } from './format.js';
+import { formatClock, formatValue } from './format.js';
 import type { MetricInfo } from './metrics.js';
 
 const HEIGHT = 170;
+/** Tick steps of a value axis in the unit shown: 1, 2, 5, 10, 20, 25, 50, … */
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 20_000, 50_000, 100_000];
+/** Memory is charted in MiB but shown in GiB with one decimal: steps of tenths of a GiB and up. */
+const GIB_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500].map((gib) => gib * 1024);
 /** A step more than this many times the median spacing is a gap. */
 const GAP_FACTOR = 2.5;
 /** Past this many points a live chart drops its oldest, whatever its window. */
@@ -110,9 +114,9 @@ export class TelemetryChart {
       scales: { x: { time: true, range: () => [this.startS, this.endS] } },
       legend: { live: true },
       series: [
-        { value: (_plot, seconds) => (seconds === null ? '–' : new Date(seconds * 1000).toLocaleString()) },
+        { value: (_plot, seconds) => (seconds === null ? '–' : formatClock(seconds * 1000)) },
         {
-          label: `${metric.label} (${metric.unit})`,
+          label: `${metric.label} (${metric.unit === 'MiB' ? 'GiB' : metric.unit})`,
           stroke: '#2c7fb8',
           fill: 'rgba(44,127,184,0.08)',
           width: 1.5,
@@ -123,7 +127,8 @@ export class TelemetryChart {
           points: { show: (plot, _series, idx0, idx1) => idx1 - idx0 < plot.bbox.width / 8 / devicePixelRatio },
         },
       ],
-      axes: [{}, { size: 80, values: (_plot, splits) => splits.map((value) => formatValue(value, metric)) }],
+      // Ticks only where the unit's format can tell them apart: whole units (or tenths of a GiB), never 0.5 % shown as "1%".
+      axes: [{}, { size: 80, incrs: valueIncrements(metric), values: (_plot, splits) => splits.map((value) => formatValue(value, metric)) }],
     };
   }
 
@@ -154,4 +159,9 @@ function gapThreshold(times: number[]): number {
   for (let i = 1; i < times.length; i++) steps.push(times[i] - times[i - 1]);
   steps.sort((a, b) => a - b);
   return steps[Math.floor(steps.length / 2)] * GAP_FACTOR;
+}
+
+/** The value axis's tick steps for `metric`, in its charted unit (formatValue shows each distinctly). */
+function valueIncrements(metric: MetricInfo): number[] {
+  return metric.unit === 'MiB' ? GIB_STEPS : WHOLE_STEPS;
 }

@@ -122,8 +122,8 @@ export class TileGrid {
     return wasStale ? 'status' : 'updated';
   }
 
-  /** Shows the tiles that pass `filter` (and the hosts with any); returns how many are shown. */
-  applyFilter(filter: TileFilter): number {
+  /** Shows the tiles that pass `filter` (and the hosts with any); returns how many tiles and hosts are shown. */
+  applyFilter(filter: TileFilter): { gpus: number; hosts: number } {
     let shown = 0;
     const hostsShown = new Set<string>();
     for (const tile of this.tiles.values()) {
@@ -141,7 +141,7 @@ export class TileGrid {
       }
     }
     for (const [host, section] of this.hostSections) section.hidden = !hostsShown.has(host);
-    return shown;
+    return { gpus: shown, hosts: hostsShown.size };
   }
 
   dispose(): void {

@@ -39,8 +39,20 @@ export function rangeQuery(range: TimeRange): Record<string, string> {
   return range.mode === 'custom' ? { from: new Date(range.startMs).toISOString(), to: new Date(range.endMs).toISOString() } : { range: range.preset };
 }
 
-/** A time as a datetime-local input's value (local time, minutes). */
-export function localInputValue(ms: number): string {
-  const date = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return date.toISOString().slice(0, 16);
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/;
+
+/**
+ * A time typed in a range field: `2026-12-01 06:31[:20]` in the browser's
+ * zone (as the page shows times), or RFC 3339 with its own zone
+ * (`2026-12-01T06:31:20Z`, `…+01:00`). NaN for anything else, or a date
+ * that does not exist (`2026-02-30`).
+ */
+export function parseTypedTime(text: string): number {
+  const trimmed = text.trim();
+  const local = LOCAL_TIME.exec(trimmed);
+  if (local === null) return /(Z|[+-]\d{2}:\d{2})$/i.test(trimmed) ? Date.parse(trimmed) : NaN;
+  const [year, month, day, hour, minute, second] = local.slice(1).map((part) => Number(part ?? '0'));
+  const at = new Date(year, month - 1, day, hour, minute, second);
+  // Date rolls an impossible day or hour over (Feb 30 → Mar 2): refuse it instead.
+  return at.getMonth() === month - 1 && at.getDate() === day && at.getHours() === hour ? at.getTime() : NaN;
 }
