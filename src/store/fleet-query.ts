@@ -166,10 +166,14 @@ export class FleetQuery {
     const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);
     for (let raw = first; ; ) {
       downsampler.add(raw);
+      const { more } = raw;
+      const nextFromMs = raw.timestampsMs[raw.timestampsMs.length - 1] + 1;
+      // The downsampler copies what it keeps: the raw page is done with.
+      raw.release?.();
       // A bucket open after `limit` complete ones proves more follow.
       if (downsampler.completeBuckets >= request.limit && downsampler.hasOpenBucket) return { ...downsampler.result(request.limit), more: true };
-      if (!raw.more) break;
-      raw = await read(owner, raw.timestampsMs[raw.timestampsMs.length - 1] + 1);
+      if (!more) break;
+      raw = await read(owner, nextFromMs);
     }
     downsampler.finish();
     return { ...downsampler.result(request.limit), more: downsampler.completeBuckets > request.limit };
@@ -195,6 +199,7 @@ export class FleetQuery {
     // No span guessed scans every chunk: right whatever is stored.
     if (guessed.maxChunkSpanMs === undefined || (storedSpanMs !== undefined && storedSpanMs <= guessed.maxChunkSpanMs)) return { owner: guessed, page };
     const stored: ChunkOwner = { ...guessed, maxChunkSpanMs: storedSpanMs };
+    page.release?.();
     return { owner: stored, page: await read(stored) };
   }
 

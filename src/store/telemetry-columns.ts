@@ -10,6 +10,7 @@ import { type Chunk } from './chunk-codec.js';
 import { decodeStoredChunk } from './chunk-fetch.js';
 import type { DecodedChunkCache } from './decoded-chunk-cache.js';
 import { chunkScanBounds, type ChunkOwner } from './telemetry-reader.js';
+import { giveBackColumns, takeColumn } from './column-pool.js';
 
 /**
  * Records of one GPU in columns, ascending by time with no duplicate times.
@@ -26,6 +27,12 @@ export interface TelemetryColumns {
 export interface ColumnsPage extends TelemetryColumns {
   /** True when more records follow in the range: continue after the last timestamp. */
   more: boolean;
+  /**
+   * Gives the page's arrays back to the column pool (column-pool.ts) for
+   * later reads; idempotent. Optional to call: only a caller that is done
+   * with the page, and shares its arrays with nobody, may.
+   */
+  release?: () => void;
 }
 
 export interface ColumnsQuery {
@@ -182,7 +189,7 @@ function orderedLayout(parts: ChunkRows[]): { starts: Int32Array; records: numbe
 function mergedTimes(parts: ChunkRows[], layout = orderedLayout(parts)): Float64Array {
   let total = 0;
   for (const part of parts) total += part.to - part.from;
-  const times = new Float64Array(layout ? layout.records : total);
+  const times = takeColumn(layout ? layout.records : total);
   let at = 0;
   for (let p = 0; p < parts.length; p++) {
     const part = parts[p];
@@ -240,7 +247,7 @@ function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<s
       if (selected !== undefined && !selected.has(chunk.metrics[m])) continue;
       let target = columnOf.get(chunk.metrics[m]);
       if (!target) {
-        target = new Float64Array(records).fill(NaN);
+        target = takeColumn(records).fill(NaN);
         columnOf.set(chunk.metrics[m], target);
       }
       if (positions) copyAt(chunk.columns[m], from, to, target, positions);
@@ -248,7 +255,19 @@ function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<s
     }
   }
   const metrics = [...columnOf.keys()].filter((name) => hasValue(columnOf.get(name)!)).sort();
-  return { timestampsMs, metrics, columns: metrics.map((name) => columnOf.get(name)!), more };
+  // Every array taken for this page, the ones left out of it too, goes back at release.
+  const taken = [...columnOf.values(), allTimes];
+  if (timestampsMs !== allTimes) taken.push(timestampsMs);
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    giveBackColumns(taken);
+  };
+  const page: ColumnsPage = { timestampsMs, metrics, columns: metrics.map((name) => columnOf.get(name)!), more };
+  // Not enumerable: a page compares, copies and prints as its data.
+  Object.defineProperty(page, 'release', { value: release, enumerable: false });
+  return page;
 }
 
 /** target[r + shift] = source[r] for r in [from, to), absent (NaN) values skipped. */

@@ -104,7 +104,10 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
     async (request, reply) => {
       const { gpu, page, nextCursor, namedFields } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger);
       // Both forms are written as bytes straight from the columns (docs/performance.md).
-      return sendJsonAnswer(reply, request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields));
+      const answer = request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields);
+      // The answer's bytes are written: the page's arrays can serve the next read.
+      page.release?.();
+      return sendJsonAnswer(reply, answer);
     },
   );
 

@@ -1,0 +1,34 @@
+/**
+ * The column pool (src/store/column-pool.ts): reads reuse the memory of
+ * pages given back, and never that of a page still held.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { giveBackColumns, takeColumn } from '../../src/store/column-pool.js';
+
+describe('column pool', () => {
+  it('hands out columns of the asked length, reusing the memory of columns given back', () => {
+    const first = takeColumn(8_640);
+    assert.equal(first.length, 8_640);
+    first.fill(1);
+    const held = takeColumn(8_640);
+    assert.ok(held.buffer !== first.buffer, 'a column still held is never handed out again');
+    giveBackColumns([first]);
+    // Memory is pooled by powers of two: 8,640 and 9,000 elements both take 16,384.
+    const again = takeColumn(9_000);
+    assert.ok(again.buffer === first.buffer, 'a column of the same size class takes the memory given back');
+    assert.equal(again.length, 9_000);
+    assert.ok(takeColumn(8_640).buffer !== first.buffer, 'given back once, handed out once');
+    giveBackColumns([again, held]);
+  });
+
+  it('drops arrays it did not hand out (sizes it does not pool, views at an offset)', () => {
+    const foreign = new Float64Array(3_000);
+    const view = new Float64Array(new ArrayBuffer(8 * 2_048), 8, 1_000);
+    giveBackColumns([foreign, view]);
+    for (let i = 0; i < 4; i++) {
+      const column = takeColumn(1_000);
+      assert.ok(column.buffer !== foreign.buffer && column.buffer !== view.buffer);
+    }
+  });
+});
