@@ -19,7 +19,7 @@ const TIMESTAMP_BYTES = 24;
 
 /**
  * The JSON answer of a telemetry page in the record form, with the named
- * fields given (all by default). The Buffer is the caller's.
+ * fields given (all by default). The answer is lent until released (json-bytes.ts).
  */
 export function recordsJson(gpu: GpuEntry, page: TelemetryColumns, nextCursor: string | null, namedFields: readonly NamedFieldEntry[] = NAMED_FIELDS): JsonAnswer {
   const { timestampsMs, metrics, columns } = page;

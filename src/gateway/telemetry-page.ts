@@ -69,9 +69,10 @@ function decodeCursor(cursor: string): Cursor {
 /**
  * Reads the page `params` ask for of GPU `id`. Throws GPU_NOT_FOUND,
  * AMBIGUOUS_GPU, BAD_REQUEST (a bad time, step, cursor or combination, naming the
- * parameter) and the store's KV_* errors.
+ * parameter) and the store's KV_* errors. With `releases`, the caller calls
+ * the page's `release()` once done with it (its arrays are then pooled).
  */
-export async function readTelemetryPage(query: FleetQuery, id: string, params: TelemetryParams, logger: Logger): Promise<TelemetryPageResult> {
+export async function readTelemetryPage(query: FleetQuery, id: string, params: TelemetryParams, logger: Logger, options: { releases?: boolean } = {}): Promise<TelemetryPageResult> {
   const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor);
   // A cursor names its series: paging goes on in it even if the id has turned ambiguous since.
   const gpu = cursor ? findCursorGpu(query, id, cursor) : findGpu(query, id);
@@ -86,7 +87,7 @@ export async function readTelemetryPage(query: FleetQuery, id: string, params: T
   const downsample = stepMs === undefined ? undefined : { stepMs, aggregation: params.agg ?? 'avg' };
   // The next page starts after the last record served, or after the last bucket served.
   const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
-  const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields }, logger);
+  const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields, pooled: options.releases }, logger);
   const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
   const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
   return { gpu, page, nextCursor, namedFields: selection?.namedFields ?? NAMED_FIELDS };

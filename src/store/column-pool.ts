@@ -16,6 +16,8 @@ const MIN_CAPACITY = 1024;
 /** Free buffers by capacity in elements (always a power of two). */
 const free = new Map<number, ArrayBuffer[]>();
 let pooledBytes = 0;
+/** Buffers handed out and not given back: only these are taken back, each once. */
+const lent = new WeakSet<ArrayBuffer>();
 
 function capacityFor(length: number): number {
   let capacity = MIN_CAPACITY;
@@ -26,21 +28,24 @@ function capacityFor(length: number): number {
 /** A Float64Array of `length` elements (contents undefined) over pooled memory when some is free. */
 export function takeColumn(length: number): Float64Array {
   const capacity = capacityFor(length);
-  const buffer = free.get(capacity)?.pop();
+  let buffer = free.get(capacity)?.pop();
   if (buffer) pooledBytes -= buffer.byteLength;
-  return new Float64Array(buffer ?? new ArrayBuffer(capacity * Float64Array.BYTES_PER_ELEMENT), 0, length);
+  else buffer = new ArrayBuffer(capacity * Float64Array.BYTES_PER_ELEMENT);
+  lent.add(buffer);
+  return new Float64Array(buffer, 0, length);
 }
 
 /**
  * Gives the memory of `columns` back for later reads. The caller must not
- * use them afterwards, and must give each back once: pages do it through
- * their idempotent `release()`. Arrays not from takeColumn are dropped.
+ * use them afterwards (pages do it through their idempotent `release()`).
+ * Memory takeColumn did not lend, or that was given back already, is left
+ * alone: a shared array can never be handed to another reader.
  */
 export function giveBackColumns(columns: readonly Float64Array[]): void {
   for (const column of columns) {
     const { buffer } = column;
+    if (!(buffer instanceof ArrayBuffer) || !lent.delete(buffer)) continue;
     const capacity = buffer.byteLength / Float64Array.BYTES_PER_ELEMENT;
-    if (!(buffer instanceof ArrayBuffer) || capacity < MIN_CAPACITY || capacity !== capacityFor(capacity) || column.byteOffset !== 0) continue;
     if (pooledBytes + buffer.byteLength > MAX_POOLED_BYTES) continue;
     let buffers = free.get(capacity);
     if (!buffers) free.set(capacity, (buffers = []));

@@ -33,6 +33,8 @@ export interface TelemetryRequest {
    * merged into the page nor aggregated.
    */
   metrics?: ReadonlySet<string>;
+  /** The caller calls the page's `release()` once done with it (see ColumnsQuery.pooled). */
+  pooled?: boolean;
 }
 
 /** Which GPUs a listing keeps: each given field must match exactly. */
@@ -158,8 +160,10 @@ export class FleetQuery {
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
     const limit = request.downsample ? RAW_PAGE_RECORDS : request.limit;
     const { metrics } = request;
+    // Raw pages of a downsampled read are given back here, once added; a raw page returned is given back by the caller, if it says so.
+    const pooled = request.downsample !== undefined || request.pooled === true;
     const read = (owner: ChunkOwner, fromMs: number): Promise<ColumnsPage> =>
-      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: fromMs, endMs, limit, metrics, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks });
+      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: fromMs, endMs, limit, metrics, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks, pooled });
     const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, startMs));
     if (!request.downsample) return first;
 

@@ -51,6 +51,12 @@ export interface ColumnsQuery {
   cache?: DecodedChunkCache;
   /** Only these metrics go into the page (the records are the same); all when absent. */
   metrics?: ReadonlySet<string>;
+  /**
+   * The caller gives the page back with `release()` once done: its arrays
+   * then come from the column pool. Otherwise they are allocated to size
+   * (the pool rounds up to powers of two, which only pays when reused).
+   */
+  pooled?: boolean;
 }
 
 /**
@@ -133,8 +139,10 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
     from = `${lastKey} `;
     if (rowsFound > limit) {
       // Every unread chunk starts at or after the last one read: records before that are final.
-      const times = mergedTimes(parts);
-      if (countBefore(times, chunkTimeRange(lastKey).startMs) > limit) break;
+      const times = mergedTimes(parts, query.pooled === true);
+      const final = countBefore(times, chunkTimeRange(lastKey).startMs);
+      giveBackColumns([times]);
+      if (final > limit) break;
     }
     fetchChunks = fetchSize(limit, rowsFound, rowsFound / chunksRead, bytesRead / chunksRead);
   }
@@ -142,7 +150,7 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
     hint.recordsPerChunk = recordsDecoded / chunksDecoded;
     hint.bytesPerChunk = bytesRead / chunksRead;
   }
-  return mergeColumns(parts, limit, query.metrics);
+  return mergeColumns(parts, limit, query.metrics, query.pooled === true);
 }
 
 /** Chunks for the next range: enough for the records still missing (plus a quarter), at most ~FETCH_BYTES. */
@@ -186,10 +194,15 @@ function orderedLayout(parts: ChunkRows[]): { starts: Int32Array; records: numbe
 }
 
 /** The distinct record times of all parts, ascending. */
-function mergedTimes(parts: ChunkRows[], layout = orderedLayout(parts)): Float64Array {
+/** A column of `length` values: from the pool when the page will be given back, else of that size exactly. */
+function newColumn(length: number, pooled: boolean): Float64Array {
+  return pooled ? takeColumn(length) : new Float64Array(length);
+}
+
+function mergedTimes(parts: ChunkRows[], pooled: boolean, layout = orderedLayout(parts)): Float64Array {
   let total = 0;
   for (const part of parts) total += part.to - part.from;
-  const times = takeColumn(layout ? layout.records : total);
+  const times = newColumn(layout ? layout.records : total, pooled);
   let at = 0;
   for (let p = 0; p < parts.length; p++) {
     const part = parts[p];
@@ -201,7 +214,8 @@ function mergedTimes(parts: ChunkRows[], layout = orderedLayout(parts)): Float64
   times.sort();
   let distinct = 0;
   for (let i = 0; i < times.length; i++) if (i === 0 || times[i] !== times[distinct - 1]) times[distinct++] = times[i];
-  return times.slice(0, distinct);
+  // A view, not a copy: the pooled memory under it goes back with the page.
+  return times.subarray(0, distinct);
 }
 
 function countBefore(times: Float64Array, limitMs: number): number {
@@ -222,10 +236,10 @@ function countBefore(times: Float64Array, limitMs: number): number {
  * place is looked up. Later parts overwrite earlier ones. Metrics outside
  * `selected` (when given) are not copied.
  */
-function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<string> | undefined): ColumnsPage {
+function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<string> | undefined, pooled: boolean): ColumnsPage {
   if (parts.length === 0) return emptyPage();
   const layout = orderedLayout(parts);
-  const allTimes = mergedTimes(parts, layout);
+  const allTimes = mergedTimes(parts, pooled, layout);
   const more = allTimes.length > limit;
   const timestampsMs = more ? allTimes.slice(0, limit) : allTimes;
   const records = timestampsMs.length;
@@ -247,7 +261,7 @@ function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<s
       if (selected !== undefined && !selected.has(chunk.metrics[m])) continue;
       let target = columnOf.get(chunk.metrics[m]);
       if (!target) {
-        target = takeColumn(records).fill(NaN);
+        target = newColumn(records, pooled).fill(NaN);
         columnOf.set(chunk.metrics[m], target);
       }
       if (positions) copyAt(chunk.columns[m], from, to, target, positions);

@@ -22,13 +22,15 @@ describe('column pool', () => {
     giveBackColumns([again, held]);
   });
 
-  it('drops arrays it did not hand out (sizes it does not pool, views at an offset)', () => {
-    const foreign = new Float64Array(3_000);
+  it('takes back only memory it lent, and each once (a shared array is never handed to another reader)', () => {
+    // Sizes the pool uses: only lending decides, not the size.
+    const foreign = new Float64Array(4_096);
     const view = new Float64Array(new ArrayBuffer(8 * 2_048), 8, 1_000);
-    giveBackColumns([foreign, view]);
-    for (let i = 0; i < 4; i++) {
-      const column = takeColumn(1_000);
-      assert.ok(column.buffer !== foreign.buffer && column.buffer !== view.buffer);
-    }
+    const lent = takeColumn(2_048);
+    giveBackColumns([foreign, view, lent, lent.subarray(0, 10)]);
+    const taken = [takeColumn(3_000), takeColumn(1_500), takeColumn(1_500), takeColumn(1_000)];
+    assert.ok(taken.every((column) => column.buffer !== foreign.buffer && column.buffer !== view.buffer));
+    assert.equal(taken.filter((column) => column.buffer === lent.buffer).length, 1, 'given back twice in one call, handed out once');
+    giveBackColumns(taken);
   });
 });

@@ -33,6 +33,8 @@ function sendJsonBytes(reply: FastifyReply, body: Buffer): FastifyReply {
  * Sends a lent answer, and gives its buffer back once the response has been
  * handed to the socket ('finish'). A response cut short ('close' first)
  * keeps its buffer out of reuse: the socket may still hold a write of it.
+ * This relies on no onSend hook or plugin keeping the payload past
+ * 'finish': a response cache or compression added later must copy it.
  */
 function sendJsonAnswer(reply: FastifyReply, answer: JsonAnswer): FastifyReply {
   reply.raw.once('finish', answer.release);
@@ -102,7 +104,7 @@ export function registerGpuRoutes(app: FastifyInstance, context: GatewayContext)
       },
     },
     async (request, reply) => {
-      const { gpu, page, nextCursor, namedFields } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger);
+      const { gpu, page, nextCursor, namedFields } = await readTelemetryPage(context.query, request.params.id, request.query, request.log as Logger, { releases: true });
       // Both forms are written as bytes straight from the columns (docs/performance.md).
       const answer = request.query.format === 'columns' ? columnsJson(page, nextCursor) : recordsJson(gpu, page, nextCursor, namedFields);
       // The answer's bytes are written: the page's arrays can serve the next read.
