@@ -5,22 +5,22 @@ import { clientCommands } from './client/client-commands.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
 /**
- * The command tree (its --help, shell completion and tests read it). With
- * `clientOnly`, only the client commands: they talk HTTP to a gateway, and
- * loading the roles' modules would triple their start-up (0.6 s of CPU
- * against 0.2 s measured).
+ * The command tree (its --help, shell completion and tests read it). When
+ * `commandName` names a client command, only the client commands: they talk
+ * HTTP to a gateway, and loading the roles' modules would triple their
+ * start-up (0.6 s of CPU against 0.2 s measured).
  */
-export async function gputelProgram(clientOnly = false): Promise<Command> {
+export async function gputelProgram(commandName?: string): Promise<Command> {
   const program = new Command('gputel').description('GPU telemetry pipeline: DCGM CSV → etcd queue → collectors → store → API').version('0.1.0');
   const client = clientCommands();
+  const clientOnly = client.some((command) => command.name() === commandName);
   const roles = clientOnly ? [] : (await import('./role-commands.js')).roleCommands();
   for (const command of [...roles, ...client]) program.addCommand(command);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const commandName = argv[2];
-  const program = await gputelProgram(commandName !== undefined && clientCommands().some((command) => command.name() === commandName));
+  const program = await gputelProgram(argv[2]);
   throwInsteadOfExit(program);
   try {
     await program.parseAsync(argv);
