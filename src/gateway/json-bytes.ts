@@ -7,8 +7,12 @@ const COMMA = 0x2c;
 const ZERO = 0x30;
 const MINUS = 0x2d;
 export const NULL_BYTES = Buffer.from('null', 'latin1');
-/** Values with at most this many decimals (as a power of ten) are written without String(). */
-const DECIMAL_SCALE = 10_000;
+/** Most decimals shortDecimal tries: 10^22 is the largest power of ten a double holds exactly. */
+const MAX_DECIMALS = 22;
+/** Below this magnitude JSON's own form of a number has an exponent. */
+const MIN_PLAIN_DECIMAL = 1e-6;
+/** From here on a double has no fraction (integers are written by integer()). */
+const MAX_SAFE_WHOLE = 2 ** 52;
 /** Longest JSON form of a double: "-1.2345678901234567e-308" is 24 characters. */
 export const MAX_NUMBER_BYTES = 24;
 
@@ -99,41 +103,52 @@ export class JsonBytes {
   }
 
   /**
-   * Appends a value with at most four decimals below 1e10 in magnitude
-   * (most DCGM values: 628.154, 0.2689) without String(), which costs most of
-   * the writing; returns false, writing nothing, for any other value. Exact:
-   * when scaled / 10^4 === value, the decimal scaled / 10^4 reads back as the
-   * value, and with at most 14 significant digits no shorter decimal does, so
-   * it is the shortest form String() would write.
+   * Appends a value in its shortest decimal form when that form has at most
+   * 15 significant digits and no exponent (DCGM values such as 628.154 and
+   * most downsampled averages), without building a string; returns false,
+   * writing nothing, for any other value. Exact and shortest: `decimals`
+   * grows from 1, and the first scaled integer with scaled / 10^decimals ===
+   * value is the nearest decimal with that many places that reads back as the
+   * value, as JSON's own form (Number::toString) picks it.
    */
   shortDecimal(value: number): boolean {
-    if (!(value > -1e10 && value < 1e10)) return false;
-    const scaled = Math.round(value * DECIMAL_SCALE);
-    if (scaled / DECIMAL_SCALE !== value) return false;
-    const magnitude = scaled < 0 ? -scaled : scaled;
-    if (scaled < 0) this.bytes[this.at++] = MINUS;
-    const whole = Math.floor(magnitude / DECIMAL_SCALE);
-    let fraction = magnitude - whole * DECIMAL_SCALE;
-    this.integer(whole);
-    if (fraction === 0) return true;
-    this.bytes[this.at++] = 0x2e; // .
-    let place = DECIMAL_SCALE / 10;
-    while (fraction > 0) {
-      const digit = Math.floor(fraction / place);
-      this.bytes[this.at++] = ZERO + digit;
-      fraction -= digit * place;
-      place /= 10;
+    const magnitude = value < 0 ? -value : value;
+    // Number::toString writes an exponent below 1e-6 and from 1e21; within
+    // this range the decimals needed fit in 10^22, which doubles hold exactly.
+    if (!(magnitude >= MIN_PLAIN_DECIMAL && magnitude < MAX_SAFE_WHOLE)) return false;
+    for (let decimals = 1, scale = 10; decimals <= MAX_DECIMALS; decimals++, scale *= 10) {
+      const scaled = Math.round(magnitude * scale);
+      if (scaled > Number.MAX_SAFE_INTEGER) return false;
+      if (scaled / scale !== magnitude) continue;
+      if (value < 0) this.bytes[this.at++] = MINUS;
+      let whole = Math.floor(scaled / scale);
+      // The division may round up to the next whole number when the fraction is .999…
+      if (whole * scale > scaled) whole--;
+      this.integer(whole);
+      this.bytes[this.at++] = 0x2e; // .
+      // The fraction's digits, leading zeros included (no trailing ones: the shortest form has none).
+      let fraction = scaled - whole * scale;
+      for (let place = scale / 10; place >= 1; place /= 10) {
+        const digit = Math.floor(fraction / place);
+        this.bytes[this.at++] = ZERO + digit;
+        fraction -= digit * place;
+      }
+      return true;
     }
-    return true;
+    return false;
   }
 
   /** Appends one number, NaN (no sample) and ±Infinity written as null (the caller reserved room). */
   number(value: number): void {
-    // String(n) is JSON's own form of every finite number; whole numbers
-    // (-0 included, which JSON writes as 0) are written digit by digit.
+    // Whole numbers (-0 included, which JSON writes as 0) are written digit by digit.
     if (Number.isSafeInteger(value)) this.integer(value);
-    // ±Infinity is never stored (sources refuse it); JSON has no form for it.
-    else if (!this.shortDecimal(value)) this.ascii(Number.isFinite(value) ? String(value) : 'null');
+    // Any other number in JSON's own form, ±Infinity (never stored: sources
+    // refuse it) as null. JSON.stringify, not String(): V8 keeps the strings
+    // String() makes in its number-to-string cache, which lives in the old
+    // generation, so every long decimal (a downsampled average) was promoted
+    // and only a full mark-compact freed it; that was the p99 of a
+    // downsampled read (docs/performance.md).
+    else if (!this.shortDecimal(value)) this.ascii(JSON.stringify(value));
   }
 
   /** Appends bytes (the caller reserved room). A loop: Buffer.copy's call costs more than the few bytes of a JSON key. */

@@ -32,6 +32,32 @@ function p95OfSorted(sorted: Float64Array): number {
   return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower);
 }
 
+/**
+ * Doubles appended one by one into a typed array that doubles when full.
+ * Why not number[]: a downsampled 24 h read built one array per metric plus
+ * its regrowth copies on the JS heap (~290 KB a request, a third of all it
+ * allocated), and those scavenges and what they promoted were the p99 of the
+ * read (docs/performance.md); a typed array's values live off the heap.
+ */
+class DoubleColumn {
+  values = new Float64Array(64);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = value;
+  }
+
+  /** Appends NaN until the column holds `length` values. */
+  padTo(length: number): void {
+    while (this.length < length) this.push(NaN);
+  }
+}
+
 /** A metric's running aggregates over the open bucket. */
 interface Accumulator {
   count: number;
@@ -49,9 +75,12 @@ interface Accumulator {
  * arrives or `finish` is called.
  */
 export class Downsampler {
-  private readonly starts: number[] = [];
+  private readonly starts = new DoubleColumn();
   /** Output column per metric, one entry per complete bucket (NaN: no sample). */
-  private readonly outputs = new Map<string, number[]>();
+  private readonly outputs = new Map<string, DoubleColumn>();
+  /** Per page (reused): spanFrom[k] is the first row of the k-th bucket that starts in the page, then the row count; spanStart[k] is its start. */
+  private readonly spanFrom = new DoubleColumn();
+  private readonly spanStart = new DoubleColumn();
   private openStart = NaN;
   /** Accumulators of the open bucket, per metric name. */
   private readonly open = new Map<string, Accumulator>();
@@ -83,23 +112,25 @@ export class Downsampler {
     const { timestampsMs, metrics, columns } = page;
     const rows = timestampsMs.length;
     if (rows === 0) return;
-    // spanFrom[k] is the first row of the k-th bucket that starts in this page; the last entry is `rows`.
-    const spanFrom: number[] = [];
-    const spanStart: number[] = [];
+    const { spanFrom: spanFromColumn, spanStart: spanStartColumn } = this;
+    spanFromColumn.length = 0;
+    spanStartColumn.length = 0;
     let current = this.openStart;
     for (let r = 0; r < rows; r++) {
       const start = bucketStart(timestampsMs[r], this.stepMs);
       if (start !== current) {
-        spanFrom.push(r);
-        spanStart.push(start);
+        spanFromColumn.push(r);
+        spanStartColumn.push(start);
         current = start;
       }
     }
-    spanFrom.push(rows);
+    spanFromColumn.push(rows);
+    const spanFrom = spanFromColumn.values;
+    const spanStart = spanStartColumn.values;
     const accumulators = metrics.map((name) => this.accumulator(name));
     // Rows before the first new bucket continue the open one.
     for (let m = 0; m < columns.length; m++) this.accumulate(accumulators[m], columns[m], 0, spanFrom[0]);
-    const spans = spanStart.length;
+    const spans = spanStartColumn.length;
     if (spans === 0) return;
     this.close();
     // Every new bucket but the last is complete within this page.
@@ -131,16 +162,15 @@ export class Downsampler {
     for (const name of [...this.outputs.keys()].sort()) {
       const output = this.outputs.get(name)!;
       const column = new Float64Array(buckets).fill(NaN);
+      const filled = Math.min(buckets, output.length);
+      column.set(output.values.subarray(0, filled));
       let any = false;
-      for (let b = 0; b < buckets && b < output.length; b++) {
-        column[b] = output[b];
-        if (output[b] === output[b]) any = true;
-      }
+      for (let b = 0; b < filled && !any; b++) any = column[b] === column[b];
       if (!any) continue;
       metrics.push(name);
       columns.push(column);
     }
-    return { timestampsMs: Float64Array.from(this.starts.slice(0, buckets)), metrics, columns };
+    return { timestampsMs: this.starts.values.slice(0, buckets), metrics, columns };
   }
 
   private accumulator(name: string): Accumulator {
@@ -178,13 +208,13 @@ export class Downsampler {
   }
 
   /** A metric's output column, padded with NaN up to `bucket`. */
-  private output(name: string, bucket: number): number[] {
+  private output(name: string, bucket: number): DoubleColumn {
     let output = this.outputs.get(name);
     if (!output) {
-      output = [];
+      output = new DoubleColumn();
       this.outputs.set(name, output);
     }
-    while (output.length < bucket) output.push(NaN);
+    output.padTo(bucket);
     return output;
   }
 

@@ -27,6 +27,14 @@ const value = fc.oneof(
   fc.double(),
 );
 
+/** Downsampled averages (sums of samples over counts: up to 17 significant digits), and the edges of the plain decimal form. */
+const averageOrEdge = fc.oneof(
+  fc.tuple(fc.integer({ min: -1_000_000_000, max: 1_000_000_000 }), fc.integer({ min: 1, max: 8_640 }), fc.integer({ min: 0, max: 6 })).map(([sum, count, decimals]) => sum / 10 ** decimals / count),
+  fc.constantFrom(1e-6, -1e-6, 1e-6 * (1 - Number.EPSILON), 1e-6 * (1 + Number.EPSILON), 0.999999999999999, 0.9999999999999999, 2 ** 52 - 0.5, 2 ** 52 + 1, 4503599627370495.5, 123456789.12345679, 1 / 3, 2 / 3, 99.99999999999999, 0.0000012345678901234),
+  fc.double({ min: 1e-7, max: 1e16 }),
+  fc.double({ min: -1e16, max: -1e-7 }),
+);
+
 describe('columns JSON', () => {
   it('equals JSON.stringify of the same columns, value for value', () => {
     fc.assert(
@@ -41,6 +49,18 @@ describe('columns JSON', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('writes every average and edge value digit for digit as JSON.stringify does', () => {
+    fc.assert(
+      fc.property(fc.array(averageOrEdge, { minLength: 1, maxLength: 50 }), (values) => {
+        const column = Float64Array.from(values);
+        const answer = columnsJson({ timestampsMs: Float64Array.from(values, (_, r) => r), metrics: ['m'], columns: [column] }, null);
+        assert.equal(answer.bytes.toString('utf8'), reference(Float64Array.from(values, (_, r) => r), ['m'], [column], null));
+        answer.release();
+      }),
+      { numRuns: 2_000 },
     );
   });
 
