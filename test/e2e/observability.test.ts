@@ -11,6 +11,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileSourceId } from '../../src/ingest/csv-file-source.js';
+import { KeySpace } from '../../src/kv/key-space.js';
+import { DeadLetterQueue } from '../../src/queue/dead-letter-queue.js';
+import { encodeMessage } from '../../src/queue/message-codec.js';
+import { messageId } from '../../src/queue/message-id.js';
+import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { CSV_HEADER, csvLines } from '../support/csv-lines.js';
 import { findFreePorts } from '../support/etcd-process.js';
 import type { GputelProcess } from '../support/gputel-process.js';
@@ -49,7 +54,7 @@ function dashboardExpressions(): string[] {
 }
 
 describe('observability of a pipeline on etcd', { timeout: 60_000 }, () => {
-  const harness = usePipelineHarness('observability');
+  const harness = usePipelineHarness('observability', { kv: true });
   let file = '';
   let streamer: GputelProcess;
   let collector: GputelProcess;
@@ -160,6 +165,23 @@ describe('observability of a pipeline on etcd', { timeout: 60_000 }, () => {
     assert.ok(ours.some((line) => line.msg === 'request' && line.url === '/api/v1/gpus/GPU-1'), gateway.stderr().slice(-2000));
     const requestLines = logLines(gateway.stderr()).filter((line) => line.msg === 'request');
     assert.ok(requestLines.length > 1 && requestLines.every((line) => typeof line.reqId === 'string' && line.reqId !== ''));
+  });
+
+  it('keeps the correlation id of a message it dead-letters, in the log line and in the dead letter', async () => {
+    const keys = new KeySpace('/gputel');
+    // A message that decodes, for a cluster another topic feeds: set aside once its correlation id is known.
+    await harness.kv.put(keys.clusterTopic('elsewhere'), Buffer.from('other-topic'));
+    const builder = new TelemetryBatchBuilder('elsewhere', 'poison-source');
+    const gpu = builder.gpuSlot('g', () => ({ hostname: 'h', uuid: 'GPU-p', gpuId: 0, device: 'nvidia0', modelName: 'm', driverVersion: '', container: '', pod: '', namespace: '', migInstanceId: '', migProfile: '' }));
+    builder.add(gpu, builder.metricSlot('DCGM_FI_DEV_GPU_UTIL'), Date.UTC(2026, 2, 2, 8), 1);
+    const id = messageId(Date.now(), '0000beef', 1);
+    await harness.kv.put(keys.message('telemetry', 1, id), encodeMessage({ ...builder.take(), correlationId: 'poison-correlation-1' }));
+    const line = await waitFor('the dead-letter log line', 10_000, () =>
+      logLines(collector.stderr()).find((entry) => entry.msg === 'message moved to the dead-letter queue' && entry.messageId === id),
+    );
+    assert.equal(line.correlationId, 'poison-correlation-1');
+    const letter = await new DeadLetterQueue(harness.kv, keys, 'telemetry').get(id);
+    assert.equal(letter?.record.correlationId, 'poison-correlation-1');
   });
 
   it('reads metric names out of PromQL, histogram series under their family', () => {
