@@ -35,6 +35,8 @@ interface PartitionReading {
 }
 
 const sources = new Set<OwnedPartitionSource>();
+/** A scrape does not wait longer than this for the store (Prometheus' own scrape timeout is 10 s by default). */
+const READ_TIMEOUT_MS = 2_000;
 /** Both gauges are collected in one scrape: they share one read made within this many ms. */
 const READING_REUSE_MS = 250;
 let lastReading: { atMs: number; readings: Promise<PartitionReading[]> } | undefined;
@@ -64,11 +66,20 @@ async function readSource(source: OwnedPartitionSource, nowMs: number): Promise<
   });
 }
 
+function withinTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the store did not answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 function readAll(): Promise<PartitionReading[]> {
   const nowMs = Date.now();
   if (lastReading && nowMs - lastReading.atMs < READING_REUSE_MS) return lastReading.readings;
   // A source whose store does not answer is left out of this scrape; the others are still exported.
-  const readings = Promise.all([...sources].map((source) => readSource(source, nowMs).catch(() => []))).then((all) => all.flat());
+  const readings = Promise.all([...sources].map((source) => withinTimeout(readSource(source, nowMs)).catch(() => []))).then((all) => all.flat());
   lastReading = { atMs: nowMs, readings };
   return readings;
 }

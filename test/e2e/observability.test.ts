@@ -10,16 +10,19 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileSourceId } from '../../src/ingest/csv-file-source.js';
 import { KeySpace } from '../../src/kv/key-space.js';
+import { metricsRegistry } from '../../src/common/metrics.js';
 import { DeadLetterQueue } from '../../src/queue/dead-letter-queue.js';
+import { exportPartitionDepths } from '../../src/queue/partition-depth-metrics.js';
 import { encodeMessage } from '../../src/queue/message-codec.js';
 import { messageId } from '../../src/queue/message-id.js';
 import { TelemetryBatchBuilder } from '../../src/queue/telemetry-batch.js';
 import { CSV_HEADER, csvLines } from '../support/csv-lines.js';
 import { findFreePorts } from '../support/etcd-process.js';
 import type { GputelProcess } from '../support/gputel-process.js';
-import { scrapeMetrics, sumOf, type MetricsScrape } from '../support/metrics-scrape.js';
+import { parseMetricsText, scrapeMetrics, sumOf, type MetricsScrape } from '../support/metrics-scrape.js';
 import { usePipelineHarness } from '../support/pipeline-harness.js';
 import { metricFamilyOf, promqlMetricNames } from '../support/promql-metric-names.js';
 import { waitFor } from '../support/wait-for.js';
@@ -136,6 +139,26 @@ describe('observability of a pipeline on etcd', { timeout: 60_000 }, () => {
     }
     // Only the owner exports a partition: the streamer and the gateway own none.
     assert.equal(scrapes.streamer!.samples.filter((sample) => sample.name === 'gputel_queue_depth_messages').length, 0);
+  });
+
+  it('exports the depth and oldest age of messages waiting in an owned partition, and no series once it is let go', async () => {
+    const keys = new KeySpace('/gputel');
+    const producedAtMs = Date.now() - 60_000;
+    for (let i = 0; i < 3; i++) await harness.kv.put(keys.message('depth-test', 2, messageId(producedAtMs + i, '0000cafe', i)), Buffer.from('waiting'));
+    let owned = [2];
+    const stopExporting = exportPartitionDepths({ kv: harness.kv, keys, topic: 'depth-test', ownedPartitions: () => owned });
+    try {
+      const waiting = parseMetricsText(await metricsRegistry.metrics());
+      assert.equal(sumOf(waiting, 'gputel_queue_depth_messages', { topic: 'depth-test', partition: '2' }), 3);
+      const ageSeconds = sumOf(waiting, 'gputel_queue_oldest_message_age_seconds', { topic: 'depth-test', partition: '2' });
+      assert.ok(ageSeconds >= 60 && ageSeconds < 90, `oldest age ${ageSeconds} s`);
+      owned = [];
+      await sleep(300); // past the window in which both gauges share one read
+      const released = parseMetricsText(await metricsRegistry.metrics());
+      assert.equal(released.samples.filter((sample) => sample.labels.topic === 'depth-test').length, 0);
+    } finally {
+      stopExporting();
+    }
   });
 
   it('measures etcd requests by operation, and API requests by route pattern and method, never by raw URL', () => {
