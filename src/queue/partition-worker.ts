@@ -223,6 +223,7 @@ export class PartitionWorker {
     this.inHand = message;
     try {
       await this.options.handler(message);
+      this.inHand = undefined;
       this.failing = undefined;
       this.appliedSinceMaintenance++;
       const producedAtMs = messageIdTimeMs(id);
