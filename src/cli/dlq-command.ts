@@ -38,6 +38,7 @@ function letterJson(letter: StoredDeadLetter, withValue: boolean): Record<string
     ...(record.key === undefined ? {} : { key: record.key }),
     bytes: letter.bytes,
     ...(record.truncatedFrom === undefined ? {} : { truncated_from: record.truncatedFrom }),
+    ...(record.correlationId === undefined ? {} : { correlation_id: record.correlationId }),
     ...(withValue ? { value_base64: record.value.toString('base64') } : {}),
   };
 }

@@ -52,7 +52,8 @@ const MAX_CHUNK_BYTES = 256 * 1024;
 
 const samplesStored = counter('gputel_collector_samples_total', 'Metric values stored');
 const recordsStored = counter('gputel_collector_records_total', 'GPU records (one GPU at one timestamp) stored');
-const messagesProcessed = counter('gputel_collector_messages_total', 'Messages applied and deleted');
+const messagesProcessed = counter('gputel_collector_messages_total', 'Messages applied and deleted (consumed)');
+const chunksWritten = counter('gputel_collector_chunks_written_total', 'Chunks written by applied messages (one per GPU per message, more where a chunk had to be split)');
 const conflictingDuplicates = counter(
   'gputel_collector_conflicting_duplicates_total',
   'Samples that arrived again (same GPU, metric, timestamp) with a different value',
@@ -135,6 +136,8 @@ export class MessageProcessor {
 
   private async apply(message: QueuedMessage, cache: OwnedPartitionCache): Promise<void> {
     const batch = decodeMessage(message.value);
+    // '' (a message queued before correlation ids) is left out of log lines rather than logged empty.
+    if (batch.correlationId) message.correlationId = batch.correlationId;
     await this.topicCheck.check(batch.cluster);
     const blocks = pivot(batch);
     const cluster = batch.cluster;
@@ -143,6 +146,7 @@ export class MessageProcessor {
     let samples = 0;
     let records = 0;
     let conflicts = 0;
+    let chunks = 0;
     const conflictExamples: ConflictingDuplicate[] = [];
 
     const latestByHost = new Map<string, LatestHost>();
@@ -159,6 +163,7 @@ export class MessageProcessor {
         const { timestampsMs: partTimes } = part;
         const key = this.keys.gpuChunk(cluster, hostname, block.gpuKey, partTimes[0], partTimes[partTimes.length - 1], message.messageId);
         writes.set(key, { type: 'put', key, value: encodeChunk(part) });
+        chunks++;
       }
 
       let latest = latestByHost.get(hostname);
@@ -229,9 +234,16 @@ export class MessageProcessor {
 
     finalOps.push(...rollups.markDelete());
     await this.commit(cluster, message, finalOps, { samples, records, messages: 1, conflictingDuplicates: conflicts }, cache, rollupFinal);
+    // Counted once the message is deleted: a replay rewrites the same keys, and a failed try is counted by no one.
+    chunksWritten.inc(chunks);
     const newestMs = Math.max(...blocks.map((block) => block.chunk.timestampsMs[block.chunk.timestampsMs.length - 1]));
     if (newestMs > (this.newestByCluster.get(cluster) ?? -Infinity)) this.newestByCluster.set(cluster, newestMs);
     if (conflicts > 0) this.reportConflicts(message, conflicts, conflictExamples);
+    // Debug: one line per message. Its correlation id is the one the streamer logged for the flush.
+    this.logger.debug(
+      { correlationId: message.correlationId, messageId: message.messageId, partition: message.partition, sourceId: batch.sourceId, samples: batch.length, newSamples: samples, records },
+      'message applied',
+    );
   }
 
   /** Keeps latest/{host} under etcd's request limit (see latest-bound.ts), counting and logging what it drops. */
@@ -243,7 +255,7 @@ export class MessageProcessor {
     if (this.latestDropsLogged >= MAX_LATEST_DROPS_LOGGED) return;
     this.latestDropsLogged++;
     this.logger.warn(
-      { messageId: message.messageId, partition: message.partition, hostname, ...dropped, kept: Object.keys(latest.gpus).length },
+      { correlationId: message.correlationId, messageId: message.messageId, partition: message.partition, hostname, ...dropped, kept: Object.keys(latest.gpus).length },
       `latest values of host ${hostname}: dropped ${dropped.stale} GPU(s) more than 24 h behind the host and ${dropped.overBudget} to stay under the size limit; ` +
         'they are still listed from their metadata and their data stays queryable' +
         (this.latestDropsLogged === MAX_LATEST_DROPS_LOGGED ? ' (further drops are only counted: gputel_collector_latest_dropped_total)' : ''),
@@ -257,7 +269,7 @@ export class MessageProcessor {
       if (this.conflictsLogged >= MAX_CONFLICTS_LOGGED) break;
       this.conflictsLogged++;
       this.logger.warn(
-        { messageId: message.messageId, partition: message.partition, ...example, timestamp: new Date(example.timestampMs).toISOString() },
+        { correlationId: message.correlationId, messageId: message.messageId, partition: message.partition, ...example, timestamp: new Date(example.timestampMs).toISOString() },
         `conflicting duplicate: ${example.metric} of GPU ${example.gpuKey} on ${example.hostname} at ${new Date(example.timestampMs).toISOString()} ` +
           `arrived as ${example.firstValue} and again as ${example.laterValue}`,
       );

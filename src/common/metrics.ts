@@ -17,8 +17,9 @@ export function counter(name: string, help: string, labelNames: string[] = []): 
   return once(name, () => new Counter({ name, help, labelNames, registers: [metricsRegistry] }));
 }
 
-export function gauge(name: string, help: string, labelNames: string[] = []): Gauge<string> {
-  return once(name, () => new Gauge({ name, help, labelNames, registers: [metricsRegistry] }));
+/** `collect`, when given, runs at every scrape before the gauge's values are read (set them there; it may be async). */
+export function gauge(name: string, help: string, labelNames: string[] = [], collect?: (this: Gauge<string>) => void | Promise<void>): Gauge<string> {
+  return once(name, () => new Gauge({ name, help, labelNames, registers: [metricsRegistry], ...(collect ? { collect } : {}) }));
 }
 
 export function histogram(name: string, help: string, buckets: number[], labelNames: string[] = []): Histogram<string> {

@@ -54,7 +54,8 @@ export function clientErrorResponder(logger: Logger): (error: Error & { code?: s
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const answer = clientErrorOf(error.code ?? '', error.reason);
     const requestId = randomUUID();
-    logger.debug({ err: error, requestId, status: answer.status }, `client error: ${answer.code}`);
+    // reqId, as Fastify names it in every other line of a request (docs/observability.md).
+    logger.debug({ err: error, reqId: requestId, status: answer.status }, `client error: ${answer.code}`);
     // As Node does: answer only when no response of this socket has started, so that none is corrupted.
     const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && !inFlight?.headersSent) socket.write(rawErrorResponse(answer, requestId));

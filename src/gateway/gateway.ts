@@ -29,7 +29,13 @@ import { registerRouteMethods } from './route-methods.js';
 import { registerStatsRoutes } from './routes/stats-routes.js';
 import { registerSummaryRoutes } from './routes/summary-routes.js';
 
-const requestSeconds = histogram('gputel_gateway_request_seconds', 'API request latency', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], ['route', 'status']);
+/** Labels: the route's pattern (`/api/v1/gpus/:id`, never the URL: ids would make a series each; `unmatched` for a 404 of no route), method and status. */
+const requestSeconds = histogram(
+  'gputel_gateway_request_seconds',
+  'API request latency by route pattern, method and status (rate of _count: requests; status 5xx: errors)',
+  [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+  ['route', 'method', 'status'],
+);
 
 export interface GatewayOptions {
   cluster: string;
@@ -49,6 +55,8 @@ export interface GatewayOptions {
   /** The built web dashboard served at / (default DASHBOARD_DIR, what `npm run build` makes). */
   dashboardDir?: string;
 }
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** Bounds how long a slow client holds a socket; Node's own default for the headers alone is 60 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -116,8 +124,10 @@ export class Gateway {
       return payload;
     });
     this.app.addHook('onResponse', async (request, reply) => {
-      const route = request.routeOptions.url ?? 'unknown';
-      requestSeconds.observe({ route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      const route = request.routeOptions.url ?? 'unmatched';
+      // Methods outside the known set come from clients: one value for all of them bounds the label.
+      const method = KNOWN_METHODS.has(request.method) ? request.method : 'other';
+      requestSeconds.observe({ route, method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
       request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
     });
     registerErrorHandlers(this.app);

@@ -44,6 +44,7 @@ import {
   type WatchOptions,
   type Watcher,
 } from './kv-store.js';
+import { startEtcdRequest } from './etcd-request-metrics.js';
 import { LeaseHandle } from './lease-handle.js';
 import { describeRange, firstKeyOf } from './request-description.js';
 
@@ -191,19 +192,23 @@ export class EtcdKvStore implements KvStore {
   /** The value of one key, or undefined when it does not exist. */
   async get(key: string): Promise<KeyValue | undefined> {
     this.assertOpen('get', key);
+    const timer = startEtcdRequest('get');
     try {
       const response = await this.client.kv.range({ key: keyBytes(key) });
+      timer.succeeded();
       return response.kvs.length > 0 ? toKeyValue(response.kvs[0], false) : undefined;
     } catch (error) {
-      throw translateEtcdError(error, 'get', key, this.where);
+      throw timer.failed(translateEtcdError(error, 'get', key, this.where));
     }
   }
 
   /** Keys of `range` in byte order (reverse: descending); `count` is the whole range regardless of limit. */
   async range(range: KeyRange, options: RangeOptions = {}): Promise<RangeResult> {
     this.assertOpen('range', describeRange(range));
+    const timer = startEtcdRequest('range');
     try {
       const response = await this.client.kv.range(rangeRequest(range, options));
+      timer.succeeded();
       return {
         kvs: response.kvs.map((kv) => toKeyValue(kv, options.keysOnly === true)),
         count: Number(response.count),
@@ -211,29 +216,33 @@ export class EtcdKvStore implements KvStore {
         revision: Number(response.header.revision),
       };
     } catch (error) {
-      throw translateEtcdError(error, 'range', describeRange(range), this.where);
+      throw timer.failed(translateEtcdError(error, 'range', describeRange(range), this.where));
     }
   }
 
   /** Writes one key in its own revision. Throws KV_LEASE_NOT_FOUND for an unknown lease, KV_REQUEST_TOO_LARGE over etcd's limit. */
   async put(key: string, value: Buffer, options: { lease?: string } = {}): Promise<{ revision: number }> {
     this.assertOpen('put', key);
+    const timer = startEtcdRequest('put');
     try {
       const response = await this.client.kv.put({ key: keyBytes(key), value, lease: options.lease ?? '0' });
+      timer.succeeded();
       return { revision: Number(response.header.revision) };
     } catch (error) {
-      throw translateEtcdError(error, 'put', key, this.where);
+      throw timer.failed(translateEtcdError(error, 'put', key, this.where));
     }
   }
 
   /** Deletes the keys of `range`; the revision moves only when something was deleted. */
   async delete(range: KeyRange): Promise<{ deleted: number; revision: number }> {
     this.assertOpen('delete', describeRange(range));
+    const timer = startEtcdRequest('delete');
     try {
       const response = await this.client.kv.deleteRange(etcdRange(range));
+      timer.succeeded();
       return { deleted: Number(response.deleted), revision: Number(response.header.revision) };
     } catch (error) {
-      throw translateEtcdError(error, 'delete', describeRange(range), this.where);
+      throw timer.failed(translateEtcdError(error, 'delete', describeRange(range), this.where));
     }
   }
 
@@ -244,12 +253,14 @@ export class EtcdKvStore implements KvStore {
     const compares = (request.compare ?? []).map(toEtcdCompare);
     const success = request.success ?? [];
     const failure = request.failure ?? [];
+    const timer = startEtcdRequest('txn');
     try {
       const response = await this.client.kv.txn({
         compare: compares,
         success: success.map(toRequestOp),
         failure: failure.map(toRequestOp),
       });
+      timer.succeeded();
       const revision = Number(response.header.revision);
       const ops = response.succeeded ? success : failure;
       const results: TxnOpResult[] = ops.map((op, index): TxnOpResult => {
@@ -277,7 +288,7 @@ export class EtcdKvStore implements KvStore {
       });
       return { succeeded: response.succeeded, revision, results };
     } catch (error) {
-      throw translateEtcdError(error, 'txn', target, this.where);
+      throw timer.failed(translateEtcdError(error, 'txn', target, this.where));
     }
   }
 
@@ -297,10 +308,12 @@ export class EtcdKvStore implements KvStore {
       handle.markLost(translateEtcdError(error, `keep-alive of lease ${handle.id}`, undefined, this.where, 'KV_LEASE_NOT_FOUND'));
     });
     let id: string;
+    const timer = startEtcdRequest('lease_grant');
     try {
       id = await lease.grant();
+      timer.succeeded();
     } catch (error) {
-      throw translateEtcdError(error, 'grant lease', undefined, this.where);
+      throw timer.failed(translateEtcdError(error, 'grant lease', undefined, this.where));
     }
     const handle = new EtcdLease(id, lease, this);
     granted.handle = handle;
@@ -353,12 +366,14 @@ export class EtcdKvStore implements KvStore {
     watcher.on('error', (error: Error) => {
       if (state.connected) this.endWatchOnError(state, error);
     });
+    const timer = startEtcdRequest('watch');
     try {
       await this.waitForWatchCreated(state);
+      timer.succeeded();
     } catch (error) {
       state.done = true;
       await this.detach(state);
-      throw translateEtcdError(error, 'watch', description, this.where);
+      throw timer.failed(translateEtcdError(error, 'watch', description, this.where));
     }
     if (!state.done) this.watches.add(state);
     return { cancel: () => this.cancelWatch(state) };
@@ -367,11 +382,13 @@ export class EtcdKvStore implements KvStore {
   /** The current revision of the cluster (a linearizable read). */
   async revision(): Promise<number> {
     this.assertOpen('revision');
+    const timer = startEtcdRequest('revision');
     try {
       const response = await this.client.kv.range({ key: this.probeKey, count_only: true });
+      timer.succeeded();
       return Number(response.header.revision);
     } catch (error) {
-      throw translateEtcdError(error, 'revision', undefined, this.where);
+      throw timer.failed(translateEtcdError(error, 'revision', undefined, this.where));
     }
   }
 
@@ -384,14 +401,16 @@ export class EtcdKvStore implements KvStore {
     this.assertOpen('ping');
     const deadline = Date.now() + this.pingTimeoutMs;
     let alarms: string[];
+    const timer = startEtcdRequest('ping');
     try {
       const [, alarm] = await Promise.all([
         this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline }),
         this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
       ]);
+      timer.succeeded();
       alarms = alarm.alarms.map((a) => a.alarm.toUpperCase());
     } catch (error) {
-      throw translateEtcdError(error, 'ping', undefined, this.where);
+      throw timer.failed(translateEtcdError(error, 'ping', undefined, this.where));
     }
     if (alarms.includes('NOSPACE')) throw noSpaceError(`ping of ${this.where}`, undefined);
     if (alarms.length > 0) {
@@ -409,11 +428,13 @@ export class EtcdKvStore implements KvStore {
   async status(): Promise<StoreStatus> {
     this.assertOpen('status');
     const deadline = Date.now() + this.pingTimeoutMs;
+    const timer = startEtcdRequest('status');
     try {
       const [status, alarm] = await Promise.all([
         this.client.maintenance.status({ deadline }),
         this.client.maintenance.alarm({ action: 'Get', memberID: 0, alarm: 'None' }, { deadline }),
       ]);
+      timer.succeeded();
       return {
         dbSizeBytes: Number(status.dbSize),
         dbSizeInUseBytes: Number(status.dbSizeInUse),
@@ -422,7 +443,7 @@ export class EtcdKvStore implements KvStore {
         compactRevision: this.lastCompactRevision,
       };
     } catch (error) {
-      throw translateEtcdError(error, 'status', undefined, this.where);
+      throw timer.failed(translateEtcdError(error, 'status', undefined, this.where));
     }
   }
 
@@ -433,11 +454,13 @@ export class EtcdKvStore implements KvStore {
    */
   async compact(revision: number): Promise<void> {
     this.assertOpen('compact');
+    const timer = startEtcdRequest('compact');
     try {
       await this.client.kv.compact({ revision, physical: true });
+      timer.succeeded();
       this.lastCompactRevision = Math.max(this.lastCompactRevision, revision);
     } catch (error) {
-      throw translateEtcdError(error, `compact to revision ${revision}`, undefined, this.where);
+      throw timer.failed(translateEtcdError(error, `compact to revision ${revision}`, undefined, this.where));
     }
   }
 
@@ -474,10 +497,12 @@ export class EtcdKvStore implements KvStore {
   async revokeLease(handle: EtcdLease, lease: Etcd3Lease): Promise<void> {
     this.assertOpen('revoke lease', `lease ${handle.id}`);
     this.leases.delete(handle);
+    const timer = startEtcdRequest('lease_revoke');
     try {
       await lease.revoke();
+      timer.succeeded();
     } catch (error) {
-      throw translateEtcdError(error, `revoke lease ${handle.id}`, undefined, this.where);
+      throw timer.failed(translateEtcdError(error, `revoke lease ${handle.id}`, undefined, this.where));
     }
   }
 

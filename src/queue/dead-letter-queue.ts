@@ -46,6 +46,8 @@ export interface DeadLetter {
   value: Buffer;
   /** Size of the message as it was queued, when `value` holds only its start (see MAX_PAYLOAD_BYTES). */
   truncatedFrom?: number;
+  /** The correlation id of the streamer flush that queued it, when the message could be decoded that far. */
+  correlationId?: string;
 }
 
 /** A dead letter with the revision it was read at. */
@@ -234,5 +236,6 @@ function fromFields(id: string, fields: unknown, value: Buffer): DeadLetter | un
     ...(typeof parsed.key === 'string' ? { key: parsed.key } : {}),
     value,
     ...(Number.isInteger(parsed.truncatedFrom) ? { truncatedFrom: parsed.truncatedFrom as number } : {}),
+    ...(typeof parsed.correlationId === 'string' ? { correlationId: parsed.correlationId } : {}),
   };
 }

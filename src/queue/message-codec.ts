@@ -3,8 +3,15 @@
  * columns are raw little-endian typed-array bytes. A message of 20,000
  * samples is ~480 KB, decoded without a per-sample object.
  *
- *   [version=1, cluster, sourceId, gpus, metrics, sourceMetricNames,
- *    gpuIndex(u32[]), metricIndex(u32[]), timestampMs(f64[]), value(f64[])]
+ *   [version=2, cluster, sourceId, gpus, metrics, sourceMetricNames,
+ *    gpuIndex(u32[]), metricIndex(u32[]), timestampMs(f64[]), value(f64[]),
+ *    correlationId]
+ *
+ * Version 1 is the same without correlationId (10 fields); messages of
+ * version 1 still queued when a collector is upgraded decode with an empty
+ * correlation id. The correlation id names the streamer flush the message
+ * came from, so that log lines of the streamer and of the collector about
+ * the same batch can be found together (docs/observability.md).
  *
  * where gpus is an array of
  *   [hostname, uuid, gpuId, device, modelName, driverVersion, container, pod, namespace, migInstanceId, migProfile].
@@ -17,7 +24,11 @@ import { GputelError } from '../common/gputel-error.js';
 import { alignedCopy, bytesOf } from '../common/typed-array-bytes.js';
 import type { GpuLabels, TelemetryBatch } from './telemetry-batch.js';
 
-export const MESSAGE_FORMAT_VERSION = 1;
+export const MESSAGE_FORMAT_VERSION = 2;
+/** Written by earlier versions: no correlation id. Still read. */
+const MESSAGE_FORMAT_VERSION_1 = 1;
+/** Longest correlation id accepted: it is copied into log lines and dead letters. */
+export const MAX_CORRELATION_ID_CHARS = 128;
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** Encodes a batch. The result shares no memory with the batch. */
@@ -46,6 +57,7 @@ export function encodeMessage(batch: TelemetryBatch): Buffer {
     bytesOf(batch.metricIndex.subarray(0, batch.length)),
     bytesOf(batch.timestampMs.subarray(0, batch.length)),
     bytesOf(batch.value.subarray(0, batch.length)),
+    batch.correlationId ?? '',
   ]);
 }
 
@@ -98,8 +110,14 @@ export function decodeMessage(bytes: Buffer): TelemetryBatch {
   } catch (error) {
     throw bad(`not MessagePack (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (!Array.isArray(raw) || raw.length !== 10) throw bad('not an array of 10 fields');
-  if (raw[0] !== MESSAGE_FORMAT_VERSION) throw bad(`format version ${String(raw[0])} is not ${MESSAGE_FORMAT_VERSION}`);
+  if (!Array.isArray(raw)) throw bad('not an array');
+  const fields = raw[0] === MESSAGE_FORMAT_VERSION_1 ? 10 : 11;
+  if (raw[0] !== MESSAGE_FORMAT_VERSION && raw[0] !== MESSAGE_FORMAT_VERSION_1) {
+    throw bad(`format version ${String(raw[0])} is not ${MESSAGE_FORMAT_VERSION_1} or ${MESSAGE_FORMAT_VERSION}`);
+  }
+  if (raw.length !== fields) throw bad(`not an array of ${fields} fields (format version ${String(raw[0])})`);
+  const correlationId = fields === 11 ? text(raw[10], 'correlation id') : '';
+  if (correlationId.length > MAX_CORRELATION_ID_CHARS) throw bad(`correlation id is over ${MAX_CORRELATION_ID_CHARS} characters`);
   const cluster = text(raw[1], 'cluster');
   const sourceId = text(raw[2], 'source id');
   if (!Array.isArray(raw[3]) || !Array.isArray(raw[4]) || !Array.isArray(raw[5])) throw bad('dictionaries are not arrays');
@@ -122,5 +140,5 @@ export function decodeMessage(bytes: Buffer): TelemetryBatch {
     if (!Number.isInteger(t) || t < 0) throw bad(`sample ${i} has timestamp ${t}`);
     if (!Number.isFinite(value[i])) throw bad(`sample ${i} has value ${value[i]}`);
   }
-  return { cluster, sourceId, gpus, metrics, sourceMetricNames, gpuIndex, metricIndex, timestampMs, value, length };
+  return { cluster, sourceId, gpus, metrics, sourceMetricNames, gpuIndex, metricIndex, timestampMs, value, length, correlationId };
 }

@@ -25,11 +25,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, GputelError, isRetryable, type ErrorCode } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
-import { counter } from '../common/metrics.js';
+import { counter, histogram } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { Compare, KeyValue, KvStore } from '../kv/kv-store.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
-import { isMessageId, messageId } from './message-id.js';
+import { isMessageId, messageId, messageIdTimeMs } from './message-id.js';
 import type { PartitionClaims } from './partition-claims.js';
 import { fnv1a } from '../common/fnv1a.js';
 import type { MessageHandler, QueuedMessage } from './queued-message.js';
@@ -41,6 +41,12 @@ const repeatedFailures = counter(
   'Messages dead-lettered after failing the same way (not retryable) several times in a row',
 );
 const handlerRetries = counter('gputel_collector_retries_total', 'Message handlings retried after a retryable error');
+const messageLagSeconds = histogram(
+  'gputel_collector_message_lag_seconds',
+  'Time from a message being produced (its id) to the collector having applied it: the consumer lag each message saw',
+  [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+  ['topic'],
+);
 
 /** Errors that say the message itself is bad: the same message fails the same way every time. */
 const POISON_CODES = new Set<ErrorCode>(['BAD_MESSAGE', 'BAD_KEY', 'BAD_INPUT']);
@@ -111,6 +117,8 @@ export class PartitionWorker {
    */
   private appliedSinceMaintenance = 1;
   private maintainedAtMs = Date.now();
+  /** The message being handled, for the log line of a failure the loop catches. */
+  private inHand: QueuedMessage | undefined;
 
   constructor(private readonly options: PartitionWorkerOptions) {}
 
@@ -157,6 +165,7 @@ export class PartitionWorker {
     const fetchSize = this.options.fetchSize ?? DEFAULT_FETCH_SIZE;
     let failures = 0;
     while (!signal.aborted) {
+      this.inHand = undefined;
       try {
         // Cleared before the read: a wake-up from here on may be for a message the read does not see.
         this.wokenWhileBusy = false;
@@ -187,7 +196,12 @@ export class PartitionWorker {
         }
         // Full jitter over the upper half: collectors that failed together spread their retries.
         const delayMs = Math.round(Math.min(MAX_BACKOFF_MS, 100 * 2 ** failures) * (0.5 + Math.random() / 2));
-        this.options.logger.warn({ err: error, partition, delayMs }, 'consuming partition failed; backing off');
+        // A cast: TypeScript narrowed inHand to undefined at the top of the loop, not seeing handle() set it.
+        const failed = this.inHand as QueuedMessage | undefined;
+        this.options.logger.warn(
+          { err: error, partition, delayMs, messageId: failed?.messageId, correlationId: failed?.correlationId },
+          'consuming partition failed; backing off',
+        );
         await sleep(delayMs, undefined, { signal }).catch(() => undefined);
       }
     }
@@ -206,13 +220,17 @@ export class PartitionWorker {
       value: entry.value,
       claimRevision: this.options.claimRevision,
     };
+    this.inHand = message;
     try {
       await this.options.handler(message);
+      this.inHand = undefined;
       this.failing = undefined;
       this.appliedSinceMaintenance++;
+      const producedAtMs = messageIdTimeMs(id);
+      if (producedAtMs !== undefined) messageLagSeconds.observe({ topic: this.options.topic }, Math.max(0, Date.now() - producedAtMs) / 1000);
     } catch (error) {
       if (error instanceof GputelError && POISON_CODES.has(error.code)) {
-        await this.deadLetter(entry, id, errorMessage(error));
+        await this.deadLetter(entry, id, errorMessage(error), message.correlationId);
         return;
       }
       // A failure a retry may heal (the store away, a conflict) is retried for
@@ -226,7 +244,7 @@ export class PartitionWorker {
       }
       const code = error instanceof GputelError ? error.code : 'INTERNAL';
       const reason = `failed ${count} times in a row with ${code}, which a retry does not heal: ${errorMessage(error)}`;
-      await this.deadLetter(entry, id, reason);
+      await this.deadLetter(entry, id, reason, message.correlationId);
       this.failing = undefined;
       repeatedFailures.inc();
     }
@@ -258,14 +276,23 @@ export class PartitionWorker {
     await this.deadLetter(entry, newId, `the queue key ends in "${JSON.stringify(id).slice(1, -1).slice(0, 80)}", which is not a message id ({13-digit ms}-{8 hex}-{12 digits}); set aside under a new id`);
   }
 
-  private async deadLetter(entry: KeyValue, id: string, reason: string): Promise<void> {
+  private async deadLetter(entry: KeyValue, id: string, reason: string, correlationId?: string): Promise<void> {
     const { partition, topic, keys } = this.options;
     const guards: Compare[] = [
       { key: entry.key, target: 'modRevision', operator: '==', operand: entry.modRevision },
       { key: keys.owner(topic, partition), target: 'modRevision', operator: '==', operand: this.options.claimRevision },
     ];
     const moved = await this.options.deadLetters.add(
-      { messageId: id, partition, reason, failedAt: new Date().toISOString(), consumerId: this.options.memberId, key: entry.key, value: entry.value },
+      {
+        messageId: id,
+        partition,
+        reason,
+        failedAt: new Date().toISOString(),
+        consumerId: this.options.memberId,
+        key: entry.key,
+        value: entry.value,
+        ...(correlationId ? { correlationId } : {}),
+      },
       entry.key,
       guards,
     );
@@ -273,7 +300,7 @@ export class PartitionWorker {
       throw new GputelError('CONFLICT', `message ${id} or the claim on partition ${partition} changed before it could be dead-lettered`, { retryable: true });
     }
     deadLettered.inc();
-    this.options.logger.error({ messageId: id, partition, reason }, 'message moved to the dead-letter queue');
+    this.options.logger.error({ messageId: id, partition, reason, correlationId }, 'message moved to the dead-letter queue');
   }
 
   /** Runs the maintenance hook when it is due; its failure is logged, never the partition's problem. */

@@ -17,13 +17,14 @@
  */
 import { errorMessage } from '../common/gputel-error.js';
 import type { Logger } from '../common/logger.js';
-import { gauge } from '../common/metrics.js';
+import { counter, gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore, Watcher } from '../kv/kv-store.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { GroupMembership } from './group-membership.js';
 import { partitionAssignor } from './partition-assignor.js';
 import { PartitionClaims } from './partition-claims.js';
+import { exportPartitionDepths } from './partition-depth-metrics.js';
 import { PartitionWorker, type PartitionMaintenanceHook } from './partition-worker.js';
 import type { MessageHandler } from './queued-message.js';
 import { ensureTopicPartitions } from './topic-config.js';
@@ -32,6 +33,7 @@ export type { MessageHandler, QueuedMessage } from './queued-message.js';
 
 const ownedPartitionsGauge = gauge('gputel_collector_owned_partitions', 'Partitions this collector owns');
 const groupMembersGauge = gauge('gputel_collector_group_members', 'Live members of the consumer group, as this collector sees them');
+const rebalances = counter('gputel_collector_rebalances_total', 'Rebalances that changed the partitions this collector owns (it claimed or let go of at least one)', ['topic']);
 
 /** The default member and owner lease TTL: a dead collector's partitions are owned again within about twice this. */
 export const DEFAULT_LEASE_TTL_SECONDS = 5;
@@ -77,6 +79,7 @@ export class QueueConsumer {
   private reconcileError: string | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
+  private stopExportingDepths: (() => void) | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -114,6 +117,7 @@ export class QueueConsumer {
     }
     if (!this.running) return;
     this.reconcileTimer = setInterval(() => this.scheduleReconcile(), RECONCILE_INTERVAL_MS);
+    this.stopExportingDepths = exportPartitionDepths({ kv: this.kv, keys: this.keys, topic: this.options.topic, ownedPartitions: () => this.ownedPartitions() });
   }
 
   /** Partitions this consumer works now, ascending. */
@@ -147,6 +151,7 @@ export class QueueConsumer {
   private async doStop(): Promise<void> {
     this.running = false;
     clearInterval(this.reconcileTimer);
+    this.stopExportingDepths?.();
     await this.reconcileChain;
     await Promise.allSettled([...this.workers.values()].map((worker) => worker.drain()));
     this.workers.clear();
@@ -230,7 +235,17 @@ export class QueueConsumer {
     return run;
   }
 
+  /** One reconcile; counts a rebalance when the partitions owned before and after differ. */
   private async reconcile(): Promise<void> {
+    const before = this.ownedPartitions().join(',');
+    try {
+      await this.reconcileOnce();
+    } finally {
+      if (this.ownedPartitions().join(',') !== before) rebalances.inc({ topic: this.options.topic });
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
     if (!this.running) return;
     if (!this.ownersWatcher) await this.watchOwners();
     if (!this.wakeWatcher) await this.watchCheckpoints();

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelayMs } from '../common/backoff.js';
 import type { Logger } from '../common/logger.js';
 import { GputelError } from '../common/gputel-error.js';
+import { BoundedLabelValues } from '../common/bounded-label.js';
 import { counter, gauge } from '../common/metrics.js';
 import type { KeySpace } from '../kv/key-space.js';
 import { timestampSegment } from '../kv/key-space.js';
@@ -19,8 +20,8 @@ import { decodeCheckpoint, emptyCheckpoint, encodeCheckpoint, type SourceCheckpo
 import type { TelemetryBatch } from './telemetry-batch.js';
 import { ensureTopicPartitions } from './topic-config.js';
 
-const messagesCommitted = counter('gputel_streamer_messages_total', 'Messages committed to the queue');
-const samplesCommitted = counter('gputel_streamer_samples_total', 'Samples committed to the queue');
+const messagesCommitted = counter('gputel_streamer_messages_total', 'Messages committed to the queue (produced), by source', ['source']);
+const samplesCommitted = counter('gputel_streamer_samples_total', 'Samples committed to the queue, by source', ['source']);
 const commitRetries = counter('gputel_streamer_commit_retries_total', 'Commits retried after a retryable store error');
 const backpressureWaiting = gauge('gputel_streamer_backpressure', '1 while the producer waits for a partition below its high watermark');
 const backpressureSeconds = counter('gputel_streamer_backpressure_seconds_total', 'Time spent waiting on backpressure');
@@ -36,6 +37,9 @@ export interface QueueProducerOptions {
   location: string;
   logger: Logger;
 }
+
+/** Distinct `source` label values a process exports (see bounded-label.ts); shared with the streamer's row counters. */
+export const sourceLabels = new BoundedLabelValues(100);
 
 /** Longest wait between two tries of a commit while the store is down. */
 const MAX_RETRY_DELAY_MS = 5_000;
@@ -53,6 +57,7 @@ export class QueueProducer {
   private lastIdMs = 0;
   private readonly sourceTag: string;
   private failingNow: ProducerFailure | undefined;
+  private readonly sourceLabel: string;
 
   constructor(
     private readonly kv: KvStore,
@@ -61,6 +66,7 @@ export class QueueProducer {
   ) {
     this.checkpoint = emptyCheckpoint(options.sourceId, options.location);
     this.sourceTag = fnv1a(options.sourceId).toString(16).padStart(8, '0');
+    this.sourceLabel = sourceLabels.valueOf(options.sourceId);
   }
 
   /** Reads the stored checkpoint of the source; resolves to the state a new commit continues from. */
@@ -90,6 +96,8 @@ export class QueueProducer {
    * below the low one). Throws CONFLICT when another producer advanced the
    * same source's checkpoint, and the signal's reason (an AbortError) when
    * `signal` aborts a wait: nothing of this commit is then written.
+   * Resolves to the commit's correlation id: it is in every message of the
+   * commit and in the producer's log lines about it (docs/observability.md).
    */
   async commit(
     batches: Map<number, TelemetryBatch>,
@@ -102,11 +110,12 @@ export class QueueProducer {
       position?: Readonly<Record<string, unknown>> | null;
     },
     signal?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<string> {
     const partitions = [...batches.keys()].sort((a, b) => a - b);
     if (partitions.length + 1 > MAX_TXN_OPS) {
       throw new GputelError('INTERNAL', `a flush touching ${partitions.length} partitions cannot fit one transaction`);
     }
+    const commitId = randomUUID();
     const next: SourceCheckpoint = {
       ...this.checkpoint,
       ...position,
@@ -114,7 +123,7 @@ export class QueueProducer {
       messages: this.checkpoint.messages + partitions.length,
       updatedAt: new Date().toISOString(),
       partitions,
-      commitId: randomUUID(),
+      commitId,
     };
     const ops: TxnOp[] = [];
     // A message key is only ever created, never overwritten: ids of two sources could collide (a 32-bit tag of the source id).
@@ -122,13 +131,18 @@ export class QueueProducer {
     let bytes = 0;
     let samples = 0;
     const idMs = this.nextIdMs();
+    // The commit id names this flush in every try: a retry after an unknown outcome keeps it, so the log lines of
+    // all tries and the collector's lines about the messages carry the same id.
+    const correlationId = commitId;
+    const messageIds: string[] = [];
     partitions.forEach((partition, i) => {
       const batch = batches.get(partition)!;
-      const value = encodeMessage(batch);
+      const value = encodeMessage({ ...batch, correlationId });
       bytes += value.length;
       samples += batch.length;
       const messageId = `${timestampSegment(idMs)}-${this.sourceTag}-${String(this.checkpoint.messages + i).padStart(12, '0')}`;
       const key = this.keys.message(this.options.topic, partition, messageId);
+      messageIds.push(messageId);
       ops.push({ type: 'put', key, value });
       created.push({ key, target: 'createRevision', operator: '==', operand: 0 });
     });
@@ -184,7 +198,7 @@ export class QueueProducer {
         this.failingNow = { since: this.failingNow?.since ?? Date.now(), attempts: (this.failingNow?.attempts ?? 0) + 1, error };
         commitRetries.inc();
         const delayMs = backoffDelayMs(attempt, { initialMs: 50, maxMs: MAX_RETRY_DELAY_MS });
-        this.options.logger.warn({ err: error, attempt, delayMs }, 'queue commit failed; retrying until the store is back');
+        this.options.logger.warn({ err: error, attempt, delayMs, correlationId }, 'queue commit failed; retrying until the store is back');
         try {
           await sleep(delayMs, undefined, { signal });
         } catch (abortError) {
@@ -194,8 +208,11 @@ export class QueueProducer {
       }
     }
     this.checkpoint = next;
-    messagesCommitted.inc(partitions.length);
-    samplesCommitted.inc(samples);
+    messagesCommitted.inc({ source: this.sourceLabel }, partitions.length);
+    samplesCommitted.inc({ source: this.sourceLabel }, samples);
+    // Debug: a live source flushes every second or faster. Failures above are logged at warn with the same id.
+    this.options.logger.debug({ correlationId, partitions, messageIds, samples, sequence: next.sequence }, 'batch committed to the queue');
+    return correlationId;
   }
 
   /** Message ids start with a millisecond clock that never goes backwards within this producer. */

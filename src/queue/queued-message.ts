@@ -8,6 +8,12 @@ export interface QueuedMessage {
   value: Buffer;
   /** Revision of this consumer's claim on the partition: writes compare the owner key against it (fencing). */
   claimRevision: number;
+  /**
+   * The correlation id of the streamer flush that queued the message, set by
+   * the handler once it decoded the message (undefined before, or when it
+   * could not), so the worker's log lines and dead letter carry it too.
+   */
+  correlationId?: string;
 }
 
 /**

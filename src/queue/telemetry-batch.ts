@@ -34,6 +34,12 @@ export interface TelemetryBatch {
   value: Float64Array;
   /** Number of samples (the typed arrays may be longer). */
   length: number;
+  /**
+   * The id of the streamer flush that queued the batch, for log lines
+   * (docs/observability.md); '' for a message written before it existed.
+   * Set by the producer at commit; absent on a batch not yet committed.
+   */
+  correlationId?: string;
 }
 
 const FIELD_SEPARATOR = '\u0000';

@@ -23,14 +23,14 @@ import { RowEnrichment } from '../ingest/row-enrichment.js';
 import type { RowSink, Source, SourcePosition } from '../ingest/source.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { QueueProducer } from '../queue/queue-producer.js';
+import { QueueProducer, sourceLabels } from '../queue/queue-producer.js';
 import { resumePositionOf } from '../queue/source-checkpoint.js';
 import { BatchAccumulator } from './batch-accumulator.js';
 import { SourceClaim } from './source-claim.js';
 import { TokenBucket } from './token-bucket.js';
 
-const goodRowsTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources and committed to the queue');
-const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows refused by validation');
+const goodRowsTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources and committed to the queue, by source', ['source']);
+const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows refused by validation, by source (counted when the flush after them is committed)', ['source']);
 const sourcesFailed = gauge('gputel_streamer_sources_failed', 'Sources of this process that stopped on an error (see /readyz for which and why)');
 
 /** Flushes stay well under etcd's request limit whatever the batch size. */
@@ -277,6 +277,7 @@ export class Streamer {
 
       let committedGood = 0;
       let committedRejected = 0;
+      const sourceLabel = sourceLabels.valueOf(sourceId);
       let committedPosition = JSON.stringify(from);
       let pendingSince = 0;
       const flush = async (position: SourcePosition, flushSignal: AbortSignal): Promise<void> => {
@@ -284,7 +285,7 @@ export class Streamer {
         const good = goodRows;
         const rejected = rowsRejected;
         const batches = accumulator.take();
-        await producer!.commit(
+        const correlationId = await producer!.commit(
           batches,
           {
             byteOffset: numberIn(position, 'byteOffset', 0),
@@ -295,11 +296,11 @@ export class Streamer {
           },
           flushSignal,
         );
-        goodRowsTotal.inc(good - committedGood);
-        rowsRejectedTotal.inc(rejected - committedRejected);
+        goodRowsTotal.inc({ source: sourceLabel }, good - committedGood);
+        rowsRejectedTotal.inc({ source: sourceLabel }, rejected - committedRejected);
         if (unloggedRejections > 0) {
           logger.warn(
-            { location: source.location, rows: unloggedRejections, lastLine: lastUnlogged?.lineNumber, lastReason: lastUnlogged?.reason },
+            { location: source.location, rows: unloggedRejections, lastLine: lastUnlogged?.lineNumber, lastReason: lastUnlogged?.reason, correlationId },
             `more rows rejected (the first ${REJECTIONS_KEPT} of a run are logged one by one)`,
           );
           unloggedRejections = 0;

@@ -57,4 +57,32 @@ describe('message codec', () => {
     assert.ok(encoded.length > 0);
     assert.throws(() => decodeMessage(tampered), /names gpu 5 of 1/);
   });
+
+  it('carries the correlation id of the flush that queued the batch', () => {
+    const decoded = decodeMessage(encodeMessage({ ...sampleBatch(4), correlationId: 'flush-0f3a' }));
+    assert.equal(decoded.correlationId, 'flush-0f3a');
+    assert.equal(decoded.length, 4);
+  });
+
+  it('reads a message of format 1, written before correlation ids, with an empty one', () => {
+    const gpu = Object.values(GPU);
+    const version1 = pack([
+      1, 'default', 'file-x', [gpu], ['DCGM_FI_DEV_GPU_TEMP'], [''],
+      Buffer.from(new Uint32Array([0, 0]).buffer), Buffer.from(new Uint32Array([0, 0]).buffer),
+      Buffer.from(new Float64Array([1_700_000_000_000, 1_700_000_001_000]).buffer), Buffer.from(new Float64Array([41, 42]).buffer),
+    ]);
+    const decoded = decodeMessage(version1);
+    assert.equal(decoded.correlationId, '');
+    assert.equal(decoded.length, 2);
+    assert.deepEqual([...decoded.value], [41, 42]);
+    assert.deepEqual(decoded.gpus, [GPU]);
+  });
+
+  it('refuses a correlation id that is not a string, or a field count that does not fit the version', () => {
+    const fields = (version: number, extra: unknown[]) => pack([version, 'default', 's', [], [], [], Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), ...extra]);
+    assert.throws(() => decodeMessage(fields(2, [7])), /correlation id is not a string/);
+    assert.throws(() => decodeMessage(fields(2, [])), /not an array of 11 fields/);
+    assert.throws(() => decodeMessage(fields(1, ['x'])), /not an array of 10 fields/);
+    assert.throws(() => decodeMessage(fields(2, ['x'.repeat(200)])), /correlation id is over/);
+  });
 });

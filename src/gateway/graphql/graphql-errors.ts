@@ -54,7 +54,9 @@ function httpStatusOf(error: GraphQLError): number {
  * its worst error (400 for a refused query).
  */
 export function graphqlErrorFormatter(execution: ExecutionResult, context: MercuriusContext): { statusCode: number; response: FormattedExecutionResult } {
-  const log = context.reply?.log ?? context.app.log;
+  // The request's logger (its lines carry reqId); over WebSocket mercurius's reply is only { request }.
+  const reply = context.reply as Partial<MercuriusContext['reply']> | undefined;
+  const log = reply?.log ?? reply?.request?.log ?? context.app.log;
   const errors = (execution.errors ?? []).flatMap(unwrapped).map((error) => withCode(error, log));
   const ran = execution.data !== undefined && execution.data !== null;
   const statusCode = ran ? 200 : Math.max(400, ...errors.map(httpStatusOf));
