@@ -7,6 +7,9 @@ import { userInfo, hostname } from 'node:os';
 import { Argument, Command } from 'commander';
 import { LIVE_SETTINGS, flagOf, type GputelConfig } from '../common/config.js';
 import { readConfigHistory, readLiveSettings, requireLiveSetting, writeLiveSetting, type ConfigChange } from '../store/live-config-store.js';
+import { GputelError } from '../common/gputel-error.js';
+import type { KeySpace } from '../kv/key-space.js';
+import type { KvStore } from '../kv/kv-store.js';
 import { withClientStore } from './client-store.js';
 import { configFrom, withCommonOptions } from './common-options.js';
 import { formatTable, outputFormat, printable } from './output-format.js';
@@ -34,6 +37,23 @@ function configOf(options: Record<string, unknown>): GputelConfig {
   return configFrom(options, { logLevel: 'warn' });
 }
 
+/**
+ * withClientStore, with what to do when the embedded store is held: only one
+ * process opens it, so a running `gputel start` cannot be reached this way
+ * (docs/configuration.md, "The embedded store").
+ */
+async function withSettingsStore<T>(config: GputelConfig, use: (kv: KvStore, keys: KeySpace) => Promise<T>): Promise<T> {
+  try {
+    return await withClientStore(config, use);
+  } catch (error) {
+    if (config.etcd.length > 0 || !(error instanceof GputelError) || error.code !== 'KV_UNAVAILABLE') throw error;
+    throw new GputelError(
+      'KV_UNAVAILABLE',
+      `${error.message}. A gputel start on the embedded store holds it: stop it and set the value (it applies when it starts again), or run it with --etcd to change settings while it runs`,
+    );
+  }
+}
+
 function keyArgument(): Argument {
   return new Argument('<key>', `a live setting: ${LIVE_KEYS.join(', ')}`).choices(LIVE_KEYS);
 }
@@ -53,7 +73,7 @@ export function configCommand(): Command {
     .argument('<value>', "the value in the flag's syntax, e.g. 5000, 500ms, 600/min, debug")
     .action(async (key: string, value: string, options: Record<string, unknown>) => {
       const config = configOf(options);
-      const change = await withClientStore(config, (kv, keys) => writeLiveSetting(kv, keys, config.cluster, key, value, author()));
+      const change = await withSettingsStore(config, (kv, keys) => writeLiveSetting(kv, keys, config.cluster, key, value, author()));
       process.stdout.write(change.old === change.new ? `${key} is already ${change.new}\n` : `${key}: ${change.old ?? '(not set)'} → ${change.new}\n`);
     });
   const unset = withStoreOptions(new Command('unset'))
@@ -61,7 +81,7 @@ export function configCommand(): Command {
     .addArgument(keyArgument())
     .action(async (key: string, options: Record<string, unknown>) => {
       const config = configOf(options);
-      const change = await withClientStore(config, (kv, keys) => writeLiveSetting(kv, keys, config.cluster, key, null, author()));
+      const change = await withSettingsStore(config, (kv, keys) => writeLiveSetting(kv, keys, config.cluster, key, null, author()));
       process.stdout.write(change.old === null ? `${key} was not set\n` : `${key}: ${change.old} → (started value)\n`);
     });
   const get = withStoreOptions(new Command('get'))
@@ -72,7 +92,7 @@ export function configCommand(): Command {
       const config = configOf(options);
       if (key !== undefined) requireLiveSetting(key);
       const format = key === undefined ? outputFormat(options.output) : undefined;
-      const { values } = await withClientStore(config, (kv, keys) => readLiveSettings(kv, keys, config.cluster));
+      const { values } = await withSettingsStore(config, (kv, keys) => readLiveSettings(kv, keys, config.cluster));
       if (key !== undefined) {
         const value = values.get(key);
         if (value !== undefined) process.stdout.write(`${value}\n`);
@@ -92,7 +112,7 @@ export function configCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const format = outputFormat(options.output);
       const config = configOf(options);
-      const changes = await withClientStore(config, (kv, keys) => readConfigHistory(kv, keys, config.cluster));
+      const changes = await withSettingsStore(config, (kv, keys) => readConfigHistory(kv, keys, config.cluster));
       process.stdout.write(format === 'json' ? JSON.stringify(changes) + '\n' : formatHistory(changes));
     });
   return new Command('config')

@@ -13,6 +13,8 @@ import type { KvStore, TxnOp } from '../kv/kv-store.js';
 
 /** Changes kept in `config/history/`; older ones are removed by the write that goes past it. */
 export const CONFIG_HISTORY_LIMIT = 100;
+/** Orders the history entries this process writes in the same millisecond. */
+let historySequence = 0;
 /** Tries of a set whose setting another writer changed between its read and its write. */
 const MAX_WRITE_TRIES = 5;
 
@@ -83,7 +85,8 @@ export async function writeLiveSetting(kv: KvStore, keys: KeySpace, cluster: str
     const change: ConfigChange = { at: Date.now(), by, key: flag, old, new: value };
     if (old === value) return change;
     const write: TxnOp = value === null ? { type: 'delete', range: { start: key } } : { type: 'put', key, value: Buffer.from(value, 'utf8') };
-    const entry = keys.configHistoryEntry(cluster, change.at, randomBytes(4).toString('hex'));
+    // Within one millisecond, this process's changes keep their order (the counter); another process's tie breaks at random.
+    const entry = keys.configHistoryEntry(cluster, change.at, `${String(++historySequence % 1_000_000).padStart(6, '0')}-${randomBytes(4).toString('hex')}`);
     const result = await kv.txn({
       compare: [{ key, target: 'modRevision', operator: '==', operand: current?.modRevision ?? 0 }],
       success: [write, { type: 'put', key: entry, value: Buffer.from(JSON.stringify(change), 'utf8') }],
