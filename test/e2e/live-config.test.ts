@@ -137,6 +137,8 @@ describe('live configuration through etcd', () => {
     const gateway = runGputel(['gateway', ...storeFlags(root), '--host', '127.0.0.1', '--port', String(port), '--log-level', 'info']);
     processes.push(gateway);
     await waitForReady(port);
+    const documented = (await (await fetch(`http://127.0.0.1:${port}/openapi.json`)).json()) as { paths: Record<string, { get?: { tags?: string[] } }> };
+    assert.deepEqual(documented.paths['/config']?.get?.tags, ['ops'], 'GET /config is in the OpenAPI document');
     const requestLines = (): number => gateway.stderr().split('\n').filter((line) => line.includes('"msg":"request"')).length;
     await fetch(`http://127.0.0.1:${port}/api/v1/gpus`);
     assert.equal(requestLines(), 0, 'no debug lines at level info');
