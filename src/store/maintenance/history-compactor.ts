@@ -118,12 +118,17 @@ export class HistoryCompactor {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     let failures = 0;
-    // A changed interval ends the current wait, so a shorter one applies now, not after the old one.
-    let intervalChanged = new AbortController();
+    // A changed interval ends the current wait, so a shorter one applies now, not after the old one;
+    // stop ends it too. (One controller per wait: AbortSignal.any needs Node 20.3.)
+    let wait = new AbortController();
+    let intervalChanged = false;
     const stopListening = this.intervalMs.onChange((intervalMs) => {
       this.logger.info({ intervalMs }, intervalMs > 0 ? 'etcd history compaction interval changed' : 'etcd history compaction paused (interval 0)');
-      intervalChanged.abort();
+      intervalChanged = true;
+      wait.abort();
     });
+    const endWait = (): void => wait.abort();
+    signal.addEventListener('abort', endWait);
     while (!signal.aborted) {
       const intervalMs = this.intervalMs.value;
       // Off (live 0): wait for the setting to change; the hour only bounds the wait.
@@ -141,12 +146,15 @@ export class HistoryCompactor {
           this.logger.warn({ err: error, retryInMs: Math.round(waitMs) }, `etcd history compaction failed: ${errorMessage(error)}`);
         }
       }
-      if (intervalChanged.signal.aborted) intervalChanged = new AbortController();
-      await pause(waitMs, AbortSignal.any([signal, intervalChanged.signal]));
+      // Changed during the tick: no wait, the next round takes the new interval.
+      if (!wait.signal.aborted) await pause(waitMs, wait.signal);
       // The revision remembered one old interval ago is no longer "one interval ago" after a change.
-      if (intervalChanged.signal.aborted) this.previousRevision = undefined;
+      if (intervalChanged) this.previousRevision = undefined;
+      intervalChanged = false;
+      wait = new AbortController();
     }
     stopListening();
+    signal.removeEventListener('abort', endWait);
   }
 
   /** Whether this instance holds the leader key, taking it when it is free. */
