@@ -19,10 +19,10 @@ export function collectorCommand(): Command {
         partitions: config.partitions,
         consumerId: options.consumerId as string | undefined,
         leaseTtlSeconds: config.leaseTtlSeconds,
-        retentionMs: config.retentionMs,
+        retentionMs: runtime.settings.setting('retentionMs'),
         logger: runtime.logger,
       });
-      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...collector.readinessChecks()] });
+      const server = await startRoleServer({ host: config.host, port: config.port, logger: runtime.logger, settings: runtime.settings, checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...collector.readinessChecks()] });
       runtime.onStop(() => server.close());
       runtime.onStop(() => collector.stop());
       await collector.start();

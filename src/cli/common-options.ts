@@ -62,6 +62,7 @@ export function withCommonOptions(command: Command, groups: readonly OptionGroup
   if (groups.includes('gateway')) {
     command
       .option('--stale-after <duration>', "a GPU whose newest sample is more than this behind the cluster's newest is stale (default 5m)")
+      .option('--idle-threshold <percent>', 'default idle_threshold of the summary and idle endpoints: a GPU whose mean utilisation is below this is idle (default 5)')
       .option('--api-keys-file <file>', 'API keys: NAME:ROLE:sha256:HASH lines (`gputel keys create`); without keys the API is open (docs/security.md)')
       .option('--api-keys <lines>', 'API key lines inline, separated by newlines or ";" (or GPUTEL_API_KEYS)')
       .option('--insecure', 'serve without API keys on a non-loopback --host (refused otherwise)')
@@ -113,6 +114,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       leaseTtlSeconds: options.leaseTtl,
       retentionMs: options.retention,
       staleAfterMs: options.staleAfter,
+      idleThreshold: options.idleThreshold,
       encryptionKeyFile: options.encryptionKeyFile,
       apiKeysFile: options.apiKeysFile,
       apiKeys: options.apiKeys,

@@ -13,7 +13,17 @@ export function gatewayCommand(): Command {
       requireEtcd(config, 'gateway');
       const security = gatewaySecurityOf(config);
       const runtime = await openRoleRuntime(config, 'gateway');
-      const gateway = new Gateway(runtime.kv, runtime.keys, { cluster: config.cluster, host: config.host, port: config.port, staleAfterMs: config.staleAfterMs, logger: runtime.logger, security });
+      const { settings } = runtime;
+      const gateway = new Gateway(runtime.kv, runtime.keys, {
+        cluster: config.cluster,
+        host: config.host,
+        port: config.port,
+        staleAfterMs: settings.setting('staleAfterMs'),
+        idleThreshold: settings.setting('idleThreshold'),
+        settings,
+        logger: runtime.logger,
+        security: { ...security, rateLimit: settings.setting('rateLimit') },
+      });
       runtime.onStop(() => gateway.stop());
       reloadKeysOnSighup(config, security, runtime.logger);
       const url = await gateway.start();

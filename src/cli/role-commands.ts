@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { collectorCommand } from './collector-command.js';
 import { completionCommand } from './completion-command.js';
+import { configCommand } from './config-command.js';
 import { dlqCommand } from './dlq-command.js';
 import { encryptionKeyCommand } from './encryption-key-command.js';
 import { gatewayCommand } from './gateway-command.js';
@@ -24,6 +25,7 @@ export function roleCommands(): Command[] {
     gatewayCommand(),
     generateCommand(),
     queueCommand(),
+    configCommand(),
     dlqCommand(),
     encryptionKeyCommand(),
     keysCommand(),

@@ -5,9 +5,11 @@
  */
 import { hostname } from 'node:os';
 import type { GputelConfig } from '../common/config.js';
-import { createLogger, type Logger } from '../common/logger.js';
+import { LiveSettings } from '../common/live-settings.js';
+import { createLogger, setLogLevel, type Logger } from '../common/logger.js';
 import { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
+import { LiveConfigFollower } from '../store/live-config-follower.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
 import { EXIT } from './exit-codes.js';
@@ -16,6 +18,8 @@ import { openConfiguredStore } from './open-configured-store.js';
 
 export interface RoleRuntime {
   config: GputelConfig;
+  /** The settings in effect: `config` overridden by live configuration (docs/configuration.md). */
+  settings: LiveSettings;
   logger: Logger;
   kv: KvStore;
   keys: KeySpace;
@@ -32,10 +36,13 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
   const kv = await openConfiguredStore(config, logger);
   const encryption = config.encryptionKeyFile === '' ? 'off' : config.encryptionKeyFile;
   logger.info({ driver: kv.driver, etcd: config.etcd, dataDir: config.etcd.length > 0 ? undefined : config.dataDir, encryption }, 'store opened');
+  const settings = new LiveSettings(config, logger);
+  settings.setting('logLevel').onChange((level) => setLogLevel(logger, level));
   const steps: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;
   const runtime: RoleRuntime = {
     config,
+    settings,
     logger,
     kv,
     keys: new KeySpace(config.root),
@@ -48,6 +55,15 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
         await kv.close();
       })()),
   };
+  // Before any component starts, so each starts on the live values.
+  const follower = new LiveConfigFollower(kv, runtime.keys, config.cluster, settings, logger);
+  try {
+    await follower.start();
+  } catch (error) {
+    await kv.close();
+    throw error;
+  }
+  runtime.onStop(() => follower.stop());
   startEtcdMaintenance(runtime, role);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -72,12 +88,10 @@ function startEtcdMaintenance(runtime: RoleRuntime, role: string): void {
   const monitor = new StoreHealthMonitor(runtime.kv, runtime.logger);
   monitor.start();
   runtime.onStop(() => monitor.stop());
-  const intervalMs = runtime.config.etcdCompactionIntervalMs;
-  if (intervalMs > 0) {
-    const compactor = new HistoryCompactor(runtime.kv, runtime.keys, { intervalMs, instanceId: `${hostname()}-${process.pid}-${role}`, logger: runtime.logger });
-    compactor.start();
-    runtime.onStop(() => compactor.stop());
-  } else {
-    runtime.logger.info('etcd history compaction is off (--etcd-compaction-interval 0): etcd must compact itself (--auto-compaction-retention)');
-  }
+  // Started even when the interval is 0 (off): a live --etcd-compaction-interval can turn it on.
+  const intervalMs = runtime.settings.setting('etcdCompactionIntervalMs');
+  if (intervalMs.value === 0) runtime.logger.info('etcd history compaction is off (--etcd-compaction-interval 0): etcd must compact itself (--auto-compaction-retention)');
+  const compactor = new HistoryCompactor(runtime.kv, runtime.keys, { intervalMs, instanceId: `${hostname()}-${process.pid}-${role}`, logger: runtime.logger });
+  compactor.start();
+  runtime.onStop(() => compactor.stop());
 }

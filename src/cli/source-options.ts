@@ -4,6 +4,7 @@
  * (live-source-options.ts): each adds its flags to a Command, and each builds
  * its Sources from the parsed options; the command runs one Streamer per source.
  */
+import type { LiveSettings } from '../common/live-settings.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -114,19 +115,19 @@ export function buildFileSources(specs: FileSourceSpec[], logger: Logger): Sourc
   return specs.map((spec) => new CsvFileSource({ path: spec.path, follow: spec.follow, sourceId: spec.sourceId, logger }));
 }
 
-/** Streamer settings for one source, from the resolved configuration. */
-export function streamerOptionsOf(config: GputelConfig, source: Source, logger: Logger): StreamerOptions {
+/** Streamer settings for one source, from the resolved configuration; with `settings`, the live ones follow live configuration. */
+export function streamerOptionsOf(config: GputelConfig, source: Source, logger: Logger, settings?: LiveSettings): StreamerOptions {
   return {
     source,
     cluster: config.cluster,
     topic: config.topic,
     partitions: config.partitions,
-    batchSamples: config.batchSamples,
+    batchSamples: settings?.setting('batchSamples') ?? config.batchSamples,
     highWatermark: config.highWatermark,
     lowWatermark: config.lowWatermark || undefined,
-    maxRowsPerSecond: config.maxRate || undefined,
+    maxRowsPerSecond: settings?.setting('maxRate') ?? (config.maxRate || undefined),
     maxClockSkewMs: config.maxClockSkewMs,
-    flushIntervalMs: config.flushIntervalMs,
+    flushIntervalMs: settings?.setting('flushIntervalMs') ?? config.flushIntervalMs,
     logger,
   };
 }

@@ -31,7 +31,7 @@ export function startCommand(): Command {
       // Refused before serving: a missing file, a directory, a pattern matching nothing.
       const specs = await resolveFileSources(options);
       const runtime = await openRoleRuntime(config, 'start');
-      const { kv, keys, logger } = runtime;
+      const { kv, keys, logger, settings } = runtime;
       await requireClusterTopic(kv, keys, config.cluster, config.topic).catch(async (error: unknown) => {
         await runtime.stop();
         throw error;
@@ -45,15 +45,17 @@ export function startCommand(): Command {
         throw error;
       }
       const streamers: Streamer[] = [];
-      const collector = new Collector(kv, keys, { topic: config.topic, cluster: config.cluster, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, retentionMs: config.retentionMs, logger });
+      const collector = new Collector(kv, keys, { topic: config.topic, cluster: config.cluster, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, retentionMs: settings.setting('retentionMs'), logger });
       // A source that failed (not a DCGM export, unreadable) makes /readyz 503, naming it and why.
       const gateway = new Gateway(kv, keys, {
         cluster: config.cluster,
         host: config.host,
         port: config.port,
-        staleAfterMs: config.staleAfterMs,
+        staleAfterMs: settings.setting('staleAfterMs'),
+        idleThreshold: settings.setting('idleThreshold'),
+        settings,
         logger,
-        security,
+        security: { ...security, rateLimit: settings.setting('rateLimit') },
         extraChecks: () => [...collector.readinessChecks(), ...streamers.map((s) => s.readinessCheck())],
       });
       runtime.onStop(() => gateway.stop());
@@ -66,7 +68,7 @@ export function startCommand(): Command {
       process.stdout.write(`gputel is running: dashboard and API on${local}\n`);
 
       for (const source of built.sources) process.stdout.write(`streaming ${source.location}\n`);
-      streamers.push(...built.sources.map((source) => new Streamer(kv, keys, streamerOptionsOf(config, source, logger))));
+      streamers.push(...built.sources.map((source) => new Streamer(kv, keys, streamerOptionsOf(config, source, logger, settings))));
       runtime.onStop(async () => {
         await Promise.all(streamers.map((s) => s.stop()));
       });

@@ -82,11 +82,12 @@ export function streamerCommand(): Command {
         await runtime.stop();
         throw error;
       }
-      const streamers = built.sources.map((source) => new Streamer(runtime.kv, runtime.keys, streamerOptionsOf(config, source, runtime.logger)));
+      const streamers = built.sources.map((source) => new Streamer(runtime.kv, runtime.keys, streamerOptionsOf(config, source, runtime.logger, runtime.settings)));
       const server = await startRoleServer({
         host: config.host,
         port: config.port,
         logger: runtime.logger,
+        settings: runtime.settings,
         checks: () => [{ name: `store (${runtime.kv.driver})`, check: () => runtime.kv.ping() }, ...streamers.map((s) => s.readinessCheck())],
       });
       runtime.logger.info({ address: server.server.address() }, 'streamer health and metrics listening');

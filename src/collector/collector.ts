@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { Logger } from '../common/logger.js';
+import type { Setting } from '../common/setting.js';
 import type { ReadinessCheck } from '../common/ops-routes.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
@@ -26,8 +27,8 @@ export interface CollectorOptions {
   consumerId?: string;
   /** Member and owner lease TTL in seconds (default 5). */
   leaseTtlSeconds?: number;
-  /** Data older than the cluster's newest sample minus this is removed (default 7 days). */
-  retentionMs?: number;
+  /** Data older than the cluster's newest sample minus this is removed (default 7 days); a Setting follows live configuration. */
+  retentionMs?: number | Setting<number>;
   /** How often each owned partition runs compaction and retention, between messages (default 30 s). */
   maintenanceIntervalMs?: number;
   /** Compaction window, grace and input-delete delay (for tests; defaults in chunk-compactor.ts). */

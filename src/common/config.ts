@@ -38,6 +38,8 @@ export interface GputelConfig {
   retentionMs: number;
   /** A GPU whose newest sample is more than this behind the cluster's newest is "stale" (GPU list, summaries). */
   staleAfterMs: number;
+  /** Default idle_threshold (%) of the summary and idle endpoints (REST and GraphQL) when a request names none. */
+  idleThreshold: number;
   /** File of encryption keys (ID:KEY lines, newest last) that seal stored values; '' stores them unsealed. */
   encryptionKeyFile: string;
   /** Gateway API keys (docs/security.md): a file of NAME:ROLE:sha256:HASH lines; '' for none. */
@@ -62,16 +64,20 @@ export interface GputelConfig {
   etcdPassword: string;
 }
 
-type Source = 'flag' | 'environment' | 'config file' | 'default';
+/** Where a setting's value came from; 'live' is a value written under the cluster's config/settings/ (live-settings.ts). */
+export type SettingSource = 'flag' | 'environment' | 'config file' | 'default' | 'live';
+type Source = Exclude<SettingSource, 'live'>;
 
 interface SettingSpec<T> {
   flag: string;
   env: string;
   defaultValue: T;
   parse(raw: unknown): Parsed<T>;
+  /** The value written back in the flag's own syntax (`5m`, `600/min`); String(value) when absent. */
+  format?: (value: T) => string;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const refuse = <T>(reason: string): Parsed<T> => ({ ok: false, reason });
 
@@ -105,8 +111,9 @@ export function parseDurationMs(text: string): number {
   return match ? Math.round(Number(match[1]) * DURATION_UNIT_MS[match[2]]) : NaN;
 }
 
-/** A duration in the largest unit that writes it whole: 3600000 → "1h", 1500 → "1500ms". */
-function formatDuration(ms: number): string {
+/** A duration in the largest unit that writes it whole: 3600000 → "1h", 1500 → "1500ms"; 0 → "0" (off). */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
   const [unit, unitMs] = Object.entries(DURATION_UNIT_MS)
     .sort((a, b) => b[1] - a[1])
     .find(([, size]) => ms % size === 0)!;
@@ -149,6 +156,17 @@ function flag(raw: unknown): Parsed<boolean> {
 }
 
 const RATE_WINDOW_MS: Record<string, number> = { s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000 };
+const RATE_WINDOW_NAME: Record<number, string> = { 1_000: 's', 60_000: 'min', 3_600_000: 'h' };
+
+function formatRate(rate: { max: number; windowMs: number }): string {
+  return rate.max === 0 ? '0' : `${rate.max}/${RATE_WINDOW_NAME[rate.windowMs] ?? `${rate.windowMs}ms`}`;
+}
+
+/** A percentage from 0 to 100, decimals allowed (the API's idle_threshold takes the same). */
+function percent(raw: unknown): Parsed<number> {
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim().replace(/%$/, '')) : NaN;
+  return Number.isFinite(value) && value >= 0 && value <= 100 ? ok(value) : refuse('must be a percentage from 0 to 100, e.g. 5 or 2.5');
+}
 
 /** `600/min`, `10/s`, `5000/h`, a bare count (per minute), or 0 (off). */
 function rate(raw: unknown): Parsed<{ max: number; windowMs: number }> {
@@ -190,16 +208,18 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   batchSamples: { flag: 'batch-samples', env: 'GPUTEL_BATCH_SAMPLES', defaultValue: 20_000, parse: integer(1, 40_000) },
   highWatermark: { flag: 'high-watermark', env: 'GPUTEL_HIGH_WATERMARK', defaultValue: 1_000, parse: integer(1, 1_000_000) },
   lowWatermark: { flag: 'low-watermark', env: 'GPUTEL_LOW_WATERMARK', defaultValue: 0, parse: integer(0, 1_000_000) },
-  maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration(1) },
-  flushIntervalMs: { flag: 'flush-interval', env: 'GPUTEL_FLUSH_INTERVAL', defaultValue: 1_000, parse: duration(1, false, 60_000) },
+  maxClockSkewMs: { flag: 'max-clock-skew', env: 'GPUTEL_MAX_CLOCK_SKEW', defaultValue: 3_600_000, parse: duration(1), format: formatDuration },
+  flushIntervalMs: { flag: 'flush-interval', env: 'GPUTEL_FLUSH_INTERVAL', defaultValue: 1_000, parse: duration(1, false, 60_000), format: formatDuration },
   maxRate: { flag: 'max-rate', env: 'GPUTEL_MAX_RATE', defaultValue: 0, parse: integer(0, 100_000_000) },
   // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
-  etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true) },
+  etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true), format: formatDuration },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
   leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
   // At least 1 h (compaction merges 4 h windows; less would remove data as it lands); at most ~10 years.
-  retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000) },
-  staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000) },
+  retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000), format: formatDuration },
+  staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000), format: formatDuration },
+  // The API's own default before live configuration; a request's idle_threshold still overrides it.
+  idleThreshold: { flag: 'idle-threshold', env: 'GPUTEL_IDLE_THRESHOLD', defaultValue: 5, parse: percent },
   // The file itself is read and checked where the store is opened (encryption-key-file.ts), with its line numbers.
   encryptionKeyFile: { flag: 'encryption-key-file', env: 'GPUTEL_ENCRYPTION_KEY_FILE', defaultValue: '', parse: text(/^.+$/, 'must be the path of a key file') },
   // Security (docs/security.md). The keys' lines are checked where they are loaded (api-key-ring.ts), with their line numbers.
@@ -209,7 +229,7 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   tlsCert: { flag: 'tls-cert', env: 'GPUTEL_TLS_CERT', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM certificate file') },
   tlsKey: { flag: 'tls-key', env: 'GPUTEL_TLS_KEY', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM private key file') },
   // 100 requests/s per key or address: far above a dashboard's polling, far below what floods a gateway.
-  rateLimit: { flag: 'rate-limit', env: 'GPUTEL_RATE_LIMIT', defaultValue: { max: 6_000, windowMs: 60_000 }, parse: rate },
+  rateLimit: { flag: 'rate-limit', env: 'GPUTEL_RATE_LIMIT', defaultValue: { max: 6_000, windowMs: 60_000 }, parse: rate, format: formatRate },
   corsOrigins: { flag: 'cors-origins', env: 'GPUTEL_CORS_ORIGINS', defaultValue: [], parse: origins },
   etcdCa: { flag: 'etcd-ca', env: 'GPUTEL_ETCD_CA', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM CA certificate file') },
   etcdCert: { flag: 'etcd-cert', env: 'GPUTEL_ETCD_CERT', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM client certificate file') },
@@ -252,6 +272,7 @@ export function loadConfig(sources: ConfigSources = {}): GputelConfig {
   }
 
   const config: Record<string, unknown> = {};
+  const origins: Record<string, Source> = {};
   for (const [name, spec] of Object.entries(SPECS) as [keyof GputelConfig, SettingSpec<unknown>][]) {
     let raw: unknown;
     let source: Source;
@@ -266,8 +287,10 @@ export function loadConfig(sources: ConfigSources = {}): GputelConfig {
       source = 'config file';
     } else {
       config[name] = sources.defaults?.[name] ?? spec.defaultValue;
+      origins[name] = 'default';
       continue;
     }
+    origins[name] = source;
     const parsed = spec.parse(raw);
     if (parsed.ok) {
       config[name] = parsed.value;
@@ -280,7 +303,48 @@ export function loadConfig(sources: ConfigSources = {}): GputelConfig {
   if (problems.length > 0) {
     throw new GputelError('BAD_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
+  SOURCES.set(config as unknown as GputelConfig, origins as Record<keyof GputelConfig, Source>);
   return config as unknown as GputelConfig;
+}
+
+/** Where each setting of a loadConfig result came from; kept beside the object so the config's type stays plain data. */
+const SOURCES = new WeakMap<GputelConfig, Record<keyof GputelConfig, Source>>();
+
+/** Where each setting of `config` came from ('default' for every one of a config that loadConfig did not make). */
+export function settingSourcesOf(config: GputelConfig): Record<keyof GputelConfig, Source> {
+  return SOURCES.get(config) ?? (Object.fromEntries(Object.keys(SPECS).map((name) => [name, 'default'])) as Record<keyof GputelConfig, Source>);
+}
+
+/**
+ * The settings that change at run time through `{root}/clusters/{cluster}/config/settings/{flag}`
+ * (docs/configuration.md). Each is parsed by the same parser as its flag.
+ */
+export const LIVE_SETTINGS = ['batchSamples', 'flushIntervalMs', 'maxRate', 'rateLimit', 'retentionMs', 'staleAfterMs', 'idleThreshold', 'logLevel', 'etcdCompactionIntervalMs'] as const;
+export type LiveSettingName = (typeof LIVE_SETTINGS)[number];
+
+/** Values never shown (GET /config, logs): they grant access. Paths of key files are shown, their contents never read here. */
+export const SECRET_SETTINGS: ReadonlySet<keyof GputelConfig> = new Set(['apiKeys', 'etcdPassword']);
+
+/** The flag name of a setting (`batchSamples` → `batch-samples`). */
+export function flagOf(name: keyof GputelConfig): string {
+  return SPECS[name].flag;
+}
+
+/** The live setting named by its flag, or undefined for a flag that is not live (or not a flag). */
+export function liveSettingOfFlag(flag: string): LiveSettingName | undefined {
+  return LIVE_SETTINGS.find((name) => SPECS[name].flag === flag);
+}
+
+/** Parses a live value with its flag's parser: the same rules as flags, environment and config file. */
+export function parseSetting<K extends keyof GputelConfig>(name: K, raw: string): Parsed<GputelConfig[K]> {
+  return SPECS[name].parse(raw);
+}
+
+/** A setting's value in its flag's syntax (`5m`, `600/min`, `debug`), which parseSetting reads back to the same value. */
+export function formatSetting<K extends keyof GputelConfig>(name: K, value: GputelConfig[K]): string {
+  const spec = SPECS[name];
+  if (spec.format) return spec.format(value);
+  return Array.isArray(value) ? value.join(',') : String(value);
 }
 
 /** Settings that only work together: a certificate needs its key, a user its password. */

@@ -1,5 +1,5 @@
 /**
- * /healthz, /readyz and /metrics, mounted on every role's HTTP server.
+ * /healthz, /readyz, /metrics and /config, mounted on every role's HTTP server.
  * /healthz says the process is alive; /readyz asks each dependency and
  * answers 503 with the failing checks when one does not answer.
  */
@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { responses } from './error-responses.js';
 import { errorMessage } from './gputel-error.js';
+import type { LiveSettings } from './live-settings.js';
 import { metricsRegistry } from './metrics.js';
 
 /** A named dependency check: resolves when healthy, rejects with the reason otherwise. */
@@ -62,7 +63,29 @@ const METRICS = {
   response: responses({ 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } }),
 };
 
-export function registerOpsRoutes(app: FastifyInstance, checks: () => ReadinessCheck[]): void {
+const SettingRow = Type.Object(
+  {
+    key: Type.String({ description: 'the flag name, e.g. batch-samples' }),
+    value: Type.String({ description: "in effect, in the flag's syntax (5m, 600/min); secrets read (hidden)" }),
+    source: Type.Enum(['flag', 'environment', 'config file', 'default', 'live'], { description: 'where the value in effect came from' }),
+    live: Type.Boolean({ description: 'whether gputel config set changes it at run time' }),
+    rejected: Type.Optional(
+      Type.Object({ value: Type.String(), reason: Type.String() }, { description: 'a live value that was refused; the value above stayed in effect' }),
+    ),
+  },
+  { title: 'SettingInEffect' },
+);
+const CONFIG = {
+  summary: 'Settings in effect in this process, and where each came from',
+  description: 'Every setting with its value and source (flag, environment, config file, default, live); API keys and passwords are never shown. docs/configuration.md.',
+  tags: ['ops'],
+  querystring: NoQuery,
+  response: responses({ 200: Type.Object({ settings: Type.Array(SettingRow) }, { title: 'Settings', description: 'the settings in effect' }) }),
+};
+
+/** Registers /healthz, /readyz, /metrics, and /config when the process's settings are given. */
+export function registerOpsRoutes(app: FastifyInstance, checks: () => ReadinessCheck[], settings?: LiveSettings): void {
+  if (settings !== undefined) app.get('/config', { schema: CONFIG }, async () => ({ settings: settings.describe() }));
   app.get('/healthz', { schema: HEALTHZ }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: READYZ }, async (_request, reply) => {
     const results = await Promise.all(checks().map(runCheck));

@@ -9,6 +9,8 @@ import { listen } from '../common/listen.js';
 import type { Logger } from '../common/logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../common/ops-routes.js';
 import { histogram } from '../common/metrics.js';
+import type { LiveSettings } from '../common/live-settings.js';
+import { settingOf, type Setting } from '../common/setting.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { FleetQuery } from '../store/fleet-query.js';
@@ -20,6 +22,7 @@ import { gatewayServerOptions, registerGatewaySecurity, requestIdOf, type Gatewa
 import { registerApiDocs } from './api-docs.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import type { GatewayContext } from './gateway-context.js';
+import { DEFAULT_IDLE_THRESHOLD } from './summary-params.js';
 import { graphqlPlugin } from './graphql/graphql-plugin.js';
 import { CLOSE_GOING_AWAY, GATEWAY_STOPPING } from './live/live-client.js';
 import { registerLiveStream, type LiveStreamOptions } from './live/live-stream.js';
@@ -42,8 +45,12 @@ export interface GatewayOptions {
   host: string;
   port: number;
   logger: Logger;
-  /** See --stale-after (default STALE_AFTER_MS). */
-  staleAfterMs?: number;
+  /** See --stale-after (default STALE_AFTER_MS); a Setting follows live configuration. */
+  staleAfterMs?: number | Setting<number>;
+  /** The summaries' default idle_threshold in % (default DEFAULT_IDLE_THRESHOLD); a Setting follows live configuration. */
+  idleThreshold?: number | Setting<number>;
+  /** The process's settings, shown at GET /config (absent: no /config route). */
+  settings?: LiveSettings;
   /** More readiness checks (the other roles of `gputel start`). */
   extraChecks?: () => ReadinessCheck[];
   /** A request (headers and body) not received within this is answered 408 and its connection closed (default REQUEST_TIMEOUT_MS). */
@@ -118,7 +125,7 @@ export class Gateway {
     registerGatewaySecurity(this.app, security, options.host);
     const query = new FleetQuery(kv, keys, options.cluster, this.registry, logger);
     this.query = query;
-    const context: GatewayContext = { query };
+    const context: GatewayContext = { query, idleThreshold: settingOf(options.idleThreshold ?? DEFAULT_IDLE_THRESHOLD) };
     this.app.addHook('onSend', async (request, reply, payload) => {
       reply.header('x-request-id', request.id);
       return payload;
@@ -157,7 +164,7 @@ export class Gateway {
         { name: `store (${kv.driver})`, check: () => kv.ping() },
         { name: 'registry', check: async () => this.registry.check() },
         ...(options.extraChecks?.() ?? []),
-      ]);
+      ], options.settings);
       registerGpuRoutes(this.app, context);
       registerHostRoutes(this.app, context);
       registerStatsRoutes(this.app, context);

@@ -270,6 +270,21 @@ export class KeySpace {
   configPrefix(cluster: string): string {
     return `${this.clusterPrefix(cluster)}config/`;
   }
+  /** `config/settings/`: the live settings, one key per flag name (docs/configuration.md); apart from `config/topic`. */
+  liveSettingsPrefix(cluster: string): string {
+    return `${this.configPrefix(cluster)}settings/`;
+  }
+  liveSetting(cluster: string, flag: string): string {
+    return `${this.liveSettingsPrefix(cluster)}${escapeSegment(flag, 'setting name')}`;
+  }
+  /** `config/history/`: the last changes of live settings, oldest first (etcd's own history is compacted). */
+  configHistoryPrefix(cluster: string): string {
+    return `${this.configPrefix(cluster)}history/`;
+  }
+  /** A history entry: fixed-width time, then a unique suffix, so key order is time order. */
+  configHistoryEntry(cluster: string, atMs: number, suffix: string): string {
+    return `${this.configHistoryPrefix(cluster)}${timestampSegment(atMs)}-${escapeSegment(suffix, 'history suffix')}`;
+  }
   /** The one topic that feeds the cluster: its per-partition keys assume a single owner per partition. */
   clusterTopic(cluster: string): string {
     return `${this.configPrefix(cluster)}topic`;

@@ -12,6 +12,7 @@ import type { KeyValue, KvStore, Watcher, WatchEvent } from '../kv/kv-store.js';
 import { backoffDelayMs } from '../common/backoff.js';
 import { errorMessage } from '../common/gputel-error.js';
 import { counter } from '../common/metrics.js';
+import { settingOf, type Setting } from '../common/setting.js';
 import { decodeGpuMetadata, decodeLatestHost, type GpuMetadata, type LatestGpu, type LatestHost } from './gpu-records.js';
 
 const skippedEntries = counter(
@@ -69,9 +70,17 @@ export class Registry {
     private readonly keys: KeySpace,
     private readonly cluster: string,
     private readonly logger: Logger,
-    /** See STALE_AFTER_MS. */
-    private readonly staleAfterMs = STALE_AFTER_MS,
-  ) {}
+    /** See STALE_AFTER_MS; a Setting follows live --stale-after. */
+    staleAfterMs: number | Setting<number> = STALE_AFTER_MS,
+  ) {
+    this.staleAfterMs = settingOf(staleAfterMs);
+    // Statuses are computed with the view: a new threshold needs a new view (the identities stay).
+    this.staleAfterMs.onChange(() => {
+      this.view = undefined;
+    });
+  }
+
+  private readonly staleAfterMs: Setting<number>;
 
   /** Loads the registry and starts following it. */
   async start(): Promise<void> {
@@ -176,7 +185,7 @@ export class Registry {
       .map((gpu): GpuEntry => {
         const latest = this.latestByHost.get(gpu.hostname)?.gpus[gpu.gpuKey];
         const lastSeenMs = latest?.lastSeenMs ?? gpu.firstSeenMs;
-        return { ...gpu, id: '', lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs ? ('stale' as const) : ('active' as const) };
+        return { ...gpu, id: '', lastSeenMs, latest, status: newestMs - lastSeenMs > this.staleAfterMs.value ? ('stale' as const) : ('active' as const) };
       })
       .sort(
         (a, b) =>

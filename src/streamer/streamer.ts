@@ -28,6 +28,7 @@ import { resumePositionOf } from '../queue/source-checkpoint.js';
 import { BatchAccumulator } from './batch-accumulator.js';
 import { SourceClaim } from './source-claim.js';
 import { TokenBucket } from './token-bucket.js';
+import { settingOf, type Setting } from '../common/setting.js';
 
 const goodRowsTotal = counter('gputel_streamer_rows_total', 'Good rows read from sources and committed to the queue, by source', ['source']);
 const rowsRejectedTotal = counter('gputel_streamer_rows_rejected_total', 'Rows refused by validation, by source (counted when the flush after them is committed)', ['source']);
@@ -45,18 +46,19 @@ export interface StreamerOptions {
   cluster: string;
   topic: string;
   partitions: number;
-  batchSamples: number;
+  /** Samples per flush; a Setting follows live configuration (the next flush uses the new size). */
+  batchSamples: number | Setting<number>;
   highWatermark: number;
   /** Default: half the high watermark. */
   lowWatermark?: number;
-  /** Rows per second at most (0 or absent: unlimited). */
-  maxRowsPerSecond?: number;
+  /** Rows per second at most (0 or absent: unlimited); a Setting follows live configuration. */
+  maxRowsPerSecond?: number | Setting<number>;
   /** Rows dated more than this ahead of the wall clock are rejected (default 1 h). */
   maxClockSkewMs?: number;
   /** Defaults to the source's id. */
   sourceId?: string;
-  /** Longest a read row waits for its flush when the batch does not fill (live sources). Default 1 s. */
-  flushIntervalMs?: number;
+  /** Longest a read row waits for its flush when the batch does not fill (live sources). Default 1 s; a Setting follows live configuration. */
+  flushIntervalMs?: number | Setting<number>;
   /** Lease TTL of the source claim, in seconds (default 5). */
   claimTtlSeconds?: number;
   /** How long a claim held by another streamer is waited for before refusing (default TTL + 2 s). */
@@ -172,7 +174,9 @@ export class Streamer {
   }
 
   private async runOnce(): Promise<StreamSummary> {
-    const { source, cluster, topic, partitions, batchSamples } = this.options;
+    const { source, cluster, topic, partitions } = this.options;
+    // Settings, not numbers: each is read where it is used, so a live change applies from the next row on.
+    const batchSamples = settingOf(this.options.batchSamples);
     const sourceId = this.sourceId;
     const signal = this.controller.signal;
     const logger = this.options.logger.child({ role: 'streamer', sourceId });
@@ -310,8 +314,9 @@ export class Streamer {
         committedPosition = JSON.stringify(position);
       };
 
-      const bucket = this.options.maxRowsPerSecond ? new TokenBucket(this.options.maxRowsPerSecond) : undefined;
-      const flushIntervalMs = this.options.flushIntervalMs ?? 1_000;
+      const maxRowsPerSecond = settingOf(this.options.maxRowsPerSecond ?? 0);
+      let bucket: TokenBucket | undefined;
+      const flushIntervalMs = settingOf(this.options.flushIntervalMs ?? 1_000);
       let position: SourcePosition = from;
       let delivered = 0;
       /** Rows (good and rejected) that `position`, the last yielded one, covers. */
@@ -343,7 +348,7 @@ export class Streamer {
           // waiting for a flush must not wait for the next yield, so the
           // wait for it is raced against what is left of flushIntervalMs.
           const result = pendingSince !== 0 && !waitForYield
-            ? await within(pendingNext, flushIntervalMs - (performance.now() - pendingSince))
+            ? await within(pendingNext, flushIntervalMs.value - (performance.now() - pendingSince))
             : await pendingNext;
           if (result === undefined) {
             // The flush interval passed first. The last yielded position
@@ -372,12 +377,17 @@ export class Streamer {
           progress.rowsRead = deliveredNow;
           progress.byteOffset = numberIn(next, 'byteOffset', progress.byteOffset);
           if (deliveredNow > delivered) {
-            if (bucket) await bucket.take(deliveredNow - delivered, signal);
+            const rate = maxRowsPerSecond.value;
+            if (rate > 0) {
+              bucket ??= new TokenBucket(rate);
+              bucket.setRate(rate);
+              await bucket.take(deliveredNow - delivered, signal);
+            }
             if (pendingSince === 0) pendingSince = performance.now();
             delivered = deliveredNow;
           }
-          const due = accumulator.samples >= batchSamples || accumulator.estimatedBytes >= MAX_FLUSH_BYTES ||
-            (pendingSince !== 0 && performance.now() - pendingSince >= flushIntervalMs);
+          const due = accumulator.samples >= batchSamples.value || accumulator.estimatedBytes >= MAX_FLUSH_BYTES ||
+            (pendingSince !== 0 && performance.now() - pendingSince >= flushIntervalMs.value);
           if (due) await flushAt(next);
         }
       } catch (error) {

@@ -10,17 +10,33 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export class TokenBucket {
   private tokens: number;
   private updatedMs: number;
-  private readonly burst: number;
+  private burst: number;
+  private readonly fixedBurst: boolean;
 
   /** `ratePerSecond` > 0; `burst` defaults to a tenth of a second's worth (at least 1). */
   constructor(
-    private readonly ratePerSecond: number,
+    private ratePerSecond: number,
     burst?: number,
     private readonly now: () => number = () => performance.now(),
   ) {
+    this.fixedBurst = burst !== undefined;
     this.burst = burst ?? Math.max(1, ratePerSecond / 10);
     this.tokens = 0;
     this.updatedMs = this.now();
+  }
+
+  /**
+   * Changes the rate (a live --max-rate): tokens earned so far were earned
+   * at the old rate; from now on they come at the new one, and a default
+   * burst follows the rate.
+   */
+  setRate(ratePerSecond: number): void {
+    if (ratePerSecond === this.ratePerSecond) return;
+    const nowMs = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((nowMs - this.updatedMs) * this.ratePerSecond) / 1000);
+    this.updatedMs = nowMs;
+    this.ratePerSecond = ratePerSecond;
+    if (!this.fixedBurst) this.burst = Math.max(1, ratePerSecond / 10);
   }
 
   /** Takes `count` tokens, waiting while in debt. Rejects with an AbortError when the signal aborts the wait. */

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { GputelError } from '../../src/common/gputel-error.js';
 import { EtcdKvStore } from '../../src/kv/etcd-kv-store.js';
 import { KeySpace } from '../../src/kv/key-space.js';
+import { SettingValue } from '../../src/common/setting.js';
 import { HistoryCompactor } from '../../src/store/maintenance/history-compactor.js';
 import { startEtcd, type EtcdProcess } from '../support/etcd-process.js';
 
@@ -85,6 +86,26 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     assert.equal(holder?.value.toString(), 'second');
     await second.stop();
     assert.equal(await kv.get(keys.historyCompactorLeader()), undefined, 'stop revokes the lease and its key');
+  });
+
+  it('a live interval change ends the wait in progress: compaction paused at 0 starts within the new interval', async () => {
+    const keys = new KeySpace('/elect4');
+    const intervalMs = new SettingValue(0);
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs, instanceId: 'live', logger });
+    compactor.start();
+    try {
+      await sleep(200);
+      assert.equal(compactor.isLeader, false, 'paused: it does not even campaign');
+      await kv.put('/history/live', Buffer.from('1'));
+      const revision = await kv.revision();
+      intervalMs.set(100);
+      // The first round remembers a revision, the next compacts to it: a few rounds of 100 ms, not an hour.
+      for (let i = 0; i < 40 && !(await watchFails(revision)); i++) await sleep(50);
+      assert.equal(compactor.isLeader, true);
+      assert.equal(await watchFails(revision), true, 'history up to the remembered revision is compacted');
+    } finally {
+      await compactor.stop();
+    }
   });
 
   it('a compaction that someone else already did further is no failure', async () => {

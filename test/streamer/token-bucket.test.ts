@@ -18,3 +18,17 @@ test('a wait is aborted by the signal', async () => {
   controller.abort(new Error('stopped'));
   await assert.rejects(taking, { name: 'AbortError' });
 });
+
+test('a live --max-rate change applies to the next take: tokens come at the new rate from then on', async () => {
+  let nowMs = 0;
+  const bucket = new TokenBucket(10, undefined, () => nowMs);
+  // 10 rows/s: one second earns at most the burst (1 token), so taking 1 does not wait.
+  nowMs = 1_000;
+  await bucket.take(1);
+  bucket.setRate(1_000);
+  // At 1,000 rows/s the burst is 100 tokens, earned in 0.1 s: 100 rows wait no longer.
+  nowMs = 1_100;
+  const startedMs = performance.now();
+  await bucket.take(100);
+  assert.ok(performance.now() - startedMs < 50, 'no wait once the new rate earned the tokens');
+});

@@ -21,12 +21,15 @@ export interface GputelProcess {
   stop(): Promise<void>;
 }
 
-/** `cwd`: the folder it runs in (default: this process's), for commands whose defaults are relative paths. */
-export function runGputel(args: string[], env: Record<string, string> = {}, cwd?: string): GputelProcess {
+/**
+ * `cwd`: the folder it runs in (default: this process's), for commands whose defaults are relative paths.
+ * `stdin`: 'pipe' to write to the child (child.stdin), e.g. for `--file -`; otherwise it reads nothing.
+ */
+export function runGputel(args: string[], env: Record<string, string> = {}, cwd?: string, stdin: 'ignore' | 'pipe' = 'ignore'): GputelProcess {
   const child = spawn(process.execPath, [GPUTEL_BIN, ...args], {
     env: { ...process.env, GPUTEL_LOG_LEVEL: 'warn', ...env },
     cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';

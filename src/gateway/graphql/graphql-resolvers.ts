@@ -16,7 +16,7 @@ import type { GpuEntry, HostEntry } from '../../store/registry.js';
 import type { ColumnsPage } from '../../store/telemetry-columns.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { NAMED_FIELDS } from '../named-fields.js';
-import { DEFAULT_IDLE_THRESHOLD, DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
+import { DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
 import { migInstanceOf } from '../api-views.js';
 import { findGpu } from '../gpu-lookup.js';
 import { MAX_COLUMNS_LIMIT, MAX_LIMIT } from '../api-schemas.js';
@@ -132,7 +132,7 @@ export function graphqlResolvers(context: GatewayContext): IResolvers {
       },
       summary: (_root, args: { window?: Optional<string>; idleThreshold?: Optional<number>; hostname?: Optional<string> }, ctx: MercuriusContext) => {
         const window = (given(args.window) ?? DEFAULT_WINDOW).trim();
-        const threshold = given(args.idleThreshold) ?? DEFAULT_IDLE_THRESHOLD;
+        const threshold = given(args.idleThreshold) ?? context.idleThreshold.value;
         checkRange('idleThreshold', threshold, 0, 100);
         const log = requestLogger(ctx);
         const summary = query.summary({

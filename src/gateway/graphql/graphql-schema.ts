@@ -180,7 +180,7 @@ type Query {
     limit: Int
     cursor: String
   ): TelemetryPage
-  "The fleet's (or one host's) summary over an idle window of 1m to 7d (default 1h) and threshold in % (default 5)."
+  "The fleet's (or one host's) summary over an idle window of 1m to 7d (default 1h) and threshold in % (default: the gateway's --idle-threshold, 5 unless set)."
   summary(window: String, idleThreshold: Float, hostname: String): Summary
   stats: Stats
 }

@@ -9,7 +9,7 @@ import type { FleetSummaryResult, GpuRef } from '../../store/fleet-summary.js';
 import { HostParams, Summary, SummaryQuery, responses, type ApiGpuRef, type ApiSummary, type SummaryQueryString } from '../api-schemas.js';
 import { migInstanceOf } from '../api-views.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { DEFAULT_IDLE_THRESHOLD, DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
+import { DEFAULT_WINDOW, parseWindow } from '../summary-params.js';
 import { formatTime } from '../time-param.js';
 
 /** A GPU in a summary: enough to tell MIG instances and hosts apart, and the id to ask it by. */
@@ -40,7 +40,7 @@ const SUMMARY_DESCRIPTION =
 export function registerSummaryRoutes(app: FastifyInstance, context: GatewayContext): void {
   const answer = (query: SummaryQueryString, log: Logger, hostname?: string): ApiSummary => {
     const window = (query.window ?? DEFAULT_WINDOW).trim();
-    const threshold = query.idle_threshold ?? DEFAULT_IDLE_THRESHOLD;
+    const threshold = query.idle_threshold ?? context.idleThreshold.value;
     const summary = context.query.summary({
       windowMs: parseWindow(window),
       idleThreshold: threshold,

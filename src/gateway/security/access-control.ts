@@ -15,6 +15,7 @@
  * A WebSocket upgrade runs through the same hook before it is accepted, so an
  * unauthenticated client is refused at connect with an HTTP 401.
  */
+import { settingOf, type Setting } from '../../common/setting.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { GputelError } from '../../common/gputel-error.js';
@@ -62,10 +63,20 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 /** The subprotocol prefix that carries a key on a browser's WebSocket upgrade. */
 export const KEY_SUBPROTOCOL = 'gputel-key.';
 
+/** Requests per window (--rate-limit). */
+export interface RateLimit {
+  max: number;
+  windowMs: number;
+}
+
 export interface AccessControlOptions {
   keys: ApiKeyRing;
-  /** Requests per window per key or address; max 0 turns rate limiting off. */
-  rateLimit: { max: number; windowMs: number };
+  /**
+   * Requests per window per key or address; max 0 turns rate limiting off.
+   * A Setting (live --rate-limit) is read on every request, so a change, to
+   * or from 0 included, applies to the next request.
+   */
+  rateLimit: RateLimit | Setting<RateLimit>;
   /** Origins of other sites whose pages may open WebSockets here (--cors-origins). */
   allowedOrigins?: readonly string[];
 }
@@ -78,19 +89,23 @@ export interface AccessControlOptions {
  */
 export function registerAccessControl(app: FastifyInstance, options: AccessControlOptions): void {
   app.decorateRequest('apiKey', null);
-  const limited = options.rateLimit.max > 0;
+  const live = typeof options.rateLimit === 'object' && 'onChange' in options.rateLimit;
+  const rate = settingOf(options.rateLimit);
+  const limited = live || rate.value.max > 0;
   if (limited) {
     void app.register(rateLimit, {
       // Applied by the hook below, not per route, so that it counts before the access check and covers every route.
       global: false,
-      max: options.rateLimit.max,
-      timeWindow: options.rateLimit.windowMs,
+      // Functions, read per request: @fastify/rate-limit calls them for each one, so a live change needs no new plugin.
+      max: () => rate.value.max,
+      timeWindow: () => rate.value.windowMs,
       keyGenerator: (request) => (request.apiKey !== null ? `key:${request.apiKey.name}` : `ip:${request.ip}`),
       // Orchestrators' probes must never be refused, and the pages' own files are not API calls
       // (one Swagger UI or GraphiQL load is 7-8 of them).
-      allowList: (request) => OPEN_PATHS.has(pathOf(request.url)) || isPageFile(pathOf(request.url)),
+      // A live max of 0 turns limits off.
+      allowList: (request) => rate.value.max === 0 || OPEN_PATHS.has(pathOf(request.url)) || isPageFile(pathOf(request.url)),
       errorResponseBuilder: (_request, context) =>
-        new GputelError('RATE_LIMITED', `rate limit of ${context.max} requests per ${describeWindow(options.rateLimit.windowMs)} exceeded for this API key or address; retry in ${context.after} (Retry-After)`, { retryable: true }),
+        new GputelError('RATE_LIMITED', `rate limit of ${context.max} requests per ${describeWindow(rate.value.windowMs)} exceeded for this API key or address; retry in ${context.after} (Retry-After)`, { retryable: true }),
     });
   }
   const plugin = async (instance: FastifyInstance): Promise<void> => {

@@ -5,6 +5,8 @@
  * API keys with roles, rate limits). Protected mode is checked here too, so
  * that no way of creating a gateway can skip it.
  */
+import { settingOf, type Setting } from '../../common/setting.js';
+import type { RateLimit } from './access-control.js';
 import { randomUUID } from 'node:crypto';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
@@ -25,8 +27,11 @@ export interface GatewaySecurityOptions {
   insecure?: boolean;
   /** HTTPS (and so WSS) from these PEM files. */
   tls?: { certFile: string; keyFile: string };
-  /** Requests per window per key or address; absent or max 0: no rate limit (the CLI's default is 6000/min). */
-  rateLimit?: { max: number; windowMs: number };
+  /**
+   * Requests per window per key or address; absent or max 0: no rate limit (the CLI's default is 6000/min).
+   * A Setting follows live --rate-limit: the limiter is then always registered and reads it per request.
+   */
+  rateLimit?: RateLimit | Setting<RateLimit>;
   /** Browser origins allowed to call the API; none by default (same-origin pages only). */
   corsOrigins?: string[];
 }
@@ -71,7 +76,7 @@ export function gatewayServerOptions(security: GatewaySecurityOptions, server: R
 export function registerGatewaySecurity(app: FastifyInstance, security: GatewaySecurityOptions, host: string): void {
   const keys = security.keys ?? ApiKeyRing.empty();
   assertProtectedMode({ host, keyCount: keys.size, insecure: security.insecure === true });
-  const rate = security.rateLimit;
+  const rate = security.rateLimit === undefined ? undefined : settingOf(security.rateLimit).value;
   app.log.info({ apiKeys: keys.describe(), tls: security.tls !== undefined, rateLimit: rate && rate.max > 0 ? `${rate.max}/${rate.windowMs}ms` : 'off', corsOrigins: security.corsOrigins ?? [] }, 'gateway security');
   if (keys.size === 0 && !isLoopbackHost(host)) app.log.warn({ host }, 'serving the API without API keys on a non-loopback address (--insecure): anyone who can reach it can read the fleet');
   const origins = security.corsOrigins ?? [];

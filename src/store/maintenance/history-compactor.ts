@@ -15,6 +15,7 @@
  */
 import { backoffDelayMs, pause } from '../../common/backoff.js';
 import { GputelError, errorMessage } from '../../common/gputel-error.js';
+import { settingOf, type Setting } from '../../common/setting.js';
 import type { Logger } from '../../common/logger.js';
 import { counter, gauge } from '../../common/metrics.js';
 import type { KeySpace } from '../../kv/key-space.js';
@@ -27,10 +28,17 @@ const compactorLeader = gauge('gputel_etcd_compactor_leader', '1 while this inst
 
 /** TTL of the leadership lease: long enough to ride out a short etcd blip, short enough for a quick takeover. */
 const DEFAULT_LEASE_TTL_SECONDS = 10;
+/** While compaction is paused (a live interval of 0), how long one wait for the setting to change may last. */
+const PAUSED_RECHECK_MS = 3_600_000;
 
 export interface HistoryCompactorOptions {
-  /** Compaction interval; history older than one interval is compacted. Must be > 0. */
-  intervalMs: number;
+  /**
+   * Compaction interval; history older than one interval is compacted. A
+   * number must be > 0; a Setting (live --etcd-compaction-interval) may be 0,
+   * which pauses compaction until it is set again. A change applies at once:
+   * the wait in progress ends and the next one uses the new interval.
+   */
+  intervalMs: number | Setting<number>;
   /** Written into the leader key, to tell operators who compacts. */
   instanceId: string;
   logger: Logger;
@@ -47,13 +55,15 @@ export class HistoryCompactor {
   /** The revision seen at the previous tick as leader: what the next tick compacts to. */
   private previousRevision: number | undefined;
   private lastCompacted = 0;
+  private readonly intervalMs: Setting<number>;
 
   constructor(
     private readonly kv: KvStore,
     private readonly keys: KeySpace,
     private readonly options: HistoryCompactorOptions,
   ) {
-    if (!(options.intervalMs > 0)) throw new GputelError('BAD_CONFIG', `the history compactor needs a positive interval, got ${options.intervalMs} ms`);
+    if (typeof options.intervalMs === 'number' && !(options.intervalMs > 0)) throw new GputelError('BAD_CONFIG', `the history compactor needs a positive interval, got ${options.intervalMs} ms`);
+    this.intervalMs = settingOf(options.intervalMs);
     this.logger = options.logger.child({ component: 'history-compactor' });
   }
 
@@ -108,21 +118,43 @@ export class HistoryCompactor {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     let failures = 0;
+    // A changed interval ends the current wait, so a shorter one applies now, not after the old one;
+    // stop ends it too. (One controller per wait: AbortSignal.any needs Node 20.3.)
+    let wait = new AbortController();
+    let intervalChanged = false;
+    const stopListening = this.intervalMs.onChange((intervalMs) => {
+      this.logger.info({ intervalMs }, intervalMs > 0 ? 'etcd history compaction interval changed' : 'etcd history compaction paused (interval 0)');
+      intervalChanged = true;
+      wait.abort();
+    });
+    const endWait = (): void => wait.abort();
+    signal.addEventListener('abort', endWait);
     while (!signal.aborted) {
-      let waitMs = this.options.intervalMs;
-      try {
-        await this.tick();
-        failures = 0;
-      } catch (error) {
-        if (signal.aborted) break;
-        compactionFailures.inc();
-        // Retried sooner than the interval, with capped backoff: etcd may be
-        // restarting, and a NOSPACE etcd needs its compaction most of all.
-        waitMs = Math.min(this.options.intervalMs, backoffDelayMs(failures++, { initialMs: 500, maxMs: 30_000 }));
-        this.logger.warn({ err: error, retryInMs: Math.round(waitMs) }, `etcd history compaction failed: ${errorMessage(error)}`);
+      const intervalMs = this.intervalMs.value;
+      // Off (live 0): wait for the setting to change; the hour only bounds the wait.
+      let waitMs = intervalMs > 0 ? intervalMs : PAUSED_RECHECK_MS;
+      if (intervalMs > 0) {
+        try {
+          await this.tick();
+          failures = 0;
+        } catch (error) {
+          if (signal.aborted) break;
+          compactionFailures.inc();
+          // Retried sooner than the interval, with capped backoff: etcd may be
+          // restarting, and a NOSPACE etcd needs its compaction most of all.
+          waitMs = Math.min(intervalMs, backoffDelayMs(failures++, { initialMs: 500, maxMs: 30_000 }));
+          this.logger.warn({ err: error, retryInMs: Math.round(waitMs) }, `etcd history compaction failed: ${errorMessage(error)}`);
+        }
       }
-      await pause(waitMs, signal);
+      // Changed during the tick: no wait, the next round takes the new interval.
+      if (!wait.signal.aborted) await pause(waitMs, wait.signal);
+      // The revision remembered one old interval ago is no longer "one interval ago" after a change.
+      if (intervalChanged) this.previousRevision = undefined;
+      intervalChanged = false;
+      wait = new AbortController();
     }
+    stopListening();
+    signal.removeEventListener('abort', endWait);
   }
 
   /** Whether this instance holds the leader key, taking it when it is free. */
@@ -160,7 +192,7 @@ export class HistoryCompactor {
 
   private setLeader(leader: boolean): void {
     if (leader !== this.leader) {
-      this.logger.info({ instance: this.options.instanceId, intervalMs: this.options.intervalMs }, leader ? 'elected etcd history compactor' : 'no longer the etcd history compactor');
+      this.logger.info({ instance: this.options.instanceId, intervalMs: this.intervalMs.value }, leader ? 'elected etcd history compactor' : 'no longer the etcd history compactor');
     }
     this.leader = leader;
     compactorLeader.set(leader ? 1 : 0);

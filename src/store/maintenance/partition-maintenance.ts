@@ -22,6 +22,7 @@
 import { errorMessage, GputelError, isRetryable } from '../../common/gputel-error.js';
 import { counter } from '../../common/metrics.js';
 import type { Logger } from '../../common/logger.js';
+import { settingOf, type Setting } from '../../common/setting.js';
 import { unescapeSegment, type KeySpace } from '../../kv/key-space.js';
 import type { Compare, KvStore, TxnOp } from '../../kv/kv-store.js';
 import { partitionOf } from '../../queue/partitioner.js';
@@ -40,8 +41,8 @@ const gpuFailures = counter('gputel_store_maintenance_gpu_failures_total', "GPUs
 export interface PartitionMaintenanceOptions {
   topic: string;
   partitions: number;
-  /** Data older than the cluster's newest sample minus this is removed. */
-  retentionMs: number;
+  /** Data older than the cluster's newest sample minus this is removed; a Setting follows live --retention at the next round. */
+  retentionMs: number | Setting<number>;
   logger: Logger;
   /** Compaction window, grace and input-delete delay (defaults in chunk-compactor.ts). */
   compaction?: Omit<ChunkCompactorOptions, 'logger' | 'onUnreadable'>;
@@ -75,7 +76,10 @@ export class PartitionMaintenance {
     private readonly options: PartitionMaintenanceOptions,
   ) {
     this.retention = new ChunkRetention(kv, keys, { logger: options.logger, onUnreadable: options.onUnreadable });
+    this.retentionMs = settingOf(options.retentionMs);
   }
+
+  private readonly retentionMs: Setting<number>;
 
   /**
    * One round for `partition`, owned under `claimRevision`, over the
@@ -93,7 +97,7 @@ export class PartitionMaintenance {
     try {
       for (const [cluster, newestMs] of newestByCluster) {
         if (signal?.aborted) break;
-        const cutoffMs = newestMs - this.options.retentionMs;
+        const cutoffMs = newestMs - this.retentionMs.value;
         const statsKey = this.keys.partitionStats(cluster, this.options.topic, partition);
         for (const [hostname, gpuKeys] of await this.partitionGpus(cluster, partition)) {
           let gpusLeft = gpuKeys.length;
