@@ -6,7 +6,7 @@
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { listen } from '../common/listen.js';
-import type { Logger } from '../common/logger.js';
+import { requestLogger, type Logger } from '../common/logger.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../common/ops-routes.js';
 import { histogram } from '../common/metrics.js';
 import type { LiveSettings } from '../common/live-settings.js';
@@ -107,6 +107,7 @@ export class Gateway {
       }) as { bodyLimit: number; routerOptions: { maxParamLength: number } }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
+      childLoggerFactory: requestLogger,
       // The caller's X-Request-Id when it is a plain token (it goes into every log line), else a new UUID.
       requestIdHeader: false,
       genReqId: (request) => requestIdOf(request.headers['x-request-id']),
