@@ -5,6 +5,7 @@
 // whether it is alive, on loopback, and the certificate names the service.
 import http from 'node:http';
 import https from 'node:https';
+import process from 'node:process';
 
 const port = Number(process.env.GPUTEL_PORT || 8080);
 const client = process.env.GPUTEL_TLS_CERT ? https : http;
