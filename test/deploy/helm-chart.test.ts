@@ -9,7 +9,10 @@
  * involved: nothing here is installed (docs/deployment.md).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { ApiKeyRing, createApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { generateEncryptionKeyLine, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
 import { validateKubernetesObject, type KubernetesObject } from './kubernetes-schema.js';
@@ -60,6 +63,15 @@ function only(objects: KubernetesObject[], kind: string, name: string): Kubernet
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
   assert.equal(found.length, 1, `${kind} ${name}: rendered ${found.length} times; rendered: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found[0];
+}
+
+/** Every value's dotted path: maps are walked into, except resources (documented as one); lists and empty maps are values. */
+function valuePaths(values: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(values).flatMap(([key, value]) => {
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    const isMap = value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0;
+    return isMap && key !== 'resources' ? valuePaths(value as Record<string, unknown>, path) : [path];
+  });
 }
 
 function ofKind(objects: KubernetesObject[], kind: string): KubernetesObject[] {
@@ -306,6 +318,13 @@ describe('Helm chart deploy/helm/gputel', () => {
       assert.equal(volumes.get(mounts.get('/etc/gputel/encryption')), `${FULLNAME}-secrets`, where);
       assert.equal(env.has('GPUTEL_ETCD_PASSWORD') && JSON.stringify(config.data).includes('password'), false, 'no credential in the ConfigMap');
     }
+  });
+
+  it('documents every value of values.yaml in the README\'s values table, and no value that is not there', () => {
+    const values = parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `([\w.[\]]+)` \| (\w+) \|/gm)].map((m) => m[1]).filter((path) => !path.includes('[]'));
+    assert.deepEqual([...documented].sort(), valuePaths(values).sort());
   });
 
   it('refuses values that cannot work, naming the value', () => {
