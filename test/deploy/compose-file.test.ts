@@ -6,22 +6,17 @@
  * servers standing in for the gateways: requests and a WebSocket go through.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { parse } from 'yaml';
-import { findFreePort } from '../support/etcd-process.js';
-import { waitFor } from '../support/wait-for.js';
+import { NGINX_CONF, NGINX_MISSING, startComposeNginx, type LocalNginx } from './compose-nginx.js';
 import { REPO_ROOT } from './helm-binary.js';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/compose.yaml');
-const NGINX_CONF = join(REPO_ROOT, 'deploy/compose/nginx.conf');
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
 
 interface ComposeService {
   image?: string;
@@ -125,10 +120,9 @@ describe('deploy/compose/nginx.conf', () => {
     assert.match(conf, /listen 8080;/);
   });
 
-  it('proxies HTTP to both gateways and a WebSocket through, run by a real nginx', { skip: NGINX === undefined && 'nginx is not installed (sudo apt-get install -y nginx)' }, async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'gputel-nginx-'));
+  it('proxies HTTP to both gateways and a WebSocket through, run by a real nginx', { skip: NGINX_MISSING }, async () => {
     const backends: http.Server[] = [];
-    let nginx: ChildProcess | undefined;
+    let nginx: LocalNginx | undefined;
     try {
       for (const name of ['gateway-1', 'gateway-2']) {
         const server = http.createServer((request, response) => response.end(`${name} ${request.url}`));
@@ -137,24 +131,11 @@ describe('deploy/compose/nginx.conf', () => {
         await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
         backends.push(server);
       }
-      const listenPort = await findFreePort();
-      // The compose file's config with only the addresses changed: the gateways' and the listening port.
-      let local = conf.replace('listen 8080;', `listen 127.0.0.1:${listenPort};`);
-      backends.forEach((server, i) => {
-        local = local.replace(`server gateway-${i + 1}:8080`, `server 127.0.0.1:${(server.address() as AddressInfo).port}`);
-      });
-      assert.ok(!local.includes('gateway-1:') && !local.includes('gateway-2:'));
-      writeFileSync(join(folder, 'nginx.conf'), local);
-      const globals = `daemon off; master_process off; pid ${folder}/nginx.pid; error_log ${folder}/error.log;`;
-      const check = spawnSync(NGINX!, ['-t', '-p', folder, '-c', join(folder, 'nginx.conf'), '-e', join(folder, 'error.log'), '-g', globals], { encoding: 'utf8', timeout: 10_000 });
-      assert.equal(check.status, 0, check.stderr);
-      nginx = spawn(NGINX!, ['-p', folder, '-c', join(folder, 'nginx.conf'), '-e', join(folder, 'error.log'), '-g', globals], { stdio: 'ignore' });
-      const base = `http://127.0.0.1:${listenPort}`;
-      await waitFor('nginx to listen', 5_000, async () => (await fetch(`${base}/nginx-health`).catch(() => undefined))?.ok || undefined);
+      nginx = await startComposeNginx(backends.map((server) => (server.address() as AddressInfo).port));
       const answers = new Set<string>();
-      for (let i = 0; i < 4; i++) answers.add(await (await fetch(`${base}/api/v1/gpus?i=${i}`)).text());
+      for (let i = 0; i < 4; i++) answers.add(await (await fetch(`${nginx.url}/api/v1/gpus?i=${i}`)).text());
       assert.deepEqual([...new Set([...answers].map((answer) => answer.split(' ')[0]))].sort(), ['gateway-1', 'gateway-2'], 'round robin reaches both gateways');
-      const socket = new WebSocket(`ws://127.0.0.1:${listenPort}/ws`);
+      const socket = new WebSocket(`${nginx.url.replace('http', 'ws')}/ws`);
       const reply = await new Promise<string>((done, fail) => {
         const timer = setTimeout(() => fail(new Error('no WebSocket reply through nginx within 5 s')), 5_000);
         socket.on('open', () => socket.send('hello'));
@@ -167,13 +148,8 @@ describe('deploy/compose/nginx.conf', () => {
       socket.close();
       assert.match(reply, /^gateway-[12] echo hello$/);
     } finally {
-      if (nginx?.pid !== undefined && nginx.exitCode === null) {
-        const exited = new Promise((done) => nginx!.once('exit', done));
-        process.kill(nginx.pid, 'SIGTERM');
-        await exited;
-      }
+      await nginx?.stop();
       await Promise.all(backends.map((server) => new Promise((done) => { server.closeAllConnections(); server.close(done); })));
-      rmSync(folder, { recursive: true, force: true });
     }
   });
 });
