@@ -16,6 +16,7 @@ import { parse } from 'yaml';
 import { ApiKeyRing, createApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { generateEncryptionKeyLine, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
 import { validateKubernetesObject, type KubernetesObject } from './kubernetes-schema.js';
+import { findHelmBinary } from './helm-binary.js';
 import { CHART_DIR, NAMESPACE, RELEASE, renderChart, renderChartError, runHelm } from './render-chart.js';
 
 const FULLNAME = `${RELEASE}-gputel`;
@@ -343,6 +344,17 @@ describe('Helm chart deploy/helm/gputel', () => {
       [{ streamer: { sources: [{ name: 'Bad_Name', args: ['--simulate'] }] } }, /streamer\.sources\[0\]\.name: "Bad_Name" must be/],
     ];
     for (const [values, message] of cases) assert.match(renderChartError(values), message, JSON.stringify(values));
+  });
+
+  it('says how to get helm when GPUTEL_HELM names no executable', () => {
+    const saved = process.env.GPUTEL_HELM;
+    process.env.GPUTEL_HELM = '/nonexistent/helm';
+    try {
+      assert.throws(() => findHelmBinary(), /GPUTEL_HELM=\/nonexistent\/helm is not an executable file[\s\S]*bash scripts\/test-prerequisites\.sh/);
+    } finally {
+      if (saved === undefined) delete process.env.GPUTEL_HELM;
+      else process.env.GPUTEL_HELM = saved;
+    }
   });
 
   it('can serve the API without keys only when asked to, and then mounts no keys', () => {
