@@ -5,6 +5,7 @@
  * module only when the command line is not a client command.
  */
 import type { Command } from 'commander';
+import { clusterCommand } from './cluster/cluster-command.js';
 import { collectorCommand } from './collector-command.js';
 import { completionCommand } from './completion-command.js';
 import { dlqCommand } from './dlq-command.js';
@@ -24,6 +25,7 @@ export function roleCommands(): Command[] {
     gatewayCommand(),
     generateCommand(),
     queueCommand(),
+    clusterCommand(),
     dlqCommand(),
     encryptionKeyCommand(),
     keysCommand(),
