@@ -129,7 +129,9 @@ function downCommand(): Command {
       const dir = dirOf(options);
       const state = readClusterState(dir);
       const results = await stopClusterProcesses(state.processes, parseDuration(options.grace as string, '--grace'));
-      for (const { process: entry, outcome } of results) process.stderr.write(`gputel cluster down: ${entry.name} (pid ${entry.pid}): ${outcome}\n`);
+      for (const { process: entry, outcome, elapsedMs } of results) {
+        process.stderr.write(`gputel cluster down: ${entry.name} (pid ${entry.pid}): ${outcome}${outcome === 'not running' ? '' : ` in ${(elapsedMs / 1000).toFixed(1)} s`}\n`);
+      }
       rmSync(stateFilePath(dir), { force: true });
       rmSync(path.join(dir, 'etcd'), { recursive: true, force: true });
       rmSync(path.join(dir, 'nginx'), { recursive: true, force: true });

@@ -12,6 +12,8 @@ export type StopOutcome = 'stopped' | 'killed' | 'not running';
 export interface StoppedProcess {
   process: ClusterProcess;
   outcome: StopOutcome;
+  /** From the first signal to the process gone. */
+  elapsedMs: number;
 }
 
 const POLL_MS = 50;
@@ -19,9 +21,15 @@ const POLL_MS = 50;
 /**
  * The order of stopping: first what takes input (the load balancer, the
  * gateways, the streamers, which flush and commit), then the collectors,
- * and etcd last, since every role needs it to stop cleanly.
+ * and etcd last, since every role needs it to stop cleanly. The etcd members
+ * stop one at a time: a leader told to stop hands its leadership to a live
+ * peer first, which hangs (until SIGKILL) when every peer is stopping too.
  */
-const STOP_WAVES: readonly (readonly ClusterRole[])[] = [['nginx', 'gateway', 'streamer'], ['collector'], ['etcd']];
+const STOP_WAVES: readonly { roles: readonly ClusterRole[]; oneByOne: boolean }[] = [
+  { roles: ['nginx', 'gateway', 'streamer'], oneByOne: false },
+  { roles: ['collector'], oneByOne: false },
+  { roles: ['etcd'], oneByOne: true },
+];
 
 function isRunning(entry: ClusterProcess): boolean {
   return isSameProcess(entry.pid, entry.startTime, entry.command[0]);
@@ -54,10 +62,18 @@ function signal(pid: number, name: NodeJS.Signals): void {
 /** Stops every process in waves (STOP_WAVES), each wave at once. Never throws. */
 export async function stopClusterProcesses(processes: readonly ClusterProcess[], graceMs: number): Promise<StoppedProcess[]> {
   const results: StoppedProcess[] = [];
+  const stopTimed = async (entry: ClusterProcess): Promise<StoppedProcess> => {
+    const startedAt = Date.now();
+    const outcome = await stopProcess(entry, graceMs);
+    return { process: entry, outcome, elapsedMs: Date.now() - startedAt };
+  };
   for (const wave of STOP_WAVES) {
-    const members = processes.filter((entry) => wave.includes(entry.role));
-    const outcomes = await Promise.all(members.map((entry) => stopProcess(entry, graceMs)));
-    members.forEach((entry, index) => results.push({ process: entry, outcome: outcomes[index] }));
+    const members = processes.filter((entry) => wave.roles.includes(entry.role));
+    if (wave.oneByOne) {
+      for (const entry of members) results.push(await stopTimed(entry));
+    } else {
+      results.push(...(await Promise.all(members.map(stopTimed))));
+    }
   }
   return results;
 }
