@@ -224,6 +224,8 @@ export class DcgmFleetSimulation {
   readonly simulations: GpuSimulation[];
   /** @internal Per-tick probabilities for the interval. */
   readonly chances: Chances;
+  /** @internal firstHost - 1: the absolute index of the first host, which seeds its GPUs' job ids. */
+  readonly hostOffset: number;
   private readonly gpusPerHost: number;
   private readonly intervalMs: number;
 
@@ -236,6 +238,7 @@ export class DcgmFleetSimulation {
     const clusterHash = options.cluster === undefined ? 0 : hashString(options.cluster);
     const seed = options.seed >>> 0;
     const firstHost = options.firstHost ?? 1;
+    this.hostOffset = firstHost - 1;
     const hostDigits = Math.max(2, String(firstHost + hosts - 1).length);
     const gpus: GpuSimulation[] = [];
     const identities: SimulatedGpu[] = [];
@@ -279,7 +282,7 @@ export class DcgmFleetSimulation {
           suffixes,
         };
         // About two thirds of GPUs are busy when the file starts, part-way through a job.
-        if (random() < 0.65) startJob(simulation, host, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
+        if (random() < 0.65) startJob(simulation, hostNumber - 1, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
         const busy = simulation.phase !== 'idle';
         simulation.gpuTempC = busy ? 60 + random() * 15 : 30 + random() * 6;
         simulation.memoryTempC = simulation.gpuTempC + 3;
@@ -310,7 +313,7 @@ export class DcgmFleetSimulation {
    */
   stepGpu(index: number, values: string[]): string {
     const simulation = this.simulations[index];
-    step(simulation, Math.floor(index / this.gpusPerHost), index % this.gpusPerHost, this.intervalMs, this.chances, values);
+    step(simulation, this.hostOffset + Math.floor(index / this.gpusPerHost), index % this.gpusPerHost, this.intervalMs, this.chances, values);
     return simulation.kubernetes;
   }
 }
@@ -346,7 +349,7 @@ export async function generateDcgmCsv(
     const timestamp = formatTimestamp(startMs + tick * intervalMs);
     for (let index = 0; index < gpus.length; index++) {
       const simulation = gpus[index];
-      step(simulation, Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, fleet.chances, values);
+      step(simulation, fleet.hostOffset + Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, fleet.chances, values);
       const head = `"${timestamp}`;
       const { prefixes, suffixes, kubernetes } = simulation;
       for (let metric = 0; metric < values.length; metric++) {
