@@ -3,15 +3,15 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';
 
-interface Program {
+export interface Program {
   name: string;
   /** Where Debian's package puts it, tried after PATH (/usr/sbin is not on every user's PATH). */
   debianPath: string;
   debianPackage: string;
 }
 
-const ETCD: Program = { name: 'etcd', debianPath: '/usr/bin/etcd', debianPackage: 'etcd-server' };
-const NGINX: Program = { name: 'nginx', debianPath: '/usr/sbin/nginx', debianPackage: 'nginx' };
+export const ETCD: Program = { name: 'etcd', debianPath: '/usr/bin/etcd', debianPackage: 'etcd-server' };
+export const NGINX: Program = { name: 'nginx', debianPath: '/usr/sbin/nginx', debianPackage: 'nginx' };
 
 function findProgram(program: Program, env: NodeJS.ProcessEnv): string | undefined {
   const dirs = (env.PATH ?? '').split(path.delimiter).filter((dir) => dir.length > 0);
@@ -30,11 +30,12 @@ function findProgram(program: Program, env: NodeJS.ProcessEnv): string | undefin
  * The etcd and nginx binaries. Throws BAD_CONFIG naming every missing one
  * and the command that installs it (Debian's packages; the nginx package's
  * system service is not used: the cluster runs its own nginx process).
+ * `programs`: where to look (tests name binaries that do not exist).
  */
-export function findClusterBinaries(env: NodeJS.ProcessEnv = process.env): { etcd: string; nginx: string } {
-  const etcd = findProgram(ETCD, env);
-  const nginx = findProgram(NGINX, env);
-  const missing = [etcd === undefined ? ETCD : undefined, nginx === undefined ? NGINX : undefined].filter((program): program is Program => program !== undefined);
+export function findClusterBinaries(env: NodeJS.ProcessEnv = process.env, programs: { etcd: Program; nginx: Program } = { etcd: ETCD, nginx: NGINX }): { etcd: string; nginx: string } {
+  const etcd = findProgram(programs.etcd, env);
+  const nginx = findProgram(programs.nginx, env);
+  const missing = [etcd === undefined ? programs.etcd : undefined, nginx === undefined ? programs.nginx : undefined].filter((program): program is Program => program !== undefined);
   if (missing.length > 0) {
     const names = missing.map((program) => program.name).join(' and ');
     const packages = missing.map((program) => program.debianPackage).join(' ');
