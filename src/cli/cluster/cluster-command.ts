@@ -76,6 +76,11 @@ function upCommand(): Command {
       const dir = dirOf(options);
       const port = count(options.port as string, '--port');
       if (port > 65535) throw new GputelError('BAD_CONFIG', `--port ${port}: must be 0 to 65535`);
+      // Ctrl-C while starting stops what was started (as a failure does) rather than leaving it running.
+      const interrupted = new AbortController();
+      const interrupt = (): void => interrupted.abort();
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
       const state = await clusterUp(
         {
           dir,
@@ -94,9 +99,13 @@ function upCommand(): Command {
           },
           readyTimeoutMs: parseDuration(options.readyTimeout as string, '--ready-timeout'),
           stopGraceMs: 10_000,
+          signal: interrupted.signal,
         },
         (line) => process.stderr.write(`gputel cluster up: ${line}\n`),
-      );
+      ).finally(() => {
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      });
       const { status, problems } = await clusterStatus(state);
       process.stdout.write(
         format === 'json'

@@ -38,6 +38,8 @@ export interface ClusterUpOptions {
   stopGraceMs: number;
   /** Environment of every role (GPUTEL_* settings pass on to all of them). */
   env?: NodeJS.ProcessEnv;
+  /** Aborted (Ctrl-C): `up` stops what it started, as after a failure. */
+  signal?: AbortSignal;
 }
 
 export const MAX_PROCESSES_PER_ROLE = 32;
@@ -122,7 +124,7 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
       ]),
     );
     // All members at once: each waits for a quorum of its peers before it is healthy.
-    await waitHealthy(members, options.readyTimeoutMs, report);
+    await waitHealthy(members, options.readyTimeoutMs, report, options.signal);
 
     const etcdFlag = clientUrls.join(',');
     const role = (name: string, port: number, args: string[]): string[] => [process.execPath, GPUTEL_BIN, name, '--etcd', etcdFlag, '--host', '127.0.0.1', '--port', String(port), ...args];
@@ -142,14 +144,14 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
       const port = rolePorts[next++];
       roles.push(launch('streamer', `streamer-${i}`, port, role('streamer', port, ['--no-progress', ...streamerArgs[i - 1]])));
     }
-    await waitHealthy(roles, options.readyTimeoutMs, report);
+    await waitHealthy(roles, options.readyTimeoutMs, report, options.signal);
 
     writeFileSync(
       paths.nginxConf,
       nginxConfig({ listenHost: lbHost, listenPort: lbPort, gateways: gatewayPorts.map((port) => `127.0.0.1:${port}`), runDir: paths.nginxRun, logDir: paths.logs }),
     );
     const nginx = launch('nginx', 'nginx', lbPort, [binaries.nginx, '-p', paths.nginxRun, '-c', paths.nginxConf, '-e', path.join(paths.logs, 'nginx-error.log'), '-g', 'daemon off;']);
-    await waitHealthy([nginx], options.readyTimeoutMs, report);
+    await waitHealthy([nginx], options.readyTimeoutMs, report, options.signal);
     return state;
   } catch (error) {
     report(`stopping the ${state.processes.length} process(es) started`);
@@ -198,12 +200,13 @@ function launchDetached(role: ClusterRole, name: string, port: number, command: 
   return { role, name, pid, startTime, port, command, logFile };
 }
 
-/** Waits until every process is healthy; throws CLUSTER_START_FAILED naming the first that exited or is not healthy by the deadline. */
-async function waitHealthy(entries: readonly ClusterProcess[], timeoutMs: number, report: (line: string) => void): Promise<void> {
+/** Waits until every process is healthy; throws CLUSTER_START_FAILED naming the first that exited or is not healthy by the deadline, or when `signal` aborts. */
+async function waitHealthy(entries: readonly ClusterProcess[], timeoutMs: number, report: (line: string) => void, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(entries);
   const problems = new Map<ClusterProcess, string>();
   while (pending.size > 0) {
+    if (signal?.aborted) throw new GputelError('CLUSTER_START_FAILED', `cluster up was interrupted while waiting for ${[...pending].map((entry) => entry.name).join(', ')}`);
     const checks = await Promise.all([...pending].map(async (entry) => ({ entry, health: await probeProcess(entry) })));
     for (const { entry, health } of checks) {
       if (health.healthy) {
