@@ -201,5 +201,10 @@ describe('gputel cluster: a local cluster behind nginx', { timeout: 120_000 }, (
     const again = runGputel(['cluster', 'status', '--dir', clusterDir]);
     assert.equal(await again.exited, EXIT.NOT_FOUND, 'the state is gone');
     assert.match(again.stderr(), /no cluster state in .*: start one with `gputel cluster up/);
+    // The logs outlive the cluster.
+    const logs = runGputel(['cluster', 'logs', 'gateway-2', 'nginx-access', '--dir', clusterDir, '--lines', '3']);
+    assert.equal(await logs.exited, 0, logs.stderr());
+    assert.match(logs.stdout(), /==> .*logs\/gateway-2\.log <==\n/);
+    assert.match(logs.stdout(), /==> .*logs\/nginx-access\.log <==\n(.*upstream=127\.0\.0\.1:\d+.*\n){3}/);
   });
 });

@@ -4,13 +4,13 @@
  * loopback, its state and logs in one folder (docs/cluster.md).
  */
 import { Command, Option } from 'commander';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';
 import { parseDuration } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTable, outputFormat } from '../output-format.js';
-import { clusterUp } from './cluster-up.js';
+import { clusterPaths, clusterUp, logTail } from './cluster-up.js';
 import { readClusterState, stateFilePath, type ClusterState } from './cluster-state.js';
 import { probeProcess } from './process-health.js';
 import { stopClusterProcesses } from './process-stopper.js';
@@ -148,10 +148,30 @@ function downCommand(): Command {
     });
 }
 
+function logsCommand(): Command {
+  return new Command('logs')
+    .description('the last lines of each process\'s log (or of the NAMEs given: etcd-m0, collector-1, gateway-2, nginx-access, …); works after down too, which keeps the logs')
+    .argument('[names...]', 'processes to show (default: all)')
+    .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
+    .option('--lines <n>', 'lines per log (default 20)', '20')
+    .action((names: string[], options: Record<string, unknown>) => {
+      const logs = clusterPaths(dirOf(options)).logs;
+      const lines = count(options.lines as string, '--lines');
+      if (!existsSync(logs)) throw new GputelError('NOT_FOUND', `no cluster logs in ${logs}: start a cluster with \`gputel cluster up --dir ${dirOf(options)}\``);
+      const available = readdirSync(logs).filter((file) => file.endsWith('.log')).map((file) => file.slice(0, -'.log'.length)).sort();
+      const unknown = names.filter((name) => !available.includes(name));
+      if (unknown.length > 0) throw new GputelError('NOT_FOUND', `no log named ${unknown.join(', ')} in ${logs}; there are: ${available.join(', ')}`);
+      for (const name of names.length > 0 ? names : available) {
+        process.stdout.write(`==> ${path.join(logs, `${name}.log`)} <==\n${logTail(path.join(logs, `${name}.log`), lines, '')}\n\n`);
+      }
+    });
+}
+
 export function clusterCommand(): Command {
   return new Command('cluster')
     .description('a local cluster without containers: etcd, streamers, collectors and gateways as processes behind nginx (docs/cluster.md)')
     .addCommand(upCommand())
     .addCommand(statusCommand())
-    .addCommand(downCommand());
+    .addCommand(downCommand())
+    .addCommand(logsCommand());
 }

@@ -232,8 +232,8 @@ function startFailed(name: string, logFile: string, why: string): GputelError {
   return new GputelError('CLUSTER_START_FAILED', `cluster up failed: ${name}: ${why}. Last lines of ${logFile}:\n${tail === '' ? '(empty)' : tail}`);
 }
 
-/** The last `lines` lines of a file (read from its last 64 KiB), '' when it cannot be read. */
-export function logTail(file: string, lines: number): string {
+/** The last `lines` non-empty lines of a file (read from its last 64 KiB), each after `indent`; '' when it cannot be read. */
+export function logTail(file: string, lines: number, indent = '  '): string {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
@@ -241,7 +241,7 @@ export function logTail(file: string, lines: number): string {
     const length = Math.min(size, 65_536);
     const buffer = Buffer.alloc(length);
     readSync(fd, buffer, 0, length, size - length);
-    return buffer.toString('utf8').split('\n').filter((line) => line.trim() !== '').slice(-lines).map((line) => `  ${line}`).join('\n');
+    return buffer.toString('utf8').split('\n').filter((line) => line.trim() !== '').slice(-lines).map((line) => `${indent}${line}`).join('\n');
   } catch {
     return '';
   } finally {
