@@ -57,19 +57,19 @@ function dirOf(options: Record<string, unknown>): string {
 function upCommand(): Command {
   return new Command('up')
     .description('start etcd, streamers, collectors and gateways as separate processes, and nginx load-balancing HTTP and WebSocket over the gateways; waits until all are healthy')
-    .option('--streamers <n>', 'streamer processes (default 1)', '1')
-    .option('--collectors <n>', 'collector processes (default 1)', '1')
-    .option('--gateways <n>', 'gateway processes (default 1)', '1')
-    .addOption(new Option('--etcd-members <n>', 'etcd members: 1, or 3 for a cluster that survives the loss of one (default 1)').choices(['1', '3']).default('1'))
+    .option('--streamers <n>', 'streamer processes', '1')
+    .option('--collectors <n>', 'collector processes', '1')
+    .option('--gateways <n>', 'gateway processes', '1')
+    .addOption(new Option('--etcd-members <n>', 'etcd members: 1, or 3 for a cluster that survives the loss of one').choices(['1', '3']).default('1'))
     .option('--dir <dir>', `folder of the cluster's state, logs and etcd data (default ${DEFAULT_CLUSTER_DIR})`)
-    .option('--port <port>', `load balancer port; 0 for any free one (default ${DEFAULT_LB_PORT})`, String(DEFAULT_LB_PORT))
-    .option('--host <address>', 'load balancer address (default 127.0.0.1; the gateways run without API keys, so think before opening it)', '127.0.0.1')
+    .option('--port <port>', 'load balancer port; 0 for any free one', String(DEFAULT_LB_PORT))
+    .option('--host <address>', 'load balancer address (the gateways run without API keys: think before opening it to a network)', '127.0.0.1')
     .option('--file <paths...>', 'DCGM CSV files, dealt out over the streamers and followed (tail -F); without it, a simulated fleet split over the streamers')
     .option('--simulate-hosts <n>', 'hosts of the simulated fleet, split over the streamers (default 4)')
     .option('--simulate-gpus-per-host <n>', 'GPUs per simulated host (default 8)')
     .option('--simulate-backfill <duration>', 'history the simulated fleet fills in at start; 0 for none (default 1h)')
     .option('--interval <duration>', 'sampling interval of the simulated fleet (default 10s)')
-    .option('--ready-timeout <duration>', 'how long every process has to become healthy (default 60s)', '60s')
+    .option('--ready-timeout <duration>', 'how long every process has to become healthy', '60s')
     .option('--output <format>', 'json or table (default: table on a terminal, else json)')
     .action(async (options: Record<string, unknown>) => {
       const format = outputFormat(options.output);
@@ -133,7 +133,7 @@ function downCommand(): Command {
   return new Command('down')
     .description('stop every process `cluster up` started (by pid, checked first), SIGTERM then SIGKILL after --grace; removes the state and etcd data, keeps the logs')
     .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
-    .option('--grace <duration>', 'how long a process has to stop after SIGTERM before SIGKILL (default 10s)', '10s')
+    .option('--grace <duration>', 'how long a process has to stop after SIGTERM before SIGKILL', '10s')
     .action(async (options: Record<string, unknown>) => {
       const dir = dirOf(options);
       const state = readClusterState(dir);
@@ -153,7 +153,7 @@ function logsCommand(): Command {
     .description('the last lines of each process\'s log (or of the NAMEs given: etcd-m0, collector-1, gateway-2, nginx-access, …); works after down too, which keeps the logs')
     .argument('[names...]', 'processes to show (default: all)')
     .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
-    .option('--lines <n>', 'lines per log (default 20)', '20')
+    .option('--lines <n>', 'lines per log', '20')
     .action((names: string[], options: Record<string, unknown>) => {
       const logs = clusterPaths(dirOf(options)).logs;
       const lines = count(options.lines as string, '--lines');
