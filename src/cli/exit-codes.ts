@@ -46,6 +46,7 @@ const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   HOST_NOT_FOUND: EXIT.NOT_FOUND,
   NOT_FOUND: EXIT.NOT_FOUND,
   AMBIGUOUS_GPU: EXIT.NOT_FOUND,
+  CLUSTER_START_FAILED: EXIT.FAILED,
 };
 
 /** The exit code for an error that ends a command. */

@@ -36,6 +36,7 @@ export function withLiveSourceOptions(command: Command): Command {
     .option('--simulate', 'a live simulated fleet: back-fills --simulate-backfill, then a sample every --interval (the default of gputel start without a source)')
     .option('--simulate-hosts <n>', 'hosts of the simulated fleet (default 4)')
     .option('--simulate-gpus-per-host <n>', 'GPUs per simulated host (default 8)')
+    .option('--simulate-first-host <n>', 'number of the first simulated host, for a share of a larger fleet: streamers given consecutive ranges together simulate one fleet (default 1)')
     .option('--simulate-seed <n>', 'seed of the simulated fleet (default 1)')
     .option('--simulate-backfill <duration>', 'history the simulated fleet fills in at start; 0 for none (default 1h)')
     .option('--interval <duration>', `sampling interval of --scrape, --nvidia-smi and --simulate (default ${DEFAULT_INTERVAL})`)
@@ -79,7 +80,7 @@ export function liveSourcesFrom(options: Record<string, unknown>, ctx: LiveSourc
   needs('--scrape-timeout', options.scrapeTimeout, '--scrape', scrape !== undefined);
   needs('--nvidia-smi-path', options.nvidiaSmiPath, '--nvidia-smi', options.nvidiaSmi === true);
   needs('--hostname', options.hostname, '--nvidia-smi', options.nvidiaSmi === true);
-  for (const [flag, key] of [['--simulate-hosts', 'simulateHosts'], ['--simulate-gpus-per-host', 'simulateGpusPerHost'], ['--simulate-seed', 'simulateSeed'], ['--simulate-backfill', 'simulateBackfill']] as const) {
+  for (const [flag, key] of [['--simulate-hosts', 'simulateHosts'], ['--simulate-gpus-per-host', 'simulateGpusPerHost'], ['--simulate-first-host', 'simulateFirstHost'], ['--simulate-seed', 'simulateSeed'], ['--simulate-backfill', 'simulateBackfill']] as const) {
     needs(flag, options[key], '--simulate', simulate);
   }
   needs('--interval', options.interval, '--scrape, --nvidia-smi or --simulate', simulate || hasLiveSource(options));
@@ -115,6 +116,7 @@ export function simulatorSourceFrom(options: Record<string, unknown>): Simulator
   return new SimulatorSource({
     hosts: positiveInteger(options.simulateHosts, '--simulate-hosts', 4),
     gpusPerHost: positiveInteger(options.simulateGpusPerHost, '--simulate-gpus-per-host', 8),
+    firstHost: positiveInteger(options.simulateFirstHost, '--simulate-first-host', 1),
     seed: positiveInteger(options.simulateSeed, '--simulate-seed', 1),
     intervalMs: intervalOf(options),
     // 0: no history, the live ticks only.

@@ -5,6 +5,7 @@
  * module only when the command line is not a client command.
  */
 import type { Command } from 'commander';
+import { clusterCommand } from './cluster/cluster-command.js';
 import { collectorCommand } from './collector-command.js';
 import { completionCommand } from './completion-command.js';
 import { configCommand } from './config-command.js';
@@ -26,6 +27,7 @@ export function roleCommands(): Command[] {
     generateCommand(),
     queueCommand(),
     configCommand(),
+    clusterCommand(),
     dlqCommand(),
     encryptionKeyCommand(),
     keysCommand(),

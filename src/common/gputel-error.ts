@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'KV_CLOSED'
   | 'KV_FAILED'
   | 'CONFLICT'
+  /** `gputel cluster up`: a process it started exited or did not become healthy (the message names it, with its log's tail). */
+  | 'CLUSTER_START_FAILED'
   | 'INTERNAL'
   // HTTP API answers (src/gateway/api-error.ts gives each its status).
   /** No API key, or one the gateway does not know (401). */

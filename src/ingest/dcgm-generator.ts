@@ -29,6 +29,13 @@ export interface DcgmGeneratorOptions {
   startMs: number;
   /** When set, a `cluster` label in labels_raw; also feeds the UUIDs so clusters never share one. */
   cluster?: string;
+  /**
+   * The number of the first host (default 1): hosts firstHost… are named and
+   * seeded by their number, so fleets of consecutive host ranges together
+   * hold exactly the hosts, GPUs and values of one fleet of them all (how
+   * `gputel cluster up` splits a simulated fleet over its streamers).
+   */
+  firstHost?: number;
 }
 
 /** The metrics written for every GPU at every timestamp, in this order. */
@@ -139,6 +146,10 @@ function validate(options: DcgmGeneratorOptions): void {
   checkInteger('durationMs', options.durationMs, 0, MAX_EPOCH_MS);
   checkInteger('startMs', options.startMs, 0, MAX_EPOCH_MS);
   checkInteger('seed', options.seed, -0x8000_0000, 0xffff_ffff);
+  if (options.firstHost !== undefined) {
+    checkInteger('firstHost', options.firstHost, 1, 9999);
+    checkInteger('firstHost + hosts - 1', options.firstHost + options.hosts - 1, 1, 9999);
+  }
   if (options.startMs + options.durationMs > MAX_EPOCH_MS + 1) {
     throw new GputelError('BAD_CONFIG', 'generator options startMs + durationMs must end by 9999-12-31T23:59:59.999Z');
   }
@@ -199,7 +210,7 @@ export interface SimulatedGpu {
 }
 
 /** The options of a fleet simulation: the generator's, less the time span. */
-export type DcgmFleetOptions = Pick<DcgmGeneratorOptions, 'hosts' | 'gpusPerHost' | 'intervalMs' | 'seed' | 'cluster'>;
+export type DcgmFleetOptions = Pick<DcgmGeneratorOptions, 'hosts' | 'gpusPerHost' | 'intervalMs' | 'seed' | 'cluster' | 'firstHost'>;
 
 /**
  * The fleet behind generateDcgmCsv, stepped one tick at a time: the live
@@ -213,6 +224,8 @@ export class DcgmFleetSimulation {
   readonly simulations: GpuSimulation[];
   /** @internal Per-tick probabilities for the interval. */
   readonly chances: Chances;
+  /** @internal firstHost - 1: the absolute index of the first host, which seeds its GPUs' job ids. */
+  readonly hostOffset: number;
   private readonly gpusPerHost: number;
   private readonly intervalMs: number;
 
@@ -224,15 +237,18 @@ export class DcgmFleetSimulation {
     this.intervalMs = intervalMs;
     const clusterHash = options.cluster === undefined ? 0 : hashString(options.cluster);
     const seed = options.seed >>> 0;
-    const hostDigits = Math.max(2, String(hosts).length);
+    const firstHost = options.firstHost ?? 1;
+    this.hostOffset = firstHost - 1;
+    const hostDigits = Math.max(2, String(firstHost + hosts - 1).length);
     const gpus: GpuSimulation[] = [];
     const identities: SimulatedGpu[] = [];
     for (let host = 0; host < hosts; host++) {
-      const hostname = `gpu-node-${String(host + 1).padStart(hostDigits, '0')}`;
-      const hostRandom = mulberry32(mix32(seed ^ mix32(clusterHash + 0x9e37 * (host + 1))));
+      const hostNumber = firstHost + host;
+      const hostname = `gpu-node-${String(hostNumber).padStart(hostDigits, '0')}`;
+      const hostRandom = mulberry32(mix32(seed ^ mix32(clusterHash + 0x9e37 * hostNumber)));
       const driverVersion = DRIVER_VERSIONS[Math.floor(hostRandom() * DRIVER_VERSIONS.length)];
       for (let gpu = 0; gpu < gpusPerHost; gpu++) {
-        const random = mulberry32(mix32(seed + mix32(clusterHash ^ ((host + 1) * 0x10001 + gpu * 0x3b9))));
+        const random = mulberry32(mix32(seed + mix32(clusterHash ^ (hostNumber * 0x10001 + gpu * 0x3b9))));
         const uuid = gpuUuid(random);
         const device = `nvidia${gpu}`;
         const prefixes: string[] = [];
@@ -266,7 +282,7 @@ export class DcgmFleetSimulation {
           suffixes,
         };
         // About two thirds of GPUs are busy when the file starts, part-way through a job.
-        if (random() < 0.65) startJob(simulation, host, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
+        if (random() < 0.65) startJob(simulation, hostNumber - 1, gpu, random() * MAX_JOB_MS, FB_RAMP_TICKS);
         const busy = simulation.phase !== 'idle';
         simulation.gpuTempC = busy ? 60 + random() * 15 : 30 + random() * 6;
         simulation.memoryTempC = simulation.gpuTempC + 3;
@@ -297,7 +313,7 @@ export class DcgmFleetSimulation {
    */
   stepGpu(index: number, values: string[]): string {
     const simulation = this.simulations[index];
-    step(simulation, Math.floor(index / this.gpusPerHost), index % this.gpusPerHost, this.intervalMs, this.chances, values);
+    step(simulation, this.hostOffset + Math.floor(index / this.gpusPerHost), index % this.gpusPerHost, this.intervalMs, this.chances, values);
     return simulation.kubernetes;
   }
 }
@@ -333,7 +349,7 @@ export async function generateDcgmCsv(
     const timestamp = formatTimestamp(startMs + tick * intervalMs);
     for (let index = 0; index < gpus.length; index++) {
       const simulation = gpus[index];
-      step(simulation, Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, fleet.chances, values);
+      step(simulation, fleet.hostOffset + Math.floor(index / gpusPerHost), index % gpusPerHost, intervalMs, fleet.chances, values);
       const head = `"${timestamp}`;
       const { prefixes, suffixes, kubernetes } = simulation;
       for (let metric = 0; metric < values.length; metric++) {

@@ -35,6 +35,8 @@ export interface SimulatorSourceOptions {
   hosts?: number;
   /** GPUs per host (default 8). */
   gpusPerHost?: number;
+  /** The number of the first host (default 1): a share of a larger fleet (dcgm-generator.ts, `firstHost`). */
+  firstHost?: number;
   /** Time between samples (ms, default 10 s). */
   intervalMs?: number;
   /** PRNG seed (default 1). */
@@ -74,6 +76,7 @@ export class SimulatorSource implements Source {
   readonly resumable = true;
   private readonly hosts: number;
   private readonly gpusPerHost: number;
+  private readonly firstHost: number;
   private readonly intervalMs: number;
   private readonly seed: number;
   private readonly backfillMs: number;
@@ -85,6 +88,7 @@ export class SimulatorSource implements Source {
   constructor(options: SimulatorSourceOptions = {}) {
     this.hosts = options.hosts ?? 4;
     this.gpusPerHost = options.gpusPerHost ?? 8;
+    this.firstHost = options.firstHost ?? 1;
     this.intervalMs = options.intervalMs ?? 10_000;
     this.seed = options.seed ?? 1;
     this.backfillMs = options.backfillMs ?? HOUR_MS;
@@ -96,12 +100,15 @@ export class SimulatorSource implements Source {
     if (!Number.isSafeInteger(this.backfillMs) || this.backfillMs < 0) {
       throw new GputelError('BAD_CONFIG', `simulator backfill must be a duration of 0 or more, got ${this.backfillMs} ms`);
     }
-    this.id = `${SIMULATOR_SOURCE_PREFIX}${this.hosts}x${this.gpusPerHost}-seed-${this.seed}`;
-    this.location = `simulated fleet: ${this.hosts} hosts × ${this.gpusPerHost} GPUs every ${this.intervalMs} ms, seed ${this.seed}`;
+    // A share of a fleet (firstHost > 1) has an id of its own, so its streamer keeps its own position; the whole fleet keeps its old id.
+    const share = this.firstHost === 1 ? '' : `-from-host-${this.firstHost}`;
+    this.id = `${SIMULATOR_SOURCE_PREFIX}${this.hosts}x${this.gpusPerHost}-seed-${this.seed}${share}`;
+    const hosts = this.firstHost === 1 ? `${this.hosts} hosts` : `${this.hosts} hosts from host ${this.firstHost}`;
+    this.location = `simulated fleet: ${hosts} × ${this.gpusPerHost} GPUs every ${this.intervalMs} ms, seed ${this.seed}`;
   }
 
-  private fleetOptions(): { hosts: number; gpusPerHost: number; intervalMs: number; seed: number } {
-    return { hosts: this.hosts, gpusPerHost: this.gpusPerHost, intervalMs: this.intervalMs, seed: this.seed };
+  private fleetOptions(): { hosts: number; gpusPerHost: number; intervalMs: number; seed: number; firstHost: number } {
+    return { hosts: this.hosts, gpusPerHost: this.gpusPerHost, intervalMs: this.intervalMs, seed: this.seed, firstHost: this.firstHost };
   }
 
   private alignDown(ms: number): number {

@@ -1,7 +1,7 @@
 /**
  * scripts/test-prerequisites.sh (npm test's pretest), checked without
  * uninstalling anything: GPUTEL_PREREQ_ASSUME_MISSING makes it treat etcd,
- * chromium or helm as missing, GPUTEL_PREREQ_DRY_RUN prints the apt-get and
+ * nginx, chromium or helm as missing, GPUTEL_PREREQ_DRY_RUN prints the apt-get and
  * npm commands it would run, and running it as user nobody takes the path of a machine where
  * it may not install.
  */
@@ -20,30 +20,39 @@ function runScript(env: Record<string, string>, asNobody = false): { status: num
 }
 
 describe('test prerequisites script', () => {
-  it('passes quietly when etcd, chromium and helm are installed', () => {
+  it('passes quietly when etcd, nginx, chromium and helm are installed', () => {
     const result = runScript({});
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stderr, '');
   });
 
-  it('as root, installs both missing packages after a single apt-get update', { skip: !isRoot && 'needs root (the install path)' }, () => {
-    const result = runScript({ GPUTEL_PREREQ_DRY_RUN: '1', GPUTEL_PREREQ_ASSUME_MISSING: 'etcd,chromium', GPUTEL_CHROMIUM: '' });
+  it('as root, installs every missing package after a single apt-get update', { skip: !isRoot && 'needs root (the install path)' }, () => {
+    const result = runScript({ GPUTEL_PREREQ_DRY_RUN: '1', GPUTEL_PREREQ_ASSUME_MISSING: 'etcd,nginx,chromium', GPUTEL_CHROMIUM: '' });
     assert.equal(result.status, 0, result.stderr);
     const commands = result.stderr.split('\n').filter((line) => line.includes('(dry run)'));
     assert.deepEqual(commands, [
       'test prerequisites (dry run): apt-get update -qq',
       'test prerequisites (dry run): apt-get install -y -qq etcd-server',
+      'test prerequisites (dry run): apt-get install -y -qq nginx',
       'test prerequisites (dry run): apt-get install -y -qq chromium',
     ]);
   });
 
   it('where it may not install, fails and says exactly how to install each missing package', { skip: !isRoot && 'needs root to run as user nobody' }, () => {
-    const result = runScript({ GPUTEL_PREREQ_ASSUME_MISSING: 'chromium,etcd', GPUTEL_CHROMIUM: '' }, true);
+    const result = runScript({ GPUTEL_PREREQ_ASSUME_MISSING: 'chromium,nginx,etcd', GPUTEL_CHROMIUM: '' }, true);
     assert.equal(result.status, 1);
     assert.match(result.stderr, /sudo apt-get update && sudo apt-get install -y etcd-server/);
+    assert.match(result.stderr, /tests need nginx \(gputel cluster up's load balancer\), and it is not installed/);
+    assert.match(result.stderr, /sudo apt-get update && sudo apt-get install -y nginx\n/);
     assert.match(result.stderr, /browser tests run in Debian's chromium, and \/usr\/bin\/chromium is not installed/);
     assert.match(result.stderr, /sudo apt-get update && sudo apt-get install -y chromium/);
     assert.doesNotMatch(result.stderr, /installing/);
+  });
+
+  it('as root, installs only nginx when nginx alone is missing', { skip: !isRoot && 'needs root (the install path)' }, () => {
+    const result = runScript({ GPUTEL_PREREQ_DRY_RUN: '1', GPUTEL_PREREQ_ASSUME_MISSING: 'nginx' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.stderr.split('\n').filter((line) => line.includes('(dry run)')), ['test prerequisites (dry run): apt-get update -qq', 'test prerequisites (dry run): apt-get install -y -qq nginx']);
   });
 
   it('does not install over a GPUTEL_CHROMIUM that names no executable, and names the variable', () => {

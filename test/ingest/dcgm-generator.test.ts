@@ -279,3 +279,13 @@ test('generation runs at well over 300k rows/s', async () => {
   // The target is 300k rows/s; the bar here is lower so a loaded CI machine does not flake.
   assert.ok(rowsPerS > 150_000, `${Math.round(rowsPerS)} rows/s`);
 });
+
+test('fleets of consecutive host ranges (firstHost) hold exactly the rows of one fleet of them all', async () => {
+  const whole = await generate(options({ hosts: 5 }));
+  const first = await generate(options({ hosts: 3 }));
+  const rest = await generate(options({ hosts: 2, firstHost: 4 }));
+  const dataLines = (text: string): string[] => text.split('\n').slice(1).filter((line) => line !== '');
+  assert.deepEqual([...dataLines(first.text), ...dataLines(rest.text)].sort(), dataLines(whole.text).sort());
+  assert.match(rest.text, /"gpu-node-04"/);
+  assert.throws(() => countGeneratedRows(options({ hosts: 2, firstHost: 9999 })), /firstHost \+ hosts - 1 must be an integer in 1\.\.9999/);
+});

@@ -123,3 +123,11 @@ test('bad settings are refused with the option named', () => {
   assert.throws(() => new SimulatorSource({ backfillMs: -1 }), (e: unknown) => e instanceof GputelError && /backfill/.test(e.message));
   assert.equal(new SimulatorSource().id, 'simulator-4x8-seed-1');
 });
+
+test('a share of a fleet (firstHost) has a source id and location of its own; the whole fleet keeps its id', () => {
+  const share = new SimulatorSource({ hosts: 2, firstHost: 3 });
+  assert.equal(share.id, 'simulator-2x8-seed-1-from-host-3');
+  assert.match(share.location, /2 hosts from host 3 × 8 GPUs/);
+  assert.equal(new SimulatorSource({ hosts: 4, firstHost: 1 }).id, 'simulator-4x8-seed-1');
+  assert.throws(() => new SimulatorSource({ hosts: 2, firstHost: 9999 }), (e: unknown) => e instanceof GputelError && /firstHost \+ hosts - 1/.test(e.message));
+});
