@@ -32,32 +32,6 @@ function p95OfSorted(sorted: Float64Array): number {
   return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower);
 }
 
-/**
- * Doubles appended one by one into a typed array that doubles when full.
- * Why not number[]: a downsampled 24 h read built one array per metric plus
- * its regrowth copies on the JS heap (~290 KB a request, a third of all it
- * allocated), and those scavenges and what they promoted were the p99 of the
- * read (docs/performance.md); a typed array's values live off the heap.
- */
-class DoubleColumn {
-  values = new Float64Array(64);
-  length = 0;
-
-  push(value: number): void {
-    if (this.length === this.values.length) {
-      const grown = new Float64Array(this.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.values[this.length++] = value;
-  }
-
-  /** Appends NaN until the column holds `length` values. */
-  padTo(length: number): void {
-    while (this.length < length) this.push(NaN);
-  }
-}
-
 /** A metric's running aggregates over the open bucket. */
 interface Accumulator {
   count: number;
@@ -75,12 +49,9 @@ interface Accumulator {
  * arrives or `finish` is called.
  */
 export class Downsampler {
-  private readonly starts = new DoubleColumn();
+  private readonly starts: number[] = [];
   /** Output column per metric, one entry per complete bucket (NaN: no sample). */
-  private readonly outputs = new Map<string, DoubleColumn>();
-  /** Per page (reused): spanFrom[k] is the first row of the k-th bucket that starts in the page, then the row count; spanStart[k] is its start. */
-  private readonly spanFrom = new DoubleColumn();
-  private readonly spanStart = new DoubleColumn();
+  private readonly outputs = new Map<string, number[]>();
   private openStart = NaN;
   /** Accumulators of the open bucket, per metric name. */
   private readonly open = new Map<string, Accumulator>();
@@ -112,25 +83,23 @@ export class Downsampler {
     const { timestampsMs, metrics, columns } = page;
     const rows = timestampsMs.length;
     if (rows === 0) return;
-    const { spanFrom: spanFromColumn, spanStart: spanStartColumn } = this;
-    spanFromColumn.length = 0;
-    spanStartColumn.length = 0;
+    // spanFrom[k] is the first row of the k-th bucket that starts in this page; the last entry is `rows`.
+    const spanFrom: number[] = [];
+    const spanStart: number[] = [];
     let current = this.openStart;
     for (let r = 0; r < rows; r++) {
       const start = bucketStart(timestampsMs[r], this.stepMs);
       if (start !== current) {
-        spanFromColumn.push(r);
-        spanStartColumn.push(start);
+        spanFrom.push(r);
+        spanStart.push(start);
         current = start;
       }
     }
-    spanFromColumn.push(rows);
-    const spanFrom = spanFromColumn.values;
-    const spanStart = spanStartColumn.values;
+    spanFrom.push(rows);
     const accumulators = metrics.map((name) => this.accumulator(name));
     // Rows before the first new bucket continue the open one.
     for (let m = 0; m < columns.length; m++) this.accumulate(accumulators[m], columns[m], 0, spanFrom[0]);
-    const spans = spanStartColumn.length;
+    const spans = spanStart.length;
     if (spans === 0) return;
     this.close();
     // Every new bucket but the last is complete within this page.
@@ -162,15 +131,16 @@ export class Downsampler {
     for (const name of [...this.outputs.keys()].sort()) {
       const output = this.outputs.get(name)!;
       const column = new Float64Array(buckets).fill(NaN);
-      const filled = Math.min(buckets, output.length);
-      column.set(output.values.subarray(0, filled));
       let any = false;
-      for (let b = 0; b < filled && !any; b++) any = column[b] === column[b];
+      for (let b = 0; b < buckets && b < output.length; b++) {
+        column[b] = output[b];
+        if (output[b] === output[b]) any = true;
+      }
       if (!any) continue;
       metrics.push(name);
       columns.push(column);
     }
-    return { timestampsMs: this.starts.values.slice(0, buckets), metrics, columns };
+    return { timestampsMs: Float64Array.from(this.starts.slice(0, buckets)), metrics, columns };
   }
 
   private accumulator(name: string): Accumulator {
@@ -208,13 +178,13 @@ export class Downsampler {
   }
 
   /** A metric's output column, padded with NaN up to `bucket`. */
-  private output(name: string, bucket: number): DoubleColumn {
+  private output(name: string, bucket: number): number[] {
     let output = this.outputs.get(name);
     if (!output) {
-      output = new DoubleColumn();
+      output = [];
       this.outputs.set(name, output);
     }
-    output.padTo(bucket);
+    while (output.length < bucket) output.push(NaN);
     return output;
   }
 
