@@ -194,6 +194,22 @@ describe('Helm chart deploy/helm/gputel', () => {
     }
   });
 
+  it("annotates every gputel pod for deploy/prometheus/prometheus.yml's gputel-pods job, unless turned off", () => {
+    for (const deployment of roleDeployments(defaults)) {
+      const { metadata, spec } = deployment.spec.template;
+      const where = deployment.metadata.name;
+      assert.equal(metadata.annotations?.['prometheus.io/scrape'], 'true', where);
+      assert.equal(metadata.annotations?.['prometheus.io/port'], String(spec.containers[0].ports[0].containerPort), where);
+      assert.equal(metadata.annotations?.['prometheus.io/path'], '/metrics', where);
+      // The job keeps pods named gputel and names the job after the component.
+      assert.equal(metadata.labels?.['app.kubernetes.io/name'], 'gputel', where);
+      assert.match(metadata.labels?.['app.kubernetes.io/component'] ?? '', /^(streamer|collector|gateway)$/, where);
+    }
+    for (const deployment of roleDeployments(renderChart({ metrics: { scrapeAnnotations: false } }))) {
+      assert.equal(deployment.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined, deployment.metadata.name);
+    }
+  });
+
   it('runs one single-replica Recreate streamer per source', () => {
     const streamers = roleDeployments(custom).filter((d) => d.spec.template.spec.containers[0].args[0] === 'streamer');
     assert.deepEqual(streamers.map((s) => s.metadata.name).sort(), [`${FULLNAME}-streamer-dcgm`, `${FULLNAME}-streamer-exports`]);

@@ -208,6 +208,12 @@ spec:
         # A changed setting or secret rolls the pods: gputel reads them at start.
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
         checksum/secrets: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+        {{- if $values.metrics.scrapeAnnotations }}
+        # What deploy/prometheus/prometheus.yml's gputel-pods job keeps and where it scrapes.
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ .port | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
         {{- with $values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
