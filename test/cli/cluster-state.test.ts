@@ -30,6 +30,11 @@ function sleeper(ignoreTerm = false): { pid: number; entry: ClusterProcess } {
   return { pid, entry: { role: 'streamer', name: 'sleeper', pid, startTime: processStartTime(pid)!, port: 1, command: ['/bin/bash'], logFile: '/dev/null' } };
 }
 
+/** Waits (at most 2 s) until bash at `pid` has started its sleep. */
+async function untilRunningSleep(pid: number): Promise<void> {
+  for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('cluster state file and process identity', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'gputel-cluster-state-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,12 +72,16 @@ describe('cluster state file and process identity', () => {
   });
 
   it('stops a process with SIGTERM, and one that ignores it with SIGKILL after the grace', async () => {
+    // Each sleeper is signalled once bash runs (it has started sleep): on a loaded machine a signal could
+    // otherwise land before bash has even been exec'd, or before the trap is set.
     const polite = sleeper();
+    await untilRunningSleep(polite.pid);
     assert.equal(await stopProcess(polite.entry, 2_000), 'stopped');
+    // Gone, or a zombie until this process reaps it (which processStartTime counts as gone).
+    for (let i = 0; i < 100 && processStartTime(polite.pid) !== undefined; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(processStartTime(polite.pid), undefined);
     const stubborn = sleeper(true);
-    // bash must have set its trap before the signal: wait until it runs sleep.
-    for (let i = 0; i < 100 && !readFileSync(`/proc/${stubborn.pid}/task/${stubborn.pid}/children`, 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 20));
+    await untilRunningSleep(stubborn.pid);
     const startedAt = Date.now();
     assert.equal(await stopProcess(stubborn.entry, 300), 'killed');
     assert.ok(Date.now() - startedAt >= 300, 'the grace was given');
