@@ -113,7 +113,8 @@ export function configCommand(): Command {
       const format = outputFormat(options.output);
       const config = configOf(options);
       const changes = await withSettingsStore(config, (kv, keys) => readConfigHistory(kv, keys, config.cluster));
-      process.stdout.write(format === 'json' ? JSON.stringify(changes) + '\n' : formatHistory(changes));
+      // JSON as the API writes times: RFC 3339.
+      process.stdout.write(format === 'json' ? JSON.stringify(changes.map((c) => ({ ...c, at: new Date(c.at).toISOString() }))) + '\n' : formatHistory(changes));
     });
   return new Command('config')
     .description('live configuration of a cluster: set, get, unset and the history of its settings (docs/configuration.md)')

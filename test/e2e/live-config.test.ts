@@ -170,7 +170,9 @@ describe('live configuration through etcd', () => {
     assert.equal(unset.code, EXIT.OK, unset.stderr);
     await appliedWithin(port, 'log-level', 'info', 'flag', performance.now());
     const history = await config(root, 'history', '--output', 'json');
-    const changes = (JSON.parse(history.stdout) as { key: string; old: string | null; new: string | null }[]).map((c) => [c.key, c.old, c.new]);
+    const entries = JSON.parse(history.stdout) as { at: string; key: string; old: string | null; new: string | null }[];
+    for (const entry of entries) assert.match(entry.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'times in RFC 3339');
+    const changes = entries.map((c) => [c.key, c.old, c.new]);
     // Direct etcd writes are not in gputel's history: only what `gputel config` did.
     assert.deepEqual(changes, [['log-level', 'loud', null]]);
   });
