@@ -56,6 +56,15 @@ export class LiveSettings {
     return this.values.get(name) as unknown as Setting<GputelConfig[K]>;
   }
 
+  /** Sets a value; a component that fails to take it is logged, and the others (and the value) stay applied. */
+  private setListened(flag: string, value: SettingValue<unknown>, next: unknown): void {
+    try {
+      value.set(next);
+    } catch (error) {
+      this.logger?.error({ key: flag, err: error }, `live setting ${flag}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   /**
    * Makes the stored live values, keyed by flag name, the ones in effect:
    * each parsed value applies, a setting absent from `stored` returns to its
@@ -78,7 +87,7 @@ export class LiveSettings {
     if (raw === undefined) {
       this.rejected.delete(name);
       if (!this.liveRaw.delete(name)) return undefined;
-      value.set(this.started[name]);
+      this.setListened(flag, value, this.started[name]);
       this.logger?.info({ key: flag, value: formatSetting(name, this.started[name]) }, `live setting ${flag} removed: back to the started value`);
       return undefined;
     }
@@ -94,7 +103,7 @@ export class LiveSettings {
     this.rejected.delete(name);
     const changed = this.liveRaw.get(name) !== raw;
     this.liveRaw.set(name, raw);
-    value.set(parsed.value);
+    this.setListened(flag, value, parsed.value);
     if (changed) this.logger?.info({ key: flag, value: raw }, `live setting ${flag} = ${raw} applied`);
     return undefined;
   }

@@ -30,7 +30,17 @@ export class SettingValue<T> implements Setting<T> {
   set(value: T): void {
     if (JSON.stringify(value) === JSON.stringify(this.current)) return;
     this.current = value;
-    for (const listener of this.listeners) listener(value);
+    // Every listener hears of the change even when one throws: one component's failure must not keep the
+    // value from the others (the errors are thrown together afterwards, for the caller to log).
+    const errors: unknown[] = [];
+    for (const listener of this.listeners) {
+      try {
+        listener(value);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `${errors.length} listener(s) failed to take the new value: ${errors.map(String).join('; ')}`);
   }
 }
 

@@ -115,9 +115,10 @@ export function decodeMessage(bytes: Buffer): TelemetryBatch {
   if (raw[0] !== MESSAGE_FORMAT_VERSION && raw[0] !== MESSAGE_FORMAT_VERSION_1) {
     throw bad(`format version ${String(raw[0])} is not ${MESSAGE_FORMAT_VERSION_1} or ${MESSAGE_FORMAT_VERSION}`);
   }
-  if (raw.length !== fields) throw bad(`not an array of ${fields} fields (format version ${String(raw[0])})`);
-  const correlationId = fields === 11 ? text(raw[10], 'correlation id') : '';
-  if (correlationId.length > MAX_CORRELATION_ID_CHARS) throw bad(`correlation id is over ${MAX_CORRELATION_ID_CHARS} characters`);
+  // Format 2 may grow fields at its end (read by later collectors, ignored here), so only too few are refused.
+  if (fields === 10 ? raw.length !== fields : raw.length < fields) throw bad(`not an array of ${fields === 10 ? '' : 'at least '}${fields} fields (format version ${String(raw[0])})`);
+  // The correlation id only labels log lines: one that is not a short string is dropped, never the samples with it.
+  const correlationId = fields === 11 && typeof raw[10] === 'string' && raw[10].length <= MAX_CORRELATION_ID_CHARS ? raw[10] : '';
   const cluster = text(raw[1], 'cluster');
   const sourceId = text(raw[2], 'source id');
   if (!Array.isArray(raw[3]) || !Array.isArray(raw[4]) || !Array.isArray(raw[5])) throw bad('dictionaries are not arrays');

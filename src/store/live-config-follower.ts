@@ -19,6 +19,10 @@ export class LiveConfigFollower {
   private readonly logger: Logger;
   private watcher: Watcher | undefined;
   private restarting: Promise<void> | undefined;
+  /** Bumped when a restart begins: a watcher of an older generation (cancelled) ends without restarting anything. */
+  private generation = 0;
+  /** A restart was asked for while one was under way (the new watch ended at once). */
+  private restartAgain = false;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -54,6 +58,7 @@ export class LiveConfigFollower {
     const { values, revision } = await readLiveSettings(this.kv, this.keys, this.cluster);
     this.settings.applyAll(values);
     if (this.abort.signal.aborted) return;
+    const generation = this.generation;
     const prefix = this.keys.liveSettingsPrefix(this.cluster);
     const watcher = await this.kv.watch(
       { prefix },
@@ -63,7 +68,10 @@ export class LiveConfigFollower {
           const flag = settingFlagOfKey(prefix, event.key);
           if (flag !== undefined) this.settings.apply(flag, event.type === 'put' ? event.value.toString('utf8') : undefined);
         },
-        onError: (error) => this.restart(error),
+        // Only the current watcher's end counts: a replaced one's (its cancel) does not.
+        onError: (error) => {
+          if (generation === this.generation) this.restart(error);
+        },
       },
     );
     if (this.abort.signal.aborted) await watcher.cancel();
@@ -72,7 +80,13 @@ export class LiveConfigFollower {
 
   /** Reads everything again and watches anew, retrying with backoff until it works or stop() is called. */
   private restart(cause: Error): void {
-    if (this.abort.signal.aborted || this.restarting !== undefined) return;
+    if (this.abort.signal.aborted) return;
+    if (this.restarting !== undefined) {
+      // The watch set up by this restart ended already: go round once more when it is done.
+      this.restartAgain = true;
+      return;
+    }
+    this.generation++;
     this.logger.warn({ err: cause }, `live configuration watch ended (${errorMessage(cause)}); reading the settings again`);
     this.restarting = (async () => {
       await this.watcher?.cancel().catch(() => undefined);
@@ -90,6 +104,10 @@ export class LiveConfigFollower {
       }
     })().finally(() => {
       this.restarting = undefined;
+      if (this.restartAgain) {
+        this.restartAgain = false;
+        this.restart(new Error('the watch ended while it was being set up again'));
+      }
     });
   }
 }

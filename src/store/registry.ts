@@ -75,10 +75,13 @@ export class Registry {
   ) {
     this.staleAfterMs = settingOf(staleAfterMs);
     // Statuses are computed with the view: a new threshold needs a new view (the identities stay).
-    this.staleAfterMs.onChange(() => {
+    this.stopFollowingStaleAfter = this.staleAfterMs.onChange(() => {
       this.view = undefined;
     });
   }
+
+  /** Ends the stale threshold's listener (a shared live setting outlives this registry). */
+  private readonly stopFollowingStaleAfter: () => void;
 
   private readonly staleAfterMs: Setting<number>;
 
@@ -130,6 +133,7 @@ export class Registry {
   /** Safe before start and twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.stopFollowingStaleAfter();
       await this.resyncing;
       await Promise.all(this.watchers.map((w) => w.cancel()));
     })();

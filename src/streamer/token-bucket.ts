@@ -37,6 +37,8 @@ export class TokenBucket {
     this.updatedMs = nowMs;
     this.ratePerSecond = ratePerSecond;
     if (!this.fixedBurst) this.burst = Math.max(1, ratePerSecond / 10);
+    // A lower rate takes effect at once: what was saved up under the old, larger burst is not spent.
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   /** Takes `count` tokens, waiting while in debt. Rejects with an AbortError when the signal aborts the wait. */

@@ -23,6 +23,19 @@ describe('live settings', () => {
     assert.deepEqual(settings.describe().find((row) => row.key === 'batch-samples'), { key: 'batch-samples', value: '500', source: 'flag', live: true });
   });
 
+  it('a component that fails to take a value does not keep it from the others', () => {
+    const settings = started();
+    const batch = settings.setting('batchSamples');
+    const seen: number[] = [];
+    batch.onChange(() => {
+      throw new Error('cannot resize');
+    });
+    batch.onChange((value) => seen.push(value));
+    assert.doesNotThrow(() => settings.apply('batch-samples', '2000'));
+    assert.equal(batch.value, 2000);
+    assert.deepEqual(seen, [2000]);
+  });
+
   it('a bad live value is refused with the flag parser\'s reason and the value in effect stays', () => {
     const settings = started();
     settings.apply('retention', '3d');

@@ -32,3 +32,19 @@ test('a live --max-rate change applies to the next take: tokens come at the new 
   await bucket.take(100);
   assert.ok(performance.now() - startedMs < 50, 'no wait once the new rate earned the tokens');
 });
+
+test('a lower live --max-rate applies at once: tokens saved under the old burst are not spent', async () => {
+  let nowMs = 0;
+  const bucket = new TokenBucket(1_000, undefined, () => nowMs);
+  // A full burst at 1,000 rows/s: 100 tokens.
+  nowMs = 10_000;
+  bucket.setRate(10);
+  // At 10 rows/s the burst is 1 token: 50 rows must wait about 4.9 s, not pass on the old savings.
+  const controller = new AbortController();
+  let waited = true;
+  const taking = bucket.take(50, controller.signal).then(() => (waited = false));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  controller.abort(new Error('stopped'));
+  await taking.catch(() => undefined);
+  assert.equal(waited, true, '50 rows passed at once on the old burst');
+});
