@@ -6,9 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { findFreePorts } from '../../src/cli/cluster/free-ports.js';
 import { GputelError } from '../../src/common/gputel-error.js';
 
 export interface EtcdProcess {
@@ -80,25 +80,8 @@ export async function findFreePort(): Promise<number> {
   return port;
 }
 
-/** `count` distinct free loopback ports (all listeners are open at once, so they differ). */
-export async function findFreePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-      ports.push((server.address() as net.AddressInfo).port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  }
-}
+/** `count` distinct free loopback ports (all listeners are open at once, so they differ): gputel cluster's own. */
+export { findFreePorts };
 
 /** The etcd binary: the first `etcd` on PATH, else /usr/bin/etcd. Throws with the install command when there is none. */
 export function findEtcdBinary(): string {
