@@ -4,7 +4,7 @@
  * leaves nothing running and no state behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,5 +72,15 @@ describe('gputel cluster up: failures', { timeout: 60_000 }, () => {
     const up = runGputel(['cluster', 'up', '--dir', path.join(dir, 'counts'), '--gateways', '0']);
     assert.equal(await up.exited, EXIT.CONFIG);
     assert.match(up.stderr(), /--gateways 0: must be a whole number from 1 to 32/);
+  });
+
+  it('refuses a folder with files that is not a cluster folder, and removes nothing of it (exit 3)', async () => {
+    const foreign = path.join(dir, 'foreign');
+    mkdirSync(path.join(foreign, 'nginx'), { recursive: true });
+    writeFileSync(path.join(foreign, 'nginx', 'keep.conf'), 'mine');
+    const up = runGputel(['cluster', 'up', '--dir', foreign, '--port', '0']);
+    assert.equal(await up.exited, EXIT.CONFIG);
+    assert.match(up.stderr(), /already holds files and is not a folder of gputel cluster up/);
+    assert.equal(readFileSync(path.join(foreign, 'nginx', 'keep.conf'), 'utf8'), 'mine');
   });
 });

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, fstatSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,9 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
   refuseRunningCluster(options.dir);
 
   const paths = clusterPaths(options.dir);
+  refuseForeignFolder(options.dir);
+  mkdirSync(options.dir, { recursive: true });
+  writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
   // A new cluster: etcd's old data names peers on ports that are gone, so it starts empty. Logs are kept (appended to).
   rmSync(paths.etcdData, { recursive: true, force: true });
   rmSync(paths.nginxRun, { recursive: true, force: true });
@@ -246,5 +249,26 @@ export function logTail(file: string, lines: number, indent = '  '): string {
     return '';
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The file that marks a folder as gputel cluster's own, so that up may empty its etcd/ and nginx/. */
+const CLUSTER_MARKER = '.gputel-cluster';
+
+/**
+ * Refuses a --dir that holds files but was never a cluster's folder: up
+ * removes D/etcd and D/nginx, which in any other folder (--dir ~) would be
+ * someone else's.
+ */
+function refuseForeignFolder(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new GputelError('BAD_CONFIG', `--dir ${dir}: cannot be read as a folder (${(error as Error).message})`);
+  }
+  if (entries.length > 0 && !entries.includes(CLUSTER_MARKER)) {
+    throw new GputelError('BAD_CONFIG', `--dir ${dir} already holds files and is not a folder of gputel cluster up (no ${CLUSTER_MARKER}): up removes its etcd/ and nginx/ folders, so give an empty or new folder`);
   }
 }
