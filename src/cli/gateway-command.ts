@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { Gateway } from '../gateway/gateway.js';
 import { configFrom, requireEtcd, withCommonOptions } from './common-options.js';
-import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
+import { gatewayOptionsOf, gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 
 export function gatewayCommand(): Command {
@@ -13,17 +13,7 @@ export function gatewayCommand(): Command {
       requireEtcd(config, 'gateway');
       const security = gatewaySecurityOf(config);
       const runtime = await openRoleRuntime(config, 'gateway');
-      const { settings } = runtime;
-      const gateway = new Gateway(runtime.kv, runtime.keys, {
-        cluster: config.cluster,
-        host: config.host,
-        port: config.port,
-        staleAfterMs: settings.setting('staleAfterMs'),
-        idleThreshold: settings.setting('idleThreshold'),
-        settings,
-        logger: runtime.logger,
-        security: { ...security, rateLimit: settings.setting('rateLimit') },
-      });
+      const gateway = new Gateway(runtime.kv, runtime.keys, gatewayOptionsOf(config, runtime.settings, security, runtime.logger));
       runtime.onStop(() => gateway.stop());
       reloadKeysOnSighup(config, security, runtime.logger);
       const url = await gateway.start();

@@ -4,7 +4,9 @@
  * the store is opened, so a bad keys file stops the start with its line.
  */
 import type { GputelConfig } from '../common/config.js';
+import type { LiveSettings } from '../common/live-settings.js';
 import type { Logger } from '../common/logger.js';
+import type { GatewayOptions } from '../gateway/gateway.js';
 import { ApiKeyRing } from '../gateway/security/api-key-ring.js';
 import { gatewayServerOptions, type GatewaySecurityOptions } from '../gateway/security/gateway-security.js';
 import { assertProtectedMode } from '../gateway/security/protected-mode.js';
@@ -43,4 +45,18 @@ export function reloadKeysOnSighup(config: GputelConfig, security: GatewaySecuri
       logger.error({ err: error }, 'API keys not reloaded (SIGHUP); the keys in use stay');
     }
   });
+}
+
+/** A gateway's options as `gputel gateway` and `gputel start` give them: listening where the config says, following the live settings. */
+export function gatewayOptionsOf(config: GputelConfig, settings: LiveSettings, security: GatewaySecurityOptions, logger: Logger): GatewayOptions {
+  return {
+    cluster: config.cluster,
+    host: config.host,
+    port: config.port,
+    staleAfterMs: settings.setting('staleAfterMs'),
+    idleThreshold: settings.setting('idleThreshold'),
+    settings,
+    logger,
+    security: { ...security, rateLimit: settings.setting('rateLimit') },
+  };
 }

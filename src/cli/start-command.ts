@@ -13,7 +13,7 @@ import type { KvStore } from '../kv/kv-store.js';
 import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { QUEUE_ROLE_GROUPS, configFrom, withCommonOptions } from './common-options.js';
-import { gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
+import { gatewayOptionsOf, gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
@@ -48,14 +48,7 @@ export function startCommand(): Command {
       const collector = new Collector(kv, keys, { topic: config.topic, cluster: config.cluster, partitions: config.partitions, leaseTtlSeconds: config.leaseTtlSeconds, retentionMs: settings.setting('retentionMs'), logger });
       // A source that failed (not a DCGM export, unreadable) makes /readyz 503, naming it and why.
       const gateway = new Gateway(kv, keys, {
-        cluster: config.cluster,
-        host: config.host,
-        port: config.port,
-        staleAfterMs: settings.setting('staleAfterMs'),
-        idleThreshold: settings.setting('idleThreshold'),
-        settings,
-        logger,
-        security: { ...security, rateLimit: settings.setting('rateLimit') },
+        ...gatewayOptionsOf(config, settings, security, logger),
         extraChecks: () => [...collector.readinessChecks(), ...streamers.map((s) => s.readinessCheck())],
       });
       runtime.onStop(() => gateway.stop());
