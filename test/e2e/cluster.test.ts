@@ -61,10 +61,11 @@ async function leaderUrl(clientUrls: string[]): Promise<string> {
 }
 
 /** Reads through the load balancer without pause until stopped, keeping every failed request. */
-function startReader(url: string): { stop: () => Promise<{ requests: number; failures: string[] }> } {
+function startReader(url: string): { stop: () => Promise<{ requests: number; answeredAt: number[]; failures: string[] }> } {
   const paths = ['/api/v1/stats', '/api/v1/gpus', '/api/v1/hosts', '/api/v1/summary'];
   let running = true;
   let requests = 0;
+  const answeredAt: number[] = [];
   const failures: string[] = [];
   const loop = (async () => {
     // Bounded: at most 5,000 requests, and the test stops it after the faults.
@@ -74,6 +75,7 @@ function startReader(url: string): { stop: () => Promise<{ requests: number; fai
         const response = await fetch(target, { signal: AbortSignal.timeout(10_000) });
         const body = await response.text();
         if (response.status !== 200) failures.push(`GET ${target}: ${response.status} ${body.slice(0, 200)}`);
+        else answeredAt.push(Date.now());
       } catch (error) {
         failures.push(`GET ${target}: ${(error as Error).message} ${String((error as { cause?: unknown }).cause ?? '')}`);
       }
@@ -85,7 +87,7 @@ function startReader(url: string): { stop: () => Promise<{ requests: number; fai
     async stop() {
       running = false;
       await loop;
-      return { requests, failures };
+      return { requests, answeredAt, failures };
     },
   };
 }
@@ -166,9 +168,11 @@ describe('gputel cluster: a local cluster behind nginx', { timeout: 120_000 }, (
     await waitForSamples(url, allRows.length, 30_000);
     // Reading goes on for a while after the kills whatever the ingest's speed: over the etcd election and nginx's passing over the dead gateway.
     await sleep(Math.max(0, READ_AFTER_FAULTS_MS - (Date.now() - killedAt)));
-    const { requests, failures } = await reader.stop();
+    const { requests, answeredAt, failures } = await reader.stop();
     assert.deepEqual(failures, [], `${failures.length} of ${requests} requests through the load balancer failed`);
-    assert.ok(requests > 20, `the reader kept reading (${requests} requests)`);
+    // Liveness, not speed: a slow machine answers fewer requests, but some must be answered after the kills.
+    const answeredAfterFaults = answeredAt.filter((at) => at > killedAt).length;
+    assert.ok(answeredAfterFaults >= 3, `the reader kept reading after the faults (${answeredAfterFaults} of ${requests} requests answered after them)`);
     // nginx's access log names every gateway a request was tried on: "upstream=A, B" is one passed over to the next.
     const passedOver = readFileSync(path.join(clusterDir, 'logs', 'nginx-access.log'), 'utf8').split('\n').filter((line) => /upstream=\S+, /.test(line)).length;
     t.diagnostic(`${requests} requests through the load balancer during the faults, ${passedOver} passed over to the next gateway`);
