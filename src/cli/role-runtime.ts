@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { GputelConfig } from '../common/config.js';
+import { exportLiveSettings } from '../common/live-settings-metrics.js';
 import { LiveSettings } from '../common/live-settings.js';
 import { createLogger, setLogLevel, type Logger } from '../common/logger.js';
 import { KeySpace } from '../kv/key-space.js';
@@ -37,6 +38,7 @@ export async function openRoleRuntime(config: GputelConfig, role: string): Promi
   const encryption = config.encryptionKeyFile === '' ? 'off' : config.encryptionKeyFile;
   logger.info({ driver: kv.driver, etcd: config.etcd, dataDir: config.etcd.length > 0 ? undefined : config.dataDir, encryption }, 'store opened');
   const settings = new LiveSettings(config, logger);
+  exportLiveSettings(settings);
   settings.setting('logLevel').onChange((level) => setLogLevel(logger, level));
   const steps: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;

@@ -20,6 +20,21 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
 
+/**
+ * A route handler that passes requests on to the gateway: a page left open
+ * keeps refreshing after its test, and a pass-on to a gateway that has
+ * stopped must end that request, not reject unhandled (which fails the file).
+ */
+function passingOn(handler: (route: Route) => Promise<void>): (route: Route) => Promise<void> {
+  return async (route) => {
+    try {
+      await handler(route);
+    } catch {
+      await route.abort().catch(() => undefined);
+    }
+  };
+}
+
 describe('dashboard in headless Chromium on a known fleet', () => {
   const fleet = useDashboardFleet('dashboard-views');
   const chromium = useBrowser();
@@ -133,12 +148,15 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     const tilesBefore = await tileValues(fleetPage);
     // A fleet filtered to stale GPUs, whose list says every GPU is stale: a live record makes its tile active, and hides it.
     const stalePage = await chromium.newPage();
-    await stalePage.route('**/graphql', async (route) => {
-      const response = await route.fetch();
-      const body = (await response.json()) as { data: { gpus: { status: string }[] } };
-      for (const listed of body.data.gpus) listed.status = 'stale';
-      await route.fulfill({ response, json: body });
-    });
+    await stalePage.route(
+      '**/graphql',
+      passingOn(async (route) => {
+        const response = await route.fetch();
+        const body = (await response.json()) as { data: { gpus: { status: string }[] } };
+        for (const listed of body.data.gpus) listed.status = 'stale';
+        await route.fulfill({ response, json: body });
+      }),
+    );
     await openView(stalePage, fleet.baseUrl, '#/?status=stale', 'fleet');
     const visibleTiles = stalePage.locator('[data-testid="gpu-tile"]:visible');
     assert.equal(await visibleTiles.count(), fleet.gpuCount, 'every GPU listed as stale is shown');
@@ -226,9 +244,9 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     let held: { route: Route; response: APIResponse } | undefined;
     await gpuPage.route(
       (url) => TELEMETRY_PATH.test(url.pathname),
-      async (route) => {
+      passingOn(async (route) => {
         held = { route, response: await route.fetch() };
-      },
+      }),
     );
     await gpuPage.goto(`${fleet.baseUrl}/#/gpus/${encodeURIComponent(gpu.id)}?range=1h`);
     const history = await waitFor('the history request', 15_000, async () => held);
@@ -240,11 +258,14 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     await fleetPage.clock.install();
     let oldList: APIResponse | undefined;
     let lists = 0;
-    await fleetPage.route('**/graphql', async (route) => {
-      lists++;
-      oldList ??= await route.fetch();
-      await route.fulfill({ response: oldList });
-    });
+    await fleetPage.route(
+      '**/graphql',
+      passingOn(async (route) => {
+        lists++;
+        oldList ??= await route.fetch();
+        await route.fulfill({ response: oldList });
+      }),
+    );
     await openView(fleetPage, fleet.baseUrl, '#/', 'fleet');
     await fleetPage.locator('#live-state.live').waitFor({ timeout: 15_000 });
 

@@ -108,7 +108,7 @@ describe('the chart\'s settings on real gputel processes and etcd', () => {
     for (const role of roles) {
       const ready = role.container.readinessProbe.httpGet.path as string;
       const live = role.container.livenessProbe.httpGet.path as string;
-      await waitFor(`${role.name} ready (${ready})`, 15_000, async () => {
+      await waitFor(`${role.name} ready (${ready})`, 30_000, async () => {
         if (role.process.child.exitCode !== null) throw new Error(`${role.name} exited ${role.process.child.exitCode}: ${role.process.stderr().slice(-2000)}`);
         return (await probe(role.port, ready)) === 200 || undefined;
       }, 100);

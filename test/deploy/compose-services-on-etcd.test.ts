@@ -92,7 +92,7 @@ describe('deploy/compose.yaml services as processes', () => {
     assert.equal(running.length, 6);
     for (const service of running) {
       // Polled with fetch (a healthcheck process per poll would load the two shared cores), then the healthcheck once.
-      await waitFor(`${service.name} answering /healthz`, 15_000, async () => {
+      await waitFor(`${service.name} answering /healthz`, 30_000, async () => {
         if (service.process.child.exitCode !== null) throw new Error(`${service.name} exited ${service.process.child.exitCode}: ${service.process.stderr().slice(-2000)}`);
         const response = await fetch(`http://127.0.0.1:${service.port}/healthz`).catch(() => undefined);
         return response?.status === 200 || undefined;

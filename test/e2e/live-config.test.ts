@@ -163,6 +163,11 @@ describe('live configuration through etcd', () => {
       return shown?.rejected ? shown : undefined;
     }, 10);
     assert.deepEqual(row, { key: 'log-level', value: 'debug', source: 'live', live: true, rejected: { value: 'loud', reason: 'must be one of fatal, error, warn, info, debug, trace, silent' } });
+    // And in the metrics, so that Prometheus sees every instance's settings at once.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^gputel_live_setting_info\{key="log-level",value="debug",source="live"\} 1$/m);
+    assert.match(metrics, /^gputel_live_setting_refused\{key="log-level"\} 1$/m);
+    assert.match(metrics, /^gputel_live_setting_refused\{key="batch-samples"\} 0$/m);
     await waitFor('the refusal in the log', 2_000, () => (gateway.stderr().includes('live setting log-level = \\"loud\\" refused') ? true : undefined), 20);
 
     // unset: back to the started value, named by its source.
