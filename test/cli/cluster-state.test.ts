@@ -19,7 +19,7 @@ function sampleState(): ClusterState {
     url: 'http://127.0.0.1:8080',
     etcd: ['http://127.0.0.1:2379'],
     startedAt: '2026-12-01T10:00:00.000Z',
-    processes: [{ role: 'gateway', name: 'gateway-1', pid: 4242, startTime: '123456', port: 40001, command: ['/usr/bin/node', 'bin/gputel.js', 'gateway'], logFile: '/tmp/x/logs/gateway-1.log' }],
+    processes: [{ role: 'gateway', name: 'gateway-1', pid: 4242, startTime: '123456', port: 40001, host: '127.0.0.1', command: ['/usr/bin/node', 'bin/gputel.js', 'gateway'], logFile: '/tmp/x/logs/gateway-1.log' }],
   };
 }
 
@@ -27,7 +27,7 @@ function sampleState(): ClusterState {
 function sleeper(ignoreTerm = false): { pid: number; entry: ClusterProcess } {
   const child = spawn('bash', ['-c', `${ignoreTerm ? "trap '' TERM; " : ''}sleep 30 & wait`], { stdio: 'ignore' });
   const pid = child.pid!;
-  return { pid, entry: { role: 'streamer', name: 'sleeper', pid, startTime: processStartTime(pid)!, port: 1, command: ['/bin/bash'], logFile: '/dev/null' } };
+  return { pid, entry: { role: 'streamer', name: 'sleeper', pid, startTime: processStartTime(pid)!, port: 1, host: '127.0.0.1', command: ['/bin/bash'], logFile: '/dev/null' } };
 }
 
 /** Waits (at most 2 s) until bash at `pid` has started its sleep. */
@@ -46,6 +46,20 @@ describe('cluster state file and process identity', () => {
 
   it('says there is no cluster, and how to start one, when the folder has no state (NOT_FOUND)', () => {
     assert.throws(() => readClusterState(path.join(dir, 'none')), gputelError('NOT_FOUND', /no cluster state in .*none .*gputel cluster up --dir/));
+  });
+
+  it('reads a state file written before addresses were recorded: every process on 127.0.0.1', () => {
+    const state = JSON.parse(JSON.stringify(sampleState())) as { processes: Record<string, unknown>[] };
+    delete state.processes[0].host;
+    writeFileSync(stateFilePath(dir), JSON.stringify(state));
+    assert.equal(readClusterState(dir).processes[0].host, '127.0.0.1');
+  });
+
+  it('keeps the address a process listens on', () => {
+    const state = sampleState();
+    state.processes[0] = { ...state.processes[0], role: 'nginx', host: '::1' };
+    writeClusterState(dir, state);
+    assert.equal(readClusterState(dir).processes[0].host, '::1');
   });
 
   it('refuses a state file with a bad field, naming the file and the field', () => {
@@ -86,6 +100,34 @@ describe('cluster state file and process identity', () => {
     assert.equal(await stopProcess(stubborn.entry, 300), 'killed');
     assert.ok(Date.now() - startedAt >= 300, 'the grace was given');
     assert.equal(processStartTime(stubborn.pid), undefined);
+  });
+
+  it('says "not permitted" when the signal is refused (EPERM), and leaves the process running', async () => {
+    const other = sleeper();
+    try {
+      await untilRunningSleep(other.pid);
+      const refuse = (): void => {
+        throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+      };
+      assert.equal(await stopProcess(other.entry, 200, refuse), 'not permitted');
+      assert.equal(processStartTime(other.pid), other.entry.startTime, 'still running');
+    } finally {
+      await stopProcess(other.entry, 2_000);
+    }
+  });
+
+  it('says "survived" when the process is still there after SIGKILL and the wait for it', async () => {
+    const other = sleeper();
+    try {
+      await untilRunningSleep(other.pid);
+      const signalled: string[] = [];
+      // A process stuck in the kernel outlives SIGKILL: one that is never signalled stands for it.
+      const lost = (_pid: number, name: NodeJS.Signals): void => void signalled.push(name);
+      assert.equal(await stopProcess(other.entry, 100, lost), 'survived');
+      assert.deepEqual(signalled, ['SIGTERM', 'SIGKILL']);
+    } finally {
+      await stopProcess(other.entry, 2_000);
+    }
   });
 
   it('leaves alone a pid that now belongs to another process', async () => {

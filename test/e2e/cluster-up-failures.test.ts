@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findClusterBinaries, ETCD, NGINX } from '../../src/cli/cluster/cluster-binaries.js';
@@ -57,6 +57,20 @@ describe('gputel cluster up: failures', { timeout: 60_000 }, () => {
     } finally {
       server.close();
     }
+  });
+
+  it('says a --host that is not an address of this machine is that, not a port in use (exit 3)', async (t) => {
+    // TEST-NET-2 (RFC 5737): not this machine's, so listening on it fails (EADDRNOTAVAIL) without touching a network.
+    const foreign = '198.51.100.77';
+    if (Object.values(networkInterfaces()).flat().some((entry) => entry?.address === foreign)) return t.skip(`${foreign} is this machine's`);
+    const clusterDir = path.join(dir, 'foreign-host');
+    for (const port of ['0', '8080']) {
+      const up = runGputel(['cluster', 'up', '--dir', clusterDir, '--host', foreign, '--port', port]);
+      assert.equal(await up.exited, EXIT.CONFIG, up.stderr());
+      assert.match(up.stderr(), new RegExp(`the load balancer cannot listen on ${foreign.replace(/\./g, '\\.')}:${port}: ${foreign.replace(/\./g, '\\.')} is not an address of this machine`));
+      assert.doesNotMatch(up.stderr(), /in use/);
+    }
+    assert.deepEqual(processesNaming(clusterDir), []);
   });
 
   it('says exactly how to install etcd and nginx when they are missing', () => {

@@ -4,16 +4,17 @@
  * loopback, its state and logs in one folder (docs/cluster.md).
  */
 import { Command, Option } from 'commander';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';
 import { parseDuration } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTable, outputFormat } from '../output-format.js';
+import { checkClusterDir } from './cluster-dir.js';
+import { clusterDown, survivalReason } from './cluster-down.js';
 import { clusterPaths, clusterUp, logTail } from './cluster-up.js';
 import { readClusterState, stateFilePath, type ClusterState } from './cluster-state.js';
 import { probeProcess } from './process-health.js';
-import { stopClusterProcesses } from './process-stopper.js';
 
 export const DEFAULT_CLUSTER_DIR = path.join('.gputel', 'cluster');
 const DEFAULT_LB_PORT = 8080;
@@ -50,8 +51,47 @@ function count(value: string, flag: string): number {
   return number;
 }
 
+/** The --dir, absolute; throws BAD_CONFIG when it names a file. */
 function dirOf(options: Record<string, unknown>): string {
-  return path.resolve((options.dir as string | undefined) ?? DEFAULT_CLUSTER_DIR);
+  const dir = path.resolve((options.dir as string | undefined) ?? DEFAULT_CLUSTER_DIR);
+  checkClusterDir(dir);
+  return dir;
+}
+
+/** 128 + the signal's number: what a shell reports for a command ended by it. */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Ctrl-C (or SIGTERM) while `up` starts: the first aborts `signal`, and `up`
+ * stops what it started, as after a failure; that may take the stop grace,
+ * so a second one leaves the processes running and exits at once (130),
+ * saying how to stop them: the state file, written after each start, stays.
+ */
+function interruptHandler(dir: string): { signal: AbortSignal; dispose: () => void } {
+  const interrupted = new AbortController();
+  const downCommand = `gputel cluster down --dir ${dir}`;
+  const onSignal = (name: 'SIGINT' | 'SIGTERM'): void => {
+    if (!interrupted.signal.aborted) {
+      process.stderr.write(`gputel cluster up: interrupted: stopping the processes started so far. Press Ctrl-C again to leave them running (stop them later with \`${downCommand}\`)
+`);
+      interrupted.abort();
+      return;
+    }
+    process.stderr.write(`gputel cluster up: interrupted again: the processes started are left running; stop them with \`${downCommand}\`
+`);
+    process.exit(SIGNAL_EXIT[name]);
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    signal: interrupted.signal,
+    dispose: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
 }
 
 function upCommand(): Command {
@@ -77,10 +117,7 @@ function upCommand(): Command {
       const port = count(options.port as string, '--port');
       if (port > 65535) throw new GputelError('BAD_CONFIG', `--port ${port}: must be 0 to 65535`);
       // Ctrl-C while starting stops what was started (as a failure does) rather than leaving it running.
-      const interrupted = new AbortController();
-      const interrupt = (): void => interrupted.abort();
-      process.once('SIGINT', interrupt);
-      process.once('SIGTERM', interrupt);
+      const interrupt = interruptHandler(dir);
       const state = await clusterUp(
         {
           dir,
@@ -99,13 +136,10 @@ function upCommand(): Command {
           },
           readyTimeoutMs: parseDuration(options.readyTimeout as string, '--ready-timeout'),
           stopGraceMs: 10_000,
-          signal: interrupted.signal,
+          signal: interrupt.signal,
         },
         (line) => process.stderr.write(`gputel cluster up: ${line}\n`),
-      ).finally(() => {
-        process.off('SIGINT', interrupt);
-        process.off('SIGTERM', interrupt);
-      });
+      ).finally(() => interrupt.dispose());
       const { status, problems } = await clusterStatus(state);
       process.stdout.write(
         format === 'json'
@@ -131,20 +165,28 @@ function statusCommand(): Command {
 
 function downCommand(): Command {
   return new Command('down')
-    .description('stop every process `cluster up` started (by pid, checked first), SIGTERM then SIGKILL after --grace; removes the state and etcd data, keeps the logs')
+    .description(`stop every process \`cluster up\` started (by pid, checked first), SIGTERM then SIGKILL after --grace; removes the state and etcd data, keeps the logs; exit ${EXIT.FAILED}, keeping the state, when one could not be stopped`)
     .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
     .option('--grace <duration>', 'how long a process has to stop after SIGTERM before SIGKILL', '10s')
     .action(async (options: Record<string, unknown>) => {
       const dir = dirOf(options);
-      const state = readClusterState(dir);
-      const results = await stopClusterProcesses(state.processes, parseDuration(options.grace as string, '--grace'));
-      for (const { process: entry, outcome, elapsedMs } of results) {
-        process.stderr.write(`gputel cluster down: ${entry.name} (pid ${entry.pid}): ${outcome}${outcome === 'not running' ? '' : ` in ${(elapsedMs / 1000).toFixed(1)} s`}\n`);
+      const { stopped, survivors } = await clusterDown(dir, parseDuration(options.grace as string, '--grace'));
+      for (const result of stopped) {
+        const { process: entry, outcome, elapsedMs } = result;
+        const detail = survivors.includes(result) ? `: ${survivalReason(result)}` : outcome === 'not running' ? '' : ` in ${(elapsedMs / 1000).toFixed(1)} s`;
+        process.stderr.write(`gputel cluster down: ${entry.name} (pid ${entry.pid}): ${outcome}${detail}\n`);
       }
-      rmSync(stateFilePath(dir), { force: true });
-      rmSync(path.join(dir, 'etcd'), { recursive: true, force: true });
-      rmSync(path.join(dir, 'nginx'), { recursive: true, force: true });
-      process.stdout.write(`stopped ${results.filter((r) => r.outcome !== 'not running').length} process(es); logs kept in ${path.join(dir, 'logs')}\n`);
+      const gone = stopped.filter((r) => r.outcome === 'stopped' || r.outcome === 'killed').length;
+      if (survivors.length > 0) {
+        process.stderr.write(
+          `gputel cluster down: ${survivors.length} process(es) still run: ${survivors.map((r) => `${r.process.name} (pid ${r.process.pid})`).join(', ')}. ` +
+            `The state (${stateFilePath(dir)}) and etcd's data are kept; stop them, then run \`gputel cluster down --dir ${dir}\` again\n`,
+        );
+        process.stdout.write(`stopped ${gone} process(es); ${survivors.length} still running\n`);
+        process.exitCode = EXIT.FAILED;
+        return;
+      }
+      process.stdout.write(`stopped ${gone} process(es); logs kept in ${path.join(dir, 'logs')}\n`);
     });
 }
 
@@ -153,7 +195,7 @@ function logsCommand(): Command {
     .description('the last lines of each process\'s log (or of the NAMEs given: etcd-m0, collector-1, gateway-2, nginx-access, …); works after down too, which keeps the logs')
     .argument('[names...]', 'processes to show (default: all)')
     .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
-    .option('--lines <n>', 'lines per log', '20')
+    .option('--lines <n>', 'lines per log (0: none, as tail -n 0)', '20')
     .action((names: string[], options: Record<string, unknown>) => {
       const logs = clusterPaths(dirOf(options)).logs;
       const lines = count(options.lines as string, '--lines');

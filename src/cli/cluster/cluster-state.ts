@@ -21,6 +21,8 @@ export interface ClusterProcess {
   startTime: string;
   /** The port it serves: etcd's client port, a role's ops (or API) port, the load balancer's. */
   port: number;
+  /** The address it listens on (`--host` for the load balancer, 127.0.0.1 for the rest); its health is asked there. */
+  host: string;
   /** The program and its arguments, as started. */
   command: string[];
   /** Its stdout and stderr. */
@@ -37,6 +39,9 @@ export interface ClusterState {
 }
 
 export const STATE_FILE = 'cluster.json';
+
+/** Where every process but the load balancer listens, and the address of a process in a state file that names none. */
+export const DEFAULT_PROCESS_HOST = '127.0.0.1';
 
 export function stateFilePath(dir: string): string {
   return path.join(dir, STATE_FILE);
@@ -100,12 +105,15 @@ export function parseClusterState(value: unknown, where: string): ClusterState {
     if (!Number.isSafeInteger(entry.port) || (entry.port as number) < 1 || (entry.port as number) > 65535) bad(`${at}.port`, 'a port from 1 to 65535');
     if (!Array.isArray(entry.command) || entry.command.length === 0 || !entry.command.every((arg) => typeof arg === 'string')) bad(`${at}.command`, 'a non-empty array of strings');
     if (typeof entry.logFile !== 'string') bad(`${at}.logFile`, 'a string');
+    if (entry.host !== undefined && (typeof entry.host !== 'string' || entry.host === '')) bad(`${at}.host`, 'an address');
     return {
       role: entry.role as ClusterRole,
       name: entry.name as string,
       pid: entry.pid as number,
       startTime: entry.startTime as string,
       port: entry.port as number,
+      // State files written before the address was recorded: every process then listened on 127.0.0.1 (or was probed there).
+      host: (entry.host as string | undefined) ?? DEFAULT_PROCESS_HOST,
       command: entry.command as string[],
       logFile: entry.logFile as string,
     };

@@ -13,13 +13,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { GputelError } from '../../common/gputel-error.js';
 import { findClusterBinaries } from './cluster-binaries.js';
-import { hasClusterState, readClusterState, stateFilePath, writeClusterState, type ClusterProcess, type ClusterRole, type ClusterState } from './cluster-state.js';
-import { findFreePorts, isPortFree } from './free-ports.js';
+import { checkClusterDir } from './cluster-dir.js';
+import { acquireClusterLock } from './cluster-lock.js';
+import { DEFAULT_PROCESS_HOST, hasClusterState, readClusterState, stateFilePath, writeClusterState, type ClusterProcess, type ClusterRole, type ClusterState } from './cluster-state.js';
+import { findFreePorts, whyPortUnavailable } from './free-ports.js';
+import { httpUrl } from './listen-address.js';
+import { rotateLogs } from './log-rotation.js';
 import { nginxConfig } from './nginx-config.js';
+import { takesErrorLogFlag } from './nginx-version.js';
 import { probeProcess } from './process-health.js';
 import { isSameProcess, processStartTime } from './process-identity.js';
+import { roleEnvironment } from './role-environment.js';
 import { streamerSourceArgs, type StreamerSources } from './streamer-sources.js';
-import { stopClusterProcesses } from './process-stopper.js';
+import { SURVIVING_OUTCOMES, stopClusterProcesses } from './process-stopper.js';
 
 export interface ClusterUpOptions {
   /** The cluster's folder (absolute): state, logs, etcd data, nginx's files. */
@@ -36,7 +42,7 @@ export interface ClusterUpOptions {
   readyTimeoutMs: number;
   /** Grace before SIGKILL when stopping after a failure. */
   stopGraceMs: number;
-  /** Environment of every role (GPUTEL_* settings pass on to all of them). */
+  /** Environment of every role (GPUTEL_* settings pass on to all of them, but GPUTEL_TLS_*: role-environment.ts). */
   env?: NodeJS.ProcessEnv;
   /** Aborted (Ctrl-C): `up` stops what it started, as after a failure. */
   signal?: AbortSignal;
@@ -61,10 +67,13 @@ function checkCount(name: string, value: number, min: number): void {
 
 /**
  * Starts the cluster and resolves with its state once every process is
- * healthy. Throws BAD_CONFIG for bad counts, missing etcd or nginx (with the
- * install command), a load-balancer port in use, or a cluster already
- * running in `dir`; CLUSTER_START_FAILED when a process does not become
- * healthy within `readyTimeoutMs` (after stopping everything it started).
+ * healthy, holding D/cluster.lock meanwhile. Throws BAD_CONFIG for bad
+ * counts, missing etcd or nginx (with the install command), a --dir that is
+ * a file, a load-balancer address or port that cannot be listened on (saying
+ * why), a cluster already running in `dir`, or another `up` or `down` working
+ * on it; CLUSTER_START_FAILED when a process does not become healthy within
+ * `readyTimeoutMs` (after stopping everything it started: the state is
+ * removed, unless a process could not be stopped).
  */
 export async function clusterUp(options: ClusterUpOptions, report: (line: string) => void = () => undefined): Promise<ClusterState> {
   checkCount('streamers', options.streamers, 1);
@@ -73,34 +82,59 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
   if (options.etcdMembers !== 1 && options.etcdMembers !== 3) throw new GputelError('BAD_CONFIG', `--etcd-members ${String(options.etcdMembers)}: must be 1 or 3`);
   const streamerArgs = streamerSourceArgs(options.sources, options.streamers);
   const binaries = findClusterBinaries(options.env ?? process.env);
-  refuseRunningCluster(options.dir);
-
-  const paths = clusterPaths(options.dir);
+  checkClusterDir(options.dir);
   refuseForeignFolder(options.dir);
   mkdirSync(options.dir, { recursive: true });
   writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
+  const lock = acquireClusterLock(options.dir, 'up');
+  try {
+    return await startCluster(options, { binaries, streamerArgs }, report);
+  } finally {
+    lock.release();
+  }
+}
+
+/** clusterUp's work once it holds the folder's lock. */
+async function startCluster(
+  options: ClusterUpOptions,
+  { binaries, streamerArgs }: { binaries: { etcd: string; nginx: string }; streamerArgs: string[][] },
+  report: (line: string) => void,
+): Promise<ClusterState> {
+  refuseRunningCluster(options.dir);
+  // Asked before any process starts (and after a running cluster, whose own port this may be, is refused): a --host
+  // that is not this machine's, or a --port in use, is a mistake to fix first. Port 0: whether --host can be listened on.
+  const lbProblem = await whyPortUnavailable(options.port, options.host);
+  if (lbProblem !== undefined) throw new GputelError('BAD_CONFIG', `the load balancer cannot listen on ${options.host}:${options.port}: ${lbProblem}`);
+  const paths = clusterPaths(options.dir);
   // A new cluster: etcd's old data names peers on ports that are gone, so it starts empty. Logs are kept (appended to).
   rmSync(paths.etcdData, { recursive: true, force: true });
   rmSync(paths.nginxRun, { recursive: true, force: true });
   for (const folder of [paths.logs, paths.etcdData, paths.nginxRun]) mkdirSync(folder, { recursive: true });
+  // No process of the folder runs now (refuseRunningCluster): a log can be moved without one writing on into the old file.
+  for (const name of rotateLogs(paths.logs)) report(`${name} is over 10 MiB: moved to ${name}.1 (the one before it is dropped)`);
 
-  if (options.port !== 0 && !(await isPortFree(options.port, options.host))) {
-    throw new GputelError('BAD_CONFIG', `the load balancer cannot listen on ${options.host}:${options.port}: the port is in use. Pass --port with a free port, or --port 0 for any free one`);
-  }
-  const etcdPorts = await findFreePorts(2 * options.etcdMembers);
-  const [lbPortPicked, ...rolePorts] = await findFreePorts(1 + options.collectors + options.gateways + options.streamers);
-  const lbPort = options.port === 0 ? lbPortPicked : options.port;
   const lbHost = options.host;
-  const urlHost = lbHost.includes(':') ? `[${lbHost}]` : lbHost === '0.0.0.0' ? '127.0.0.1' : lbHost;
+  const roleCount = options.collectors + options.gateways + options.streamers;
+  // Every port from one call, all listeners open at once, so no two are the same; the load balancer's on its own address.
+  const ports = await findFreePorts([
+    ...Array.from({ length: 2 * options.etcdMembers + roleCount }, () => DEFAULT_PROCESS_HOST),
+    ...(options.port === 0 ? [lbHost] : []),
+  ]);
+  const etcdPorts = ports.slice(0, 2 * options.etcdMembers);
+  const rolePorts = ports.slice(2 * options.etcdMembers, 2 * options.etcdMembers + roleCount);
+  const lbPort = options.port === 0 ? ports[ports.length - 1] : options.port;
 
   const etcdNames = Array.from({ length: options.etcdMembers }, (_, i) => `m${i}`);
   const clientUrls = etcdNames.map((_, i) => `http://127.0.0.1:${etcdPorts[2 * i]}`);
   const peerUrls = etcdNames.map((_, i) => `http://127.0.0.1:${etcdPorts[2 * i + 1]}`);
-  const state: ClusterState = { url: `http://${urlHost}:${lbPort}`, etcd: clientUrls, startedAt: new Date().toISOString(), processes: [] };
-  const env = { ...(options.env ?? process.env) };
+  const state: ClusterState = { url: httpUrl(lbHost, lbPort), etcd: clientUrls, startedAt: new Date().toISOString(), processes: [] };
+  const given = options.env ?? process.env;
+  const env = roleEnvironment(given);
+  const dropped = Object.keys(given).filter((name) => !(name in env));
+  if (dropped.length > 0) report(`not passing ${dropped.join(', ')} on to the roles: the health probes and nginx talk plain HTTP to them`);
 
-  const launch = (role: ClusterRole, name: string, port: number, command: string[]): ClusterProcess => {
-    const entry = launchDetached(role, name, port, command, path.join(paths.logs, `${name}.log`), env);
+  const launch = (role: ClusterRole, name: string, port: number, command: string[], host = DEFAULT_PROCESS_HOST): ClusterProcess => {
+    const entry = launchDetached(role, name, { port, host }, command, path.join(paths.logs, `${name}.log`), env);
     state.processes.push(entry);
     // Written after every start: an `up` killed midway leaves what `down` needs to stop the rest.
     writeClusterState(options.dir, state);
@@ -153,13 +187,19 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
       paths.nginxConf,
       nginxConfig({ listenHost: lbHost, listenPort: lbPort, gateways: gatewayPorts.map((port) => `127.0.0.1:${port}`), runDir: paths.nginxRun, logDir: paths.logs }),
     );
-    const nginx = launch('nginx', 'nginx', lbPort, [binaries.nginx, '-p', paths.nginxRun, '-c', paths.nginxConf, '-e', path.join(paths.logs, 'nginx-error.log'), '-g', 'daemon off;']);
+    // `-e FILE` (errors before the configuration is read, e.g. a bad flag) exists since nginx 1.19.5, and an older
+    // nginx refuses to start with it. Without it those few errors go to nginx's built-in path (or stderr, in its log
+    // here); everything after start-up goes where the configuration's error_log directive says: D/logs/nginx-error.log.
+    const errorLogFlag = takesErrorLogFlag(binaries.nginx) ? ['-e', path.join(paths.logs, 'nginx-error.log')] : [];
+    const nginx = launch('nginx', 'nginx', lbPort, [binaries.nginx, '-p', paths.nginxRun, '-c', paths.nginxConf, ...errorLogFlag, '-g', 'daemon off;'], lbHost);
     await waitHealthy([nginx], options.readyTimeoutMs, report, options.signal);
     return state;
   } catch (error) {
     report(`stopping the ${state.processes.length} process(es) started`);
-    await stopClusterProcesses(state.processes, options.stopGraceMs);
-    rmSync(stateFilePath(options.dir), { force: true });
+    const survivors = (await stopClusterProcesses(state.processes, options.stopGraceMs)).filter((result) => SURVIVING_OUTCOMES.includes(result.outcome));
+    // A process that still runs stays in the state, so that `down` can stop it later.
+    if (survivors.length === 0) rmSync(stateFilePath(options.dir), { force: true });
+    for (const { process: entry, outcome } of survivors) report(`${entry.name} (pid ${entry.pid}) could not be stopped (${outcome}); the state is kept: stop it with \`gputel cluster down --dir ${options.dir}\``);
     throw error;
   }
 }
@@ -183,7 +223,7 @@ function refuseRunningCluster(dir: string): void {
  * in `up`'s terminal does not reach it), stdout and stderr appended to
  * `logFile`. Throws CLUSTER_START_FAILED when it exits at once.
  */
-function launchDetached(role: ClusterRole, name: string, port: number, command: string[], logFile: string, env: NodeJS.ProcessEnv): ClusterProcess {
+function launchDetached(role: ClusterRole, name: string, listen: { port: number; host: string }, command: string[], logFile: string, env: NodeJS.ProcessEnv): ClusterProcess {
   const logFd = openSync(logFile, 'a');
   let pid: number | undefined;
   try {
@@ -200,7 +240,7 @@ function launchDetached(role: ClusterRole, name: string, port: number, command: 
   if (pid === undefined || startTime === undefined) {
     throw startFailed(name, logFile, `${command[0]} could not be started or exited at once`);
   }
-  return { role, name, pid, startTime, port, command, logFile };
+  return { role, name, pid, startTime, port: listen.port, host: listen.host, command, logFile };
 }
 
 /** Waits until every process is healthy; throws CLUSTER_START_FAILED naming the first that exited or is not healthy by the deadline, or when `signal` aborts. */
@@ -235,8 +275,10 @@ function startFailed(name: string, logFile: string, why: string): GputelError {
   return new GputelError('CLUSTER_START_FAILED', `cluster up failed: ${name}: ${why}. Last lines of ${logFile}:\n${tail === '' ? '(empty)' : tail}`);
 }
 
-/** The last `lines` non-empty lines of a file (read from its last 64 KiB), each after `indent`; '' when it cannot be read. */
+/** The last `lines` non-empty lines of a file (read from its last 64 KiB), each after `indent`; '' when it cannot be read, or `lines` is 0. */
 export function logTail(file: string, lines: number, indent = '  '): string {
+  // slice(-0) is slice(0), the whole array: 0 lines must be none, as with tail -n 0.
+  if (lines <= 0) return '';
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
@@ -266,6 +308,7 @@ function refuseForeignFolder(dir: string): void {
     entries = readdirSync(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') checkClusterDir(dir);
     throw new GputelError('BAD_CONFIG', `--dir ${dir}: cannot be read as a folder (${(error as Error).message})`);
   }
   if (entries.length > 0 && !entries.includes(CLUSTER_MARKER)) {

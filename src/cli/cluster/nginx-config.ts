@@ -2,8 +2,9 @@
  * The nginx configuration of `gputel cluster up`'s load balancer: one port
  * in front of every gateway, for HTTP and WebSocket, using nothing of the
  * system's nginx set-up (its pid file, temp paths and logs are under the
- * cluster's folder; nginx runs with `-p PREFIX -c FILE -e ERROR_LOG` and
- * `daemon off`, as a process of its own that `down` stops by pid).
+ * cluster's folder; nginx runs with `-p PREFIX -c FILE` (and `-e ERROR_LOG`
+ * where nginx-version.ts says it is taken) and `daemon off`, as a process of
+ * its own that `down` stops by pid).
  */
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';

@@ -7,7 +7,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterProcess, ClusterRole } from './cluster-state.js';
 import { isSameProcess } from './process-identity.js';
 
-export type StopOutcome = 'stopped' | 'killed' | 'not running';
+/**
+ * 'not permitted': a signal was refused (EPERM: another user's process);
+ * 'survived': still alive after SIGKILL and a bounded wait (a process stuck
+ * in the kernel). Either way the process still runs.
+ */
+export type StopOutcome = 'stopped' | 'killed' | 'not running' | 'not permitted' | 'survived';
+
+/** The outcomes after which the process still runs: its state must be kept so that a later `down` can stop it. */
+export const SURVIVING_OUTCOMES: readonly StopOutcome[] = ['not permitted', 'survived'];
+
+/** Sends a signal, as process.kill does (throws EPERM, ESRCH); tests pass one that refuses or does nothing. */
+export type Signaller = (pid: number, signal: NodeJS.Signals) => void;
 
 export interface StoppedProcess {
   process: ClusterProcess;
@@ -35,36 +46,49 @@ function isRunning(entry: ClusterProcess): boolean {
   return isSameProcess(entry.pid, entry.startTime, entry.command[0]);
 }
 
-/** Stops one process: SIGTERM, then SIGKILL once `graceMs` have passed; resolves when it is gone. Never throws. */
-export async function stopProcess(entry: ClusterProcess, graceMs: number): Promise<StopOutcome> {
+/** How long a process has to be gone after SIGKILL before it counts as 'survived'. */
+const KILL_WAIT_MS = 5_000;
+
+/**
+ * Stops one process: SIGTERM, then SIGKILL once `graceMs` have passed;
+ * resolves when it is gone, or with 'not permitted' / 'survived' when it
+ * still runs. Never throws.
+ */
+export async function stopProcess(entry: ClusterProcess, graceMs: number, kill: Signaller = process.kill.bind(process)): Promise<StopOutcome> {
   if (!isRunning(entry)) return 'not running';
-  signal(entry.pid, 'SIGTERM');
+  if (!signal(kill, entry.pid, 'SIGTERM')) return 'not permitted';
   const killAt = Date.now() + graceMs;
   while (Date.now() < killAt) {
     if (!isRunning(entry)) return 'stopped';
     await sleep(POLL_MS);
   }
   if (!isRunning(entry)) return 'stopped';
-  signal(entry.pid, 'SIGKILL');
-  // SIGKILL cannot be caught; the wait is for the kernel to finish it (bounded all the same).
-  for (let i = 0; i < 100 && isRunning(entry); i++) await sleep(POLL_MS);
+  if (!signal(kill, entry.pid, 'SIGKILL')) return 'not permitted';
+  // SIGKILL cannot be caught; the wait is for the kernel to finish it (bounded: one stuck in the kernel may never go).
+  const givenUpAt = Date.now() + KILL_WAIT_MS;
+  while (isRunning(entry)) {
+    if (Date.now() >= givenUpAt) return 'survived';
+    await sleep(POLL_MS);
+  }
   return 'killed';
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
+/** False when the signal was refused (EPERM); a process that exited between the check and the signal (ESRCH) is no refusal. */
+function signal(kill: Signaller, pid: number, name: NodeJS.Signals): boolean {
   try {
-    process.kill(pid, name);
-  } catch {
-    // exited between the check and the signal
+    kill(pid, name);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'EPERM';
   }
 }
 
 /** Stops every process in waves (STOP_WAVES), each wave at once. Never throws. */
-export async function stopClusterProcesses(processes: readonly ClusterProcess[], graceMs: number): Promise<StoppedProcess[]> {
+export async function stopClusterProcesses(processes: readonly ClusterProcess[], graceMs: number, kill?: Signaller): Promise<StoppedProcess[]> {
   const results: StoppedProcess[] = [];
   const stopTimed = async (entry: ClusterProcess): Promise<StoppedProcess> => {
     const startedAt = Date.now();
-    const outcome = await stopProcess(entry, graceMs);
+    const outcome = await stopProcess(entry, graceMs, kill);
     return { process: entry, outcome, elapsedMs: Date.now() - startedAt };
   };
   for (const wave of STOP_WAVES) {

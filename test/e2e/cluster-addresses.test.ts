@@ -1,0 +1,68 @@
+/**
+ * `gputel cluster up` with the load balancer on an address other than
+ * 127.0.0.1 (another loopback address, IPv6 loopback): nginx listens there
+ * only, so `up` and `status` must ask it there; the port picked for
+ * --port 0 is free on that address. GPUTEL_TLS_* in up's environment does
+ * not reach the roles (they would serve HTTPS to plain-HTTP probes).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { readClusterState, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
+import { processStartTime } from '../../src/cli/cluster/process-identity.js';
+import { stopClusterProcesses } from '../../src/cli/cluster/process-stopper.js';
+import { runGputel } from '../support/gputel-process.js';
+
+/** The smallest cluster: one of each, a one-GPU simulated fleet without back-fill. */
+const SMALL = ['--port', '0', '--simulate-backfill', '0', '--simulate-hosts', '1', '--simulate-gpus-per-host', '1', '--output', 'json'];
+
+describe('gputel cluster up: the load balancer on another address', { timeout: 120_000 }, () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'gputel-cluster-addr-'));
+  const started: ClusterProcess[] = [];
+  after(async () => {
+    // A test that failed midway still stops what its `up` started, by pid.
+    await stopClusterProcesses(started, 2_000);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  async function upAndDown(host: string, expectedUrl: RegExp, env: Record<string, string> = {}): Promise<void> {
+    const dir = path.join(root, host.replace(/\W/g, '_'));
+    const up = runGputel(['cluster', 'up', '--dir', dir, '--host', host, ...SMALL], env);
+    const code = await up.exited;
+    try {
+      started.push(...readClusterState(dir).processes);
+    } catch {
+      // no state: nothing runs
+    }
+    assert.equal(code, 0, up.stderr());
+    const state = readClusterState(dir);
+    assert.match(state.url, expectedUrl);
+    const nginx = state.processes.find((entry) => entry.role === 'nginx')!;
+    assert.equal(nginx.host, host, 'the state records where nginx listens');
+    assert.ok(state.processes.filter((entry) => entry.role !== 'nginx').every((entry) => entry.host === '127.0.0.1'));
+    assert.equal(state.url.endsWith(`:${nginx.port}`), true);
+
+    const response = await fetch(`${state.url}/lb-healthz`, { signal: AbortSignal.timeout(5_000) });
+    assert.equal(response.status, 200, 'the load balancer answers at the URL up printed');
+
+    const status = runGputel(['cluster', 'status', '--dir', dir, '--output', 'json']);
+    assert.equal(await status.exited, 0, status.stdout() + status.stderr());
+    const health = JSON.parse(status.stdout()) as { processes: { role: string; healthy: boolean }[] };
+    assert.ok(health.processes.every((p) => p.healthy), status.stdout());
+
+    const down = runGputel(['cluster', 'down', '--dir', dir, '--grace', '5s']);
+    assert.equal(await down.exited, 0, down.stderr());
+    for (const entry of state.processes) assert.notEqual(processStartTime(entry.pid), entry.startTime, `${entry.name} is gone`);
+  }
+
+  it('starts and reports healthy with nginx on 127.0.0.2, asked there, and without passing GPUTEL_TLS_* to the roles', async () => {
+    // A certificate that does not exist: a role given it would exit at once.
+    await upAndDown('127.0.0.2', /^http:\/\/127\.0\.0\.2:\d+$/, { GPUTEL_TLS_CERT: '/nonexistent/cert.pem', GPUTEL_TLS_KEY: '/nonexistent/key.pem' });
+  });
+
+  it('starts and reports healthy with nginx on ::1, its URL in brackets', async () => {
+    await upAndDown('::1', /^http:\/\/\[::1\]:\d+$/);
+  });
+});
