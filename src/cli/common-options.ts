@@ -69,7 +69,8 @@ export function withCommonOptions(command: Command, groups: readonly OptionGroup
       .option('--tls-cert <file>', 'serve HTTPS (and WSS) with this PEM certificate (chain), with --tls-key')
       .option('--tls-key <file>', 'PEM private key of --tls-cert')
       .option('--rate-limit <rate>', 'requests per API key (or per client address without one), e.g. 600/min, 20/s; 0 turns it off (default 6000/min)')
-      .option('--cors-origins <origins>', 'browser origins allowed to call the API, comma-separated, e.g. https://grafana.example.com (default none)');
+      .option('--cors-origins <origins>', 'browser origins allowed to call the API, comma-separated, e.g. https://grafana.example.com (default none)')
+      .option('--trust-proxy <addresses>', 'load balancers whose X-Forwarded-For gives the client address (rate limits, logs): IPs or CIDR ranges, comma-separated, e.g. 127.0.0.1,10.0.0.0/8 (default none)');
   }
   if (groups.includes('collector')) {
     command.option('--lease-ttl <seconds>', "collectors' member lease TTL; a dead collector's partitions move within one to two TTLs (default 5s)");
@@ -123,6 +124,7 @@ export function configFrom(options: Record<string, unknown>, defaults: Partial<G
       tlsKey: options.tlsKey,
       rateLimit: options.rateLimit,
       corsOrigins: options.corsOrigins,
+      trustProxy: options.trustProxy,
       etcdCa: options.etcdCa,
       etcdCert: options.etcdCert,
       etcdKey: options.etcdKey,

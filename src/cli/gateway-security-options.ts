@@ -23,6 +23,7 @@ export function gatewaySecurityOf(config: GputelConfig): GatewaySecurityOptions 
     ...(config.tlsCert === '' ? {} : { tls: { certFile: config.tlsCert, keyFile: config.tlsKey } }),
     rateLimit: config.rateLimit,
     corsOrigins: config.corsOrigins,
+    trustProxy: config.trustProxy,
   };
   assertProtectedMode({ host: config.host, keyCount: security.keys?.size ?? 0, insecure: config.insecure });
   gatewayServerOptions(security);

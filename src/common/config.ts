@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { isAddressRange } from './address-range.js';
 import { GputelError } from './gputel-error.js';
 
 export interface GputelConfig {
@@ -55,6 +56,11 @@ export interface GputelConfig {
   rateLimit: { max: number; windowMs: number };
   /** Origins allowed to call the API from a browser (CORS); empty: none. */
   corsOrigins: string[];
+  /**
+   * Addresses and CIDR ranges of the proxies (load balancers) whose X-Forwarded-For a gateway believes:
+   * a request from one of them counts, and is logged, under the client address it forwards. Empty: none.
+   */
+  trustProxy: string[];
   /** etcd client TLS: the CA that signed etcd's certificate, and a client certificate and key (PEM files). */
   etcdCa: string;
   etcdCert: string;
@@ -185,6 +191,21 @@ function origins(raw: unknown): Parsed<string[]> {
   return bad === undefined ? ok(values) : refuse(`"${bad}" is not an origin (scheme://host[:port], no path; '*' is not allowed)`);
 }
 
+/**
+ * Proxy addresses, comma-separated: IPs and CIDR ranges (address-range.ts).
+ * No names (`loopback`, host names): a name that resolves differently later
+ * would widen whom the gateway believes without anyone changing the setting.
+ */
+function proxyAddresses(raw: unknown): Parsed<string[]> {
+  const list = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (list === undefined) return refuse('must be a comma-separated list of IP addresses or CIDR ranges such as 127.0.0.1,10.0.0.0/8');
+  const values = list.map((s) => s.trim()).filter((s) => s !== '');
+  const bad = values.find((value) => !isAddressRange(value));
+  return bad === undefined
+    ? ok(values)
+    : refuse(`"${bad}" is not an IP address or a CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, fd00::/8; a prefix from 1 to 32 for IPv4, 1 to 128 for IPv6)`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
@@ -231,6 +252,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   // 100 requests/s per key or address: far above a dashboard's polling, far below what floods a gateway.
   rateLimit: { flag: 'rate-limit', env: 'GPUTEL_RATE_LIMIT', defaultValue: { max: 6_000, windowMs: 60_000 }, parse: rate, format: formatRate },
   corsOrigins: { flag: 'cors-origins', env: 'GPUTEL_CORS_ORIGINS', defaultValue: [], parse: origins },
+  // None by default: believing X-Forwarded-For from anyone would let every client pick its own rate-limit address.
+  trustProxy: { flag: 'trust-proxy', env: 'GPUTEL_TRUST_PROXY', defaultValue: [], parse: proxyAddresses },
   etcdCa: { flag: 'etcd-ca', env: 'GPUTEL_ETCD_CA', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM CA certificate file') },
   etcdCert: { flag: 'etcd-cert', env: 'GPUTEL_ETCD_CERT', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM client certificate file') },
   etcdKey: { flag: 'etcd-key', env: 'GPUTEL_ETCD_KEY', defaultValue: '', parse: text(/^.+$/, 'must be the path of a PEM client key file') },

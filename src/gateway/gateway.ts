@@ -104,7 +104,7 @@ export class Gateway {
         // Node checks timeouts every connectionsCheckingInterval (30 s by default): check often enough to
         // keep a short timeout close to its value; the headers alone get no longer than the request.
         connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeoutMs / 4))),
-      }) as { bodyLimit: number; routerOptions: { maxParamLength: number } }),
+      }) as { bodyLimit: number; routerOptions: { maxParamLength: number }; trustProxy: string[] | false }),
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       childLoggerFactory: requestLogger,
@@ -136,7 +136,8 @@ export class Gateway {
       // Methods outside the known set come from clients: one value for all of them bounds the label.
       const method = KNOWN_METHODS.has(request.method) ? request.method : 'other';
       requestSeconds.observe({ route, method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+      // client: the caller's address, the forwarded one behind a trusted proxy (--trust-proxy), never the proxy's own.
+      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, client: request.ip }, 'request');
     });
     registerErrorHandlers(this.app);
     registerRouteMethods(this.app);

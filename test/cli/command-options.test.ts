@@ -23,7 +23,7 @@ const EXPECTED: { command: string[]; has: string[]; lacks: string[] }[] = [
   {
     command: ['streamer'],
     has: ['--etcd', '--cluster', '--topic', '--partitions', '--host', '--port', '--batch-samples', '--flush-interval', '--max-rate', '--file', '--scrape', '--strict', '--progress-interval', '--no-progress'],
-    lacks: ['--data-dir', '--lease-ttl', '--retention', '--stale-after', '--api-keys-file', '--tls-cert', '--consumer-id'],
+    lacks: ['--data-dir', '--lease-ttl', '--retention', '--stale-after', '--api-keys-file', '--tls-cert', '--trust-proxy', '--consumer-id'],
   },
   {
     command: ['collector'],
@@ -32,7 +32,7 @@ const EXPECTED: { command: string[]; has: string[]; lacks: string[] }[] = [
   },
   {
     command: ['gateway'],
-    has: ['--etcd', '--cluster', '--host', '--port', '--stale-after', '--api-keys-file', '--tls-cert', '--rate-limit', '--cors-origins'],
+    has: ['--etcd', '--cluster', '--host', '--port', '--stale-after', '--api-keys-file', '--tls-cert', '--rate-limit', '--cors-origins', '--trust-proxy'],
     lacks: ['--data-dir', '--topic', '--partitions', '--batch-samples', '--lease-ttl', '--retention', '--file', '--strict'],
   },
   {

@@ -13,7 +13,8 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { parse } from 'yaml';
-import { NGINX_CONF, NGINX_MISSING, startComposeNginx, type LocalNginx } from './compose-nginx.js';
+import { loadConfig } from '../../src/common/config.js';
+import { NGINX_CONF, NGINX_MISSING, startComposeNginx, withoutResolveParameter, type LocalNginx } from './compose-nginx.js';
 import { REPO_ROOT } from './helm-binary.js';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/compose.yaml');
@@ -97,6 +98,19 @@ describe('deploy/compose.yaml', () => {
     assert.equal(services['streamer-csv'].depends_on?.['sample-csv']?.condition, 'service_completed_successfully');
   });
 
+  it("has the gateways believe the load balancer's X-Forwarded-For, and only from Docker's address pools", () => {
+    for (const [name, service] of gputelServices('gateway')) {
+      const trusted = service.environment?.GPUTEL_TRUST_PROXY;
+      assert.ok(trusted, `${name} sets GPUTEL_TRUST_PROXY`);
+      // The value gputel itself reads: a typo here would stop every gateway at start.
+      assert.deepEqual(loadConfig({ env: { GPUTEL_TRUST_PROXY: trusted } }).trustProxy, ['172.16.0.0/12', '192.168.0.0/16'], name);
+    }
+    for (const [name, service] of Object.entries(services)) {
+      if (!gputelServices('gateway').some(([gateway]) => gateway === name)) assert.equal(service.environment?.GPUTEL_TRUST_PROXY, undefined, `${name} is not a gateway`);
+    }
+    assert.match(readFileSync(NGINX_CONF, 'utf8'), /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, 'nginx appends the client it saw');
+  });
+
   it('publishes only the load balancer, on loopback', () => {
     for (const [name, service] of Object.entries(services)) {
       if (name === 'load-balancer') assert.deepEqual(service.ports, ['127.0.0.1:8080:8080']);
@@ -118,6 +132,25 @@ describe('deploy/compose/nginx.conf', () => {
     assert.match(conf, /map \$http_upgrade \$connection_upgrade \{\s*default upgrade;\s*''\s*'';\s*\}/);
     assert.match(conf, /proxy_read_timeout 1h;/);
     assert.match(conf, /listen 8080;/);
+  });
+
+  it("re-resolves the gateways' names while it runs (a recreated gateway has a new address): resolve on every gateway, a zone, Docker's resolver", () => {
+    const serverLines = conf.split('\n').filter((line) => /^\s*server gateway-\d+:/.test(line));
+    assert.equal(serverLines.length, gputelServices('gateway').length);
+    for (const line of serverLines) assert.match(line, /^\s*server gateway-\d+:8080 (\S+ )*resolve[\s;]/, line.trim());
+    assert.match(conf, /upstream gputel_gateways \{[^}]*^\s*zone gputel_gateways \d+k;/m, 'resolve needs the upstream in shared memory');
+    assert.match(conf, /^\s*resolver 127\.0\.0\.11( [^;]*)?;/m, "Docker's embedded DNS");
+    // The image must be one whose nginx has `resolve` on upstream servers (1.27.3+).
+    const [major, minor, patch] = /:(\d+)\.(\d+)\.(\d+)/.exec(services['load-balancer'].image!)!.slice(1).map(Number);
+    assert.ok(major > 1 || minor > 27 || (minor === 27 && patch >= 3), `${services['load-balancer'].image} has nginx 1.27.3 or later`);
+  });
+
+  it("is run on Debian's nginx 1.22 (which refuses resolve: invalid parameter) with only the servers' resolve parameter taken off", () => {
+    const stripped = withoutResolveParameter(conf);
+    assert.doesNotMatch(stripped, /^\s*server [^;\n]* resolve[\s;]/m);
+    assert.match(stripped, /^\s*server gateway-1:8080 max_fails=2 fail_timeout=5s;/m);
+    assert.match(stripped, /^\s*resolver 127\.0\.0\.11/m, 'the resolver directive stays');
+    assert.equal(stripped.split('\n').length, conf.split('\n').length);
   });
 
   it('proxies HTTP to both gateways and a WebSocket through, run by a real nginx', { skip: NGINX_MISSING }, async () => {

@@ -2,6 +2,10 @@
  * deploy/compose/nginx.conf run by a real nginx on this machine, with only
  * its addresses changed: it listens on a free loopback port and balances over
  * the given local ports instead of the Compose services gateway-1, gateway-2.
+ * The servers' `resolve` parameter goes too: Debian's nginx (1.22) does not
+ * have it (it came to open-source nginx in 1.27.3), and it re-resolves names,
+ * which local addresses are not. The `zone` and the `resolver` (Docker's DNS)
+ * stay: 1.22 knows both, and nothing asks the resolver about an address.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,6 +38,7 @@ export async function startComposeNginx(gatewayPorts: number[]): Promise<LocalNg
     conf = conf.replace(`server gateway-${i + 1}:8080`, `server 127.0.0.1:${port}`);
   });
   assert.doesNotMatch(conf, /server gateway-\d+:/, 'every gateway of the config was given a local port');
+  conf = withoutResolveParameter(conf);
   writeFileSync(join(folder, 'nginx.conf'), conf);
   // Foreground, one process, pid file and logs in the folder: nothing outside it is touched.
   const args = ['-p', folder, '-c', join(folder, 'nginx.conf'), '-e', join(folder, 'error.log'), '-g', `daemon off; master_process off; pid ${folder}/nginx.pid; error_log ${folder}/error.log;`];
@@ -56,4 +61,9 @@ export async function startComposeNginx(gatewayPorts: number[]): Promise<LocalNg
     throw error;
   }
   return { url, stop };
+}
+
+/** `conf` with the `resolve` parameter taken off its upstream `server` lines (not the `resolver` directive). */
+export function withoutResolveParameter(conf: string): string {
+  return conf.replace(/^(\s*server \S+[^;\n]*?) resolve(?=[\s;])/gm, '$1');
 }

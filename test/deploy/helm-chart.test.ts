@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/common/config.js';
 import { ApiKeyRing, createApiKey } from '../../src/gateway/security/api-key-ring.js';
 import { generateEncryptionKeyLine, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
 import { validateKubernetesObject, type KubernetesObject } from './kubernetes-schema.js';
@@ -51,6 +52,7 @@ const NON_DEFAULT_VALUES = {
     replicas: 4,
     apiKeys: { lines: [readKey.line] },
     tls: { existingSecret: 'gateway-tls' },
+    trustProxy: ['10.244.0.0/16', 'fd00:10:244::/56'],
     autoscaling: { enabled: false },
     ingress: { enabled: true, className: 'nginx', host: 'gputel.lab.example', tls: { enabled: true, secretName: 'gputel-lab-tls' } },
   },
@@ -351,6 +353,7 @@ describe('Helm chart deploy/helm/gputel', () => {
       [{ gateway: { apiKeys: { lines: ['grafana:read:md5:abc'] } } }, /gateway\.apiKeys\.lines: "grafana:read:md5:abc" is not NAME:ROLE:sha256:HASH/],
       [{ gateway: { insecure: true, apiKeys: { lines: [readKey.line] } } }, /gateway\.insecure is true and API keys are given/],
       [{ gateway: { ingress: { enabled: true, tls: { enabled: true } } } }, /gateway\.ingress\.tls\.secretName/],
+      [{ gateway: { trustProxy: ['10.244.0.0/16', 'ingress-nginx'] } }, /gateway\.trustProxy\[1\]: "ingress-nginx" is not an IP address or a CIDR range/],
       [{ collector: { autoscaling: { enabled: true, maxReplicas: 20 } } }, /collector\.autoscaling\.maxReplicas \(20\) is more than config\.partitions \(16\)/],
       [{ config: { extra: { retention: '14d' } } }, /config\.extra\.retention: every key must be a gputel setting's environment variable/],
       [{ config: { extra: { GPUTEL_ETCD_PASSWORD: 'x' } } }, /config\.extra\.GPUTEL_ETCD_PASSWORD: a secret does not belong in the ConfigMap/],
@@ -370,6 +373,16 @@ describe('Helm chart deploy/helm/gputel', () => {
     } finally {
       if (saved === undefined) delete process.env.GPUTEL_HELM;
       else process.env.GPUTEL_HELM = saved;
+    }
+  });
+
+  it('gives the gateways the proxies to trust (GPUTEL_TRUST_PROXY) only when gateway.trustProxy names some, in a value gputel accepts', () => {
+    const byDefault = envOf(only(defaults, 'Deployment', `${FULLNAME}-gateway`).spec.template.spec.containers[0]);
+    assert.equal(byDefault.has('GPUTEL_TRUST_PROXY'), false, 'no proxy is trusted by default');
+    const value = envOf(only(custom, 'Deployment', `${FULLNAME}-gateway`).spec.template.spec.containers[0]).get('GPUTEL_TRUST_PROXY')?.value;
+    assert.deepEqual(loadConfig({ env: { GPUTEL_TRUST_PROXY: value } }).trustProxy, NON_DEFAULT_VALUES.gateway.trustProxy);
+    for (const deployment of roleDeployments(custom).filter((d) => !d.metadata.name.endsWith('-gateway'))) {
+      assert.equal(envOf(deployment.spec.template.spec.containers[0]).has('GPUTEL_TRUST_PROXY'), false, `${deployment.metadata.name} is not a gateway`);
     }
   });
 

@@ -1,6 +1,7 @@
 /**
  * The gateway's security in one place (docs/security.md): the server options
- * that must be set when Fastify is created (HTTPS, size limits), and the
+ * that must be set when Fastify is created (HTTPS, size limits, the proxies
+ * whose X-Forwarded-For it believes), and the
  * plugins registered before any route (URL length, CORS, security headers,
  * API keys with roles, rate limits). Protected mode is checked here too, so
  * that no way of creating a gateway can skip it.
@@ -13,6 +14,7 @@ import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
+import { isAddressRange } from '../../common/address-range.js';
 import { GputelError, errorMessage } from '../../common/gputel-error.js';
 import { readPemFile } from '../../common/pem-file.js';
 import { MAX_PARAM_CHARS } from '../api-error.js';
@@ -34,6 +36,12 @@ export interface GatewaySecurityOptions {
   rateLimit?: RateLimit | Setting<RateLimit>;
   /** Browser origins allowed to call the API; none by default (same-origin pages only). */
   corsOrigins?: string[];
+  /**
+   * IP addresses and CIDR ranges of the load balancers in front of the gateway. A request whose TCP peer
+   * is one of them has its client address (request.ip: rate limits, logs) taken from X-Forwarded-For,
+   * walking back over the trusted hops; from any other peer the header is ignored. None by default.
+   */
+  trustProxy?: string[];
 }
 
 /**
@@ -54,17 +62,20 @@ export const REQUEST_LIMITS = {
 
 /**
  * What the Fastify constructor needs: `https` when TLS is on (throws
- * BAD_CONFIG for unreadable or bad PEM files), the size limits, and `server`
- * (Node's server options: timeouts and the like) for whichever server it is.
+ * BAD_CONFIG for unreadable or bad PEM files), the size limits, `trustProxy`
+ * (throws BAD_CONFIG naming an entry that is not an address or CIDR range),
+ * and `server` (Node's server options: timeouts and the like) for whichever
+ * server it is.
  */
 export function gatewayServerOptions(security: GatewaySecurityOptions, server: Record<string, unknown> = {}): {
   https?: HttpsServerOptions;
   http?: Record<string, unknown>;
   bodyLimit: number;
   routerOptions: { maxParamLength: number };
+  trustProxy: string[] | false;
 } {
   // routerOptions: the top-level maxParamLength is deprecated in Fastify 5 (FSTDEP022).
-  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes, routerOptions: { maxParamLength: REQUEST_LIMITS.paramChars } };
+  const limits = { bodyLimit: REQUEST_LIMITS.bodyBytes, routerOptions: { maxParamLength: REQUEST_LIMITS.paramChars }, trustProxy: trustedProxies(security.trustProxy ?? []) };
   if (security.tls === undefined) return { ...limits, http: { ...server, maxHeaderSize: REQUEST_LIMITS.headerBytes } };
   return { ...limits, https: { ...server, ...tlsFiles(security.tls), maxHeaderSize: REQUEST_LIMITS.headerBytes } };
 }
@@ -77,7 +88,7 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
   const keys = security.keys ?? ApiKeyRing.empty();
   assertProtectedMode({ host, keyCount: keys.size, insecure: security.insecure === true });
   const rate = security.rateLimit === undefined ? undefined : settingOf(security.rateLimit).value;
-  app.log.info({ apiKeys: keys.describe(), tls: security.tls !== undefined, rateLimit: rate && rate.max > 0 ? `${rate.max}/${rate.windowMs}ms` : 'off', corsOrigins: security.corsOrigins ?? [] }, 'gateway security');
+  app.log.info({ apiKeys: keys.describe(), tls: security.tls !== undefined, rateLimit: rate && rate.max > 0 ? `${rate.max}/${rate.windowMs}ms` : 'off', corsOrigins: security.corsOrigins ?? [], trustProxy: security.trustProxy ?? [] }, 'gateway security');
   if (keys.size === 0 && !isLoopbackHost(host)) app.log.warn({ host }, 'serving the API without API keys on a non-loopback address (--insecure): anyone who can reach it can read the fleet');
   const origins = security.corsOrigins ?? [];
   if (origins.length > 0) {
@@ -126,7 +137,20 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
   registerAccessControl(app, { keys, rateLimit: security.rateLimit ?? { max: 0, windowMs: 60_000 }, allowedOrigins: origins });
 }
 
-/** The certificate and key, checked together now: a key that does not match the certificate must stop the start, not every handshake. */
+/**
+ * Fastify's trustProxy: false for none (not an empty list, which Fastify
+ * takes as "on" and then asks proxy-addr about every request for nothing).
+ * Checked here as well as in the configuration: options built in code skip
+ * that, and proxy-addr would throw a TypeError naming no setting.
+ */
+function trustedProxies(addresses: readonly string[]): string[] | false {
+  const bad = addresses.find((address) => !isAddressRange(address));
+  if (bad !== undefined) {
+    throw new GputelError('BAD_CONFIG', `--trust-proxy: ${JSON.stringify(bad)} is not an IP address or a CIDR range: give the load balancers' addresses, e.g. 127.0.0.1,10.0.0.0/8`);
+  }
+  return addresses.length === 0 ? false : [...addresses];
+}
+
 /** What a client's X-Request-Id may be to be kept: a token that cannot forge or bloat a log line. */
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -135,6 +159,7 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
+/** The certificate and key, checked together now: a key that does not match the certificate must stop the start, not every handshake. */
 function tlsFiles(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
   const files = { cert: readPemFile(tls.certFile, '--tls-cert'), key: readPemFile(tls.keyFile, '--tls-key') };
   try {
