@@ -139,6 +139,8 @@ describe('gputel cluster: a local cluster behind nginx', { timeout: 120_000 }, (
     );
     assert.equal(await up.exited, 0, up.stderr());
     started = readClusterState(clusterDir).processes;
+    // The gateways take the client's address from nginx's X-Forwarded-For (rate limits per client, not per balancer).
+    for (const entry of started.filter((p) => p.role === 'gateway')) assert.match(entry.command.join(' '), / --trust-proxy 127\.0\.0\.1( |$)/);
     const status = JSON.parse(up.stdout()) as StatusJson;
     assert.deepEqual(Object.keys(status), ['url', 'etcd', 'processes']);
     assert.equal(status.etcd.length, 3);

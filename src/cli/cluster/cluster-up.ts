@@ -175,7 +175,8 @@ async function startCluster(
     for (let i = 1; i <= options.gateways; i++) {
       const port = rolePorts[next++];
       gatewayPorts.push(port);
-      roles.push(launch('gateway', `gateway-${i}`, port, role('gateway', port, [])));
+      // nginx connects from 127.0.0.1: its X-Forwarded-For names the client (per-client rate limits and log lines).
+      roles.push(launch('gateway', `gateway-${i}`, port, role('gateway', port, ['--trust-proxy', '127.0.0.1'])));
     }
     for (let i = 1; i <= options.streamers; i++) {
       const port = rolePorts[next++];
