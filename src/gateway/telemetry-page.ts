@@ -17,8 +17,8 @@ import { parseMetricsParam } from './metrics-param.js';
 import { NAMED_FIELDS, type NamedFieldEntry } from './named-fields.js';
 import { findCursorGpu, findGpu } from './gpu-lookup.js';
 import { parseStepParam } from './step-param.js';
+import { decodeTelemetryCursor, encodeTelemetryCursor, type TelemetryCursor } from './telemetry-cursor.js';
 import { parseTimeParam } from './time-param.js';
-
 
 /** The telemetry parameters, by their REST names (api-schemas.ts). */
 export type TelemetryParams = TelemetryQueryString;
@@ -32,40 +32,6 @@ export interface TelemetryPageResult {
   namedFields: readonly NamedFieldEntry[];
 }
 
-interface Cursor {
-  afterMs: number;
-  hostname: string;
-  gpuKey: string;
-  /** The step of a downsampled page (max_points picks it once, for every page). */
-  stepMs?: number;
-}
-
-/** A cursor is the series (host and GPU), the last timestamp served and the step, opaque to clients. */
-function encodeCursor(gpu: GpuEntry, lastMs: number, stepMs: number | undefined): string {
-  const fields: unknown[] = [lastMs, gpu.hostname, gpu.gpuKey];
-  if (stepMs !== undefined) fields.push(stepMs);
-  return Buffer.from(JSON.stringify(fields)).toString('base64url');
-}
-
-function decodeCursor(cursor: string): Cursor {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    decoded = undefined;
-  }
-  if (
-    !Array.isArray(decoded) ||
-    !Number.isInteger(decoded[0]) ||
-    typeof decoded[1] !== 'string' ||
-    typeof decoded[2] !== 'string' ||
-    (decoded[3] !== undefined && !(Number.isSafeInteger(decoded[3]) && (decoded[3] as number) >= 1))
-  ) {
-    throw new GputelError('BAD_REQUEST', `cursor "${cursor}" is not a cursor this API gave out`);
-  }
-  return { afterMs: decoded[0] as number, hostname: decoded[1], gpuKey: decoded[2], stepMs: decoded[3] as number | undefined };
-}
-
 /**
  * Reads the page `params` ask for of GPU `id`. Throws GPU_NOT_FOUND,
  * AMBIGUOUS_GPU, BAD_REQUEST (a bad time, step, cursor or combination, naming the
@@ -73,7 +39,7 @@ function decodeCursor(cursor: string): Cursor {
  * the page's `release()` once done with it (its arrays are then pooled).
  */
 export async function readTelemetryPage(query: FleetQuery, id: string, params: TelemetryParams, logger: Logger, options: { releases?: boolean } = {}): Promise<TelemetryPageResult> {
-  const cursor = params.cursor === undefined ? undefined : decodeCursor(params.cursor);
+  const cursor = params.cursor === undefined ? undefined : decodeTelemetryCursor(params.cursor);
   // A cursor names its series: paging goes on in it even if the id has turned ambiguous since.
   const gpu = cursor ? findCursorGpu(query, id, cursor) : findGpu(query, id);
   const startMs = params.start_time === undefined ? 0 : parseTimeParam(params.start_time, 'start_time');
@@ -89,7 +55,7 @@ export async function readTelemetryPage(query: FleetQuery, id: string, params: T
   const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
   const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields, pooled: options.releases }, logger);
   const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
-  const nextCursor = page.more && lastMs !== undefined ? encodeCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
+  const nextCursor = page.more && lastMs !== undefined ? encodeTelemetryCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
   return { gpu, page, nextCursor, namedFields: selection?.namedFields ?? NAMED_FIELDS };
 }
 
@@ -98,7 +64,7 @@ export async function readTelemetryPage(query: FleetQuery, id: string, params: T
  * `max_points` picks it over the range clipped to the GPU's data, once: the
  * cursor carries it to the next pages, so new data cannot change it midway.
  */
-function downsampleStep(params: TelemetryParams, gpu: GpuEntry, startMs: number, endMs: number, cursor: Cursor | undefined): number | undefined {
+function downsampleStep(params: TelemetryParams, gpu: GpuEntry, startMs: number, endMs: number, cursor: TelemetryCursor | undefined): number | undefined {
   if (params.step !== undefined && params.max_points !== undefined) throw new GputelError('BAD_REQUEST', 'step and max_points exclude each other: give one of them');
   if (params.step !== undefined) return parseStepParam(params.step);
   if (params.max_points !== undefined) {

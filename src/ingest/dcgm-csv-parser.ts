@@ -95,6 +95,8 @@ const CHAR_COMMA = 44;
 const CHAR_SPACE = 32;
 const CHAR_TAB = 9;
 const CHAR_BOM = 0xfeff;
+/** The UTF-8 byte order mark a file may start with. */
+const BOM_BYTES = Buffer.from([0xef, 0xbb, 0xbf]);
 
 const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 /** Shown values are cut to this many characters in rejection reasons and errors. */
@@ -249,7 +251,10 @@ export class DcgmCsvParser {
   private offset: number;
   private lineNumber: number;
   private headerSeen: boolean;
+  /** True until the first bytes at offset 0 show whether the file starts with a BOM. */
   private bomPending: boolean;
+  /** The first bytes while fewer than a BOM's three have come and they may still be one. */
+  private bomHead: Buffer | undefined;
   private ended = false;
 
   /** Bytes of the incomplete last line, in arrival order (copies). */
@@ -320,6 +325,11 @@ export class DcgmCsvParser {
   push(chunk: Buffer): void {
     if (this.ended) throw new GputelError('INTERNAL', 'DcgmCsvParser.push called after end()');
     let data = chunk;
+    if (this.bomPending) {
+      const head = this.skipBom(data);
+      if (head === undefined) return;
+      data = head;
+    }
     if (this.skippedBytes > 0) {
       const newline = data.indexOf(BYTE_LF);
       if (newline === -1) {
@@ -358,6 +368,13 @@ export class DcgmCsvParser {
    */
   end(): void {
     if (this.ended) return;
+    if (this.bomHead !== undefined) {
+      // Fewer than three bytes in all, a BOM's first ones: they are data.
+      const head = this.bomHead;
+      this.bomHead = undefined;
+      this.bomPending = false;
+      this.push(head);
+    }
     this.ended = true;
     if (this.skippedBytes > 0) {
       this.finishSkippedLine(this.skippedBytes);
@@ -371,12 +388,33 @@ export class DcgmCsvParser {
     }
   }
 
+  /**
+   * Skips a BOM at offset 0, before any line is cut, so that a line's bytes
+   * and offset never include it however the input is cut into pushes (it
+   * once counted towards an over-long first line when that line arrived in
+   * pieces, and not when it arrived whole). Returns the data to parse, or
+   * undefined while the first bytes may still be a BOM (kept in bomHead).
+   */
+  private skipBom(chunk: Buffer): Buffer | undefined {
+    const head = this.bomHead === undefined ? chunk : Buffer.concat([this.bomHead, chunk]);
+    if (head.length < BOM_BYTES.length && head.equals(BOM_BYTES.subarray(0, head.length))) {
+      this.bomHead = Buffer.from(head);
+      return undefined;
+    }
+    this.bomHead = undefined;
+    this.bomPending = false;
+    if (head.subarray(0, BOM_BYTES.length).equals(BOM_BYTES)) {
+      this.offset += BOM_BYTES.length;
+      return head.subarray(BOM_BYTES.length);
+    }
+    return head;
+  }
+
   private keepPending(bytes: Buffer): void {
     if (this.pendingBytes + bytes.length > this.maxLineBytes) {
       this.skippedBytes = this.pendingBytes + bytes.length;
       this.pending = [];
       this.pendingBytes = 0;
-      this.bomPending = false;
       return;
     }
     this.pending.push(Buffer.from(bytes));
@@ -401,16 +439,7 @@ export class DcgmCsvParser {
   }
 
   /** Parses `bytes`: whole lines, each ending with LF except possibly the very last line of the input. */
-  private parsePiece(bytes: Buffer): void {
-    let start = 0;
-    if (this.bomPending) {
-      this.bomPending = false;
-      if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-        start = 3;
-        this.offset += 3;
-      }
-    }
-    const piece = start === 0 ? bytes : bytes.subarray(start);
+  private parsePiece(piece: Buffer): void {
     // Decode in sub-pieces of at most ~64 KiB cut at line ends: a larger
     // string lands in V8's large-object space and latin1 decoding measured
     // ~1 GB/s there against ~4.8 GB/s at 64 KiB.

@@ -67,6 +67,13 @@ function shown(text: string): string {
   return cut.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/**
+ * A plain decimal number, each digit read one way: `\d+\.?\d*` split a run
+ * of digits every way and took seconds on a long field (a ReDoS found by
+ * test/fuzz/nvidia-smi-line.fuzz.ts).
+ */
+const DECIMAL_NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 const TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/;
 
 /**
@@ -175,8 +182,10 @@ export class NvidiaSmiLineParser {
       const valueText = fields[FIRST_METRIC_FIELD + m];
       if (isAbsentNvidiaSmiValue(valueText)) continue;
       const [field, metric] = NVIDIA_SMI_METRICS[m];
-      const value = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(valueText) ? Number(valueText) : Number.NaN;
-      if (Number.isNaN(value)) {
+      const value = DECIMAL_NUMBER.test(valueText) ? Number(valueText) : Number.NaN;
+      // Not finite: 400 digits read as Infinity, and one Infinity in a queued
+      // message makes the collector refuse the whole message.
+      if (!Number.isFinite(value)) {
         sink.reject({ lineNumber, byteOffset: -1, reason: `GPU ${indexText} ${field} "${shown(valueText)}" is not a number` });
         continue;
       }

@@ -10,6 +10,8 @@ import { GputelError } from '../common/gputel-error.js';
 /** Width of a millisecond timestamp in a key: 13 digits lasts until the year 2286. */
 export const TIMESTAMP_KEY_WIDTH = 13;
 const MAX_SEGMENT_CHARS = 256;
+/** The largest partition number a 4-digit segment holds. */
+const MAX_PARTITION = 9999;
 
 // Unreserved characters pass through as they are; every other UTF-8 byte,
 // including '%' itself, becomes %XX. The mapping is one-to-one, so escaped
@@ -109,8 +111,16 @@ export function chunkMessageId(chunkKey: string): string {
   return name.slice(2 * TIMESTAMP_KEY_WIDTH + 2);
 }
 
-/** Fixed-width partition number (up to 9999 partitions). */
+/**
+ * Fixed-width partition number (up to 9999 partitions). Throws BAD_KEY for
+ * anything but a whole number 0–9999: `-1000` once wrote `-1000`, so that
+ * topic `a` with partition -1000 and topic `a-` with partition 1000 shared
+ * one stats key (found by test/fuzz/key-space.fuzz.ts).
+ */
 export function partitionSegment(partition: number): string {
+  if (!Number.isInteger(partition) || partition < 0 || partition > MAX_PARTITION) {
+    throw new GputelError('BAD_KEY', `partition ${partition} cannot be stored: partitions are whole numbers from 0 to ${MAX_PARTITION}`);
+  }
   return String(partition).padStart(4, '0');
 }
 
@@ -140,7 +150,7 @@ export class KeySpace {
     return `${this.topicPrefix(topic)}p/${partitionSegment(partition)}/`;
   }
   message(topic: string, partition: number, messageId: string): string {
-    return this.partitionPrefix(topic, partition) + messageId;
+    return this.partitionPrefix(topic, partition) + checkMessageId(messageId);
   }
   membersPrefix(topic: string): string {
     return `${this.topicPrefix(topic)}members/`;
@@ -155,7 +165,7 @@ export class KeySpace {
     return this.ownersPrefix(topic) + partitionSegment(partition);
   }
   deadLetter(topic: string, messageId: string): string {
-    return `${this.topicPrefix(topic)}dlq/${messageId}`;
+    return `${this.topicPrefix(topic)}dlq/${checkMessageId(messageId)}`;
   }
   deadLetterPrefix(topic: string): string {
     return `${this.topicPrefix(topic)}dlq/`;

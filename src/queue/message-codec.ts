@@ -61,6 +61,19 @@ export function encodeMessage(batch: TelemetryBatch): Buffer {
   ]);
 }
 
+/**
+ * A decoded value as a reason quotes it. Never String(): a MessagePack map
+ * decodes to an object whose `toString` key may be a number, and String()
+ * of it threw a TypeError out of decodeMessage (test/fuzz/message-codec.fuzz.ts).
+ */
+function shownValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return value instanceof Uint8Array ? 'binary' : `a ${typeof value}`;
+}
+
 function bad(reason: string): GputelError {
   return new GputelError('BAD_MESSAGE', `queued message is malformed: ${reason}`);
 }
@@ -84,7 +97,7 @@ function text(value: unknown, what: string): string {
 function decodeGpu(raw: unknown, slot: number): GpuLabels {
   if (!Array.isArray(raw) || raw.length !== 11) throw bad(`gpu ${slot} is not an array of 11 labels`);
   const gpuId = raw[2];
-  if (typeof gpuId !== 'number' || !Number.isInteger(gpuId) || gpuId < 0) throw bad(`gpu ${slot} has gpu_id ${String(gpuId)}`);
+  if (typeof gpuId !== 'number' || !Number.isInteger(gpuId) || gpuId < 0) throw bad(`gpu ${slot} has gpu_id ${shownValue(gpuId)}`);
   const labels: GpuLabels = {
     hostname: text(raw[0], `gpu ${slot} hostname`),
     uuid: text(raw[1], `gpu ${slot} uuid`),
@@ -113,10 +126,10 @@ export function decodeMessage(bytes: Buffer): TelemetryBatch {
   if (!Array.isArray(raw)) throw bad('not an array');
   const fields = raw[0] === MESSAGE_FORMAT_VERSION_1 ? 10 : 11;
   if (raw[0] !== MESSAGE_FORMAT_VERSION && raw[0] !== MESSAGE_FORMAT_VERSION_1) {
-    throw bad(`format version ${String(raw[0])} is not ${MESSAGE_FORMAT_VERSION_1} or ${MESSAGE_FORMAT_VERSION}`);
+    throw bad(`format version ${shownValue(raw[0])} is not ${MESSAGE_FORMAT_VERSION_1} or ${MESSAGE_FORMAT_VERSION}`);
   }
   // Format 2 may grow fields at its end (read by later collectors, ignored here), so only too few are refused.
-  if (fields === 10 ? raw.length !== fields : raw.length < fields) throw bad(`not an array of ${fields === 10 ? '' : 'at least '}${fields} fields (format version ${String(raw[0])})`);
+  if (fields === 10 ? raw.length !== fields : raw.length < fields) throw bad(`not an array of ${fields === 10 ? '' : 'at least '}${fields} fields (format version ${shownValue(raw[0])})`);
   // The correlation id only labels log lines: one that is not a short string is dropped, never the samples with it.
   const correlationId = fields === 11 && typeof raw[10] === 'string' && raw[10].length <= MAX_CORRELATION_ID_CHARS ? raw[10] : '';
   const cluster = text(raw[1], 'cluster');

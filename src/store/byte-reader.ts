@@ -10,7 +10,9 @@ import { unzigzag } from './zigzag.js';
 
 /** 8 × 7 bits = 56 bits: enough for any integer up to 2^53-1; a 9th continuation byte is corruption. */
 export const MAX_VARINT_BYTES = 8;
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: by default TextDecoder drops it, and a
+// pod named "\ufeffx" read back as "x" (test/fuzz/chunk-codec.fuzz.ts).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class ByteReader {
   /** The next byte to read. */

@@ -661,3 +661,22 @@ test('a generated file parses with zero rejections and every row counted', async
   assert.equal(result.rows.length, 3 * 2 * 4 * 16);
   assert.deepEqual(result.stats, { rowsRead: 3 * 2 * 4 * 16, rowsRejected: 0, headerLines: 1, blankLines: 0 });
 });
+
+test('a BOM is no part of the first line however the input is cut: an over-long first line is refused at byte 3 either way', () => {
+  const input = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${csvLine()}\n${csvLine()}\n`)]);
+  const maxLineBytes = Buffer.byteLength(csvLine()) + 1;
+  const whole = parse(input, [], { headerSeen: true, maxLineBytes: maxLineBytes - 1 });
+  for (const cuts of [[1], [2], [3], [10], [1, 2]]) assert.deepEqual(parse(input, cuts, { headerSeen: true, maxLineBytes: maxLineBytes - 1 }), whole);
+  assert.deepEqual(whole.rejects.map((r) => r.byteOffset), [3, 3 + maxLineBytes]);
+  // A line exactly at the bound after the BOM is read in either case.
+  for (const cuts of [[], [2], [40]]) assert.equal(parse(input, cuts, { headerSeen: true, maxLineBytes }).rows.length, 2);
+});
+
+test('a file of only a BOM, or of its first bytes, has no line and ends at its end', () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const only = parse(bom, [1]);
+  assert.equal(only.committedOffset, 3);
+  assert.equal(only.nextLineNumber, 1);
+  assert.throws(() => parse(bom.subarray(0, 2), [], {}), { code: 'BAD_INPUT' });
+  assert.equal(parse(bom.subarray(0, 2), [1], { headerSeen: true }).stats.rowsRejected, 1);
+});

@@ -101,3 +101,22 @@ test('Windows line endings are accepted', () => {
   assert.equal(rows.length, 9);
   assert.equal(rows[8].value, 3201);
 });
+
+test('a field too large for a double is refused, not handed on as Infinity (one would make the collector refuse the whole message)', () => {
+  const fields = EXAMPLE.split(', ');
+  fields[11] = '9'.repeat(400);
+  const { rows, rejects } = parseLines([fields.join(', ')]);
+  assert.equal(rows.length, 8);
+  assert.ok(rows.every((row) => Number.isFinite(row.value)));
+  assert.equal(rejects.length, 1);
+  assert.match(rejects[0].reason, /power\.draw "9{10}.*" is not a number/);
+});
+
+test('a field of 64 Ki digits and a letter is refused in linear time (a backtracking check took seconds)', () => {
+  const fields = EXAMPLE.split(', ');
+  fields[6] = `${'1'.repeat(64 * 1024 - 300)}x`;
+  const startedMs = performance.now();
+  const { rejects } = parseLines([fields.join(', ')]);
+  assert.equal(rejects.length, 1);
+  assert.ok(performance.now() - startedMs < 500, `took ${performance.now() - startedMs} ms`);
+});

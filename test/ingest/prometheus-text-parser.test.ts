@@ -278,3 +278,11 @@ test('property: arbitrary text never throws, and every line is either a sample, 
     { numRuns: 500 },
   );
 });
+
+test('a value of 64 Ki digits and a letter is refused in linear time (a backtracking check took 5 s)', () => {
+  const startedMs = performance.now();
+  const { samples, errors } = parse(`m ${'1'.repeat(64 * 1024 - 3)}x\nm ${'1'.repeat(64 * 1024 - 4)}e\n`, 'openmetrics');
+  assert.equal(samples.length, 0);
+  assert.equal(errors.length, 2);
+  assert.ok(performance.now() - startedMs < 500, `took ${performance.now() - startedMs} ms`);
+});

@@ -97,4 +97,17 @@ describe('key space', () => {
   it('refuses a root prefix that is not an absolute key path', () => {
     for (const root of ['gputel', '/gputel/', '/a//b', '/a b']) assert.throws(() => new KeySpace(root), { code: 'BAD_CONFIG' });
   });
+
+  it('refuses message ids that are not ids in queue and dead-letter keys, as in chunk keys', () => {
+    for (const id of ['', 'a/b', '../../owners/0001', '\u0000', 'x'.repeat(201)]) {
+      assert.throws(() => keys.message('telemetry', 0, id), { code: 'BAD_KEY' });
+      assert.throws(() => keys.deadLetter('telemetry', id), { code: 'BAD_KEY' });
+    }
+    assert.equal(keys.message('telemetry', 3, '0001700000000000-abcd-000000000001'), '/gputel/queue/telemetry/p/0003/0001700000000000-abcd-000000000001');
+  });
+
+  it('refuses a partition that is not a whole number from 0 to 9999, so no two topics share a stats key', () => {
+    for (const partition of [-1, -1000, 1.5, 10_000, Number.NaN]) assert.throws(() => keys.partitionStats('c', 'a', partition), { code: 'BAD_KEY' });
+    assert.notEqual(keys.partitionStats('c', 'a-', 1000), keys.partitionStats('c', 'a', 9999));
+  });
 });

@@ -86,4 +86,12 @@ describe('message codec', () => {
     assert.throws(() => decodeMessage(fields(2, [])), /not an array of at least 11 fields/);
     assert.throws(() => decodeMessage(fields(1, ['x'])), /not an array of 10 fields/);
   });
+
+  it('refuses a message whose fields are maps that cannot be printed as BAD_MESSAGE, not a TypeError', () => {
+    for (const version of [{ toString: 0 }, { valueOf: 1, toString: 'x' }]) {
+      assert.throws(() => decodeMessage(pack([version, 'c', 's', [], [], []])), { code: 'BAD_MESSAGE' });
+    }
+    const gpu = ['h', 'u', { toString: 0 }, '', '', '', '', '', '', '', ''];
+    assert.throws(() => decodeMessage(pack([2, 'c', 's', [gpu], [], [], new Uint8Array(0), new Uint8Array(0), new Uint8Array(0), new Uint8Array(0), ''])), { code: 'BAD_MESSAGE' });
+  });
 });

@@ -386,4 +386,9 @@ describe('chunk codec: slicing and splitting', () => {
     assert.equal(parts.length, 10);
     assert.deepEqual(parts.flatMap((part) => [...decodeChunk(encodeChunk(part), 'k').columns[0]]), [...chunk.columns[0]]);
   });
+
+  it('keeps a leading U+FEFF in names (TextDecoder drops it unless told not to)', () => {
+    const chunk: Chunk = { ...ONE, attributions: [{ container: '\ufeffc', pod: '\ufeff', namespace: 'n' }] };
+    assert.deepEqual(decodeChunk(encodeChunk(chunk), 'k').attributions, chunk.attributions);
+  });
 });
