@@ -1,7 +1,7 @@
 /** One `cluster up` or `down` at a time in a folder (src/cli/cluster/cluster-lock.ts), with real processes as holders. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -77,6 +77,26 @@ describe('cluster lock', () => {
     writeLock(dir, { pid: holder.pid, startTime: holder.startTime, command: 'up' });
     const lock = acquireClusterLock(dir, 'down');
     assert.equal(JSON.parse(readFileSync(lockFilePath(dir), 'utf8')).pid, process.pid);
+    lock.release();
+  });
+
+  it('leaves a dead holder\'s lock to the taker that holds the take-over guard, and removes a guard left by a taker that died', async () => {
+    const dir = folder();
+    const holder = await sleeper();
+    await ended(holder.child);
+    const dead = { pid: holder.pid, startTime: holder.startTime, command: 'up' };
+    writeLock(dir, dead);
+    const guard = `${lockFilePath(dir)}.takeover`;
+    // A fresh guard: another taker is at work; this one gives up after its turns, and the dead lock is not touched by it.
+    writeFileSync(guard, '');
+    assert.throws(() => acquireClusterLock(dir, 'down'), gputelError('BAD_CONFIG', /other gputel cluster commands keep taking it/));
+    assert.deepEqual(JSON.parse(readFileSync(lockFilePath(dir), 'utf8')), dead);
+    // The same guard, 10 s old: its taker died mid-way (taking over lasts milliseconds); it is removed and the lock taken.
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(guard, old, old);
+    const lock = acquireClusterLock(dir, 'down');
+    assert.equal(JSON.parse(readFileSync(lockFilePath(dir), 'utf8')).pid, process.pid);
+    assert.equal(existsSync(guard), false);
     lock.release();
   });
 

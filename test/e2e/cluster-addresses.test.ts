@@ -7,13 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readClusterState, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
 import { processStartTime } from '../../src/cli/cluster/process-identity.js';
 import { stopClusterProcesses } from '../../src/cli/cluster/process-stopper.js';
 import { runGputel } from '../support/gputel-process.js';
+
+/** Whether this machine has IPv6 loopback (a machine with IPv6 turned off has no ::1). */
+function ipv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6' && address.address === '::1'));
+}
 
 /** The smallest cluster: one of each, a one-GPU simulated fleet without back-fill. */
 const SMALL = ['--port', '0', '--simulate-backfill', '0', '--simulate-hosts', '1', '--simulate-gpus-per-host', '1', '--output', 'json'];
@@ -27,7 +32,7 @@ describe('gputel cluster up: the load balancer on another address', { timeout: 1
     rmSync(root, { recursive: true, force: true });
   });
 
-  async function upAndDown(host: string, expectedUrl: RegExp, env: Record<string, string> = {}): Promise<void> {
+  async function upAndDown(host: string, expectedUrl: RegExp, env: Record<string, string> = {}, alsoAt: string[] = []): Promise<void> {
     const dir = path.join(root, host.replace(/\W/g, '_'));
     const up = runGputel(['cluster', 'up', '--dir', dir, '--host', host, ...SMALL], env);
     const code = await up.exited;
@@ -46,6 +51,10 @@ describe('gputel cluster up: the load balancer on another address', { timeout: 1
 
     const response = await fetch(`${state.url}/lb-healthz`, { signal: AbortSignal.timeout(5_000) });
     assert.equal(response.status, 200, 'the load balancer answers at the URL up printed');
+    for (const other of alsoAt) {
+      const answer = await fetch(`http://${other}:${nginx.port}/lb-healthz`, { signal: AbortSignal.timeout(5_000) });
+      assert.equal(answer.status, 200, `the load balancer answers on ${other} too`);
+    }
 
     const status = runGputel(['cluster', 'status', '--dir', dir, '--output', 'json']);
     assert.equal(await status.exited, 0, status.stdout() + status.stderr());
@@ -62,7 +71,8 @@ describe('gputel cluster up: the load balancer on another address', { timeout: 1
     await upAndDown('127.0.0.2', /^http:\/\/127\.0\.0\.2:\d+$/, { GPUTEL_TLS_CERT: '/nonexistent/cert.pem', GPUTEL_TLS_KEY: '/nonexistent/key.pem' });
   });
 
-  it('starts and reports healthy with nginx on ::1, its URL in brackets', async () => {
-    await upAndDown('::1', /^http:\/\/\[::1\]:\d+$/);
+  // `::` is every address, IPv4 included (nginx's listen is ipv6only=off): probed on ::1, its URL in brackets.
+  it('starts and reports healthy with nginx on ::, answering on IPv6 and IPv4 loopback', { skip: !ipv6Loopback() && 'IPv6 is turned off on this machine' }, async () => {
+    await upAndDown('::', /^http:\/\/\[::1\]:\d+$/, {}, ['127.0.0.1', '[::1]']);
   });
 });

@@ -152,6 +152,11 @@ describe('the --trust-proxy setting', () => {
   it('refuses a /0 range, which would let every client choose its own address', () => {
     assert.throws(() => loadConfig({ flags: { trustProxy: '0.0.0.0/0' }, env: {} }), /"0\.0\.0\.0\/0" is not an IP address or a CIDR range \(.*a prefix from 1 to 32/);
     assert.throws(() => loadConfig({ flags: { trustProxy: '::/0' }, env: {} }), /"::\/0" is not/);
+    // IPv4 peers are matched as IPv4-mapped IPv6 too: ::ffff:0.0.0.0/96 is every IPv4 address, a /0 by another name.
+    for (const everyIpv4 of ['::ffff:0.0.0.0/96', '::ffff:0:0/90', '0:0:0:0:0:ffff:0:0/96']) {
+      assert.throws(() => loadConfig({ flags: { trustProxy: everyIpv4 }, env: {} }), /is not an IP address or a CIDR range/, everyIpv4);
+    }
+    assert.deepEqual(loadConfig({ flags: { trustProxy: '::ffff:10.0.0.0/104' }, env: {} }).trustProxy, ['::ffff:10.0.0.0/104']);
   });
 
   it('refuses a bad entry given to the Gateway in code with BAD_CONFIG, not Fastify\'s TypeError', async () => {

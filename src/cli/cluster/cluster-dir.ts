@@ -8,7 +8,14 @@ import { GputelError } from '../../common/gputel-error.js';
  * D/logs, which names neither the flag nor the mistake.
  */
 export function checkClusterDir(dir: string): void {
-  const stats = statSync(dir, { throwIfNoEntry: false });
+  let stats;
+  try {
+    stats = statSync(dir, { throwIfNoEntry: false });
+  } catch (error) {
+    // ENOTDIR: a folder below a file (--dir afile/sub); EACCES and the like: say which and where.
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') throw new GputelError('BAD_CONFIG', `--dir ${dir} is below a file, not a folder: pass the folder of the cluster (default .gputel/cluster), or a new one for \`up\``);
+    throw new GputelError('BAD_CONFIG', `--dir ${dir} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
   if (stats !== undefined && !stats.isDirectory()) {
     throw new GputelError('BAD_CONFIG', `--dir ${dir} is a file, not a folder: pass the folder of the cluster (default .gputel/cluster), or a new one for \`up\``);
   }

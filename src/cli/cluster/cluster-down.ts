@@ -23,8 +23,9 @@ export interface ClusterDownResult {
  * another `up` or `down` works on it. `kill` is for tests.
  */
 export async function clusterDown(dir: string, graceMs: number, kill?: Signaller): Promise<ClusterDownResult> {
-  // No folder, no lock to take: reading the state says there is no cluster.
-  const lock: ClusterLock | undefined = existsSync(dir) ? acquireClusterLock(dir, 'down') : undefined;
+  // No cluster (no folder, or no state in it): nothing to lock, and reading the state says so (NOT_FOUND), rather than
+  // a lock that cannot be written in a folder that is not a cluster's.
+  const lock: ClusterLock | undefined = existsSync(stateFilePath(dir)) ? acquireClusterLock(dir, 'down') : undefined;
   try {
     const state = readClusterState(dir);
     const stopped = await stopClusterProcesses(state.processes, graceMs, kill);

@@ -4,7 +4,7 @@
  * overwrite each other's state file: a cluster half-started with nothing
  * recording it, or etcd's data removed under a running member.
  */
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';
 import { processStartTime } from './process-identity.js';
@@ -47,8 +47,9 @@ export function acquireClusterLock(dir: string, command: string): ClusterLock {
     throw lockError(file, error);
   }
   try {
-    // Bounded: each round either takes the lock, meets a live holder, or removes a dead one; only racing takers loop.
-    for (let attempt = 0; attempt < 10; attempt++) {
+    // Bounded: each round either takes the lock, meets a live holder, or removes a dead one; only racing takers loop
+    // (waiting TAKEOVER_WAIT_MS while another takes over), so 100 rounds are at least 2 s of others' turns.
+    for (let attempt = 0; attempt < 100; attempt++) {
       try {
         linkSync(candidate, file);
         return holding(file, mine);
@@ -108,28 +109,54 @@ function readHolder(file: string): LockHolder | undefined | 'gone' {
 }
 
 /**
- * Removes a dead holder's lock. It is renamed away first and checked: two
- * takers may both judge the same lock dead, and the later one must not
- * remove the lock the earlier one has taken since; such a lock is put back.
+ * A lock of the take-over itself, D/cluster.lock.takeover: only its holder
+ * may remove a dead holder's lock. Without it two takers could both judge
+ * the same lock dead, and the later one remove the lock the earlier one has
+ * taken since; with it, the lock file can change under the holder only by
+ * a new lock linked in where there was none, which it sees (the re-read
+ * below) and leaves alone. Never a moment without a lock file while one is
+ * held. A guard left by a taker that died is older than TAKEOVER_STALE_MS
+ * (taking over lasts milliseconds) and is removed.
  */
+const TAKEOVER_STALE_MS = 5_000;
+
+/** Removes `dead`'s lock if it is still the file there; returns without doing anything while another taker works. */
 function takeOver(file: string, dead: LockHolder | undefined): void {
-  const aside = `${file}.${process.pid}.stale`;
+  const guard = `${file}.takeover`;
+  let fd: number;
   try {
-    renameSync(file, aside);
+    fd = openSync(guard, 'wx');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw lockError(file, error);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(file, error);
+    const age = guardAge(guard);
+    if (age !== undefined && age > TAKEOVER_STALE_MS) rmSync(guard, { force: true });
+    else pause(TAKEOVER_WAIT_MS);
+    return;
   }
-  const moved = readHolder(aside);
-  const isTheDeadOne = dead === undefined ? moved === undefined : moved !== undefined && moved !== 'gone' && moved.pid === dead.pid && moved.startTime === dead.startTime;
-  if (!isTheDeadOne) {
-    try {
-      linkSync(aside, file);
-    } catch {
-      // a third taker holds it now: it goes on, and the next round here reads its lock
-    }
+  try {
+    const now = readHolder(file);
+    const stillDead = now === 'gone' ? false : dead === undefined ? now === undefined : now !== undefined && now.pid === dead.pid && now.startTime === dead.startTime;
+    if (stillDead) rmSync(file, { force: true });
+  } finally {
+    closeSync(fd);
+    rmSync(guard, { force: true });
   }
-  rmSync(aside, { force: true });
+}
+
+const TAKEOVER_WAIT_MS = 20;
+
+/** Milliseconds since the guard was made; undefined when it went meanwhile. */
+function guardAge(guard: string): number | undefined {
+  try {
+    return Date.now() - statSync(guard).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A short synchronous wait (the lock is taken before anything else runs, in a CLI command). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function lockError(file: string, error: unknown): GputelError {

@@ -23,7 +23,7 @@ import { nginxConfig } from './nginx-config.js';
 import { takesErrorLogFlag } from './nginx-version.js';
 import { probeProcess } from './process-health.js';
 import { isSameProcess, processStartTime } from './process-identity.js';
-import { roleEnvironment } from './role-environment.js';
+import { refuseTlsConfigFile, roleEnvironment } from './role-environment.js';
 import { streamerSourceArgs, type StreamerSources } from './streamer-sources.js';
 import { SURVIVING_OUTCOMES, stopClusterProcesses } from './process-stopper.js';
 
@@ -115,14 +115,15 @@ async function startCluster(
 
   const lbHost = options.host;
   const roleCount = options.collectors + options.gateways + options.streamers;
-  // Every port from one call, all listeners open at once, so no two are the same; the load balancer's on its own address.
+  // Every port from one call, all listeners open at once, so no two are the same; the load balancer's on its own
+  // address, a given --port held meanwhile so that no role is given it.
   const ports = await findFreePorts([
     ...Array.from({ length: 2 * options.etcdMembers + roleCount }, () => DEFAULT_PROCESS_HOST),
-    ...(options.port === 0 ? [lbHost] : []),
+    options.port === 0 ? lbHost : { host: lbHost, port: options.port },
   ]);
   const etcdPorts = ports.slice(0, 2 * options.etcdMembers);
   const rolePorts = ports.slice(2 * options.etcdMembers, 2 * options.etcdMembers + roleCount);
-  const lbPort = options.port === 0 ? ports[ports.length - 1] : options.port;
+  const lbPort = ports[ports.length - 1];
 
   const etcdNames = Array.from({ length: options.etcdMembers }, (_, i) => `m${i}`);
   const clientUrls = etcdNames.map((_, i) => `http://127.0.0.1:${etcdPorts[2 * i]}`);
@@ -130,6 +131,7 @@ async function startCluster(
   const state: ClusterState = { url: httpUrl(lbHost, lbPort), etcd: clientUrls, startedAt: new Date().toISOString(), processes: [] };
   const given = options.env ?? process.env;
   const env = roleEnvironment(given);
+  refuseTlsConfigFile(env);
   const dropped = Object.keys(given).filter((name) => !(name in env));
   if (dropped.length > 0) report(`not passing ${dropped.join(', ')} on to the roles: the health probes and nginx talk plain HTTP to them`);
 

@@ -3,7 +3,9 @@ import net from 'node:net';
 
 /**
  * Distinct TCP ports that were free a moment ago: `count` ports on `host`,
- * or, given a list of addresses, one port on each (in that order). The OS
+ * or, given a list of addresses, one port on each (in that order); an entry
+ * `{ host, port }` holds that given port meanwhile, so that no port the OS
+ * picks is the same (and rejects when it is taken). The OS
  * picks each for a listener on port 0, all listeners open at once (so no two
  * on one address are the same), then closed. Every port a caller needs must
  * come from one call: two calls may hand out the same port, since the first
@@ -12,17 +14,18 @@ import net from 'node:net';
  * that process, and stops what it started. Rejects with the listen error
  * (EADDRNOTAVAIL for an address not of this machine).
  */
-export async function findFreePorts(count: number | readonly string[], host = '127.0.0.1'): Promise<number[]> {
-  const hosts = typeof count === 'number' ? Array.from({ length: count }, () => host) : count;
+export async function findFreePorts(count: number | readonly (string | { host: string; port: number })[], host = '127.0.0.1'): Promise<number[]> {
+  const wanted = typeof count === 'number' ? Array.from({ length: count }, () => host) : count;
   const servers: net.Server[] = [];
   try {
     const ports: number[] = [];
-    for (const address of hosts) {
+    for (const entry of wanted) {
+      const [address, port] = typeof entry === 'string' ? [entry, 0] : [entry.host, entry.port];
       const server = net.createServer();
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(0, address, () => resolve());
+        server.listen(port, address, () => resolve());
       });
       ports.push((server.address() as net.AddressInfo).port);
     }
