@@ -1,7 +1,11 @@
 /** The environment the cluster's roles get (src/cli/cluster/role-environment.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { roleEnvironment } from '../../src/cli/cluster/role-environment.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { refuseTlsConfigFile, roleEnvironment } from '../../src/cli/cluster/role-environment.js';
+import { gputelError } from '../support/gputel-error-check.js';
 
 describe('cluster role environment', () => {
   it('passes every GPUTEL_* setting and the rest of the environment on', () => {
@@ -18,5 +22,20 @@ describe('cluster role environment', () => {
     const given = { GPUTEL_TLS_CERT: 'c' };
     roleEnvironment(given);
     assert.deepEqual(given, { GPUTEL_TLS_CERT: 'c' });
+  });
+
+  it('refuses a config file (GPUTEL_CONFIG) that sets TLS, which dropping GPUTEL_TLS_* cannot take out, naming the file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gputel-role-env-'));
+    try {
+      const withTls = path.join(dir, 'tls.yaml');
+      writeFileSync(withTls, 'tls-cert: /etc/cert.pem\ntls-key: /etc/key.pem\n');
+      assert.throws(() => refuseTlsConfigFile({ GPUTEL_CONFIG: withTls }), gputelError('BAD_CONFIG', /tls\.yaml \(GPUTEL_CONFIG\) sets tls-cert\/tls-key.*without TLS/));
+      const plain = path.join(dir, 'plain.yaml');
+      writeFileSync(plain, 'rate-limit: "0"\n');
+      refuseTlsConfigFile({ GPUTEL_CONFIG: plain });
+      refuseTlsConfigFile({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
