@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/common/config.js';
 import { ApiKeyRing, createApiKey } from '../../src/gateway/security/api-key-ring.js';
+import { ScrapeSource } from '../../src/ingest/scrape-source.js';
 import { generateEncryptionKeyLine, parseEncryptionKeys } from '../../src/kv/encryption-key-file.js';
 import { validateKubernetesObject, type KubernetesObject } from './kubernetes-schema.js';
 import { findHelmBinary } from './helm-binary.js';
@@ -38,7 +39,7 @@ const NON_DEFAULT_VALUES = {
   encryption: { enabled: true, keys: encryptionKeys },
   streamer: {
     sources: [
-      { name: 'dcgm', args: ['--scrape', 'http://dcgm-exporter.gpu-operator:9400/metrics', '--interval', '10s'] },
+      { name: 'dcgm', args: ['--scrape', 'http://gpu-node-07.lab:9400/metrics,http://gpu-node-08.lab:9400/metrics', '--interval', '10s'] },
       {
         name: 'exports',
         args: ['--file', '/exports/fleet.csv', '--follow'],
@@ -59,8 +60,15 @@ const NON_DEFAULT_VALUES = {
   networkPolicy: { ingressControllerNamespace: 'ingress-system', ingressControllerPodLabels: { 'app.kubernetes.io/name': 'ingress-nginx' }, metricsNamespace: '' },
 };
 
+/** The per-node streamers on, with the simulated source dropped: what a fleet with dcgm-exporter on every GPU node runs. */
+const PER_NODE_VALUES = { streamer: { sources: [] }, dcgmExporter: { perNode: { enabled: true, extraArgs: ['--interval', '5s'] } } };
+const PER_NODE_NAME = `${FULLNAME}-streamer-per-node`;
+
 const defaults = renderChart();
 const custom = renderChart(NON_DEFAULT_VALUES);
+const perNode = renderChart(PER_NODE_VALUES);
+/** The per-node streamers beside the non-default values: an existing etcd with TLS and credentials, encryption. */
+const perNodeCustom = renderChart({ ...NON_DEFAULT_VALUES, dcgmExporter: { perNode: { enabled: true, scheme: 'https', port: 9500, path: '/dcgm/metrics', nodeSelector: { 'nvidia.com/gpu.present': null, gpu: 'yes' }, tolerations: [] } } });
 
 function only(objects: KubernetesObject[], kind: string, name: string): KubernetesObject {
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
@@ -68,12 +76,15 @@ function only(objects: KubernetesObject[], kind: string, name: string): Kubernet
   return found[0];
 }
 
-/** Every value's dotted path: maps are walked into, except resources (documented as one); lists and empty maps are values. */
+/** Maps documented as one value: resources, and node selectors (their keys are label names, not values). */
+const MAPS_DOCUMENTED_AS_ONE = new Set(['resources', 'nodeSelector']);
+
+/** Every value's dotted path: maps are walked into, except MAPS_DOCUMENTED_AS_ONE; lists and empty maps are values. */
 function valuePaths(values: Record<string, unknown>, prefix = ''): string[] {
   return Object.entries(values).flatMap(([key, value]) => {
     const path = prefix === '' ? key : `${prefix}.${key}`;
     const isMap = value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0;
-    return isMap && key !== 'resources' ? valuePaths(value as Record<string, unknown>, path) : [path];
+    return isMap && !MAPS_DOCUMENTED_AS_ONE.has(key) ? valuePaths(value as Record<string, unknown>, path) : [path];
   });
 }
 
@@ -91,7 +102,12 @@ function envOf(container: KubernetesObject): Map<string, { value?: string; value
 }
 
 function workloads(objects: KubernetesObject[]): KubernetesObject[] {
-  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet' || o.kind === 'DaemonSet');
+}
+
+/** The Deployments and the per-node DaemonSet: every workload that runs gputel (etcd's StatefulSet does not). */
+function gputelWorkloads(objects: KubernetesObject[]): KubernetesObject[] {
+  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
 }
 
 function roleDeployments(objects: KubernetesObject[]): KubernetesObject[] {
@@ -99,8 +115,8 @@ function roleDeployments(objects: KubernetesObject[]): KubernetesObject[] {
 }
 
 describe('Helm chart deploy/helm/gputel', () => {
-  it('passes helm lint --strict with default and with non-default values', () => {
-    for (const values of [{}, NON_DEFAULT_VALUES]) {
+  it('passes helm lint --strict with default and with non-default values, and with the per-node streamers', () => {
+    for (const values of [{}, NON_DEFAULT_VALUES, PER_NODE_VALUES]) {
       const result = runHelm(['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE], values);
       assert.equal(result.status, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
@@ -108,7 +124,7 @@ describe('Helm chart deploy/helm/gputel', () => {
   });
 
   it('renders objects that each match their Kubernetes schema, in the release namespace', () => {
-    for (const objects of [defaults, custom]) {
+    for (const objects of [defaults, custom, perNode, perNodeCustom]) {
       assert.ok(objects.length >= 10);
       for (const object of objects) {
         validateKubernetesObject(object);
@@ -145,7 +161,7 @@ describe('Helm chart deploy/helm/gputel', () => {
   });
 
   it('runs every pod as non-root on a read-only root file system, without capabilities, under RuntimeDefault seccomp', () => {
-    for (const objects of [defaults, custom]) {
+    for (const objects of [defaults, custom, perNode, perNodeCustom]) {
       for (const workload of workloads(objects)) {
         const pod = workload.spec.template.spec;
         const where = `${workload.kind} ${workload.metadata.name}`;
@@ -160,7 +176,7 @@ describe('Helm chart deploy/helm/gputel', () => {
           assert.ok(container.resources.requests.cpu && container.resources.requests.memory && container.resources.limits.memory, `${where}: requests and a memory limit`);
         }
       }
-      for (const deployment of roleDeployments(objects)) {
+      for (const deployment of gputelWorkloads(objects)) {
         const pod = deployment.spec.template.spec;
         const tmp = pod.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
         assert.ok(tmp, `${deployment.metadata.name}: /tmp is mounted`);
@@ -297,6 +313,78 @@ describe('Helm chart deploy/helm/gputel', () => {
     assert.equal(custom.filter((o) => o.metadata.name.includes('-etcd')).length, 0, 'an existing etcd: no etcd objects rendered');
   });
 
+  it('renders no per-node streamers unless dcgmExporter.perNode.enabled', () => {
+    for (const objects of [defaults, custom]) assert.deepEqual(ofKind(objects, 'DaemonSet'), []);
+  });
+
+  it("runs one streamer per GPU node, scraping its own node's dcgm-exporter at status.hostIP", () => {
+    const daemonSet = only(perNode, 'DaemonSet', PER_NODE_NAME);
+    validateKubernetesObject(daemonSet);
+    const template = daemonSet.spec.template;
+    const pod = template.spec;
+    const container = pod.containers[0];
+    const env = envOf(container) as Map<string, { valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+    assert.deepEqual(env.get('NODE_IP')?.valueFrom?.fieldRef, { fieldPath: 'status.hostIP' });
+    assert.deepEqual(container.args, ['streamer', '--scrape', 'http://$(NODE_IP):9400/metrics', '--no-progress', '--interval', '5s']);
+    // The kubelet expands $(VAR) in args only for variables the container defines.
+    for (const [, name] of container.args.join(' ').matchAll(/\$\((\w+)\)/g)) assert.ok(env.has(name), `$(${name}) is defined`);
+    assert.deepEqual(pod.nodeSelector, { 'nvidia.com/gpu.present': 'true' });
+    assert.deepEqual(pod.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    assert.equal(pod.hostNetwork, undefined, 'the streamer itself stays in the pod network');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.ok(pod.securityContext.runAsUser > 0);
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    // A node's old pod goes before its new one starts: it lets go of the node's source first.
+    assert.equal(daemonSet.spec.updateStrategy.type, 'RollingUpdate');
+    assert.equal(daemonSet.spec.updateStrategy.rollingUpdate.maxSurge, undefined);
+    // Probes, port and settings as every streamer's.
+    const port = container.ports[0];
+    assert.equal(envOf(container).get('GPUTEL_PORT')?.value, String(port.containerPort));
+    assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(container.readinessProbe.httpGet.port, port.name);
+    assert.deepEqual(container.envFrom, [{ configMapRef: { name: FULLNAME } }]);
+    assert.equal(template.metadata.annotations?.['prometheus.io/port'], String(port.containerPort));
+    assert.equal(template.metadata.labels?.['app.kubernetes.io/component'], 'streamer');
+  });
+
+  it('keeps the per-node streamers and the per-source streamers apart, and lets the per-node ones reach etcd', () => {
+    const objects = renderChart({ dcgmExporter: { perNode: { enabled: true } } });
+    const daemonSet = only(objects, 'DaemonSet', PER_NODE_NAME);
+    const podLabels = daemonSet.spec.template.metadata.labels;
+    assert.ok(selects(daemonSet.spec.selector.matchLabels, podLabels));
+    for (const deployment of roleDeployments(objects)) {
+      assert.ok(!selects(deployment.spec.selector.matchLabels, podLabels), `${deployment.metadata.name} selects the per-node pods`);
+      assert.ok(!selects(daemonSet.spec.selector.matchLabels, deployment.spec.template.metadata.labels), `the DaemonSet selects ${deployment.metadata.name}'s pods`);
+    }
+    const etcdPolicy = only(objects, 'NetworkPolicy', `${FULLNAME}-etcd`);
+    const clientRule = etcdPolicy.spec.ingress.find((rule: { ports: { port: number }[] }) => rule.ports.length === 1 && rule.ports[0].port === 2379);
+    assert.ok(selects(clientRule.from[0].podSelector.matchLabels, podLabels), 'the per-node streamers may reach etcd');
+    const streamerPolicy = only(objects, 'NetworkPolicy', `${FULLNAME}-streamer`);
+    assert.ok(selects(streamerPolicy.spec.podSelector.matchLabels, podLabels), "the streamers' policy covers them");
+    assert.deepEqual(streamerPolicy.spec.policyTypes, ['Ingress'], 'egress (to the node address) is not restricted');
+  });
+
+  it("gives each node's streamer a scrape URL gputel accepts and a source id of its own", () => {
+    for (const objects of [perNode, perNodeCustom]) {
+      const args: string[] = only(objects, 'DaemonSet', PER_NODE_NAME).spec.template.spec.containers[0].args;
+      const url = args[args.indexOf('--scrape') + 1];
+      // What the kubelet passes on two nodes (IPv4 status.hostIP).
+      const sources = ['10.0.3.7', '10.0.3.8'].map((nodeIp) => new ScrapeSource({ urls: [url.replaceAll('$(NODE_IP)', nodeIp)], intervalMs: 10_000 }));
+      assert.notEqual(sources[0].id, sources[1].id);
+      assert.match(sources[0].id, /^scrape-10\.0\.3\.7-/);
+      assert.match(sources[1].id, /^scrape-10\.0\.3\.8-/);
+    }
+    const customPod = only(perNodeCustom, 'DaemonSet', PER_NODE_NAME).spec.template.spec;
+    assert.deepEqual(customPod.containers[0].args, ['streamer', '--scrape', 'https://$(NODE_IP):9500/dcgm/metrics', '--no-progress']);
+    assert.deepEqual(customPod.nodeSelector, { gpu: 'yes' });
+    assert.equal(customPod.tolerations, undefined);
+    // IPv6 nodes: the address goes in brackets.
+    const ipv6 = only(renderChart({ dcgmExporter: { perNode: { enabled: true, host: '[$(NODE_IP)]' } } }), 'DaemonSet', PER_NODE_NAME).spec.template.spec.containers[0].args[2];
+    assert.equal(new ScrapeSource({ urls: [ipv6.replaceAll('$(NODE_IP)', 'fd00:10::7')], intervalMs: 10_000 }).location, 'http://[fd00:10::7]:9400/metrics');
+  });
+
   it('makes one admin key when given none, whose line gputel accepts and whose key it recognises', () => {
     const secret = only(defaults, 'Secret', `${FULLNAME}-secrets`);
     const ring = ApiKeyRing.parse([{ text: secret.stringData['api-keys'], what: 'the chart Secret' }]);
@@ -309,7 +397,7 @@ describe('Helm chart deploy/helm/gputel', () => {
     assert.deepEqual(volume.secret.items, [{ key: 'api-keys', path: 'api-keys' }], 'the generated key itself is not mounted');
   });
 
-  it('passes etcd TLS and credentials, the encryption key file and the API keys from Secrets to the roles that need them', () => {
+  it('passes etcd TLS and credentials, the encryption key file and the API keys from Secrets to the roles that need them (per-node streamers too)', () => {
     const config = only(custom, 'ConfigMap', FULLNAME);
     assert.equal(config.data.GPUTEL_ETCD, NON_DEFAULT_VALUES.externalEtcd.endpoints.join(','));
     assert.equal(config.data.GPUTEL_RETENTION, '14d');
@@ -320,7 +408,7 @@ describe('Helm chart deploy/helm/gputel', () => {
     assert.equal(ApiKeyRing.parse([{ text: secret.stringData['api-keys'], what: 'the chart Secret' }]).identify(readKey.key)?.role, 'read');
     assert.equal(parseEncryptionKeys(secret.stringData['encryption-keys'], 'the chart Secret').newest.id, 'k2');
     assert.equal(secret.stringData['etcd-password'], undefined, 'credentials come from the existing Secret');
-    for (const deployment of roleDeployments(custom)) {
+    for (const deployment of [...roleDeployments(custom), only(perNodeCustom, 'DaemonSet', PER_NODE_NAME)]) {
       const pod = deployment.spec.template.spec;
       const container = pod.containers[0];
       const env = envOf(container);
@@ -361,6 +449,11 @@ describe('Helm chart deploy/helm/gputel', () => {
       [{ etcd: { enabled: false }, externalEtcd: { endpoints: ['http://e:2379'], auth: { enabled: true, user: 'gputel' } } }, /externalEtcd\.auth\.password/],
       [{ streamer: { sources: [{ name: 'a', args: ['--simulate'] }, { name: 'a', args: ['--simulate'] }] } }, /streamer\.sources\[1\]\.name: "a" is used twice/],
       [{ streamer: { sources: [{ name: 'Bad_Name', args: ['--simulate'] }] } }, /streamer\.sources\[0\]\.name: "Bad_Name" must be/],
+      [{ dcgmExporter: { perNode: { enabled: true, scheme: 'ftp' } } }, /dcgmExporter\.perNode\.scheme: "ftp" must be http or https/],
+      [{ dcgmExporter: { perNode: { enabled: true, port: 0 } } }, /dcgmExporter\.perNode\.port: "0" must be a port number/],
+      [{ dcgmExporter: { perNode: { enabled: true, port: '9400x' } } }, /dcgmExporter\.perNode\.port: "9400x" must be a port number/],
+      [{ dcgmExporter: { perNode: { enabled: true, path: 'metrics' } } }, /dcgmExporter\.perNode\.path: "metrics" must start with \//],
+      [{ dcgmExporter: { perNode: { enabled: true, host: '' } } }, /dcgmExporter\.perNode\.host: give the exporter's host/],
     ];
     for (const [values, message] of cases) assert.match(renderChartError(values), message, JSON.stringify(values));
   });

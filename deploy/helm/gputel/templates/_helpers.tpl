@@ -160,17 +160,11 @@ seccompProfile:
 {{- end }}
 
 {{/*
-One gputel role as a Deployment. Arguments (a dict): root (the chart's
-context), component (streamer, collector, gateway; the label), name (the
-object's name), role (the gputel subcommand), args (its extra arguments),
-replicas (omitted under an HPA), port (the HTTP/ops port), portName,
-settings (the role's values: resources, nodeSelector, …), strategy,
-extraVolumes and extraVolumeMounts.
+One gputel role as a Deployment: the arguments of gputel.rolePodTemplate,
+and name (the object's name), replicas (omitted under an HPA) and strategy.
 */}}
 {{- define "gputel.roleDeployment" -}}
 {{- $root := .root }}
-{{- $values := $root.Values }}
-{{- $settings := .settings }}
 {{- $selector := dict "root" $root "component" .component }}
 apiVersion: apps/v1
 kind: Deployment
@@ -196,161 +190,180 @@ spec:
       {{- toYaml . | nindent 6 }}
       {{- end }}
   template:
-    metadata:
-      labels:
-        {{- include "gputel.metaLabels" $root | nindent 8 }}
-        {{- include "gputel.selectorLabels" $selector | nindent 8 }}
-        {{- with .extraSelector }}
-        {{- toYaml . | nindent 8 }}
+    {{- include "gputel.rolePodTemplate" . | nindent 4 }}
+{{- end }}
+
+{{/*
+The pod template of one gputel role, shared by its Deployment and the
+per-node streamers' DaemonSet, so every gputel pod gets the same security
+context, probes, settings, etcd credentials and encryption key file.
+Arguments (a dict): root (the chart's context), component (streamer,
+collector, gateway; the label), extraSelector (more selector labels), role
+(the gputel subcommand), args (its extra arguments), port (the HTTP/ops
+port), portName, probeScheme (HTTP unless given), settings (the role's
+values: resources, nodeSelector, tolerations, affinity,
+topologySpreadConstraints), extraEnv, extraVolumes and extraVolumeMounts.
+*/}}
+{{- define "gputel.rolePodTemplate" -}}
+{{- $root := .root }}
+{{- $values := $root.Values }}
+{{- $settings := .settings }}
+{{- $selector := dict "root" $root "component" .component -}}
+metadata:
+  labels:
+    {{- include "gputel.metaLabels" $root | nindent 4 }}
+    {{- include "gputel.selectorLabels" $selector | nindent 4 }}
+    {{- with .extraSelector }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- include "gputel.etcdClientLabel" $root | nindent 4 }}
+  annotations:
+    # A changed setting or secret rolls the pods: gputel reads them at start.
+    checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    checksum/secrets: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+    {{- if $values.metrics.scrapeAnnotations }}
+    # What deploy/prometheus/prometheus.yml's gputel-pods and gputel-gateway-pods jobs keep and where they scrape.
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ .port | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- with $values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "gputel.serviceAccountName" $root }}
+  # gputel never talks to the Kubernetes API.
+  automountServiceAccountToken: false
+  {{- with $values.image.pullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- include "gputel.podSecurityContext" $root | nindent 4 }}
+  terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "gputel.image" $root }}
+      imagePullPolicy: {{ $values.image.pullPolicy }}
+      args:
+        - {{ .role }}
+        {{- range .args }}
+        - {{ . | quote }}
         {{- end }}
-        {{- include "gputel.etcdClientLabel" $root | nindent 8 }}
-      annotations:
-        # A changed setting or secret rolls the pods: gputel reads them at start.
-        checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
-        checksum/secrets: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
-        {{- if $values.metrics.scrapeAnnotations }}
-        # What deploy/prometheus/prometheus.yml's gputel-pods job keeps and where it scrapes.
-        prometheus.io/scrape: "true"
-        prometheus.io/port: {{ .port | quote }}
-        prometheus.io/path: /metrics
+      ports:
+        - name: {{ .portName }}
+          containerPort: {{ .port }}
+          protocol: TCP
+      envFrom:
+        - configMapRef:
+            name: {{ include "gputel.fullname" $root }}
+      env:
+        - name: GPUTEL_PORT
+          value: {{ .port | quote }}
+        {{- if include "gputel.etcdAuthEnabled" $root }}
+        - name: GPUTEL_ETCD_USER
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "gputel.etcdAuthSecretName" $root }}
+              key: {{ $values.externalEtcd.auth.userKey }}
+        - name: GPUTEL_ETCD_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "gputel.etcdAuthSecretName" $root }}
+              key: {{ $values.externalEtcd.auth.passwordKey }}
         {{- end }}
-        {{- with $values.podAnnotations }}
-        {{- toYaml . | nindent 8 }}
+        {{- if include "gputel.etcdTlsEnabled" $root }}
+        - name: GPUTEL_ETCD_CA
+          value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.caKey }}
+        {{- if $values.externalEtcd.tls.clientCertificate }}
+        - name: GPUTEL_ETCD_CERT
+          value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.certKey }}
+        - name: GPUTEL_ETCD_KEY
+          value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.keyKey }}
         {{- end }}
-    spec:
-      serviceAccountName: {{ include "gputel.serviceAccountName" $root }}
-      # gputel never talks to the Kubernetes API.
-      automountServiceAccountToken: false
-      {{- with $values.image.pullSecrets }}
-      imagePullSecrets:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+        {{- end }}
+        {{- if $values.encryption.enabled }}
+        - name: GPUTEL_ENCRYPTION_KEY_FILE
+          value: /etc/gputel/encryption/{{ $values.encryption.secretKey }}
+        {{- end }}
+        {{- range .extraEnv }}
+        - {{- toYaml . | nindent 10 }}
+        {{- end }}
+      {{- $scheme := default "HTTP" .probeScheme }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: {{ .portName }}
+          scheme: {{ $scheme }}
+        initialDelaySeconds: 10
+        periodSeconds: 10
+        timeoutSeconds: 3
+        failureThreshold: 3
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: {{ .portName }}
+          scheme: {{ $scheme }}
+        periodSeconds: 5
+        timeoutSeconds: 3
+        failureThreshold: 2
+      resources:
+        {{- toYaml $settings.resources | nindent 8 }}
       securityContext:
-        {{- include "gputel.podSecurityContext" $root | nindent 8 }}
-      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
-      containers:
-        - name: {{ .component }}
-          image: {{ include "gputel.image" $root }}
-          imagePullPolicy: {{ $values.image.pullPolicy }}
-          args:
-            - {{ .role }}
-            {{- range .args }}
-            - {{ . | quote }}
-            {{- end }}
-          ports:
-            - name: {{ .portName }}
-              containerPort: {{ .port }}
-              protocol: TCP
-          envFrom:
-            - configMapRef:
-                name: {{ include "gputel.fullname" $root }}
-          env:
-            - name: GPUTEL_PORT
-              value: {{ .port | quote }}
-            {{- if include "gputel.etcdAuthEnabled" $root }}
-            - name: GPUTEL_ETCD_USER
-              valueFrom:
-                secretKeyRef:
-                  name: {{ include "gputel.etcdAuthSecretName" $root }}
-                  key: {{ $values.externalEtcd.auth.userKey }}
-            - name: GPUTEL_ETCD_PASSWORD
-              valueFrom:
-                secretKeyRef:
-                  name: {{ include "gputel.etcdAuthSecretName" $root }}
-                  key: {{ $values.externalEtcd.auth.passwordKey }}
-            {{- end }}
-            {{- if include "gputel.etcdTlsEnabled" $root }}
-            - name: GPUTEL_ETCD_CA
-              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.caKey }}
-            {{- if $values.externalEtcd.tls.clientCertificate }}
-            - name: GPUTEL_ETCD_CERT
-              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.certKey }}
-            - name: GPUTEL_ETCD_KEY
-              value: /etc/gputel/etcd-tls/{{ $values.externalEtcd.tls.keyKey }}
-            {{- end }}
-            {{- end }}
-            {{- if $values.encryption.enabled }}
-            - name: GPUTEL_ENCRYPTION_KEY_FILE
-              value: /etc/gputel/encryption/{{ $values.encryption.secretKey }}
-            {{- end }}
-            {{- range .extraEnv }}
-            - {{- toYaml . | nindent 14 }}
-            {{- end }}
-          {{- $scheme := default "HTTP" .probeScheme }}
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: {{ .portName }}
-              scheme: {{ $scheme }}
-            initialDelaySeconds: 10
-            periodSeconds: 10
-            timeoutSeconds: 3
-            failureThreshold: 3
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: {{ .portName }}
-              scheme: {{ $scheme }}
-            periodSeconds: 5
-            timeoutSeconds: 3
-            failureThreshold: 2
-          resources:
-            {{- toYaml $settings.resources | nindent 12 }}
-          securityContext:
-            {{- include "gputel.containerSecurityContext" $root | nindent 12 }}
-          volumeMounts:
-            # The root file system is read-only; Node and its libraries may still want a scratch folder.
-            - name: tmp
-              mountPath: /tmp
-            {{- if include "gputel.etcdTlsEnabled" $root }}
-            - name: etcd-tls
-              mountPath: /etc/gputel/etcd-tls
-              readOnly: true
-            {{- end }}
-            {{- if $values.encryption.enabled }}
-            - name: encryption-keys
-              mountPath: /etc/gputel/encryption
-              readOnly: true
-            {{- end }}
-            {{- with .extraVolumeMounts }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
-      volumes:
+        {{- include "gputel.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        # The root file system is read-only; Node and its libraries may still want a scratch folder.
         - name: tmp
-          emptyDir:
-            sizeLimit: 64Mi
+          mountPath: /tmp
         {{- if include "gputel.etcdTlsEnabled" $root }}
         - name: etcd-tls
-          secret:
-            secretName: {{ required "externalEtcd.tls.existingSecret: name the Secret holding the CA (and client certificate and key) when externalEtcd.tls.enabled is true" $values.externalEtcd.tls.existingSecret }}
-            defaultMode: 0440
+          mountPath: /etc/gputel/etcd-tls
+          readOnly: true
         {{- end }}
         {{- if $values.encryption.enabled }}
         - name: encryption-keys
-          secret:
-            secretName: {{ include "gputel.encryptionSecretName" $root }}
-            defaultMode: 0440
-            items:
-              - key: {{ $values.encryption.secretKey }}
-                path: {{ $values.encryption.secretKey }}
+          mountPath: /etc/gputel/encryption
+          readOnly: true
         {{- end }}
-        {{- with .extraVolumes }}
+        {{- with .extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- with $settings.nodeSelector }}
-      nodeSelector:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $settings.tolerations }}
-      tolerations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $settings.affinity }}
-      affinity:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $settings.topologySpreadConstraints }}
-      topologySpreadConstraints:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if include "gputel.etcdTlsEnabled" $root }}
+    - name: etcd-tls
+      secret:
+        secretName: {{ required "externalEtcd.tls.existingSecret: name the Secret holding the CA (and client certificate and key) when externalEtcd.tls.enabled is true" $values.externalEtcd.tls.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if $values.encryption.enabled }}
+    - name: encryption-keys
+      secret:
+        secretName: {{ include "gputel.encryptionSecretName" $root }}
+        defaultMode: 0440
+        items:
+          - key: {{ $values.encryption.secretKey }}
+            path: {{ $values.encryption.secretKey }}
+    {{- end }}
+    {{- with .extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $settings.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $settings.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $settings.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $settings.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
