@@ -24,13 +24,16 @@ export interface FleetShape {
   startMs: number;
 }
 
+/** The generator seed of every filled store: another bench generating the same fleet (the Prometheus reference) uses it too. */
+export const FILL_SEED = 42;
+
 /** Streams a generated fleet into the store; returns the rows written. */
 export async function fillStore(kv: KvStore, keys: KeySpace, shape: FleetShape): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-fill-'));
   try {
     const file = join(dir, 'dcgm.csv');
     let started = performance.now();
-    const rows = await writeGeneratedFile(file, { hosts: shape.hosts, gpusPerHost: shape.gpusPerHost, durationMs: shape.hours * 3_600_000, intervalMs: shape.intervalMs, seed: 42, startMs: shape.startMs });
+    const rows = await writeGeneratedFile(file, { hosts: shape.hosts, gpusPerHost: shape.gpusPerHost, durationMs: shape.hours * 3_600_000, intervalMs: shape.intervalMs, seed: FILL_SEED, startMs: shape.startMs });
     console.log(`generated ${rows.toLocaleString('en-US')} rows (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const logger = createLogger('warn');
     // Maintenance every 2 s (default 30 s) so that compaction has merged every closed window before the measurements.

@@ -24,8 +24,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { KeySpace } from '../src/kv/key-space.js';
-import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
+import { chunkBytesPerSample as bytesPerSample } from './chunk-bytes.js';
 import { fillStore } from './fill-store.js';
 import { storedSamples } from './store-progress.js';
 import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
@@ -39,25 +39,6 @@ const START_MS = Date.parse('2026-03-02T00:00:00Z');
 function argument(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-/** Bytes of chunk keys and values per stored sample, read back from the store. */
-async function bytesPerSample(kv: KvStore, keys: KeySpace, samples: number): Promise<{ perSample: number; chunks: number }> {
-  const prefix = keys.hostsPrefix('default');
-  let bytes = 0;
-  let chunks = 0;
-  let start = prefix;
-  for (;;) {
-    const page = await kv.range({ start, end: `${prefix}~` }, { limit: 2_000 });
-    for (const entry of page.kvs) {
-      if (!entry.key.includes('/data/')) continue;
-      bytes += entry.key.length + entry.value.length;
-      chunks++;
-    }
-    if (!page.more) break;
-    start = `${page.kvs[page.kvs.length - 1].key} `;
-  }
-  return { perSample: bytes / samples, chunks };
 }
 
 async function main(): Promise<void> {

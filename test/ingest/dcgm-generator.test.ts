@@ -5,12 +5,14 @@ import { DcgmCsvParser } from '../../src/ingest/dcgm-csv-parser.js';
 import {
   countGeneratedRows,
   generateDcgmCsv,
+  generateDcgmOpenMetrics,
   GENERATED_METRICS,
   H100_FRAMEBUFFER_MIB,
   type DcgmGeneratorOptions,
 } from '../../src/ingest/dcgm-generator.js';
 import { DCGM_CSV_COLUMNS, type DcgmRow } from '../../src/ingest/dcgm-row.js';
 import { parseLabelsRaw } from '../../src/ingest/labels-raw.js';
+import { PrometheusTextParser } from '../../src/ingest/prometheus-text-parser.js';
 
 const START_MS = Date.UTC(2026, 2, 2, 9, 15, 0);
 
@@ -288,4 +290,48 @@ test('fleets of consecutive host ranges (firstHost) hold exactly the rows of one
   assert.deepEqual([...dataLines(first.text), ...dataLines(rest.text)].sort(), dataLines(whole.text).sort());
   assert.match(rest.text, /"gpu-node-04"/);
   assert.throws(() => countGeneratedRows(options({ hosts: 2, firstHost: 9999 })), /firstHost \+ hosts - 1 must be an integer in 1\.\.9999/);
+});
+
+test('OpenMetrics output holds the CSV\'s samples: same count, series, values and times, parsed with zero errors', async () => {
+  const generatorOptions = options({ hosts: 2, gpusPerHost: 3, durationMs: 20 * 60_000 });
+  const csvRows = parseRows((await generate(generatorOptions)).text).rows;
+  let text = '';
+  const { rows } = await generateDcgmOpenMetrics(generatorOptions, (chunk) => {
+    text += chunk;
+  });
+  const fromText = new Map<string, string[]>();
+  const errors: string[] = [];
+  const stats = new PrometheusTextParser().parse(text, {
+    sample: (sample) => {
+      const key = `${sample.labels.get('UUID')}|${sample.name}`;
+      const list = fromText.get(key) ?? [];
+      list.push(`${sample.timestampMs}=${sample.value}|${sample.labels.get('Hostname')}|${sample.labels.get('gpu')}|${sample.labels.get('modelName')}`);
+      fromText.set(key, list);
+    },
+    error: (line, reason) => errors.push(`${line}: ${reason}`),
+  });
+  assert.deepEqual(errors, []);
+  assert.equal(stats.complete, true, 'ends with # EOF');
+  assert.equal(rows, csvRows.length);
+  assert.equal(stats.samples, csvRows.length);
+  const fromCsv = new Map<string, string[]>();
+  for (const row of csvRows) {
+    const key = `${row.uuid}|${row.metricName}`;
+    const list = fromCsv.get(key) ?? [];
+    list.push(`${row.timestampMs}=${row.value}|${row.hostname}|${row.gpuId}|${row.modelName}`);
+    fromCsv.set(key, list);
+  }
+  assert.equal(fromText.size, 2 * 3 * GENERATED_METRICS.length, 'one series per GPU metric');
+  assert.deepEqual(fromText, fromCsv);
+});
+
+test('OpenMetrics output is family-major, one TYPE line a family, timestamps in seconds', async () => {
+  let text = '';
+  await generateDcgmOpenMetrics(options({ hosts: 1, gpusPerHost: 2, durationMs: 30_000 }), (chunk) => {
+    text += chunk;
+  });
+  const lines = text.trimEnd().split('\n');
+  assert.equal(lines.at(-1), '# EOF');
+  assert.deepEqual(lines.filter((l) => l.startsWith('# TYPE')), GENERATED_METRICS.map((m) => `# TYPE ${m} gauge`));
+  assert.match(lines[1], new RegExp(`^DCGM_FI_DEV_GPU_UTIL\\{gpu="0",UUID="GPU-[0-9a-f-]{36}",Hostname="gpu-node-01",modelName="NVIDIA H100 80GB HBM3"\\} \\S+ ${START_MS / 1000}$`));
 });
