@@ -20,6 +20,57 @@ type Summary = { gpus: number; by_status: { active: number; stale: number }; idl
 /** The path of a GPU view's telemetry request. */
 const TELEMETRY_PATH = /^\/api\/v1\/gpus\/[^/]+\/telemetry$/;
 
+/** Asia/Kolkata's offset: a zone other than UTC (and without summer time) for the tests of times. */
+const KOLKATA_OFFSET_MS = 5.5 * 3_600_000;
+
+/** An instant as the page writes it in Asia/Kolkata: `2026-12-01 12:01:20 +05:30`. */
+function kolkataClock(ms: number): string {
+  return `${new Date(ms + KOLKATA_OFFSET_MS).toISOString().slice(0, 19).replace('T', ' ')} +05:30`;
+}
+
+/**
+ * Before the page's scripts run, records every text drawn on a canvas
+ * (`window.gputelCanvasTexts`): uPlot draws its axis labels there, one
+ * fillText per line, each tick's lines in tick order.
+ */
+const RECORD_CANVAS_TEXTS = `
+  window.gputelCanvasTexts = [];
+  const fillText = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    window.gputelCanvasTexts.push(String(text));
+    return fillText.call(this, text, ...rest);
+  };
+`;
+
+/**
+ * The charts' time axis, from the texts drawn on their canvases: no 12-hour
+ * time anywhere; ticks `HH:MM`, the first of each draw with a line
+ * `YYYY-MM-DD +05:30` below it (the page's zone, named as elsewhere); and
+ * each tick, read as that time in Asia/Kolkata, inside the range shown
+ * [fromMs, toMs] (a tick written in another zone would be hours off).
+ */
+function assertTimeAxis(drawn: readonly string[], fromMs: number, toMs: number): void {
+  assert.ok(drawn.every((text) => !/\d\s*[ap]\.?m\b/i.test(text)), `no am/pm on a chart: ${drawn.join(' | ')}`);
+  const ticks: { time: string; date?: string }[] = [];
+  for (const text of drawn) {
+    if (/^\d{4}-\d\d-\d\d \+05:30$/.test(text)) {
+      assert.ok(ticks.length > 0, `a date line below a tick: ${drawn.join(' | ')}`);
+      ticks[ticks.length - 1].date = text.slice(0, 10);
+    } else if (text.includes(':')) {
+      assert.match(text, /^\d\d:\d\d$/, 'a time tick is HH:MM, 24-hour');
+      ticks.push({ time: text });
+    }
+  }
+  assert.ok(ticks.length >= 2, `time ticks drawn: ${drawn.join(' | ')}`);
+  assert.ok(ticks[0].date !== undefined, 'the first tick has its date and zone');
+  let date = ticks[0].date;
+  for (const tick of ticks) {
+    date = tick.date ?? date;
+    const ms = Date.parse(`${date}T${tick.time}:00+05:30`);
+    assert.ok(ms >= fromMs - 60_000 && ms <= toMs + 60_000, `tick ${date} ${tick.time} (+05:30) inside the range ${kolkataClock(fromMs)} – ${kolkataClock(toMs)}`);
+  }
+}
+
 /**
  * A route handler that passes requests on to the gateway: a page left open
  * keeps refreshing after its test, and a pass-on to a gateway that has
@@ -134,7 +185,9 @@ describe('dashboard in headless Chromium on a known fleet', () => {
   });
 
   it('shows a record streamed after the pages loaded without a reload: on every tile, and appended to the GPU charts', async () => {
-    const gpuPage = await chromium.newPage();
+    const gpuPage = await chromium.newPage({ timezoneId: 'Asia/Kolkata' });
+    // The page's timers on a clock the test can move on (it runs as the wall clock until then).
+    await gpuPage.clock.install();
     const requests = recordApiRequests(gpuPage);
     const gpu = (await apiGpus())[0];
     // 1h: the whole data set (50 min) and the new record are inside the window, so nothing leaves it meanwhile.
@@ -171,6 +224,15 @@ describe('dashboard in headless Chromium on a known fleet', () => {
       return points.every((n) => n === loaded + 1) ? points : undefined;
     });
     assert.equal(after.length, before.length);
+    // "Last seen" follows the live records, as the newest values do, and each "ago" counts on.
+    const streamedAt = kolkataClock(streamed[0].timestampMs);
+    const lastSeen = gpuPage.getByTestId('gpu-last-seen');
+    const lastSeenText = (await lastSeen.textContent()) ?? '';
+    assert.equal(lastSeenText.slice(0, streamedAt.length), streamedAt, 'last seen is the streamed record\'s time');
+    assert.match(lastSeenText.slice(streamedAt.length), /^ \(\d+ (s|min) ago\)$/, 'with how long ago');
+    await gpuPage.clock.fastForward(3_600_000);
+    const newestAt = gpuPage.getByTestId('gpu-latest').locator('tr').first().locator('td');
+    for (const cell of [lastSeen, newestAt]) assert.equal(await cell.textContent(), `${streamedAt} (1 h ago)`, 'an hour later, without a record');
 
     // Each tile shows utilisation (the default colouring): the new record's, by UUID.
     const newUtilization = new Map(streamed.filter((row) => row.metric === 'DCGM_FI_DEV_GPU_UTIL').map((row) => [row.uuid, row.value]));
@@ -354,8 +416,10 @@ describe('dashboard in headless Chromium on a known fleet', () => {
 
   it('writes times as YYYY-MM-DD HH:MM:SS with the zone, and each unit in one format', async () => {
     const page = await chromium.newPage({ timezoneId: 'Asia/Kolkata' });
+    await page.addInitScript(RECORD_CANVAS_TEXTS);
     const gpu = (await apiGpus())[0];
     const root = await openView(page, fleet.baseUrl, `#/gpus/${encodeURIComponent(gpu.id)}?range=1h`, 'gpu');
+    const drawn = await page.evaluate<string[]>('window.gputelCanvasTexts');
     const texts = await root.locator('dl.meta dd, [data-testid="gpu-latest"] td').allTextContents();
     const times = texts.filter((text) => /\d{4}-\d\d-\d\d/.test(text));
     assert.ok(times.length >= 3, `first seen, last seen and the newest values' time: ${texts.join(' | ')}`);
@@ -366,10 +430,10 @@ describe('dashboard in headless Chromium on a known fleet', () => {
     const [fromText, toText] = [await root.locator('input[name="from"]').inputValue(), await root.locator('input[name="to"]').inputValue()];
     for (const text of [fromText, toText]) assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'a range field');
     assert.equal(await root.getByTestId('range-zone').textContent(), '+05:30');
-    const kolkataMs = 5.5 * 3_600_000;
     const toMs = Date.parse(`${toText.replace(' ', 'T')}+05:30`);
+    assertTimeAxis(drawn, Date.parse(`${fromText.replace(' ', 'T')}+05:30`), toMs);
     const fromMs = toMs - 20 * 60_000;
-    await root.locator('input[name="from"]').fill(new Date(fromMs + kolkataMs).toISOString().slice(0, 19).replace('T', ' '));
+    await root.locator('input[name="from"]').fill(new Date(fromMs + KOLKATA_OFFSET_MS).toISOString().slice(0, 19).replace('T', ' '));
     await root.locator('form.custom button').click();
     await waitFor('the custom range in the URL', 10_000, async () => (new URL(page.url()).hash.includes('from=') ? true : undefined));
     await waitForView(page, 'gpu');

@@ -56,11 +56,11 @@ export function formatClock(time: string | number): string {
   return `${localDateTime(ms)} ${zoneOf(ms)}`;
 }
 
-/** An RFC 3339 time (formatClock), with how long ago relative to `nowMs`. */
-export function formatTime(iso: string | null, nowMs = Date.now()): string {
-  if (iso === null) return '–';
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
+/** An RFC 3339 time or epoch ms (formatClock), with how long ago relative to `nowMs` (none for a time after it). */
+export function formatTime(time: string | number | null, nowMs = Date.now()): string {
+  if (time === null) return '–';
+  const ms = typeof time === 'number' ? time : Date.parse(time);
+  if (Number.isNaN(ms)) return String(time);
   const ago = nowMs - ms;
   return `${formatClock(ms)}${ago >= 0 ? ` (${formatDuration(ago)} ago)` : ''}`;
 }

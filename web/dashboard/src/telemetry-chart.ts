@@ -11,6 +11,7 @@ import uPlot from 'uplot';
 import { el } from './dom.js';
 import { formatClock, formatValue } from './format.js';
 import type { MetricInfo } from './metrics.js';
+import { timeAxisLabels } from './time-axis.js';
 
 const HEIGHT = 170;
 /** Tick steps of a value axis in the unit shown: 1, 2, 5, 10, 20, 25, 50, … */
@@ -128,7 +129,7 @@ export class TelemetryChart {
         },
       ],
       // Ticks only where the unit's format can tell them apart: whole units (or tenths of a GiB), never 0.5 % shown as "1%".
-      axes: [{}, { size: 80, incrs: valueIncrements(metric), values: (_plot, splits) => splits.map((value) => formatValue(value, metric)) }],
+      axes: [{ values: (_plot, splits, _axis, _space, incr) => timeAxisLabels(splits, incr) }, { size: 80, incrs: valueIncrements(metric), values: (_plot, splits) => splits.map((value) => formatValue(value, metric)) }],
     };
   }
 
