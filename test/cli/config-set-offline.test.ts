@@ -4,6 +4,7 @@
  * etcd that does not answer is said once: what, where, what to do.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { readableGrpcDetail, unreachableCause } from '../../src/kv/etcd-kv-store.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -11,14 +12,25 @@ import { findFreePort } from '../support/etcd-process.js';
 import { runGputel } from '../support/gputel-process.js';
 
 describe('gputel config set with etcd unreachable', { timeout: 30_000 }, () => {
-  it('refuses a bad value at once with exit 3 and the value rule, without waiting for etcd', async () => {
-    // A port free a moment ago: nothing listens there, so a connect would be refused (and retried for seconds).
-    const etcd = `http://127.0.0.1:${await findFreePort()}`;
-    const startedAt = Date.now();
-    const set = runGputel(['config', 'set', 'batch-samples', '0', '--etcd', etcd]);
-    assert.equal(await set.exited, EXIT.CONFIG, set.stderr());
-    assert.ok(Date.now() - startedAt < 3_000, `refused in ${Date.now() - startedAt} ms, before any connect`);
-    assert.match(set.stderr(), /batch-samples = "0": must be a whole number from 1 to \d+; the value in effect is unchanged/);
+  it('refuses a bad value with exit 3 and the value rule before it connects to etcd', async () => {
+    // A listener that answers nothing, standing for an etcd that does not answer: it counts connections, and a
+    // command that connected first would wait there for its dial timeout (seconds) before exiting 5.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const etcd = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+      const set = runGputel(['config', 'set', 'batch-samples', '0', '--etcd', etcd]);
+      assert.equal(await set.exited, EXIT.CONFIG, set.stderr());
+      assert.match(set.stderr(), /batch-samples = "0": must be a whole number from 1 to \d+; the value in effect is unchanged/);
+      assert.equal(sockets.length, 0, 'etcd was never contacted');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('says once that etcd cannot be reached, where, why and what to do (exit 5)', async () => {
