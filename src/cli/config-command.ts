@@ -6,7 +6,7 @@
 import { userInfo, hostname } from 'node:os';
 import { Argument, Command } from 'commander';
 import { LIVE_SETTINGS, flagOf, type GputelConfig } from '../common/config.js';
-import { readConfigHistory, readLiveSettings, requireLiveSetting, writeLiveSetting, type ConfigChange } from '../store/live-config-store.js';
+import { normalizeLiveValue, readConfigHistory, readLiveSettings, requireLiveSetting, writeLiveSetting, type ConfigChange } from '../store/live-config-store.js';
 import { GputelError } from '../common/gputel-error.js';
 import type { KeySpace } from '../kv/key-space.js';
 import type { KvStore } from '../kv/kv-store.js';
@@ -73,6 +73,8 @@ export function configCommand(): Command {
     .argument('<value>', "the value in the flag's syntax, e.g. 5000, 500ms, 600/min, debug")
     .action(async (key: string, value: string, options: Record<string, unknown>) => {
       const config = configOf(options);
+      // Checked before the store is opened: a bad value is refused at once (exit 3), not after a connect that may wait for seconds.
+      normalizeLiveValue(key, value);
       const change = await withSettingsStore(config, (kv, keys) => writeLiveSetting(kv, keys, config.cluster, key, value, author()));
       process.stdout.write(change.old === change.new ? `${key} is already ${change.new}\n` : `${key}: ${change.old ?? '(not set)'} → ${change.new}\n`);
     });

@@ -235,7 +235,8 @@ const SPECS: { [K in keyof GputelConfig]: SettingSpec<GputelConfig[K]> } = {
   // Kubernetes' API server compacts every 5 minutes too; at least 1 s so a typo (5ms) cannot hammer etcd.
   etcdCompactionIntervalMs: { flag: 'etcd-compaction-interval', env: 'GPUTEL_ETCD_COMPACTION_INTERVAL', defaultValue: 5 * 60_000, parse: duration(1_000, true), format: formatDuration },
   // etcd raises a TTL under 2 s to 2 s; past an hour a dead collector's partitions would wait too long.
-  leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600) },
+  // Shown as `5s` (GET /config), which the flag takes back, as docs and README write it.
+  leaseTtlSeconds: { flag: 'lease-ttl', env: 'GPUTEL_LEASE_TTL', defaultValue: 5, parse: seconds(2, 3_600), format: (seconds: number) => `${seconds}s` },
   // At least 1 h (compaction merges 4 h windows; less would remove data as it lands); at most ~10 years.
   retentionMs: { flag: 'retention', env: 'GPUTEL_RETENTION', defaultValue: 7 * 86_400_000, parse: duration(3_600_000, false, 3_650 * 86_400_000), format: formatDuration },
   staleAfterMs: { flag: 'stale-after', env: 'GPUTEL_STALE_AFTER', defaultValue: 5 * 60_000, parse: duration(1_000), format: formatDuration },
@@ -347,6 +348,11 @@ export type LiveSettingName = (typeof LIVE_SETTINGS)[number];
 
 /** Values never shown (GET /config, logs): they grant access. Paths of key files are shown, their contents never read here. */
 export const SECRET_SETTINGS: ReadonlySet<keyof GputelConfig> = new Set(['apiKeys', 'etcdPassword']);
+
+/** The low watermark a streamer waits under: `low`, or half of `high` when `low` is 0; never above `high`. */
+export function lowWatermarkInEffect(low: number, high: number): number {
+  return Math.min(low || Math.ceil(high / 2), high);
+}
 
 /** The flag name of a setting (`batchSamples` → `batch-samples`). */
 export function flagOf(name: keyof GputelConfig): string {

@@ -14,6 +14,7 @@ import {
   flagOf,
   formatSetting,
   liveSettingOfFlag,
+  lowWatermarkInEffect,
   parseSetting,
   settingSourcesOf,
   type GputelConfig,
@@ -31,8 +32,26 @@ export interface SettingInEffect {
   value: string;
   source: SettingSource;
   live: boolean;
+  /**
+   * What the process uses when it is not `value` as written, and why: only
+   * low-watermark, whose 0 means half the high watermark (and which is
+   * capped at it), e.g. "500 (half of high-watermark)".
+   */
+  effective?: string;
   /** A live value that was refused, and why; the value above stayed in effect. */
   rejected?: { value: string; reason: string };
+}
+
+/**
+ * The low watermark a streamer waits under, as queue-producer.ts computes
+ * it (0: half the high watermark; never above the high watermark), with
+ * why, or undefined when it is the value as set.
+ */
+export function effectiveLowWatermark(low: number, high: number): string | undefined {
+  const inEffect = lowWatermarkInEffect(low, high);
+  if (low === 0) return `${inEffect} (half of high-watermark)`;
+  if (low > high) return `${inEffect} (capped at high-watermark)`;
+  return undefined;
 }
 
 const HIDDEN = '(hidden)';
@@ -117,6 +136,10 @@ export class LiveSettings {
       const shown = SECRET_SETTINGS.has(name) ? (inEffect === '' ? '' : HIDDEN) : formatSetting(name, inEffect as never);
       const row: SettingInEffect = { key: flagOf(name), value: shown, source: live !== undefined && this.liveRaw.has(live) ? 'live' : sources[name], live: live !== undefined };
       const refused = live !== undefined ? this.rejected.get(live) : undefined;
+      if (name === 'lowWatermark') {
+        const effective = effectiveLowWatermark(this.started.lowWatermark, this.started.highWatermark);
+        if (effective !== undefined) row.effective = effective;
+      }
       if (refused) row.rejected = refused;
       return row;
     });

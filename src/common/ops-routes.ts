@@ -69,6 +69,9 @@ const SettingRow = Type.Object(
     value: Type.String({ description: "in effect, in the flag's syntax (5m, 600/min); secrets read (hidden)" }),
     source: Type.Enum(['flag', 'environment', 'config file', 'default', 'live'], { description: 'where the value in effect came from' }),
     live: Type.Boolean({ description: 'whether gputel config set changes it at run time' }),
+    effective: Type.Optional(
+      Type.String({ description: 'what the process uses when it differs from value, and why: low-watermark 0 reads "500 (half of high-watermark)"' }),
+    ),
     rejected: Type.Optional(
       Type.Object({ value: Type.String(), reason: Type.String() }, { description: 'a live value that was refused; the value above stayed in effect' }),
     ),

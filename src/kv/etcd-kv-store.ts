@@ -515,18 +515,21 @@ export class EtcdKvStore implements KvStore {
 
   private async waitUntilReachable(): Promise<void> {
     const giveUpAt = Date.now() + this.dialTimeoutMs;
+    let cause: string | undefined;
     for (;;) {
       try {
         await this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline: giveUpAt });
         return;
       } catch (error) {
         const translated = translateEtcdError(error, 'connect', undefined, this.where);
+        // The last try often ends on the deadline itself: the cause worth naming is the one before it (refused, not found).
+        cause = unreachableCause(errorMessage(error)) ?? cause;
         if (!translated.retryable || Date.now() + DIAL_RETRY_INTERVAL_MS >= giveUpAt) {
-          throw new GputelError(
-            translated.code,
-            `${translated.message} (gave up after ${this.dialTimeoutMs} ms; is etcd running and are the endpoints right?)`,
-            { retryable: translated.retryable, cause: error },
-          );
+          // Not answering at all: said once, what, where and what to do; a TLS or auth refusal keeps its own advice.
+          const message = translated.message.endsWith(UNREACHABLE_HINT)
+            ? `cannot reach ${this.where} within ${this.dialTimeoutMs} ms (${cause ?? 'no answer'}): check that etcd runs and that the endpoints (--etcd, GPUTEL_ETCD) are its client URLs, then retry`
+            : `${translated.message} (gave up after ${this.dialTimeoutMs} ms)`;
+          throw new GputelError(translated.code, message, { retryable: translated.retryable, cause: error });
         }
         await new Promise((resolve) => setTimeout(resolve, DIAL_RETRY_INTERVAL_MS));
       }
@@ -699,6 +702,36 @@ function noSpaceError(what: string, key: string | undefined, cause?: unknown, wh
   );
 }
 
+/** The advice on an etcd that does not answer; waitUntilReachable tells its translation by it. */
+const UNREACHABLE_HINT = 'etcd did not answer; check that it runs and is reachable, then retry';
+
+/**
+ * gRPC's text made readable: without an empty "Resolution note:" and the
+ * "Error: " of a nested error's name. The raw text stays on the error's cause.
+ */
+export function readableGrpcDetail(detail: string): string {
+  return detail
+    .replace(/\.?\s*Resolution note:\s*(?=;|$)/g, '')
+    .replace(/Last error: Error: /g, 'last error: ')
+    .trim();
+}
+
+/**
+ * Why a connection to etcd failed, in a few words (connection refused, host
+ * name not found, TLS handshake failed), or undefined when the text says
+ * only that time ran out (a deadline), which names no cause.
+ */
+export function unreachableCause(detail: string): string | undefined {
+  const refused = /ECONNREFUSED (\S+?)\.?(?:\s|$)/.exec(detail);
+  if (refused) return `connection refused by ${refused[1]}`;
+  if (/ECONNREFUSED|connection refused/i.test(detail)) return 'connection refused';
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(detail)) return 'host name not found';
+  if (/ECONNRESET|socket hang up/i.test(detail)) return 'the connection was reset';
+  if (/EHOSTUNREACH|ENETUNREACH/i.test(detail)) return 'no route to the host';
+  if (/DEADLINE_EXCEEDED|Deadline exceeded|timed out/i.test(detail)) return undefined;
+  return readableGrpcDetail(detail.replace(/^\d+ [A-Z_]+: /, ''));
+}
+
 /**
  * The one place etcd3/gRPC errors become GputelErrors: a stable code, whether
  * a retry can help, and a message naming the operation, key and endpoints.
@@ -712,7 +745,7 @@ export function translateEtcdError(
 ): GputelError {
   if (error instanceof GputelError) return error;
   const detail = errorMessage(error);
-  const prefix = `${what}${key !== undefined ? ` of ${key}` : ''} on ${where} failed: ${detail}`;
+  const prefix = `${what}${key !== undefined ? ` of ${key}` : ''} on ${where} failed: ${readableGrpcDetail(detail)}`;
   const fail = (code: GputelError['code'], hint: string, retryable = false): GputelError =>
     new GputelError(code, hint.length > 0 ? `${prefix}; ${hint}` : prefix, { retryable, cause: error });
 
@@ -761,7 +794,7 @@ export function translateEtcdError(
     if (/unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match|wrong version number/i.test(detail)) {
       return fail('KV_UNAVAILABLE', "TLS to etcd failed: give --etcd-ca with the CA that signed etcd's certificate (whose names must include the endpoint's host), and https:// endpoints only for etcd members that serve TLS", true);
     }
-    return fail('KV_UNAVAILABLE', 'etcd did not answer; check that it runs and is reachable, then retry', true);
+    return fail('KV_UNAVAILABLE', UNREACHABLE_HINT, true);
   }
   return fail(fallback, '');
 }

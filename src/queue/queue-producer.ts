@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelayMs } from '../common/backoff.js';
+import { lowWatermarkInEffect } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { GputelError } from '../common/gputel-error.js';
 import { BoundedLabelValues } from '../common/bounded-label.js';
@@ -229,7 +230,7 @@ export class QueueProducer {
   private async waitForCapacity(partitions: number[], signal: AbortSignal | undefined): Promise<void> {
     let waitedSince: number | undefined;
     const { highWatermark } = this.options;
-    const lowWatermark = Math.min(this.options.lowWatermark || Math.ceil(highWatermark / 2), highWatermark);
+    const lowWatermark = lowWatermarkInEffect(this.options.lowWatermark ?? 0, highWatermark);
     try {
       await this.waitUntilBelow(partitions, highWatermark, lowWatermark, signal, () => {
         waitedSince = Date.now();

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { clusterDown, survivalReason } from '../../src/cli/cluster/cluster-down.
 import { lockFilePath } from '../../src/cli/cluster/cluster-lock.js';
 import { stateFilePath, writeClusterState, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
 import { processStartTime } from '../../src/cli/cluster/process-identity.js';
+import { prometheusTargetsPath } from '../../src/cli/cluster/prometheus-targets.js';
 import { stopProcess } from '../../src/cli/cluster/process-stopper.js';
 import { gputelError } from '../support/gputel-error-check.js';
 import { waitFor } from '../support/wait-for.js';
@@ -42,13 +43,15 @@ describe('cluster down', () => {
     return dir;
   }
 
-  it('stops every process, then removes the state and etcd data, and the lock', async () => {
+  it('stops every process, then removes the state, etcd data, Prometheus targets and the lock', async () => {
     const dir = await clusterOf('all-stopped', 2);
+    writeFileSync(prometheusTargetsPath(dir), '[]\n');
     const { stopped, survivors } = await clusterDown(dir, 2_000);
     assert.deepEqual(stopped.map((r) => r.outcome), ['stopped', 'stopped']);
     assert.deepEqual(survivors, []);
     assert.equal(existsSync(stateFilePath(dir)), false);
     assert.equal(existsSync(path.join(dir, 'etcd')), false);
+    assert.equal(existsSync(prometheusTargetsPath(dir)), false, 'a stopped cluster has no targets');
     assert.equal(existsSync(lockFilePath(dir)), false);
   });
 
@@ -78,7 +81,12 @@ describe('cluster down', () => {
     assert.match(survivalReason({ process: entry, outcome: 'survived', elapsedMs: 0 }), /still running after SIGKILL/);
   });
 
-  it('says there is no cluster in a folder that does not exist (NOT_FOUND)', async () => {
-    await assert.rejects(clusterDown(path.join(root, 'nothing'), 100), gputelError('NOT_FOUND', /no cluster state in/));
+  it('says there is no cluster to stop in a folder that does not exist (NOT_FOUND), without advice to start one', async () => {
+    const nothing = path.join(root, 'nothing');
+    await assert.rejects(clusterDown(nothing, 100), (error: unknown) => {
+      gputelError('NOT_FOUND', /^no cluster to stop in .*nothing \(it has no cluster\.json: none was started there, or it was stopped already\)$/)(error);
+      assert.doesNotMatch((error as Error).message, /cluster up/);
+      return true;
+    });
   });
 });

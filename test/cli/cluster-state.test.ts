@@ -45,7 +45,7 @@ describe('cluster state file and process identity', () => {
   });
 
   it('says there is no cluster, and how to start one, when the folder has no state (NOT_FOUND)', () => {
-    assert.throws(() => readClusterState(path.join(dir, 'none')), gputelError('NOT_FOUND', /no cluster state in .*none .*gputel cluster up --dir/));
+    assert.throws(() => readClusterState(path.join(dir, 'none')), gputelError('NOT_FOUND', /no cluster in .*none .*none was started there, or it was stopped\): start one with `gputel cluster up --dir/));
   });
 
   it('reads a state file written before addresses were recorded: every process on 127.0.0.1', () => {

@@ -68,4 +68,19 @@ describe('live settings', () => {
     assert.deepEqual(rows.get('api-keys'), { key: 'api-keys', value: '(hidden)', source: 'flag', live: false });
     assert.deepEqual(rows.get('etcd-password'), { key: 'etcd-password', value: '', source: 'default', live: false });
   });
+
+  it('shows low-watermark 0 as the flag takes it, with the half of the high watermark in effect beside it', () => {
+    const rows = new Map(new LiveSettings(loadConfig({ flags: { highWatermark: '1000' }, env: {} })).describe().map((row) => [row.key, row]));
+    assert.deepEqual(rows.get('low-watermark'), { key: 'low-watermark', value: '0', source: 'default', live: false, effective: '500 (half of high-watermark)' });
+    const set = new Map(new LiveSettings(loadConfig({ flags: { highWatermark: '1000', lowWatermark: '200' }, env: {} })).describe().map((row) => [row.key, row]));
+    assert.equal(set.get('low-watermark')!.effective, undefined, 'a low watermark as set has no effective field');
+    const above = new Map(new LiveSettings(loadConfig({ flags: { highWatermark: '100', lowWatermark: '300' }, env: {} })).describe().map((row) => [row.key, row]));
+    assert.equal(above.get('low-watermark')!.effective, '100 (capped at high-watermark)');
+  });
+
+  it('shows lease-ttl in the syntax the flag takes back (5s), not a bare number', () => {
+    const rows = new Map(started().describe().map((row) => [row.key, row]));
+    assert.equal(rows.get('lease-ttl')!.value, '5s');
+    assert.equal(loadConfig({ flags: { leaseTtlSeconds: rows.get('lease-ttl')!.value }, env: {} }).leaseTtlSeconds, 5, 'the shown value parses back to the same');
+  });
 });

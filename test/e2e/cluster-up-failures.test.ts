@@ -44,7 +44,7 @@ describe('gputel cluster up: failures', { timeout: 60_000 }, () => {
     assert.deepEqual(processesNaming(clusterDir), [], 'no process of the cluster runs');
   });
 
-  it('refuses a load-balancer port in use before starting anything (exit 3)', async () => {
+  it('refuses a load-balancer port in use before starting anything, and leaves no folder behind (exit 3)', async () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const port = (server.address() as net.AddressInfo).port;
@@ -54,21 +54,25 @@ describe('gputel cluster up: failures', { timeout: 60_000 }, () => {
       assert.equal(await up.exited, EXIT.CONFIG);
       assert.match(up.stderr(), new RegExp(`the load balancer cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use\\. Pass --port with a free port, or --port 0`));
       assert.deepEqual(processesNaming(clusterDir), []);
+      assert.equal(existsSync(clusterDir), false, 'the refused up made no folder (not even one with only its marker)');
     } finally {
       server.close();
     }
   });
 
-  it('says a --host that is not an address of this machine is that, not a port in use (exit 3)', async (t) => {
+  it('says a --host that is not an address of this machine is that, not a port in use, and leaves no folder behind (exit 3)', async (t) => {
     // TEST-NET-2 (RFC 5737): not this machine's, so listening on it fails (EADDRNOTAVAIL) without touching a network.
     const foreign = '198.51.100.77';
     if (Object.values(networkInterfaces()).flat().some((entry) => entry?.address === foreign)) return t.skip(`${foreign} is this machine's`);
-    const clusterDir = path.join(dir, 'foreign-host');
+    // Below a folder that does not exist either: neither is made.
+    const parent = path.join(dir, 'foreign-host-parent');
+    const clusterDir = path.join(parent, 'foreign-host');
     for (const port of ['0', '8080']) {
       const up = runGputel(['cluster', 'up', '--dir', clusterDir, '--host', foreign, '--port', port]);
       assert.equal(await up.exited, EXIT.CONFIG, up.stderr());
       assert.match(up.stderr(), new RegExp(`the load balancer cannot listen on ${foreign.replace(/\./g, '\\.')}:${port}: ${foreign.replace(/\./g, '\\.')} is not an address of this machine`));
       assert.doesNotMatch(up.stderr(), /in use/);
+      assert.equal(existsSync(parent), false, 'the refused up made no folder');
     }
     assert.deepEqual(processesNaming(clusterDir), []);
   });
@@ -96,5 +100,19 @@ describe('gputel cluster up: failures', { timeout: 60_000 }, () => {
     assert.equal(await up.exited, EXIT.CONFIG);
     assert.match(up.stderr(), /already holds files and is not a folder of gputel cluster up/);
     assert.equal(readFileSync(path.join(foreign, 'nginx', 'keep.conf'), 'utf8'), 'mine');
+  });
+
+  it('keeps a folder that was there before a refused up, and its files', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const existing = path.join(dir, 'existing-empty');
+      mkdirSync(existing);
+      const up = runGputel(['cluster', 'up', '--dir', existing, '--port', String((server.address() as net.AddressInfo).port)]);
+      assert.equal(await up.exited, EXIT.CONFIG, up.stderr());
+      assert.deepEqual(readdirSync(existing), [], 'the folder stays, as it was');
+    } finally {
+      server.close();
+    }
   });
 });

@@ -206,7 +206,7 @@ describe('gputel cluster: a local cluster behind nginx', { timeout: 120_000 }, (
     for (const entry of started) assert.notEqual(processStartTime(entry.pid), entry.startTime, `${entry.name} (pid ${entry.pid}) is gone`);
     const again = runGputel(['cluster', 'status', '--dir', clusterDir]);
     assert.equal(await again.exited, EXIT.NOT_FOUND, 'the state is gone');
-    assert.match(again.stderr(), /no cluster state in .*: start one with `gputel cluster up/);
+    assert.match(again.stderr(), /no cluster in .*: start one with `gputel cluster up/);
     // The logs outlive the cluster.
     const logs = runGputel(['cluster', 'logs', 'gateway-2', 'nginx-access', '--dir', clusterDir, '--lines', '3']);
     assert.equal(await logs.exited, 0, logs.stderr());

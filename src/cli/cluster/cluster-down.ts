@@ -6,8 +6,10 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { acquireClusterLock, type ClusterLock } from './cluster-lock.js';
-import { readClusterState, stateFilePath } from './cluster-state.js';
+import { GputelError } from '../../common/gputel-error.js';
+import { STATE_FILE, readClusterState, stateFilePath } from './cluster-state.js';
 import { clusterPaths } from './cluster-up.js';
+import { removePrometheusTargets } from './prometheus-targets.js';
 import { SURVIVING_OUTCOMES, stopClusterProcesses, type Signaller, type StoppedProcess } from './process-stopper.js';
 
 export interface ClusterDownResult {
@@ -23,9 +25,12 @@ export interface ClusterDownResult {
  * another `up` or `down` works on it. `kill` is for tests.
  */
 export async function clusterDown(dir: string, graceMs: number, kill?: Signaller): Promise<ClusterDownResult> {
-  // No cluster (no folder, or no state in it): nothing to lock, and reading the state says so (NOT_FOUND), rather than
-  // a lock that cannot be written in a folder that is not a cluster's.
-  const lock: ClusterLock | undefined = existsSync(stateFilePath(dir)) ? acquireClusterLock(dir, 'down') : undefined;
+  // No cluster (no folder, or no state in it): nothing to lock (a lock could not be written in a folder that is not a
+  // cluster's) and nothing to stop, which is what down says, not how to start one.
+  if (!existsSync(stateFilePath(dir))) {
+    throw new GputelError('NOT_FOUND', `no cluster to stop in ${dir} (it has no ${STATE_FILE}: none was started there, or it was stopped already)`);
+  }
+  const lock: ClusterLock = acquireClusterLock(dir, 'down');
   try {
     const state = readClusterState(dir);
     const stopped = await stopClusterProcesses(state.processes, graceMs, kill);
@@ -35,10 +40,11 @@ export async function clusterDown(dir: string, graceMs: number, kill?: Signaller
       rmSync(stateFilePath(dir), { force: true });
       rmSync(paths.etcdData, { recursive: true, force: true });
       rmSync(paths.nginxRun, { recursive: true, force: true });
+      removePrometheusTargets(dir);
     }
     return { stopped, survivors };
   } finally {
-    lock?.release();
+    lock.release();
   }
 }
 

@@ -72,7 +72,7 @@ export function readClusterState(dir: string): ClusterState {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new GputelError('NOT_FOUND', `no cluster state in ${dir} (${file} does not exist): start one with \`gputel cluster up --dir ${dir}\``);
+      throw new GputelError('NOT_FOUND', `no cluster in ${dir} (${file} does not exist: none was started there, or it was stopped): start one with \`gputel cluster up --dir ${dir}\``);
     }
     throw new GputelError('BAD_CONFIG', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }

@@ -22,6 +22,7 @@ import { rotateLogs } from './log-rotation.js';
 import { nginxConfig } from './nginx-config.js';
 import { takesErrorLogFlag } from './nginx-version.js';
 import { probeProcess } from './process-health.js';
+import { removePrometheusTargets, writePrometheusTargets } from './prometheus-targets.js';
 import { isSameProcess, processStartTime } from './process-identity.js';
 import { refuseTlsConfigFile, roleEnvironment } from './role-environment.js';
 import { streamerSourceArgs, type StreamerSources } from './streamer-sources.js';
@@ -84,14 +85,33 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
   const binaries = findClusterBinaries(options.env ?? process.env);
   checkClusterDir(options.dir);
   refuseForeignFolder(options.dir);
-  mkdirSync(options.dir, { recursive: true });
-  writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
-  const lock = acquireClusterLock(options.dir, 'up');
+  refuseTlsConfigFile(roleEnvironment(options.env ?? process.env));
+  // Every check that can refuse runs before the folder is made: a refused `up` leaves no folder behind. A running
+  // cluster of this folder may hold the port itself: then it is refused for running (under the lock, below) instead.
+  if (runningProcesses(options.dir).length === 0) await refuseUnavailableAddress(options);
+  // The first folder made (D, or a parent of it), or undefined when D was there.
+  const created = mkdirSync(options.dir, { recursive: true });
+  const progress = { launched: 0 };
   try {
-    return await startCluster(options, { binaries, streamerArgs }, report);
-  } finally {
-    lock.release();
+    writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
+    const lock = acquireClusterLock(options.dir, 'up');
+    try {
+      return await startCluster(options, { binaries, streamerArgs }, report, progress);
+    } finally {
+      lock.release();
+    }
+  } catch (error) {
+    // Refused before any process started (the address taken meanwhile, say): what this up made goes. Once one started,
+    // its log says why it failed, and is kept.
+    if (created !== undefined && progress.launched === 0) rmSync(created, { recursive: true, force: true });
+    throw error;
   }
+}
+
+/** Throws BAD_CONFIG saying why when the load balancer cannot listen on --host:--port (port 0: on --host at all). */
+async function refuseUnavailableAddress(options: ClusterUpOptions): Promise<void> {
+  const lbProblem = await whyPortUnavailable(options.port, options.host);
+  if (lbProblem !== undefined) throw new GputelError('BAD_CONFIG', `the load balancer cannot listen on ${options.host}:${options.port}: ${lbProblem}`);
 }
 
 /** clusterUp's work once it holds the folder's lock. */
@@ -99,12 +119,14 @@ async function startCluster(
   options: ClusterUpOptions,
   { binaries, streamerArgs }: { binaries: { etcd: string; nginx: string }; streamerArgs: string[][] },
   report: (line: string) => void,
+  progress: { launched: number },
 ): Promise<ClusterState> {
   refuseRunningCluster(options.dir);
-  // Asked before any process starts (and after a running cluster, whose own port this may be, is refused): a --host
-  // that is not this machine's, or a --port in use, is a mistake to fix first. Port 0: whether --host can be listened on.
-  const lbProblem = await whyPortUnavailable(options.port, options.host);
-  if (lbProblem !== undefined) throw new GputelError('BAD_CONFIG', `the load balancer cannot listen on ${options.host}:${options.port}: ${lbProblem}`);
+  // Asked again under the lock (and after a running cluster, whose own port this may be, is refused): a --host that
+  // is not this machine's, or a --port in use, is a mistake to fix first. Port 0: whether --host can be listened on.
+  await refuseUnavailableAddress(options);
+  // The targets of an earlier cluster name ports that are gone.
+  removePrometheusTargets(options.dir);
   const paths = clusterPaths(options.dir);
   // A new cluster: etcd's old data names peers on ports that are gone, so it starts empty. Logs are kept (appended to).
   rmSync(paths.etcdData, { recursive: true, force: true });
@@ -131,11 +153,11 @@ async function startCluster(
   const state: ClusterState = { url: httpUrl(lbHost, lbPort), etcd: clientUrls, startedAt: new Date().toISOString(), processes: [] };
   const given = options.env ?? process.env;
   const env = roleEnvironment(given);
-  refuseTlsConfigFile(env);
   const dropped = Object.keys(given).filter((name) => !(name in env));
   if (dropped.length > 0) report(`not passing ${dropped.join(', ')} on to the roles: the health probes and nginx talk plain HTTP to them`);
 
   const launch = (role: ClusterRole, name: string, port: number, command: string[], host = DEFAULT_PROCESS_HOST): ClusterProcess => {
+    progress.launched++;
     const entry = launchDetached(role, name, { port, host }, command, path.join(paths.logs, `${name}.log`), env);
     state.processes.push(entry);
     // Written after every start: an `up` killed midway leaves what `down` needs to stop the rest.
@@ -196,8 +218,10 @@ async function startCluster(
     const errorLogFlag = takesErrorLogFlag(binaries.nginx) ? ['-e', path.join(paths.logs, 'nginx-error.log')] : [];
     const nginx = launch('nginx', 'nginx', lbPort, [binaries.nginx, '-p', paths.nginxRun, '-c', paths.nginxConf, ...errorLogFlag, '-g', 'daemon off;'], lbHost);
     await waitHealthy([nginx], options.readyTimeoutMs, report, options.signal);
+    writePrometheusTargets(options.dir, state);
     return state;
   } catch (error) {
+    removePrometheusTargets(options.dir);
     report(`stopping the ${state.processes.length} process(es) started`);
     const survivors = (await stopClusterProcesses(state.processes, options.stopGraceMs)).filter((result) => SURVIVING_OUTCOMES.includes(result.outcome));
     // A process that still runs stays in the state, so that `down` can stop it later.
@@ -211,7 +235,7 @@ async function startCluster(
 function refuseRunningCluster(dir: string): void {
   if (!hasClusterState(dir)) return;
   const previous = readClusterState(dir);
-  const alive = previous.processes.filter((entry) => isSameProcess(entry.pid, entry.startTime, entry.command[0]));
+  const alive = runningProcesses(dir, previous);
   if (alive.length > 0) {
     throw new GputelError(
       'BAD_CONFIG',
@@ -219,6 +243,12 @@ function refuseRunningCluster(dir: string): void {
     );
   }
   rmSync(stateFilePath(dir), { force: true });
+}
+
+/** The processes of D's state that still run (none when D has no state). Throws BAD_CONFIG for a state file that does not read. */
+function runningProcesses(dir: string, state?: ClusterState): ClusterProcess[] {
+  if (state === undefined && !hasClusterState(dir)) return [];
+  return (state ?? readClusterState(dir)).processes.filter((entry) => isSameProcess(entry.pid, entry.startTime, entry.command[0]));
 }
 
 /**
