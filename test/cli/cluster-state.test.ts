@@ -30,9 +30,9 @@ function sleeper(ignoreTerm = false): { pid: number; entry: ClusterProcess } {
   return { pid, entry: { role: 'streamer', name: 'sleeper', pid, startTime: processStartTime(pid)!, port: 1, host: '127.0.0.1', command: ['/bin/bash'], logFile: '/dev/null' } };
 }
 
-/** Waits (at most 2 s) until bash at `pid` has started its sleep. */
+/** Waits (at most 10 s: a loaded machine can take seconds to exec bash) until bash at `pid` has started its sleep. */
 async function untilRunningSleep(pid: number): Promise<void> {
-  for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 500 && !readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 describe('cluster state file and process identity', () => {
