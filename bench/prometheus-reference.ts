@@ -119,7 +119,8 @@ async function promQuery(url: string): Promise<PromResult['data']> {
   return answer.data;
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+/** Stops a child this bench started: SIGTERM, then SIGKILL after 30 s; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');

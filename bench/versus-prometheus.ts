@@ -14,7 +14,6 @@
  * ratios. Installs Debian's prometheus package when it is missing (as root).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
@@ -26,7 +25,7 @@ import { GPUTEL_BIN } from '../test/support/gputel-process.js';
 import { chunkBytesPerSample } from './chunk-bytes.js';
 import { FILL_SEED, fillStore } from './fill-store.js';
 import type { Timing } from './http-timing.js';
-import { measurePrometheusReference, type PrometheusFigures } from './prometheus-reference.js';
+import { measurePrometheusReference, stopProcess, type PrometheusFigures } from './prometheus-reference.js';
 import { storedSamples } from './store-progress.js';
 import { timeQueries } from './timed-queries.js';
 
@@ -123,11 +122,8 @@ async function measureGputel(shape: { hosts: number; gpusPerHost: number; hours:
       urls,
     };
   } finally {
-    if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
-      const exited = once(gateway, 'exit');
-      gateway.kill('SIGTERM');
-      await exited;
-    }
+    // Bounded: a gateway stuck in its shutdown is killed after 30 s rather than hanging the bench.
+    if (gateway) await stopProcess(gateway);
     await kv.close();
     await etcd.stop();
   }

@@ -516,14 +516,20 @@ export class EtcdKvStore implements KvStore {
   private async waitUntilReachable(): Promise<void> {
     const giveUpAt = Date.now() + this.dialTimeoutMs;
     let cause: string | undefined;
+    // A try refused with advice of its own (a certificate etcd or this client does not accept, say): the last try may
+    // end on the deadline alone, and that advice must not be lost to the generic one.
+    let advised: { error: unknown; translated: GputelError } | undefined;
     for (;;) {
       try {
         await this.client.kv.range({ key: this.probeKey, count_only: true }, { deadline: giveUpAt });
         return;
-      } catch (error) {
-        const translated = translateEtcdError(error, 'connect', undefined, this.where);
+      } catch (caught) {
+        let error = caught;
+        let translated = translateEtcdError(error, 'connect', undefined, this.where);
+        if (!translated.message.endsWith(UNREACHABLE_HINT)) advised = { error, translated };
+        else if (advised !== undefined) ({ error, translated } = advised);
         // The last try often ends on the deadline itself: the cause worth naming is the one before it (refused, not found).
-        cause = unreachableCause(errorMessage(error)) ?? cause;
+        cause = unreachableCause(errorMessage(caught)) ?? cause;
         if (!translated.retryable || Date.now() + DIAL_RETRY_INTERVAL_MS >= giveUpAt) {
           // Not answering at all: said once, what, where and what to do; a TLS or auth refusal keeps its own advice.
           const message = translated.message.endsWith(UNREACHABLE_HINT)

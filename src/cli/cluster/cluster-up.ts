@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, fstatSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -91,20 +91,35 @@ export async function clusterUp(options: ClusterUpOptions, report: (line: string
   if (runningProcesses(options.dir).length === 0) await refuseUnavailableAddress(options);
   // The first folder made (D, or a parent of it), or undefined when D was there.
   const created = mkdirSync(options.dir, { recursive: true });
+  writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
+  // Refused the lock: another up or down works in this folder now (it may have made it first): it is theirs, left as is.
+  const lock = acquireClusterLock(options.dir, 'up');
   const progress = { launched: 0 };
   try {
-    writeFileSync(path.join(options.dir, CLUSTER_MARKER), 'a folder of gputel cluster up: its etcd/ and nginx/ are removed at each up\n');
-    const lock = acquireClusterLock(options.dir, 'up');
-    try {
-      return await startCluster(options, { binaries, streamerArgs }, report, progress);
-    } finally {
-      lock.release();
-    }
+    return await startCluster(options, { binaries, streamerArgs }, report, progress);
   } catch (error) {
-    // Refused before any process started (the address taken meanwhile, say): what this up made goes. Once one started,
-    // its log says why it failed, and is kept.
-    if (created !== undefined && progress.launched === 0) rmSync(created, { recursive: true, force: true });
+    // Refused before any process started (the address taken meanwhile, say): what this up made goes, while it still
+    // holds the lock. Once one started, its log says why it failed, and is kept.
+    if (created !== undefined && progress.launched === 0) removeMadeFolders(options.dir, created);
     throw error;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Removes D, then each parent up to `created` (the first folder this up
+ * made) that is empty: a parent may have gained another folder meanwhile
+ * (another `up --dir` beside this one), which stays.
+ */
+function removeMadeFolders(dir: string, created: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  for (let parent = path.dirname(dir); parent.length >= created.length && parent !== path.dirname(parent); parent = path.dirname(parent)) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      return; // not empty, or gone: leave it and what is above it
+    }
   }
 }
 
