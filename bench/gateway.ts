@@ -9,7 +9,9 @@
  * bench:gateway` runs all three. Not a test: the figures move with the
  * machine's load; read the ratios.
  *
- *   npm run build && node dist/bench/gateway.js [--duration 10 --connections 10 --etcd URL]
+ *   npm run build && node dist/bench/gateway.js [--duration 10 --connections 10 --hours 2 --etcd URL --json FILE]
+ *
+ * `--json FILE` writes the figures for `npm run bench` (bench/figures-file.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,9 +26,11 @@ import { openKvStore } from '../src/kv/open-kv-store.js';
 import { findFreePort, startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
 import { GPUTEL_BIN } from '../test/support/gputel-process.js';
 import { fillStore, type FleetShape } from './fill-store.js';
+import { jsonPathArgument, writeFigures } from './figures-file.js';
 import { storedSamples } from './store-progress.js';
 
-const FLEET: FleetShape = { hosts: 32, gpusPerHost: 8, hours: 2, intervalMs: 10_000, startMs: Date.parse('2026-03-02T00:00:00Z') };
+const FLEET_HOURS = 2;
+const FLEET: FleetShape = { hosts: 32, gpusPerHost: 8, hours: FLEET_HOURS, intervalMs: 10_000, startMs: Date.parse('2026-03-02T00:00:00Z') };
 
 function argument(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -63,16 +67,19 @@ async function load(url: string, connections: number, duration: number): Promise
 }
 
 /** Loads gputel and the bare server with the same request, gputel first, and prints both and their ratio. */
-async function compare(label: string, gputelUrl: string, bareUrl: string, connections: number, duration: number): Promise<void> {
+async function compare(label: string, gputelUrl: string, bareUrl: string, connections: number, duration: number): Promise<{ gputel: Load; bare: Load }> {
   const gputel = await load(gputelUrl, connections, duration);
   const bare = await load(bareUrl, connections, duration);
   const figure = (l: Load): string => `${Math.round(l.rps).toLocaleString('en-US').padStart(7)} req/s, p99 ${String(l.p99).padStart(3)} ms`;
   console.log(`${label.padEnd(34)} gputel ${figure(gputel)}   bare Fastify ${figure(bare)}   ratio ${((100 * gputel.rps) / bare.rps).toFixed(0)}%`);
+  return { gputel, bare };
 }
 
 async function main(): Promise<void> {
   const duration = argument('duration', 10);
   const connections = argument('connections', 10);
+  FLEET.hours = argument('hours', FLEET_HOURS);
+  const jsonPath = jsonPathArgument();
   const externalIndex = process.argv.indexOf('--etcd');
   const external = externalIndex > 0 ? process.argv[externalIndex + 1] : undefined;
   let etcd: EtcdProcess | undefined;
@@ -103,10 +110,11 @@ async function main(): Promise<void> {
     const barePort = await findFreePort();
     const bareBase = `http://127.0.0.1:${barePort}`;
     bare = await startServer([new URL('./bare-server.js', import.meta.url).pathname, String(barePort), `/api/v1/gpus=${gpusFile}`, `${telemetryPath}=${telemetryFile}`], `${bareBase}/api/v1/gpus`);
-    await compare('/api/v1/gpus (256 GPUs)', `${base}/api/v1/gpus`, `${bareBase}/api/v1/gpus`, connections, duration);
-    await compare('one GPU, last 1 h (records)', `${base}${telemetryPath}${telemetryQuery}`, `${bareBase}${telemetryPath}${telemetryQuery}`, connections, duration);
+    const gpus = await compare('/api/v1/gpus (256 GPUs)', `${base}/api/v1/gpus`, `${bareBase}/api/v1/gpus`, connections, duration);
+    const oneGpu = await compare('one GPU, last 1 h (records)', `${base}${telemetryPath}${telemetryQuery}`, `${bareBase}${telemetryPath}${telemetryQuery}`, connections, duration);
     await stopServer(bare);
     bare = undefined;
+    writeFigures(jsonPath, { gpus: list.count, hours: FLEET.hours, connections, durationS: duration, list: gpus, oneGpuLastHour: oneGpu });
   } finally {
     await stopServer(bare);
     await stopServer(gateway);

@@ -8,7 +8,10 @@
  * `readline` line events over the same file are timed too: the reference
  * machine did 419k lines/s there, so that figure calibrates this machine.
  *
- * Run: npx tsc -p tsconfig.json && node dist/bench/parse-dcgm.js [rows] [readBytes]
+ * Newlines counted over the same file (bench/count-newlines.ts) are the
+ * reference `npm run bench` sets the parser beside (issue 10).
+ *
+ * Run: npx tsc -p tsconfig.json && node dist/bench/parse-dcgm.js [rows] [readBytes] [--json FILE]
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -18,6 +21,8 @@ import { createInterface } from 'node:readline';
 import { generateDcgmCsv, countGeneratedRows, GENERATED_METRICS } from '../src/ingest/dcgm-generator.js';
 import { parseDcgmCsvFile } from '../src/ingest/csv-file-source.js';
 import { RowEnrichment } from '../src/ingest/row-enrichment.js';
+import { countNewlines } from './count-newlines.js';
+import { jsonPathArgument, positionalArguments, writeFigures } from './figures-file.js';
 import { median } from './median.js';
 
 const REFERENCE_PARSER_ROWS_PER_S = 450_000;
@@ -79,8 +84,10 @@ async function timeReadline(path: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const wantedRows = Number(process.argv[2] ?? 1_000_000);
-  const readBytes = Number(process.argv[3] ?? 256 * 1024);
+  const [rowsArgument, readBytesArgument] = positionalArguments();
+  const wantedRows = Number(rowsArgument ?? 1_000_000);
+  const readBytes = Number(readBytesArgument ?? 256 * 1024);
+  const jsonPath = jsonPathArgument();
   const dir = await mkdtemp(join(tmpdir(), 'gputel-bench-'));
   try {
     const path = join(dir, 'dcgm.csv');
@@ -123,6 +130,27 @@ async function main(): Promise<void> {
         `(${(readlineRate / REFERENCE_READLINE_LINES_PER_S).toFixed(2)}× the reference machine's ` +
         `${format(REFERENCE_READLINE_LINES_PER_S)}); parser / readline = ${(rowsPerS / readlineRate).toFixed(2)}`,
     );
+
+    const newlineTimes: number[] = [];
+    let newlines = 0;
+    for (let run = 0; run < RUNS; run++) {
+      const started = performance.now();
+      newlines = await countNewlines(path, readBytes);
+      newlineTimes.push((performance.now() - started) / 1000);
+    }
+    const newlinesPerS = newlines / median(newlineTimes);
+    console.log(`counting newlines of the same file: ${format(newlinesPerS)} lines/s; parser / newline count = ${(rowsPerS / newlinesPerS).toFixed(2)}`);
+    writeFigures(jsonPath, {
+      rows: generated.rows,
+      bytes,
+      readBytes,
+      runs: RUNS,
+      parserRowsPerS: rowsPerS,
+      parserWithEnrichmentRowsPerS: generated.rows / enrichedSeconds,
+      readlineLinesPerS: readlineRate,
+      newlines,
+      newlinesPerS,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

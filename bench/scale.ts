@@ -14,7 +14,10 @@
  * with 1 M rows (~4 s) every collector process spends a large part of the
  * run warming up its JIT, which a second process pays again.
  *
- *   npm run bench:scale [-- --rows 4000000 --repeat 3 --collectors 1,2,4 --streamers 1,2]
+ *   npm run bench:scale [-- --rows 4000000 --repeat 3 --collectors 1,2,4 --streamers 1,2 --no-rebalance --json FILE]
+ *
+ * `--no-rebalance` skips the kill -9 and join timings; `--json FILE` writes
+ * the figures for `npm run bench` (bench/figures-file.ts).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,6 +33,7 @@ import { openKvStore } from '../src/kv/open-kv-store.js';
 import { readQueueStatus, type QueueStatus } from '../src/queue/queue-status.js';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../src/queue/queue-consumer.js';
 import { startEtcd, type EtcdProcess } from '../test/support/etcd-process.js';
+import { jsonPathArgument, writeFigures } from './figures-file.js';
 import { median } from './median.js';
 import { storedSamples } from './store-progress.js';
 
@@ -168,6 +172,7 @@ async function rebalance(): Promise<{ takeoverMs: number; joinMs: number }> {
 async function main(): Promise<void> {
   const wantedRows = argument('rows', 4_000_000);
   const repeat = argument('repeat', 3);
+  const jsonPath = jsonPathArgument();
   const rowsPerTick = HOSTS * GPUS_PER_HOST * GENERATED_METRICS.length;
   const ticks = Math.ceil(wantedRows / rowsPerTick / 2) * 2;
   const dir = mkdtempSync(join(tmpdir(), 'gputel-bench-scale-'));
@@ -208,7 +213,18 @@ async function main(): Promise<void> {
       console.log(`${streamers} streamer(s), medians of ${repeat} runs, collectors ${ratios.join('; ')} (targets: rows/s of 2 ≥ 1; CPU per row 1.00 = coordination costs nothing)`);
     }
 
+    const throughputs = [...results].map(([key, run]) => {
+      const [collectors, streamers] = key.split('/').map(Number);
+      return { collectors, streamers, ...run };
+    });
+    const figures = { rows, repeat, partitions: 16, throughputs, rebalance: undefined as { takeoverMs: number; joinMs: number } | undefined };
+    if (process.argv.includes('--no-rebalance')) {
+      writeFigures(jsonPath, figures);
+      return;
+    }
     const { takeoverMs, joinMs } = await rebalance();
+    figures.rebalance = { takeoverMs, joinMs };
+    writeFigures(jsonPath, figures);
     const targetMs = 2 * DEFAULT_LEASE_TTL_SECONDS * 1000 + 2_000;
     console.log(`rebalance after kill -9 of 1 of 3 collectors: ${(takeoverMs / 1000).toFixed(2)} s until every partition is owned again (lease TTL ${DEFAULT_LEASE_TTL_SECONDS} s); ${(takeoverMs / targetMs).toFixed(2)} × the 2 × TTL + 2 s = ${targetMs / 1000} s target`);
     console.log(`a joining collector has its share ${(joinMs / 1000).toFixed(2)} s after its process was started (Node start-up included)`);

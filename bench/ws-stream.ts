@@ -14,6 +14,7 @@
  *   … [--pipeline [--flush-ms 10] [--burst]]: rows from the simulator through streamer, queue and
  *   collector instead; hosts sample spread over the second as real hosts do, or with --burst all
  *   256 GPUs on the same instant (the worst case)
+ *   … [--json FILE]: writes every step's figures for `npm run bench` (bench/figures-file.ts)
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,6 +33,7 @@ import { encodeChunk } from '../src/store/chunk-codec.js';
 import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
 import { startEtcd } from '../test/support/etcd-process.js';
+import { jsonPathArgument, writeFigures } from './figures-file.js';
 import { percentile } from './percentile.js';
 
 const HOSTS = 32;
@@ -93,8 +95,20 @@ async function writeSecond(kv: KvStore, keys: KeySpace, sequence: number, burst:
   );
 }
 
-/** Connects `clients` clients (each to one GPU of `gpuIds`) in a child process, measures for `seconds`, prints a row. */
-async function measureClients(url: string, gpuIds: string[], clients: number, seconds: number): Promise<void> {
+/** One step of the bench: `clients` clients held for `seconds`. */
+interface StepFigures {
+  clients: number;
+  connectSeconds: number;
+  rssBytesPerClient: number;
+  heapBytesPerClient: number;
+  recordsReceived: number;
+  recordsExpected: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+/** Connects `clients` clients (each to one GPU of `gpuIds`) in a child process, measures for `seconds`, prints a row and returns its figures. */
+async function measureClients(url: string, gpuIds: string[], clients: number, seconds: number): Promise<StepFigures> {
   collectGarbage();
   const before = process.memoryUsage();
   const child = fork(new URL('./ws-stream-clients.js', import.meta.url), [url, String(clients), gpuIds.join(',')], { stdio: 'inherit' });
@@ -125,6 +139,16 @@ async function measureClients(url: string, gpuIds: string[], clients: number, se
       `${report.records}/${clients * seconds} | ${percentile(sorted, 50)} ms | ${percentile(sorted, 99)} ms`,
   );
   await sleep(2_000); // the gateway sees the clients go
+  return {
+    clients,
+    connectSeconds,
+    rssBytesPerClient: (after.rss - before.rss) / clients,
+    heapBytesPerClient: (after.heapUsed - before.heapUsed) / clients,
+    recordsReceived: report.records,
+    recordsExpected: clients * seconds,
+    latencyP50Ms: percentile(sorted, 50),
+    latencyP99Ms: percentile(sorted, 99),
+  };
 }
 
 async function openStore(storeKind: string): Promise<{ kv: KvStore; close: () => Promise<void> }> {
@@ -144,7 +168,7 @@ async function openStore(storeKind: string): Promise<{ kv: KvStore; close: () =>
 }
 
 /** Records written straight to the store: what the gateway adds, from the store write to the client. */
-async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean): Promise<void> {
+async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean): Promise<StepFigures[]> {
   const { kv, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
   await register(kv, keys);
@@ -165,7 +189,9 @@ async function fromStore(storeKind: string, clientCounts: number[], seconds: num
   );
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | write→client p50 | p99');
   try {
-    for (const clients of clientCounts) await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds);
+    const steps: StepFigures[] = [];
+    for (const clients of clientCounts) steps.push(await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds));
+    return steps;
   } finally {
     writing = false;
     await writer;
@@ -181,7 +207,7 @@ async function fromStore(storeKind: string, clientCounts: number[], seconds: num
  * → gateway → client: the latency of a row entering the streamer to its
  * record reaching a client.
  */
-async function fromStreamer(storeKind: string, clientCounts: number[], seconds: number, flushIntervalMs: number, burst: boolean): Promise<void> {
+async function fromStreamer(storeKind: string, clientCounts: number[], seconds: number, flushIntervalMs: number, burst: boolean): Promise<StepFigures[]> {
   const { kv, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
   const logger = createLogger('warn');
@@ -205,7 +231,9 @@ async function fromStreamer(storeKind: string, clientCounts: number[], seconds: 
   );
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | row→client p50 | p99');
   try {
-    for (const clients of clientCounts) await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds);
+    const steps: StepFigures[] = [];
+    for (const clients of clientCounts) steps.push(await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds));
+    return steps;
   } finally {
     await streamer.stop();
     await streaming;
@@ -219,8 +247,12 @@ async function main(): Promise<void> {
   const clientCounts = argument('clients', '1000,5000,10000').split(',').map(Number);
   const seconds = Number(argument('seconds', '10'));
   const storeKind = argument('store', 'embedded');
-  if (process.argv.includes('--pipeline')) await fromStreamer(storeKind, clientCounts, seconds, Number(argument('flush-ms', '10')), process.argv.includes('--burst'));
-  else await fromStore(storeKind, clientCounts, seconds, process.argv.includes('--burst'));
+  const pipeline = process.argv.includes('--pipeline');
+  const burst = process.argv.includes('--burst');
+  const flushIntervalMs = Number(argument('flush-ms', '10'));
+  const jsonPath = jsonPathArgument();
+  const steps = pipeline ? await fromStreamer(storeKind, clientCounts, seconds, flushIntervalMs, burst) : await fromStore(storeKind, clientCounts, seconds, burst);
+  writeFigures(jsonPath, { gpus: HOSTS * GPUS_PER_HOST, pipeline, burst, store: storeKind, flushIntervalMs: pipeline ? flushIntervalMs : undefined, secondsPerStep: seconds, steps });
 }
 
 await main();
