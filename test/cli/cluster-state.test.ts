@@ -99,6 +99,8 @@ describe('cluster state file and process identity', () => {
     const startedAt = Date.now();
     assert.equal(await stopProcess(stubborn.entry, 300), 'killed');
     assert.ok(Date.now() - startedAt >= 300, 'the grace was given');
+    // A process being killed loses its command line before it turns zombie: stopProcess already counts it gone.
+    for (let i = 0; i < 100 && processStartTime(stubborn.pid) !== undefined; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(processStartTime(stubborn.pid), undefined);
   });
 
