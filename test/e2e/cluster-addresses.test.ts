@@ -6,41 +6,28 @@
  * not reach the roles (they would serve HTTPS to plain-HTTP probes).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { readClusterState, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
+import { describe, it } from 'node:test';
+import { readClusterState } from '../../src/cli/cluster/cluster-state.js';
 import { processStartTime } from '../../src/cli/cluster/process-identity.js';
-import { stopClusterProcesses } from '../../src/cli/cluster/process-stopper.js';
 import { runGputel } from '../support/gputel-process.js';
+import { SMALL_CLUSTER_FLAGS, useClusterFolders } from '../support/cluster-folders.js';
 
 /** Whether this machine has IPv6 loopback (a machine with IPv6 turned off has no ::1). */
 function ipv6Loopback(): boolean {
   return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6' && address.address === '::1'));
 }
 
-/** The smallest cluster: one of each, a one-GPU simulated fleet without back-fill. */
-const SMALL = ['--port', '0', '--simulate-backfill', '0', '--simulate-hosts', '1', '--simulate-gpus-per-host', '1', '--output', 'json'];
 
 describe('gputel cluster up: the load balancer on another address', { timeout: 120_000 }, () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'gputel-cluster-addr-'));
-  const started: ClusterProcess[] = [];
-  after(async () => {
-    // A test that failed midway still stops what its `up` started, by pid.
-    await stopClusterProcesses(started, 2_000);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const { root, remember } = useClusterFolders('gputel-cluster-addr-');
 
   async function upAndDown(host: string, expectedUrl: RegExp, env: Record<string, string> = {}, alsoAt: string[] = []): Promise<void> {
     const dir = path.join(root, host.replace(/\W/g, '_'));
-    const up = runGputel(['cluster', 'up', '--dir', dir, '--host', host, ...SMALL], env);
+    const up = runGputel(['cluster', 'up', '--dir', dir, '--host', host, ...SMALL_CLUSTER_FLAGS], env);
     const code = await up.exited;
-    try {
-      started.push(...readClusterState(dir).processes);
-    } catch {
-      // no state: nothing runs
-    }
+    remember(dir);
     assert.equal(code, 0, up.stderr());
     const state = readClusterState(dir);
     assert.match(state.url, expectedUrl);

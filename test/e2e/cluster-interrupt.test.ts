@@ -4,34 +4,23 @@
  * running and says how to stop it; two `up`s on one folder never both run.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { lockFilePath } from '../../src/cli/cluster/cluster-lock.js';
-import { hasClusterState, readClusterState, stateFilePath, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
+import { readClusterState, stateFilePath } from '../../src/cli/cluster/cluster-state.js';
 import { processStartTime } from '../../src/cli/cluster/process-identity.js';
-import { stopClusterProcesses } from '../../src/cli/cluster/process-stopper.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { runGputel } from '../support/gputel-process.js';
 import { waitFor } from '../support/wait-for.js';
-
-const SMALL = ['--port', '0', '--simulate-backfill', '0', '--simulate-hosts', '1', '--simulate-gpus-per-host', '1', '--output', 'json'];
+import { SMALL_CLUSTER_FLAGS, useClusterFolders } from '../support/cluster-folders.js';
 
 describe('gputel cluster up: interrupted, and twice at once', { timeout: 120_000 }, () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'gputel-cluster-int-'));
-  const started: ClusterProcess[] = [];
-  const remember = (dir: string): void => {
-    if (hasClusterState(dir)) started.push(...readClusterState(dir).processes);
-  };
-  after(async () => {
-    await stopClusterProcesses(started, 2_000);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const { root, remember } = useClusterFolders('gputel-cluster-int-');
 
   it('stops what it started on a first Ctrl-C; a second exits 130 leaving them running, with the command that stops them', async () => {
     const dir = path.join(root, 'ctrl-c');
-    const up = runGputel(['cluster', 'up', '--dir', dir, ...SMALL]);
+    const up = runGputel(['cluster', 'up', '--dir', dir, ...SMALL_CLUSTER_FLAGS]);
     try {
       // Interrupted once etcd runs, while the roles start.
       await waitFor('etcd healthy', 30_000, () => (/etcd-m0 healthy/.test(up.stderr()) ? true : undefined));
@@ -57,8 +46,8 @@ describe('gputel cluster up: interrupted, and twice at once', { timeout: 120_000
 
   it('lets one of two `up`s started at once on one folder run, and refuses the other naming the first (exit 3)', async () => {
     const dir = path.join(root, 'twice');
-    const first = runGputel(['cluster', 'up', '--dir', dir, ...SMALL]);
-    const second = runGputel(['cluster', 'up', '--dir', dir, ...SMALL]);
+    const first = runGputel(['cluster', 'up', '--dir', dir, ...SMALL_CLUSTER_FLAGS]);
+    const second = runGputel(['cluster', 'up', '--dir', dir, ...SMALL_CLUSTER_FLAGS]);
     const codes = await Promise.all([first.exited, second.exited]);
     remember(dir);
     const [winner, loser] = codes[0] === 0 ? [first, second] : [second, first];

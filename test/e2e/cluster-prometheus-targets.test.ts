@@ -4,36 +4,23 @@
  * role), on the ports picked at this up, and `down` removes it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { readClusterState, type ClusterProcess } from '../../src/cli/cluster/cluster-state.js';
-import { stopClusterProcesses } from '../../src/cli/cluster/process-stopper.js';
+import { describe, it } from 'node:test';
+import { readClusterState } from '../../src/cli/cluster/cluster-state.js';
 import { prometheusTargetsPath, type PrometheusTargetGroup } from '../../src/cli/cluster/prometheus-targets.js';
 import { runGputel } from '../support/gputel-process.js';
+import { SMALL_CLUSTER_FLAGS, useClusterFolders } from '../support/cluster-folders.js';
 
-/** The smallest cluster (as cluster-addresses.test.ts): one of each, a one-GPU simulated fleet without back-fill. */
-const SMALL = ['--port', '0', '--simulate-backfill', '0', '--simulate-hosts', '1', '--simulate-gpus-per-host', '1', '--output', 'json'];
 
 describe('gputel cluster up: Prometheus targets', { timeout: 120_000 }, () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'gputel-cluster-prom-'));
-  const started: ClusterProcess[] = [];
-  after(async () => {
-    // A test that failed midway still stops what its `up` started, by pid.
-    await stopClusterProcesses(started, 2_000);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const { root, remember } = useClusterFolders('gputel-cluster-prom-');
 
   it('lists every process but nginx with its role, name and folder, each answering /metrics with Prometheus text; down removes the file', async () => {
     const dir = path.join(root, 'cluster');
-    const up = runGputel(['cluster', 'up', '--dir', dir, ...SMALL]);
+    const up = runGputel(['cluster', 'up', '--dir', dir, ...SMALL_CLUSTER_FLAGS]);
     const code = await up.exited;
-    try {
-      started.push(...readClusterState(dir).processes);
-    } catch {
-      // no state: nothing runs
-    }
+    remember(dir);
     assert.equal(code, 0, up.stderr());
     const state = readClusterState(dir);
     const groups = JSON.parse(readFileSync(prometheusTargetsPath(dir), 'utf8')) as PrometheusTargetGroup[];
