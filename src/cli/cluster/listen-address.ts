@@ -7,8 +7,19 @@
 /** The address a local client connects to for a listener on `listenHost`: 0.0.0.0 → 127.0.0.1, :: → ::1, any other as is. */
 export function connectAddress(listenHost: string): string {
   if (listenHost === '0.0.0.0' || listenHost === '') return '127.0.0.1';
-  if (listenHost === '::' || listenHost === '[::]') return '::1';
+  if (isAnyIpv6(listenHost)) return '::1';
   return listenHost;
+}
+
+/** Whether `host` is the IPv6 wildcard `::` in any spelling (`[::]`, `0:0:0:0:0:0:0:0`); the URL parser writes IPv6 canonically. */
+export function isAnyIpv6(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (!bare.includes(':')) return false;
+  try {
+    return new URL(`http://[${bare}]/`).hostname === '[::]';
+  } catch {
+    return false;
+  }
 }
 
 /** `http://ADDRESS:PORT` for a listener on `listenHost`, with an IPv6 address in brackets (as URLs need). */

@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { GputelError } from '../../common/gputel-error.js';
+import { isAnyIpv6 } from './listen-address.js';
 
 export interface NginxConfigOptions {
   /** Address and port the load balancer listens on. */
@@ -46,7 +47,7 @@ export function nginxConfig(options: NginxConfigOptions): string {
   }
   // `[::]` alone would be IPv6 only (nginx's ipv6only=on default): `--host ::` means every address, as 0.0.0.0 does for IPv4.
   const listen = options.listenHost.includes(':')
-    ? `[${options.listenHost}]:${options.listenPort}${isWildcardIpv6(options.listenHost) ? ' ipv6only=off' : ''}`
+    ? `[${options.listenHost}]:${options.listenPort}${isAnyIpv6(options.listenHost) ? ' ipv6only=off' : ''}`
     : `${options.listenHost}:${options.listenPort}`;
   const run = (name: string): string => path.join(options.runDir, name);
   const servers = options.gateways.map((gateway) => `    server ${gateway} max_fails=1 fail_timeout=${FAIL_TIMEOUT};`).join('\n');
@@ -116,11 +117,3 @@ ${servers}
 `;
 }
 
-/** `::` in any spelling (`0:0:0:0:0:0:0:0`): every IPv6 address. The URL parser writes IPv6 addresses canonically. */
-function isWildcardIpv6(host: string): boolean {
-  try {
-    return new URL(`http://[${host}]/`).hostname === '[::]';
-  } catch {
-    return false;
-  }
-}
