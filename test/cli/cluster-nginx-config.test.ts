@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findClusterBinaries } from '../../src/cli/cluster/cluster-binaries.js';
-import { nginxConfig } from '../../src/cli/cluster/nginx-config.js';
+import { hardOpenFilesLimit, nginxConfig } from '../../src/cli/cluster/nginx-config.js';
 import { gputelError } from '../support/gputel-error-check.js';
 
 describe('cluster load balancer: nginx configuration', () => {
@@ -30,7 +30,7 @@ describe('cluster load balancer: nginx configuration', () => {
 
   it('balances over every gateway, passing one that fails over to the next', () => {
     const text = nginxConfig(options);
-    assert.match(text, /upstream gputel_gateways \{\n {4}server 127\.0\.0\.1:40001 max_fails=1 fail_timeout=5s;\n {4}server 127\.0\.0\.1:40002 max_fails=1 fail_timeout=5s;/);
+    assert.match(text, /upstream gputel_gateways \{\n {4}server 127\.0\.0\.1:40001 max_fails=0;\n {4}server 127\.0\.0\.1:40002 max_fails=0;/);
     assert.match(text, /proxy_next_upstream error timeout http_502 http_503 http_504;/);
     assert.match(text, /listen 127\.0\.0\.1:44123;/);
   });
@@ -50,6 +50,19 @@ describe('cluster load balancer: nginx configuration', () => {
       .filter((value) => value !== 'off');
     assert.equal(paths.length, 8, paths.join());
     for (const written of paths) assert.ok(written.startsWith(dir), `${written} is under ${dir}`);
+  });
+
+  it('takes as many connections as the machine\'s file limit allows (two per proxied client), 4,096 when it is unknown or lower', () => {
+    assert.match(nginxConfig({ ...options, maxOpenFiles: 20_000 }), /^worker_rlimit_nofile 20000;$[\s\S]*worker_connections 19936;/m);
+    assert.match(nginxConfig({ ...options, maxOpenFiles: 1_048_576 }), /^worker_rlimit_nofile 65536;$[\s\S]*worker_connections 65472;/m);
+    for (const maxOpenFiles of [0, 1_024]) {
+      const text = nginxConfig({ ...options, maxOpenFiles });
+      assert.doesNotMatch(text, /worker_rlimit_nofile/);
+      assert.match(text, /worker_connections 4096;/);
+    }
+    const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 20000                files     \n';
+    assert.equal(hardOpenFilesLimit(limits), 20_000);
+    assert.equal(hardOpenFilesLimit('Max open files            unlimited            unlimited            files     \n'), undefined);
   });
 
   it('listens on an IPv6 address in brackets', () => {

@@ -1,5 +1,5 @@
 /**
- * `gputel cluster up|status|down`: a local cluster without containers: etcd,
+ * `gputel cluster up|status|down|restart|logs`: a local cluster without containers: etcd,
  * streamers, collectors and gateways as separate processes behind nginx, on
  * loopback, its state and logs in one folder (docs/cluster.md).
  */
@@ -12,6 +12,7 @@ import { EXIT } from '../exit-codes.js';
 import { formatTable, outputFormat } from '../output-format.js';
 import { checkClusterDir } from './cluster-dir.js';
 import { clusterDown, survivalReason } from './cluster-down.js';
+import { clusterRestart } from './cluster-restart.js';
 import { clusterPaths, clusterUp, logTail } from './cluster-up.js';
 import { readClusterState, stateFilePath, type ClusterState } from './cluster-state.js';
 import { probeProcess } from './process-health.js';
@@ -190,6 +191,24 @@ function downCommand(): Command {
     });
 }
 
+function restartCommand(): Command {
+  return new Command('restart')
+    .description('start processes of the local cluster again (a role that died, or one gateway at a time), each with the command, port and log `up` gave it; one still running is stopped first (SIGTERM, SIGKILL after --grace); waits until they are healthy')
+    .argument('<names...>', 'processes to restart: collector-1, gateway-2, … (`cluster status` lists them)')
+    .option('--dir <dir>', `the cluster's folder (default ${DEFAULT_CLUSTER_DIR})`)
+    .option('--grace <duration>', 'how long a running process has to stop after SIGTERM before SIGKILL', '10s')
+    .option('--ready-timeout <duration>', 'how long each process has to become healthy', '60s')
+    .action(async (names: string[], options: Record<string, unknown>) => {
+      const restarted = await clusterRestart(
+        dirOf(options),
+        names,
+        { graceMs: parseDuration(options.grace as string, '--grace'), readyTimeoutMs: parseDuration(options.readyTimeout as string, '--ready-timeout') },
+        (line) => process.stderr.write(`gputel cluster restart: ${line}\n`),
+      );
+      for (const { process: entry, previousPid } of restarted) process.stdout.write(`${entry.name}: restarted (pid ${previousPid} → ${entry.pid}, port ${entry.port})\n`);
+    });
+}
+
 function logsCommand(): Command {
   return new Command('logs')
     .description('the last lines of each process\'s log (or of the NAMEs given: etcd-m0, collector-1, gateway-2, nginx-access, …); works after down too, which keeps the logs')
@@ -215,5 +234,6 @@ export function clusterCommand(): Command {
     .addCommand(upCommand())
     .addCommand(statusCommand())
     .addCommand(downCommand())
+    .addCommand(restartCommand())
     .addCommand(logsCommand());
 }

@@ -269,13 +269,14 @@ function runningProcesses(dir: string, state?: ClusterState): ClusterProcess[] {
 /**
  * Spawns `command` in a session of its own (it outlives `up`, and a Ctrl-C
  * in `up`'s terminal does not reach it), stdout and stderr appended to
- * `logFile`. Throws CLUSTER_START_FAILED when it exits at once.
+ * `logFile` (after a line naming `by`, the command that started it). Throws
+ * CLUSTER_START_FAILED when it exits at once.
  */
-function launchDetached(role: ClusterRole, name: string, listen: { port: number; host: string }, command: string[], logFile: string, env: NodeJS.ProcessEnv): ClusterProcess {
+export function launchDetached(role: ClusterRole, name: string, listen: { port: number; host: string }, command: string[], logFile: string, env: NodeJS.ProcessEnv, by = 'up'): ClusterProcess {
   const logFd = openSync(logFile, 'a');
   let pid: number | undefined;
   try {
-    writeFileSync(logFd, `--- ${new Date().toISOString()} gputel cluster up: ${command.join(' ')}\n`);
+    writeFileSync(logFd, `--- ${new Date().toISOString()} gputel cluster ${by}: ${command.join(' ')}\n`);
     const child = spawn(command[0], command.slice(1), { detached: true, stdio: ['ignore', logFd, logFd], env });
     // A spawn failure (ENOENT, EACCES) arrives as an event; the start time read below tells it anyway.
     child.once('error', () => undefined);
@@ -286,25 +287,25 @@ function launchDetached(role: ClusterRole, name: string, listen: { port: number;
   }
   const startTime = pid === undefined ? undefined : processStartTime(pid);
   if (pid === undefined || startTime === undefined) {
-    throw startFailed(name, logFile, `${command[0]} could not be started or exited at once`);
+    throw startFailed(name, logFile, `${command[0]} could not be started or exited at once`, by);
   }
   return { role, name, pid, startTime, port: listen.port, host: listen.host, command, logFile };
 }
 
 /** Waits until every process is healthy; throws CLUSTER_START_FAILED naming the first that exited or is not healthy by the deadline, or when `signal` aborts. */
-async function waitHealthy(entries: readonly ClusterProcess[], timeoutMs: number, report: (line: string) => void, signal?: AbortSignal): Promise<void> {
+export async function waitHealthy(entries: readonly ClusterProcess[], timeoutMs: number, report: (line: string) => void, signal?: AbortSignal, by = 'up'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(entries);
   const problems = new Map<ClusterProcess, string>();
   while (pending.size > 0) {
-    if (signal?.aborted) throw new GputelError('CLUSTER_START_FAILED', `cluster up was interrupted while waiting for ${[...pending].map((entry) => entry.name).join(', ')}`);
+    if (signal?.aborted) throw new GputelError('CLUSTER_START_FAILED', `cluster ${by} was interrupted while waiting for ${[...pending].map((entry) => entry.name).join(', ')}`);
     const checks = await Promise.all([...pending].map(async (entry) => ({ entry, health: await probeProcess(entry) })));
     for (const { entry, health } of checks) {
       if (health.healthy) {
         pending.delete(entry);
         report(`${entry.name} healthy (pid ${entry.pid}, port ${entry.port})`);
       } else if (health.problem === 'not running') {
-        throw startFailed(entry.name, entry.logFile, `it exited before it was healthy (pid ${entry.pid})`);
+        throw startFailed(entry.name, entry.logFile, `it exited before it was healthy (pid ${entry.pid})`, by);
       } else {
         problems.set(entry, health.problem ?? 'not healthy');
       }
@@ -312,15 +313,15 @@ async function waitHealthy(entries: readonly ClusterProcess[], timeoutMs: number
     if (pending.size === 0) return;
     if (Date.now() >= deadline) {
       const first = [...pending][0];
-      throw startFailed(first.name, first.logFile, `it was not healthy within ${Math.round(timeoutMs / 1000)} s (${problems.get(first)})`);
+      throw startFailed(first.name, first.logFile, `it was not healthy within ${Math.round(timeoutMs / 1000)} s (${problems.get(first)})`, by);
     }
     await sleep(HEALTH_POLL_MS);
   }
 }
 
-function startFailed(name: string, logFile: string, why: string): GputelError {
+function startFailed(name: string, logFile: string, why: string, by = 'up'): GputelError {
   const tail = logTail(logFile, LOG_TAIL_LINES);
-  return new GputelError('CLUSTER_START_FAILED', `cluster up failed: ${name}: ${why}. Last lines of ${logFile}:\n${tail === '' ? '(empty)' : tail}`);
+  return new GputelError('CLUSTER_START_FAILED', `cluster ${by} failed: ${name}: ${why}. Last lines of ${logFile}:\n${tail === '' ? '(empty)' : tail}`);
 }
 
 /** The last `lines` non-empty lines of a file (read from its last 64 KiB), each after `indent`; '' when it cannot be read, or `lines` is 0. */

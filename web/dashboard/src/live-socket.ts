@@ -83,11 +83,13 @@ export class LiveSocket {
       this.socket = undefined;
       if (this.subscriptions.size === 0) return;
       // A refused upgrade (401: no or bad key) also lands here: the views' HTTP calls show the key prompt.
-      this.onState('down', `live updates paused; retrying in ${Math.round(this.backoffMs / 1000)} s`);
+      // Jittered (½ to 1½ times the backoff): when a gateway goes, its clients do not all come back in the same instant.
+      const delayMs = Math.round(this.backoffMs * (0.5 + Math.random()));
+      this.onState('down', `live updates paused; retrying in ${Math.max(1, Math.round(delayMs / 1000))} s`);
       this.reconnectTimer = window.setTimeout(() => {
         this.reconnectTimer = undefined;
         this.connect();
-      }, this.backoffMs);
+      }, delayMs);
       this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
     });
   }
