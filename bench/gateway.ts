@@ -9,8 +9,10 @@
  * bench:gateway` runs all three. Not a test: the figures move with the
  * machine's load; read the ratios.
  *
- *   npm run build && node dist/bench/gateway.js [--duration 10 --connections 10 --hours 2 --etcd URL --json FILE]
+ *   npm run build && node dist/bench/gateway.js [--duration 10 --connections 10 --hours 2 --etcd URL --profile DIR --json FILE]
  *
+ * `--profile DIR` runs the gateway under `node --cpu-prof --cpu-prof-dir DIR`
+ * (the profile is written when the bench stops it).
  * `--json FILE` writes the figures for `npm run bench` (bench/figures-file.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,7 +97,9 @@ async function main(): Promise<void> {
     if ((await storedSamples(kv, keys)) < expected) await fillStore(kv, keys, FLEET);
     const gatewayPort = await findFreePort();
     const base = `http://127.0.0.1:${gatewayPort}`;
-    gateway = await startServer([GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], `${base}/readyz`);
+    const profileIndex = process.argv.indexOf('--profile');
+    const nodeArgs = profileIndex > 0 ? ['--cpu-prof', '--cpu-prof-dir', process.argv[profileIndex + 1]] : [];
+    gateway = await startServer([...nodeArgs, GPUTEL_BIN, 'gateway', '--etcd', endpoints.join(','), '--host', '127.0.0.1', '--port', String(gatewayPort), '--log-level', 'warn'], `${base}/readyz`);
     const list = await (await fetch(`${base}/api/v1/gpus`)).json() as { data: { uuid: string }[]; count: number };
     const endMs = FLEET.startMs + FLEET.hours * 3_600_000 - 1;
     const telemetryPath = `/api/v1/gpus/${list.data[0].uuid}/telemetry`;

@@ -75,6 +75,8 @@ interface Sample {
   atMs: number;
   /** RSS in MB per process name (its current pid). */
   rssMb: Record<string, number>;
+  /** V8 heap in use in MB per gputel role (its /metrics): RSS that grows while this stays flat is the heap's room, not a leak. */
+  heapMb: Record<string, number>;
   etcdDbMb: number;
   etcdDbInUseMb: number;
   storedSamples: number;
@@ -92,6 +94,13 @@ function rssMb(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The heap in use of a gputel role, from its own /metrics (prom-client's nodejs_heap_size_used_bytes). */
+async function heapUsedMb(entry: { host: string; port: number }): Promise<number | undefined> {
+  const text = await (await fetch(`http://${entry.host}:${entry.port}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const value = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
+  return value === undefined ? undefined : Number(value) / 1e6;
 }
 
 async function etcdDbSizes(endpoint: string): Promise<{ total: number; inUse: number }> {
@@ -133,20 +142,24 @@ function slope(points: { x: number; y: number }[]): number {
 
 /**
  * The RSS trend of one process over its run after a warm-up (the first
- * minute or fifth of the soak, whichever is longer): flat when the fitted
- * growth over the steady part is under max(10% of its mean, 10 MB).
+ * minute or fifth of the soak, whichever is longer). Judged on the floor
+ * (the lowest RSS of the first and of the last third of the steady part):
+ * a heap saw-toothing between collections moves the mean and the fitted
+ * slope, but only memory that is kept raises the floor. Flat when the floor
+ * rose by less than max(10% of the steady mean, 10 MB).
  */
-function rssTrend(series: { atMs: number; mb: number }[], startedMs: number): { meanMb: number; maxMb: number; mbPerMinute: number; verdict: string } {
+function rssTrend(series: { atMs: number; mb: number }[], startedMs: number): { meanMb: number; maxMb: number; mbPerMinute: number; floorRiseMb: number; verdict: string } {
   const warmUpMs = Math.max(60_000, durationMs / 5);
   const steady = series.filter((p) => p.atMs - startedMs >= warmUpMs);
   const all = series.map((p) => p.mb);
   const meanMb = all.reduce((s, v) => s + v, 0) / Math.max(1, all.length);
   const maxMb = Math.max(...all);
-  if (steady.length < 5) return { meanMb, maxMb, mbPerMinute: NaN, verdict: 'too short to tell' };
+  if (steady.length < 6) return { meanMb, maxMb, mbPerMinute: NaN, floorRiseMb: NaN, verdict: 'too short to tell' };
   const mbPerMinute = slope(steady.map((p) => ({ x: p.atMs / 60_000, y: p.mb })));
-  const spanMinutes = (steady[steady.length - 1].atMs - steady[0].atMs) / 60_000;
   const steadyMean = steady.reduce((s, p) => s + p.mb, 0) / steady.length;
-  return { meanMb, maxMb, mbPerMinute, verdict: mbPerMinute * spanMinutes <= Math.max(0.1 * steadyMean, 10) ? 'flat' : 'GROWS' };
+  const third = Math.max(1, Math.floor(steady.length / 3));
+  const floorRise = Math.min(...steady.slice(-third).map((p) => p.mb)) - Math.min(...steady.slice(0, third).map((p) => p.mb));
+  return { meanMb, maxMb, mbPerMinute, floorRiseMb: floorRise, verdict: floorRise <= Math.max(0.1 * steadyMean, 10) ? 'flat' : 'GROWS' };
 }
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -223,9 +236,18 @@ async function main(): Promise<number> {
         const mb = child?.pid === undefined ? undefined : rssMb(child.pid);
         if (mb !== undefined) rss[name] = mb;
       }
+      const heap: Record<string, number> = {};
+      await Promise.all(
+        state.processes
+          .filter((entry) => ['collector', 'gateway', 'streamer'].includes(entry.role))
+          .map(async (entry) => {
+            const mb = await heapUsedMb(entry).catch(() => undefined);
+            if (mb !== undefined) heap[entry.name] = mb;
+          }),
+      );
       const db = await etcdDbSizes(state.etcd[0]).catch(() => ({ total: NaN, inUse: NaN }));
       const stored = await storedSamples(kv, keys).catch(() => NaN);
-      samples.push({ atMs: Date.now(), rssMb: rss, etcdDbMb: db.total, etcdDbInUseMb: db.inUse, storedSamples: stored });
+      samples.push({ atMs: Date.now(), rssMb: rss, heapMb: heap, etcdDbMb: db.total, etcdDbInUseMb: db.inUse, storedSamples: stored });
       const roles = Object.entries(rss).filter(([name]) => !name.endsWith('(client)')).map(([name, mb]) => `${name} ${Math.round(mb)}`).join(', ');
       console.log(`${clock(Date.now(), startedMs)}  stored ${stored.toLocaleString('en-US')} samples · etcd db ${db.total.toFixed(1)} MB (in use ${db.inUse.toFixed(1)}) · RSS MB: ${roles}`);
     };
@@ -304,9 +326,13 @@ async function main(): Promise<number> {
       return { name, restarts: restarts.length, ...rssTrend(life, since), series: series.map((p) => Math.round(p.mb)) };
     });
     const timeline = samples.map((s) => clock(s.atMs, startedMs));
-    console.log(table(['process', 'restarts', 'mean', 'max', 'MB/min', 'trend'], rss.map((r) => [r.name, r.restarts, r.meanMb.toFixed(0), r.maxMb.toFixed(0), Number.isNaN(r.mbPerMinute) ? '—' : r.mbPerMinute.toFixed(2), r.verdict])));
+    const figure = (value: number, digits: number): string => (Number.isNaN(value) ? '—' : value.toFixed(digits));
+    console.log(table(['process', 'restarts', 'mean', 'max', 'MB/min', 'floor rise', 'trend'], rss.map((r) => [r.name, r.restarts, r.meanMb.toFixed(0), r.maxMb.toFixed(0), figure(r.mbPerMinute, 2), figure(r.floorRiseMb, 0), r.verdict])));
     console.log(`\nat ${timeline.join(' ')}`);
     for (const r of rss) console.log(`${r.name.padEnd(22)} ${r.series.join(' ')}`);
+    console.log('\nV8 heap in use (MB, from each role\'s /metrics):');
+    const heap = names.filter((name) => samples.some((s) => s.heapMb[name] !== undefined)).map((name) => ({ name, series: samples.map((s) => (s.heapMb[name] === undefined ? '—' : String(Math.round(s.heapMb[name])))) }));
+    for (const h of heap) console.log(`${h.name.padEnd(22)} ${h.series.join(' ')}`);
 
     console.log('\n## etcd database over time (MB)\n');
     console.log(`total  ${samples.map((s) => s.etcdDbMb.toFixed(1)).join(' ')}`);
@@ -333,6 +359,7 @@ async function main(): Promise<number> {
       http: { routes: http.routes, answered, errors, errorsNearGatewayKill: nearKill, otherErrors, errorSamples: http.errorSamples.map((e) => ({ at: clock(e.atMs, startedMs), route: e.route, what: e.what })) },
       live,
       rss,
+      heapMb: heap,
       etcd: { at: timeline, totalMb: samples.map((s) => s.etcdDbMb), inUseMb: samples.map((s) => s.etcdDbInUseMb), storedSamples: samples.map((s) => s.storedSamples), bytesInUsePerSample: bytesPerSample },
       count: { ticks, expected, committed: checkpoint.rowsRead, rejected: checkpoint.rowsRejected, stored, api: apiSamples, exact },
       passed,

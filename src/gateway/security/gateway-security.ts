@@ -12,7 +12,6 @@ import { randomUUID } from 'node:crypto';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 import { isAddressRange } from '../../common/address-range.js';
 import { GputelError, errorMessage } from '../../common/gputel-error.js';
@@ -21,6 +20,7 @@ import { MAX_PARAM_CHARS } from '../api-error.js';
 import { registerAccessControl } from './access-control.js';
 import { ApiKeyRing } from './api-key-ring.js';
 import { assertProtectedMode, isLoopbackHost } from './protected-mode.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
 export interface GatewaySecurityOptions {
   /** API keys; none (the default) leaves every route open, which protected mode allows only on loopback. */
@@ -101,7 +101,7 @@ export function registerGatewaySecurity(app: FastifyInstance, security: GatewayS
       maxAge: 600,
     });
   }
-  void app.register(helmet, {
+  registerSecurityHeaders(app, {
     // gputel's own pages (the dashboard, /docs, /graphiql) load scripts and styles from the gateway only, never a CDN,
     // with no inline script: script-src 'self'. Inline style attributes (Swagger UI, GraphiQL) need 'unsafe-inline' styles.
     contentSecurityPolicy: {
