@@ -11,9 +11,10 @@ import { GputelError, type ErrorCode } from '../../src/common/gputel-error.js';
 
 /**
  * Longest any one input may take. A synchronous predicate cannot be
- * interrupted, so a hang shows up as a run over this budget (a super-linear
- * parse of a long line takes seconds; every linear one here takes
- * milliseconds on the slowest CI machine).
+ * interrupted, so a slow input shows up as a run over this budget once it
+ * returns (a super-linear parse of a long line takes seconds; every linear
+ * one here takes milliseconds on the slowest CI machine). An input that
+ * never returns is the long runner's watchdog's to catch (run-fuzz.ts).
  */
 export const RUN_BUDGET_MS = 1_000;
 
@@ -28,6 +29,18 @@ export interface FuzzTarget {
   /** The name `--target` selects (kebab-case, as the module's file). */
   name: string;
   properties: FuzzProperty[];
+}
+
+/** Called after every input of every property, whether it held or threw; a no-op unless the long runner's worker listens. */
+let onInputFinished: () => void = () => {};
+
+/**
+ * Calls `listener` after each input any property finishes (shrink runs
+ * included). The long runner's worker counts them for its watchdog
+ * (fuzz-worker.ts): an input that never finishes is a hang.
+ */
+export function reportEachFinishedInput(listener: () => void): void {
+  onInputFinished = listener;
 }
 
 /** The failure of a run that took longer than RUN_BUDGET_MS. */
@@ -46,7 +59,11 @@ export function fuzzProperty<Ts extends [unknown, ...unknown[]]>(
   const arbitraries = args.slice(0, -1) as { [K in keyof Ts]: fc.Arbitrary<Ts[K]> };
   const timed = (...values: Ts): void => {
     const startedMs = performance.now();
-    predicate(...values);
+    try {
+      predicate(...values);
+    } finally {
+      onInputFinished();
+    }
     const tookMs = performance.now() - startedMs;
     if (tookMs > RUN_BUDGET_MS) throw new RunOverBudget(`one input took ${tookMs.toFixed(0)} ms, over the ${RUN_BUDGET_MS} ms budget: a hang or a super-linear path`);
   };

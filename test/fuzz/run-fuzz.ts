@@ -1,102 +1,148 @@
 /**
  * The long fuzz run: `npm run fuzz -- --runs 10000000 [--target NAME]
- * [--property NAME] [--seed N] [--path P] [--minutes M]`. Runs the properties
- * of test/fuzz/*.fuzz.ts (the suite runs the same ones briefly), `--runs`
- * inputs in all, shared evenly between the properties selected. Prints runs
- * and elapsed time per property and per target; on a failure, the seed, the
- * path and the shrunk counterexample to replay it, and exits 1.
+ * [--property NAME] [--seed N] [--path P] [--minutes M] [--hang-after S]`.
+ * Runs the properties of test/fuzz/*.fuzz.ts (the suite runs the same ones
+ * briefly), `--runs` inputs in all, shared evenly between the properties
+ * selected. Prints runs and elapsed time per property and per target; on a
+ * failure, the seed, the path and the shrunk counterexample to replay it,
+ * and exits 1. The properties run in a worker thread (fuzz-worker.ts) that
+ * this thread watches (fuzz-watchdog.ts): an input that does not finish
+ * within --hang-after seconds stops the run with a HANG report and the
+ * command that replays it (hang-report.ts), exit 1.
  * docs/fuzzing.md says how to run it and read it.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { FUZZ_TARGETS } from './fuzz-targets.js';
-import { describeFailure, runFuzzProperty, type FuzzOutcome } from './fuzz-target.js';
+import { Worker } from 'node:worker_threads';
+import type { FuzzTarget } from './fuzz-target.js';
+import { EXTRA_TARGETS_VARIABLE, loadRunnerTargets } from './fuzz-targets.js';
+import { PROGRESS_SLOTS, type FuzzWorkerPlan, type PropertyReport, type SelectedProperty } from './fuzz-worker-protocol.js';
+import { watchFuzzWorker, type Hang } from './fuzz-watchdog.js';
+import { describeHang } from './hang-report.js';
 
-/** Runs handed to fast-check at a time: progress shows between batches, and each batch has its own seed (printed on failure). */
-const RUNS_PER_BATCH = 20_000;
+/** Seconds an input may go without finishing before the watchdog calls it a hang: ten times RUN_BUDGET_MS, so a slow input is a FAIL, not a HANG. */
+const DEFAULT_HANG_AFTER_SECONDS = 10;
 
-function usage(message: string): never {
-  console.error(`${message}\nusage: npm run fuzz -- [--runs N] [--target ${FUZZ_TARGETS.map((t) => t.name).join('|')}] [--property NAME] [--seed N] [--path P] [--minutes M]`);
+function usage(targets: readonly FuzzTarget[], message: string): never {
+  console.error(`${message}\nusage: npm run fuzz -- [--runs N] [--target ${targets.map((t) => t.name).join('|')}] [--property NAME] [--seed N] [--path P] [--minutes M] [--hang-after SECONDS]`);
   process.exit(2);
 }
 
-function positive(text: string | undefined, name: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!(value > 0) || !Number.isFinite(value)) usage(`--${name} must be a positive number, got "${text}"`);
-  return value;
+/** A seed for a run given none: random, but chosen here, so that every batch's seed is known and a hang can be replayed. */
+function randomSeed(): number {
+  return randomBytes(4).readInt32LE(0);
 }
 
-function main(): number {
+/**
+ * The arguments with `--seed -N` written `--seed=-N`: parseArgs takes a value
+ * starting with '-' for an option and refuses it, yet half of all seeds are
+ * negative and the replay lines print them as `--seed -N`.
+ */
+function withNegativeSeedsJoined(args: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--seed' && /^-\d+$/.test(args[i + 1] ?? '')) joined.push(`--seed=${args[++i]}`);
+    else joined.push(args[i]);
+  }
+  return joined;
+}
+
+/** How one property ended, as the per-target summary counts it. */
+interface PropertyResult {
+  target: string;
+  runs: number;
+  elapsedMs: number;
+  verdict: 'held' | 'failed' | 'hung';
+}
+
+async function main(): Promise<number> {
+  const targets = await loadRunnerTargets();
   let values;
   try {
     ({ values } = parseArgs({
-      options: { runs: { type: 'string' }, target: { type: 'string', multiple: true }, property: { type: 'string' }, seed: { type: 'string' }, path: { type: 'string' }, minutes: { type: 'string' } },
+      args: withNegativeSeedsJoined(process.argv.slice(2)),
+      options: {
+        runs: { type: 'string' },
+        target: { type: 'string', multiple: true },
+        property: { type: 'string' },
+        seed: { type: 'string' },
+        path: { type: 'string' },
+        minutes: { type: 'string' },
+        'hang-after': { type: 'string' },
+      },
       strict: true,
     }));
   } catch (error) {
-    usage(error instanceof Error ? error.message : String(error));
+    usage(targets, error instanceof Error ? error.message : String(error));
   }
+  const positive = (text: string | undefined, name: string, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!(value > 0) || !Number.isFinite(value)) usage(targets, `--${name} must be a positive number, got "${text}"`);
+    return value;
+  };
   const totalRuns = Math.floor(positive(values.runs, 'runs', 100_000));
-  const deadlineMs = values.minutes === undefined ? Infinity : performance.now() + positive(values.minutes, 'minutes', 1) * 60_000;
-  const seed = values.seed === undefined ? undefined : Number(values.seed);
-  if (seed !== undefined && !Number.isInteger(seed)) usage(`--seed must be an integer, got "${values.seed}"`);
+  const timeLimitMs = values.minutes === undefined ? undefined : positive(values.minutes, 'minutes', 1) * 60_000;
+  const hangAfterSeconds = positive(values['hang-after'], 'hang-after', DEFAULT_HANG_AFTER_SECONDS);
+  const givenSeed = values.seed === undefined ? undefined : Number(values.seed);
+  if (givenSeed !== undefined && !Number.isInteger(givenSeed)) usage(targets, `--seed must be an integer, got "${values.seed}"`);
   const names = (values.target ?? []).flatMap((t) => t.split(','));
-  for (const name of names) if (!FUZZ_TARGETS.some((t) => t.name === name)) usage(`no fuzz target "${name}"`);
-  const targets = names.length === 0 ? FUZZ_TARGETS : FUZZ_TARGETS.filter((t) => names.includes(t.name));
-  const selected = targets.flatMap((target) => target.properties.filter((p) => values.property === undefined || p.name === values.property).map((property) => ({ target, property })));
-  if (selected.length === 0) usage(`no property "${values.property}" in ${targets.map((t) => t.name).join(', ')}`);
-  if (values.path !== undefined && (seed === undefined || selected.length !== 1)) usage('--path replays one failure: give it with --seed, --target and --property');
+  for (const name of names) if (!targets.some((t) => t.name === name)) usage(targets, `no fuzz target "${name}"`);
+  const chosen = names.length === 0 ? targets : targets.filter((t) => names.includes(t.name));
+  const selected: SelectedProperty[] = chosen.flatMap((target) =>
+    target.properties.filter((p) => values.property === undefined || p.name === values.property).map((p) => ({ target: target.name, property: p.name })),
+  );
+  if (selected.length === 0) usage(targets, `no property "${values.property}" in ${chosen.map((t) => t.name).join(', ')}`);
+  if (values.path !== undefined && (givenSeed === undefined || selected.length !== 1)) usage(targets, '--path replays one failure: give it with --seed, --target and --property');
 
   const runsEach = Math.max(1, Math.floor(totalRuns / selected.length));
-  console.log(`fuzzing ${selected.length} properties of ${targets.length} targets, ${runsEach} runs each${values.minutes === undefined ? '' : `, at most ${values.minutes} min in all`}`);
+  const seed = givenSeed ?? randomSeed();
+  console.log(`fuzzing ${selected.length} properties of ${chosen.length} targets, ${runsEach} runs each${values.minutes === undefined ? '' : `, at most ${values.minutes} min in all`}`);
+  if (givenSeed === undefined) console.log(`seed: ${seed} (drawn at random; --seed ${seed} runs these batches again)`);
   const startedMs = performance.now();
-  const outcomes: FuzzOutcome[] = [];
+
+  const results: PropertyResult[] = [];
   let failed = false;
-  for (const [index, { target, property }] of selected.entries()) {
-    // An equal share of the time left to each property still to run.
-    const shareEndMs = performance.now() + (deadlineMs - performance.now()) / (selected.length - index);
-    let runs = 0;
-    let elapsedMs = 0;
-    let batch = 0;
-    let failure: FuzzOutcome | undefined;
-    while (runs < runsEach && performance.now() < shareEndMs) {
-      // One seed per batch, derived from --seed when given, so a printed seed replays its own batch.
-      const batchSeed = seed === undefined ? undefined : (seed + batch * 7919) | 0;
-      const outcome = runFuzzProperty(target, property, {
-        numRuns: Math.min(RUNS_PER_BATCH, runsEach - runs),
-        seed: batchSeed,
-        path: values.path,
-        timeLimitMs: Number.isFinite(shareEndMs) ? Math.max(1, shareEndMs - performance.now()) : undefined,
-      });
-      runs += outcome.runs;
-      elapsedMs += outcome.elapsedMs;
-      batch++;
-      if (outcome.failure !== undefined) {
-        failure = outcome;
-        break;
-      }
-      if (outcome.runs === 0) break;
-    }
-    const outcome: FuzzOutcome = { target: target.name, property: property.name, runs, elapsedMs, failure: failure?.failure, interrupted: runs < runsEach && failure === undefined };
-    outcomes.push(outcome);
-    const rate = elapsedMs > 0 ? Math.round((runs / elapsedMs) * 1000) : 0;
-    console.log(`${failure === undefined ? 'ok  ' : 'FAIL'} ${target.name} / ${property.name}: ${runs} runs in ${(elapsedMs / 1000).toFixed(1)} s (${rate}/s)${outcome.interrupted ? ', stopped by the time limit' : ''}`);
-    if (failure !== undefined) {
+  const printProperty = (report: PropertyReport): void => {
+    results.push({ target: report.target, runs: report.runs, elapsedMs: report.elapsedMs, verdict: report.failure === undefined ? 'held' : 'failed' });
+    const rate = report.elapsedMs > 0 ? Math.round((report.runs / report.elapsedMs) * 1000) : 0;
+    console.log(`${report.failure === undefined ? 'ok  ' : 'FAIL'} ${report.target} / ${report.property}: ${report.runs} runs in ${(report.elapsedMs / 1000).toFixed(1)} s (${rate}/s)${report.interrupted ? ', stopped by the time limit' : ''}`);
+    if (report.failure !== undefined) {
       failed = true;
-      console.log(describeFailure(failure));
+      console.log(report.failure);
     }
+  };
+
+  const progress = new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+  const plan: FuzzWorkerPlan = { selected, runsEach, seed, path: values.path, timeLimitMs, progress };
+  const worker = new Worker(new URL('./fuzz-worker.js', import.meta.url), { workerData: plan });
+  const end = await watchFuzzWorker(worker, progress, hangAfterSeconds * 1000, printProperty);
+
+  let hang: Hang | undefined;
+  if (end.kind === 'hung') {
+    hang = end.hang;
+    const notRun = selected.slice(results.length + 1);
+    results.push({ target: hang.batch.target, runs: hang.batch.runsBefore + hang.inputNumber - 1, elapsedMs: hang.propertyElapsedMs, verdict: 'hung' });
+    console.log(describeHang(hang, { hangAfterSeconds, path: values.path, extraTargetsModule: process.env[EXTRA_TARGETS_VARIABLE] || undefined }, notRun));
+  } else if (end.kind === 'crashed' || results.length < selected.length) {
+    const error = end.kind === 'crashed' ? end.error : new Error(`the fuzz worker ended after ${results.length} of ${selected.length} properties`);
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return 1;
   }
+
   console.log('\nper target:');
-  for (const target of targets) {
-    const mine = outcomes.filter((o) => o.target === target.name);
-    const runs = mine.reduce((sum, o) => sum + o.runs, 0);
-    const seconds = mine.reduce((sum, o) => sum + o.elapsedMs, 0) / 1000;
-    console.log(`  ${target.name.padEnd(16)} ${String(runs).padStart(10)} runs  ${seconds.toFixed(1).padStart(7)} s  ${mine.some((o) => o.failure !== undefined) ? 'FAILED' : 'held'}`);
+  for (const target of chosen) {
+    const mine = results.filter((r) => r.target === target.name);
+    const runs = mine.reduce((sum, r) => sum + r.runs, 0);
+    const seconds = mine.reduce((sum, r) => sum + r.elapsedMs, 0) / 1000;
+    const verdict = mine.some((r) => r.verdict === 'hung') ? 'HUNG' : mine.some((r) => r.verdict === 'failed') ? 'FAILED' : 'held';
+    console.log(`  ${target.name.padEnd(16)} ${String(runs).padStart(10)} runs  ${seconds.toFixed(1).padStart(7)} s  ${verdict}`);
   }
-  const total = outcomes.reduce((sum, o) => sum + o.runs, 0);
-  console.log(`total: ${total} runs in ${((performance.now() - startedMs) / 1000).toFixed(1)} s, ${failed ? 'FAILED' : 'every property held'}`);
-  return failed ? 1 : 0;
+  const total = results.reduce((sum, r) => sum + r.runs, 0);
+  const verdict = hang !== undefined ? 'HUNG (properties after it not run)' : failed ? 'FAILED' : 'every property held';
+  console.log(`total: ${total} runs in ${((performance.now() - startedMs) / 1000).toFixed(1)} s, ${verdict}`);
+  return failed || hang !== undefined ? 1 : 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();
