@@ -14,7 +14,7 @@
  * with 1 M rows (~4 s) every collector process spends a large part of the
  * run warming up its JIT, which a second process pays again.
  *
- *   npm run bench:scale [-- --rows 4000000 --repeat 3 --collectors 1,2,4 --streamers 1,2 --no-rebalance --json FILE]
+ *   npm run bench:scale [-- --rows 4000000 --repeat 3 --collectors 1,2,4 --streamers 1,2 --no-rebalance --profile DIR --json FILE]
  *
  * `--no-rebalance` skips the kill -9 and join timings; `--json FILE` writes
  * the figures for `npm run bench` (bench/figures-file.ts).
@@ -38,6 +38,8 @@ import { median } from './median.js';
 import { storedSamples } from './store-progress.js';
 
 const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
+/** `--profile DIR`: every streamer and collector runs under `node --cpu-prof --cpu-prof-dir DIR` (a profile per process, written as it stops). */
+const PROFILE_ARGS = process.argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', process.argv[process.argv.indexOf('--profile') + 1]] : [];
 const HOSTS = 16;
 const GPUS_PER_HOST = 8;
 const INTERVAL_MS = 10_000;
@@ -97,7 +99,7 @@ class Group {
   }
 
   spawn(args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [GPUTEL_BIN, ...args, ...this.common], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...PROFILE_ARGS, GPUTEL_BIN, ...args, ...this.common], { stdio: ['ignore', 'ignore', 'inherit'] });
     this.children.push(child);
     return child;
   }

@@ -36,3 +36,51 @@ test('the hostname cache stays bounded over many distinct hostnames; every row i
   samples += [...accumulator.take().values()].reduce((n, b) => n + b.length, 0);
   assert.equal(samples, rows);
 });
+
+test('rows of the GPU before them go to its slot; any field of the identity that differs is another GPU, before and after a take', () => {
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  const mig = (instance: string): string => `gpu="0",GPU_I_ID="${instance}",GPU_I_PROFILE="1g.10gb"`;
+  const variants: Partial<DcgmRow>[] = [
+    {},
+    {},
+    { metricName: 'DCGM_FI_DEV_POWER_USAGE', sourceMetricName: 'DCGM_FI_DEV_POWER_USAGE' },
+    { pod: 'p' },
+    { pod: 'p' },
+    {},
+    { labelsRaw: mig('1') },
+    { labelsRaw: mig('2') },
+    { labelsRaw: mig('2') },
+    { gpuId: 1 },
+    { device: 'nvidia1' },
+    { modelName: 'n' },
+    { container: 'c' },
+    { namespace: 'ns' },
+    { uuid: 'GPU-2' },
+  ];
+  const check = (batch: ReturnType<BatchAccumulator['take']>): void => {
+    const only = [...batch.values()][0];
+    assert.equal(only.length, variants.length);
+    // One GPU per distinct identity, each sample on the GPU its row named.
+    assert.equal(only.gpus.length, 10);
+    for (let i = 0; i < variants.length; i++) {
+      const gpu = only.gpus[only.gpuIndex[i]];
+      const expected = { ...row('h'), ...variants[i] };
+      assert.deepEqual([gpu.uuid, gpu.gpuId, gpu.device, gpu.modelName, gpu.container, gpu.pod, gpu.namespace, gpu.migInstanceId], [expected.uuid, expected.gpuId, expected.device, expected.modelName, expected.container, expected.pod, expected.namespace, /GPU_I_ID="(\d)"/.exec(expected.labelsRaw)?.[1] ?? ''], `row ${i}`);
+      assert.equal(only.metrics[only.metricIndex[i]], expected.metricName, `row ${i}`);
+    }
+  };
+  for (let round = 0; round < 2; round++) {
+    // One row object, reused as the parser does.
+    const reused = row('h');
+    for (const variant of variants) accumulator.add(Object.assign(reused, row('h'), variant));
+    check(accumulator.take());
+  }
+});
+
+test('a bad labels_raw is refused for every row that has it, even right after a good row of the same GPU', () => {
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  accumulator.add(row('h'));
+  for (let i = 0; i < 3; i++) assert.throws(() => accumulator.add({ ...row('h'), labelsRaw: 'gpu="0' }), (e: Error & { code?: string }) => e.code === 'BAD_INPUT');
+  accumulator.add(row('h'));
+  assert.equal(accumulator.samples, 2);
+});
