@@ -192,6 +192,10 @@ export class KeySpace {
   historyCompactorLeader(): string {
     return `${this.maintenancePrefix()}history-compactor`;
   }
+  /** `{revision, atMs}`: the revision the compactor remembered and when; the next leader compacts to it once it is one interval old. */
+  historyCompactionMark(): string {
+    return `${this.maintenancePrefix()}history-mark`;
+  }
 
   // ── encryption ─────────────────────────────────────────────────────────
   encryptionKeyChecksPrefix(): string {

@@ -45,6 +45,7 @@ const METHODS: readonly KeyMethod[] = [
   { name: 'sourceClaim', args: [N, N], parent: ['sourceClaimsPrefix', [0]] },
   { name: 'maintenancePrefix', args: [] },
   { name: 'historyCompactorLeader', args: [], parent: ['maintenancePrefix', []] },
+  { name: 'historyCompactionMark', args: [], parent: ['maintenancePrefix', []] },
   { name: 'encryptionKeyChecksPrefix', args: [] },
   { name: 'encryptionKeyCheck', args: [N], parent: ['encryptionKeyChecksPrefix', []] },
   { name: 'clusterPrefix', args: [N] },

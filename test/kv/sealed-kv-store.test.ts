@@ -79,6 +79,7 @@ describe('sealed values: format and policy', () => {
       keys.clusterTopic('c'),
       `${keys.configPrefix('c')}retention`,
       keys.historyCompactorLeader(),
+      keys.historyCompactionMark(),
       '/other-root/clusters/c/latest/h',
       '/gputel/clustersX/c/latest/h',
     ];

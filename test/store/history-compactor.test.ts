@@ -1,7 +1,7 @@
 /**
  * The etcd history compactor on a real etcd: one elected instance compacts
- * to the revision of one interval ago, another takes over when it stops, and
- * a lost lease is granted again.
+ * to the revision of one interval ago, another takes over when it stops and
+ * goes on from the mark the first left, and a lost lease is granted again.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -42,21 +42,27 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     }
   };
 
-  it('one instance is elected and compacts to the revision of the previous tick, never newer', async () => {
+  it('one instance is elected and compacts to the revision it remembered one interval before, never newer', async () => {
     const keys = new KeySpace('/elect1');
-    const first = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'first', logger });
-    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 60_000, instanceId: 'second', logger });
+    let clock = 1_000_000;
+    const now = (): number => clock;
+    const first = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'first', logger, now });
+    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 60_000, instanceId: 'second', logger, now });
     try {
       const early = (await kv.put('/history/a', Buffer.from('1'))).revision;
-      await first.tick();
-      await second.tick();
+      assert.equal(await first.tick(), 60_000);
+      assert.equal(await second.tick(), 30_000, 'one that is not the leader tries again within 30 s');
       assert.equal(first.isLeader, true);
       assert.equal(second.isLeader, false);
       // The first tick only remembers the revision: nothing is compacted yet.
       assert.equal(await watchFails(early), false);
       const late = (await kv.put('/history/a', Buffer.from('2'))).revision;
+      clock += 20_000;
+      assert.equal(await first.tick(), 40_000, 'the mark is not one interval old yet: it waits for the rest');
+      assert.equal(await watchFails(early), false);
+      clock += 40_000;
       await first.tick();
-      assert.equal(await watchFails(early), true, 'history before the previous tick is compacted');
+      assert.equal(await watchFails(early), true, 'history before the mark is compacted');
       assert.equal(await watchFails(late), false, 'history since the previous tick is kept');
       assert.deepEqual((await kv.get('/history/a'))?.value, Buffer.from('2'));
     } finally {
@@ -108,13 +114,63 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     }
   });
 
+  it('a new leader compacts to the mark its predecessor left, as soon as that is one interval old', async () => {
+    // What the soak found: leaders that each lived less than an interval, each remembering its own revision, never compacted.
+    const keys = new KeySpace('/elect5');
+    let clock = 5_000_000;
+    const now = (): number => clock;
+    const first = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'first', logger, now });
+    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 60_000, instanceId: 'second', logger, now });
+    try {
+      const early = (await kv.put('/history/c', Buffer.from('1'))).revision;
+      await first.tick();
+      await first.stop();
+      const late = (await kv.put('/history/c', Buffer.from('2'))).revision;
+      clock += 45_000;
+      assert.equal(await second.tick(), 15_000, 'elected, it waits for the rest of the mark\'s interval');
+      assert.equal(second.isLeader, true);
+      assert.equal(await watchFails(early), false);
+      clock += 15_000;
+      await second.tick();
+      assert.equal(await watchFails(early), true, 'compacted to the first leader\'s mark');
+      assert.equal(await watchFails(late), false);
+      const mark = JSON.parse(String((await kv.get(keys.historyCompactionMark()))?.value)) as { revision: number; atMs: number };
+      assert.equal(mark.atMs, clock, 'and left a mark of its own for whoever leads next');
+      assert.ok(mark.revision >= late);
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  });
+
+  it('a leader that lost the key does not move the mark', async () => {
+    const keys = new KeySpace('/elect6');
+    let clock = 9_000_000;
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger, now: () => clock });
+    try {
+      await compactor.tick();
+      const before = (await kv.get(keys.historyCompactionMark()))!.value.toString();
+      // Another instance took the key meanwhile (its lease expired and it was taken again).
+      await kv.delete({ start: keys.historyCompactorLeader() });
+      await kv.put(keys.historyCompactorLeader(), Buffer.from('someone else'));
+      clock += 60_000;
+      await compactor.tick();
+      assert.equal(compactor.isLeader, false);
+      assert.equal((await kv.get(keys.historyCompactionMark()))!.value.toString(), before);
+    } finally {
+      await compactor.stop();
+    }
+  });
+
   it('a compaction that someone else already did further is no failure', async () => {
     const keys = new KeySpace('/elect3');
-    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger });
+    let clock = 2_000_000;
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger, now: () => clock });
     try {
       await compactor.tick();
       await kv.put('/history/b', Buffer.from('1'));
       await kv.compact(await kv.revision());
+      clock += 60_000;
       await compactor.tick();
       assert.equal(compactor.isLeader, true);
     } finally {

@@ -5,13 +5,22 @@
  * version until compacted, ~40 bytes per sample measured (MEASUREMENTS.md),
  * which fills etcd's default 2 GiB quota in under an hour at 50k rows/s.
  *
- * As Kubernetes' API server does: every interval, the instance remembers the
- * current revision and compacts to the revision it remembered one interval
- * ago, so a watcher or reader may lag up to one interval without losing
- * history. Only ONE instance compacts: the holder of a leased key
+ * As Kubernetes' API server does: every interval, the leader remembers the
+ * current revision and compacts to the revision remembered one interval ago,
+ * so a watcher or reader may lag up to one interval without losing history.
+ * Only ONE instance compacts: the holder of a leased key
  * (`{root}/maintenance/history-compactor`); every other instance tries to
- * take it once per interval, so a dead leader is replaced within one interval
- * plus the lease TTL.
+ * take it every FOLLOWER_RECHECK_MS (or interval, if shorter).
+ *
+ * The remembered revision and its time are kept in etcd
+ * (`{root}/maintenance/history-mark`), not only in the leader's memory: a
+ * new leader compacts to the mark its predecessor left as soon as that is
+ * one interval old. When each leader kept its own, one that lived less than
+ * an interval never compacted: the soak (bench/soak.ts), killing a collector
+ * every 2 minutes, stopped all compaction at its third kill, and etcd grew by
+ * 12 MB a minute from then on. The mark is written only by the leader (a
+ * transaction on its lease); when etcd refuses the write (NOSPACE), the
+ * leader keeps the mark in memory too, so it still compacts.
  */
 import { backoffDelayMs, pause } from '../../common/backoff.js';
 import { GputelError, errorMessage } from '../../common/gputel-error.js';
@@ -30,6 +39,23 @@ const compactorLeader = gauge('gputel_etcd_compactor_leader', '1 while this inst
 const DEFAULT_LEASE_TTL_SECONDS = 10;
 /** While compaction is paused (a live interval of 0), how long one wait for the setting to change may last. */
 const PAUSED_RECHECK_MS = 3_600_000;
+/** How often an instance that is not the leader tries to take the key: a dead leader is replaced within this plus the lease TTL. */
+const FOLLOWER_RECHECK_MS = 30_000;
+
+/** A remembered revision: what compaction goes to once `atMs` is one interval ago. */
+interface CompactionMark {
+  revision: number;
+  atMs: number;
+}
+
+function decodeMark(value: Buffer): CompactionMark | undefined {
+  try {
+    const mark = JSON.parse(value.toString()) as Partial<CompactionMark>;
+    return Number.isSafeInteger(mark.revision) && Number.isFinite(mark.atMs) ? { revision: mark.revision!, atMs: mark.atMs! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface HistoryCompactorOptions {
   /**
@@ -43,6 +69,8 @@ export interface HistoryCompactorOptions {
   instanceId: string;
   logger: Logger;
   leaseTtlSeconds?: number;
+  /** The wall clock (default Date.now); tests move it. */
+  now?: () => number;
 }
 
 export class HistoryCompactor {
@@ -52,9 +80,12 @@ export class HistoryCompactor {
   private stopping: Promise<void> | undefined;
   private lease: Lease | undefined;
   private leader = false;
-  /** The revision seen at the previous tick as leader: what the next tick compacts to. */
-  private previousRevision: number | undefined;
+  /** The mark this instance last made as leader: used when etcd's copy could not be written (NOSPACE). */
+  private localMark: CompactionMark | undefined;
   private lastCompacted = 0;
+  /** The leader key's modRevision while this instance holds it (it is written once, when taken). */
+  private leaderKeyRevision: number | undefined;
+  private readonly now: () => number;
   private readonly intervalMs: Setting<number>;
 
   constructor(
@@ -64,6 +95,7 @@ export class HistoryCompactor {
   ) {
     if (typeof options.intervalMs === 'number' && !(options.intervalMs > 0)) throw new GputelError('BAD_CONFIG', `the history compactor needs a positive interval, got ${options.intervalMs} ms`);
     this.intervalMs = settingOf(options.intervalMs);
+    this.now = options.now ?? Date.now;
     this.logger = options.logger.child({ component: 'history-compactor' });
   }
 
@@ -91,28 +123,57 @@ export class HistoryCompactor {
     return this.stopping;
   }
 
-  /** One round: take or keep leadership, then compact to the revision of one interval ago. Exposed for tests. */
-  async tick(): Promise<void> {
-    if (!(await this.campaign())) {
-      this.previousRevision = undefined;
-      return;
-    }
+  /**
+   * One round: take or keep leadership; as leader, compact to the mark once
+   * it is one interval old, and remember the current revision as the next
+   * mark. Returns how long to wait before the next round. Exposed for tests.
+   */
+  async tick(): Promise<number> {
+    const intervalMs = this.intervalMs.value;
+    if (!(await this.campaign())) return Math.min(intervalMs, FOLLOWER_RECHECK_MS);
+    const now = this.now();
     const current = await this.kv.revision();
-    const target = this.previousRevision;
-    if (target !== undefined && target > this.lastCompacted) {
+    const stored = await this.kv.get(this.keys.historyCompactionMark());
+    const marks = [stored === undefined ? undefined : decodeMark(stored.value), this.localMark].filter((m): m is CompactionMark => m !== undefined && m.atMs <= now);
+    if (marks.length === 0) {
+      await this.remember({ revision: current, atMs: now });
+      return intervalMs;
+    }
+    // The newest mark that is old enough; else wait until the oldest one is.
+    const ripe = marks.filter((m) => now - m.atMs >= intervalMs).sort((a, b) => b.revision - a.revision)[0];
+    if (ripe === undefined) return Math.max(1, intervalMs - (now - Math.min(...marks.map((m) => m.atMs))));
+    if (ripe.revision > this.lastCompacted) {
       try {
-        await this.kv.compact(target);
+        await this.kv.compact(ripe.revision);
         compactions.inc();
-        this.logger.debug({ revision: target }, 'etcd history compacted');
+        this.logger.debug({ revision: ripe.revision }, 'etcd history compacted');
       } catch (error) {
         // Someone compacted further already (etcd's own auto-compaction, an
         // earlier leader): that is the goal reached, not a failure.
         if (!(error instanceof GputelError && error.code === 'KV_COMPACTED')) throw error;
       }
-      this.lastCompacted = target;
-      compactedRevision.set(target);
+      this.lastCompacted = ripe.revision;
+      compactedRevision.set(ripe.revision);
     }
-    this.previousRevision = current;
+    await this.remember({ revision: current, atMs: now });
+    return intervalMs;
+  }
+
+  /** Keeps `mark` in memory and, while this instance holds the leader key, in etcd; a refused write is logged, not thrown. */
+  private async remember(mark: CompactionMark): Promise<void> {
+    this.localMark = mark;
+    const leaderKeyRevision = this.leaderKeyRevision;
+    if (leaderKeyRevision === undefined) return;
+    try {
+      // Fenced on the leader key as this instance holds it: a key taken by another since (a new put) or gone fails it.
+      const result = await this.kv.txn({
+        compare: [{ key: this.keys.historyCompactorLeader(), target: 'modRevision', operator: '==', operand: leaderKeyRevision }],
+        success: [{ type: 'put', key: this.keys.historyCompactionMark(), value: Buffer.from(JSON.stringify(mark)) }],
+      });
+      if (!result.succeeded) this.setLeader(false);
+    } catch (error) {
+      this.logger.warn({ err: error }, `the history compaction mark could not be written (kept in memory): ${errorMessage(error)}`);
+    }
   }
 
   private async run(): Promise<void> {
@@ -121,10 +182,8 @@ export class HistoryCompactor {
     // A changed interval ends the current wait, so a shorter one applies now, not after the old one;
     // stop ends it too. (One controller per wait: AbortSignal.any needs Node 20.3.)
     let wait = new AbortController();
-    let intervalChanged = false;
     const stopListening = this.intervalMs.onChange((intervalMs) => {
       this.logger.info({ intervalMs }, intervalMs > 0 ? 'etcd history compaction interval changed' : 'etcd history compaction paused (interval 0)');
-      intervalChanged = true;
       wait.abort();
     });
     const endWait = (): void => wait.abort();
@@ -135,7 +194,7 @@ export class HistoryCompactor {
       let waitMs = intervalMs > 0 ? intervalMs : PAUSED_RECHECK_MS;
       if (intervalMs > 0) {
         try {
-          await this.tick();
+          waitMs = await this.tick();
           failures = 0;
         } catch (error) {
           if (signal.aborted) break;
@@ -147,10 +206,8 @@ export class HistoryCompactor {
         }
       }
       // Changed during the tick: no wait, the next round takes the new interval.
+      // (The marks keep their times, so a changed interval needs nothing else: each is ripe once the new interval has passed.)
       if (!wait.signal.aborted) await pause(waitMs, wait.signal);
-      // The revision remembered one old interval ago is no longer "one interval ago" after a change.
-      if (intervalChanged) this.previousRevision = undefined;
-      intervalChanged = false;
       wait = new AbortController();
     }
     stopListening();
@@ -179,12 +236,14 @@ export class HistoryCompactor {
     // compacting while etcd's NOSPACE alarm refuses every write.
     const holder = await this.kv.get(key);
     let leader = holder !== undefined && holder.lease === this.lease.id;
+    this.leaderKeyRevision = leader ? holder!.modRevision : undefined;
     if (holder === undefined) {
       const result = await this.kv.txn({
         compare: [{ key, target: 'createRevision', operator: '==', operand: 0 }],
         success: [{ type: 'put', key, value: Buffer.from(this.options.instanceId), lease: this.lease.id }],
       });
       leader = result.succeeded;
+      this.leaderKeyRevision = leader ? result.revision : undefined;
     }
     this.setLeader(leader);
     return leader;
