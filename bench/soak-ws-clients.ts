@@ -26,6 +26,7 @@ const GPUS_EACH = Number(gpusEachArgument);
 /** Connections opened at once: more makes the accept queues overflow on a 2-core machine. */
 const CONNECT_CONCURRENCY = 100;
 const RECONNECT_DELAY_MS = 1_000;
+const CONNECT_TIMEOUT_MS = 30_000;
 /** Arrival ages kept (a reservoir: every record counts, a fair sample is kept). */
 const AGE_SAMPLES = 200_000;
 
@@ -62,9 +63,12 @@ function connect(index: number): Promise<void> {
     const settle = (): void => {
       if (!settled) {
         settled = true;
+        clearTimeout(giveUp);
         resolve();
       }
     };
+    // One that neither subscribes nor closes in time does not hold the others up (it keeps trying on its own).
+    const giveUp = setTimeout(settle, CONNECT_TIMEOUT_MS);
     socket.on('open', () => {
       const mine = Array.from({ length: GPUS_EACH }, (_, i) => gpus[(index * GPUS_EACH + i) % gpus.length]);
       socket.send(JSON.stringify({ type: 'subscribe', id: 's', gpus: mine }));
@@ -90,8 +94,10 @@ function connect(index: number): Promise<void> {
       } else if (text.startsWith('{"type":"dropped"')) {
         droppedFrames += (JSON.parse(text) as { count: number }).count;
       } else if (text.startsWith('{"type":"error"')) {
+        // A refused subscribe leaves the connection open with nothing to wait for: counted, and connecting goes on.
         errorFrames++;
         if (errorSamples.length < 20) errorSamples.push(text.slice(0, 300));
+        settle();
       }
     });
     socket.on('error', () => undefined);
@@ -134,3 +140,5 @@ process.on('message', (message: { type: string; gpus?: string[]; intervalMs?: nu
     );
   }
 });
+// Its parent gone (the soak killed or crashed), it stops too.
+process.on('disconnect', () => process.exit(0));

@@ -9,6 +9,9 @@ import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import { FINISHED_IN_BATCH, type BatchStart, type FuzzWorkerMessage, type PropertyReport } from './fuzz-worker-protocol.js';
 
+/** How long the report waits for a terminated worker to be gone. */
+const TERMINATE_WAIT_MS = 5_000;
+
 /** Where the worker was stuck when the watchdog stopped it. */
 export interface Hang {
   batch: BatchStart;
@@ -62,8 +65,16 @@ export function watchFuzzWorker(worker: Worker, progress: SharedArrayBuffer, han
       const hang: Hang = { batch: current, inputNumber: count + 1, silentMs: nowMs - lastProgressMs, propertyElapsedMs: nowMs - propertyStartedMs };
       ended = true;
       clearInterval(poll);
-      // The report waits for the worker to be gone, so that nothing it still prints lands after it.
-      const hung = (): void => resolve({ kind: 'hung', hang });
+      // The report waits for the worker to be gone, so that nothing it still prints lands after it; but not for
+      // ever: a worker blocked in a native call may never end, and the hang is reported all the same.
+      let reported = false;
+      const hung = (): void => {
+        if (reported) return;
+        reported = true;
+        clearTimeout(terminateWait);
+        resolve({ kind: 'hung', hang });
+      };
+      const terminateWait = setTimeout(hung, TERMINATE_WAIT_MS);
       worker.terminate().then(hung, hung);
     }, pollIntervalMs(hangAfterMs));
 

@@ -145,4 +145,5 @@ async function main(): Promise<number> {
   return failed || hang !== undefined ? 1 : 0;
 }
 
-process.exitCode = await main();
+// exit(), not exitCode: a terminated worker blocked in a native call would keep the process alive (stdout and files are written synchronously on Linux).
+process.exit(await main());

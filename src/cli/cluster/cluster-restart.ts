@@ -44,11 +44,14 @@ export async function clusterRestart(dir: string, names: readonly string[], opti
   if (names.length === 0) throw new GputelError('BAD_CONFIG', 'name the processes to restart (collector-1, gateway-2, …; `gputel cluster status` lists them)');
   const env = roleEnvironment(options.env ?? process.env);
   refuseTlsConfigFile(env);
-  const known = readClusterState(dir).processes.map((entry) => entry.name);
-  const unknown = names.filter((name) => !known.includes(name));
-  if (unknown.length > 0) throw new GputelError('NOT_FOUND', `the cluster in ${dir} has no process named ${unknown.join(', ')}; it has: ${known.join(', ')}`);
+  // Read first for its own error (no cluster there: NOT_FOUND), not to be locked in a folder that is not a cluster's.
+  readClusterState(dir);
   const lock = acquireClusterLock(dir, 'restart');
   try {
+    // Checked under the lock: a `down` and `up` with fewer roles in between would otherwise leave a name without its process.
+    const known = readClusterState(dir).processes.map((entry) => entry.name);
+    const unknown = names.filter((name) => !known.includes(name));
+    if (unknown.length > 0) throw new GputelError('NOT_FOUND', `the cluster in ${dir} has no process named ${unknown.join(', ')}; it has: ${known.join(', ')}`);
     const restarted: RestartedProcess[] = [];
     for (const name of new Set(names)) {
       // Read again under the lock, and after each restart: the state written is always the newest.

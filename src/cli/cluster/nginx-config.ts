@@ -34,8 +34,8 @@ const RESERVED_FILES = 64;
 
 /**
  * The hard limit on open files of this process (what nginx, started by it,
- * may raise its own limit to), from /proc/self/limits; undefined where that
- * cannot be read (not Linux) or says unlimited.
+ * may raise its own limit to), from /proc/self/limits: Infinity when it says
+ * unlimited, undefined where it cannot be read (not Linux).
  */
 export function hardOpenFilesLimit(limits?: string): number | undefined {
   let text = limits;
@@ -46,8 +46,8 @@ export function hardOpenFilesLimit(limits?: string): number | undefined {
       return undefined;
     }
   }
-  const hard = /^Max open files\s+\S+\s+(\d+)\s/m.exec(text)?.[1];
-  return hard === undefined ? undefined : Number(hard);
+  const hard = /^Max open files\s+\S+\s+(\d+|unlimited)\s/m.exec(text)?.[1];
+  return hard === undefined ? undefined : hard === 'unlimited' ? Infinity : Number(hard);
 }
 
 /** The path nginx answers itself, without a gateway: the load balancer's own health. */
@@ -78,8 +78,12 @@ export function nginxConfig(options: NginxConfigOptions): string {
   const run = (name: string): string => path.join(options.runDir, name);
   // Every proxied client holds two connections (its own and the gateway's): 2,000 live-stream clients need over 4,000.
   // So nginx raises its file limit as far as the machine lets it, and takes that many connections.
+  // A limit under nginx's usual 4,096 connections takes what it allows; an unknown one keeps the usual.
   const files = Math.min(options.maxOpenFiles ?? hardOpenFilesLimit() ?? 0, MAX_NGINX_FILES);
-  const limits = files > DEFAULT_WORKER_CONNECTIONS + RESERVED_FILES ? { rlimit: `worker_rlimit_nofile ${files};\n`, connections: files - RESERVED_FILES } : { rlimit: '', connections: DEFAULT_WORKER_CONNECTIONS };
+  const limits =
+    files > DEFAULT_WORKER_CONNECTIONS + RESERVED_FILES
+      ? { rlimit: `worker_rlimit_nofile ${files};\n`, connections: files - RESERVED_FILES }
+      : { rlimit: '', connections: files > 2 * RESERVED_FILES ? files - RESERVED_FILES : DEFAULT_WORKER_CONNECTIONS };
   // max_fails=0: a gateway is never taken out of the rotation. On loopback a dead one refuses at once, so trying it
   // costs nothing before the next is tried; taking gateways out did harm: when one was killed, its 1,000 live-stream
   // clients reconnected to the other at once, one connect timed out in the burst, and with both out nginx answered

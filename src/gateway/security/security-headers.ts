@@ -33,7 +33,12 @@ export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   return headers;
 }
 
-/** Adds `helmetHeaders(options)` to every answer of `app`, from the first hook on: refusals by later hooks carry them too. */
+/**
+ * Adds `helmetHeaders(options)` to every answer of `app`, from the first hook
+ * on: refusals by later hooks carry them too. They are Fastify reply headers:
+ * a route that writes its answer on the raw response after `reply.hijack()`
+ * must set them itself (none does today).
+ */
 export function registerSecurityHeaders(app: FastifyInstance, options: HelmetOptions): void {
   const headers = helmetHeaders(options);
   // A callback hook, not an async one: it runs on every request, and a promise each is measurable.
