@@ -40,7 +40,7 @@ import { openKvStore } from '../src/kv/open-kv-store.js';
 import { decodeCheckpoint } from '../src/queue/source-checkpoint.js';
 import { readQueueStatus } from '../src/queue/queue-status.js';
 import { jsonPathArgument, writeFigures } from './figures-file.js';
-import { databaseTrend, floorTrend } from './soak-verdicts.js';
+import { MIN_STEADY_SAMPLES, WARM_UP_MS, databaseTrend, floorTrend } from './soak-verdicts.js';
 import { storedSamples } from './store-progress.js';
 
 const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
@@ -383,7 +383,7 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
 
   // The exact count: stop the streamer (its last ticks committed), then wait for the collectors to store them all.
   const streamer = state.processes.find((p) => p.role === 'streamer')!;
-  event(`streamer stopped (${await stopProcess(streamer, 10_000)})`);
+  event(`streamer: ${await stopProcess(streamer, 10_000)} (SIGTERM: its last ticks committed)`);
   const checkpoints = await kv.range({ prefix: keys.checkpointsPrefix(TOPIC) });
   const checkpoint = checkpoints.kvs.map((entry) => decodeCheckpoint(entry.value, entry.key)).find((c) => c.sourceId.startsWith('simulator-'))!;
   const position = checkpoint.position as { originMs: number; nextMs: number };
@@ -419,7 +419,7 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
   for (const sample of http.errorSamples.slice(0, 10)) console.log(`  ${clock(sample.atMs, startedMs)} ${sample.route}: ${sample.what.replace(/\s+/g, ' ').slice(0, 160)}`);
   if (live !== undefined) {
     console.log(`\n## Live stream (${live.clients} clients × ${WS_GPUS_EACH} GPUs)\n`);
-    console.log(`${count(live.records)} records (${Math.round(live.records / http.loadSeconds)}/s), age on arrival p50 ${ms(live.ageP50Ms)} p99 ${ms(live.ageP99Ms)}; dropped frames ${live.droppedFrames}, missed records ${live.missedRecords}, out of order ${live.outOfOrder}, error frames ${live.errorFrames}; closes ${live.closes} (reconnected ${live.reconnects}), open at the end ${live.openAtEnd} of ${live.clients}`);
+    console.log(`${count(live.records)} records (${Math.round(live.records / http.loadSeconds)}/s), age on arrival (from the sample's own time: the streamer's flush interval, 1 s by default, included) p50 ${ms(live.ageP50Ms)} p99 ${ms(live.ageP99Ms)}; dropped frames ${live.droppedFrames}, missed records ${live.missedRecords}, out of order ${live.outOfOrder}, error frames ${live.errorFrames}; closes ${live.closes} (reconnected ${live.reconnects}), open at the end ${live.openAtEnd} of ${live.clients}`);
     for (const sample of live.errorSamples.slice(0, 5)) console.log(`  ${sample}`);
   }
 
@@ -440,8 +440,9 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
     return {
       name,
       restarts: events.filter((e) => e.what.startsWith(`restarted ${name} `)).length,
-      rss: { ...rssTrend, series: rssSeries.map((p) => Math.round(p.mb)) },
-      heap: heapTrend === undefined ? undefined : { ...heapTrend, series: heapSeries.map((p) => Math.round(p.mb)) },
+      // One value per sample (null where the process was not there, e.g. between a kill and its restart): aligned with `at`.
+      rss: { ...rssTrend, series: samples.map((s) => (s.rssMb[name] === undefined ? null : Math.round(s.rssMb[name]))) },
+      heap: heapTrend === undefined ? undefined : { ...heapTrend, series: samples.map((s) => (s.heapMb[name] === undefined ? null : Math.round(s.heapMb[name]))) },
       verdict,
     };
   });
@@ -453,15 +454,19 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
     ),
   );
   const unjudged = memory.filter((m) => m.verdict.startsWith('too short')).map((m) => m.name);
-  if (unjudged.length > 0) console.log(`not judged (each life too short after the warm-up): ${unjudged.join(', ')}`);
-  console.log(`\nRSS at ${timeline.join(' ')}`);
-  for (const m of memory) console.log(`${m.name.padEnd(22)} ${m.rss.series.join(' ')}`);
-  console.log('\nV8 heap in use (from each role\'s /metrics):');
-  for (const m of memory) if (m.heap !== undefined) console.log(`${m.name.padEnd(22)} ${m.heap.series.join(' ')}`);
+  const lifeNeeded = Math.ceil((WARM_UP_MS + MIN_STEADY_SAMPLES * sampleEveryMs) / 60_000);
+  if (unjudged.length > 0) console.log(`not judged: ${unjudged.join(', ')} (a trend needs a life of about ${lifeNeeded} min: a ${WARM_UP_MS / 1000} s warm-up, then ${MIN_STEADY_SAMPLES} samples)`);
+  const column = Math.max(5, ...timeline.map((t) => t.length));
+  const row = (label: string, values: readonly (string | number | null)[]): string => `${label.padEnd(22)}${values.map((v) => String(v ?? '—').padStart(column + 1)).join('')}`;
+  console.log(`\n${row('RSS (MB) at', timeline)}`);
+  for (const m of memory) console.log(row(m.name, m.rss.series));
+  console.log(`\n${row('V8 heap in use (MB) at', timeline)}`);
+  for (const m of memory) if (m.heap !== undefined) console.log(row(m.name, m.heap.series));
 
   console.log('\n## etcd database over time (MB)\n');
-  console.log(`total  ${samples.map((s) => s.etcdDbMb.toFixed(1)).join(' ')}`);
-  console.log(`in use ${samples.map((s) => s.etcdDbInUseMb.toFixed(1)).join(' ')}`);
+  console.log(row('at', timeline));
+  console.log(row('total', samples.map((s) => s.etcdDbMb.toFixed(1))));
+  console.log(row('in use', samples.map((s) => s.etcdDbInUseMb.toFixed(1))));
   const last = samples[samples.length - 1];
   const bytesPerSample = (last.etcdDbInUseMb * 1e6) / Math.max(1, last.storedSamples);
   console.log(`at the end: ${last.etcdDbMb.toFixed(1)} MB (${last.etcdDbInUseMb.toFixed(1)} in use) for ${count(last.storedSamples)} samples: ${bytesPerSample.toFixed(1)} bytes in use per stored sample, all keys included`);

@@ -171,6 +171,10 @@ export class PartitionWorker {
         this.wokenWhileBusy = false;
         const page = await kv.range({ prefix }, { limit: fetchSize });
         if (page.kvs.length === 0) {
+          // The read worked: a quiet partition is moving too. (Cleared only after a page with messages, the error of
+          // an etcd outage stayed on every partition without traffic, and the collector's /readyz said 503 for good.)
+          failures = 0;
+          this.lastError = undefined;
           await this.maintain();
           await this.idle();
           continue;

@@ -33,6 +33,13 @@ describe('gputel cluster restart', { timeout: 120_000 }, () => {
     assert.match(unknown.stderr(), /has no process named collector-9; it has: etcd-m0, collector-1, gateway-1, streamer-1, nginx/);
     assert.deepEqual(readClusterState(dir).processes, before, 'nothing changed');
 
+    // A bad setting is refused before the running process is stopped.
+    const typo = runGputel(['cluster', 'restart', 'gateway-1', '--dir', dir], { GPUTEL_RATE_LIMIT: 'lots' });
+    assert.equal(await typo.exited, EXIT.CONFIG, typo.stderr());
+    assert.match(typo.stderr(), /GPUTEL_RATE_LIMIT/);
+    assert.deepEqual(readClusterState(dir).processes, before, 'nothing stopped or started');
+    assert.equal(processStartTime(gateway.pid), gateway.startTime, 'the gateway still runs');
+
     process.kill(collector.pid, 'SIGKILL');
     await waitFor('the killed collector gone', 5_000, () => (processStartTime(collector.pid) === undefined ? true : undefined));
     const restart = runGputel(['cluster', 'restart', 'collector-1', 'gateway-1', '--dir', dir, '--grace', '5s']);

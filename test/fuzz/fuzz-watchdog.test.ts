@@ -58,12 +58,12 @@ function hangOf(stdout: string): { seed: string; runs: string; input: string } {
 
 describe('fuzz runner watchdog', () => {
   it('stops a property that never returns, reports the hang and exits 1; its replay command hangs on the same input', async () => {
-    const first = await runShell(`node ${shellQuote(RUNNER)} --target hanging --runs 1000 --hang-after 1`, { FUZZ_EXTRA_TARGETS: HANGING_MODULE });
+    const first = await runShell(`node ${shellQuote(RUNNER)} --target hanging --runs 1000 --hang-after 2`, { FUZZ_EXTRA_TARGETS: HANGING_MODULE });
     const what = `stdout:\n${first.stdout}\nstderr:\n${first.stderr}`;
     assert.equal(first.code, 1, what);
     assert.ok(first.tookMs < RUN_BOUND_MS, `ended in ${first.tookMs.toFixed(0)} ms\n${what}`);
     assert.match(first.stdout, /^seed: -?\d+ \(drawn at random/m, 'a run given no --seed prints the one it drew');
-    assert.match(first.stdout, /^HANG hanging \/ never returns for the digit 7: input \d+ of batch 1 did not finish in \d+\.\d s \(--hang-after 1\); its worker was terminated$/m, what);
+    assert.match(first.stdout, /^HANG hanging \/ never returns for the digit 7: input \d+ of batch 1 did not finish in \d+\.\d s \(--hang-after 2\); its worker was terminated$/m, what);
     assert.match(first.stdout, /^ {2}not run after the hang \(1\): hanging \/ a digit's value is under 10$/m, what);
     assert.doesNotMatch(first.stdout, /^ok {2}hanging/m, 'no property runs after the hang');
     assert.match(first.stdout, /^total: \d+ runs in .* HUNG/m, what);
@@ -72,7 +72,7 @@ describe('fuzz runner watchdog', () => {
     assert.ok(replay !== undefined, what);
     assert.equal(
       replay,
-      `FUZZ_EXTRA_TARGETS=${shellQuote(HANGING_MODULE)} npm run fuzz -- --target hanging --property 'never returns for the digit 7' --seed ${hang.seed} --runs ${hang.runs} --hang-after 1`,
+      `FUZZ_EXTRA_TARGETS=${shellQuote(HANGING_MODULE)} npm run fuzz -- --target hanging --property 'never returns for the digit 7' --seed ${hang.seed} --runs ${hang.runs} --hang-after 2`,
     );
 
     // Replayed as printed, but with the compiled runner for `npm run fuzz --` (that script only compiles first).
@@ -91,5 +91,7 @@ describe('fuzz runner watchdog', () => {
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, /^--hang-after must be a positive number, got "0"$/m);
     assert.match(refused.stderr, /\[--hang-after SECONDS\]/);
+    const underBudget = await runShell(`node ${shellQuote(RUNNER)} --hang-after 1`);
+    assert.match(underBudget.stderr, /^--hang-after must be at least 2 s \(twice an input's 1 s budget/m);
   });
 });

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import type { FuzzTarget } from './fuzz-target.js';
+import { RUN_BUDGET_MS, type FuzzTarget } from './fuzz-target.js';
 import { EXTRA_TARGETS_VARIABLE, loadRunnerTargets } from './fuzz-targets.js';
 import { PROGRESS_SLOTS, type FuzzWorkerPlan, type PropertyReport, type SelectedProperty } from './fuzz-worker-protocol.js';
 import { watchFuzzWorker, type Hang } from './fuzz-watchdog.js';
@@ -85,6 +85,8 @@ async function main(): Promise<number> {
   const totalRuns = Math.floor(positive(values.runs, 'runs', 100_000));
   const timeLimitMs = values.minutes === undefined ? undefined : positive(values.minutes, 'minutes', 1) * 60_000;
   const hangAfterSeconds = positive(values['hang-after'], 'hang-after', DEFAULT_HANG_AFTER_SECONDS);
+  // At most the budget, a slow input that would have finished (a FAIL, with its counterexample) is called hung instead.
+  if (hangAfterSeconds * 1000 < 2 * RUN_BUDGET_MS) usage(targets, `--hang-after must be at least ${(2 * RUN_BUDGET_MS) / 1000} s (twice an input's ${RUN_BUDGET_MS / 1000} s budget, so that a slow input is a FAIL with its counterexample), got "${values['hang-after']}"`);
   const givenSeed = values.seed === undefined ? undefined : Number(values.seed);
   if (givenSeed !== undefined && !Number.isInteger(givenSeed)) usage(targets, `--seed must be an integer, got "${values.seed}"`);
   const names = (values.target ?? []).flatMap((t) => t.split(','));
@@ -98,7 +100,8 @@ async function main(): Promise<number> {
 
   const runsEach = Math.max(1, Math.floor(totalRuns / selected.length));
   const seed = givenSeed ?? randomSeed();
-  console.log(`fuzzing ${selected.length} properties of ${chosen.length} targets, ${runsEach} runs each${values.minutes === undefined ? '' : `, at most ${values.minutes} min in all`}`);
+  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  console.log(`fuzzing ${plural(selected.length, 'property', 'properties')} of ${plural(chosen.length, 'target', 'targets')}, ${runsEach} runs each${values.minutes === undefined ? '' : `, at most ${values.minutes} min in all`}`);
   if (givenSeed === undefined) console.log(`seed: ${seed} (drawn at random; --seed ${seed} runs these batches again)`);
   const startedMs = performance.now();
 

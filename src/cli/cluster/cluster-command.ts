@@ -17,6 +17,8 @@ import { clusterPaths, clusterUp, logTail } from './cluster-up.js';
 import { readClusterState, stateFilePath, type ClusterState } from './cluster-state.js';
 import { probeProcess } from './process-health.js';
 
+/** The widest HEALTH cell of the status table. */
+const MAX_HEALTH_CHARS = 100;
 export const DEFAULT_CLUSTER_DIR = path.join('.gputel', 'cluster');
 const DEFAULT_LB_PORT = 8080;
 
@@ -42,7 +44,12 @@ export async function clusterStatus(state: ClusterState): Promise<{ status: Clus
 
 /** The table people read: the URL, then one line per process. */
 export function formatClusterTable(state: ClusterState, healthy: boolean[], problems: (string | undefined)[]): string {
-  const rows = state.processes.map((entry, index) => [entry.name, entry.role, entry.pid, entry.port, healthy[index] ? 'healthy' : `NOT HEALTHY: ${problems[index] ?? ''}`.trim(), path.basename(entry.logFile)]);
+  // A long reason (a whole /readyz answer) is cut: every row is padded to the widest, and `cluster logs NAME` has the rest.
+  const health = (index: number): string => {
+    const text = healthy[index] ? 'healthy' : `NOT HEALTHY: ${problems[index] ?? ''}`.trim();
+    return text.length > MAX_HEALTH_CHARS ? `${text.slice(0, MAX_HEALTH_CHARS - 1)}…` : text;
+  };
+  const rows = state.processes.map((entry, index) => [entry.name, entry.role, entry.pid, entry.port, health(index), path.basename(entry.logFile)]);
   return `load balancer (dashboard and API): ${state.url}\netcd: ${state.etcd.join(',')}\n\n${formatTable(['NAME', 'ROLE', 'PID', 'PORT', 'HEALTH', 'LOG'], rows)}`;
 }
 

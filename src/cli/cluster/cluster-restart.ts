@@ -7,6 +7,7 @@
  * collectors and a gateway it kills this way. The state file is updated
  * under D/cluster.lock, so `status` and `down` name the new pids.
  */
+import { loadConfig } from '../../common/config.js';
 import { GputelError } from '../../common/gputel-error.js';
 import { acquireClusterLock } from './cluster-lock.js';
 import { readClusterState, writeClusterState, type ClusterProcess } from './cluster-state.js';
@@ -44,6 +45,9 @@ export async function clusterRestart(dir: string, names: readonly string[], opti
   if (names.length === 0) throw new GputelError('BAD_CONFIG', 'name the processes to restart (collector-1, gateway-2, …; `gputel cluster status` lists them)');
   const env = roleEnvironment(options.env ?? process.env);
   refuseTlsConfigFile(env);
+  // The settings the restarted roles will read, checked before anything stops: a bad GPUTEL_* value is refused while
+  // the process it would replace still runs (a restart must not turn a typo into an outage).
+  loadConfig({ env });
   // Read first for its own error (no cluster there: NOT_FOUND), not to be locked in a folder that is not a cluster's.
   readClusterState(dir);
   const lock = acquireClusterLock(dir, 'restart');

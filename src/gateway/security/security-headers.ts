@@ -29,7 +29,8 @@ export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
     failure = error;
   });
-  if (failure !== undefined && failure !== null) throw failure;
+  if (failure instanceof Error) throw failure;
+  if (failure !== undefined && failure !== null) throw new Error(`helmet refused its options: ${String(failure)}`);
   return headers;
 }
 
