@@ -61,9 +61,9 @@ describe('shell completion', () => {
     assert.equal(syntax.status, 0, syntax.stderr);
   });
 
-  it('bash: completes `gputel cluster` to up, status, logs and down, and --etcd-members to 1 or 3', async () => {
+  it('bash: completes `gputel cluster` to up, status, restart, logs and down, and --etcd-members to 1 or 3', async () => {
     const bash = await script('bash');
-    assert.deepEqual(bashComplete(bash, ['gputel', 'cluster', '']).sort(), ['down', 'logs', 'status', 'up']);
+    assert.deepEqual(bashComplete(bash, ['gputel', 'cluster', '']).sort(), ['down', 'logs', 'restart', 'status', 'up']);
     assert.deepEqual(bashComplete(bash, ['gputel', 'cluster', 'up', '--etcd-members', '']).sort(), ['1', '3']);
     const up = bashComplete(bash, ['gputel', 'cluster', 'up', '--']);
     assert.ok(['--streamers', '--collectors', '--gateways', '--dir', '--port', '--file'].every((flag) => up.includes(flag)), up.join(' '));
