@@ -1,5 +1,5 @@
 /**
- * Latencies in logarithmic buckets, 1% wide, from 0.01 ms to ~6 days: a
+ * Latencies in logarithmic buckets, 1% wide, from 0.01 ms to ~145 days: a
  * fixed ~2,800 counters however many requests a long soak makes, and
  * percentiles within 1% of the exact ones (the bucket's upper edge is
  * reported, so they are never understated).

@@ -69,8 +69,11 @@ interface RouteFigures {
 
 const figures = new Map(ROUTES.map((route) => [route.name, { latency: new LatencyHistogram(), answered: 0, errors: 0, notSent: 0, bytes: 0 } as RouteFigures]));
 const errorSamples: { atMs: number; route: string; method: Method; what: string }[] = [];
-/** Epoch ms of every error, per method (the soak excuses only POSTs in flight on the killed gateway: nginx does not repeat them). */
-const errorTimes: Record<Method, number[]> = { GET: [], POST: [] };
+/**
+ * Epoch ms of every error: POSTs the gateway in between may have dropped (the connection lost, nginx's 502 or 504),
+ * which the soak excuses near its gateway kill (nginx does not repeat a POST), and every other error.
+ */
+const errorTimes: Record<'droppedPost' | 'other', number[]> = { droppedPost: [], other: [] };
 let uncountedErrors = 0;
 const agent = new Agent({ keepAlive: true, maxSockets: 128 });
 const url = new URL(base);
@@ -81,7 +84,8 @@ let stoppedAtMs = 0;
 
 function failed(route: string, method: Method, what: string): void {
   figures.get(route)!.errors++;
-  if (errorTimes[method].length < MAX_ERROR_TIMES) errorTimes[method].push(Date.now());
+  const kind = method === 'POST' && /^(HTTP 50[24]|request: |response: )/.test(what) ? 'droppedPost' : 'other';
+  if (errorTimes[kind].length < MAX_ERROR_TIMES) errorTimes[kind].push(Date.now());
   else uncountedErrors++;
   if (errorSamples.length < MAX_ERROR_SAMPLES) errorSamples.push({ atMs: Date.now(), route, method, what });
 }

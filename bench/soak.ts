@@ -94,7 +94,7 @@ interface Sample {
 interface HttpReport {
   routes: { route: string; answered: number; errors: number; notSent: number; p50Ms: number; p99Ms: number; maxMs: number; meanBytes: number }[];
   errorSamples: { atMs: number; route: string; method: 'GET' | 'POST'; what: string }[];
-  errorTimes: { GET: number[]; POST: number[] };
+  errorTimes: { droppedPost: number[]; other: number[] };
   uncountedErrors: number;
   unfinished: number;
   loadSeconds: number;
@@ -156,6 +156,10 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 /** The next message of `type` from a child; rejects when it exits first or does not answer in CHILD_ANSWER_MS. */
 function answerOf<T>(child: ChildProcess, type: string, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      reject(new Error(`${what} exited (${child.signalCode ?? `code ${child.exitCode}`}) before it answered ${type}`));
+      return;
+    }
     const onMessage = (message: { type?: string }): void => {
       if (message?.type !== type) return;
       done();
@@ -224,6 +228,8 @@ class Started {
     const child = fork(fileURLToPath(new URL(module, import.meta.url)), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
+    // A send to a child that died emits 'error' (channel closed): answerOf() reports its exit; unheard, it would crash the soak.
+    child.on('error', () => undefined);
     return child;
   }
 
@@ -397,12 +403,16 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
       return queue.partitions.every((p) => p.depth === 0) && (await storedSamples(kv, keys)) >= checkpoint.rowsRead ? true : undefined;
     },
     signal,
-  ).catch((error: Error) => event(error.message));
+  ).catch((error: Error) => {
+    // Ctrl-C ends the run here too; a drain that took too long is reported, and the counts below say what is missing.
+    if (signal.aborted) throw error;
+    event(error.message);
+  });
   const stored = await storedSamples(kv, keys);
   const apiStats = JSON.parse(await fetchText(`${state.url}/api/v1/stats`)) as { samples?: number; data?: { samples: number } };
   const apiSamples = apiStats.data?.samples ?? apiStats.samples ?? NaN;
   // Independent of every counter: the samples themselves, read back GPU by GPU through the API (the chunks decoded).
-  const readBack = await readBackSamples(state.url, gpus, position.originMs, position.nextMs);
+  const readBack = await readBackSamples(state.url, gpus, position.originMs, position.nextMs, signal);
   const exact = checkpoint.rowsRejected === 0 && [checkpoint.rowsRead, stored, apiSamples, readBack].every((n) => n === expected);
 
   // What happened, for people.
@@ -412,8 +422,8 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
   const answered = http.routes.reduce((s, r) => s + r.answered, 0);
   const notSent = http.routes.reduce((s, r) => s + r.notSent, 0);
   const nearKill = (at: number): boolean => gatewayKilledAtMs !== undefined && at >= gatewayKilledAtMs - 1_000 && at <= gatewayKilledAtMs + GATEWAY_KILL_WINDOW_MS;
-  const excused = http.errorTimes.POST.filter(nearKill).length;
-  const errors = http.errorTimes.GET.length + http.errorTimes.POST.length + http.uncountedErrors;
+  const excused = http.errorTimes.droppedPost.filter(nearKill).length;
+  const errors = http.errorTimes.droppedPost.length + http.errorTimes.other.length + http.uncountedErrors;
   const otherErrors = errors - excused + http.unfinished;
   console.log(`\n${count(answered)} answered in ${http.loadSeconds.toFixed(0)} s (${Math.round(answered / http.loadSeconds)} req/s); ${count(notSent)} not sent (${MAX_IN_FLIGHT_NOTE}); ${errors} errors: ${excused} POSTs in flight on the killed gateway, ${otherErrors} others${http.unfinished > 0 ? ` (${http.unfinished} never finished)` : ''}`);
   for (const sample of http.errorSamples.slice(0, 10)) console.log(`  ${clock(sample.atMs, startedMs)} ${sample.route}: ${sample.what.replace(/\s+/g, ' ').slice(0, 160)}`);
@@ -501,11 +511,12 @@ async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSigna
 const MAX_IN_FLIGHT_NOTE = 'the load keeps at most 512 requests waiting: the rest found the cluster saturated';
 
 /** Every sample stored in [fromMs, toMs), counted from each GPU's telemetry (columns, all pages), 8 GPUs at a time. */
-async function readBackSamples(base: string, gpus: readonly { uuid: string }[], fromMs: number, toMs: number): Promise<number> {
+async function readBackSamples(base: string, gpus: readonly { uuid: string }[], fromMs: number, toMs: number, signal: AbortSignal): Promise<number> {
   let total = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < gpus.length) {
+      signal.throwIfAborted();
       const gpu = gpus[next++];
       let cursor: string | null = null;
       do {

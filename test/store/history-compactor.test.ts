@@ -114,7 +114,7 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     }
   });
 
-  it('a new leader compacts to the mark its predecessor left, as soon as that is one interval old', async () => {
+  it('a new leader compacts to the mark its predecessor left once it has seen it for an interval, as a follower too', async () => {
     // What the soak found: leaders that each lived less than an interval, each remembering its own revision, never compacted.
     const keys = new KeySpace('/elect5');
     let clock = 5_000_000;
@@ -124,10 +124,12 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     try {
       const early = (await kv.put('/history/c', Buffer.from('1'))).revision;
       await first.tick();
+      // A follower's round notes the mark (and says when it will try to lead again).
+      assert.equal(await second.tick(), 30_000);
       await first.stop();
       const late = (await kv.put('/history/c', Buffer.from('2'))).revision;
       clock += 45_000;
-      assert.equal(await second.tick(), 15_000, 'elected, it waits for the rest of the mark\'s interval');
+      assert.equal(await second.tick(), 15_000, 'elected, it waits for the rest of the interval it has seen the mark');
       assert.equal(second.isLeader, true);
       assert.equal(await watchFails(early), false);
       clock += 15_000;
@@ -140,6 +142,43 @@ describe('etcd history compactor', { timeout: 60_000 }, () => {
     } finally {
       await first.stop();
       await second.stop();
+    }
+  });
+
+  it('a leader that never saw the mark trusts its time only when it is two intervals old: another host\'s clock may be behind', async () => {
+    const keys = new KeySpace('/elect7');
+    let clock = 7_000_000;
+    // The first host's clock is 61 s behind: by the second's, its fresh mark looks over an interval old.
+    const behind = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'behind', logger, now: () => clock - 61_000 });
+    const second = new HistoryCompactor(otherKv, keys, { intervalMs: 60_000, instanceId: 'second', logger, now: () => clock });
+    try {
+      const early = (await kv.put('/history/d', Buffer.from('1'))).revision;
+      await behind.tick();
+      await behind.stop();
+      clock += 2_000;
+      await second.tick();
+      assert.equal(second.isLeader, true);
+      assert.equal(await watchFails(early), false, 'not compacted to a mark 2 s old');
+      clock += 60_000;
+      await second.tick();
+      assert.equal(await watchFails(early), true, 'compacted once it has seen the mark for an interval');
+    } finally {
+      await behind.stop();
+      await second.stop();
+    }
+  });
+
+  it('a stored mark gputel cannot have written (a revision past the store\'s) is replaced, never compacted to', async () => {
+    const keys = new KeySpace('/elect8');
+    const compactor = new HistoryCompactor(kv, keys, { intervalMs: 60_000, instanceId: 'solo', logger, now: () => 8_000_000 });
+    try {
+      await kv.put(keys.historyCompactionMark(), Buffer.from(JSON.stringify({ revision: 10_000_000, atMs: 0 })));
+      await compactor.tick();
+      assert.equal(compactor.isLeader, true);
+      const mark = JSON.parse(String((await kv.get(keys.historyCompactionMark()))?.value)) as { revision: number; atMs: number };
+      assert.ok(mark.revision <= (await kv.revision()) && mark.atMs === 8_000_000, JSON.stringify(mark));
+    } finally {
+      await compactor.stop();
     }
   });
 

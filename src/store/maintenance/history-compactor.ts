@@ -13,14 +13,17 @@
  * take it every FOLLOWER_RECHECK_MS (or interval, if shorter).
  *
  * The remembered revision and its time are kept in etcd
- * (`{root}/maintenance/history-mark`), not only in the leader's memory: a
- * new leader compacts to the mark its predecessor left as soon as that is
- * one interval old. When each leader kept its own, one that lived less than
- * an interval never compacted: the soak (bench/soak.ts), killing a collector
- * every 2 minutes, stopped all compaction at its third kill, and etcd grew by
- * 12 MB a minute from then on. The mark is written only by the leader (a
- * transaction on its lease); when etcd refuses the write (NOSPACE), the
- * leader keeps the mark in memory too, so it still compacts.
+ * (`{root}/maintenance/history-mark`), not only in the leader's memory, and
+ * every instance notes since when it has seen the stored mark: a new leader
+ * compacts to its predecessor's mark as soon as it has itself seen it for an
+ * interval (its own clock), or the mark's own time is two intervals old
+ * (the writer's clock, so skew up to an interval between hosts cannot make
+ * it compact too early). When each leader kept its own, one that lived less
+ * than an interval never compacted: the soak (bench/soak.ts), killing a
+ * collector every 2 minutes, stopped all compaction at its third kill, and
+ * etcd grew by 12 MB a minute from then on. The mark is written only by the
+ * leader (a transaction fenced on its key); when etcd refuses the write
+ * (NOSPACE), the leader keeps the mark in memory, so it still compacts.
  */
 import { backoffDelayMs, pause } from '../../common/backoff.js';
 import { GputelError, errorMessage } from '../../common/gputel-error.js';
@@ -80,8 +83,10 @@ export class HistoryCompactor {
   private stopping: Promise<void> | undefined;
   private lease: Lease | undefined;
   private leader = false;
-  /** The mark this instance last made as leader: used when etcd's copy could not be written (NOSPACE). */
+  /** The mark this instance last made as leader when etcd refused to store it (NOSPACE); cleared when one is stored or leadership ends. */
   private localMark: CompactionMark | undefined;
+  /** The stored mark's version (modRevision) and since when, on this instance's own clock, it has been seen. */
+  private observed: { modRevision: number; sinceMs: number } | undefined;
   private lastCompacted = 0;
   /** The leader key's modRevision while this instance holds it (it is written once, when taken). */
   private leaderKeyRevision: number | undefined;
@@ -124,44 +129,66 @@ export class HistoryCompactor {
   }
 
   /**
-   * One round: take or keep leadership; as leader, compact to the mark once
-   * it is one interval old, and remember the current revision as the next
-   * mark. Returns how long to wait before the next round. Exposed for tests.
+   * One round: note how long this instance has seen the stored mark; take or
+   * keep leadership; as leader, compact to the mark once it is ripe, and
+   * remember the current revision as the next mark. Returns how long to wait
+   * before the next round. Exposed for tests.
+   *
+   * Ripe: this instance has itself seen that mark for one interval (its own
+   * clock: a follower starts counting before it leads, so a short-lived
+   * leader's mark is not started over), or the mark's own time is two
+   * intervals old (another host's clock: up to one interval of skew between
+   * the two cannot make it compact history younger than an interval).
    */
   async tick(): Promise<number> {
     const intervalMs = this.intervalMs.value;
-    if (!(await this.campaign())) return Math.min(intervalMs, FOLLOWER_RECHECK_MS);
-    const now = this.now();
-    const current = await this.kv.revision();
     const stored = await this.kv.get(this.keys.historyCompactionMark());
-    const marks = [stored === undefined ? undefined : decodeMark(stored.value), this.localMark].filter((m): m is CompactionMark => m !== undefined && m.atMs <= now);
-    if (marks.length === 0) {
-      await this.remember({ revision: current, atMs: now });
-      return intervalMs;
+    if (stored === undefined) this.observed = undefined;
+    else if (this.observed?.modRevision !== stored.modRevision) this.observed = { modRevision: stored.modRevision, sinceMs: this.now() };
+    if (!(await this.campaign())) return Math.min(intervalMs, FOLLOWER_RECHECK_MS);
+    const current = await this.kv.revision();
+    // The time after the revision: a mark never claims its revision was current before it was read.
+    const now = this.now();
+    // A mark gputel wrote holds a revision read before the mark was put, and not past the store's: any other (a copied
+    // or hand-made value) is replaced, never compacted to.
+    const storedMark = stored === undefined ? undefined : decodeMark(stored.value);
+    const valid = storedMark !== undefined && storedMark.revision < stored!.modRevision && storedMark.revision <= current ? storedMark : undefined;
+    const candidates: { mark: CompactionMark; ripeInMs: number }[] = [];
+    if (valid !== undefined) {
+      const seenForMs = now - this.observed!.sinceMs;
+      candidates.push({ mark: valid, ripeInMs: Math.min(intervalMs - seenForMs, 2 * intervalMs - (now - valid.atMs)) });
     }
-    // The newest mark that is old enough; else wait until the oldest one is.
-    const ripe = marks.filter((m) => now - m.atMs >= intervalMs).sort((a, b) => b.revision - a.revision)[0];
-    if (ripe === undefined) return Math.max(1, intervalMs - (now - Math.min(...marks.map((m) => m.atMs))));
-    if (ripe.revision > this.lastCompacted) {
+    // A mark of this instance's own that etcd refused to store (NOSPACE): its own clock only.
+    if (this.localMark !== undefined && this.localMark.revision <= current) candidates.push({ mark: this.localMark, ripeInMs: intervalMs - (now - this.localMark.atMs) });
+    if (candidates.length === 0) {
+      await this.remember({ revision: current, atMs: now });
+      return this.leader ? intervalMs : Math.min(intervalMs, FOLLOWER_RECHECK_MS);
+    }
+    const ripe = candidates.filter((c) => c.ripeInMs <= 0).sort((a, b) => b.mark.revision - a.mark.revision)[0];
+    if (ripe === undefined) return Math.max(1, Math.min(...candidates.map((c) => c.ripeInMs)));
+    if (ripe.mark.revision > this.lastCompacted) {
       try {
-        await this.kv.compact(ripe.revision);
+        await this.kv.compact(ripe.mark.revision);
         compactions.inc();
-        this.logger.debug({ revision: ripe.revision }, 'etcd history compacted');
+        this.logger.debug({ revision: ripe.mark.revision }, 'etcd history compacted');
       } catch (error) {
         // Someone compacted further already (etcd's own auto-compaction, an
         // earlier leader): that is the goal reached, not a failure.
         if (!(error instanceof GputelError && error.code === 'KV_COMPACTED')) throw error;
       }
-      this.lastCompacted = ripe.revision;
-      compactedRevision.set(ripe.revision);
+      this.lastCompacted = ripe.mark.revision;
+      compactedRevision.set(ripe.mark.revision);
     }
     await this.remember({ revision: current, atMs: now });
-    return intervalMs;
+    return this.leader ? intervalMs : Math.min(intervalMs, FOLLOWER_RECHECK_MS);
   }
 
-  /** Keeps `mark` in memory and, while this instance holds the leader key, in etcd; a refused write is logged, not thrown. */
+  /**
+   * Stores `mark` in etcd while this instance holds the leader key (then it
+   * has seen its own mark from now on). A write etcd refuses (NOSPACE) keeps
+   * it in memory instead, logged, not thrown; losing the key ends leadership.
+   */
   private async remember(mark: CompactionMark): Promise<void> {
-    this.localMark = mark;
     const leaderKeyRevision = this.leaderKeyRevision;
     if (leaderKeyRevision === undefined) return;
     try {
@@ -170,8 +197,14 @@ export class HistoryCompactor {
         compare: [{ key: this.keys.historyCompactorLeader(), target: 'modRevision', operator: '==', operand: leaderKeyRevision }],
         success: [{ type: 'put', key: this.keys.historyCompactionMark(), value: Buffer.from(JSON.stringify(mark)) }],
       });
-      if (!result.succeeded) this.setLeader(false);
+      if (!result.succeeded) {
+        this.setLeader(false);
+        return;
+      }
+      this.localMark = undefined;
+      this.observed = { modRevision: result.revision, sinceMs: mark.atMs };
     } catch (error) {
+      this.localMark = mark;
       this.logger.warn({ err: error }, `the history compaction mark could not be written (kept in memory): ${errorMessage(error)}`);
     }
   }
@@ -250,6 +283,8 @@ export class HistoryCompactor {
   }
 
   private setLeader(leader: boolean): void {
+    // A mark kept only in memory belongs to this term: a later one would overwrite a newer leader's stored mark with it.
+    if (!leader) this.localMark = undefined;
     if (leader !== this.leader) {
       this.logger.info({ instance: this.options.instanceId, intervalMs: this.intervalMs.value }, leader ? 'elected etcd history compactor' : 'no longer the etcd history compactor');
     }
