@@ -23,7 +23,7 @@
  * whatever way it ends, what it started is stopped. The 1-minute version in
  * CI is test/e2e/soak.test.ts.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,11 +39,12 @@ import type { KvStore } from '../src/kv/kv-store.js';
 import { openKvStore } from '../src/kv/open-kv-store.js';
 import { decodeCheckpoint } from '../src/queue/source-checkpoint.js';
 import { readQueueStatus } from '../src/queue/queue-status.js';
+import { formatTable } from '../src/cli/output-format.js';
+import { GPUTEL_BIN, runGputel } from '../test/support/gputel-process.js';
 import { jsonPathArgument, writeFigures } from './figures-file.js';
 import { MIN_STEADY_SAMPLES, WARM_UP_MS, databaseTrend, floorTrend } from './soak-verdicts.js';
 import { storedSamples } from './store-progress.js';
 
-const GPUTEL_BIN = fileURLToPath(new URL('../../bin/gputel.js', import.meta.url));
 const GPUS_PER_HOST = 8;
 const TOPIC = 'telemetry';
 /** Live-stream GPUs per client: at a 10 s interval, one record a second. */
@@ -183,11 +184,8 @@ function answerOf<T>(child: ChildProcess, type: string, what: string): Promise<T
   });
 }
 
-function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((row) => row.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  return cells.map((row, r) => row.map((cell, i) => (i === 0 || r === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')).join('\n');
-}
+/** The project's plain-text table (src/cli/output-format.ts), for console.log. */
+const table = (header: string[], rows: (string | number)[][]): string => formatTable(header, rows).trimEnd();
 
 const ms = (value: number): string => (Number.isNaN(value) ? '—' : `${value.toFixed(1)} ms`);
 const count = (value: number): string => value.toLocaleString('en-US');
@@ -207,21 +205,17 @@ class Started {
     this.dir = dir;
   }
 
-  /** Runs the gputel CLI to its end; throws with its stderr when it fails. The run is stopped with the rest. */
-  async gputel(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-    const child = spawn(process.execPath, [GPUTEL_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('error', () => resolve(-1));
-      child.once('exit', resolve);
-    });
-    this.children.delete(child);
-    if (code !== 0) throw new Error(`gputel ${args.join(' ')} exited ${code}: ${stderr.trim()}`);
-    return stdout;
+  /**
+   * Runs the gputel CLI to its end (test/support's runGputel); throws with its stderr when it fails. The run is stopped
+   * with the rest. Its log level is the caller's (runGputel's default, warn, would reach every role `up` starts).
+   */
+  async gputel(args: string[], env: Record<string, string> = {}): Promise<string> {
+    const run = runGputel(args, { GPUTEL_LOG_LEVEL: process.env.GPUTEL_LOG_LEVEL ?? 'info', ...env });
+    this.children.add(run.child);
+    const code = await run.exited;
+    this.children.delete(run.child);
+    if (code !== 0) throw new Error(`gputel ${args.join(' ')} exited ${code}: ${run.stderr().trim()}`);
+    return run.stdout();
   }
 
   fork(module: string, args: string[]): ChildProcess {
@@ -239,7 +233,7 @@ class Started {
     await this.kv?.close().catch(() => undefined);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.gputel(['cluster', 'down', '--dir', this.dir, '--grace', '5s'], process.env);
+        await this.gputel(['cluster', 'down', '--dir', this.dir, '--grace', '5s']);
         return;
       } catch (error) {
         const message = (error as Error).message;
@@ -262,7 +256,7 @@ async function main(signal: AbortSignal): Promise<number> {
   const hosts = gpuCount / GPUS_PER_HOST;
   console.log(`soak: ${minutes} min; ${gpuCount} GPUs (${hosts} hosts × ${GPUS_PER_HOST}) at ${intervalMs / 1000} s; ${rate} req/s mixed REST and GraphQL; ${wsClients} live-stream clients × ${WS_GPUS_EACH} GPUs; ${COLLECTOR_KILLED} killed every ${killEveryMs / 1000} s, ${GATEWAY_KILLED} once; cluster in ${dir}`);
   // Rate limits off: the whole load comes from one address (nginx passes it on), and the soak measures the gateways, not the limiter.
-  const env = { ...process.env, GPUTEL_RATE_LIMIT: '0' };
+  const env = { GPUTEL_RATE_LIMIT: '0' };
   const started = new Started(dir);
   try {
     await started.gputel(
@@ -276,7 +270,7 @@ async function main(signal: AbortSignal): Promise<number> {
   }
 }
 
-async function soak(started: Started, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<number> {
+async function soak(started: Started, env: Record<string, string>, signal: AbortSignal): Promise<number> {
   const dir = started.dir;
   let state: ClusterState = readClusterState(dir);
   const kv = await openKvStore({ endpoints: state.etcd });
