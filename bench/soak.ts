@@ -58,6 +58,26 @@ const FETCH_TIMEOUT_MS = 10_000;
 const COLLECTOR_KILLED = 'collector-1';
 const GATEWAY_KILLED = 'gateway-1';
 
+/** The options this command takes, each with a value. */
+const OPTIONS = ['minutes', 'gpus', 'rate', 'ws-clients', 'kill-every', 'sample-every', 'interval', 'dir', 'json'];
+// A run takes minutes and starts a cluster: --help answers, and an option it does not know stops it before anything starts.
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`usage: npm run soak [-- ${OPTIONS.map((name) => `--${name} V`).join(' ')}] (what it does and the defaults: bench/soak.ts, docs/performance.md "Soak")`);
+  process.exit(0);
+}
+for (let i = 2; i < process.argv.length; i += 2) {
+  const name = process.argv[i];
+  if (!name.startsWith('--') || !OPTIONS.includes(name.slice(2))) {
+    console.error(`soak: unknown option ${JSON.stringify(name)}: the options are ${OPTIONS.map((o) => `--${o}`).join(', ')}, each with a value (--help)`);
+    process.exit(2);
+  }
+  const value = process.argv[i + 1];
+  if (value === undefined || value.startsWith('--')) {
+    console.error(`soak: ${name} needs a value (--help)`);
+    process.exit(2);
+  }
+}
+
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
@@ -536,6 +556,13 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
     interrupted.abort();
   });
 }
+// A closed output (`npm run soak | head`) stops the run the same way: without it, the first write after it would end
+// this process at once and leave the whole cluster running.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (interrupted.signal.aborted) return;
+  console.error(`soak: output closed (${error.code ?? error.message}): stopping what was started`);
+  interrupted.abort();
+});
 try {
   process.exitCode = await main(interrupted.signal);
 } catch (error) {
