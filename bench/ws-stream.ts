@@ -15,8 +15,13 @@
  *   collector instead; hosts sample spread over the second as real hosts do, or with --burst all
  *   256 GPUs on the same instant (the worst case)
  *   … [--json FILE]: writes every step's figures for `npm run bench` (bench/figures-file.ts)
+ *   … --store etcd --gateways N: N `gputel gateway` processes instead of one in this process, and the
+ *   clients split evenly over them, one client process each (as behind a load balancer): what one
+ *   process cannot hold where open files are limited (20,000 clients need 20,000 sockets). Their
+ *   memory per client is the gateways' RSS from /proc, without a forced GC, and no heap figure.
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../src/common/logger.js';
@@ -32,7 +37,8 @@ import { openKvStore } from '../src/kv/open-kv-store.js';
 import { encodeChunk } from '../src/store/chunk-codec.js';
 import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
-import { startEtcd } from '../test/support/etcd-process.js';
+import { findFreePort, startEtcd } from '../test/support/etcd-process.js';
+import { runGputel, type GputelProcess } from '../test/support/gputel-process.js';
 import { jsonPathArgument, writeFigures } from './figures-file.js';
 import { percentile } from './percentile.js';
 
@@ -98,6 +104,8 @@ async function writeSecond(kv: KvStore, keys: KeySpace, sequence: number, burst:
 /** One step of the bench: `clients` clients held for `seconds`. */
 interface StepFigures {
   clients: number;
+  /** Gateways the clients were split over. */
+  gateways: number;
   connectSeconds: number;
   rssBytesPerClient: number;
   heapBytesPerClient: number;
@@ -107,10 +115,25 @@ interface StepFigures {
   latencyP99Ms: number;
 }
 
-/** Connects `clients` clients (each to one GPU of `gpuIds`) in a child process, measures for `seconds`, prints a row and returns its figures. */
-async function measureClients(url: string, gpuIds: string[], clients: number, seconds: number): Promise<StepFigures> {
-  collectGarbage();
-  const before = process.memoryUsage();
+/** Where clients connect: the gateway in this process (no pid), or a gateway process. */
+interface GatewayTarget {
+  url: string;
+  pid?: number;
+}
+
+/** Memory of the gateways: this process's after a GC, or the processes' RSS (bytes) as the kernel counts it. */
+function gatewayMemory(targets: readonly GatewayTarget[]): { rss: number; heapUsed: number } {
+  if (targets.every((target) => target.pid === undefined)) {
+    collectGarbage();
+    return process.memoryUsage();
+  }
+  let rss = 0;
+  for (const { pid } of targets) rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+  return { rss, heapUsed: NaN };
+}
+
+/** One client process: `clients` clients of one gateway, driven through IPC (bench/ws-stream-clients.ts). */
+function clientProcess(url: string, clients: number, gpuIds: string[]): { next: (type: string) => Promise<Record<string, unknown>>; child: ChildProcess } {
   const child = fork(new URL('./ws-stream-clients.js', import.meta.url), [url, String(clients), gpuIds.join(',')], { stdio: 'inherit' });
   const next = async (type: string): Promise<Record<string, unknown>> => {
     for (;;) {
@@ -119,47 +142,92 @@ async function measureClients(url: string, gpuIds: string[], clients: number, se
       if (message.type === type) return message;
     }
   };
-  const connectStarted = Date.now();
-  await next('connected');
-  const connectSeconds = (Date.now() - connectStarted) / 1000;
-  await sleep(2_000);
-  collectGarbage();
-  const after = process.memoryUsage();
-  child.send({ type: 'reset' });
-  await next('reset');
-  await sleep(seconds * 1_000);
-  child.send({ type: 'report' });
-  const report = (await next('report')) as { records: number; latenciesMs: number[] };
-  child.send({ type: 'close' });
-  await once(child, 'exit');
-  const sorted = report.latenciesMs.sort((a, b) => a - b);
-  const perClient = (bytes: number): string => `${(bytes / clients / 1024).toFixed(1)} KiB`;
-  console.log(
-    `${clients} | ${connectSeconds.toFixed(1)} | ${perClient(after.rss - before.rss)} | ${perClient(after.heapUsed - before.heapUsed)} | ` +
-      `${report.records}/${clients * seconds} | ${percentile(sorted, 50)} ms | ${percentile(sorted, 99)} ms`,
-  );
-  await sleep(2_000); // the gateway sees the clients go
-  return {
-    clients,
-    connectSeconds,
-    rssBytesPerClient: (after.rss - before.rss) / clients,
-    heapBytesPerClient: (after.heapUsed - before.heapUsed) / clients,
-    recordsReceived: report.records,
-    recordsExpected: clients * seconds,
-    latencyP50Ms: percentile(sorted, 50),
-    latencyP99Ms: percentile(sorted, 99),
-  };
+  return { next, child };
 }
 
-async function openStore(storeKind: string): Promise<{ kv: KvStore; close: () => Promise<void> }> {
+/**
+ * Connects `clients` clients (each to one GPU of `gpuIds`), split evenly over the gateways with a client process each,
+ * measures for `seconds`, prints a row and returns its figures.
+ */
+async function measureClients(targets: readonly GatewayTarget[], gpuIds: string[], clients: number, seconds: number): Promise<StepFigures> {
+  const before = gatewayMemory(targets);
+  const share = (i: number): number => Math.floor(clients / targets.length) + (i < clients % targets.length ? 1 : 0);
+  // Each process's clients start at a different GPU, so that the GPUs stay evenly watched whatever the split.
+  let firstGpu = 0;
+  const processes = targets.map((target, i) => {
+    const rotated = [...gpuIds.slice(firstGpu % gpuIds.length), ...gpuIds.slice(0, firstGpu % gpuIds.length)];
+    firstGpu += share(i);
+    return clientProcess(target.url, share(i), rotated);
+  });
+  const all = async (type: string): Promise<Record<string, unknown>[]> => Promise.all(processes.map((p) => p.next(type)));
+  try {
+    const connectStarted = Date.now();
+    await all('connected');
+    const connectSeconds = (Date.now() - connectStarted) / 1000;
+    await sleep(2_000);
+    const after = gatewayMemory(targets);
+    for (const { child } of processes) child.send({ type: 'reset' });
+    await all('reset');
+    await sleep(seconds * 1_000);
+    for (const { child } of processes) child.send({ type: 'report' });
+    const reports = (await all('report')) as unknown as { records: number; latenciesMs: number[] }[];
+    const records = reports.reduce((sum, report) => sum + report.records, 0);
+    const sorted = reports.flatMap((report) => report.latenciesMs).sort((a, b) => a - b);
+    const perClient = (bytes: number): string => (Number.isNaN(bytes) ? '—' : `${(bytes / clients / 1024).toFixed(1)} KiB`);
+    console.log(
+      `${clients}${targets.length > 1 ? ` (${targets.length} gateways)` : ''} | ${connectSeconds.toFixed(1)} | ${perClient(after.rss - before.rss)} | ${perClient(after.heapUsed - before.heapUsed)} | ` +
+        `${records}/${clients * seconds} | ${percentile(sorted, 50)} ms | ${percentile(sorted, 99)} ms`,
+    );
+    return {
+      clients,
+      gateways: targets.length,
+      connectSeconds,
+      rssBytesPerClient: (after.rss - before.rss) / clients,
+      heapBytesPerClient: (after.heapUsed - before.heapUsed) / clients,
+      recordsReceived: records,
+      recordsExpected: clients * seconds,
+      latencyP50Ms: percentile(sorted, 50),
+      latencyP99Ms: percentile(sorted, 99),
+    };
+  } finally {
+    for (const { child } of processes) if (child.exitCode === null && child.connected) child.send({ type: 'close' });
+    await Promise.all(processes.filter(({ child }) => child.exitCode === null && child.signalCode === null).map(({ child }) => once(child, 'exit')));
+    await sleep(2_000); // the gateways see the clients go
+  }
+}
+
+/** `count` `gputel gateway` processes on etcd, each on a free loopback port, ready. */
+async function startGatewayProcesses(endpoints: string[], count: number): Promise<{ targets: GatewayTarget[]; processes: GputelProcess[] }> {
+  const processes: GputelProcess[] = [];
+  const targets: GatewayTarget[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = await findFreePort();
+    // All clients come from 127.0.0.1: the per-address rate limit would refuse most of their upgrades.
+    const gateway = runGputel(['gateway', '--etcd', endpoints.join(','), '--cluster', CLUSTER, '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0']);
+    processes.push(gateway);
+    targets.push({ url: `ws://127.0.0.1:${port}/ws`, pid: gateway.pid });
+    const deadline = Date.now() + 30_000;
+    while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+      if (Date.now() > deadline || gateway.child.exitCode !== null) {
+        await Promise.all(processes.map((p) => p.stop()));
+        throw new Error(`gateway ${i + 1} was not ready within 30 s: ${gateway.stderr().slice(-500)}`);
+      }
+      await sleep(100);
+    }
+  }
+  return { targets, processes };
+}
+
+async function openStore(storeKind: string): Promise<{ kv: KvStore; endpoints: string[]; close: () => Promise<void> }> {
   if (storeKind !== 'etcd') {
     const kv = await openKvStore({ dataDir: ':memory:' });
-    return { kv, close: () => kv.close() };
+    return { kv, endpoints: [], close: () => kv.close() };
   }
   const etcd = await startEtcd();
   const kv = await EtcdKvStore.connect({ endpoints: etcd.endpoints });
   return {
     kv,
+    endpoints: etcd.endpoints,
     close: async () => {
       await kv.close();
       await etcd.stop();
@@ -168,12 +236,20 @@ async function openStore(storeKind: string): Promise<{ kv: KvStore; close: () =>
 }
 
 /** Records written straight to the store: what the gateway adds, from the store write to the client. */
-async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean): Promise<StepFigures[]> {
-  const { kv, close } = await openStore(storeKind);
+async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean, gatewayCount: number): Promise<StepFigures[]> {
+  const { kv, endpoints, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
   await register(kv, keys);
-  const gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger: createLogger('warn') });
-  await gateway.start();
+  let gateway: Gateway | undefined;
+  let gatewayProcesses: GputelProcess[] = [];
+  let targets: GatewayTarget[];
+  if (gatewayCount === 1) {
+    gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger: createLogger('warn') });
+    await gateway.start();
+    targets = [{ url: `ws://127.0.0.1:${gateway.port}/ws` }];
+  } else {
+    ({ targets, processes: gatewayProcesses } = await startGatewayProcesses(endpoints, gatewayCount));
+  }
   const gpuIds = Array.from({ length: HOSTS * GPUS_PER_HOST }, (_, i) => uuid(Math.floor(i / GPUS_PER_HOST), i % GPUS_PER_HOST));
   let sequence = 0;
   let writing = true;
@@ -190,12 +266,13 @@ async function fromStore(storeKind: string, clientCounts: number[], seconds: num
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | write→client p50 | p99');
   try {
     const steps: StepFigures[] = [];
-    for (const clients of clientCounts) steps.push(await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds));
+    for (const clients of clientCounts) steps.push(await measureClients(targets, gpuIds, clients, seconds));
     return steps;
   } finally {
     writing = false;
     await writer;
-    await gateway.stop();
+    await gateway?.stop();
+    await Promise.all(gatewayProcesses.map((p) => p.stop()));
     await close();
   }
 }
@@ -232,7 +309,7 @@ async function fromStreamer(storeKind: string, clientCounts: number[], seconds: 
   console.log('clients | connect s | RSS/client | heap/client | records got/expected | row→client p50 | p99');
   try {
     const steps: StepFigures[] = [];
-    for (const clients of clientCounts) steps.push(await measureClients(`ws://127.0.0.1:${gateway.port}/ws`, gpuIds, clients, seconds));
+    for (const clients of clientCounts) steps.push(await measureClients([{ url: `ws://127.0.0.1:${gateway.port}/ws` }], gpuIds, clients, seconds));
     return steps;
   } finally {
     await streamer.stop();
@@ -250,9 +327,12 @@ async function main(): Promise<void> {
   const pipeline = process.argv.includes('--pipeline');
   const burst = process.argv.includes('--burst');
   const flushIntervalMs = Number(argument('flush-ms', '10'));
+  const gatewayCount = Number(argument('gateways', '1'));
+  if (!Number.isSafeInteger(gatewayCount) || gatewayCount < 1) throw new Error('--gateways must be a whole number of at least 1');
+  if (gatewayCount > 1 && (pipeline || storeKind !== 'etcd')) throw new Error('--gateways above 1 needs --store etcd and no --pipeline (gateway processes share the store through etcd)');
   const jsonPath = jsonPathArgument();
-  const steps = pipeline ? await fromStreamer(storeKind, clientCounts, seconds, flushIntervalMs, burst) : await fromStore(storeKind, clientCounts, seconds, burst);
-  writeFigures(jsonPath, { gpus: HOSTS * GPUS_PER_HOST, pipeline, burst, store: storeKind, flushIntervalMs: pipeline ? flushIntervalMs : undefined, secondsPerStep: seconds, steps });
+  const steps = pipeline ? await fromStreamer(storeKind, clientCounts, seconds, flushIntervalMs, burst) : await fromStore(storeKind, clientCounts, seconds, burst, gatewayCount);
+  writeFigures(jsonPath, { gpus: HOSTS * GPUS_PER_HOST, gateways: gatewayCount, pipeline, burst, store: storeKind, flushIntervalMs: pipeline ? flushIntervalMs : undefined, secondsPerStep: seconds, steps });
 }
 
 await main();
