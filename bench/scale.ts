@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     // The generator names hosts gpu-node-NN whatever the seed: the second half is other hosts.
     execFileSync('sed', ['-i', 's/gpu-node-/gpu-rack-/g', halves[1]]);
     if (halfRows !== rows) throw new Error(`the halves hold ${halfRows} rows, the whole ${rows}`);
-    console.log(`scale benchmark: ${rows.toLocaleString('en-US')} rows per run (${HOSTS} hosts × ${GPUS_PER_HOST} GPUs × ${ticks} timestamps × ${GENERATED_METRICS.length} metrics; 2 streamers stream half each), 16 partitions, one etcd`);
+    console.log(`scale benchmark: ${rows.toLocaleString('en-US')} rows per run (${HOSTS} hosts × ${GPUS_PER_HOST} GPUs × ${ticks} timestamps × ${GENERATED_METRICS.length} metrics; with 2 streamers each streams half), 16 partitions, one etcd`);
 
     const collectorCounts = listArgument('collectors', [1, 2, 4]);
     const streamerCounts = listArgument('streamers', [1, 2]);

@@ -26,23 +26,67 @@ export const MAX_CACHED_HOSTS = 10_000;
  * tick: parsing 256 GPUs' labels each tick cost ~10 ms of the ~25 ms from a
  * tick to its queued message (bench/ws-stream.ts --pipeline). Texts are
  * cached as copies of their own (a slice would keep its whole 64 KiB piece of
- * input alive), and long ones are not cached at all.
+ * input alive), and long ones are not cached at all. A text is one GPU's and
+ * one metric's (dcgm-exporter's labels carry the metric's name): 40,000 texts
+ * are 2,500 GPUs of 16 metrics, ~18 MB of ~450-character texts.
  */
-export const MAX_CACHED_LABELS = 10_000;
+export const MAX_CACHED_LABELS = 40_000;
 /** Characters of labels_raw text cached in all (2 bytes each at most). */
-const MAX_CACHED_LABEL_CHARS = 4 * 1024 * 1024;
+const MAX_CACHED_LABEL_CHARS = 16 * 1024 * 1024;
 /** A labels_raw text longer than this is parsed for each row that has it. */
 const MAX_CACHED_LABEL_TEXT = 4 * 1024;
 
+/** A labels_raw text as last seen for one GPU and metric, with its parse. */
+interface LabelsEntry {
+  text: string;
+  parsed: ReadonlyMap<string, string> | Error;
+}
+
+/**
+ * The previous row's GPU. Rows of one GPU come together in an export, and the
+ * parser hands out the very same strings for the same identity columns, so
+ * checking that a row is of that GPU costs a few pointer compares, where
+ * building its identity string and looking it up cost ~0.9 µs a row (the
+ * profile, docs/performance.md).
+ */
+interface PreviousGpu {
+  builder: TelemetryBatchBuilder;
+  slot: number;
+  hostname: string;
+  uuid: string;
+  gpuId: number;
+  device: string;
+  modelName: string;
+  container: string;
+  pod: string;
+  namespace: string;
+  migInstance: string;
+}
+
 export class BatchAccumulator {
   private readonly builders = new Map<number, TelemetryBatchBuilder>();
+  private previous: PreviousGpu | undefined;
   private readonly partitionOfHost = new Map<string, number>();
+  /** labels_raw texts cached, and (UUID, metric) pairs that find one without hashing it (tests). */
+  get cachedLabels(): { texts: number; indexed: number } {
+    return { texts: this.parsedLabels.size, indexed: this.indexedLabels };
+  }
   /** How many hostnames have a cached partition (tests). */
   get cachedHosts(): number {
     return this.partitionOfHost.size;
   }
   /** labels_raw texts parsed, or the error each gives (see MAX_CACHED_LABELS). */
-  private readonly parsedLabels = new Map<string, ReadonlyMap<string, string> | Error>();
+  private readonly parsedLabels = new Map<string, LabelsEntry>();
+  /**
+   * The same parses by UUID and metric name as the file spelled it: strings
+   * the parser hands out again and again, whose hashes V8 keeps, so a row's
+   * text is found with two cheap lookups and one compare instead of hashing
+   * its ~400 characters (dcgm-exporter's labels carry the metric's own name,
+   * so a text is one GPU's and one metric's). Cleared with parsedLabels.
+   */
+  private readonly labelsByGpu = new Map<string, Map<string, LabelsEntry>>();
+  /** Entries in labelsByGpu. */
+  private indexedLabels = 0;
   private cachedLabelChars = 0;
   samples = 0;
   /** Estimated encoded size of everything pending, to stay under the request limit. */
@@ -79,19 +123,31 @@ export class BatchAccumulator {
       builder = new TelemetryBatchBuilder(this.cluster, this.sourceId, 4096);
       this.builders.set(partition, builder);
     }
-    // MIG instances share a UUID: the instance id (only in labels_raw) is part of the identity.
-    const labels = this.labelsOf(row.labelsRaw);
-    const migInstance = labels.get('GPU_I_ID') ?? '';
-    const identity =
-      row.hostname + SEPARATOR + row.uuid + SEPARATOR + row.gpuId + SEPARATOR + row.device + SEPARATOR + row.modelName +
-      SEPARATOR + row.container + SEPARATOR + row.pod + SEPARATOR + row.namespace + SEPARATOR + migInstance;
-    const gpuCountBefore = builder.gpuCount;
-    const gpuSlot = builder.gpuSlot(identity, () => gpuLabelsOf(row, labels));
-    if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 128;
-    const metricCountBefore = builder.metricCount;
     if (row.metricName.length > MAX_NAME_CHARS || row.sourceMetricName.length > MAX_NAME_CHARS) {
       throw new GputelError('BAD_INPUT', `metric_name is longer than ${MAX_NAME_CHARS} characters`);
     }
+    // MIG instances share a UUID: the instance id (only in labels_raw) is part of the identity.
+    const labels = this.labelsOf(row);
+    const migInstance = labels.get('GPU_I_ID') ?? '';
+    const previous = this.previous;
+    let gpuSlot: number;
+    if (
+      previous !== undefined && previous.builder === builder && previous.uuid === row.uuid && previous.hostname === row.hostname &&
+      previous.gpuId === row.gpuId && previous.device === row.device && previous.modelName === row.modelName &&
+      previous.container === row.container && previous.pod === row.pod && previous.namespace === row.namespace && previous.migInstance === migInstance
+    ) {
+      gpuSlot = previous.slot;
+    } else {
+      const identity =
+        row.hostname + SEPARATOR + row.uuid + SEPARATOR + row.gpuId + SEPARATOR + row.device + SEPARATOR + row.modelName +
+        SEPARATOR + row.container + SEPARATOR + row.pod + SEPARATOR + row.namespace + SEPARATOR + migInstance;
+      const gpuCountBefore = builder.gpuCount;
+      gpuSlot = builder.gpuSlot(identity, () => gpuLabelsOf(row, labels));
+      if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 128;
+      const { hostname, uuid, gpuId, device, modelName, container, pod, namespace } = row;
+      this.previous = { builder, slot: gpuSlot, hostname, uuid, gpuId, device, modelName, container, pod, namespace, migInstance };
+    }
+    const metricCountBefore = builder.metricCount;
     const metricSlot = builder.metricSlot(row.metricName, row.sourceMetricName);
     if (builder.metricCount !== metricCountBefore) this.estimatedBytes += row.metricName.length + row.sourceMetricName.length + 16;
     builder.add(gpuSlot, metricSlot, row.timestampMs, row.value);
@@ -105,28 +161,50 @@ export class BatchAccumulator {
    * BAD_INPUT for each row that has it, whatever the batch size), and the
    * MIG instance in the identity comes from the same parse as the labels.
    */
-  private labelsOf(labelsRaw: string): ReadonlyMap<string, string> {
-    let parsed = this.parsedLabels.get(labelsRaw);
-    if (parsed === undefined) {
-      const cached = labelsRaw.length <= MAX_CACHED_LABEL_TEXT;
-      // The copy is parsed too: the labels are slices of what is parsed, and they are kept with it.
-      const text = cached ? detachedString(labelsRaw) : labelsRaw;
-      try {
-        parsed = parseLabelsRaw(text);
-      } catch (error) {
-        parsed = error instanceof Error ? error : new Error(String(error));
-      }
-      if (cached) {
-        if (this.parsedLabels.size >= MAX_CACHED_LABELS || this.cachedLabelChars + text.length > MAX_CACHED_LABEL_CHARS) {
-          this.parsedLabels.clear();
-          this.cachedLabelChars = 0;
+  private labelsOf(row: DcgmRow): ReadonlyMap<string, string> {
+    const labelsRaw = row.labelsRaw;
+    let entry = this.labelsByGpu.get(row.uuid)?.get(row.sourceMetricName);
+    if (entry === undefined || entry.text !== labelsRaw) {
+      // Many GPUs may share one text (an empty labels_raw): the index has its own bound.
+      if (this.indexedLabels >= MAX_CACHED_LABELS) this.forgetLabels();
+      entry = this.parsedLabels.get(labelsRaw);
+      if (entry === undefined) {
+        const cached = labelsRaw.length <= MAX_CACHED_LABEL_TEXT;
+        // The copy is parsed too: the labels are slices of what is parsed, and they are kept with it.
+        const text = cached ? detachedString(labelsRaw) : labelsRaw;
+        let parsed: ReadonlyMap<string, string> | Error;
+        try {
+          parsed = parseLabelsRaw(text);
+        } catch (error) {
+          parsed = error instanceof Error ? error : new Error(String(error));
         }
-        this.parsedLabels.set(text, parsed);
+        entry = { text, parsed };
+        if (!cached) {
+          if (parsed instanceof Error) throw parsed;
+          return parsed;
+        }
+        if (this.parsedLabels.size >= MAX_CACHED_LABELS || this.cachedLabelChars + text.length > MAX_CACHED_LABEL_CHARS) this.forgetLabels();
+        this.parsedLabels.set(text, entry);
         this.cachedLabelChars += text.length;
       }
+      let byMetric = this.labelsByGpu.get(row.uuid);
+      if (byMetric === undefined) {
+        byMetric = new Map();
+        this.labelsByGpu.set(row.uuid, byMetric);
+      }
+      if (!byMetric.has(row.sourceMetricName)) this.indexedLabels++;
+      byMetric.set(row.sourceMetricName, entry);
     }
-    if (parsed instanceof Error) throw parsed;
-    return parsed;
+    if (entry.parsed instanceof Error) throw entry.parsed;
+    return entry.parsed;
+  }
+
+  /** Starts both label caches over (their bounds were reached). */
+  private forgetLabels(): void {
+    this.parsedLabels.clear();
+    this.labelsByGpu.clear();
+    this.cachedLabelChars = 0;
+    this.indexedLabels = 0;
   }
 
   /** Takes every pending batch, keyed by partition, and starts empty. */
@@ -135,6 +213,8 @@ export class BatchAccumulator {
     for (const [partition, builder] of this.builders) {
       if (builder.length > 0) batches.set(partition, builder.take());
     }
+    // The builders start their dictionaries over: the previous row's slot means nothing now.
+    this.previous = undefined;
     this.samples = 0;
     this.estimatedBytes = 0;
     return batches;

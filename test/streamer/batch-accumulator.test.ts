@@ -1,12 +1,14 @@
 /**
- * The accumulator's per-hostname partition cache: hostnames come from the
+ * The accumulator: its per-hostname partition cache (hostnames come from the
  * input, so a bad one is refused before it is remembered and the cache
- * stays bounded however many distinct hostnames a source sends.
+ * stays bounded however many distinct hostnames a source sends), the GPU
+ * identity of each row (the previous row's GPU reused only when every field
+ * matches) and the labels_raw caches (bounded, MIG instances kept apart).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DcgmRow } from '../../src/ingest/dcgm-row.js';
-import { BatchAccumulator, MAX_CACHED_HOSTS } from '../../src/streamer/batch-accumulator.js';
+import { BatchAccumulator, MAX_CACHED_HOSTS, MAX_CACHED_LABELS } from '../../src/streamer/batch-accumulator.js';
 
 function row(hostname: string): DcgmRow {
   return {
@@ -83,4 +85,31 @@ test('a bad labels_raw is refused for every row that has it, even right after a 
   for (let i = 0; i < 3; i++) assert.throws(() => accumulator.add({ ...row('h'), labelsRaw: 'gpu="0' }), (e: Error & { code?: string }) => e.code === 'BAD_INPUT');
   accumulator.add(row('h'));
   assert.equal(accumulator.samples, 2);
+});
+
+test('MIG instances of one UUID alternating on one metric each keep their own GPU, and a changed text is parsed again', () => {
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  const mig = (instance: string, profile = '1g.10gb'): string => `gpu="0",GPU_I_ID="${instance}",GPU_I_PROFILE="${profile}"`;
+  const texts = [mig('1'), mig('2'), mig('1'), mig('2'), mig('3', '2g.20gb'), mig('1')];
+  for (const labelsRaw of texts) accumulator.add({ ...row('h'), labelsRaw });
+  const batch = [...accumulator.take().values()][0];
+  assert.deepEqual(
+    Array.from(batch.gpuIndex.subarray(0, texts.length), (slot) => `${batch.gpus[slot].migInstanceId}/${batch.gpus[slot].migProfile}`),
+    ['1/1g.10gb', '2/1g.10gb', '1/1g.10gb', '2/1g.10gb', '3/2g.20gb', '1/1g.10gb'],
+  );
+  assert.equal(batch.gpus.length, 3);
+});
+
+test('the labels caches stay bounded when many GPUs and metrics share one labels_raw, and every row is still kept', () => {
+  const accumulator = new BatchAccumulator('default', 's', 4);
+  const rows = MAX_CACHED_LABELS + 1_000;
+  let samples = 0;
+  for (let i = 0; i < rows; i++) {
+    accumulator.add({ ...row('h'), uuid: `GPU-${i % 5_000}`, sourceMetricName: `DCGM_FI_X_${Math.floor(i / 5_000)}`, metricName: `DCGM_FI_X_${Math.floor(i / 5_000)}`, labelsRaw: 'gpu="0"' });
+    if (accumulator.samples >= 5_000) samples += [...accumulator.take().values()].reduce((n, b) => n + b.length, 0);
+    const { texts, indexed } = accumulator.cachedLabels;
+    assert.ok(texts === 1 && indexed <= MAX_CACHED_LABELS, `row ${i}: ${texts} texts, ${indexed} indexed`);
+  }
+  samples += [...accumulator.take().values()].reduce((n, b) => n + b.length, 0);
+  assert.equal(samples, rows);
 });
