@@ -7,7 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import type { DcgmRow } from '../../src/ingest/dcgm-row.js';
+import { parseLabelsRaw } from '../../src/ingest/labels-raw.js';
+import type { GpuLabels } from '../../src/queue/telemetry-batch.js';
 import { BatchAccumulator, MAX_CACHED_HOSTS, MAX_CACHED_LABELS } from '../../src/streamer/batch-accumulator.js';
 
 function row(hostname: string): DcgmRow {
@@ -112,4 +115,62 @@ test('the labels caches stay bounded when many GPUs and metrics share one labels
   }
   samples += [...accumulator.take().values()].reduce((n, b) => n + b.length, 0);
   assert.equal(samples, rows);
+});
+
+test('property: every row lands on the GPU its own fields and labels_raw name, whatever the order, repeats and takes', () => {
+  const pick = <T>(values: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...values);
+  const labelTexts = [
+    '',
+    'gpu="0",DCGM_FI_DRIVER_VERSION="535.1"',
+    'gpu="0",DCGM_FI_DRIVER_VERSION="550.2"',
+    'GPU_I_ID="1",GPU_I_PROFILE="1g.10gb"',
+    'GPU_I_ID="2",GPU_I_PROFILE="1g.10gb"',
+    'GPU_I_ID="2",GPU_I_PROFILE="3g.40gb"',
+    'gpu="0',
+    '=bad',
+  ];
+  const rowArbitrary = fc.record({
+    hostname: pick(['h1', 'h2']),
+    uuid: pick(['GPU-1', 'GPU-2']),
+    gpuId: pick([0, 1]),
+    device: pick(['nvidia0', 'nvidia1']),
+    pod: pick(['', 'p']),
+    metric: pick(['DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE']),
+    // Built per row, as the parser's slices are: equal texts are often different string objects.
+    labelsRaw: pick(labelTexts).map((text) => (text === '' ? '' : `${text.slice(0, 1)}${text.slice(1)}`)),
+    takeAfter: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(rowArbitrary, { maxLength: 60 }), (rows) => {
+      const accumulator = new BatchAccumulator('default', 's', 2);
+      const kept: { gpu: GpuLabels; metric: string }[] = [];
+      const expected: { gpu: Partial<GpuLabels>; metric: string }[] = [];
+      const takeAll = (): void => {
+        for (const batch of accumulator.take().values()) {
+          for (let i = 0; i < batch.length; i++) kept.push({ gpu: batch.gpus[batch.gpuIndex[i]], metric: batch.metrics[batch.metricIndex[i]] });
+        }
+      };
+      for (const r of rows) {
+        let labels: Map<string, string> | undefined;
+        try {
+          labels = parseLabelsRaw(r.labelsRaw);
+        } catch {
+          labels = undefined;
+        }
+        const input: DcgmRow = { ...row(r.hostname), uuid: r.uuid, gpuId: r.gpuId, device: r.device, pod: r.pod, metricName: r.metric, sourceMetricName: r.metric, labelsRaw: r.labelsRaw };
+        if (labels === undefined) {
+          assert.throws(() => accumulator.add(input), (e: Error & { code?: string }) => e.code === 'BAD_INPUT');
+        } else {
+          accumulator.add(input);
+          expected.push({ gpu: { hostname: r.hostname, uuid: r.uuid, gpuId: r.gpuId, device: r.device, pod: r.pod, migInstanceId: labels.get('GPU_I_ID') ?? '' }, metric: r.metric });
+        }
+        if (r.takeAfter) takeAll();
+      }
+      takeAll();
+      // Batches come out per partition: compare as multisets of (GPU identity, metric).
+      const key = (s: { gpu: Partial<GpuLabels>; metric: string }): string => JSON.stringify([s.gpu.hostname, s.gpu.uuid, s.gpu.gpuId, s.gpu.device, s.gpu.pod, s.gpu.migInstanceId, s.metric]);
+      assert.deepEqual(kept.map(key).sort(), expected.map(key).sort());
+    }),
+    { numRuns: 300 },
+  );
 });
