@@ -142,13 +142,12 @@ export class JsonBytes {
   number(value: number): void {
     // Whole numbers (-0 included, which JSON writes as 0) are written digit by digit.
     if (Number.isSafeInteger(value)) this.integer(value);
-    // Any other number in JSON's own form, ±Infinity (never stored: sources
-    // refuse it) as null. JSON.stringify, not String(): V8 keeps the strings
-    // String() makes in its number-to-string cache, which lives in the old
-    // generation, so every long decimal (a downsampled average) was promoted
-    // and only a full mark-compact freed it; that was the p99 of a
-    // downsampled read (docs/performance.md).
-    else if (!this.shortDecimal(value)) this.ascii(JSON.stringify(value));
+    // Any other number in JSON's own form (String() writes the same digits as
+    // JSON), ±Infinity (never stored: sources refuse it) as null. JSON.stringify
+    // was tried here, to keep these strings out of V8's number-string cache in
+    // the old generation: alternated builds measured a downsampled read's p99
+    // 4-7 ms worse with it (docs/performance.md, "(b)'s p99, bisected").
+    else if (!this.shortDecimal(value)) this.ascii(Number.isFinite(value) ? String(value) : 'null');
   }
 
   /** Appends bytes (the caller reserved room). A loop: Buffer.copy's call costs more than the few bytes of a JSON key. */
