@@ -200,6 +200,12 @@ async function runPart(part: Part, quick: boolean, workDir: string, logDir: stri
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   clearTimeout(killTimer);
+  // Whatever the part left behind in its process group (a gateway or client process of a part that died) goes with it.
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // the group is empty: all gone
+  }
   running = undefined;
   await new Promise<void>((resolve) => logStream.end(resolve));
   const seconds = (performance.now() - started) / 1000;

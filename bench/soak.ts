@@ -41,7 +41,8 @@ import { decodeCheckpoint } from '../src/queue/source-checkpoint.js';
 import { readQueueStatus } from '../src/queue/queue-status.js';
 import { formatTable } from '../src/cli/output-format.js';
 import { GPUTEL_BIN, runGputel } from '../test/support/gputel-process.js';
-import { jsonPathArgument, writeFigures } from './figures-file.js';
+import { writeFigures } from './figures-file.js';
+import { benchOptions, usageError } from './bench-options.js';
 import { MIN_STEADY_SAMPLES, WARM_UP_MS, databaseTrend, floorTrend } from './soak-verdicts.js';
 import { storedSamples } from './store-progress.js';
 
@@ -58,47 +59,42 @@ const FETCH_TIMEOUT_MS = 10_000;
 const COLLECTOR_KILLED = 'collector-1';
 const GATEWAY_KILLED = 'gateway-1';
 
-/** The options this command takes, each with a value. */
-const OPTIONS = ['minutes', 'gpus', 'rate', 'ws-clients', 'kill-every', 'sample-every', 'interval', 'dir', 'json'];
-// A run takes minutes and starts a cluster: --help answers, and an option it does not know stops it before anything starts.
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(`usage: npm run soak [-- ${OPTIONS.map((name) => `--${name} V`).join(' ')}] (what it does and the defaults: bench/soak.ts, docs/performance.md "Soak")`);
-  process.exit(0);
-}
-for (let i = 2; i < process.argv.length; i += 2) {
-  const name = process.argv[i];
-  if (!name.startsWith('--') || !OPTIONS.includes(name.slice(2))) {
-    console.error(`soak: unknown option ${JSON.stringify(name)}: the options are ${OPTIONS.map((o) => `--${o}`).join(', ')}, each with a value (--help)`);
-    process.exit(2);
-  }
-  const value = process.argv[i + 1];
-  if (value === undefined || value.startsWith('--')) {
-    console.error(`soak: ${name} needs a value (--help)`);
-    process.exit(2);
-  }
-}
+const options = benchOptions('soak', 'npm run soak [-- OPTIONS]   (what it does: bench/soak.ts; figures: docs/performance.md, "Soak")', {
+  minutes: { type: 'string', help: 'how long the load and the faults run (default 10)' },
+  gpus: { type: 'string', help: `simulated GPUs, a multiple of ${GPUS_PER_HOST} (default 1000)` },
+  rate: { type: 'string', help: 'requests/s of mixed REST and GraphQL through the load balancer (default 1000)' },
+  'ws-clients': { type: 'string', help: 'live-stream clients, each on 10 GPUs (default 2000)' },
+  'kill-every': { type: 'string', help: 'how often collector-1 is killed and started again, e.g. 2m (default 2m)' },
+  'sample-every': { type: 'string', help: 'how often memory and etcd are sampled (default 10s)' },
+  interval: { type: 'string', help: "the simulated fleet's sample interval (default 10s)" },
+  dir: { type: 'string', help: "the cluster's folder (default: a new one under the system's temp folder)" },
+  json: { type: 'string', help: 'also write every figure to this JSON file' },
+});
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
-
-function wholeNumber(name: string, fallback: number, min: number): number {
-  const value = Number(flag(name, String(fallback)));
-  if (!Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be a whole number of at least ${min}`);
+function wholeNumber(name: 'gpus' | 'rate' | 'ws-clients', fallback: number, min: number): number {
+  const value = Number(options[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < min) usageError('soak', `--${name} must be a whole number of at least ${min}`);
   return value;
 }
 
-const minutes = Number(flag('minutes', '10'));
-if (!(minutes > 0)) throw new Error('--minutes must be a number above 0');
+function duration(name: 'kill-every' | 'sample-every' | 'interval', fallback: string): number {
+  try {
+    return parseDuration(options[name] ?? fallback, `--${name}`);
+  } catch (error) {
+    return usageError('soak', (error as Error).message);
+  }
+}
+
+const minutes = Number(options.minutes ?? 10);
+if (!(minutes > 0)) usageError('soak', '--minutes must be a number above 0');
 const gpuCount = wholeNumber('gpus', 1_000, GPUS_PER_HOST);
-if (gpuCount % GPUS_PER_HOST !== 0) throw new Error(`--gpus must be a multiple of ${GPUS_PER_HOST} (GPUs per simulated host)`);
+if (gpuCount % GPUS_PER_HOST !== 0) usageError('soak', `--gpus must be a multiple of ${GPUS_PER_HOST} (GPUs per simulated host)`);
 const rate = wholeNumber('rate', 1_000, 1);
 const wsClients = wholeNumber('ws-clients', 2_000, 0);
-const killEveryMs = parseDuration(flag('kill-every', '2m'), '--kill-every');
-const sampleEveryMs = parseDuration(flag('sample-every', '10s'), '--sample-every');
-const intervalMs = parseDuration(flag('interval', '10s'), '--interval');
-const jsonPath = jsonPathArgument();
+const killEveryMs = duration('kill-every', '2m');
+const sampleEveryMs = duration('sample-every', '10s');
+const intervalMs = duration('interval', '10s');
+const jsonPath = options.json;
 const durationMs = Math.round(minutes * 60_000);
 
 interface Sample {
@@ -270,7 +266,7 @@ class Started {
 }
 
 async function main(signal: AbortSignal): Promise<number> {
-  const dirFlag = flag('dir', '');
+  const dirFlag = options.dir ?? '';
   const root = dirFlag === '' ? mkdtempSync(path.join(tmpdir(), 'gputel-soak-')) : path.resolve(dirFlag);
   const dir = path.join(root, 'cluster');
   const hosts = gpuCount / GPUS_PER_HOST;
@@ -558,11 +554,15 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
 }
 // A closed output (`npm run soak | head`) stops the run the same way: without it, the first write after it would end
 // this process at once and leave the whole cluster running.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (interrupted.signal.aborted) return;
-  console.error(`soak: output closed (${error.code ?? error.message}): stopping what was started`);
-  interrupted.abort();
-});
+// Both streams: `npm run soak 2>&1 | head` closes stderr too, and a write to it would end the process the same way.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (interrupted.signal.aborted) return;
+    interrupted.abort();
+    // Said where it can still be read (a write to a closed stderr only comes back here, as an error event).
+    if (stream === process.stdout) console.error(`soak: output closed (${error.code ?? error.message}): stopping what was started`);
+  });
+}
 try {
   process.exitCode = await main(interrupted.signal);
 } catch (error) {

@@ -48,6 +48,9 @@ async function connectAll(): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, clients) }, worker));
 }
 
+// The bench process is gone (killed, or failed before it closed us): so are we, with every socket.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (message: { type: string }) => {
   if (message.type === 'reset') {
     latenciesMs = [];

@@ -39,18 +39,14 @@ import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
 import { findFreePort, startEtcd } from '../test/support/etcd-process.js';
 import { runGputel, type GputelProcess } from '../test/support/gputel-process.js';
-import { jsonPathArgument, writeFigures } from './figures-file.js';
+import { writeFigures } from './figures-file.js';
+import { benchOptions, usageError } from './bench-options.js';
 import { percentile } from './percentile.js';
 
 const HOSTS = 32;
 const GPUS_PER_HOST = 8;
 const CLUSTER = 'default';
 const METRICS = NAMED_FIELDS.map(([, field]) => field);
-
-function argument(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
 
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -135,11 +131,26 @@ function gatewayMemory(targets: readonly GatewayTarget[]): { rss: number; heapUs
 /** One client process: `clients` clients of one gateway, driven through IPC (bench/ws-stream-clients.ts). */
 function clientProcess(url: string, clients: number, gpuIds: string[]): { next: (type: string) => Promise<Record<string, unknown>>; child: ChildProcess } {
   const child = fork(new URL('./ws-stream-clients.js', import.meta.url), [url, String(clients), gpuIds.join(',')], { stdio: 'inherit' });
+  const messages: Record<string, unknown>[] = [];
+  let wake: (() => void) | undefined;
+  let exit: string | undefined;
+  child.on('message', (message: Record<string, unknown>) => {
+    messages.push(message);
+    wake?.();
+  });
+  // A client process that dies without a word (EMFILE, OOM) must fail the step, not leave it waiting for ever.
+  child.once('exit', (code, signal) => {
+    exit = `the client process exited (${code ?? signal}) before it answered`;
+    wake?.();
+  });
   const next = async (type: string): Promise<Record<string, unknown>> => {
     for (;;) {
-      const [message] = (await once(child, 'message')) as [Record<string, unknown>];
-      if (message.type === 'failed') throw new Error(`clients failed: ${String(message.error)}`);
-      if (message.type === type) return message;
+      const message = messages.shift();
+      if (message?.type === 'failed') throw new Error(`clients failed: ${String(message.error)}`);
+      if (message?.type === type) return message;
+      if (message !== undefined) continue;
+      if (exit !== undefined) throw new Error(exit);
+      await new Promise<void>((resolve) => (wake = resolve));
     }
   };
   return { next, child };
@@ -191,31 +202,53 @@ async function measureClients(targets: readonly GatewayTarget[], gpuIds: string[
     };
   } finally {
     for (const { child } of processes) if (child.exitCode === null && child.connected) child.send({ type: 'close' });
+    for (const { child } of processes) if (child.exitCode === null && !child.connected) child.kill('SIGKILL');
     await Promise.all(processes.filter(({ child }) => child.exitCode === null && child.signalCode === null).map(({ child }) => once(child, 'exit')));
     await sleep(2_000); // the gateways see the clients go
   }
 }
 
-/** `count` `gputel gateway` processes on etcd, each on a free loopback port, ready. */
-async function startGatewayProcesses(endpoints: string[], count: number): Promise<{ targets: GatewayTarget[]; processes: GputelProcess[] }> {
-  const processes: GputelProcess[] = [];
+/** Gateway processes started and not yet stopped: killed as a last resort if this process exits or is signalled first. */
+const startedGateways = new Set<GputelProcess>();
+
+function killStartedGateways(): void {
+  for (const gateway of startedGateways) {
+    try {
+      process.kill(gateway.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.once('exit', killStartedGateways);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killStartedGateways();
+    // Then the signal's own course (etcd-process.ts stops its etcd the same way).
+    process.kill(process.pid, signal);
+  });
+}
+
+/** Starts `count` `gputel gateway` processes on etcd, each on a free loopback port, and waits until they are ready; `into` gets each as it starts. */
+async function startGatewayProcesses(endpoints: string[], count: number, into: GputelProcess[]): Promise<GatewayTarget[]> {
   const targets: GatewayTarget[] = [];
   for (let i = 0; i < count; i++) {
     const port = await findFreePort();
     // All clients come from 127.0.0.1: the per-address rate limit would refuse most of their upgrades.
     const gateway = runGputel(['gateway', '--etcd', endpoints.join(','), '--cluster', CLUSTER, '--host', '127.0.0.1', '--port', String(port), '--rate-limit', '0']);
-    processes.push(gateway);
+    into.push(gateway);
+    startedGateways.add(gateway);
+    void gateway.exited.then(() => startedGateways.delete(gateway));
     targets.push({ url: `ws://127.0.0.1:${port}/ws`, pid: gateway.pid });
     const deadline = Date.now() + 30_000;
     while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) !== 200) {
-      if (Date.now() > deadline || gateway.child.exitCode !== null) {
-        await Promise.all(processes.map((p) => p.stop()));
+      if (Date.now() > deadline || gateway.child.exitCode !== null || gateway.child.signalCode !== null) {
         throw new Error(`gateway ${i + 1} was not ready within 30 s: ${gateway.stderr().slice(-500)}`);
       }
       await sleep(100);
     }
   }
-  return { targets, processes };
+  return targets;
 }
 
 async function openStore(storeKind: string): Promise<{ kv: KvStore; endpoints: string[]; close: () => Promise<void> }> {
@@ -239,32 +272,33 @@ async function openStore(storeKind: string): Promise<{ kv: KvStore; endpoints: s
 async function fromStore(storeKind: string, clientCounts: number[], seconds: number, burst: boolean, gatewayCount: number): Promise<StepFigures[]> {
   const { kv, endpoints, close } = await openStore(storeKind);
   const keys = new KeySpace('/gputel');
-  await register(kv, keys);
   let gateway: Gateway | undefined;
-  let gatewayProcesses: GputelProcess[] = [];
-  let targets: GatewayTarget[];
-  if (gatewayCount === 1) {
-    gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger: createLogger('warn') });
-    await gateway.start();
-    targets = [{ url: `ws://127.0.0.1:${gateway.port}/ws` }];
-  } else {
-    ({ targets, processes: gatewayProcesses } = await startGatewayProcesses(endpoints, gatewayCount));
-  }
-  const gpuIds = Array.from({ length: HOSTS * GPUS_PER_HOST }, (_, i) => uuid(Math.floor(i / GPUS_PER_HOST), i % GPUS_PER_HOST));
-  let sequence = 0;
+  const gatewayProcesses: GputelProcess[] = [];
   let writing = true;
-  const writer = (async () => {
-    while (writing) {
-      const started = Date.now();
-      await writeSecond(kv, keys, sequence++, burst);
-      await sleep(Math.max(0, 1_000 - (Date.now() - started)));
-    }
-  })();
-  console.log(
-    `live stream: ${HOSTS * GPUS_PER_HOST} GPUs, 1 record/s each (${burst ? 'all hosts at once' : 'hosts spread over the second'}), ${storeKind} store, clients each subscribed to one GPU; ${seconds} s per step`,
-  );
-  console.log('clients | connect s | RSS/client | heap/client | records got/expected | write→client p50 | p99');
+  let writer: Promise<void> = Promise.resolve();
   try {
+    await register(kv, keys);
+    let targets: GatewayTarget[];
+    if (gatewayCount === 1) {
+      gateway = new Gateway(kv, keys, { cluster: CLUSTER, host: '127.0.0.1', port: 0, logger: createLogger('warn') });
+      await gateway.start();
+      targets = [{ url: `ws://127.0.0.1:${gateway.port}/ws` }];
+    } else {
+      targets = await startGatewayProcesses(endpoints, gatewayCount, gatewayProcesses);
+    }
+    const gpuIds = Array.from({ length: HOSTS * GPUS_PER_HOST }, (_, i) => uuid(Math.floor(i / GPUS_PER_HOST), i % GPUS_PER_HOST));
+    let sequence = 0;
+    writer = (async () => {
+      while (writing) {
+        const started = Date.now();
+        await writeSecond(kv, keys, sequence++, burst);
+        await sleep(Math.max(0, 1_000 - (Date.now() - started)));
+      }
+    })();
+    console.log(
+      `live stream: ${HOSTS * GPUS_PER_HOST} GPUs, 1 record/s each (${burst ? 'all hosts at once' : 'hosts spread over the second'}), ${storeKind} store, clients each subscribed to one GPU; ${seconds} s per step`,
+    );
+    console.log('clients | connect s | RSS/client | heap/client | records got/expected | write→client p50 | p99');
     const steps: StepFigures[] = [];
     for (const clients of clientCounts) steps.push(await measureClients(targets, gpuIds, clients, seconds));
     return steps;
@@ -321,18 +355,31 @@ async function fromStreamer(storeKind: string, clientCounts: number[], seconds: 
 }
 
 async function main(): Promise<void> {
-  const clientCounts = argument('clients', '1000,5000,10000').split(',').map(Number);
-  const seconds = Number(argument('seconds', '10'));
-  const storeKind = argument('store', 'embedded');
-  const pipeline = process.argv.includes('--pipeline');
-  const burst = process.argv.includes('--burst');
-  const flushIntervalMs = Number(argument('flush-ms', '10'));
-  const gatewayCount = Number(argument('gateways', '1'));
-  if (!Number.isSafeInteger(gatewayCount) || gatewayCount < 1) throw new Error('--gateways must be a whole number of at least 1');
-  if (gatewayCount > 1 && (pipeline || storeKind !== 'etcd')) throw new Error('--gateways above 1 needs --store etcd and no --pipeline (gateway processes share the store through etcd)');
-  const jsonPath = jsonPathArgument();
+  const options = benchOptions('ws-stream', 'node --expose-gc dist/bench/ws-stream.js [OPTIONS]   (what it measures: bench/ws-stream.ts)', {
+    clients: { type: 'string', help: 'clients per step, comma-separated (default 1000,5000,10000)' },
+    seconds: { type: 'string', help: 'how long each step is measured (default 10)' },
+    store: { type: 'string', help: 'embedded or etcd (default embedded)' },
+    gateways: { type: 'string', help: 'gateway processes the clients are split over; above 1 needs --store etcd (default 1, in this process)' },
+    pipeline: { type: 'boolean', help: 'rows from the simulator through streamer, queue and collector, instead of records written to the store' },
+    burst: { type: 'boolean', help: 'all 256 GPUs on the same instant, instead of hosts spread over the second' },
+    'flush-ms': { type: 'string', help: "the streamer's flush interval with --pipeline (default 10)" },
+    json: { type: 'string', help: 'also write every step\'s figures to this JSON file (npm run bench)' },
+  });
+  const clientCounts = (options.clients ?? '1000,5000,10000').split(',').map(Number);
+  if (clientCounts.some((count) => !Number.isSafeInteger(count) || count < 1)) usageError('ws-stream', '--clients must be whole numbers of at least 1, comma-separated');
+  const seconds = Number(options.seconds ?? 10);
+  if (!(seconds > 0)) usageError('ws-stream', '--seconds must be a number above 0');
+  const storeKind = options.store ?? 'embedded';
+  if (storeKind !== 'embedded' && storeKind !== 'etcd') usageError('ws-stream', '--store must be embedded or etcd');
+  const pipeline = options.pipeline === true;
+  const burst = options.burst === true;
+  const flushIntervalMs = Number(options['flush-ms'] ?? 10);
+  if (!(flushIntervalMs >= 0)) usageError('ws-stream', '--flush-ms must be a number of at least 0');
+  const gatewayCount = Number(options.gateways ?? 1);
+  if (!Number.isSafeInteger(gatewayCount) || gatewayCount < 1) usageError('ws-stream', '--gateways must be a whole number of at least 1');
+  if (gatewayCount > 1 && (pipeline || storeKind !== 'etcd')) usageError('ws-stream', '--gateways above 1 needs --store etcd and no --pipeline (gateway processes share the store through etcd)');
   const steps = pipeline ? await fromStreamer(storeKind, clientCounts, seconds, flushIntervalMs, burst) : await fromStore(storeKind, clientCounts, seconds, burst, gatewayCount);
-  writeFigures(jsonPath, { gpus: HOSTS * GPUS_PER_HOST, gateways: gatewayCount, pipeline, burst, store: storeKind, flushIntervalMs: pipeline ? flushIntervalMs : undefined, secondsPerStep: seconds, steps });
+  writeFigures(options.json, { gpus: HOSTS * GPUS_PER_HOST, gateways: gatewayCount, pipeline, burst, store: storeKind, flushIntervalMs: pipeline ? flushIntervalMs : undefined, secondsPerStep: seconds, steps });
 }
 
 await main();

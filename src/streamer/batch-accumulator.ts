@@ -28,11 +28,17 @@ export const MAX_CACHED_HOSTS = 10_000;
  * cached as copies of their own (a slice would keep its whole 64 KiB piece of
  * input alive), and long ones are not cached at all. A text is one GPU's and
  * one metric's (dcgm-exporter's labels carry the metric's name): 40,000 texts
- * are 2,500 GPUs of 16 metrics, ~18 MB of ~450-character texts.
+ * are 2,500 GPUs of 16 metrics, ~18 M characters of ~450-character texts. A
+ * streamer of more GPUs than that parses every row's labels (~1-2 µs a row):
+ * split such a fleet over several streamers.
  */
 export const MAX_CACHED_LABELS = 40_000;
-/** Characters of labels_raw text cached in all (2 bytes each at most). */
-const MAX_CACHED_LABEL_CHARS = 16 * 1024 * 1024;
+/**
+ * Characters cached in all, texts and the keys of the index (2 bytes each at
+ * most): room for MAX_CACHED_LABELS texts of 1,000 characters, so that the
+ * count, not this, bounds a fleet of ordinary texts.
+ */
+const MAX_CACHED_LABEL_CHARS = 40 * 1024 * 1024;
 /** A labels_raw text longer than this is parsed for each row that has it. */
 const MAX_CACHED_LABEL_TEXT = 4 * 1024;
 
@@ -44,10 +50,12 @@ interface LabelsEntry {
 
 /**
  * The previous row's GPU. Rows of one GPU come together in an export, and the
- * parser hands out the very same strings for the same identity columns, so
- * checking that a row is of that GPU costs a few pointer compares, where
- * building its identity string and looking it up cost ~0.9 µs a row (the
- * profile, docs/performance.md).
+ * CSV parser hands out the very same strings for the same identity columns,
+ * so checking that a row is of that GPU costs a few pointer compares (other
+ * sources' strings cost a short content compare), where building its
+ * identity string and looking it up cost ~0.9 µs a row (the profile,
+ * docs/performance.md). Its strings are the row's own, not copies: at most one
+ * GPU's, and take() lets them go.
  */
 interface PreviousGpu {
   builder: TelemetryBatchBuilder;
@@ -116,7 +124,8 @@ export class BatchAccumulator {
       escapeSegment(row.hostname, 'Hostname');
       partition = partitionOf(this.cluster, row.hostname, this.partitions);
       if (this.partitionOfHost.size >= MAX_CACHED_HOSTS) this.partitionOfHost.clear();
-      this.partitionOfHost.set(row.hostname, partition);
+      // A copy: a scraping source's hostname is a slice of the whole response it came in.
+      this.partitionOfHost.set(detachedString(row.hostname), partition);
     }
     let builder = this.builders.get(partition);
     if (!builder) {
@@ -165,8 +174,7 @@ export class BatchAccumulator {
     const labelsRaw = row.labelsRaw;
     let entry = this.labelsByGpu.get(row.uuid)?.get(row.sourceMetricName);
     if (entry === undefined || entry.text !== labelsRaw) {
-      // Many GPUs may share one text (an empty labels_raw): the index has its own bound.
-      if (this.indexedLabels >= MAX_CACHED_LABELS) this.forgetLabels();
+      if (this.indexedLabels >= MAX_CACHED_LABELS || this.cachedLabelChars > MAX_CACHED_LABEL_CHARS) this.forgetLabels();
       entry = this.parsedLabels.get(labelsRaw);
       if (entry === undefined) {
         const cached = labelsRaw.length <= MAX_CACHED_LABEL_TEXT;
@@ -187,16 +195,34 @@ export class BatchAccumulator {
         this.parsedLabels.set(text, entry);
         this.cachedLabelChars += text.length;
       }
-      let byMetric = this.labelsByGpu.get(row.uuid);
-      if (byMetric === undefined) {
-        byMetric = new Map();
-        this.labelsByGpu.set(row.uuid, byMetric);
-      }
-      if (!byMetric.has(row.sourceMetricName)) this.indexedLabels++;
-      byMetric.set(row.sourceMetricName, entry);
+      // A longer UUID cannot name a key (gpuLabelsOf refuses the row next): not worth a place in the index.
+      if (row.uuid.length <= MAX_NAME_CHARS) this.index(row.uuid, row.sourceMetricName, entry);
     }
     if (entry.parsed instanceof Error) throw entry.parsed;
     return entry.parsed;
+  }
+
+  /**
+   * Files a cached parse under a UUID and metric name, as copies: a scraping
+   * source's UUID and metric name are slices of the whole response they came
+   * in (a Map keeps the key it was first given).
+   */
+  private index(uuid: string, metric: string, entry: LabelsEntry): void {
+    let byMetric = this.labelsByGpu.get(uuid);
+    if (byMetric === undefined) {
+      const key = detachedString(uuid);
+      byMetric = new Map();
+      this.labelsByGpu.set(key, byMetric);
+      this.cachedLabelChars += key.length;
+    }
+    if (byMetric.has(metric)) {
+      byMetric.set(metric, entry);
+      return;
+    }
+    const key = detachedString(metric);
+    byMetric.set(key, entry);
+    this.indexedLabels++;
+    this.cachedLabelChars += key.length;
   }
 
   /** Starts both label caches over (their bounds were reached). */

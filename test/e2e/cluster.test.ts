@@ -26,7 +26,7 @@ import { waitFor } from '../support/wait-for.js';
 interface StatusJson {
   url: string;
   etcd: string[];
-  processes: { role: string; pid: number; port: number; healthy: boolean }[];
+  processes: { name: string; role: string; pid: number; port: number; healthy: boolean; log: string }[];
 }
 
 /** A DCGM export of `hosts` hosts from host `firstHost`, cut into three parts of whole lines: the header and first part, then two to append. */
@@ -145,7 +145,11 @@ describe('gputel cluster: a local cluster behind nginx', { timeout: 120_000 }, (
     assert.deepEqual(Object.keys(status), ['url', 'etcd', 'processes']);
     assert.equal(status.etcd.length, 3);
     assert.deepEqual(status.processes.map((p) => p.role).sort(), ['collector', 'collector', 'collector', 'etcd', 'etcd', 'etcd', 'gateway', 'gateway', 'nginx', 'streamer', 'streamer']);
-    assert.ok(status.processes.every((p) => p.healthy && Object.keys(p).join() === 'role,pid,port,healthy'), JSON.stringify(status.processes));
+    assert.ok(status.processes.every((p) => p.healthy && Object.keys(p).join() === 'name,role,pid,port,healthy,log'), JSON.stringify(status.processes));
+    // Each process by the name `cluster restart` takes, and its log.
+    assert.deepEqual(status.processes.map((p) => p.name), started.map((p) => p.name));
+    assert.equal(new Set(status.processes.map((p) => p.name)).size, status.processes.length);
+    assert.deepEqual(status.processes.map((p) => p.log), started.map((p) => p.logFile));
     const url = status.url;
 
     const firstRows = files.reduce((n, file) => n + readOracle(file).length, 0);

@@ -3,9 +3,10 @@
  * checked value by value against an independent reading of the file.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +49,23 @@ describe('gputel start (embedded store)', () => {
     const [, port] = await gputel.waitForOutput(/API on http:\/\/localhost:(\d+)/);
     return { baseUrl: `http://127.0.0.1:${port}`, gputel, dataDir };
   }
+
+  it('refuses a port in use before it opens or writes the store (exit 3)', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      const dataDir = join(mkdtempSync(join(tmpdir(), 'gputel-start-')), 'data');
+      dirs.push(dirname(dataDir));
+      const gputel = runGputel(['start', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir]);
+      processes.push(gputel);
+      assert.equal(await gputel.exited, 3, gputel.stderr());
+      assert.match(gputel.stderr(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use\\. Pass --port with a free port`));
+      assert.equal(existsSync(dataDir), false, 'the store was not opened');
+    } finally {
+      busy.close();
+    }
+  });
 
   it('serves every GPU, host and value of a DCGM export exactly', async () => {
     const rows = readOracle(FIXTURE);

@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import type { DcgmRow } from '../../src/ingest/dcgm-row.js';
 import { parseLabelsRaw } from '../../src/ingest/labels-raw.js';
@@ -134,7 +136,10 @@ test('property: every row lands on the GPU its own fields and labels_raw name, w
     uuid: pick(['GPU-1', 'GPU-2']),
     gpuId: pick([0, 1]),
     device: pick(['nvidia0', 'nvidia1']),
+    modelName: pick(['m', 'n']),
+    container: pick(['', 'c']),
     pod: pick(['', 'p']),
+    namespace: pick(['', 'ns']),
     metric: pick(['DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_POWER_USAGE']),
     // Built per row, as the parser's slices are: equal texts are often different string objects.
     labelsRaw: pick(labelTexts).map((text) => (text === '' ? '' : `${text.slice(0, 1)}${text.slice(1)}`)),
@@ -157,20 +162,82 @@ test('property: every row lands on the GPU its own fields and labels_raw name, w
         } catch {
           labels = undefined;
         }
-        const input: DcgmRow = { ...row(r.hostname), uuid: r.uuid, gpuId: r.gpuId, device: r.device, pod: r.pod, metricName: r.metric, sourceMetricName: r.metric, labelsRaw: r.labelsRaw };
+        const { uuid, gpuId, device, modelName, container, pod, namespace } = r;
+        const input: DcgmRow = { ...row(r.hostname), uuid, gpuId, device, modelName, container, pod, namespace, metricName: r.metric, sourceMetricName: r.metric, labelsRaw: r.labelsRaw };
         if (labels === undefined) {
           assert.throws(() => accumulator.add(input), (e: Error & { code?: string }) => e.code === 'BAD_INPUT');
         } else {
           accumulator.add(input);
-          expected.push({ gpu: { hostname: r.hostname, uuid: r.uuid, gpuId: r.gpuId, device: r.device, pod: r.pod, migInstanceId: labels.get('GPU_I_ID') ?? '' }, metric: r.metric });
+          expected.push({ gpu: { hostname: r.hostname, uuid, gpuId, device, modelName, container, pod, namespace, migInstanceId: labels.get('GPU_I_ID') ?? '' }, metric: r.metric });
         }
         if (r.takeAfter) takeAll();
       }
       takeAll();
       // Batches come out per partition: compare as multisets of (GPU identity, metric).
-      const key = (s: { gpu: Partial<GpuLabels>; metric: string }): string => JSON.stringify([s.gpu.hostname, s.gpu.uuid, s.gpu.gpuId, s.gpu.device, s.gpu.pod, s.gpu.migInstanceId, s.metric]);
+      const key = ({ gpu: g, metric }: { gpu: Partial<GpuLabels>; metric: string }): string =>
+        JSON.stringify([g.hostname, g.uuid, g.gpuId, g.device, g.modelName, g.container, g.pod, g.namespace, g.migInstanceId, metric]);
       assert.deepEqual(kept.map(key).sort(), expected.map(key).sort());
     }),
     { numRuns: 300 },
   );
+});
+
+test('a row that differs from the one before it in one identity field alone is another GPU', () => {
+  for (const field of ['hostname', 'uuid', 'gpuId', 'device', 'modelName', 'container', 'pod', 'namespace'] as const) {
+    const accumulator = new BatchAccumulator('default', 's', 1);
+    const other = field === 'gpuId' ? 1 : 'x';
+    accumulator.add(row('h'));
+    accumulator.add({ ...row('h'), [field]: other });
+    const batch = [...accumulator.take().values()][0];
+    assert.equal(batch.gpus.length, 2, field);
+    assert.equal(batch.gpus[batch.gpuIndex[1]][field], other, field);
+  }
+});
+
+test('the caches keep no slice of a source input alive (a scrape hands out its UUID and metric name as slices of its body)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 100; i++) {
+    // A 1 MB body, and the hostname, UUID and metric name sliced from it.
+    const body = `GPU-${String(i).padStart(36, '0')}DCGM_FI_DEV_GPU_TEMPhost-${String(i).padStart(4, '0')}${'y'.repeat(1_000_000)}${i}`;
+    const metric = body.slice(40, 60);
+    accumulator.add({ ...row(body.slice(60, 69)), uuid: body.slice(0, 40), metricName: metric, sourceMetricName: metric, labelsRaw: 'gpu=""0""' });
+    accumulator.take();
+  }
+  gc();
+  const grownMb = (process.memoryUsage().heapUsed - before) / 1e6;
+  assert.ok(grownMb < 20, `heap grew ${grownMb.toFixed(0)} MB: a cache keeps the bodies alive`);
+  assert.equal(accumulator.cachedLabels.indexed, 100);
+});
+
+test('2,500 GPUs × 16 metrics of ~450-character labels_raw stay cached from one tick to the next', () => {
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  const pad = 'x'.repeat(380);
+  let cleared = 0;
+  for (let tick = 0; tick < 2; tick++) {
+    for (let g = 0; g < MAX_CACHED_LABELS / 16; g++) {
+      const uuid = `GPU-${String(g).padStart(8, '0')}`;
+      for (let m = 0; m < 16; m++) {
+        const metric = `DCGM_FI_M_${m}`;
+        const before = accumulator.cachedLabels.texts;
+        accumulator.add({ ...row('h'), uuid, metricName: metric, sourceMetricName: metric, labelsRaw: `UUID=""${uuid}"",__name__=""${metric}"",pad=""${pad}""` });
+        if (tick === 1 && accumulator.cachedLabels.texts < before) cleared++;
+      }
+      if (accumulator.samples >= 10_000) accumulator.take();
+    }
+  }
+  assert.equal(cleared, 0, `the labels cache started over ${cleared} times in the second tick (${accumulator.cachedLabels.texts} texts cached)`);
+  assert.equal(accumulator.cachedLabels.texts, MAX_CACHED_LABELS);
+});
+
+test('rows refused for a UUID that cannot name a key take no place in the labels index', () => {
+  const accumulator = new BatchAccumulator('default', 's', 1);
+  for (let i = 0; i < 1_000; i++) {
+    assert.throws(() => accumulator.add({ ...row('h'), uuid: `GPU-${i}-${'u'.repeat(100_000)}` }), (e: Error & { code?: string }) => e.code === 'BAD_KEY');
+  }
+  assert.equal(accumulator.cachedLabels.indexed, 0);
+  assert.equal(accumulator.samples, 0);
 });

@@ -26,7 +26,8 @@ const DEFAULT_LB_PORT = 8080;
 export interface ClusterStatus {
   url: string;
   etcd: string[];
-  processes: { role: string; pid: number; port: number; healthy: boolean }[];
+  /** `name` is what `cluster restart NAME` takes; `log` is the process's log file. */
+  processes: { name: string; role: string; pid: number; port: number; healthy: boolean; log: string }[];
 }
 
 /** Asks every process of the state for its health (at once). Never throws. */
@@ -36,7 +37,7 @@ export async function clusterStatus(state: ClusterState): Promise<{ status: Clus
     status: {
       url: state.url,
       etcd: state.etcd,
-      processes: state.processes.map((entry, index) => ({ role: entry.role, pid: entry.pid, port: entry.port, healthy: health[index].healthy })),
+      processes: state.processes.map((entry, index) => ({ name: entry.name, role: entry.role, pid: entry.pid, port: entry.port, healthy: health[index].healthy, log: entry.logFile })),
     },
     problems: health.map((result) => result.problem),
   };
