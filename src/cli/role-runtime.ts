@@ -13,7 +13,9 @@ import type { KvStore } from '../kv/kv-store.js';
 import { LiveConfigFollower } from '../store/live-config-follower.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
+import { GputelError } from '../common/gputel-error.js';
 import { EXIT } from './exit-codes.js';
+import { whyPortUnavailable } from './cluster/free-ports.js';
 import { requireResolvableHost } from './listen-host.js';
 import { openConfiguredStore } from './open-configured-store.js';
 
@@ -30,9 +32,15 @@ export interface RoleRuntime {
   stop(): Promise<void>;
 }
 
-/** Opens the store of a role that listens on --host; throws BAD_CONFIG for a --host that does not resolve, before opening anything. */
+/**
+ * Opens the store of a role that listens on --host; throws BAD_CONFIG for a --host that does not resolve, or a --port
+ * that cannot be listened on, before opening anything (`gputel start` would otherwise write its simulator's back-fill
+ * to a store it then cannot serve).
+ */
 export async function openRoleRuntime(config: GputelConfig, role: string): Promise<RoleRuntime> {
   await requireResolvableHost(config.host);
+  const portProblem = await whyPortUnavailable(config.port, config.host);
+  if (portProblem !== undefined) throw new GputelError('BAD_CONFIG', `cannot listen on ${config.host}:${config.port}: ${portProblem}`);
   const logger = createLogger(config.logLevel, { service: 'gputel', process: role });
   const kv = await openConfiguredStore(config, logger);
   const encryption = config.encryptionKeyFile === '' ? 'off' : config.encryptionKeyFile;

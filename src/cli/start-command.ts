@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { Collector } from '../collector/collector.js';
-import { errorMessage, GputelError } from '../common/gputel-error.js';
+import { errorMessage } from '../common/gputel-error.js';
 import { Gateway } from '../gateway/gateway.js';
 import { SIMULATOR_SOURCE_PREFIX } from '../ingest/simulator-source.js';
 import type { KeySpace } from '../kv/key-space.js';
@@ -14,7 +14,6 @@ import { Streamer } from '../streamer/streamer.js';
 import { requireClusterTopic } from '../queue/cluster-topic-binding.js';
 import { QUEUE_ROLE_GROUPS, configFrom, withCommonOptions } from './common-options.js';
 import { gatewayOptionsOf, gatewaySecurityOf, reloadKeysOnSighup } from './gateway-security-options.js';
-import { whyPortUnavailable } from './cluster/free-ports.js';
 import { openRoleRuntime } from './role-runtime.js';
 import { buildSources, resolveFileSources, runStreamers, streamerOptionsOf, withSourceOptions } from './source-options.js';
 import { printSummaries } from './streamer-command.js';
@@ -31,9 +30,6 @@ export function startCommand(): Command {
       const progressSettings = progressSettingsOf(options, config);
       // Refused before serving: a missing file, a directory, a pattern matching nothing.
       const specs = await resolveFileSources(options);
-      // And a port that cannot be listened on, before the store is opened and the simulator's back-fill written to it.
-      const portProblem = await whyPortUnavailable(config.port, config.host);
-      if (portProblem !== undefined) throw new GputelError('BAD_CONFIG', `cannot listen on ${config.host}:${config.port}: ${portProblem}`);
       const runtime = await openRoleRuntime(config, 'start');
       const { kv, keys, logger, settings } = runtime;
       await requireClusterTopic(kv, keys, config.cluster, config.topic).catch(async (error: unknown) => {
