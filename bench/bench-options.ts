@@ -14,6 +14,9 @@ export interface BenchOption {
   help: string;
 }
 
+/** The values given, by option name: a switch's as a boolean, any other's as its text; absent ones undefined. */
+export type BenchValues<T extends Record<string, BenchOption>> = { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string };
+
 /** Prints `command: message (--help)` and exits 2: for a value an option cannot take. */
 export function usageError(command: string, message: string): never {
   console.error(`${command}: ${message} (--help)`);
@@ -21,7 +24,7 @@ export function usageError(command: string, message: string): never {
 }
 
 /** The options given, by name (absent ones undefined); exits 0 after --help, 2 on a usage error. */
-export function benchOptions<T extends Record<string, BenchOption>>(command: string, usage: string, options: T): { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string } {
+export function benchOptions<T extends Record<string, BenchOption>>(command: string, usage: string, options: T): BenchValues<T> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     const width = Math.max(...Object.entries(options).map(([name, option]) => name.length + (option.type === 'string' ? 4 : 0)));
     console.log(`usage: ${usage}\n`);
@@ -30,7 +33,7 @@ export function benchOptions<T extends Record<string, BenchOption>>(command: str
   }
   try {
     const { values } = parseArgs({ options: Object.fromEntries(Object.entries(options).map(([name, option]) => [name, { type: option.type }])), strict: true, allowPositionals: false });
-    return values as { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string };
+    return values as BenchValues<T>;
   } catch (error) {
     return usageError(command, (error as Error).message);
   }

@@ -552,9 +552,8 @@ for (const name of ['SIGINT', 'SIGTERM'] as const) {
     interrupted.abort();
   });
 }
-// A closed output (`npm run soak | head`) stops the run the same way: without it, the first write after it would end
-// this process at once and leave the whole cluster running.
-// Both streams: `npm run soak 2>&1 | head` closes stderr too, and a write to it would end the process the same way.
+// A closed output (`npm run soak | head`, or `2>&1 | head` for stderr too) stops the run the same way: without it, the
+// first write after it would end this process at once and leave the whole cluster running.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (interrupted.signal.aborted) return;

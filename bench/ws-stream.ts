@@ -39,6 +39,7 @@ import { encodeJson, type GpuMetadata } from '../src/store/gpu-records.js';
 import { NAMED_FIELDS } from '../src/store/named-fields.js';
 import { findFreePort, startEtcd } from '../test/support/etcd-process.js';
 import { runGputel, type GputelProcess } from '../test/support/gputel-process.js';
+import { waitFor } from '../test/support/wait-for.js';
 import { writeFigures } from './figures-file.js';
 import { benchOptions, usageError } from './bench-options.js';
 import { percentile } from './percentile.js';
@@ -240,13 +241,10 @@ async function startGatewayProcesses(endpoints: string[], count: number, into: G
     startedGateways.add(gateway);
     void gateway.exited.then(() => startedGateways.delete(gateway));
     targets.push({ url: `ws://127.0.0.1:${port}/ws`, pid: gateway.pid });
-    const deadline = Date.now() + 30_000;
-    while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) !== 200) {
-      if (Date.now() > deadline || gateway.child.exitCode !== null || gateway.child.signalCode !== null) {
-        throw new Error(`gateway ${i + 1} was not ready within 30 s: ${gateway.stderr().slice(-500)}`);
-      }
-      await sleep(100);
-    }
+    await waitFor(`gateway ${i + 1} ready`, 30_000, async () => {
+      if (gateway.child.exitCode !== null || gateway.child.signalCode !== null) throw new Error(`gateway ${i + 1} exited: ${gateway.stderr().slice(-500)}`);
+      return (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : undefined;
+    }, 100);
   }
   return targets;
 }

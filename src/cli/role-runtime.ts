@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { GputelConfig } from '../common/config.js';
+import { GputelError } from '../common/gputel-error.js';
 import { exportLiveSettings } from '../common/live-settings-metrics.js';
 import { LiveSettings } from '../common/live-settings.js';
 import { createLogger, setLogLevel, type Logger } from '../common/logger.js';
@@ -13,7 +14,6 @@ import type { KvStore } from '../kv/kv-store.js';
 import { LiveConfigFollower } from '../store/live-config-follower.js';
 import { HistoryCompactor } from '../store/maintenance/history-compactor.js';
 import { StoreHealthMonitor } from '../store/maintenance/store-health-monitor.js';
-import { GputelError } from '../common/gputel-error.js';
 import { EXIT } from './exit-codes.js';
 import { whyPortUnavailable } from './cluster/free-ports.js';
 import { requireResolvableHost } from './listen-host.js';

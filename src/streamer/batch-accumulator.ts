@@ -55,10 +55,10 @@ interface LabelsEntry {
  * sources' strings cost a short content compare), where building its
  * identity string and looking it up cost ~0.9 µs a row (the profile,
  * docs/performance.md). Its strings are the row's own, not copies: at most one
- * GPU's, and take() lets them go.
+ * GPU's, and take() lets them go. The same hostname means the same partition,
+ * so the slot is in the same builder.
  */
 interface PreviousGpu {
-  builder: TelemetryBatchBuilder;
   slot: number;
   hostname: string;
   uuid: string;
@@ -141,7 +141,7 @@ export class BatchAccumulator {
     const previous = this.previous;
     let gpuSlot: number;
     if (
-      previous !== undefined && previous.builder === builder && previous.uuid === row.uuid && previous.hostname === row.hostname &&
+      previous !== undefined && previous.uuid === row.uuid && previous.hostname === row.hostname &&
       previous.gpuId === row.gpuId && previous.device === row.device && previous.modelName === row.modelName &&
       previous.container === row.container && previous.pod === row.pod && previous.namespace === row.namespace && previous.migInstance === migInstance
     ) {
@@ -154,7 +154,7 @@ export class BatchAccumulator {
       gpuSlot = builder.gpuSlot(identity, () => gpuLabelsOf(row, labels));
       if (builder.gpuCount !== gpuCountBefore) this.estimatedBytes += identity.length + 128;
       const { hostname, uuid, gpuId, device, modelName, container, pod, namespace } = row;
-      this.previous = { builder, slot: gpuSlot, hostname, uuid, gpuId, device, modelName, container, pod, namespace, migInstance };
+      this.previous = { slot: gpuSlot, hostname, uuid, gpuId, device, modelName, container, pod, namespace, migInstance };
     }
     const metricCountBefore = builder.metricCount;
     const metricSlot = builder.metricSlot(row.metricName, row.sourceMetricName);
