@@ -34,10 +34,11 @@ export class DecodedChunkCache {
     return entry.chunk;
   }
 
-  set(key: string, modRevision: number, chunk: Chunk): void {
+  /** Keeps the chunk; false when it is too large to keep. */
+  set(key: string, modRevision: number, chunk: Chunk): boolean {
     const bytes = chunk.timestampsMs.byteLength + chunk.attributionIndex.byteLength + chunk.columns.reduce((sum, column) => sum + column.byteLength, 0);
     // One chunk may take at most an eighth of the budget, so a few huge ones cannot flush the rest.
-    if (bytes > this.maxBytes / 8) return;
+    if (bytes > this.maxBytes / 8) return false;
     this.remove(key);
     this.entries.set(key, { modRevision, chunk, bytes });
     this.bytes += bytes;
@@ -45,6 +46,7 @@ export class DecodedChunkCache {
       if (this.bytes <= this.maxBytes) break;
       this.remove(oldest);
     }
+    return true;
   }
 
   /** Bytes of the decoded arrays held. */

@@ -43,6 +43,130 @@ interface Accumulator {
   values: number[];
 }
 
+/** The aggregate of column[from, to), NaN when it has no sample. */
+function aggregateRange(aggregation: Aggregation, column: Float64Array, from: number, to: number): number {
+  switch (aggregation) {
+    case 'avg': {
+      let sum = 0;
+      let count = 0;
+      for (let r = from; r < to; r++) {
+        const value = column[r];
+        if (value === value) {
+          sum += value;
+          count++;
+        }
+      }
+      return count === 0 ? NaN : sum / count;
+    }
+    case 'min': {
+      let min = NaN;
+      for (let r = from; r < to; r++) if (column[r] < min || min !== min) min = column[r];
+      return min;
+    }
+    case 'max': {
+      let max = NaN;
+      for (let r = from; r < to; r++) if (column[r] > max || max !== max) max = column[r];
+      return max;
+    }
+    case 'last':
+      for (let r = to - 1; r >= from; r--) if (column[r] === column[r]) return column[r];
+      return NaN;
+    case 'p95': {
+      const values = new Float64Array(to - from);
+      let count = 0;
+      for (let r = from; r < to; r++) if (column[r] === column[r]) values[count++] = column[r];
+      return count === 0 ? NaN : p95OfSorted(values.subarray(0, count).sort());
+    }
+  }
+}
+
+/** Where a page's buckets begin: spanFrom[k] is the first row of the k-th, and its last entry is the page's row count. */
+interface Spans {
+  spanFrom: Int32Array;
+  spanStart: Float64Array;
+}
+
+/** The buckets of `timestampsMs`, in order. */
+function findSpans(timestampsMs: Float64Array, stepMs: number): Spans {
+  const from: number[] = [];
+  const starts: number[] = [];
+  let current = NaN;
+  for (let r = 0; r < timestampsMs.length; r++) {
+    const start = bucketStart(timestampsMs[r], stepMs);
+    if (start !== current) {
+      from.push(r);
+      starts.push(start);
+      current = start;
+    }
+  }
+  from.push(timestampsMs.length);
+  return { spanFrom: Int32Array.from(from), spanStart: Float64Array.from(starts) };
+}
+
+/** A page's buckets for one step and aggregation, with the complete buckets' aggregates per metric, computed on first use. */
+class PageBuckets implements Spans {
+  readonly spanFrom: Int32Array;
+  readonly spanStart: Float64Array;
+  private readonly byMetric = new Map<string, Float64Array>();
+
+  constructor(
+    timestampsMs: Float64Array,
+    stepMs: number,
+    private readonly aggregation: Aggregation,
+  ) {
+    ({ spanFrom: this.spanFrom, spanStart: this.spanStart } = findSpans(timestampsMs, stepMs));
+  }
+
+  /** The aggregate of each complete bucket (all but the last) of `column`, which is metric `name`'s column of the page. */
+  aggregates(name: string, column: Float64Array): Float64Array {
+    let values = this.byMetric.get(name);
+    if (!values) {
+      values = new Float64Array(Math.max(0, this.spanStart.length - 1));
+      for (let k = 0; k < values.length; k++) values[k] = aggregateRange(this.aggregation, column, this.spanFrom[k], this.spanFrom[k + 1]);
+      this.byMetric.set(name, values);
+    }
+    return values;
+  }
+}
+
+/** Steps and aggregations whose buckets are kept per chunk (the newest). */
+const MEMO_STEPS_PER_CHUNK = 4;
+/** Buckets are kept only for a page with at least this many records per bucket. */
+const MEMO_MIN_RECORDS_PER_BUCKET = 4;
+
+/**
+ * Bucket boundaries and aggregates of whole cached chunks, kept for later
+ * reads at the same step and aggregation: a dashboard re-reads the same
+ * days at the same step, and a compacted chunk's aggregates never change (a
+ * chunk rewritten under its key is decoded into a new object). Keyed weakly
+ * by the chunk, so they go when the decoded-chunk cache lets it go. Bounded
+ * per chunk: kept only where a bucket holds MEMO_MIN_RECORDS_PER_BUCKET
+ * records or more, for MEMO_STEPS_PER_CHUNK steps and aggregations, so they
+ * never take more memory than the decoded chunk itself.
+ */
+const keptBuckets = new WeakMap<object, Map<string, PageBuckets>>();
+
+/** The page's buckets: the ones kept for `key` at this step and aggregation, else found (and kept when small enough). */
+function pageBuckets(key: object, page: TelemetryColumns, stepMs: number, aggregation: Aggregation): PageBuckets {
+  const id = `${stepMs}/${aggregation}`;
+  let byId = keptBuckets.get(key);
+  const kept = byId?.get(id);
+  if (kept) return kept;
+  const buckets = new PageBuckets(page.timestampsMs, stepMs, aggregation);
+  if (buckets.spanStart.length * MEMO_MIN_RECORDS_PER_BUCKET > page.timestampsMs.length) return buckets;
+  if (!byId) {
+    byId = new Map();
+    keptBuckets.set(key, byId);
+  }
+  byId.set(id, buckets);
+  // Oldest out first (a Map keeps insertion order).
+  for (const [oldest] of byId) {
+    if (byId.size <= MEMO_STEPS_PER_CHUNK) break;
+    byId.delete(oldest);
+  }
+  return buckets;
+}
+
 /**
  * Aggregates pages of records, given in ascending time order, into buckets.
  * Feed it with `add`; a bucket is complete once a record of a later bucket
@@ -78,36 +202,32 @@ export class Downsampler {
    * found once per page; then each metric column is aggregated bucket by
    * bucket in a tight loop, rather than record by record through every
    * metric's accumulator (avg of one 24 h page into 480 buckets: 0.63 → 0.28 ms).
+   *
+   * `memoKey`, when given, stands for the page's content: a page given with
+   * the same key (a whole cached chunk) always holds the same records. Its
+   * bucket boundaries and complete buckets' aggregates are then kept per
+   * step and aggregation (see keptBuckets) and reused by later reads.
    */
-  add(page: TelemetryColumns): void {
+  add(page: TelemetryColumns, memoKey?: object): void {
     const { timestampsMs, metrics, columns } = page;
     const rows = timestampsMs.length;
     if (rows === 0) return;
-    // spanFrom[k] is the first row of the k-th bucket that starts in this page; the last entry is `rows`.
-    const spanFrom: number[] = [];
-    const spanStart: number[] = [];
-    let current = this.openStart;
-    for (let r = 0; r < rows; r++) {
-      const start = bucketStart(timestampsMs[r], this.stepMs);
-      if (start !== current) {
-        spanFrom.push(r);
-        spanStart.push(start);
-        current = start;
-      }
-    }
-    spanFrom.push(rows);
-    const accumulators = metrics.map((name) => this.accumulator(name));
-    // Rows before the first new bucket continue the open one.
-    for (let m = 0; m < columns.length; m++) this.accumulate(accumulators[m], columns[m], 0, spanFrom[0]);
+    const buckets = memoKey !== undefined ? pageBuckets(memoKey, page, this.stepMs, this.aggregation) : undefined;
+    const { spanFrom, spanStart } = buckets ?? findSpans(timestampsMs, this.stepMs);
     const spans = spanStart.length;
-    if (spans === 0) return;
+    // The page's first bucket may be the open one: its rows continue it.
+    const firstNew = spanStart[0] === this.openStart ? 1 : 0;
+    const accumulators = metrics.map((name) => this.accumulator(name));
+    for (let m = 0; m < columns.length; m++) this.accumulate(accumulators[m], columns[m], 0, spanFrom[firstNew]);
+    if (firstNew === spans) return;
     this.close();
     // Every new bucket but the last is complete within this page.
+    const complete = buckets ? metrics.map((name, m) => buckets.aggregates(name, columns[m])) : undefined;
     const values = new Float64Array(columns.length);
-    for (let k = 0; k < spans - 1; k++) {
+    for (let k = firstNew; k < spans - 1; k++) {
       let any = false;
       for (let m = 0; m < columns.length; m++) {
-        values[m] = this.aggregateRange(columns[m], spanFrom[k], spanFrom[k + 1]);
+        values[m] = complete ? complete[m][k] : aggregateRange(this.aggregation, columns[m], spanFrom[k], spanFrom[k + 1]);
         if (values[m] === values[m]) any = true;
       }
       if (any) this.emit(spanStart[k], metrics, values);
@@ -199,43 +319,6 @@ export class Downsampler {
       if (value > a.max) a.max = value;
       a.last = value;
       if (keepValues) a.values.push(value);
-    }
-  }
-
-  /** The aggregate of column[from, to), NaN when it has no sample. */
-  private aggregateRange(column: Float64Array, from: number, to: number): number {
-    switch (this.aggregation) {
-      case 'avg': {
-        let sum = 0;
-        let count = 0;
-        for (let r = from; r < to; r++) {
-          const value = column[r];
-          if (value === value) {
-            sum += value;
-            count++;
-          }
-        }
-        return count === 0 ? NaN : sum / count;
-      }
-      case 'min': {
-        let min = NaN;
-        for (let r = from; r < to; r++) if (column[r] < min || min !== min) min = column[r];
-        return min;
-      }
-      case 'max': {
-        let max = NaN;
-        for (let r = from; r < to; r++) if (column[r] > max || max !== max) max = column[r];
-        return max;
-      }
-      case 'last':
-        for (let r = to - 1; r >= from; r--) if (column[r] === column[r]) return column[r];
-        return NaN;
-      case 'p95': {
-        const values = new Float64Array(to - from);
-        let count = 0;
-        for (let r = from; r < to; r++) if (column[r] === column[r]) values[count++] = column[r];
-        return count === 0 ? NaN : p95OfSorted(values.subarray(0, count).sort());
-      }
     }
   }
 

@@ -15,7 +15,8 @@ import { LatestSubscription, latestRecord, type LatestRecord, type LatestSubscri
 import type { GpuEntry, HostEntry, Registry } from './registry.js';
 import { DecodedChunkCache } from './decoded-chunk-cache.js';
 import { RecordStream, type RecordFilter, type StreamedRecord } from './record-stream.js';
-import { readTelemetryColumns, type ColumnsPage, type FetchHint } from './telemetry-columns.js';
+import { downsampleChunks, MAX_MERGED_RECORDS } from './downsampled-read.js';
+import { readTelemetryColumns, scanChunkRows, type ChunkRowsBatch, type ColumnsPage, type FetchHint } from './telemetry-columns.js';
 import { MAX_KEY_TIME_MS, reportUnreadable, type ChunkOwner } from './telemetry-reader.js';
 
 export interface TelemetryRequest {
@@ -57,9 +58,6 @@ export interface FleetStats {
   records: number;
   samples: number;
 }
-
-/** Raw records read per request while downsampling (24 h at 10 s is 8,640). */
-const RAW_PAGE_RECORDS = 100_000;
 
 export class FleetQuery {
   private readonly fleetSummary: FleetSummary;
@@ -158,34 +156,29 @@ export class FleetQuery {
     const startMs = Math.max(0, request.startMs);
     if (endMs < startMs) return { timestampsMs: new Float64Array(0), metrics: [], columns: [], more: false };
     const onUnreadable = (key: string, error: unknown): void => reportUnreadable(logger, key, error);
-    const limit = request.downsample ? RAW_PAGE_RECORDS : request.limit;
-    const { metrics } = request;
-    // Raw pages of a downsampled read are given back here, once added; a raw page returned is given back by the caller, if it says so.
-    const pooled = request.downsample !== undefined || request.pooled === true;
-    const read = (owner: ChunkOwner, fromMs: number): Promise<ColumnsPage> =>
-      readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { startMs: fromMs, endMs, limit, metrics, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks, pooled });
-    const { owner, page: first } = await this.firstRead(gpu, (candidate) => read(candidate, startMs));
-    if (!request.downsample) return first;
-
-    const downsampler = new Downsampler(request.downsample.stepMs, request.downsample.aggregation);
-    for (let raw = first; ; ) {
-      downsampler.add(raw);
-      const { more } = raw;
-      const nextFromMs = raw.timestampsMs[raw.timestampsMs.length - 1] + 1;
-      // The downsampler copies what it keeps: the raw page is done with.
-      raw.release?.();
-      // A bucket open after `limit` complete ones proves more follow.
-      if (downsampler.completeBuckets >= request.limit && downsampler.hasOpenBucket) return { ...downsampler.result(request.limit), more: true };
-      if (!more) break;
-      raw = await read(owner, nextFromMs);
+    const { metrics, downsample } = request;
+    const scan = { startMs, endMs, onUnreadable, hint: this.fetchHint, cache: this.decodedChunks };
+    if (!downsample) {
+      const read = (owner: ChunkOwner): Promise<ColumnsPage> => readTelemetryColumns(this.kv, this.keys, this.cluster, owner, { ...scan, limit: request.limit, metrics, pooled: request.pooled });
+      return this.firstRead(gpu, read, (page) => page.release?.());
     }
-    downsampler.finish();
-    return { ...downsampler.result(request.limit), more: downsampler.completeBuckets > request.limit };
+    // Ranges sized for MAX_MERGED_RECORDS records each: a long range is downsampled as it is read, never held whole.
+    const start = async (owner: ChunkOwner) => {
+      const chunks = scanChunkRows(this.kv, this.keys, this.cluster, owner, { ...scan, rowsWanted: () => MAX_MERGED_RECORDS });
+      return { chunks, first: await chunks.next() };
+    };
+    const { chunks, first } = await this.firstRead(gpu, start, ({ chunks }) => void chunks.return(undefined));
+    async function* all(): AsyncGenerator<ChunkRowsBatch> {
+      if (first.done) return;
+      yield first.value;
+      yield* chunks;
+    }
+    return downsampleChunks(all(), new Downsampler(downsample.stepMs, downsample.aggregation), request.limit, metrics);
   }
 
   /**
    * Runs a GPU's first chunk read beside the get of its metadata, and returns
-   * the read with the span that proved right for the following ones.
+   * the read made with the span that proved right (it reads on with it).
    *
    * The longest chunk span bounds the key scan, and the registry's copy (fed
    * by watch) may lag the store: only the stored metadata, written no later
@@ -195,16 +188,15 @@ export class FleetQuery {
    * the registry heard of it). Sending both at once saves a round trip per
    * request (docs/performance.md).
    */
-  private async firstRead(gpu: GpuEntry, read: (owner: ChunkOwner) => Promise<ColumnsPage>): Promise<{ owner: ChunkOwner; page: ColumnsPage }> {
+  private async firstRead<T>(gpu: GpuEntry, read: (owner: ChunkOwner) => Promise<T>, discard: (result: T) => void): Promise<T> {
     const guessed: ChunkOwner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: gpu.maxChunkSpanMs };
-    const [page, metadata] = await Promise.all([read(guessed), this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey))]);
+    const [result, metadata] = await Promise.all([read(guessed), this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey))]);
     // Unreadable or missing metadata gives no span: scan every chunk (slower, still right).
     const storedSpanMs = metadata ? maxChunkSpanOf(metadata.value) : undefined;
     // No span guessed scans every chunk: right whatever is stored.
-    if (guessed.maxChunkSpanMs === undefined || (storedSpanMs !== undefined && storedSpanMs <= guessed.maxChunkSpanMs)) return { owner: guessed, page };
-    const stored: ChunkOwner = { ...guessed, maxChunkSpanMs: storedSpanMs };
-    page.release?.();
-    return { owner: stored, page: await read(stored) };
+    if (guessed.maxChunkSpanMs === undefined || (storedSpanMs !== undefined && storedSpanMs <= guessed.maxChunkSpanMs)) return result;
+    discard(result);
+    return read({ ...guessed, maxChunkSpanMs: storedSpanMs });
   }
 
   /**

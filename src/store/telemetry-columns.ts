@@ -78,10 +78,29 @@ const MAX_FETCH_CHUNKS = 4_096;
 const FETCH_BYTES = 4 * 1024 * 1024;
 
 /** Records of a decoded chunk that fall in the range: rows [from, to). */
-interface ChunkRows {
+export interface ChunkRows {
   chunk: Chunk;
   from: number;
   to: number;
+  /** The chunk's key starts at this time (key order is start order): no later chunk has a record before it. */
+  keyStartMs: number;
+  /** The chunk came from (or went into) the decoded-chunk cache: the same object comes back for the same stored value. */
+  cached: boolean;
+}
+
+/** What one range answer held: the chunks with records in the range, and the last key read (in range or not). */
+export interface ChunkRowsBatch {
+  parts: ChunkRows[];
+  lastKey: string;
+}
+
+export interface ChunkScan extends Pick<ColumnsQuery, 'startMs' | 'endMs' | 'onUnreadable' | 'hint' | 'cache'> {
+  /**
+   * How many more records the scan wants, given how many it has found, to
+   * size the next range; the scan itself goes on until the caller stops
+   * iterating or the range is read.
+   */
+  rowsWanted: (rowsFound: number) => number;
 }
 
 /** A page with no record (fresh arrays: they belong to the caller). */
@@ -90,22 +109,20 @@ function emptyPage(): ColumnsPage {
 }
 
 /**
- * Returns up to `limit` records with startMs <= time <= endMs, ascending,
- * merged from every chunk (a later chunk's value wins at the same time and
- * metric, as the record reader does).
+ * The chunks of a GPU that hold records in [startMs, endMs], decoded, in key
+ * order, one batch per range request.
  *
  * Chunk values are read with ranges, without a keys-only pass first: a
  * first small range, then ranges sized from the records per chunk found so
- * far, until the records known to be final fill the page. The profile showed
- * the keys-only pass costing as much as reading the values (one 24 h read on
- * etcd: 4.4 ms for 441 keys, 6.9 ms for their values).
+ * far for the records still wanted. The profile showed the keys-only pass
+ * costing as much as reading the values (one 24 h read on etcd: 4.4 ms for
+ * 441 keys, 6.9 ms for their values).
  */
-export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster: string, gpu: ChunkOwner, query: ColumnsQuery): Promise<ColumnsPage> {
-  const startMs = Math.floor(query.startMs);
-  const { endMs, limit } = query;
+export async function* scanChunkRows(kv: KvStore, keys: KeySpace, cluster: string, gpu: ChunkOwner, scan: ChunkScan): AsyncGenerator<ChunkRowsBatch> {
+  const startMs = Math.floor(scan.startMs);
+  const { endMs, hint } = scan;
   const bounds = chunkScanBounds(keys, cluster, gpu, startMs, endMs);
-  if (!bounds) return emptyPage();
-  const parts: ChunkRows[] = [];
+  if (!bounds) return;
   let from = bounds.lower;
   let chunksRead = 0;
   let bytesRead = 0;
@@ -113,54 +130,78 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
   // Records of the chunks decoded, in range or not: the store's density, which a partial first or last chunk would understate.
   let chunksDecoded = 0;
   let recordsDecoded = 0;
-  const { hint } = query;
   // One range usually holds the whole page when the hint is right (the profile: each extra round trip cost as much as decoding the page).
-  let fetchChunks = hint && hint.recordsPerChunk > 0 ? fetchSize(limit, 0, hint.recordsPerChunk, hint.bytesPerChunk) : FIRST_FETCH_CHUNKS;
-  for (;;) {
-    const result = await kv.range({ start: from, end: bounds.upper }, { limit: fetchChunks });
-    for (const stored of result.kvs) {
-      chunksRead++;
-      bytesRead += stored.value.length;
-      // Chunks that start within the longest span before the range but end before it: skipped undecoded.
-      if (chunkTimeRange(stored.key).endMs < startMs) continue;
-      const chunk = cachedOrDecoded(stored, query);
-      if (!chunk) continue;
-      chunksDecoded++;
-      recordsDecoded += chunk.timestampsMs.length;
-      const rows = rowsInRange(chunk, startMs, endMs);
-      if (rows.to > rows.from) {
-        parts.push(rows);
-        rowsFound += rows.to - rows.from;
+  let fetchChunks = hint && hint.recordsPerChunk > 0 ? fetchSize(scan.rowsWanted(0), hint.recordsPerChunk, hint.bytesPerChunk) : FIRST_FETCH_CHUNKS;
+  try {
+    for (;;) {
+      const result = await kv.range({ start: from, end: bounds.upper }, { limit: fetchChunks });
+      if (result.kvs.length === 0) return;
+      const parts: ChunkRows[] = [];
+      for (const stored of result.kvs) {
+        chunksRead++;
+        bytesRead += stored.value.length;
+        const { startMs: keyStartMs, endMs: keyEndMs } = chunkTimeRange(stored.key);
+        // Chunks that start within the longest span before the range but end before it: skipped undecoded.
+        if (keyEndMs < startMs) continue;
+        const decoded = cachedOrDecoded(stored, scan);
+        if (!decoded) continue;
+        chunksDecoded++;
+        recordsDecoded += decoded.chunk.timestampsMs.length;
+        const rows = rowsInRange(decoded.chunk, startMs, endMs);
+        if (rows.to > rows.from) {
+          parts.push({ ...rows, keyStartMs, cached: decoded.cached });
+          rowsFound += rows.to - rows.from;
+        }
       }
+      yield { parts, lastKey: result.kvs[result.kvs.length - 1].key };
+      if (!result.more) return;
+      // Keys are printable ASCII: nothing sorts between a key and the key plus ' '.
+      from = `${result.kvs[result.kvs.length - 1].key} `;
+      fetchChunks = fetchSize(scan.rowsWanted(rowsFound), rowsFound / chunksRead, bytesRead / chunksRead);
     }
-    if (!result.more || result.kvs.length === 0) break;
-    const lastKey = result.kvs[result.kvs.length - 1].key;
-    // Keys are printable ASCII: nothing sorts between a key and the key plus ' '.
-    from = `${lastKey} `;
+  } finally {
+    if (hint && chunksDecoded > 0) {
+      hint.recordsPerChunk = recordsDecoded / chunksDecoded;
+      hint.bytesPerChunk = bytesRead / chunksRead;
+    }
+  }
+}
+
+/**
+ * Returns up to `limit` records with startMs <= time <= endMs, ascending,
+ * merged from every chunk (a later chunk's value wins at the same time and
+ * metric, as the record reader does). Ranges are read until the records
+ * known to be final fill the page.
+ */
+export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster: string, gpu: ChunkOwner, query: ColumnsQuery): Promise<ColumnsPage> {
+  const { limit } = query;
+  const pooled = query.pooled === true;
+  const parts: ChunkRows[] = [];
+  let rowsFound = 0;
+  for await (const { parts: batch, lastKey } of scanChunkRows(kv, keys, cluster, gpu, { ...query, rowsWanted: (found) => limit + 1 - found })) {
+    for (const part of batch) {
+      parts.push(part);
+      rowsFound += part.to - part.from;
+    }
     if (rowsFound > limit) {
       // Every unread chunk starts at or after the last one read: records before that are final.
-      const times = mergedTimes(parts, query.pooled === true);
+      const times = mergedTimes(parts, pooled);
       const final = countBefore(times, chunkTimeRange(lastKey).startMs);
       giveBackColumns([times]);
       if (final > limit) break;
     }
-    fetchChunks = fetchSize(limit, rowsFound, rowsFound / chunksRead, bytesRead / chunksRead);
   }
-  if (hint && chunksDecoded > 0) {
-    hint.recordsPerChunk = recordsDecoded / chunksDecoded;
-    hint.bytesPerChunk = bytesRead / chunksRead;
-  }
-  return mergeColumns(parts, limit, query.metrics, query.pooled === true);
+  return mergeColumns(parts, limit, query.metrics, pooled);
 }
 
-/** Chunks for the next range: enough for the records still missing (plus a quarter), at most ~FETCH_BYTES. */
-function fetchSize(limit: number, rowsFound: number, rowsPerChunk: number, bytesPerChunk: number): number {
-  const byRows = Math.ceil(((limit + 1 - rowsFound) * 1.25) / Math.max(1, rowsPerChunk));
+/** Chunks for the next range: enough for the records still wanted (plus a quarter), at most ~FETCH_BYTES. */
+function fetchSize(rowsWanted: number, rowsPerChunk: number, bytesPerChunk: number): number {
+  const byRows = Math.ceil((rowsWanted * 1.25) / Math.max(1, rowsPerChunk));
   const byBytes = Math.floor(FETCH_BYTES / Math.max(1, bytesPerChunk));
   return Math.max(FIRST_FETCH_CHUNKS, Math.min(MAX_FETCH_CHUNKS, byBytes, byRows));
 }
 
-function rowsInRange(chunk: Chunk, startMs: number, endMs: number): ChunkRows {
+function rowsInRange(chunk: Chunk, startMs: number, endMs: number): { chunk: Chunk; from: number; to: number } {
   const times = chunk.timestampsMs;
   let from = 0;
   while (from < times.length && times[from] < startMs) from++;
@@ -177,7 +218,7 @@ function rowsInRange(chunk: Chunk, startMs: number, endMs: number): ChunkRows {
  * which the profile showed happening at most chunk boundaries. Undefined
  * when parts overlap more (data out of order, the same rows streamed twice).
  */
-function orderedLayout(parts: ChunkRows[]): { starts: Int32Array; records: number } | undefined {
+function orderedLayout(parts: readonly ChunkRows[]): { starts: Int32Array; records: number } | undefined {
   const starts = new Int32Array(parts.length);
   let records = 0;
   let previousLast = -Infinity;
@@ -193,13 +234,13 @@ function orderedLayout(parts: ChunkRows[]): { starts: Int32Array; records: numbe
   return { starts, records };
 }
 
-/** The distinct record times of all parts, ascending. */
 /** A column of `length` values: from the pool when the page will be given back, else of that size exactly. */
 function newColumn(length: number, pooled: boolean): Float64Array {
   return pooled ? takeColumn(length) : new Float64Array(length);
 }
 
-function mergedTimes(parts: ChunkRows[], pooled: boolean, layout = orderedLayout(parts)): Float64Array {
+/** The distinct record times of all parts, ascending. */
+function mergedTimes(parts: readonly ChunkRows[], pooled: boolean, layout = orderedLayout(parts)): Float64Array {
   let total = 0;
   for (const part of parts) total += part.to - part.from;
   const times = newColumn(layout ? layout.records : total, pooled);
@@ -218,7 +259,7 @@ function mergedTimes(parts: ChunkRows[], pooled: boolean, layout = orderedLayout
   return times.subarray(0, distinct);
 }
 
-function countBefore(times: Float64Array, limitMs: number): number {
+export function countBefore(times: Float64Array, limitMs: number): number {
   let lo = 0;
   let hi = times.length;
   while (lo < hi) {
@@ -236,7 +277,7 @@ function countBefore(times: Float64Array, limitMs: number): number {
  * place is looked up. Later parts overwrite earlier ones. Metrics outside
  * `selected` (when given) are not copied.
  */
-function mergeColumns(parts: ChunkRows[], limit: number, selected: ReadonlySet<string> | undefined, pooled: boolean): ColumnsPage {
+export function mergeColumns(parts: readonly ChunkRows[], limit: number, selected: ReadonlySet<string> | undefined, pooled: boolean): ColumnsPage {
   if (parts.length === 0) return emptyPage();
   const layout = orderedLayout(parts);
   const allTimes = mergedTimes(parts, pooled, layout);
@@ -306,10 +347,11 @@ function hasValue(column: Float64Array): boolean {
 }
 
 /** The stored chunk decoded, from the cache when it holds it at this revision; compacted chunks are cached, per-message ones are not (they are merged away within minutes). */
-function cachedOrDecoded(stored: KeyValue, query: ColumnsQuery): Chunk | undefined {
-  const cached = query.cache?.get(stored.key, stored.modRevision);
-  if (cached) return cached;
-  const chunk = decodeStoredChunk(stored.key, stored.value, query.onUnreadable);
-  if (chunk && query.cache && isCompactedChunkKey(stored.key)) query.cache.set(stored.key, stored.modRevision, chunk);
-  return chunk;
+function cachedOrDecoded(stored: KeyValue, scan: ChunkScan): { chunk: Chunk; cached: boolean } | undefined {
+  const hit = scan.cache?.get(stored.key, stored.modRevision);
+  if (hit) return { chunk: hit, cached: true };
+  const chunk = decodeStoredChunk(stored.key, stored.value, scan.onUnreadable);
+  if (!chunk) return undefined;
+  const cached = scan.cache !== undefined && isCompactedChunkKey(stored.key) && scan.cache.set(stored.key, stored.modRevision, chunk);
+  return { chunk, cached };
 }

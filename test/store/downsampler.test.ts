@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Downsampler, bucketCount, p95, stepForPoints, type Aggregation } from '../../src/store/downsampler.js';
+import { AGGREGATIONS, Downsampler, bucketCount, p95, stepForPoints, type Aggregation } from '../../src/store/downsampler.js';
 import type { TelemetryColumns } from '../../src/store/telemetry-columns.js';
 
 /** Columns from rows of [time, {metric: value}]. */
@@ -87,6 +87,48 @@ describe('downsampler', () => {
     downsampler.finish();
     assert.equal(downsampler.completeBuckets, 2);
     assert.deepEqual(rowsOf(downsampler.result(1)), [[1_000_000, { A: 4, B: 1 }]]);
+  });
+
+  it('gives the same buckets with a page\'s kept aggregates as without, for every aggregation, in pages that continue a bucket or not', () => {
+    // 40 records every 5 s, A on each, B on every third: 20 s buckets hold 4 records.
+    const rows: [number, Record<string, number>][] = Array.from({ length: 40 }, (_, r): [number, Record<string, number>] => [1_000_000 + r * 5_000, r % 3 === 0 ? { A: (r * 7) % 11, B: r / 3 } : { A: (r * 7) % 11 }]);
+    for (const aggregation of AGGREGATIONS) {
+      const whole = downsample(rows, 20_000, aggregation);
+      // Pages of 10 records; a page that starts inside the open bucket (the third) does not use what is kept.
+      const pages = [rows.slice(0, 10), rows.slice(10, 13), rows.slice(13, 30), rows.slice(30)].map(columnsOf);
+      for (let read = 0; read < 3; read++) {
+        const downsampler = new Downsampler(20_000, aggregation);
+        for (const page of pages) downsampler.add(page, page);
+        downsampler.finish();
+        assert.deepEqual(rowsOf(downsampler.result()), whole, `${aggregation}, read ${read}`);
+      }
+    }
+  });
+
+  it('reuses a page\'s kept aggregates for the same step and aggregation only, and keeps none for a page of few records per bucket', () => {
+    const page = columnsOf(Array.from({ length: 16 }, (_, r) => [r * 1_000, { A: r }]));
+    const readOnce = (stepMs: number, aggregation: Aggregation, content: TelemetryColumns, key: object): [number, Record<string, number | null>][] => {
+      const downsampler = new Downsampler(stepMs, aggregation);
+      downsampler.add(content, key);
+      downsampler.finish();
+      return rowsOf(downsampler.result());
+    };
+    const key = {};
+    const first = readOnce(4_000, 'max', page, key);
+    // Same key, other values: kept aggregates answer the complete buckets (the key promises the same records), the open last one is read.
+    const changed = { ...page, columns: [page.columns[0].map((v) => v + 100)] };
+    assert.deepEqual(readOnce(4_000, 'max', changed, key).slice(0, 3), first.slice(0, 3));
+    assert.deepEqual(readOnce(4_000, 'min', changed, key)[0], [0, { A: 100 }], 'another aggregation is computed afresh');
+    // Two records per bucket: nothing kept.
+    const fewKey = {};
+    readOnce(2_000, 'max', page, fewKey);
+    assert.deepEqual(readOnce(2_000, 'max', changed, fewKey)[0], [0, { A: 101 }]);
+    // At most four steps and aggregations a page: the oldest goes first.
+    const boundKey = {};
+    for (const stepMs of [4_000, 8_000, 16_000, 32_000]) readOnce(stepMs, 'avg', page, boundKey);
+    readOnce(4_000, 'last', page, boundKey);
+    assert.deepEqual(readOnce(8_000, 'avg', changed, boundKey)[0], [0, { A: 3.5 }], 'still kept');
+    assert.deepEqual(readOnce(4_000, 'avg', changed, boundKey)[0], [0, { A: 101.5 }], 'evicted: computed from the changed records');
   });
 
   it('handles times before the epoch and a step of one millisecond', () => {
