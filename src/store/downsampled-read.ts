@@ -13,7 +13,10 @@ import { countBefore, mergeColumns, type ChunkRows, type ChunkRowsBatch, type Co
 /**
  * Records merged at most at once from chunks that overlap in a chain: rows
  * before the next chunk's start are final and are downsampled, the rest
- * wait for the chunks they overlap.
+ * wait for the chunks they overlap. Not a hard bound: rows at or after the
+ * next chunk's start stay pending however many there are (many chunks of
+ * one start time, the same rows stored under many message ids), as a raw
+ * read merges them.
  */
 export const MAX_MERGED_RECORDS = 100_000;
 
@@ -21,9 +24,15 @@ export const MAX_MERGED_RECORDS = 100_000;
  * Feeds every chunk part of `scan` to the downsampler, in time order, and
  * returns its first `limit` complete buckets. `more` says that buckets
  * follow the last one returned. Only metrics in `metrics` (all when absent)
- * are aggregated.
+ * are aggregated. `maxMergedRecords` is for tests (MAX_MERGED_RECORDS).
  */
-export async function downsampleChunks(scan: AsyncIterable<ChunkRowsBatch>, downsampler: Downsampler, limit: number, metrics?: ReadonlySet<string>): Promise<ColumnsPage> {
+export async function downsampleChunks(
+  scan: AsyncIterable<ChunkRowsBatch>,
+  downsampler: Downsampler,
+  limit: number,
+  metrics?: ReadonlySet<string>,
+  maxMergedRecords = MAX_MERGED_RECORDS,
+): Promise<ColumnsPage> {
   // Parts that overlap or touch each other in time, in key order, not yet downsampled.
   let pending: ChunkRows[] = [];
   let pendingRows = 0;
@@ -51,7 +60,7 @@ export async function downsampleChunks(scan: AsyncIterable<ChunkRowsBatch>, down
     for (const part of parts) {
       // No later chunk has a record before its key's start, and every pending record is before it: they are final.
       if (part.keyStartMs > lastMs) flush(Infinity);
-      else if (pendingRows > MAX_MERGED_RECORDS) flush(part.keyStartMs);
+      else if (pendingRows > maxMergedRecords) flush(part.keyStartMs);
       if (full()) return { ...downsampler.result(limit), more: true };
       pending.push(part);
       pendingRows += part.to - part.from;

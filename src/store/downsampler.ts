@@ -192,9 +192,11 @@ export class Downsampler {
     return this.starts.length;
   }
 
-  /** True when a bucket is open (it has at least one sample and may still grow). */
+  /** True when a bucket is open that will be emitted: it has a sample with a value (and may still grow). */
   get hasOpenBucket(): boolean {
-    return !Number.isNaN(this.openStart);
+    if (Number.isNaN(this.openStart)) return false;
+    for (const a of this.open.values()) if (a.count > 0 && !Number.isNaN(this.aggregate(a))) return true;
+    return false;
   }
 
   /**
@@ -278,8 +280,12 @@ export class Downsampler {
     let any = false;
     for (const [name, a] of this.open) {
       if (a.count === 0) continue;
-      any = true;
-      this.output(name, bucket).push(this.aggregate(a));
+      // As for a bucket complete within a page: an aggregate without a value (avg of +∞ and -∞) is no sample.
+      const value = this.aggregate(a);
+      if (!Number.isNaN(value)) {
+        any = true;
+        this.output(name, bucket).push(value);
+      }
       a.count = 0;
       a.sum = 0;
       a.min = Infinity;

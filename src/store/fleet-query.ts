@@ -169,9 +169,14 @@ export class FleetQuery {
     };
     const { chunks, first } = await this.firstRead(gpu, start, ({ chunks }) => void chunks.return(undefined));
     async function* all(): AsyncGenerator<ChunkRowsBatch> {
-      if (first.done) return;
-      yield first.value;
-      yield* chunks;
+      try {
+        if (first.done) return;
+        yield first.value;
+        yield* chunks;
+      } finally {
+        // Ended early (enough buckets, an error) while still on the first batch: the scan is closed too.
+        await chunks.return(undefined);
+      }
     }
     return downsampleChunks(all(), new Downsampler(downsample.stepMs, downsample.aggregation), request.limit, metrics);
   }
@@ -190,7 +195,14 @@ export class FleetQuery {
    */
   private async firstRead<T>(gpu: GpuEntry, read: (owner: ChunkOwner) => Promise<T>, discard: (result: T) => void): Promise<T> {
     const guessed: ChunkOwner = { hostname: gpu.hostname, gpuKey: gpu.gpuKey, maxChunkSpanMs: gpu.maxChunkSpanMs };
-    const [result, metadata] = await Promise.all([read(guessed), this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey))]);
+    const [first, stored] = await Promise.allSettled([read(guessed), this.kv.get(this.keys.gpuMetadata(this.cluster, gpu.hostname, gpu.gpuKey))]);
+    if (first.status === 'rejected') throw first.reason;
+    const result = first.value;
+    if (stored.status === 'rejected') {
+      discard(result);
+      throw stored.reason;
+    }
+    const metadata = stored.value;
     // Unreadable or missing metadata gives no span: scan every chunk (slower, still right).
     const storedSpanMs = metadata ? maxChunkSpanOf(metadata.value) : undefined;
     // No span guessed scans every chunk: right whatever is stored.

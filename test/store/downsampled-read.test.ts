@@ -3,8 +3,11 @@
  * downsampling the raw merged records gives, whatever the chunks' layout:
  * compacted or per-message, in time order, touching, overlapping or out of
  * order, read cold or from the decoded-chunk cache and its kept aggregates,
- * paged at any limit, with or without a metric selection; and a chain of
- * touching chunks longer than MAX_MERGED_RECORDS.
+ * paged at any limit, with or without a metric selection, with the GPU's
+ * stored longest span right, missing or longer than the registry's; chains of
+ * touching chunks longer than MAX_MERGED_RECORDS (and than any small bound);
+ * no page promised that holds no bucket; and the scan closed however the
+ * read ends.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,11 +17,12 @@ import { KeySpace } from '../../src/kv/key-space.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { openKvStore } from '../../src/kv/open-kv-store.js';
 import { encodeChunk, type Chunk } from '../../src/store/chunk-codec.js';
-import { MAX_MERGED_RECORDS } from '../../src/store/downsampled-read.js';
+import { downsampleChunks, MAX_MERGED_RECORDS } from '../../src/store/downsampled-read.js';
 import { AGGREGATIONS, Downsampler, type Aggregation } from '../../src/store/downsampler.js';
 import { FleetQuery, type TelemetryRequest } from '../../src/store/fleet-query.js';
+import { encodeJson, type GpuMetadata } from '../../src/store/gpu-records.js';
 import { Registry, type GpuEntry } from '../../src/store/registry.js';
-import type { TelemetryColumns } from '../../src/store/telemetry-columns.js';
+import { mergeColumns, type ChunkRows, type FetchHint, type TelemetryColumns } from '../../src/store/telemetry-columns.js';
 
 const CLUSTER = 'default';
 const T0 = Date.parse('2026-03-02T00:00:00Z');
@@ -73,8 +77,14 @@ describe('downsampled read', () => {
   });
   after(() => kv?.close());
 
-  /** Stores the chunks for a GPU of its own, in the order given (a later key wins at the same time), and returns the GPU. */
-  async function storeGpu(chunks: { chunk: Chunk; compacted: boolean }[]): Promise<GpuEntry> {
+  /**
+   * Stores the chunks for a GPU of its own, in the order given (a later key
+   * wins at the same time), and returns the GPU as the registry would know
+   * it. `metadata`: stored with the right longest span (the usual read),
+   * not stored, or stored with a longer span than the registry's (each read
+   * starts again with the stored one).
+   */
+  async function storeGpu(chunks: { chunk: Chunk; compacted: boolean }[], metadata: 'right' | 'none' | 'registry-behind' = 'right'): Promise<GpuEntry> {
     const hostname = `node-${++gpuNumber}`;
     const gpuKey = `GPU-${gpuNumber}`;
     let maxChunkSpanMs = 0;
@@ -85,7 +95,11 @@ describe('downsampled read', () => {
       const key = compacted ? keys.gpuCompactedChunk(CLUSTER, hostname, gpuKey, startMs, endMs) : keys.gpuChunk(CLUSTER, hostname, gpuKey, startMs, endMs, `m${String(i).padStart(5, '0')}`);
       await kv.put(key, encodeChunk(chunk));
     }
-    return { hostname, gpuKey, uuid: gpuKey, maxChunkSpanMs } as GpuEntry;
+    if (metadata !== 'none') {
+      const stored: GpuMetadata = { gpuKey, uuid: gpuKey, gpuId: 0, hostname, device: 'nvidia0', modelName: 'H100', driverVersion: '', migInstanceId: '', migProfile: '', firstSeenMs: T0, maxChunkSpanMs, metricAliases: {} };
+      await kv.put(keys.gpuMetadata(CLUSTER, hostname, gpuKey), encodeJson(stored));
+    }
+    return { hostname, gpuKey, uuid: gpuKey, maxChunkSpanMs: metadata === 'registry-behind' ? Math.floor(maxChunkSpanMs / 2) : maxChunkSpanMs } as GpuEntry;
   }
 
   /** Every bucket through pages of `limit`, each page from the bucket after the last one served. */
@@ -96,6 +110,7 @@ describe('downsampled read', () => {
     for (let pages = 0; pages < 10_000; pages++) {
       const answer = await query.telemetry(gpu, { ...request, startMs });
       const page = plain(answer);
+      assert.ok(pages === 0 || page.times.length > 0, `page ${pages + 1}, promised by the one before, holds no bucket`);
       for (const name of Object.keys(page.metrics)) metrics[name] ??= times.map(() => null);
       for (const [name, values] of Object.entries(metrics)) values.push(...(page.metrics[name] ?? page.times.map(() => null)));
       times.push(...page.times);
@@ -135,8 +150,9 @@ describe('downsampled read', () => {
         fc.option(fc.subarray(METRICS, { minLength: 1 }), { nil: undefined }),
         fc.integer({ min: -100, max: 4_000 }),
         fc.integer({ min: 0, max: 8_000 }),
-        async (specs, stepMs, aggregation, limit, selection, fromS, lengthS) => {
-          const gpu = await storeGpu(specs.map((s) => ({ chunk: chunkOf(s), compacted: s.compacted })));
+        fc.constantFrom('right', 'right', 'none', 'registry-behind'),
+        async (specs, stepMs, aggregation, limit, selection, fromS, lengthS, metadata) => {
+          const gpu = await storeGpu(specs.map((s) => ({ chunk: chunkOf(s), compacted: s.compacted })), metadata);
           const metrics = selection ? new Set(selection) : undefined;
           const range = { startMs: T0 + fromS * 1_000, endMs: T0 + (fromS + lengthS) * 1_000 };
           const raw = await query.telemetry(gpu, { ...range, limit: Number.MAX_SAFE_INTEGER, metrics });
@@ -169,5 +185,69 @@ describe('downsampled read', () => {
       const page = await query.telemetry(gpu, { ...range, limit: Number.MAX_SAFE_INTEGER, downsample: { stepMs: 60_000, aggregation } });
       assert.deepEqual(plain(page), plain(downsampledWhole(raw, 60_000, aggregation, Number.MAX_SAFE_INTEGER)), aggregation);
     }
+  });
+  it('gives the buckets of the merged raw records with any bound on the records merged at once', async () => {
+    const spec = fc.record<ChunkSpec>({
+      startS: fc.integer({ min: 0, max: 400 }),
+      records: fc.integer({ min: 1, max: 40 }),
+      intervalS: fc.integer({ min: 1, max: 5 }),
+      metricBits: fc.integer({ min: 1, max: 7 }),
+      compacted: fc.constant(false),
+      seed: fc.integer({ min: 0, max: 1_000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(spec, { minLength: 1, maxLength: 15 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.constantFrom(1_000, 7_000, 60_000),
+        fc.constantFrom(...AGGREGATIONS),
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 15 }),
+        async (specs, maxMerged, stepMs, aggregation, limit, batchSizes) => {
+          // Parts in key order (start time, then end): what a scan yields, in batches of any size.
+          const parts: ChunkRows[] = specs
+            .map(chunkOf)
+            .sort((a, b) => a.timestampsMs[0] - b.timestampsMs[0] || a.timestampsMs[a.timestampsMs.length - 1] - b.timestampsMs[b.timestampsMs.length - 1])
+            .map((chunk) => ({ chunk, from: 0, to: chunk.timestampsMs.length, keyStartMs: chunk.timestampsMs[0], cached: false }));
+          const batches: { parts: ChunkRows[]; lastKey: string }[] = [];
+          for (let at = 0, b = 0; at < parts.length; b++) {
+            const size = batchSizes[b % batchSizes.length];
+            batches.push({ parts: parts.slice(at, at + size), lastKey: '' });
+            at += size;
+          }
+          async function* scan(): AsyncGenerator<{ parts: ChunkRows[]; lastKey: string }> {
+            yield* batches;
+          }
+          const page = await downsampleChunks(scan(), new Downsampler(stepMs, aggregation), limit, undefined, maxMerged);
+          const expected = downsampledWhole(mergeColumns(parts, Infinity, undefined, false), stepMs, aggregation, limit);
+          assert.deepEqual(plain(page), plain(expected));
+          assert.equal(page.more, expected.more);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('promises no further page when the open bucket has no sample of the selected metrics', async () => {
+    const gpu = await storeGpu([
+      // A and B at T0 (B has a value: seed 0 leaves A out), then A alone at T0 + 1 s and + 2 s.
+      { chunk: chunkOf({ startS: 0, records: 1, intervalS: 1, metricBits: 3, compacted: false, seed: 0 }), compacted: false },
+      { chunk: chunkOf({ startS: 1, records: 1, intervalS: 1, metricBits: 1, compacted: false, seed: 3 }), compacted: false },
+      { chunk: chunkOf({ startS: 2, records: 1, intervalS: 1, metricBits: 1, compacted: false, seed: 3 }), compacted: false },
+    ]);
+    const page = await query.telemetry(gpu, { startMs: T0, endMs: T0 + 10_000, limit: 1, metrics: new Set(['B']), downsample: { stepMs: 1_000, aggregation: 'avg' } });
+    assert.deepEqual([...page.timestampsMs], [T0]);
+    assert.equal(page.more, false);
+  });
+
+  it('closes the scan (what it learnt sizes the next read) when a read ends within its first range', async () => {
+    const gpu = await storeGpu(Array.from({ length: 10 }, (_, i) => ({ chunk: chunkOf({ startS: i * 1_000, records: 100, intervalS: 1, metricBits: 7, compacted: true, seed: i }), compacted: true })));
+    const hint = (query as unknown as { fetchHint: FetchHint }).fetchHint;
+    hint.recordsPerChunk = 0;
+    hint.bytesPerChunk = 0;
+    const page = await query.telemetry(gpu, { startMs: T0, endMs: T0 + 10_000_000, limit: 1, downsample: { stepMs: 10_000, aggregation: 'max' } });
+    assert.equal(page.more, true);
+    assert.equal(hint.recordsPerChunk, 100);
+    assert.ok(hint.bytesPerChunk > 0);
   });
 });

@@ -131,6 +131,22 @@ describe('downsampler', () => {
     assert.deepEqual(readOnce(4_000, 'avg', changed, boundKey)[0], [0, { A: 101.5 }], 'evicted: computed from the changed records');
   });
 
+  it('leaves out a bucket whose aggregate has no value (avg of +∞ and -∞) wherever the pages split', () => {
+    const rows: [number, Record<string, number>][] = [
+      [0, { A: Infinity }],
+      [1_000, { A: -Infinity }],
+      [10_000, { A: 5 }],
+    ];
+    const whole = downsample(rows, 10_000, 'avg');
+    assert.deepEqual(whole, [[10_000, { A: 5 }]]);
+    const downsampler = new Downsampler(10_000, 'avg');
+    downsampler.add(columnsOf(rows.slice(0, 2)));
+    assert.equal(downsampler.hasOpenBucket, false, 'the open bucket will not be emitted');
+    downsampler.add(columnsOf(rows.slice(2)));
+    downsampler.finish();
+    assert.deepEqual(rowsOf(downsampler.result()), whole);
+  });
+
   it('handles times before the epoch and a step of one millisecond', () => {
     assert.deepEqual(downsample([[-1, { A: 1 }], [0, { A: 2 }]], 1_000, 'last'), [[-1_000, { A: 1 }], [0, { A: 2 }]]);
     assert.deepEqual(downsample([[5, { A: 1 }], [6, { A: 2 }]], 1, 'avg'), [[5, { A: 1 }], [6, { A: 2 }]]);
