@@ -19,16 +19,34 @@ const SIGNED_DECIMAL_NUMBER = /^-?\d+(?:\.\d+)?$/;
 interface ParameterSchema {
   type?: unknown;
   minimum?: unknown;
+  maximum?: unknown;
+}
+
+interface Parameter {
+  kind: ParameterKind;
+  signed: boolean;
+  /** The range to name when a negative value is given to an unsigned parameter. */
+  minimum?: number;
+  maximum?: number;
+}
+
+/** A negative value of a parameter that takes none: its range says more than its spelling. */
+function rangeProblem(name: string, parameter: Parameter, value: string): string | undefined {
+  if (parameter.signed || !value.startsWith('-') || !(parameter.kind === 'integer' ? SIGNED_DECIMAL_INTEGER : SIGNED_DECIMAL_NUMBER).test(value)) return undefined;
+  const range = parameter.maximum === undefined ? `≥ ${parameter.minimum}` : `from ${parameter.minimum} to ${parameter.maximum}`;
+  return `${name} must be ${range}, got ${JSON.stringify(value)}`;
 }
 
 /** The message for a query string that breaks the rules, or undefined when it keeps them. */
-export function queryProblem(query: Record<string, unknown>, parameters: ReadonlyMap<string, { kind: ParameterKind; signed: boolean }>): string | undefined {
+export function queryProblem(query: Record<string, unknown>, parameters: ReadonlyMap<string, Parameter>): string | undefined {
   for (const name in query) {
     const parameter = parameters.get(name);
     if (!parameter) return `unknown parameter "${name}"${parameters.size === 0 ? ': this route takes no parameter' : `: it takes ${[...parameters.keys()].join(', ')}`}`;
     const value = query[name];
     if (Array.isArray(value)) return `${name} is given ${value.length === 2 ? 'twice' : `${value.length} times`}: give it once`;
     if (parameter.kind === 'other' || typeof value !== 'string') continue;
+    const outOfRange = rangeProblem(name, parameter, value);
+    if (outOfRange !== undefined) return outOfRange;
     if (parameter.kind === 'integer' && !(parameter.signed ? SIGNED_DECIMAL_INTEGER : DECIMAL_INTEGER).test(value)) {
       return `${name} must be a decimal integer, got ${JSON.stringify(value)}`;
     }
@@ -40,12 +58,14 @@ export function queryProblem(query: Record<string, unknown>, parameters: Readonl
 }
 
 /** The parameters a querystring schema declares, with how each is spelt. */
-function parametersOf(schema: unknown): Map<string, { kind: ParameterKind; signed: boolean }> {
+function parametersOf(schema: unknown): Map<string, Parameter> {
   const properties = ((schema ?? {}) as { properties?: Record<string, ParameterSchema> }).properties ?? {};
   return new Map(
     Object.entries(properties).map(([name, property]) => {
       const kind: ParameterKind = property.type === 'integer' ? 'integer' : property.type === 'number' ? 'number' : 'other';
-      return [name, { kind, signed: !(typeof property.minimum === 'number' && property.minimum >= 0) }];
+      const minimum = typeof property.minimum === 'number' ? property.minimum : undefined;
+      const maximum = typeof property.maximum === 'number' ? property.maximum : undefined;
+      return [name, { kind, signed: !(minimum !== undefined && minimum >= 0), minimum, maximum }];
     }),
   );
 }

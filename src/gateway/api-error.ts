@@ -151,6 +151,8 @@ function validationMessage(error: FastifyError): string {
     const values = allowed.map((item) => String((item.params as { allowedValue?: unknown }).allowedValue));
     return `${name} must be one of ${values.join(', ')}`;
   }
+  // An empty path segment (GET /api/v1/gpus/): Ajv's "must NOT have fewer than 1 characters" says it less plainly.
+  if (first?.keyword === 'minLength' && (first.params as { limit?: unknown }).limit === 1) return `${first.instancePath.replace(/^\//, '')} is empty: give one`;
   // Fastify says "querystring/limit must be <= 10000": the parameter's name is what a user needs.
   return error.message.replace(/^(querystring|params|body|headers)\/?/, '').trim();
 }

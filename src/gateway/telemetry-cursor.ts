@@ -12,7 +12,7 @@ export interface TelemetryCursor {
   afterMs: number;
   hostname: string;
   gpuKey: string;
-  /** The step of a downsampled page (max_points picks it once, for every page). */
+  /** The step of a downsampled page (max_points picks it once, for every page); a cursor without one goes on only in raw pages. */
   stepMs?: number;
 }
 

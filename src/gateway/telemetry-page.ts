@@ -50,13 +50,21 @@ export async function readTelemetryPage(query: FleetQuery, id: string, params: T
   if (!columns && limit > MAX_LIMIT) throw new GputelError('BAD_REQUEST', `limit must be <= ${MAX_LIMIT} (up to ${MAX_COLUMNS_LIMIT} with format=columns)`);
   const selection = params.metrics === undefined ? undefined : parseMetricsParam(params.metrics);
   const stepMs = downsampleStep(params, gpu, startMs, endMs, cursor);
+  // A cursor goes on only in pages of its own kind: a raw one after a bucket, or one of another step, would skip or repeat records.
+  if (cursor !== undefined && cursor.stepMs !== stepMs) {
+    throw new GputelError('BAD_REQUEST', `cursor is from ${pageKind(cursor.stepMs)}, and this request asks for ${pageKind(stepMs)}: ask with the step of the page it came from, or without cursor to start again`);
+  }
   const downsample = stepMs === undefined ? undefined : { stepMs, aggregation: params.agg ?? 'avg' };
   // The next page starts after the last record served, or after the last bucket served.
   const pageStartMs = cursor === undefined ? startMs : Math.max(startMs, stepMs === undefined ? cursor.afterMs + 1 : bucketStart(cursor.afterMs, stepMs) + stepMs);
   const page = await query.telemetry(gpu, { startMs: pageStartMs, endMs, limit, downsample, metrics: selection?.fields, pooled: options.releases }, logger);
   const lastMs = page.timestampsMs[page.timestampsMs.length - 1];
-  const nextCursor = page.more && lastMs !== undefined ? encodeTelemetryCursor(gpu, lastMs, params.max_points === undefined ? undefined : stepMs) : null;
+  const nextCursor = page.more && lastMs !== undefined ? encodeTelemetryCursor(gpu, lastMs, stepMs) : null;
   return { gpu, page, nextCursor, namedFields: selection?.namedFields ?? NAMED_FIELDS };
+}
+
+function pageKind(stepMs: number | undefined): string {
+  return stepMs === undefined ? 'raw records' : `buckets of ${stepMs} ms`;
 }
 
 /**

@@ -103,7 +103,8 @@ export class SimulatorSource implements Source {
     // A share of a fleet (firstHost > 1) has an id of its own, so its streamer keeps its own position; the whole fleet keeps its old id.
     const share = this.firstHost === 1 ? '' : `-from-host-${this.firstHost}`;
     this.id = `${SIMULATOR_SOURCE_PREFIX}${this.hosts}x${this.gpusPerHost}-seed-${this.seed}${share}`;
-    const hosts = this.firstHost === 1 ? `${this.hosts} hosts` : `${this.hosts} hosts from host ${this.firstHost}`;
+    const count = `${this.hosts} ${this.hosts === 1 ? 'host' : 'hosts'}`;
+    const hosts = this.firstHost === 1 ? count : `${count} from host ${this.firstHost}`;
     this.location = `simulated fleet: ${hosts} × ${this.gpusPerHost} GPUs every ${this.intervalMs} ms, seed ${this.seed}`;
   }
 

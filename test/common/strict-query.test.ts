@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import { queryProblem } from '../../src/common/strict-query.js';
 
 const PARAMETERS = new Map([
-  ['limit', { kind: 'integer', signed: false }],
+  ['limit', { kind: 'integer', signed: false, minimum: 1 }],
   ['offset', { kind: 'integer', signed: true }],
-  ['threshold', { kind: 'number', signed: false }],
+  ['threshold', { kind: 'number', signed: false, minimum: 0, maximum: 100 }],
   ['name', { kind: 'other', signed: true }],
 ] as const);
 
@@ -30,12 +30,17 @@ describe('strict query parameters', () => {
   });
 
   it('refuses every spelling of a number but decimal digits', () => {
-    for (const spelling of ['0x10', '0b11', '0o7', '1e3', '+5', ' 5', '5 ', '5.0', '-5', '', 'Infinity']) {
+    for (const spelling of ['0x10', '0b11', '0o7', '1e3', '+5', ' 5', '5 ', '5.0', '', 'Infinity']) {
       assert.equal(queryProblem({ limit: spelling }, PARAMETERS), `limit must be a decimal integer, got ${JSON.stringify(spelling)}`);
     }
     assert.equal(queryProblem({ offset: '+1' }, PARAMETERS), 'offset must be a decimal integer, got "+1"');
-    for (const spelling of ['1e1', '.5', '5.', '-1', 'NaN']) {
+    for (const spelling of ['1e1', '.5', '5.', '-.5', 'NaN']) {
       assert.equal(queryProblem({ threshold: spelling }, PARAMETERS), `threshold must be a decimal number, got ${JSON.stringify(spelling)}`);
     }
+  });
+
+  it('names the range of a parameter that takes no negative value when given one', () => {
+    assert.equal(queryProblem({ threshold: '-1' }, PARAMETERS), 'threshold must be from 0 to 100, got "-1"');
+    assert.equal(queryProblem({ limit: '-5' }, PARAMETERS), 'limit must be ≥ 1, got "-5"');
   });
 });

@@ -143,9 +143,12 @@ function restSuite(kvOf: () => Promise<KvStore | undefined>): void {
     await badRequest(`${api}/gpus?x=1`, /^unknown parameter "x"/);
     await badRequest(`${api}/hosts/mtv5-dgx1-hgpu-031/gpus?limit=1`, /^unknown parameter "limit": this route takes no parameter/);
     await badRequest(`${api}/gpus/${GPU0}?metrics=power_draw`, /^unknown parameter "metrics"/);
-    for (const spelling of ['0x10', '0b11', '1e3', '+5', ' 5', '5 ', '5.0', '-5', '']) {
+    for (const spelling of ['0x10', '0b11', '1e3', '+5', ' 5', '5 ', '5.0', '']) {
       await badRequest(`${telemetry}?limit=${encodeURIComponent(spelling)}`, `limit must be a decimal integer, got ${JSON.stringify(spelling)}`);
     }
+    // A negative value of a parameter that takes none is told its range.
+    await badRequest(`${telemetry}?limit=-5`, 'limit must be from 1 to 100000, got "-5"');
+    await badRequest(`${api}/summary?idle_threshold=-1`, 'idle_threshold must be from 0 to 100, got "-1"');
     await badRequest(`${telemetry}?max_points=1e2`, /^max_points must be a decimal integer, got "1e2"$/);
     await badRequest(`${telemetry}?limit=5&limit=6`, /^limit is given twice/);
     await badRequest(`${telemetry}?metrics=power_draw&metrics=temperature`, /^metrics is given twice/);

@@ -137,6 +137,28 @@ describe('telemetry queries: downsampling, columns, latest', () => {
     assert.deepEqual(pages.flatMap((page) => page.data), whole);
   });
 
+  it('refuses a cursor in a page of another kind: raw after downsampled, another step, downsampled after raw', async () => {
+    const { body: bucketed } = await getJson<Page>(`${telemetry}&step=5m&limit=2`);
+    const { body: raw } = await getJson<Page>(`${telemetry}&limit=2`);
+    assert.ok(bucketed.next_cursor && raw.next_cursor);
+    for (const [query, from, to] of [
+      [`limit=2&cursor=${bucketed.next_cursor}`, 'buckets of 300000 ms', 'raw records'],
+      [`step=1m&limit=2&cursor=${bucketed.next_cursor}`, 'buckets of 300000 ms', 'buckets of 60000 ms'],
+      [`step=5m&limit=2&cursor=${raw.next_cursor}`, 'raw records', 'buckets of 300000 ms'],
+    ] as const) {
+      const { status, body } = await getJson<ErrorBody>(`${telemetry}&${query}`);
+      assert.equal(status, 400, query);
+      assert.equal(body.error.message, `cursor is from ${from}, and this request asks for ${to}: ask with the step of the page it came from, or without cursor to start again`);
+    }
+    assert.equal((await getJson<Page>(`${telemetry}&step=5m&limit=2&cursor=${bucketed.next_cursor}`)).status, 200, 'the same step goes on');
+  });
+
+  it('says an empty GPU id is empty', async () => {
+    const { status, body } = await getJson<ErrorBody>(`${api}/gpus/`);
+    assert.equal(status, 400);
+    assert.equal(body.error.message, 'id is empty: give one');
+  });
+
   it('leaves out buckets without samples: a step finer than the interval gives the raw times', async () => {
     const raw = (await allPages<Page>(`${telemetry}&limit=10000`)).flatMap((page) => page.data);
     const fine = (await allPages<Page>(`${telemetry}&step=1s&agg=last&limit=10000`)).flatMap((page) => page.data);
