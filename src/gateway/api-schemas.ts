@@ -189,7 +189,7 @@ export type TelemetryQueryString = Static<typeof TelemetryQuery>;
 
 export const SummaryQuery = Type.Object(
   {
-    window: Type.Optional(Type.String({ description: 'idle window ending at as_of: 1m to 7d, e.g. 15m, 1h, 7d', default: DEFAULT_WINDOW })),
+    window: Type.Optional(Type.String({ description: 'idle window ending at as_of: 1m to 7d (1w), e.g. 15m, 1h, 7d', default: DEFAULT_WINDOW })),
     idle_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: `a GPU whose mean utilisation (%) over the window is below this is idle (default: the gateway's --idle-threshold, ${DEFAULT_IDLE_THRESHOLD} unless set, live-configurable)` })),
   },
   { additionalProperties: false },

@@ -199,11 +199,20 @@ function summarySuite(openStore: () => Promise<KvStore | undefined>): void {
     }
   });
 
+  it('takes a window in weeks as step and times do: 1w is 7d', async () => {
+    const week = await getJson<Summary>(`${api}/summary?window=1w`);
+    const days = await getJson<Summary>(`${api}/summary?window=7d`);
+    assert.equal(week.status, 200);
+    // The answer echoes the window as asked.
+    assert.deepEqual(week.body, { ...days.body, idle: { ...days.body.idle, window: '1w' } });
+  });
+
   it('answers 400 naming the parameter for a bad window or threshold', async () => {
     const cases: [string, RegExp][] = [
       ['window=soon', /window "soon" is not a duration/],
       ['window=30s', /window "30s" is shorter than 1m/],
       ['window=8d', /window "8d" is longer than 7d/],
+      ['window=2w', /window "2w" is longer than 7d/],
       ['idle_threshold=abc', /idle_threshold/],
       ['idle_threshold=101', /idle_threshold/],
       ['idle_threshold=-1', /idle_threshold/],
