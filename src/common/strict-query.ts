@@ -33,6 +33,8 @@ interface Parameter {
 /** A negative value of a parameter that takes none: its range says more than its spelling. */
 function rangeProblem(name: string, parameter: Parameter, value: string): string | undefined {
   if (parameter.signed || !value.startsWith('-') || !(parameter.kind === 'integer' ? SIGNED_DECIMAL_INTEGER : SIGNED_DECIMAL_NUMBER).test(value)) return undefined;
+  // "-0" is in range: only its spelling is wrong.
+  if (parameter.minimum !== undefined && Number(value) >= parameter.minimum) return undefined;
   const range = parameter.maximum === undefined ? `≥ ${parameter.minimum}` : `from ${parameter.minimum} to ${parameter.maximum}`;
   return `${name} must be ${range}, got ${JSON.stringify(value)}`;
 }

@@ -42,5 +42,6 @@ describe('strict query parameters', () => {
   it('names the range of a parameter that takes no negative value when given one', () => {
     assert.equal(queryProblem({ threshold: '-1' }, PARAMETERS), 'threshold must be from 0 to 100, got "-1"');
     assert.equal(queryProblem({ limit: '-5' }, PARAMETERS), 'limit must be ≥ 1, got "-5"');
+    assert.equal(queryProblem({ threshold: '-0' }, PARAMETERS), 'threshold must be a decimal number, got "-0"', 'in range, spelt wrong');
   });
 });
