@@ -44,13 +44,15 @@ export async function downsampleChunks(
       const [part] = pending;
       const whole = part.from === 0 && part.to === part.chunk.timestampsMs.length;
       downsampler.add(partColumns(part, metrics), whole && part.cached ? part.chunk : undefined);
+      pending = [];
     } else if (pending.length > 0) {
-      const before = pending.map((part) => ({ ...part, to: Math.min(part.to, countBefore(part.chunk.timestampsMs, cutMs)) })).filter((part) => part.to > part.from);
-      const page = mergeColumns(before, Infinity, metrics, true);
+      // Each part's first row at or after the cut: rows before it are merged now, the rest stay.
+      const cuts = pending.map((part) => Math.min(part.to, Math.max(part.from, countBefore(part.chunk.timestampsMs, cutMs))));
+      const page = mergeColumns(pending.map((part, p) => ({ ...part, to: cuts[p] })).filter((part) => part.to > part.from), Infinity, metrics, true);
       downsampler.add(page);
       page.release?.();
+      pending = pending.map((part, p) => ({ ...part, from: cuts[p] })).filter((part) => part.to > part.from);
     }
-    pending = cutMs === Infinity ? [] : pending.map((part) => ({ ...part, from: Math.max(part.from, countBefore(part.chunk.timestampsMs, cutMs)) })).filter((part) => part.to > part.from);
     pendingRows = pending.reduce((rows, part) => rows + part.to - part.from, 0);
   };
   // A bucket open after `limit` complete ones proves more follow.

@@ -195,7 +195,8 @@ export class Downsampler {
   /** True when a bucket is open that will be emitted: it has a sample with a value (and may still grow). */
   get hasOpenBucket(): boolean {
     if (Number.isNaN(this.openStart)) return false;
-    for (const a of this.open.values()) if (a.count > 0 && !Number.isNaN(this.aggregate(a))) return true;
+    // A finite sum means finite samples, whose every aggregate has a value: only sums that met ±∞ compute it.
+    for (const a of this.open.values()) if (a.count > 0 && (Number.isFinite(a.sum) || !Number.isNaN(this.aggregate(a)))) return true;
     return false;
   }
 

@@ -92,6 +92,8 @@ export interface ChunkRows {
 export interface ChunkRowsBatch {
   parts: ChunkRows[];
   lastKey: string;
+  /** More ranges follow: the scan has not reached the end of the range. */
+  more: boolean;
 }
 
 export interface ChunkScan extends Pick<ColumnsQuery, 'startMs' | 'endMs' | 'onUnreadable' | 'hint' | 'cache'> {
@@ -153,7 +155,7 @@ export async function* scanChunkRows(kv: KvStore, keys: KeySpace, cluster: strin
           rowsFound += rows.to - rows.from;
         }
       }
-      yield { parts, lastKey: result.kvs[result.kvs.length - 1].key };
+      yield { parts, lastKey: result.kvs[result.kvs.length - 1].key, more: result.more };
       if (!result.more) return;
       // Keys are printable ASCII: nothing sorts between a key and the key plus ' '.
       from = `${result.kvs[result.kvs.length - 1].key} `;
@@ -178,12 +180,12 @@ export async function readTelemetryColumns(kv: KvStore, keys: KeySpace, cluster:
   const pooled = query.pooled === true;
   const parts: ChunkRows[] = [];
   let rowsFound = 0;
-  for await (const { parts: batch, lastKey } of scanChunkRows(kv, keys, cluster, gpu, { ...query, rowsWanted: (found) => limit + 1 - found })) {
+  for await (const { parts: batch, lastKey, more } of scanChunkRows(kv, keys, cluster, gpu, { ...query, rowsWanted: (found) => limit + 1 - found })) {
     for (const part of batch) {
       parts.push(part);
       rowsFound += part.to - part.from;
     }
-    if (rowsFound > limit) {
+    if (more && rowsFound > limit) {
       // Every unread chunk starts at or after the last one read: records before that are final.
       const times = mergedTimes(parts, pooled);
       const final = countBefore(times, chunkTimeRange(lastKey).startMs);

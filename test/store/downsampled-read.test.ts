@@ -22,7 +22,7 @@ import { AGGREGATIONS, Downsampler, type Aggregation } from '../../src/store/dow
 import { FleetQuery, type TelemetryRequest } from '../../src/store/fleet-query.js';
 import { encodeJson, type GpuMetadata } from '../../src/store/gpu-records.js';
 import { Registry, type GpuEntry } from '../../src/store/registry.js';
-import { mergeColumns, type ChunkRows, type FetchHint, type TelemetryColumns } from '../../src/store/telemetry-columns.js';
+import { mergeColumns, type ChunkRows, type ChunkRowsBatch, type FetchHint, type TelemetryColumns } from '../../src/store/telemetry-columns.js';
 
 const CLUSTER = 'default';
 const T0 = Date.parse('2026-03-02T00:00:00Z');
@@ -36,6 +36,18 @@ interface ChunkSpec {
   metricBits: number;
   compacted: boolean;
   seed: number;
+}
+
+/** Chunks of up to `maxRecords` records starting within `maxStartS` s of T0. */
+function chunkSpec(bounds: { maxStartS: number; maxRecords: number; maxIntervalS: number; compacted: fc.Arbitrary<boolean> }): fc.Arbitrary<ChunkSpec> {
+  return fc.record<ChunkSpec>({
+    startS: fc.integer({ min: 0, max: bounds.maxStartS }),
+    records: fc.integer({ min: 1, max: bounds.maxRecords }),
+    intervalS: fc.integer({ min: 1, max: bounds.maxIntervalS }),
+    metricBits: fc.integer({ min: 1, max: 7 }),
+    compacted: bounds.compacted,
+    seed: fc.integer({ min: 0, max: 1_000 }),
+  });
 }
 
 function chunkOf(spec: ChunkSpec): Chunk {
@@ -121,14 +133,7 @@ describe('downsampled read', () => {
   }
 
   it('gives the buckets of the merged raw records, whatever the chunks\' layout, cold and cached, paged or not', async () => {
-    const spec = fc.record<ChunkSpec>({
-      startS: fc.integer({ min: 0, max: 3_000 }),
-      records: fc.integer({ min: 1, max: 60 }),
-      intervalS: fc.integer({ min: 1, max: 30 }),
-      metricBits: fc.integer({ min: 1, max: 7 }),
-      compacted: fc.boolean(),
-      seed: fc.integer({ min: 0, max: 1_000 }),
-    });
+    const spec = chunkSpec({ maxStartS: 3_000, maxRecords: 60, maxIntervalS: 30, compacted: fc.boolean() });
     // Chunks in time order (as compaction leaves them), touching (a shared time), or anywhere.
     const layout = fc.oneof(
       fc.array(spec, { minLength: 1, maxLength: 12 }).map((specs) => {
@@ -187,14 +192,7 @@ describe('downsampled read', () => {
     }
   });
   it('gives the buckets of the merged raw records with any bound on the records merged at once', async () => {
-    const spec = fc.record<ChunkSpec>({
-      startS: fc.integer({ min: 0, max: 400 }),
-      records: fc.integer({ min: 1, max: 40 }),
-      intervalS: fc.integer({ min: 1, max: 5 }),
-      metricBits: fc.integer({ min: 1, max: 7 }),
-      compacted: fc.constant(false),
-      seed: fc.integer({ min: 0, max: 1_000 }),
-    });
+    const spec = chunkSpec({ maxStartS: 400, maxRecords: 40, maxIntervalS: 5, compacted: fc.constant(false) });
     await fc.assert(
       fc.asyncProperty(
         fc.array(spec, { minLength: 1, maxLength: 15 }),
@@ -209,13 +207,13 @@ describe('downsampled read', () => {
             .map(chunkOf)
             .sort((a, b) => a.timestampsMs[0] - b.timestampsMs[0] || a.timestampsMs[a.timestampsMs.length - 1] - b.timestampsMs[b.timestampsMs.length - 1])
             .map((chunk) => ({ chunk, from: 0, to: chunk.timestampsMs.length, keyStartMs: chunk.timestampsMs[0], cached: false }));
-          const batches: { parts: ChunkRows[]; lastKey: string }[] = [];
+          const batches: ChunkRowsBatch[] = [];
           for (let at = 0, b = 0; at < parts.length; b++) {
             const size = batchSizes[b % batchSizes.length];
-            batches.push({ parts: parts.slice(at, at + size), lastKey: '' });
+            batches.push({ parts: parts.slice(at, at + size), lastKey: '', more: at + size < parts.length });
             at += size;
           }
-          async function* scan(): AsyncGenerator<{ parts: ChunkRows[]; lastKey: string }> {
+          async function* scan(): AsyncGenerator<ChunkRowsBatch> {
             yield* batches;
           }
           const page = await downsampleChunks(scan(), new Downsampler(stepMs, aggregation), limit, undefined, maxMerged);
